@@ -1,0 +1,40 @@
+# The two commands README.md opens with:
+#   make serve   runs openduck (Flight SQL on grpc://127.0.0.1:7878, data in ./openduck-data)
+#   make test    runs every test (Rust unit and integration tests, then the Python end-to-end tests)
+# Both install what they need first. `make bench` runs the benchmarks.
+
+# One build directory outside the clone, shared by every checkout and by CI:
+# a cold build (DuckDB above all) takes over half an hour.
+CARGO_TARGET_DIR ?= $(HOME)/.cache/openduck/target
+export CARGO_TARGET_DIR
+
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+OPENDUCK_BIN := $(CARGO_TARGET_DIR)/debug/openduck
+SERVE_ARGS ?=
+
+.PHONY: serve test test-rust test-python build bench python-env
+
+serve:
+	cargo run --bin openduck -- serve $(SERVE_ARGS)
+
+test: test-rust test-python
+
+build:
+	cargo build --workspace --all-targets
+
+test-rust: build
+	cargo test --workspace
+
+test-python: build python-env
+	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) -m pytest tests/python -q -p no:cacheprovider
+
+bench: build python-env
+	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/stream_throughput.py
+
+python-env: $(VENV)/.installed
+
+$(VENV)/.installed: tests/python/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -r tests/python/requirements.txt
+	touch $@

@@ -1,0 +1,78 @@
+"""Streaming throughput: a 10-million-row table read through openduck with the
+ADBC Flight SQL driver, and through embedded DuckDB, side by side in one run.
+
+    make bench            # or: OPENDUCK_BIN=... .venv/bin/python benches/stream_throughput.py
+
+Prints rows per second for both and their ratio (openduck / embedded). Both
+read the same rows from an on-disk DuckDB database; each side runs several
+times, interleaved, and the best run counts.
+"""
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
+from openduck_harness import Server  # noqa: E402
+
+TABLE_SQL = """
+CREATE TABLE big AS
+SELECT range AS id,
+       range * 2 AS doubled,
+       'customer-' || (range % 100000) AS name,
+       (range % 997) / 10.0 AS score
+FROM range({rows})
+"""
+QUERY = "SELECT * FROM big"
+
+
+def timed(read):
+    start = time.perf_counter()
+    rows = read()
+    return rows, time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        embedded = duckdb.connect(str(tmp / "embedded.duckdb"))
+        embedded.execute(TABLE_SQL.format(rows=args.rows))
+        server = Server(tmp / "served").start()
+        try:
+            with server.connect() as conn, conn.cursor() as cur:
+                cur.execute(TABLE_SQL.format(rows=args.rows))
+
+                def via_openduck():
+                    cur.execute(QUERY)
+                    return cur.fetch_arrow_table().num_rows
+
+                def via_embedded():
+                    return embedded.execute(QUERY).fetch_arrow_table().num_rows
+
+                best = {"openduck": float("inf"), "embedded": float("inf")}
+                for _ in range(args.runs):
+                    for name, read in (("openduck", via_openduck), ("embedded", via_embedded)):
+                        rows, seconds = timed(read)
+                        assert rows == args.rows, f"{name} returned {rows} rows"
+                        best[name] = min(best[name], seconds)
+        finally:
+            server.stop()
+
+    rate = {name: args.rows / seconds for name, seconds in best.items()}
+    print(f"rows: {args.rows:,}  columns: 4  runs: {args.runs} (best of each)")
+    for name in ("openduck", "embedded"):
+        print(f"{name:>9}: {rate[name]:>14,.0f} rows/s  ({best[name]:.3f} s)")
+    print(f"    ratio: {rate['openduck'] / rate['embedded']:.2f} (openduck / embedded DuckDB)")
+
+
+if __name__ == "__main__":
+    main()

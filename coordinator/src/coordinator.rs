@@ -1,0 +1,212 @@
+//! The coordinator: decides where each statement runs and hands out tickets.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::StreamWriter;
+use openduck_executor::{
+    BatchStream, CatalogFilter, Description, Executor, Statement, TableEntry,
+};
+use openduck_proto::FragmentTicket;
+use tracing::{debug, info};
+
+use crate::error::{Error, Result};
+use crate::registry::EmbeddedRegistry;
+use crate::route::databases_touched;
+use crate::ticket::TicketSigner;
+
+/// A query planned to run as one fragment on one executor.
+#[derive(Debug, Clone)]
+pub struct PlannedQuery {
+    /// The query id (also inside the ticket).
+    pub query_id: String,
+    /// The schema of the rows the ticket will stream.
+    pub schema: arrow::datatypes::SchemaRef,
+    /// The signed ticket to redeem with [`Coordinator::execute_ticket`].
+    pub ticket: Vec<u8>,
+    /// The executor that runs it.
+    pub executor_id: String,
+}
+
+/// Routes statements to executors, signs tickets, and aggregates catalogs.
+#[derive(Debug)]
+pub struct Coordinator {
+    registry: EmbeddedRegistry,
+    signer: TicketSigner,
+    default_database: String,
+}
+
+impl Coordinator {
+    /// A coordinator over `registry`; statements that name no database run in
+    /// `default_database`.
+    pub fn new(registry: EmbeddedRegistry, signer: TicketSigner, default_database: String) -> Self {
+        Coordinator {
+            registry,
+            signer,
+            default_database,
+        }
+    }
+
+    /// An embedded coordinator over one in-process executor, with a random
+    /// ticket secret; the executor's first database is the default.
+    pub fn embedded(executor: Executor, ticket_ttl: Duration) -> Self {
+        let default = executor.databases()[0].clone();
+        Coordinator::new(
+            EmbeddedRegistry::new(vec![Arc::new(executor)]),
+            TicketSigner::random(ticket_ttl),
+            default,
+        )
+    }
+
+    /// The database statements run in when the client names none.
+    pub fn default_database(&self) -> &str {
+        &self.default_database
+    }
+
+    /// The executor that must run `sql` with `database` as its default.
+    fn route(&self, database: &str, sql: &str) -> Result<&Arc<Executor>> {
+        let known = self.registry.databases();
+        let touched = databases_touched(sql, &known, database);
+        let mut executors = touched.iter().map(|db| {
+            self.registry
+                .executor_for(db)
+                .ok_or_else(|| Error::NoExecutor(db.clone()))
+        });
+        let first = executors.next().unwrap_or_else(|| Err(Error::NoExecutor(database.into())))?;
+        for other in executors {
+            if other?.id() != first.id() {
+                return Err(Error::SpansExecutors(
+                    touched.iter().cloned().collect::<Vec<_>>().join(", "),
+                ));
+            }
+        }
+        Ok(first)
+    }
+
+    /// Result and parameter schemas of `sql`, without running it.
+    pub async fn describe(&self, database: Option<&str>, sql: &str) -> Result<Description> {
+        let database = database.unwrap_or(&self.default_database);
+        let executor = self.route(database, sql)?;
+        Ok(executor.describe(&Statement::new(database, sql)).await?)
+    }
+
+    /// Plans a query: checks it prepares, learns its schema, and signs a ticket
+    /// that runs it (with `parameters`, one execution per row) when redeemed.
+    pub async fn plan_query(
+        &self,
+        database: Option<&str>,
+        sql: &str,
+        parameters: Option<&RecordBatch>,
+    ) -> Result<PlannedQuery> {
+        let database = database.unwrap_or(&self.default_database);
+        let executor = self.route(database, sql)?;
+        let description = executor.describe(&Statement::new(database, sql)).await?;
+        let query_id = uuid::Uuid::new_v4().to_string();
+        let ticket = FragmentTicket {
+            query_id: query_id.clone(),
+            executor_id: executor.id().to_string(),
+            database: database.to_string(),
+            sql: sql.to_string(),
+            parameters: parameters.map(encode_parameters).transpose()?.unwrap_or_default(),
+            expires_at_unix_ms: 0,
+        };
+        debug!(%query_id, executor = executor.id(), database, "planned single-site query");
+        Ok(PlannedQuery {
+            query_id,
+            schema: description.schema,
+            ticket: self.signer.sign(ticket),
+            executor_id: executor.id().to_string(),
+        })
+    }
+
+    /// Verifies a ticket and streams its rows.
+    pub async fn execute_ticket(&self, ticket: &[u8]) -> Result<BatchStream> {
+        let ticket = self.signer.verify(ticket)?;
+        let executor = self
+            .registry
+            .executor(&ticket.executor_id)
+            .ok_or_else(|| Error::UnknownExecutor(ticket.executor_id.clone()))?;
+        let mut statement = Statement::new(ticket.database, ticket.sql);
+        if !ticket.parameters.is_empty() {
+            statement = statement.with_parameters(decode_parameters(&ticket.parameters)?);
+        }
+        info!(query_id = %ticket.query_id, executor = executor.id(), "executing fragment");
+        Ok(executor.query(statement).await?)
+    }
+
+    /// Runs a statement whose rows are not wanted; returns the rows changed
+    /// (`None` for statements that are not DML).
+    pub async fn execute_update(
+        &self,
+        database: Option<&str>,
+        sql: &str,
+        parameters: Option<RecordBatch>,
+    ) -> Result<Option<u64>> {
+        let database = database.unwrap_or(&self.default_database);
+        let executor = self.route(database, sql)?;
+        let mut statement = Statement::new(database, sql);
+        statement.parameters = parameters;
+        Ok(executor.update(statement).await?)
+    }
+
+    /// Every database, sorted.
+    pub fn catalogs(&self) -> Vec<String> {
+        let mut names = self.registry.databases();
+        names.sort();
+        names
+    }
+
+    /// `(database, schema)` pairs matching `filter`, over all executors.
+    pub async fn schemas(&self, filter: &CatalogFilter) -> Result<Vec<(String, String)>> {
+        let mut all = Vec::new();
+        for executor in self.executors_for(filter) {
+            all.extend(executor.schemas(filter).await?);
+        }
+        all.sort();
+        Ok(all)
+    }
+
+    /// Tables and views matching `filter`, over all executors.
+    pub async fn tables(&self, filter: &CatalogFilter, with_schemas: bool) -> Result<Vec<TableEntry>> {
+        let mut all = Vec::new();
+        for executor in self.executors_for(filter) {
+            all.extend(executor.tables(filter, with_schemas).await?);
+        }
+        all.sort_by(|a, b| (&a.catalog, &a.schema, &a.name).cmp(&(&b.catalog, &b.schema, &b.name)));
+        Ok(all)
+    }
+
+    /// Shuts every executor down: running statements are interrupted and the
+    /// databases checkpointed.
+    pub async fn shutdown(&self, grace: Duration) -> Result<()> {
+        for executor in self.registry.executors() {
+            executor.shutdown(grace).await?;
+        }
+        Ok(())
+    }
+
+    fn executors_for<'a>(&'a self, filter: &'a CatalogFilter) -> impl Iterator<Item = &'a Arc<Executor>> {
+        self.registry.executors().iter().filter(move |executor| match &filter.catalog {
+            Some(catalog) => executor.hosts(catalog),
+            None => true,
+        })
+    }
+}
+
+fn encode_parameters(batch: &RecordBatch) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let mut writer = StreamWriter::try_new(&mut bytes, &batch.schema()).map_err(Error::Parameters)?;
+    writer.write(batch).map_err(Error::Parameters)?;
+    writer.finish().map_err(Error::Parameters)?;
+    drop(writer);
+    Ok(bytes)
+}
+
+fn decode_parameters(bytes: &[u8]) -> Result<RecordBatch> {
+    let reader = StreamReader::try_new(bytes, None).map_err(Error::Parameters)?;
+    let schema = reader.schema();
+    let batches: Vec<RecordBatch> = reader.collect::<std::result::Result<_, _>>().map_err(Error::Parameters)?;
+    arrow::compute::concat_batches(&schema, &batches).map_err(Error::Parameters)
+}

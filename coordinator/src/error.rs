@@ -1,0 +1,43 @@
+use openduck_executor::ErrorKind;
+
+use crate::ticket::TicketError;
+
+/// Errors of the coordinator.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The executor refused or failed the statement.
+    #[error(transparent)]
+    Executor(#[from] openduck_executor::Error),
+    /// A ticket was refused.
+    #[error(transparent)]
+    Ticket(#[from] TicketError),
+    /// No registered executor hosts the database.
+    #[error("no executor serves database {0:?}")]
+    NoExecutor(String),
+    /// The ticket names an executor that is not registered (any more).
+    #[error("executor {0:?} is not registered")]
+    UnknownExecutor(String),
+    /// The statement touches databases that live on different executors, and
+    /// distributed planning is not available yet.
+    #[error("the statement touches databases on different executors ({0}); queries across executors are not supported yet")]
+    SpansExecutors(String),
+    /// Encoding or decoding parameter rows failed.
+    #[error("invalid parameter rows: {0}")]
+    Parameters(#[source] arrow::error::ArrowError),
+}
+
+impl Error {
+    /// How the error is classified, for mapping to protocol status codes.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Executor(error) => error.kind(),
+            Error::Ticket(_) => ErrorKind::Unauthenticated,
+            Error::NoExecutor(_) | Error::UnknownExecutor(_) => ErrorKind::Unavailable,
+            Error::SpansExecutors(_) => ErrorKind::Unimplemented,
+            Error::Parameters(_) => ErrorKind::InvalidArgument,
+        }
+    }
+}
+
+/// The coordinator's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

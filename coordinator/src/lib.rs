@@ -1,0 +1,28 @@
+//! The openduck coordinator: decides where each statement runs.
+//!
+//! A [`Coordinator`] knows the executors (through a registry; today the
+//! [`EmbeddedRegistry`] of `openduck serve`) and which databases each serves.
+//! For every statement it reads which databases the SQL touches and sends it
+//! to the one executor that serves them all, verbatim, so clients get DuckDB's
+//! whole dialect. Queries are planned into a signed ticket
+//! ([`Coordinator::plan_query`]) that is redeemed later
+//! ([`Coordinator::execute_ticket`]); tickets are HMAC-signed
+//! ([`TicketSigner`]) so that only this cluster's coordinators can mint them.
+//!
+//! Statements that span executors are refused with [`Error::SpansExecutors`]
+//! until distributed planning lands.
+
+mod coordinator;
+mod error;
+mod registry;
+mod route;
+mod ticket;
+
+pub use coordinator::{Coordinator, PlannedQuery};
+pub use error::{Error, Result};
+pub use openduck_executor::{
+    BatchStream, CatalogFilter, Description, ErrorKind, Executor, ExecutorConfig, TableEntry,
+    TableKind,
+};
+pub use registry::EmbeddedRegistry;
+pub use ticket::{TicketError, TicketSigner};

@@ -1,0 +1,191 @@
+//! Listing what the hosted databases hold: catalogs, schemas, tables, views.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+use crate::error::Result;
+use crate::executor::Executor;
+use crate::pool::PooledConnection;
+use crate::sql::quote_identifier;
+use crate::stream::run_blocking;
+
+/// Narrows a catalog listing. Patterns use SQL `LIKE` syntax (`%`, `_`, and
+/// `\` to escape either); `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct CatalogFilter {
+    /// Only this database (exact name).
+    pub catalog: Option<String>,
+    /// Only schemas whose name matches.
+    pub schema_pattern: Option<String>,
+    /// Only tables whose name matches.
+    pub table_pattern: Option<String>,
+}
+
+/// Whether a [`TableEntry`] is a table or a view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableKind {
+    /// A base table.
+    Table,
+    /// A view.
+    View,
+}
+
+impl TableKind {
+    /// The name Flight SQL and JDBC clients expect: `TABLE` or `VIEW`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TableKind::Table => "TABLE",
+            TableKind::View => "VIEW",
+        }
+    }
+}
+
+/// A table or view of a hosted database.
+#[derive(Debug, Clone)]
+pub struct TableEntry {
+    /// The database.
+    pub catalog: String,
+    /// The schema inside the database.
+    pub schema: String,
+    /// The table's name.
+    pub name: String,
+    /// Table or view.
+    pub kind: TableKind,
+    /// The Arrow schema of its rows, when asked for.
+    pub arrow_schema: Option<SchemaRef>,
+}
+
+const SCHEMAS_SQL: &str = r"
+SELECT database_name, schema_name FROM duckdb_schemas()
+WHERE schema_name NOT IN ('information_schema', 'pg_catalog')
+  AND (CAST($1 AS VARCHAR) IS NULL OR database_name = $1)
+  AND (CAST($2 AS VARCHAR) IS NULL OR schema_name LIKE $2 ESCAPE '\')
+ORDER BY database_name, schema_name";
+
+const TABLES_SQL: &str = r"
+SELECT database_name, schema_name, table_name, table_type FROM (
+    SELECT database_name, schema_name, table_name, 'TABLE' AS table_type
+    FROM duckdb_tables() WHERE NOT temporary AND NOT internal
+    UNION ALL
+    SELECT database_name, schema_name, view_name, 'VIEW'
+    FROM duckdb_views() WHERE NOT temporary AND NOT internal
+)
+WHERE (CAST($1 AS VARCHAR) IS NULL OR database_name = $1)
+  AND (CAST($2 AS VARCHAR) IS NULL OR schema_name LIKE $2 ESCAPE '\')
+  AND (CAST($3 AS VARCHAR) IS NULL OR table_name LIKE $3 ESCAPE '\')
+ORDER BY database_name, schema_name, table_name";
+
+impl Executor {
+    /// The hosted databases, sorted by name.
+    pub fn catalogs(&self) -> Vec<String> {
+        let mut names = self.databases().to_vec();
+        names.sort();
+        names
+    }
+
+    /// `(database, schema)` pairs that match `filter` (its table pattern is ignored).
+    pub async fn schemas(&self, filter: &CatalogFilter) -> Result<Vec<(String, String)>> {
+        let params = [filter.catalog.clone(), filter.schema_pattern.clone()];
+        let rows = self.string_rows(SCHEMAS_SQL, &params).await?;
+        Ok(rows
+            .into_iter()
+            .filter(|row| self.hosts(&row[0]))
+            .map(|mut row| {
+                let schema = row.pop().unwrap_or_default();
+                (row.pop().unwrap_or_default(), schema)
+            })
+            .collect())
+    }
+
+    /// Tables and views that match `filter`, with their Arrow schemas when
+    /// `with_schemas` is set.
+    pub async fn tables(&self, filter: &CatalogFilter, with_schemas: bool) -> Result<Vec<TableEntry>> {
+        let params = [
+            filter.catalog.clone(),
+            filter.schema_pattern.clone(),
+            filter.table_pattern.clone(),
+        ];
+        let default = self.databases()[0].clone();
+        let hosted: Vec<String> = self.databases().to_vec();
+        let conn = self.connection(&default).await?;
+        run_blocking(conn, move |conn| {
+            let rows = string_rows(conn, TABLES_SQL, &params)?;
+            let mut entries = Vec::with_capacity(rows.len());
+            for row in rows {
+                let [catalog, schema, name, kind] = <[String; 4]>::try_from(row).unwrap_or_default();
+                if !hosted.contains(&catalog) {
+                    continue;
+                }
+                let arrow_schema = if with_schemas {
+                    Some(table_schema(conn, &catalog, &schema, &name)?)
+                } else {
+                    None
+                };
+                entries.push(TableEntry {
+                    kind: if kind == "VIEW" { TableKind::View } else { TableKind::Table },
+                    catalog,
+                    schema,
+                    name,
+                    arrow_schema,
+                });
+            }
+            Ok(entries)
+        })
+        .await
+    }
+
+    async fn string_rows(&self, sql: &'static str, params: &[Option<String>]) -> Result<Vec<Vec<String>>> {
+        let conn = self.connection(&self.databases()[0]).await?;
+        let params = params.to_vec();
+        run_blocking(conn, move |conn| string_rows(conn, sql, &params)).await
+    }
+}
+
+/// Runs `sql` with string parameters and reads every column as text.
+fn string_rows(conn: &PooledConnection, sql: &str, params: &[Option<String>]) -> Result<Vec<Vec<String>>> {
+    let statements = conn.conn().statements(sql)?;
+    let prepared = statements.prepare(0)?;
+    let fields: Vec<Field> = (0..params.len())
+        .map(|index| Field::new(format!("${}", index + 1), DataType::Utf8, true))
+        .collect();
+    let columns: Vec<Arc<dyn Array>> = params
+        .iter()
+        .map(|value| Arc::new(StringArray::from(vec![value.clone()])) as Arc<dyn Array>)
+        .collect();
+    let bound = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+    prepared.bind_row(&bound, 0)?;
+    let mut result = prepared.execute()?;
+    let mut rows = Vec::new();
+    while let Some(batch) = result.next_batch()? {
+        let columns: Vec<StringArray> = batch
+            .columns()
+            .iter()
+            .map(|column| arrow::compute::cast(column, &DataType::Utf8).map(|c| c.as_string::<i32>().clone()))
+            .collect::<std::result::Result<_, _>>()?;
+        for row in 0..batch.num_rows() {
+            rows.push(columns.iter().map(|column| column.value(row).to_string()).collect());
+        }
+    }
+    Ok(rows)
+}
+
+/// The Arrow schema of a table's rows, from preparing `SELECT *` on it. A view
+/// that no longer binds (its base table was dropped) has an empty schema.
+fn table_schema(conn: &PooledConnection, catalog: &str, schema: &str, table: &str) -> Result<SchemaRef> {
+    let sql = format!(
+        "SELECT * FROM {}.{}.{}",
+        quote_identifier(catalog),
+        quote_identifier(schema),
+        quote_identifier(table)
+    );
+    let statements = conn.conn().statements(&sql)?;
+    match statements.prepare(0) {
+        Ok(prepared) => prepared.result_schema(),
+        Err(error) => {
+            tracing::debug!(%error, catalog, schema, table, "table schema unavailable");
+            Ok(Arc::new(Schema::empty()))
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! Safe wrappers over the part of DuckDB's C API the executor uses.
+//!
+//! duckdb-rs is used only for its bindings (`duckdb::ffi`): its streaming
+//! result API reports an error in the middle of a stream (an interrupt, a cast
+//! failure in row five million) as the end of the stream, which would hand
+//! clients a silently truncated result. Here every fetch that returns no chunk
+//! checks the result's error.
+//!
+//! All `unsafe` code of the executor lives in this module. Invariants:
+//! - every handle is destroyed exactly once, in `Drop`;
+//! - a [`Connection`] is used by one thread at a time (it is `Send`, not `Sync`);
+//!   only [`Interrupter`] touches it from elsewhere, and only under the slot's
+//!   mutex while the connection is alive and running the query it was made for;
+//! - statements and results borrow their connection, so they cannot outlive it.
+
+#![allow(unsafe_code)]
+
+mod bind;
+mod statement;
+
+use std::ffi::{c_char, CStr, CString};
+use std::path::Path;
+use std::ptr;
+use std::sync::Arc;
+
+use duckdb::ffi;
+use parking_lot::Mutex;
+
+use crate::error::{Error, Result};
+
+pub(crate) use statement::{QueryResult, StatementKind, Statements};
+
+/// An open DuckDB database (one instance, possibly with attached databases).
+pub(crate) struct Database {
+    raw: ffi::duckdb_database,
+}
+
+// SAFETY: a duckdb_database is a handle to a thread-safe DatabaseInstance.
+unsafe impl Send for Database {}
+unsafe impl Sync for Database {}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database").finish_non_exhaustive()
+    }
+}
+
+impl Database {
+    /// Opens (creating when missing) the database file at `path`; its catalog
+    /// name is the file stem.
+    pub(crate) fn open(name: &str, path: &Path, options: &[(&str, &str)]) -> Result<Self> {
+        let open_error = |message: String| Error::Open {
+            name: name.to_string(),
+            path: path.to_path_buf(),
+            message,
+        };
+        let c_path = CString::new(path.to_string_lossy().as_bytes())
+            .map_err(|_| open_error("the path contains a NUL byte".into()))?;
+        let mut config: ffi::duckdb_config = ptr::null_mut();
+        // SAFETY: out-pointer to a fresh config, destroyed below on every path.
+        unsafe {
+            if ffi::duckdb_create_config(&mut config) != ffi::DuckDBSuccess {
+                return Err(open_error("cannot allocate a configuration".into()));
+            }
+        }
+        let result = (|| {
+            for (key, value) in options {
+                let (k, v) = (c_string(key)?, c_string(value)?);
+                // SAFETY: config is valid; k and v outlive the call.
+                if unsafe { ffi::duckdb_set_config(config, k.as_ptr(), v.as_ptr()) }
+                    != ffi::DuckDBSuccess
+                {
+                    return Err(open_error(format!("invalid setting {key}={value}")));
+                }
+            }
+            let mut raw: ffi::duckdb_database = ptr::null_mut();
+            let mut error: *mut c_char = ptr::null_mut();
+            // SAFETY: all pointers valid; `error` is freed with duckdb_free.
+            let state = unsafe { ffi::duckdb_open_ext(c_path.as_ptr(), &mut raw, config, &mut error) };
+            if state != ffi::DuckDBSuccess {
+                let message = unsafe { take_c_string(error) };
+                return Err(open_error(message));
+            }
+            Ok(Database { raw })
+        })();
+        // SAFETY: created above; DuckDB copies what it needs while opening.
+        unsafe { ffi::duckdb_destroy_config(&mut config) };
+        result
+    }
+
+    /// A new connection to this database.
+    pub(crate) fn connect(self: &Arc<Self>) -> Result<Connection> {
+        let mut raw: ffi::duckdb_connection = ptr::null_mut();
+        // SAFETY: self.raw is open until Drop; raw is an out-pointer.
+        if unsafe { ffi::duckdb_connect(self.raw, &mut raw) } != ffi::DuckDBSuccess {
+            return Err(Error::from_duckdb_message(
+                "Connection Error: cannot open a connection".into(),
+            ));
+        }
+        Ok(Connection {
+            raw,
+            slot: Arc::new(Mutex::new(InterruptSlot {
+                raw: RawConnection(raw),
+                generation: 0,
+                running: false,
+            })),
+            _database: Arc::clone(self),
+        })
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        // SAFETY: opened in `open`, closed once. Connections keep the instance
+        // alive on DuckDB's side, so the order of drops does not matter.
+        unsafe { ffi::duckdb_close(&mut self.raw) };
+    }
+}
+
+/// A raw connection pointer that may sit in a mutex shared across threads.
+struct RawConnection(ffi::duckdb_connection);
+// SAFETY: only used to call duckdb_interrupt, which is thread-safe, under the
+// slot mutex and only while the connection is alive (see Connection::drop).
+unsafe impl Send for RawConnection {}
+
+struct InterruptSlot {
+    raw: RawConnection,
+    generation: u64,
+    running: bool,
+}
+
+/// One DuckDB connection: the unit of a running statement.
+pub(crate) struct Connection {
+    raw: ffi::duckdb_connection,
+    slot: Arc<Mutex<InterruptSlot>>,
+    _database: Arc<Database>,
+}
+
+// SAFETY: a connection may move between threads; it is never shared (not Sync).
+unsafe impl Send for Connection {}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// Splits `sql` into statements without preparing them yet: a later
+    /// statement may depend on what an earlier one creates.
+    pub(crate) fn statements(&self, sql: &str) -> Result<Statements<'_>> {
+        Statements::extract(self, sql)
+    }
+
+    /// Runs one or more statements whose results are not needed.
+    pub(crate) fn execute_batch(&self, sql: &str) -> Result<()> {
+        let statements = self.statements(sql)?;
+        for index in 0..statements.len() {
+            statements.prepare(index)?.execute()?;
+        }
+        Ok(())
+    }
+
+    /// Marks the start of a query and returns a handle that can interrupt
+    /// exactly that query from another thread.
+    pub(crate) fn begin_query(&self) -> Interrupter {
+        let mut slot = self.slot.lock();
+        slot.generation += 1;
+        slot.running = true;
+        Interrupter {
+            slot: Arc::clone(&self.slot),
+            generation: slot.generation,
+        }
+    }
+
+    /// Marks the end of the query started by the last `begin_query`; an
+    /// interrupter of that query does nothing from now on.
+    pub(crate) fn end_query(&self) {
+        self.slot.lock().running = false;
+    }
+
+    fn raw(&self) -> ffi::duckdb_connection {
+        self.raw
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        let mut slot = self.slot.lock();
+        slot.running = false;
+        slot.raw = RawConnection(ptr::null_mut());
+        // SAFETY: connected in Database::connect, disconnected once; no
+        // interrupter can reach the pointer any more (cleared above, under the lock).
+        unsafe { ffi::duckdb_disconnect(&mut self.raw) };
+    }
+}
+
+/// Interrupts one query of one connection, from any thread.
+#[derive(Clone)]
+pub(crate) struct Interrupter {
+    slot: Arc<Mutex<InterruptSlot>>,
+    generation: u64,
+}
+
+impl std::fmt::Debug for Interrupter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Interrupter").field("generation", &self.generation).finish()
+    }
+}
+
+impl Interrupter {
+    /// Whether the query is still running.
+    pub(crate) fn is_live(&self) -> bool {
+        let slot = self.slot.lock();
+        slot.running && slot.generation == self.generation
+    }
+
+    /// Interrupts the query if it is still running; otherwise does nothing.
+    pub(crate) fn interrupt(&self) {
+        let slot = self.slot.lock();
+        if slot.running && slot.generation == self.generation && !slot.raw.0.is_null() {
+            // SAFETY: the connection is alive (its Drop clears `raw` under this
+            // lock) and duckdb_interrupt is safe to call concurrently with a query.
+            unsafe { ffi::duckdb_interrupt(slot.raw.0) };
+        }
+    }
+}
+
+fn c_string(text: &str) -> Result<CString> {
+    CString::new(text).map_err(|_| Error::DuckDb {
+        kind: crate::ErrorKind::InvalidArgument,
+        message: "text contains a NUL byte".into(),
+    })
+}
+
+/// Copies and frees a C string that DuckDB allocated.
+///
+/// # Safety
+/// `text` is null or a NUL-terminated string allocated by DuckDB.
+unsafe fn take_c_string(text: *mut c_char) -> String {
+    if text.is_null() {
+        return "unknown error".into();
+    }
+    let owned = unsafe { CStr::from_ptr(text) }.to_string_lossy().into_owned();
+    unsafe { ffi::duckdb_free(text.cast()) };
+    owned
+}
+
+/// Copies a C string owned by DuckDB (not freed here).
+///
+/// # Safety
+/// `text` is null or a NUL-terminated string valid for this call.
+unsafe fn borrowed_c_string(text: *const c_char) -> Option<String> {
+    (!text.is_null()).then(|| unsafe { CStr::from_ptr(text) }.to_string_lossy().into_owned())
+}

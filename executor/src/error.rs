@@ -1,0 +1,181 @@
+use std::path::PathBuf;
+
+/// What went wrong, in terms a caller can act on. Service boundaries map it to
+/// a protocol status code (for example gRPC's `InvalidArgument` or `NotFound`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The statement is malformed or cannot be bound (syntax, unknown column,
+    /// wrong parameter type, a value out of range).
+    InvalidArgument,
+    /// A table, view, schema or database that does not exist.
+    NotFound,
+    /// Something that must be unique exists already.
+    AlreadyExists,
+    /// A constraint or the state of the database refuses the statement.
+    FailedPrecondition,
+    /// The statement was interrupted because its caller cancelled it.
+    Cancelled,
+    /// The statement touches something it may not (for example files outside
+    /// the data directory).
+    PermissionDenied,
+    /// Out of memory or of connections.
+    ResourceExhausted,
+    /// A feature that DuckDB or openduck does not provide.
+    Unimplemented,
+    /// A transaction conflict; retrying may succeed.
+    Aborted,
+    /// A ticket or credential that is missing, forged or expired.
+    Unauthenticated,
+    /// The executor that serves the data is not reachable (gone, not yet registered).
+    Unavailable,
+    /// A fault of the executor itself (I/O, DuckDB internal errors).
+    Internal,
+}
+
+/// Errors of the executor.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// DuckDB refused or failed a statement; `message` is DuckDB's own text.
+    #[error("{message}")]
+    DuckDb {
+        /// How the error is classified.
+        kind: ErrorKind,
+        /// DuckDB's message, for example `Catalog Error: Table with name t does not exist!`.
+        message: String,
+    },
+    /// A database file could not be opened.
+    #[error("cannot open database {name:?} at {}: {message}", path.display())]
+    Open {
+        /// The database name.
+        name: String,
+        /// Where its file lives.
+        path: PathBuf,
+        /// DuckDB's reason.
+        message: String,
+    },
+    /// A database name that is not a plain identifier (it could name a path
+    /// outside the data directory).
+    #[error("invalid database name {0:?}: use letters, digits and underscores, starting with a letter or underscore (at most 63 characters)")]
+    InvalidDatabaseName(String),
+    /// A statement named a database this executor does not host.
+    #[error("database {0:?} is not hosted here")]
+    UnknownDatabase(String),
+    /// A parameter value whose Arrow type cannot be bound to DuckDB.
+    #[error("cannot bind parameter {index} of Arrow type {data_type}")]
+    UnsupportedParameter {
+        /// One-based parameter index.
+        index: usize,
+        /// The offending Arrow type.
+        data_type: String,
+    },
+    /// The number of bound parameters does not match the statement.
+    #[error("the statement has {expected} parameter(s) but {given} were bound")]
+    ParameterCount {
+        /// Parameters the statement declares.
+        expected: usize,
+        /// Columns of the bound parameter batch.
+        given: usize,
+    },
+    /// The statement is one the executor refuses to run through a pooled
+    /// connection (for example a bare `BEGIN`).
+    #[error("{0}")]
+    Refused(String),
+    /// The SQL text holds no statement.
+    #[error("the SQL text holds no statement")]
+    EmptyStatement,
+    /// Converting DuckDB's Arrow output failed.
+    #[error("Arrow conversion failed: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    /// File system access failed.
+    #[error("I/O error on {}: {source}", path.display())]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A worker task died (a panic in DuckDB glue code); the message says why.
+    #[error("executor task failed: {0}")]
+    TaskFailed(String),
+    /// The executor is shutting down.
+    #[error("the executor is shutting down")]
+    ShuttingDown,
+}
+
+impl Error {
+    /// The kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::DuckDb { kind, .. } => *kind,
+            Error::InvalidDatabaseName(_)
+            | Error::UnsupportedParameter { .. }
+            | Error::ParameterCount { .. }
+            | Error::EmptyStatement => ErrorKind::InvalidArgument,
+            Error::Refused(_) => ErrorKind::FailedPrecondition,
+            Error::UnknownDatabase(_) => ErrorKind::NotFound,
+            Error::ShuttingDown => ErrorKind::ResourceExhausted,
+            Error::Open { .. } | Error::Arrow(_) | Error::Io { .. } | Error::TaskFailed(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// A DuckDB error classified from its message (`"<Type> Error: ..."`), for
+    /// the C API calls that report a message but no error type.
+    pub(crate) fn from_duckdb_message(message: String) -> Self {
+        let prefix = message.split(" Error:").next().unwrap_or_default();
+        let kind = match prefix {
+            // "Binder Error: Catalog \"x\" does not exist!" names a missing database.
+            "Binder" if message.contains("does not exist") => ErrorKind::NotFound,
+            "Parser" | "Syntax" | "Binder" | "Conversion" | "Out of Range" | "Invalid Input"
+            | "Mismatch Type" | "Invalid Type" | "Divide by Zero" | "Decimal" | "Expression"
+            | "Parameter Not Resolved" | "Parameter Not Allowed" | "Invalid" => {
+                ErrorKind::InvalidArgument
+            }
+            "Catalog" => catalog_kind(&message),
+            "Constraint" | "Dependency" | "Sequence" => ErrorKind::FailedPrecondition,
+            "INTERRUPT" | "Interrupt" => ErrorKind::Cancelled,
+            "Out of Memory" => ErrorKind::ResourceExhausted,
+            "Not implemented" | "Not Implemented" => ErrorKind::Unimplemented,
+            "TransactionContext" | "Transaction" => ErrorKind::Aborted,
+            "Permission" => ErrorKind::PermissionDenied,
+            _ => ErrorKind::Internal,
+        };
+        Error::DuckDb { kind, message }
+    }
+}
+
+/// "does not exist" is `NotFound`; "already exists" is `AlreadyExists`.
+fn catalog_kind(message: &str) -> ErrorKind {
+    if message.contains("already exists") {
+        ErrorKind::AlreadyExists
+    } else if message.contains("does not exist") || message.contains("not found") {
+        ErrorKind::NotFound
+    } else {
+        ErrorKind::InvalidArgument
+    }
+}
+
+/// The executor's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_duckdb_messages() {
+        let cases = [
+            ("Parser Error: syntax error at or near \"SELEC\"", ErrorKind::InvalidArgument),
+            ("Catalog Error: Table with name nope does not exist!", ErrorKind::NotFound),
+            ("Catalog Error: Table with name t already exists!", ErrorKind::AlreadyExists),
+            ("Binder Error: Referenced column \"x\" not found", ErrorKind::InvalidArgument),
+            ("Binder Error: Catalog \"nowhere\" does not exist!", ErrorKind::NotFound),
+            ("Constraint Error: Duplicate key \"id: 1\"", ErrorKind::FailedPrecondition),
+            ("INTERRUPT Error: Interrupted!", ErrorKind::Cancelled),
+            ("Something else entirely", ErrorKind::Internal),
+        ];
+        for (message, kind) in cases {
+            assert_eq!(Error::from_duckdb_message(message.into()).kind(), kind, "{message}");
+        }
+    }
+}

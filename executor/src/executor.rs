@@ -1,0 +1,299 @@
+//! The executor: databases in one DuckDB instance, a connection pool, and the
+//! statements it runs on them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{Schema, SchemaRef};
+use tracing::{debug, info, warn};
+
+use crate::engine::{Database, StatementKind};
+use crate::error::{Error, Result};
+use crate::pool::{Pool, PooledConnection};
+use crate::sql::{is_valid_database_name, quote_identifier, quote_literal};
+use crate::stream::{run_blocking, BatchStream};
+
+/// How to open an executor.
+#[derive(Debug, Clone)]
+pub struct ExecutorConfig {
+    /// A name for this executor, unique in its cluster.
+    pub id: String,
+    /// The directory that holds the database files (`<name>.duckdb`).
+    pub data_dir: PathBuf,
+    /// The databases to host, created when missing; the first is the default
+    /// for statements that name none.
+    pub databases: Vec<String>,
+    /// At most this many statements run at once; more wait for a connection.
+    pub max_connections: usize,
+    /// Let SQL read and write files outside the data directory (`read_csv`,
+    /// `COPY ... TO`, `ATTACH`). Off by default: clients of a server must not
+    /// reach the server's file system.
+    pub allow_external_access: bool,
+}
+
+impl ExecutorConfig {
+    /// A configuration with defaults for everything but where data lives.
+    pub fn new(data_dir: impl Into<PathBuf>, databases: Vec<String>) -> Self {
+        ExecutorConfig {
+            id: "executor-0".into(),
+            data_dir: data_dir.into(),
+            databases,
+            max_connections: 16,
+            allow_external_access: false,
+        }
+    }
+}
+
+/// A statement to run: SQL in DuckDB's dialect, the database unqualified
+/// names resolve in, and optional parameter rows (one execution per row).
+#[derive(Debug, Clone)]
+pub struct Statement {
+    /// The default database of the statement.
+    pub database: String,
+    /// One or more SQL statements separated by `;`. Parameters are allowed
+    /// only with a single statement.
+    pub sql: String,
+    /// Parameter values, one column per parameter, one row per execution.
+    pub parameters: Option<RecordBatch>,
+}
+
+impl Statement {
+    /// A statement without parameters.
+    pub fn new(database: impl Into<String>, sql: impl Into<String>) -> Self {
+        Statement {
+            database: database.into(),
+            sql: sql.into(),
+            parameters: None,
+        }
+    }
+
+    /// The same statement with parameter rows bound.
+    pub fn with_parameters(mut self, parameters: RecordBatch) -> Self {
+        self.parameters = Some(parameters);
+        self
+    }
+}
+
+/// What a statement would return, known without running it.
+#[derive(Debug, Clone)]
+pub struct Description {
+    /// The schema of its rows (for DDL and DML, DuckDB's `Count` or `Success` column).
+    pub schema: SchemaRef,
+    /// Its parameters, `$1`, `$2`, ...; `Null`-typed where DuckDB cannot infer a type.
+    pub parameters: Schema,
+}
+
+/// A DuckDB executor hosting one or more databases.
+#[derive(Debug)]
+pub struct Executor {
+    id: String,
+    databases: Vec<String>,
+    pool: Arc<Pool>,
+}
+
+impl Executor {
+    /// Opens (creating when missing) every database of `config`. Blocking.
+    pub fn open(config: ExecutorConfig) -> Result<Self> {
+        let Some(default) = config.databases.first().cloned() else {
+            return Err(Error::Refused("an executor needs at least one database".into()));
+        };
+        for name in &config.databases {
+            if !is_valid_database_name(name) {
+                return Err(Error::InvalidDatabaseName(name.clone()));
+            }
+        }
+        let mut databases: Vec<String> = Vec::with_capacity(config.databases.len());
+        for name in &config.databases {
+            if !databases.contains(name) {
+                databases.push(name.clone());
+            }
+        }
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| Error::Io {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+        let data_dir = config.data_dir.canonicalize().map_err(|source| Error::Io {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+        let path_of = |name: &str| data_dir.join(format!("{name}.duckdb"));
+
+        let database = Arc::new(Database::open(&default, &path_of(&default), &[])?);
+        let setup = database.connect()?;
+        for name in databases.iter().skip(1) {
+            let path = path_of(name);
+            setup
+                .execute_batch(&format!(
+                    "ATTACH {} AS {}",
+                    quote_literal(&path.to_string_lossy()),
+                    quote_identifier(name)
+                ))
+                .map_err(|error| Error::Open {
+                    name: name.clone(),
+                    path,
+                    message: error.to_string(),
+                })?;
+        }
+        if !config.allow_external_access {
+            // Confine file access to the data directory. DuckDB refuses to turn
+            // external access back on once it is off, so SQL cannot undo this.
+            let dir = format!("{}/", data_dir.to_string_lossy());
+            setup.execute_batch(&format!(
+                "SET allowed_directories = [{}]; SET enable_external_access = false;",
+                quote_literal(&dir)
+            ))?;
+        }
+        drop(setup);
+        info!(executor = %config.id, databases = ?databases, dir = %data_dir.display(), "executor open");
+        Ok(Executor {
+            id: config.id,
+            pool: Arc::new(Pool::new(database, default, config.max_connections)),
+            databases,
+        })
+    }
+
+    /// This executor's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The databases hosted here; the first is the default.
+    pub fn databases(&self) -> &[String] {
+        &self.databases
+    }
+
+    /// Whether `database` is hosted here.
+    pub fn hosts(&self, database: &str) -> bool {
+        self.databases.iter().any(|name| name == database)
+    }
+
+    /// The schema and parameters of a statement, without running it.
+    ///
+    /// For a text of several statements this describes the last one; when it
+    /// depends on objects the earlier ones create, the schema is empty and the
+    /// rows' schema is known only once they stream.
+    pub async fn describe(&self, statement: &Statement) -> Result<Description> {
+        let conn = self.connection(&statement.database).await?;
+        let sql = statement.sql.clone();
+        run_blocking(conn, move |conn| {
+            let statements = conn.conn().statements(&sql)?;
+            let last = statements.len() - 1;
+            match statements.prepare(last) {
+                Ok(prepared) => Ok(Description {
+                    schema: prepared.result_schema()?,
+                    parameters: prepared.parameter_schema(),
+                }),
+                Err(_) if last > 0 => Ok(Description {
+                    schema: Arc::new(Schema::empty()),
+                    parameters: Schema::empty(),
+                }),
+                Err(error) => Err(error),
+            }
+        })
+        .await
+    }
+
+    /// Runs a statement and streams its rows as DuckDB produces them.
+    ///
+    /// The future resolves once the statement runs (with its error, if it
+    /// fails to start); dropping the stream interrupts the query.
+    pub async fn query(&self, statement: Statement) -> Result<BatchStream> {
+        let conn = self.connection(&statement.database).await?;
+        crate::stream::start_query(conn, statement).await
+    }
+
+    /// Runs a statement whose rows are not wanted and returns how many rows it
+    /// inserted, updated or deleted, or `None` when it is not DML (DDL, `SET`).
+    /// With several parameter rows the statement runs once per row and the
+    /// counts add up.
+    pub async fn update(&self, statement: Statement) -> Result<Option<u64>> {
+        let conn = self.connection(&statement.database).await?;
+        run_blocking(conn, move |conn| {
+            let statements = conn.conn().statements(&statement.sql)?;
+            check_parameters_fit(&statement, statements.len())?;
+            let mut changed: Option<u64> = None;
+            for index in 0..statements.len() {
+                let prepared = statements.prepare(index)?;
+                let kind = guard_kind(conn, prepared.kind())?;
+                let mut run = || -> Result<()> {
+                    let mut result = prepared.execute()?;
+                    if kind == StatementKind::Dml {
+                        *changed.get_or_insert(0) += result.rows_changed();
+                    }
+                    Ok(())
+                };
+                match &statement.parameters {
+                    Some(rows) => {
+                        for row in 0..rows.num_rows() {
+                            prepared.bind_row(rows, row)?;
+                            run()?;
+                        }
+                    }
+                    None => run()?,
+                }
+            }
+            Ok(changed)
+        })
+        .await
+    }
+
+    /// Interrupts running statements, checkpoints every database and closes
+    /// the pool, waiting up to `grace` for connections on loan.
+    pub async fn shutdown(&self, grace: Duration) -> Result<()> {
+        self.pool.interrupt_running();
+        let conn = self.pool.get().await?;
+        let databases = self.databases.clone();
+        let checkpointed = run_blocking(conn, move |conn| {
+            for name in &databases {
+                conn.conn().execute_batch(&format!("CHECKPOINT {}", quote_identifier(name)))?;
+            }
+            Ok(())
+        })
+        .await;
+        self.pool.close(grace).await;
+        match &checkpointed {
+            Ok(()) => info!(executor = %self.id, "databases checkpointed"),
+            Err(error) => warn!(executor = %self.id, %error, "checkpoint at shutdown failed"),
+        }
+        checkpointed
+    }
+
+    pub(crate) async fn connection(&self, database: &str) -> Result<PooledConnection> {
+        if !self.hosts(database) {
+            return Err(Error::UnknownDatabase(database.to_string()));
+        }
+        let mut conn = self.pool.get().await?;
+        conn.use_database(database)?;
+        debug!(database, "connection ready");
+        Ok(conn)
+    }
+}
+
+/// Parameters are bound to one statement; a text of several cannot take them.
+pub(crate) fn check_parameters_fit(statement: &Statement, count: usize) -> Result<()> {
+    if statement.parameters.is_some() && count > 1 {
+        return Err(Error::Refused(
+            "parameters can be bound only to a single statement".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses statements a pooled connection must not run and marks the
+/// connection for disposal when a statement changes its session state.
+pub(crate) fn guard_kind(conn: &PooledConnection, kind: StatementKind) -> Result<StatementKind> {
+    match kind {
+        StatementKind::Transaction => Err(Error::Refused(
+            "explicit transactions (BEGIN, COMMIT, ROLLBACK) are not supported yet: \
+             each statement commits on its own"
+                .into(),
+        )),
+        StatementKind::Session => {
+            conn.discard();
+            Ok(kind)
+        }
+        _ => Ok(kind),
+    }
+}

@@ -1,0 +1,35 @@
+//! A DuckDB executor: hosts databases and runs SQL on them, streaming results
+//! as Arrow record batches.
+//!
+//! An [`Executor`] opens one DuckDB instance. The first database of its
+//! configuration is the main database and the others are attached, so a
+//! database name is a DuckDB catalog name and one statement may join across
+//! the databases of one executor. Statements run on a bounded pool of
+//! connections:
+//!
+//! - [`Executor::query`] streams rows as DuckDB produces them, with
+//!   backpressure; dropping the stream interrupts the query;
+//! - [`Executor::update`] runs statements whose rows are not wanted and counts
+//!   the rows they changed;
+//! - [`Executor::describe`] tells a statement's result and parameter schemas
+//!   without running it;
+//! - [`Executor::catalogs`], [`Executor::schemas`] and [`Executor::tables`]
+//!   list what the hosted databases hold.
+//!
+//! File access from SQL is confined to the data directory unless the
+//! configuration allows more. Errors carry an [`ErrorKind`] that service
+//! boundaries map to protocol status codes.
+
+mod catalog;
+mod engine;
+mod error;
+mod executor;
+mod pool;
+mod sql;
+mod stream;
+
+pub use catalog::{CatalogFilter, TableEntry, TableKind};
+pub use error::{Error, ErrorKind, Result};
+pub use executor::{Description, Executor, ExecutorConfig, Statement};
+pub use sql::{is_valid_database_name, quote_identifier, quote_literal};
+pub use stream::BatchStream;

@@ -1,0 +1,242 @@
+//! Running DuckDB work off the async runtime, and streaming query results
+//! with backpressure.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use arrow::array::RecordBatch;
+use arrow::compute::concat_batches;
+use arrow::datatypes::SchemaRef;
+use futures::Stream;
+use tokio::sync::{mpsc, oneshot};
+use tracing::debug;
+
+use crate::engine::{Interrupter, QueryResult};
+use crate::error::{Error, Result};
+use crate::executor::{check_parameters_fit, guard_kind, Statement};
+use crate::pool::PooledConnection;
+
+/// Batches handed to clients hold at least this many rows (unless the result
+/// ends first or they reach `TARGET_BYTES`): DuckDB produces 2048-row vectors,
+/// and sending each on its own costs a message per vector.
+const TARGET_ROWS: usize = 65_536;
+const TARGET_BYTES: usize = 8 << 20;
+/// Batches buffered between DuckDB and the consumer.
+const CHANNEL_DEPTH: usize = 2;
+
+/// Interrupts a running statement when dropped before being disarmed.
+#[derive(Debug)]
+struct InterruptOnDrop(Option<Interrupter>);
+
+impl InterruptOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for InterruptOnDrop {
+    fn drop(&mut self) {
+        if let Some(interrupter) = self.0.take() {
+            interrupter.interrupt();
+        }
+    }
+}
+
+/// Runs `work` with the connection on a blocking thread. Dropping the returned
+/// future interrupts the statement the work is running.
+pub(crate) async fn run_blocking<T, F>(conn: PooledConnection, work: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&PooledConnection) -> Result<T> + Send + 'static,
+{
+    let guard = InterruptOnDrop(Some(conn.begin_query()));
+    let outcome = tokio::task::spawn_blocking(move || work(&conn)).await;
+    guard.disarm();
+    outcome.map_err(|join| Error::TaskFailed(join.to_string()))?
+}
+
+/// A stream of record batches from a running query. Dropping it interrupts
+/// the query.
+#[derive(Debug)]
+pub struct BatchStream {
+    schema: SchemaRef,
+    batches: mpsc::Receiver<Result<RecordBatch>>,
+    _interrupt: InterruptOnDrop,
+}
+
+impl BatchStream {
+    /// The schema of every batch.
+    pub fn schema(&self) -> SchemaRef {
+        SchemaRef::clone(&self.schema)
+    }
+}
+
+impl Stream for BatchStream {
+    type Item = Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.batches.poll_recv(cx)
+    }
+}
+
+/// Starts `statement` on `conn`; resolves once its result schema is known.
+pub(crate) async fn start_query(conn: PooledConnection, statement: Statement) -> Result<BatchStream> {
+    let interrupt = InterruptOnDrop(Some(conn.begin_query()));
+    let (schema_tx, schema_rx) = oneshot::channel();
+    let (batch_tx, batches) = mpsc::channel(CHANNEL_DEPTH);
+    tokio::task::spawn_blocking(move || {
+        let mut sink = Sink {
+            schema: Some(schema_tx),
+            promised: None,
+            batches: batch_tx,
+        };
+        if let Err(error) = produce(&conn, &statement, &mut sink) {
+            sink.fail(error);
+        }
+    });
+    let schema = schema_rx
+        .await
+        .map_err(|_| Error::TaskFailed("the query task ended before it started".into()))??;
+    Ok(BatchStream {
+        schema,
+        batches,
+        _interrupt: interrupt,
+    })
+}
+
+/// Where a running query's output goes.
+struct Sink {
+    schema: Option<oneshot::Sender<Result<SchemaRef>>>,
+    promised: Option<SchemaRef>,
+    batches: mpsc::Sender<Result<RecordBatch>>,
+}
+
+/// Whether the consumer still wants rows.
+#[derive(PartialEq)]
+enum Flow {
+    Continue,
+    Stop,
+}
+
+impl Sink {
+    fn start(&mut self, schema: SchemaRef) {
+        if let Some(sender) = self.schema.take() {
+            self.promised = Some(SchemaRef::clone(&schema));
+            let _ = sender.send(Ok(schema));
+        }
+    }
+
+    /// Sends a batch under the schema promised at the start (the same
+    /// columns; DuckDB's result carries the same types), or fails clearly if
+    /// they ever disagree rather than sending batches a client cannot decode.
+    fn send(&self, batch: RecordBatch) -> Flow {
+        let batch = match &self.promised {
+            Some(schema) if batch.schema() != *schema => {
+                RecordBatch::try_new(SchemaRef::clone(schema), batch.columns().to_vec()).map_err(Error::from)
+            }
+            _ => Ok(batch),
+        };
+        match self.batches.blocking_send(batch) {
+            Ok(()) => Flow::Continue,
+            Err(_) => Flow::Stop,
+        }
+    }
+
+    fn fail(mut self, error: Error) {
+        match self.schema.take() {
+            Some(sender) => {
+                let _ = sender.send(Err(error));
+            }
+            None => {
+                let _ = self.batches.blocking_send(Err(error));
+            }
+        }
+    }
+}
+
+fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink) -> Result<()> {
+    let statements = conn.conn().statements(&statement.sql)?;
+    check_parameters_fit(statement, statements.len())?;
+    let last = statements.len() - 1;
+    for index in 0..last {
+        let prepared = statements.prepare(index)?;
+        guard_kind(conn, prepared.kind())?;
+        prepared.execute()?;
+    }
+    let prepared = statements.prepare(last)?;
+    guard_kind(conn, prepared.kind())?;
+    let mut out = Coalescer::default();
+    match &statement.parameters {
+        None => {
+            // The schema is known before DuckDB runs anything, so the stream
+            // starts now: a query that computes for a long time before its
+            // first row (a big aggregation) can be cancelled meanwhile.
+            sink.start(prepared.result_schema()?);
+            let mut result = prepared.execute_streaming()?;
+            drain(&mut result, &mut out, sink)?;
+        }
+        Some(rows) if rows.num_rows() == 0 => {
+            prepared.check_parameters(rows)?;
+            sink.start(prepared.result_schema()?);
+        }
+        Some(rows) => {
+            for row in 0..rows.num_rows() {
+                prepared.bind_row(rows, row)?;
+                let mut result = prepared.execute_streaming()?;
+                // The executed result knows the types that depend on parameters.
+                sink.start(result.schema());
+                if drain(&mut result, &mut out, sink)? == Flow::Stop {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    if let Some(batch) = out.flush()? {
+        sink.send(batch);
+    }
+    Ok(())
+}
+
+fn drain(result: &mut QueryResult<'_>, out: &mut Coalescer, sink: &Sink) -> Result<Flow> {
+    while let Some(batch) = result.next_batch()? {
+        if let Some(full) = out.push(batch)? {
+            if sink.send(full) == Flow::Stop {
+                debug!("consumer went away; stopping the query");
+                return Ok(Flow::Stop);
+            }
+        }
+    }
+    Ok(Flow::Continue)
+}
+
+/// Gathers DuckDB's small vectors into batches of about `TARGET_ROWS` rows.
+#[derive(Default)]
+struct Coalescer {
+    pending: Vec<RecordBatch>,
+    rows: usize,
+    bytes: usize,
+}
+
+impl Coalescer {
+    fn push(&mut self, batch: RecordBatch) -> Result<Option<RecordBatch>> {
+        self.rows += batch.num_rows();
+        self.bytes += batch.get_array_memory_size();
+        self.pending.push(batch);
+        if self.rows >= TARGET_ROWS || self.bytes >= TARGET_BYTES {
+            self.flush()
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn flush(&mut self) -> Result<Option<RecordBatch>> {
+        let pending = std::mem::take(&mut self.pending);
+        self.rows = 0;
+        self.bytes = 0;
+        match pending.len() {
+            0 => Ok(None),
+            1 => Ok(pending.into_iter().next()),
+            _ => Ok(Some(concat_batches(&pending[0].schema(), &pending)?)),
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! openduck's Arrow Flight SQL front end.
+//!
+//! [`serve`] binds a listen address and serves Flight SQL for a
+//! [`Coordinator`](openduck_coordinator::Coordinator): statement queries and
+//! updates, prepared statements with parameters bound through DoPut (several
+//! rows run as a batch), catalog metadata (GetCatalogs, GetDbSchemas,
+//! GetTables with schemas, GetTableTypes) and GetSqlInfo. Everything else
+//! answers `Unimplemented`.
+//!
+//! The service is thin: it decodes the protocol, authenticates, keeps
+//! prepared statement handles, and delegates to the coordinator. Query
+//! results stream from the executor to the client batch by batch.
+//!
+//! Authentication: with a token configured, every call carries
+//! `authorization: Bearer <token>`, or the client first calls Handshake with
+//! Basic credentials (any user, the token as password) and receives the bearer
+//! header. Without a token only loopback addresses may be served.
+
+mod auth;
+mod error;
+mod prepared;
+mod server;
+mod service;
+mod sql_info;
+
+pub use error::{Error, Result};
+pub use server::{serve, RunningServer, ServerConfig};

@@ -1,0 +1,422 @@
+//! The Flight SQL service: protocol in, coordinator calls out.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::Schema;
+use arrow::ipc::writer::IpcWriteOptions;
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::encode::{DictionaryHandling, FlightDataEncoderBuilder};
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::sql::metadata::SqlInfoData;
+use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
+use arrow_flight::sql::{
+    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
+    ActionCreatePreparedStatementResult, Any, CommandGetCatalogs, CommandGetDbSchemas,
+    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery,
+    CommandPreparedStatementUpdate, CommandStatementQuery, CommandStatementUpdate,
+    DoPutPreparedStatementResult, ProstMessageExt, SqlInfo, TicketStatementQuery,
+};
+use arrow_flight::{
+    Action, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse,
+    IpcMessage, SchemaAsIpc, Ticket,
+};
+use bytes::Bytes;
+use futures::{future, stream, Stream, TryStreamExt};
+use openduck_coordinator::{BatchStream, CatalogFilter, Coordinator, PlannedQuery};
+use prost::Message;
+use tonic::metadata::MetadataValue;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::auth::{Credentials, Verdict};
+use crate::error::{Error, Result};
+use crate::prepared::PreparedStatements;
+use crate::sql_info::sql_info;
+
+type DoGetStream = <OpenDuckFlightSql as FlightService>::DoGetStream;
+type HandshakeStream = Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>;
+
+/// Most prepared statements open at once, over all clients.
+const MAX_PREPARED_STATEMENTS: usize = 10_000;
+/// The table types openduck reports.
+const TABLE_TYPES: [&str; 2] = ["TABLE", "VIEW"];
+
+/// openduck's Flight SQL service.
+pub(crate) struct OpenDuckFlightSql {
+    coordinator: Arc<Coordinator>,
+    credentials: Credentials,
+    prepared: PreparedStatements,
+    sql_info: SqlInfoData,
+}
+
+impl std::fmt::Debug for OpenDuckFlightSql {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenDuckFlightSql")
+            .field("credentials", &self.credentials)
+            .field("prepared", &self.prepared)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpenDuckFlightSql {
+    pub(crate) fn new(coordinator: Arc<Coordinator>, credentials: Credentials) -> Self {
+        OpenDuckFlightSql {
+            coordinator,
+            credentials,
+            prepared: PreparedStatements::new(MAX_PREPARED_STATEMENTS),
+            sql_info: sql_info(),
+        }
+    }
+
+    fn statement_info(&self, planned: PlannedQuery, descriptor: FlightDescriptor) -> Result<FlightInfo> {
+        let ticket = TicketStatementQuery {
+            statement_handle: planned.ticket.into(),
+        };
+        let endpoint = FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec()));
+        Ok(FlightInfo::new()
+            .try_with_schema(&planned.schema)?
+            .with_endpoint(endpoint)
+            .with_descriptor(descriptor)
+            .with_ordered(true))
+    }
+
+    async fn plan(&self, sql: &str, parameters: Option<&RecordBatch>) -> Result<PlannedQuery> {
+        Ok(self.coordinator.plan_query(None, sql, parameters).await?)
+    }
+}
+
+/// A FlightInfo whose one endpoint's ticket is the metadata command itself.
+fn metadata_info(command: Any, schema: &Schema, descriptor: FlightDescriptor) -> Result<Response<FlightInfo>> {
+    let endpoint = FlightEndpoint::new().with_ticket(Ticket::new(command.encode_to_vec()));
+    Ok(Response::new(
+        FlightInfo::new()
+            .try_with_schema(schema)?
+            .with_endpoint(endpoint)
+            .with_descriptor(descriptor),
+    ))
+}
+
+/// Streams query results as Flight data, mapping a failure in the middle of
+/// the stream to the same status codes as failures before it. Dictionaries
+/// (DuckDB's ENUM) travel as dictionaries, as DuckDB produces them.
+fn encode_stream(batches: BatchStream) -> DoGetStream {
+    let schema = batches.schema();
+    let batches = batches.map_err(|error| {
+        let status = Status::from(Error::Coordinator(error.into()));
+        FlightError::Tonic(Box::new(status))
+    });
+    Box::pin(
+        FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .with_dictionary_handling(DictionaryHandling::Resend)
+            .build(batches)
+            .map_err(Status::from),
+    )
+}
+
+fn encode_batch(batch: RecordBatch) -> DoGetStream {
+    let schema = batch.schema();
+    let batches = stream::iter([Ok(batch)]);
+    Box::pin(
+        FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .build(batches)
+            .map_err(Status::from),
+    )
+}
+
+fn schema_bytes(schema: &Schema) -> Result<Bytes> {
+    let IpcMessage(bytes) = SchemaAsIpc::new(schema, &IpcWriteOptions::default()).try_into()?;
+    Ok(bytes)
+}
+
+/// Reads the parameter rows a client sent with DoPut; `None` when it sent none.
+/// Messages without an IPC header (a first message that carries only the
+/// descriptor, as some clients send) hold no data and are skipped.
+async fn read_parameters(request: Request<PeekableFlightDataStream>) -> Result<Option<RecordBatch>> {
+    let flight_data = request
+        .into_inner()
+        .try_filter(|data| future::ready(!data.data_header.is_empty()))
+        .map_err(|status| FlightError::Tonic(Box::new(status)));
+    let mut batches = FlightRecordBatchStream::new_from_flight_data(flight_data);
+    let mut collected = Vec::new();
+    while let Some(batch) = batches.try_next().await? {
+        collected.push(batch);
+    }
+    match collected.as_slice() {
+        [] => Ok(None),
+        [single] => Ok(Some(single.clone())),
+        [first, ..] => Ok(Some(arrow::compute::concat_batches(&first.schema(), &collected)?)),
+    }
+}
+
+fn no_transactions(transaction_id: &Option<Bytes>) -> Result<()> {
+    match transaction_id {
+        Some(_) => Err(Error::InvalidRequest(
+            "transactions are not supported yet; send statements without a transaction id".into(),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn update_count(changed: Option<u64>) -> i64 {
+    changed.map_or(-1, |rows| i64::try_from(rows).unwrap_or(i64::MAX))
+}
+
+#[tonic::async_trait]
+impl FlightSqlService for OpenDuckFlightSql {
+    type FlightService = OpenDuckFlightSql;
+
+    async fn do_handshake(
+        &self,
+        request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<Response<HandshakeStream>, Status> {
+        let header = request.metadata().get("authorization").map(|value| value.as_bytes());
+        if self.credentials.check(header) == Verdict::Refused {
+            return Err(Error::Unauthenticated("invalid credentials").into());
+        }
+        let reply: HandshakeStream = Box::pin(stream::iter([Ok(HandshakeResponse {
+            protocol_version: 0,
+            payload: Bytes::new(),
+        })]));
+        let mut response = Response::new(reply);
+        if let Some(token) = self.credentials.token() {
+            let bearer = MetadataValue::try_from(format!("Bearer {token}"))
+                .map_err(|_| Error::Config("the token is not a valid header value".into()))?;
+            response.metadata_mut().insert("authorization", bearer);
+        }
+        Ok(response)
+    }
+
+    async fn get_flight_info_statement(
+        &self,
+        query: CommandStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        no_transactions(&query.transaction_id)?;
+        let planned = self.plan(&query.query, None).await?;
+        Ok(Response::new(self.statement_info(planned, request.into_inner())?))
+    }
+
+    async fn get_flight_info_prepared_statement(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let prepared = self.prepared.get(&query.prepared_statement_handle)?;
+        let planned = self.plan(&prepared.sql, prepared.parameters.as_ref()).await?;
+        Ok(Response::new(self.statement_info(planned, request.into_inner())?))
+    }
+
+    async fn do_get_statement(
+        &self,
+        ticket: TicketStatementQuery,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let batches = self
+            .coordinator
+            .execute_ticket(&ticket.statement_handle)
+            .await
+            .map_err(Error::from)?;
+        Ok(Response::new(encode_stream(batches)))
+    }
+
+    async fn do_put_statement_update(
+        &self,
+        command: CommandStatementUpdate,
+        _request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        no_transactions(&command.transaction_id)?;
+        let changed = self
+            .coordinator
+            .execute_update(None, &command.query, None)
+            .await
+            .map_err(Error::from)?;
+        Ok(update_count(changed))
+    }
+
+    async fn do_put_prepared_statement_query(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<DoPutPreparedStatementResult, Status> {
+        let parameters = read_parameters(request).await?;
+        self.prepared.bind(&query.prepared_statement_handle, parameters)?;
+        Ok(DoPutPreparedStatementResult {
+            prepared_statement_handle: Some(query.prepared_statement_handle),
+        })
+    }
+
+    async fn do_put_prepared_statement_update(
+        &self,
+        query: CommandPreparedStatementUpdate,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        let prepared = self.prepared.get(&query.prepared_statement_handle)?;
+        let parameters = read_parameters(request).await?.or(prepared.parameters);
+        let changed = self
+            .coordinator
+            .execute_update(None, &prepared.sql, parameters)
+            .await
+            .map_err(Error::from)?;
+        Ok(update_count(changed))
+    }
+
+    async fn do_action_create_prepared_statement(
+        &self,
+        query: ActionCreatePreparedStatementRequest,
+        _request: Request<Action>,
+    ) -> Result<ActionCreatePreparedStatementResult, Status> {
+        no_transactions(&query.transaction_id)?;
+        let description = self
+            .coordinator
+            .describe(None, &query.query)
+            .await
+            .map_err(Error::from)?;
+        let handle = self.prepared.create(query.query)?;
+        Ok(ActionCreatePreparedStatementResult {
+            prepared_statement_handle: handle,
+            dataset_schema: schema_bytes(&description.schema)?,
+            parameter_schema: schema_bytes(&description.parameters)?,
+        })
+    }
+
+    async fn do_action_close_prepared_statement(
+        &self,
+        query: ActionClosePreparedStatementRequest,
+        _request: Request<Action>,
+    ) -> Result<(), Status> {
+        Ok(self.prepared.close(&query.prepared_statement_handle)?)
+    }
+
+    async fn get_flight_info_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        Ok(metadata_info(query.as_any(), &schema, request.into_inner())?)
+    }
+
+    async fn do_get_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let mut builder = query.into_builder();
+        for catalog in self.coordinator.catalogs() {
+            builder.append(catalog);
+        }
+        Ok(Response::new(encode_batch(builder.build().map_err(Error::from)?)))
+    }
+
+    async fn get_flight_info_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        Ok(metadata_info(query.as_any(), &schema, request.into_inner())?)
+    }
+
+    async fn do_get_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let filter = CatalogFilter {
+            catalog: query.catalog.clone(),
+            schema_pattern: query.db_schema_filter_pattern.clone(),
+            table_pattern: None,
+        };
+        let schemas = self.coordinator.schemas(&filter).await.map_err(Error::from)?;
+        let mut builder = query.into_builder();
+        for (catalog, schema) in schemas {
+            builder.append(catalog, schema);
+        }
+        Ok(Response::new(encode_batch(builder.build().map_err(Error::from)?)))
+    }
+
+    async fn get_flight_info_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        Ok(metadata_info(query.as_any(), &schema, request.into_inner())?)
+    }
+
+    async fn do_get_tables(
+        &self,
+        query: CommandGetTables,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let filter = CatalogFilter {
+            catalog: query.catalog.clone(),
+            schema_pattern: query.db_schema_filter_pattern.clone(),
+            table_pattern: query.table_name_filter_pattern.clone(),
+        };
+        let wanted_types = query.table_types.clone();
+        let tables = self
+            .coordinator
+            .tables(&filter, query.include_schema)
+            .await
+            .map_err(Error::from)?;
+        let mut builder = query.into_builder();
+        let empty = Schema::empty();
+        for table in tables {
+            let kind = table.kind.as_str();
+            if !wanted_types.is_empty() && !wanted_types.iter().any(|wanted| wanted == kind) {
+                continue;
+            }
+            let schema = table.arrow_schema.as_deref().unwrap_or(&empty);
+            builder
+                .append(&table.catalog, &table.schema, &table.name, kind, schema)
+                .map_err(Error::from)?;
+        }
+        Ok(Response::new(encode_batch(builder.build().map_err(Error::from)?)))
+    }
+
+    async fn get_flight_info_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        Ok(metadata_info(query.as_any(), &schema, request.into_inner())?)
+    }
+
+    async fn do_get_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let mut builder = query.into_builder();
+        for table_type in TABLE_TYPES {
+            builder.append(table_type);
+        }
+        Ok(Response::new(encode_batch(builder.build().map_err(Error::from)?)))
+    }
+
+    async fn get_flight_info_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder(&self.sql_info).schema();
+        Ok(metadata_info(query.as_any(), &schema, request.into_inner())?)
+    }
+
+    async fn do_get_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let batch = query.into_builder(&self.sql_info).build().map_err(Error::from)?;
+        Ok(Response::new(encode_batch(batch)))
+    }
+
+    async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
+}

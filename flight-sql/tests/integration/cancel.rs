@@ -1,0 +1,53 @@
+//! A query dropped half way stops and gives its connection back.
+
+use std::time::Duration;
+
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::error::FlightError;
+use arrow_flight::sql::CommandStatementQuery;
+use futures::{StreamExt, TryStreamExt};
+
+use crate::fixture::{Options, TestServer};
+
+async fn start(server: &TestServer, sql: &str) -> FlightRecordBatchStream {
+    let info = server
+        .info(CommandStatementQuery {
+            query: sql.into(),
+            transaction_id: None,
+        })
+        .await
+        .unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let stream = server.flight().do_get(server.request(ticket)).await.unwrap().into_inner();
+    FlightRecordBatchStream::new_from_flight_data(stream.map_err(FlightError::from))
+}
+
+/// The server has two connections. Each abandoned query below would keep one
+/// busy for hours if dropping its stream did not interrupt DuckDB: the
+/// aggregation produces nothing until it has read 10^12 rows, so only an
+/// interrupt frees the connection. Without interrupts the next statement waits
+/// for a connection forever, and the deadline fails the test.
+#[tokio::test]
+async fn dropping_a_stream_interrupts_the_query() {
+    let server = TestServer::start_with(Options {
+        max_connections: 2,
+        ..Options::default()
+    })
+    .await;
+    let abandon_and_ask_again = abandon_queries_then_ask(&server);
+    let answer = tokio::time::timeout(Duration::from_secs(30), abandon_and_ask_again).await;
+    assert_eq!(answer.expect("the connections were free again"), "42");
+}
+
+async fn abandon_queries_then_ask(server: &TestServer) -> String {
+    for _ in 0..3 {
+        let unread = start(server, "SELECT sum(a.range * b.range) FROM range(1000000) a, range(1000000) b").await;
+        drop(unread);
+
+        let mut streaming = start(server, "SELECT a.range * b.range AS x FROM range(100000) a, range(100000) b").await;
+        let first = streaming.next().await.expect("a first batch").unwrap();
+        assert!(first.num_rows() > 0);
+        drop(streaming);
+    }
+    server.scalar("SELECT 42").await
+}

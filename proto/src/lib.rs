@@ -1,0 +1,20 @@
+//! openduck's internal protocol, `openduck.v1`.
+//!
+//! The messages the coordinator and executors exchange besides Arrow data:
+//! [`FragmentTicket`], which says what one executor must run, and
+//! [`SignedTicket`], the envelope that carries it with a MAC so that executors
+//! run only what a coordinator of their cluster asked for. Signing and checking
+//! live in the coordinator crate; this crate only holds the generated types.
+//!
+//! The `.proto` sources are in `proto/openduck/v1/`; `build.rs` compiles them
+//! with protox, so building needs no `protoc`.
+
+#![warn(missing_docs)]
+
+#[allow(missing_docs, unreachable_pub, clippy::all)]
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/openduck.v1.rs"));
+}
+
+pub use generated::{FragmentTicket, SignedTicket};
+pub use prost::Message;

@@ -1,0 +1,53 @@
+//! The `openduck` command line: the server (`openduck serve`, also what a bare
+//! `openduck` does) and a small Flight SQL client (`openduck query`).
+
+mod query;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// openduck: DuckDB as an Arrow Flight SQL service.
+#[derive(Debug, Parser)]
+#[command(name = "openduck", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// With no subcommand, openduck serves with these options.
+    #[command(flatten)]
+    serve: serve::ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve Flight SQL over DuckDB databases in one process (the default).
+    Serve(serve::ServeArgs),
+    /// Run SQL against an openduck server and print the rows.
+    Query(query::QueryArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Some(Command::Serve(args)) => serve::run(args).await,
+            Some(Command::Query(args)) => query::run(args).await,
+            None => serve::run(cli.serve).await,
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
