@@ -1,18 +1,24 @@
 //! The coordinator: decides where each statement runs and hands out tickets.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use openduck_executor::{
     BatchStream, CatalogFilter, Description, Executor, Statement, TableEntry,
 };
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt, TryStreamExt};
 use openduck_proto::FragmentTicket;
 use tracing::{debug, info};
 
 use crate::error::{Error, Result};
+use crate::held::HeldResults;
 use crate::registry::EmbeddedRegistry;
 use crate::route::databases_touched;
 use crate::ticket::TicketSigner;
@@ -22,12 +28,49 @@ use crate::ticket::TicketSigner;
 pub struct PlannedQuery {
     /// The query id (also inside the ticket).
     pub query_id: String,
-    /// The schema of the rows the ticket will stream.
-    pub schema: arrow::datatypes::SchemaRef,
+    /// The schema of the rows the ticket will stream; `None` when it is known
+    /// only once the statement runs (types that depend on parameters).
+    pub schema: Option<arrow::datatypes::SchemaRef>,
     /// The signed ticket to redeem with [`Coordinator::execute_ticket`].
     pub ticket: Vec<u8>,
     /// The executor that runs it.
     pub executor_id: String,
+}
+
+/// The rows of a redeemed ticket.
+pub struct ResultStream {
+    schema: SchemaRef,
+    batches: BoxStream<'static, Result<RecordBatch>>,
+}
+
+impl std::fmt::Debug for ResultStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResultStream").field("schema", &self.schema).finish_non_exhaustive()
+    }
+}
+
+impl ResultStream {
+    /// The schema of every batch.
+    pub fn schema(&self) -> SchemaRef {
+        SchemaRef::clone(&self.schema)
+    }
+}
+
+impl Stream for ResultStream {
+    type Item = Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.batches.poll_next_unpin(cx)
+    }
+}
+
+impl From<BatchStream> for ResultStream {
+    fn from(stream: BatchStream) -> Self {
+        ResultStream {
+            schema: stream.schema(),
+            batches: stream.map_err(Error::from).boxed(),
+        }
+    }
 }
 
 /// Routes statements to executors, signs tickets, and aggregates catalogs.
@@ -35,6 +78,7 @@ pub struct PlannedQuery {
 pub struct Coordinator {
     registry: EmbeddedRegistry,
     signer: TicketSigner,
+    held: HeldResults,
     default_database: String,
 }
 
@@ -44,6 +88,7 @@ impl Coordinator {
     pub fn new(registry: EmbeddedRegistry, signer: TicketSigner, default_database: String) -> Self {
         Coordinator {
             registry,
+            held: HeldResults::new(signer.ttl()),
             signer,
             default_database,
         }
@@ -94,6 +139,10 @@ impl Coordinator {
 
     /// Plans a query: checks it prepares, learns its schema, and signs a ticket
     /// that runs it (with `parameters`, one execution per row) when redeemed.
+    ///
+    /// A statement that changes something (anything but a single read-only
+    /// query) runs right here instead, so that it takes effect even if the
+    /// client never fetches its result; the ticket then redeems the held result.
     pub async fn plan_query(
         &self,
         database: Option<&str>,
@@ -104,26 +153,52 @@ impl Coordinator {
         let executor = self.route(database, sql)?;
         let description = executor.describe(&Statement::new(database, sql)).await?;
         let query_id = uuid::Uuid::new_v4().to_string();
-        let ticket = FragmentTicket {
+        let mut ticket = FragmentTicket {
             query_id: query_id.clone(),
             executor_id: executor.id().to_string(),
             database: database.to_string(),
             sql: sql.to_string(),
             parameters: parameters.map(encode_parameters).transpose()?.unwrap_or_default(),
             expires_at_unix_ms: 0,
+            held_result: false,
         };
-        debug!(%query_id, executor = executor.id(), database, "planned single-site query");
+        let mut schema = description.schema;
+        if !description.is_query {
+            let mut statement = Statement::new(database, sql);
+            statement.parameters = parameters.cloned();
+            let rows = executor.query(statement).await?;
+            let result_schema = rows.schema();
+            let batches: Vec<RecordBatch> = rows.try_collect().await?;
+            self.held.put(&query_id, SchemaRef::clone(&result_schema), batches);
+            schema = Some(result_schema);
+            ticket.sql.clear();
+            ticket.parameters.clear();
+            ticket.held_result = true;
+            debug!(%query_id, executor = executor.id(), database, "ran a changing statement at planning");
+        } else {
+            debug!(%query_id, executor = executor.id(), database, "planned single-site query");
+        }
         Ok(PlannedQuery {
             query_id,
-            schema: description.schema,
+            schema,
             ticket: self.signer.sign(ticket),
             executor_id: executor.id().to_string(),
         })
     }
 
     /// Verifies a ticket and streams its rows.
-    pub async fn execute_ticket(&self, ticket: &[u8]) -> Result<BatchStream> {
+    pub async fn execute_ticket(&self, ticket: &[u8]) -> Result<ResultStream> {
         let ticket = self.signer.verify(ticket)?;
+        if ticket.held_result {
+            let (schema, batches) = self
+                .held
+                .take(&ticket.query_id)
+                .ok_or_else(|| Error::ResultGone(ticket.query_id.clone()))?;
+            return Ok(ResultStream {
+                schema,
+                batches: futures::stream::iter(batches.into_iter().map(Ok)).boxed(),
+            });
+        }
         let executor = self
             .registry
             .executor(&ticket.executor_id)
@@ -133,7 +208,7 @@ impl Coordinator {
             statement = statement.with_parameters(decode_parameters(&ticket.parameters)?);
         }
         info!(query_id = %ticket.query_id, executor = executor.id(), "executing fragment");
-        Ok(executor.query(statement).await?)
+        Ok(executor.query(statement).await?.into())
     }
 
     /// Runs a statement whose rows are not wanted; returns the rows changed

@@ -21,6 +21,9 @@ pub enum Error {
     /// distributed planning is not available yet.
     #[error("the statement touches databases on different executors ({0}); queries across executors are not supported yet")]
     SpansExecutors(String),
+    /// The held result of a statement was fetched already, or expired.
+    #[error("the result of query {0} was already fetched or has expired")]
+    ResultGone(String),
     /// Encoding or decoding parameter rows failed.
     #[error("invalid parameter rows: {0}")]
     Parameters(#[source] arrow::error::ArrowError),
@@ -34,6 +37,7 @@ impl Error {
             Error::Ticket(_) => ErrorKind::Unauthenticated,
             Error::NoExecutor(_) | Error::UnknownExecutor(_) => ErrorKind::Unavailable,
             Error::SpansExecutors(_) => ErrorKind::Unimplemented,
+            Error::ResultGone(_) => ErrorKind::NotFound,
             Error::Parameters(_) => ErrorKind::InvalidArgument,
         }
     }

@@ -8,17 +8,21 @@
 //! ([`Coordinator::plan_query`]) that is redeemed later
 //! ([`Coordinator::execute_ticket`]); tickets are HMAC-signed
 //! ([`TicketSigner`]) so that only this cluster's coordinators can mint them.
+//! A statement that changes something runs when it is planned, so that it
+//! takes effect even if the client never fetches its result; its result is
+//! held until the ticket is redeemed.
 //!
 //! Statements that span executors are refused with [`Error::SpansExecutors`]
 //! until distributed planning lands.
 
 mod coordinator;
 mod error;
+mod held;
 mod registry;
 mod route;
 mod ticket;
 
-pub use coordinator::{Coordinator, PlannedQuery};
+pub use coordinator::{Coordinator, PlannedQuery, ResultStream};
 pub use error::{Error, Result};
 pub use openduck_executor::{
     BatchStream, CatalogFilter, Description, ErrorKind, Executor, ExecutorConfig, TableEntry,

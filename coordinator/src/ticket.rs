@@ -58,6 +58,11 @@ impl TicketSigner {
         Self::new(secret.to_vec(), ttl)
     }
 
+    /// How long tickets stay valid.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
     /// Sets the ticket's expiry from now and signs it.
     pub fn sign(&self, mut ticket: FragmentTicket) -> Vec<u8> {
         ticket.expires_at_unix_ms = unix_ms(SystemTime::now() + self.ttl);

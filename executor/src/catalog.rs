@@ -182,7 +182,7 @@ fn table_schema(conn: &PooledConnection, catalog: &str, schema: &str, table: &st
     );
     let statements = conn.conn().statements(&sql)?;
     match statements.prepare(0) {
-        Ok(prepared) => prepared.result_schema(),
+        Ok(prepared) => Ok(prepared.result_schema()?.unwrap_or_else(|| Arc::new(Schema::empty()))),
         Err(error) => {
             tracing::debug!(%error, catalog, schema, table, "table schema unavailable");
             Ok(Arc::new(Schema::empty()))

@@ -79,10 +79,17 @@ impl Statement {
 /// What a statement would return, known without running it.
 #[derive(Debug, Clone)]
 pub struct Description {
-    /// The schema of its rows (for DDL and DML, DuckDB's `Count` or `Success` column).
-    pub schema: SchemaRef,
+    /// The schema of its rows (for DDL and DML, DuckDB's `Count` or `Success`
+    /// column); `None` when it depends on parameters not bound yet
+    /// (`SELECT ? + 1`), or on objects that earlier statements of the same
+    /// text create.
+    pub schema: Option<SchemaRef>,
     /// Its parameters, `$1`, `$2`, ...; `Null`-typed where DuckDB cannot infer a type.
     pub parameters: Schema,
+    /// Whether the text is one statement that only reads (SELECT, EXPLAIN,
+    /// PRAGMA, CALL, ...). Anything else changes something and must not wait
+    /// for a client to fetch its result before it takes effect.
+    pub is_query: bool,
 }
 
 /// A DuckDB executor hosting one or more databases.
@@ -172,8 +179,8 @@ impl Executor {
     /// The schema and parameters of a statement, without running it.
     ///
     /// For a text of several statements this describes the last one; when it
-    /// depends on objects the earlier ones create, the schema is empty and the
-    /// rows' schema is known only once they stream.
+    /// depends on objects the earlier ones create, its schema is unknown until
+    /// the rows stream.
     pub async fn describe(&self, statement: &Statement) -> Result<Description> {
         let conn = self.connection(&statement.database).await?;
         let sql = statement.sql.clone();
@@ -184,10 +191,12 @@ impl Executor {
                 Ok(prepared) => Ok(Description {
                     schema: prepared.result_schema()?,
                     parameters: prepared.parameter_schema(),
+                    is_query: last == 0 && prepared.kind() == StatementKind::Query,
                 }),
                 Err(_) if last > 0 => Ok(Description {
-                    schema: Arc::new(Schema::empty()),
+                    schema: None,
                     parameters: Schema::empty(),
+                    is_query: false,
                 }),
                 Err(error) => Err(error),
             }

@@ -6,7 +6,9 @@ use std::task::{Context, Poll};
 
 use arrow::array::RecordBatch;
 use arrow::compute::concat_batches;
-use arrow::datatypes::SchemaRef;
+use std::sync::Arc;
+
+use arrow::datatypes::{Schema, SchemaRef};
 use futures::Stream;
 use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
@@ -171,13 +173,18 @@ fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink) -> R
             // The schema is known before DuckDB runs anything, so the stream
             // starts now: a query that computes for a long time before its
             // first row (a big aggregation) can be cancelled meanwhile.
-            sink.start(prepared.result_schema()?);
+            let known = prepared.result_schema()?;
+            if let Some(schema) = &known {
+                sink.start(SchemaRef::clone(schema));
+            }
             let mut result = prepared.execute_streaming()?;
+            sink.start(result.schema());
             drain(&mut result, &mut out, sink)?;
         }
         Some(rows) if rows.num_rows() == 0 => {
             prepared.check_parameters(rows)?;
-            sink.start(prepared.result_schema()?);
+            let schema = prepared.result_schema()?;
+            sink.start(schema.unwrap_or_else(|| Arc::new(Schema::empty())));
         }
         Some(rows) => {
             for row in 0..rows.num_rows() {

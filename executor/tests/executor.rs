@@ -116,8 +116,11 @@ async fn describe_knows_schemas_without_running() {
     assert_eq!(description.parameters.fields().len(), 2);
     assert_eq!(description.parameters.field(0).data_type(), &DataType::Int32);
     let description = executor.describe(&Statement::new("mydb", "SELECT b, a FROM t")).await.unwrap();
-    let names: Vec<&str> = description.schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let schema = description.schema.expect("no parameters, so the schema is known");
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     assert_eq!(names, ["b", "a"]);
+    let depends = executor.describe(&Statement::new("mydb", "SELECT ? + 1 AS x")).await.unwrap();
+    assert!(depends.schema.is_none(), "the type of ? + 1 is known only once bound");
     assert_eq!(scalar(&executor, "SELECT count(*) FROM t").await, "0", "describe ran nothing");
 }
 

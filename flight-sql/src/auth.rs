@@ -81,8 +81,16 @@ fn strip_scheme<'a>(header: &'a str, scheme: &str) -> Option<&'a str> {
     given.eq_ignore_ascii_case(scheme).then(|| rest.trim())
 }
 
+/// Standard base64, with or without padding: Go's Flight client sends Basic
+/// credentials unpadded.
+const BASIC: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
 fn basic_password(encoded: &str) -> Option<Vec<u8>> {
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
+    let decoded = BASIC.decode(encoded).ok()?;
     let colon = decoded.iter().position(|&b| b == b':')?;
     Some(decoded[colon + 1..].to_vec())
 }
@@ -177,6 +185,8 @@ mod tests {
         assert_eq!(credentials.check(Some(b"Bearer s3cret")), Verdict::Accepted);
         assert_eq!(credentials.check(Some(b"bearer s3cret")), Verdict::Accepted);
         assert_eq!(credentials.check(Some(&basic("anyone", "s3cret"))), Verdict::Accepted);
+        let unpadded = base64::engine::general_purpose::STANDARD_NO_PAD.encode("analyst:s3cret");
+        assert_eq!(credentials.check(Some(format!("Basic {unpadded}").as_bytes())), Verdict::Accepted);
     }
 
     #[test]

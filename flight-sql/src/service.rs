@@ -25,7 +25,7 @@ use arrow_flight::{
 };
 use bytes::Bytes;
 use futures::{future, stream, Stream, TryStreamExt};
-use openduck_coordinator::{BatchStream, CatalogFilter, Coordinator, PlannedQuery};
+use openduck_coordinator::{CatalogFilter, Coordinator, PlannedQuery, ResultStream};
 use prost::Message;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
@@ -75,11 +75,13 @@ impl OpenDuckFlightSql {
             statement_handle: planned.ticket.into(),
         };
         let endpoint = FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec()));
-        Ok(FlightInfo::new()
-            .try_with_schema(&planned.schema)?
-            .with_endpoint(endpoint)
-            .with_descriptor(descriptor)
-            .with_ordered(true))
+        // Without a known schema the field stays empty; clients then take the
+        // schema from the stream.
+        let info = match &planned.schema {
+            Some(schema) => FlightInfo::new().try_with_schema(schema)?,
+            None => FlightInfo::new(),
+        };
+        Ok(info.with_endpoint(endpoint).with_descriptor(descriptor).with_ordered(true))
     }
 
     async fn plan(&self, sql: &str, parameters: Option<&RecordBatch>) -> Result<PlannedQuery> {
@@ -101,12 +103,9 @@ fn metadata_info(command: Any, schema: &Schema, descriptor: FlightDescriptor) ->
 /// Streams query results as Flight data, mapping a failure in the middle of
 /// the stream to the same status codes as failures before it. Dictionaries
 /// (DuckDB's ENUM) travel as dictionaries, as DuckDB produces them.
-fn encode_stream(batches: BatchStream) -> DoGetStream {
+fn encode_stream(batches: ResultStream) -> DoGetStream {
     let schema = batches.schema();
-    let batches = batches.map_err(|error| {
-        let status = Status::from(Error::Coordinator(error.into()));
-        FlightError::Tonic(Box::new(status))
-    });
+    let batches = batches.map_err(|error| FlightError::Tonic(Box::new(Status::from(Error::Coordinator(error)))));
     Box::pin(
         FlightDataEncoderBuilder::new()
             .with_schema(schema)
@@ -278,7 +277,10 @@ impl FlightSqlService for OpenDuckFlightSql {
         let handle = self.prepared.create(query.query)?;
         Ok(ActionCreatePreparedStatementResult {
             prepared_statement_handle: handle,
-            dataset_schema: schema_bytes(&description.schema)?,
+            dataset_schema: match &description.schema {
+                Some(schema) => schema_bytes(schema)?,
+                None => Bytes::new(),
+            },
             parameter_schema: schema_bytes(&description.parameters)?,
         })
     }

@@ -5,7 +5,7 @@ import pyarrow as pa
 
 def setup(conn):
     with conn.cursor() as cur:
-        cur.execute("CREATE TABLE readings (sensor VARCHAR, at TIMESTAMP, value DOUBLE)")
+        cur.execute("CREATE TABLE readings (sensor VARCHAR, taken_at TIMESTAMP, value DOUBLE)")
         cur.execute("CREATE VIEW hot AS SELECT * FROM readings WHERE value > 30")
         cur.execute("CREATE SCHEMA archive")
         cur.execute("CREATE TABLE archive.old_readings (sensor VARCHAR)")
@@ -28,7 +28,7 @@ def test_get_objects_lists_catalogs_schemas_tables_and_columns(conn):
     assert tables["readings"]["table_type"] == "TABLE"
     assert tables["hot"]["table_type"] == "VIEW"
     columns = [c["column_name"] for c in tables["readings"]["table_columns"]]
-    assert columns == ["sensor", "at", "value"]
+    assert columns == ["sensor", "taken_at", "value"]
 
     filtered = conn.adbc_get_objects(depth="tables", table_name_filter="%readings").read_all().to_pylist()
     names = sorted(
@@ -44,6 +44,6 @@ def test_get_table_schema_and_types(conn):
     setup(conn)
     schema = conn.adbc_get_table_schema("readings")
     assert schema == pa.schema(
-        [("sensor", pa.string()), ("at", pa.timestamp("us")), ("value", pa.float64())]
+        [("sensor", pa.string()), ("taken_at", pa.timestamp("us")), ("value", pa.float64())]
     )
     assert sorted(conn.adbc_get_table_types()) == ["TABLE", "VIEW"]

@@ -8,7 +8,7 @@ import pytest
 
 SETUP = [
     "CREATE TABLE orders (id INTEGER, customer VARCHAR, amount DECIMAL(10,2), placed DATE)",
-    "INSERT INTO orders SELECT i, 'c' || (i % 7), (i * 3.25)::DECIMAL(10,2), DATE '2024-01-01' + i FROM range(500) r(i)",
+    "INSERT INTO orders SELECT i, 'c' || (i % 7), (i * 3.25)::DECIMAL(10,2), DATE '2024-01-01' + i::INTEGER FROM range(500) r(i)",
 ]
 QUERIES = [
     "SELECT * FROM orders ORDER BY id",

@@ -144,10 +144,10 @@ impl Prepared<'_> {
         Schema::new(fields)
     }
 
-    /// The schema of the rows the statement returns, known before it runs. A
-    /// column whose type depends on an unbound parameter (`SELECT ? + 1`) is
-    /// typed `Null` here; the executed result carries its real type.
-    pub(crate) fn result_schema(&self) -> Result<SchemaRef> {
+    /// The schema of the rows the statement returns, known before it runs;
+    /// `None` when it depends on parameters that are not bound yet
+    /// (`SELECT ? + 1`): DuckDB resolves those types only when it executes.
+    pub(crate) fn result_schema(&self) -> Result<Option<SchemaRef>> {
         // SAFETY: a successfully prepared statement; indexes below the count.
         let count = unsafe { ffi::duckdb_prepared_statement_column_count(self.raw) } as usize;
         let mut names = Vec::with_capacity(count);
@@ -163,19 +163,16 @@ impl Prepared<'_> {
                 ffi::duckdb_prepared_statement_column_logical_type(self.raw, index as u64)
             });
         }
-        let options = ArrowOptions::of_connection(self.conn);
-        if let Ok((schema, _)) = arrow_schema(&options, &mut types.0, &names) {
-            return Ok(Arc::new(schema));
+        let resolved = types.0.iter().all(|&logical| {
+            // SAFETY: each type is a valid handle owned by `types`.
+            !logical.is_null() && unsafe { ffi::duckdb_get_type_id(logical) } != ffi::DUCKDB_TYPE_DUCKDB_TYPE_INVALID
+        });
+        if !resolved {
+            return Ok(None);
         }
-        let fields: Vec<Field> = (0..count)
-            .map(|index| {
-                let data_type = arrow_schema(&options, &mut types.0[index..=index], &names[index..=index])
-                    .map(|(schema, _)| schema.field(0).data_type().clone())
-                    .unwrap_or(DataType::Null);
-                Field::new(&names[index], data_type, true)
-            })
-            .collect();
-        Ok(Arc::new(Schema::new(fields)))
+        let options = ArrowOptions::of_connection(self.conn);
+        let (schema, _) = arrow_schema(&options, &mut types.0, &names)?;
+        Ok(Some(Arc::new(schema)))
     }
 
     /// Checks that `params` has one column per parameter.
