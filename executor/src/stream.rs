@@ -179,7 +179,10 @@ fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink) -> R
             }
             let mut result = prepared.execute_streaming()?;
             sink.start(result.schema());
-            drain(&mut result, &mut out, sink)?;
+            if drain(&mut result, &mut out, sink)? == Flow::Stop {
+                abandon(conn);
+                return Ok(());
+            }
         }
         Some(rows) if rows.num_rows() == 0 => {
             prepared.check_parameters(rows)?;
@@ -193,6 +196,7 @@ fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink) -> R
                 // The executed result knows the types that depend on parameters.
                 sink.start(result.schema());
                 if drain(&mut result, &mut out, sink)? == Flow::Stop {
+                    abandon(conn);
                     return Ok(());
                 }
             }
@@ -204,11 +208,17 @@ fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink) -> R
     Ok(())
 }
 
+/// The consumer went away: stop DuckDB's worker threads before the result
+/// is dropped, so that the connection's next statement does not wait for them.
+fn abandon(conn: &PooledConnection) {
+    debug!("consumer went away; stopping the query");
+    conn.conn().interrupt_own_query();
+}
+
 fn drain(result: &mut QueryResult<'_>, out: &mut Coalescer, sink: &Sink) -> Result<Flow> {
     while let Some(batch) = result.next_batch()? {
         if let Some(full) = out.push(batch)? {
             if sink.send(full) == Flow::Stop {
-                debug!("consumer went away; stopping the query");
                 return Ok(Flow::Stop);
             }
         }

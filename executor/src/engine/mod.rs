@@ -103,6 +103,7 @@ impl Database {
                 raw: RawConnection(raw),
                 generation: 0,
                 running: false,
+                cancelled: false,
             })),
             _database: Arc::clone(self),
         })
@@ -127,6 +128,10 @@ struct InterruptSlot {
     raw: RawConnection,
     generation: u64,
     running: bool,
+    /// Set by an interrupt of the current query and kept until the next one
+    /// begins: DuckDB forgets an interrupt that arrives before its query
+    /// starts, this flag does not (see `Prepared::run`).
+    cancelled: bool,
 }
 
 /// One DuckDB connection: the unit of a running statement.
@@ -167,6 +172,7 @@ impl Connection {
         let mut slot = self.slot.lock();
         slot.generation += 1;
         slot.running = true;
+        slot.cancelled = false;
         Interrupter {
             slot: Arc::clone(&self.slot),
             generation: slot.generation,
@@ -176,7 +182,24 @@ impl Connection {
     /// Marks the end of the query started by the last `begin_query`; an
     /// interrupter of that query does nothing from now on.
     pub(crate) fn end_query(&self) {
-        self.slot.lock().running = false;
+        let mut slot = self.slot.lock();
+        slot.running = false;
+        slot.cancelled = false;
+    }
+
+    /// Interrupts this connection's query from its own thread: before a
+    /// statement is abandoned, so that DuckDB's worker threads stop its tasks
+    /// instead of running them to completion.
+    pub(crate) fn interrupt_own_query(&self) {
+        // SAFETY: the connection is alive (&self) and duckdb_interrupt is safe
+        // to call from any thread.
+        unsafe { ffi::duckdb_interrupt(self.raw) };
+    }
+
+    /// Whether the running query was interrupted.
+    fn cancelled(&self) -> bool {
+        let slot = self.slot.lock();
+        slot.running && slot.cancelled
     }
 
     fn raw(&self) -> ffi::duckdb_connection {
@@ -217,8 +240,9 @@ impl Interrupter {
 
     /// Interrupts the query if it is still running; otherwise does nothing.
     pub(crate) fn interrupt(&self) {
-        let slot = self.slot.lock();
+        let mut slot = self.slot.lock();
         if slot.running && slot.generation == self.generation && !slot.raw.0.is_null() {
+            slot.cancelled = true;
             // SAFETY: the connection is alive (its Drop clears `raw` under this
             // lock) and duckdb_interrupt is safe to call concurrently with a query.
             unsafe { ffi::duckdb_interrupt(slot.raw.0) };

@@ -11,7 +11,7 @@ use arrow::ffi::{from_ffi, FFI_ArrowArray, FFI_ArrowSchema};
 use duckdb::ffi;
 
 use super::{borrowed_c_string, c_string, take_c_string, Connection};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// The statements of one SQL text, prepared one at a time.
 pub(crate) struct Statements<'c> {
@@ -198,17 +198,51 @@ impl Prepared<'_> {
 
     /// Runs the statement to completion (the result is materialized).
     pub(crate) fn execute(&self) -> Result<QueryResult<'_>> {
-        let mut raw: ffi::duckdb_result = unsafe { std::mem::zeroed() };
-        // SAFETY: out-result destroyed by QueryResult (or right here on error).
-        let state = unsafe { ffi::duckdb_execute_prepared(self.raw, &mut raw) };
-        QueryResult::new(raw, state)
+        self.run(false)
     }
 
     /// Starts the statement; rows are produced as the result is fetched.
     pub(crate) fn execute_streaming(&self) -> Result<QueryResult<'_>> {
+        self.run(true)
+    }
+
+    /// Runs through DuckDB's pending-query API so that no interrupt is lost:
+    /// DuckDB clears its interrupt flag when a query begins, that is while the
+    /// pending result is created. An interrupt from before that point is seen
+    /// in the connection's sticky flag right after it; one from after it
+    /// reaches DuckDB, which now keeps it until the query ends.
+    fn run(&self, streaming: bool) -> Result<QueryResult<'_>> {
+        let mut pending: ffi::duckdb_pending_result = ptr::null_mut();
+        // SAFETY: a prepared statement with its parameters bound; the pending
+        // result is destroyed on every path below.
+        let state = unsafe {
+            if streaming {
+                ffi::duckdb_pending_prepared_streaming(self.raw, &mut pending)
+            } else {
+                ffi::duckdb_pending_prepared(self.raw, &mut pending)
+            }
+        };
+        if state != ffi::DuckDBSuccess {
+            let message = unsafe { borrowed_c_string(ffi::duckdb_pending_error(pending)) };
+            unsafe { ffi::duckdb_destroy_pending(&mut pending) };
+            return Err(Error::from_duckdb_message(
+                message.unwrap_or_else(|| "the statement failed".into()),
+            ));
+        }
+        if self.conn.cancelled() {
+            // Creating the pending query already scheduled its tasks and
+            // cleared DuckDB's flag: interrupt again so that they stop.
+            self.conn.interrupt_own_query();
+            unsafe { ffi::duckdb_destroy_pending(&mut pending) };
+            return Err(Error::DuckDb {
+                kind: ErrorKind::Cancelled,
+                message: "INTERRUPT Error: the query was cancelled".into(),
+            });
+        }
         let mut raw: ffi::duckdb_result = unsafe { std::mem::zeroed() };
-        // SAFETY: as in `execute`.
-        let state = unsafe { ffi::duckdb_execute_prepared_streaming(self.raw, &mut raw) };
+        // SAFETY: a valid pending result; the result outlives it (it holds what it needs).
+        let state = unsafe { ffi::duckdb_execute_pending(pending, &mut raw) };
+        unsafe { ffi::duckdb_destroy_pending(&mut pending) };
         QueryResult::new(raw, state)
     }
 }
