@@ -51,6 +51,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&args.log)?)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
     let config = ExecutorConfig {
