@@ -9,11 +9,11 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt, TryStreamExt};
 use openduck_executor::{
     BatchStream, CatalogFilter, Description, Executor, Statement, TableEntry,
 };
-use futures::stream::BoxStream;
-use futures::{Stream, StreamExt, TryStreamExt};
 use openduck_proto::FragmentTicket;
 use tracing::{debug, info};
 
@@ -157,27 +157,24 @@ impl Coordinator {
             query_id: query_id.clone(),
             executor_id: executor.id().to_string(),
             database: database.to_string(),
-            sql: sql.to_string(),
-            parameters: parameters.map(encode_parameters).transpose()?.unwrap_or_default(),
-            expires_at_unix_ms: 0,
-            held_result: false,
+            ..FragmentTicket::default()
         };
-        let mut schema = description.schema;
-        if !description.is_query {
+        let schema = if description.is_query {
+            ticket.sql = sql.to_string();
+            ticket.parameters = parameters.map(encode_parameters).transpose()?.unwrap_or_default();
+            debug!(%query_id, executor = executor.id(), database, "planned single-site query");
+            description.schema
+        } else {
             let mut statement = Statement::new(database, sql);
             statement.parameters = parameters.cloned();
             let rows = executor.query(statement).await?;
             let result_schema = rows.schema();
             let batches: Vec<RecordBatch> = rows.try_collect().await?;
             self.held.put(&query_id, SchemaRef::clone(&result_schema), batches);
-            schema = Some(result_schema);
-            ticket.sql.clear();
-            ticket.parameters.clear();
             ticket.held_result = true;
             debug!(%query_id, executor = executor.id(), database, "ran a changing statement at planning");
-        } else {
-            debug!(%query_id, executor = executor.id(), database, "planned single-site query");
-        }
+            Some(result_schema)
+        };
         Ok(PlannedQuery {
             query_id,
             schema,

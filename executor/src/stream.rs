@@ -2,12 +2,11 @@
 //! with backpressure.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use arrow::array::RecordBatch;
 use arrow::compute::concat_batches;
-use std::sync::Arc;
-
 use arrow::datatypes::{Schema, SchemaRef};
 use futures::Stream;
 use tokio::sync::{mpsc, oneshot};
@@ -121,6 +120,7 @@ enum Flow {
 }
 
 impl Sink {
+    /// Promises the stream's schema; the first call wins, later ones do nothing.
     fn start(&mut self, schema: SchemaRef) {
         if let Some(sender) = self.schema.take() {
             self.promised = Some(SchemaRef::clone(&schema));
@@ -173,9 +173,8 @@ fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink) -> R
             // The schema is known before DuckDB runs anything, so the stream
             // starts now: a query that computes for a long time before its
             // first row (a big aggregation) can be cancelled meanwhile.
-            let known = prepared.result_schema()?;
-            if let Some(schema) = &known {
-                sink.start(SchemaRef::clone(schema));
+            if let Some(schema) = prepared.result_schema()? {
+                sink.start(schema);
             }
             let mut result = prepared.execute_streaming()?;
             sink.start(result.schema());

@@ -182,9 +182,7 @@ impl Connection {
     /// Marks the end of the query started by the last `begin_query`; an
     /// interrupter of that query does nothing from now on.
     pub(crate) fn end_query(&self) {
-        let mut slot = self.slot.lock();
-        slot.running = false;
-        slot.cancelled = false;
+        self.slot.lock().running = false;
     }
 
     /// Interrupts this connection's query from its own thread: before a
