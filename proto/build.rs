@@ -1,8 +1,11 @@
-//! Compiles `proto/openduck/v1/*.proto` with protox (pure Rust, so no `protoc` is
+//! Compiles `proto/openduck/v1/*.proto` and `proto/arrow/flight/session.proto` with protox (pure Rust, so no `protoc` is
 //! needed) and generates the prost types into `OUT_DIR`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["proto/openduck/v1/ticket.proto"];
+    let files = [
+        "proto/openduck/v1/ticket.proto",
+        "proto/arrow/flight/session.proto",
+    ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");
     }

@@ -6,7 +6,7 @@ use arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::error::Result;
-use crate::executor::Executor;
+use crate::executor::{Executor, Statement};
 use crate::pool::PooledConnection;
 use crate::sql::quote_identifier;
 use crate::stream::run_blocking;
@@ -109,7 +109,7 @@ impl Executor {
         ];
         let default = self.databases()[0].clone();
         let hosted: Vec<String> = self.databases().to_vec();
-        let conn = self.connection(&default).await?;
+        let conn = self.lease(&Statement::new(default, "")).await?;
         run_blocking(conn, move |conn| {
             let rows = string_rows(conn, TABLES_SQL, &params)?;
             let mut entries = Vec::with_capacity(rows.len());
@@ -137,7 +137,7 @@ impl Executor {
     }
 
     async fn string_rows(&self, sql: &'static str, params: &[Option<String>]) -> Result<Vec<Vec<String>>> {
-        let conn = self.connection(&self.databases()[0]).await?;
+        let conn = self.lease(&Statement::new(self.databases()[0].clone(), "")).await?;
         let params = params.to_vec();
         run_blocking(conn, move |conn| string_rows(conn, sql, &params)).await
     }

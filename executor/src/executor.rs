@@ -7,11 +7,16 @@ use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
+use futures::{Stream, StreamExt};
+use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::engine::{Database, StatementKind};
 use crate::error::{Error, Result};
-use crate::pool::{Pool, PooledConnection};
+use crate::ingest::IngestTarget;
+use crate::pool::{Lease, Pool, PooledConnection};
+use crate::running::RunningQueries;
+use crate::session::{Session, Sessions};
 use crate::sql::{is_valid_database_name, quote_identifier, quote_literal};
 use crate::stream::{run_blocking, BatchStream};
 
@@ -31,6 +36,9 @@ pub struct ExecutorConfig {
     /// `COPY ... TO`, `ATTACH`). Off by default: clients of a server must not
     /// reach the server's file system.
     pub allow_external_access: bool,
+    /// At most this many sessions (clients with a transaction or temporary
+    /// tables open) at once, each with a connection of its own.
+    pub max_sessions: usize,
 }
 
 impl ExecutorConfig {
@@ -42,6 +50,7 @@ impl ExecutorConfig {
             databases,
             max_connections: 16,
             allow_external_access: false,
+            max_sessions: 256,
         }
     }
 }
@@ -57,6 +66,12 @@ pub struct Statement {
     pub sql: String,
     /// Parameter values, one column per parameter, one row per execution.
     pub parameters: Option<RecordBatch>,
+    /// The schema unqualified names resolve in; `None` for the database's default.
+    pub schema: Option<String>,
+    /// Run on the connection of this [`Session`] instead of a pooled one.
+    pub session_id: Option<String>,
+    /// An id under which [`Executor::cancel`] can stop the statement.
+    pub query_id: Option<String>,
 }
 
 impl Statement {
@@ -66,6 +81,9 @@ impl Statement {
             database: database.into(),
             sql: sql.into(),
             parameters: None,
+            schema: None,
+            session_id: None,
+            query_id: None,
         }
     }
 
@@ -98,6 +116,8 @@ pub struct Executor {
     id: String,
     databases: Vec<String>,
     pool: Arc<Pool>,
+    sessions: Sessions,
+    running: Arc<RunningQueries>,
 }
 
 impl Executor {
@@ -157,6 +177,8 @@ impl Executor {
         Ok(Executor {
             id: config.id,
             pool: Arc::new(Pool::new(database, default, config.max_connections)),
+            sessions: Sessions::new(config.max_sessions),
+            running: Arc::default(),
             databases,
         })
     }
@@ -182,7 +204,7 @@ impl Executor {
     /// depends on objects the earlier ones create, its schema is unknown until
     /// the rows stream.
     pub async fn describe(&self, statement: &Statement) -> Result<Description> {
-        let conn = self.connection(&statement.database).await?;
+        let conn = self.lease(statement).await?;
         let sql = statement.sql.clone();
         run_blocking(conn, move |conn| {
             let statements = conn.conn().statements(&sql)?;
@@ -209,8 +231,14 @@ impl Executor {
     /// The future resolves once the statement runs (with its error, if it
     /// fails to start); dropping the stream interrupts the query.
     pub async fn query(&self, statement: Statement) -> Result<BatchStream> {
-        let conn = self.connection(&statement.database).await?;
-        crate::stream::start_query(conn, statement).await
+        let conn = self.lease(&statement).await?;
+        crate::stream::start_query(conn, statement, Arc::clone(&self.running)).await
+    }
+
+    /// Cancels the statement started with `query_id`: interrupts it if it
+    /// runs and refuses to start it later. Returns whether it was running.
+    pub fn cancel(&self, query_id: &str) -> bool {
+        self.running.cancel(query_id)
     }
 
     /// Runs a statement whose rows are not wanted and returns how many rows it
@@ -218,7 +246,7 @@ impl Executor {
     /// With several parameter rows the statement runs once per row and the
     /// counts add up.
     pub async fn update(&self, statement: Statement) -> Result<Option<u64>> {
-        let conn = self.connection(&statement.database).await?;
+        let conn = self.lease(&statement).await?;
         run_blocking(conn, move |conn| {
             let statements = conn.conn().statements(&statement.sql)?;
             check_parameters_fit(&statement, statements.len())?;
@@ -242,6 +270,7 @@ impl Executor {
                     }
                     None => run()?,
                 }
+                after_statement(conn, kind)?;
             }
             Ok(changed)
         })
@@ -254,7 +283,7 @@ impl Executor {
         self.pool.interrupt_running();
         let conn = self.pool.get().await?;
         let databases = self.databases.clone();
-        let checkpointed = run_blocking(conn, move |conn| {
+        let checkpointed = run_blocking(Lease::Pooled(conn), move |conn| {
             for name in &databases {
                 conn.conn().execute_batch(&format!("CHECKPOINT {}", quote_identifier(name)))?;
             }
@@ -269,15 +298,92 @@ impl Executor {
         checkpointed
     }
 
-    pub(crate) async fn connection(&self, database: &str) -> Result<PooledConnection> {
+    /// Opens a session: a connection of its own for one client, kept until
+    /// the last clone of the returned handle is dropped.
+    pub fn open_session(&self) -> Result<Session> {
+        self.sessions.open(&self.pool)
+    }
+
+    /// Starts a transaction in a session; its statements (and ingests) run
+    /// in it until [`Executor::commit`] or [`Executor::rollback`].
+    pub async fn begin(&self, session_id: &str) -> Result<()> {
+        self.transaction_statement(session_id, "BEGIN TRANSACTION").await
+    }
+
+    /// Commits the session's transaction.
+    pub async fn commit(&self, session_id: &str) -> Result<()> {
+        self.transaction_statement(session_id, "COMMIT").await
+    }
+
+    /// Rolls the session's transaction back.
+    pub async fn rollback(&self, session_id: &str) -> Result<()> {
+        self.transaction_statement(session_id, "ROLLBACK").await
+    }
+
+    async fn transaction_statement(&self, session_id: &str, sql: &'static str) -> Result<()> {
+        let conn = self.sessions.lease(session_id).await?;
+        run_blocking(conn, move |conn| conn.conn().execute_batch(sql)).await
+    }
+
+    /// Appends a stream of record batches of `schema` to a table, creating it
+    /// as `target.mode` says, and returns the rows appended. Batches are
+    /// appended as they arrive; the whole ingest is one transaction (or part
+    /// of the session's open one).
+    pub async fn ingest<S, E>(&self, target: IngestTarget, schema: SchemaRef, mut batches: S) -> Result<u64>
+    where
+        S: Stream<Item = std::result::Result<RecordBatch, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        if target.temporary && target.session_id.is_none() {
+            return Err(Error::Refused("a temporary table needs a session".into()));
+        }
+        let mut statement = Statement::new(target.database.clone(), "");
+        statement.schema.clone_from(&target.schema);
+        statement.session_id.clone_from(&target.session_id);
+        let conn = self.lease(&statement).await?;
+        let (sender, receiver) = mpsc::channel(2);
+        let work = run_blocking(conn, move |conn| crate::ingest::append_all(conn, &target, &schema, receiver));
+        let feed = async move {
+            while let Some(batch) = batches.next().await {
+                if sender.send(batch.map_err(|error| error.to_string())).await.is_err() {
+                    break;
+                }
+            }
+        };
+        tokio::pin!(work);
+        tokio::select! {
+            biased;
+            rows = &mut work => return rows,
+            () = feed => {}
+        }
+        work.await
+    }
+
+    /// A connection for `statement`: its session's, or one from the pool,
+    /// using the statement's database and schema.
+    pub(crate) async fn lease(&self, statement: &Statement) -> Result<Lease> {
+        let database = statement.database.as_str();
         if !self.hosts(database) {
             return Err(Error::UnknownDatabase(database.to_string()));
         }
-        let mut conn = self.pool.get().await?;
-        conn.use_database(database)?;
+        let mut conn = match &statement.session_id {
+            Some(id) => self.sessions.lease(id).await?,
+            None => Lease::Pooled(self.pool.get().await?),
+        };
+        conn.use_database(database, statement.schema.as_deref())?;
         debug!(database, "connection ready");
         Ok(conn)
     }
+}
+
+/// After a statement ran on a connection that goes back to the pool: a
+/// temporary table or view it created must not be seen by the next client,
+/// so such a connection is closed instead.
+pub(crate) fn after_statement(conn: &PooledConnection, kind: StatementKind) -> Result<()> {
+    if kind == StatementKind::Other && !conn.is_discarded() && conn.has_temporary_objects()? {
+        conn.discard();
+    }
+    Ok(())
 }
 
 /// Parameters are bound to one statement; a text of several cannot take them.
@@ -295,8 +401,9 @@ pub(crate) fn check_parameters_fit(statement: &Statement, count: usize) -> Resul
 pub(crate) fn guard_kind(conn: &PooledConnection, kind: StatementKind) -> Result<StatementKind> {
     match kind {
         StatementKind::Transaction => Err(Error::Refused(
-            "explicit transactions (BEGIN, COMMIT, ROLLBACK) are not supported yet: \
-             each statement commits on its own"
+            "BEGIN, COMMIT and ROLLBACK in SQL are not supported: use your driver's \
+             transactions (Flight SQL BeginTransaction/EndTransaction, for example \
+             autocommit off); each other statement commits on its own"
                 .into(),
         )),
         StatementKind::Session => {

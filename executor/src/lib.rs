@@ -13,6 +13,11 @@
 //!   the rows they changed;
 //! - [`Executor::describe`] tells a statement's result and parameter schemas
 //!   without running it;
+//! - [`Executor::ingest`] appends a stream of record batches to a table;
+//! - [`Executor::open_session`] sets a connection aside for one client, for
+//!   transactions ([`Executor::begin`], [`Executor::commit`],
+//!   [`Executor::rollback`]) and temporary tables; statements name it by id;
+//! - [`Executor::cancel`] stops a statement by its query id;
 //! - [`Executor::catalogs`], [`Executor::schemas`] and [`Executor::tables`]
 //!   list what the hosted databases hold.
 //!
@@ -24,12 +29,17 @@ mod catalog;
 mod engine;
 mod error;
 mod executor;
+mod ingest;
 mod pool;
+mod running;
+mod session;
 mod sql;
 mod stream;
 
 pub use catalog::{CatalogFilter, TableEntry, TableKind};
 pub use error::{Error, ErrorKind, Result};
 pub use executor::{Description, Executor, ExecutorConfig, Statement};
+pub use ingest::{IngestMode, IngestTarget};
+pub use session::Session;
 pub use sql::{is_valid_database_name, quote_identifier, quote_literal};
 pub use stream::BatchStream;

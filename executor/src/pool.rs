@@ -11,11 +11,12 @@ use crate::engine::{Connection, Database, Interrupter};
 use crate::error::{Error, Result};
 use crate::sql::quote_identifier;
 
-/// A connection as the pool keeps it: which database it has `USE`d.
+/// A connection as the pool keeps it: which database (and schema) it has
+/// `USE`d, `None` once a statement may have changed that.
 #[derive(Debug)]
 struct Idle {
     conn: Connection,
-    current_database: String,
+    current: Option<(String, Option<String>)>,
 }
 
 #[derive(Debug)]
@@ -52,13 +53,31 @@ impl Pool {
             Some(idle) => idle,
             None => Idle {
                 conn: self.database.connect()?,
-                current_database: self.default_database.clone(),
+                current: Some((self.default_database.clone(), None)),
             },
         };
         Ok(PooledConnection {
             idle: Some(idle),
             pool: Arc::clone(self),
             discard: Cell::new(false),
+            _permit: permit,
+        })
+    }
+
+    /// A new connection outside the pool's bound, for one session; `permit`
+    /// comes from the caller's own limit. It is closed, never pooled, when
+    /// dropped: it may hold temporary tables, settings or a transaction.
+    pub(crate) fn dedicated(self: &Arc<Self>, permit: OwnedSemaphorePermit) -> Result<PooledConnection> {
+        if self.permits.is_closed() {
+            return Err(Error::ShuttingDown);
+        }
+        Ok(PooledConnection {
+            idle: Some(Idle {
+                conn: self.database.connect()?,
+                current: Some((self.default_database.clone(), None)),
+            }),
+            pool: Arc::clone(self),
+            discard: Cell::new(true),
             _permit: permit,
         })
     }
@@ -102,12 +121,21 @@ impl PooledConnection {
         &self.idle.as_ref().expect("present until drop").conn
     }
 
-    /// Makes `database` the default catalog for unqualified names.
-    pub(crate) fn use_database(&mut self, database: &str) -> Result<()> {
+    /// Makes `database` (and `schema`, or the database's default schema) the
+    /// default for unqualified names. A connection marked for disposal may
+    /// have run a `USE` of its own, so it is told every time.
+    pub(crate) fn use_database(&mut self, database: &str, schema: Option<&str>) -> Result<()> {
+        let unsure = self.discard.get();
         let idle = self.idle.as_mut().expect("present until drop");
-        if idle.current_database != database {
-            idle.conn.execute_batch(&format!("USE {}", quote_identifier(database)))?;
-            idle.current_database = database.to_string();
+        let wanted = (database.to_string(), schema.map(str::to_string));
+        if unsure || idle.current.as_ref() != Some(&wanted) {
+            idle.current = None;
+            let target = match schema {
+                Some(schema) => format!("{}.{}", quote_identifier(database), quote_identifier(schema)),
+                None => quote_identifier(database),
+            };
+            idle.conn.execute_batch(&format!("USE {target}"))?;
+            idle.current = Some(wanted);
         }
         Ok(())
     }
@@ -119,10 +147,69 @@ impl PooledConnection {
         interrupter
     }
 
+    /// Whether the connection will be closed instead of pooled.
+    pub(crate) fn is_discarded(&self) -> bool {
+        self.discard.get()
+    }
+
+    /// Whether the connection holds temporary tables or views.
+    pub(crate) fn has_temporary_objects(&self) -> Result<bool> {
+        let statements = self.conn().statements(
+            "SELECT 1 FROM duckdb_tables() WHERE temporary \
+             UNION ALL SELECT 1 FROM duckdb_views() WHERE temporary AND NOT internal LIMIT 1",
+        )?;
+        let prepared = statements.prepare(0)?;
+        let mut result = prepared.execute()?;
+        let mut found = false;
+        while let Some(batch) = result.next_batch()? {
+            found |= batch.num_rows() > 0;
+        }
+        Ok(found)
+    }
+
     /// The connection's state no longer matches what the pool assumes (a
     /// `SET` or `USE` ran on it): close it instead of reusing it.
     pub(crate) fn discard(&self) {
         self.discard.set(true);
+    }
+}
+
+/// A connection for one statement: from the pool, or the one a session holds
+/// (locked while the statement runs, so a session's statements run in turn).
+#[derive(Debug)]
+pub(crate) enum Lease {
+    Pooled(PooledConnection),
+    Pinned(tokio::sync::OwnedMutexGuard<PooledConnection>),
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        // A pooled connection ends its query when it goes back to the pool; a
+        // session's connection stays, so its query ends here, and an
+        // interrupter of that query can no longer reach the next one.
+        if let Lease::Pinned(conn) = self {
+            conn.conn().end_query();
+        }
+    }
+}
+
+impl std::ops::Deref for Lease {
+    type Target = PooledConnection;
+
+    fn deref(&self) -> &PooledConnection {
+        match self {
+            Lease::Pooled(conn) => conn,
+            Lease::Pinned(conn) => conn,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Lease {
+    fn deref_mut(&mut self) -> &mut PooledConnection {
+        match self {
+            Lease::Pooled(conn) => conn,
+            Lease::Pinned(conn) => conn,
+        }
     }
 }
 

@@ -14,8 +14,9 @@ use tracing::debug;
 
 use crate::engine::{Interrupter, QueryResult};
 use crate::error::{Error, Result};
-use crate::executor::{check_parameters_fit, guard_kind, Statement};
-use crate::pool::PooledConnection;
+use crate::executor::{after_statement, check_parameters_fit, guard_kind, Statement};
+use crate::pool::{Lease, PooledConnection};
+use crate::running::{Registration, RunningQueries};
 
 /// Batches handed to clients hold at least this many rows (unless the result
 /// ends first or they reach `TARGET_BYTES`): DuckDB produces 2048-row vectors,
@@ -45,7 +46,7 @@ impl Drop for InterruptOnDrop {
 
 /// Runs `work` with the connection on a blocking thread. Dropping the returned
 /// future interrupts the statement the work is running.
-pub(crate) async fn run_blocking<T, F>(conn: PooledConnection, work: F) -> Result<T>
+pub(crate) async fn run_blocking<T, F>(conn: Lease, work: F) -> Result<T>
 where
     T: Send + 'static,
     F: FnOnce(&PooledConnection) -> Result<T> + Send + 'static,
@@ -63,6 +64,7 @@ pub struct BatchStream {
     schema: SchemaRef,
     batches: mpsc::Receiver<Result<RecordBatch>>,
     _interrupt: InterruptOnDrop,
+    _registration: Option<Registration>,
 }
 
 impl BatchStream {
@@ -81,8 +83,19 @@ impl Stream for BatchStream {
 }
 
 /// Starts `statement` on `conn`; resolves once its result schema is known.
-pub(crate) async fn start_query(conn: PooledConnection, statement: Statement) -> Result<BatchStream> {
-    let interrupt = InterruptOnDrop(Some(conn.begin_query()));
+/// A statement with a query id is registered in `running` so that it can be
+/// cancelled.
+pub(crate) async fn start_query(
+    conn: Lease,
+    statement: Statement,
+    running: Arc<RunningQueries>,
+) -> Result<BatchStream> {
+    let interrupter = conn.begin_query();
+    let registration = match &statement.query_id {
+        Some(id) => Some(running.register(id, interrupter.clone())?),
+        None => None,
+    };
+    let interrupt = InterruptOnDrop(Some(interrupter));
     let (schema_tx, schema_rx) = oneshot::channel();
     let (batch_tx, batches) = mpsc::channel(CHANNEL_DEPTH);
     tokio::task::spawn_blocking(move || {
@@ -102,6 +115,7 @@ pub(crate) async fn start_query(conn: PooledConnection, statement: Statement) ->
         schema,
         batches,
         _interrupt: interrupt,
+        _registration: registration,
     })
 }
 
@@ -162,11 +176,12 @@ fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink) -> R
     let last = statements.len() - 1;
     for index in 0..last {
         let prepared = statements.prepare(index)?;
-        guard_kind(conn, prepared.kind())?;
+        let kind = guard_kind(conn, prepared.kind())?;
         prepared.execute()?;
+        after_statement(conn, kind)?;
     }
     let prepared = statements.prepare(last)?;
-    guard_kind(conn, prepared.kind())?;
+    let kind = guard_kind(conn, prepared.kind())?;
     let mut out = Coalescer::default();
     match &statement.parameters {
         None => {
@@ -204,7 +219,7 @@ fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink) -> R
     if let Some(batch) = out.flush()? {
         sink.send(batch);
     }
-    Ok(())
+    after_statement(conn, kind)
 }
 
 /// The consumer went away: stop DuckDB's worker threads before the result

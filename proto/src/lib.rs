@@ -6,7 +6,10 @@
 //! run only what a coordinator of their cluster asked for. Signing and checking
 //! live in the coordinator crate; this crate only holds the generated types.
 //!
-//! The `.proto` sources are in `proto/openduck/v1/`; `build.rs` compiles them
+//! [`flight_session`] holds Arrow Flight's session messages, which the
+//! arrow-flight crate does not generate yet.
+//!
+//! The `.proto` sources are in `proto/openduck/v1/` and `proto/arrow/`; `build.rs` compiles them
 //! with protox, so building needs no `protoc`.
 
 #![warn(missing_docs)]
@@ -14,6 +17,16 @@
 #[allow(missing_docs, unreachable_pub, clippy::all)]
 mod generated {
     include!(concat!(env!("OUT_DIR"), "/openduck.v1.rs"));
+}
+
+/// Arrow Flight's session messages (`SetSessionOptions`, `GetSessionOptions`,
+/// `CloseSession`), which the arrow-flight crate does not provide yet.
+pub mod flight_session {
+    #[allow(missing_docs, unreachable_pub, clippy::all)]
+    mod generated {
+        include!(concat!(env!("OUT_DIR"), "/arrow.flight.protocol.rs"));
+    }
+    pub use generated::*;
 }
 
 pub use generated::{FragmentTicket, SignedTicket};

@@ -15,6 +15,7 @@
 
 #![allow(unsafe_code)]
 
+mod append;
 mod bind;
 mod statement;
 

@@ -412,7 +412,7 @@ fn arrow_schema(
     Ok((schema, ffi_schema))
 }
 
-fn check_error_data(mut error: ffi::duckdb_error_data) -> Result<()> {
+pub(super) fn check_error_data(mut error: ffi::duckdb_error_data) -> Result<()> {
     if error.is_null() {
         return Ok(());
     }

@@ -1,0 +1,272 @@
+//! Bulk ingest: a stream of Arrow record batches into a table, appended as it
+//! arrives (never held whole), in one transaction.
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
+use tokio::sync::mpsc;
+
+use crate::error::{Error, Result};
+use crate::pool::PooledConnection;
+use crate::sql::quote_identifier;
+
+/// What to do about the target table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestMode {
+    /// Create the table; fail if it exists.
+    Create,
+    /// Append to the table; fail if it does not exist.
+    Append,
+    /// Drop the table if it exists, then create it.
+    Replace,
+    /// Create the table if it does not exist, then append.
+    CreateOrAppend,
+}
+
+/// Where ingested rows go.
+#[derive(Debug, Clone)]
+pub struct IngestTarget {
+    /// The database (DuckDB catalog).
+    pub database: String,
+    /// The schema; `None` for the database's default (`main`).
+    pub schema: Option<String>,
+    /// The table.
+    pub table: String,
+    /// What to do about the table.
+    pub mode: IngestMode,
+    /// A temporary table (visible only to the session that creates it).
+    pub temporary: bool,
+    /// The session to run in (required for temporary tables to outlive the call).
+    pub session_id: Option<String>,
+    /// The session has a transaction open: the ingest joins it instead of
+    /// committing on its own.
+    pub in_transaction: bool,
+}
+
+impl IngestTarget {
+    /// `(catalog, schema)` where the table lives.
+    pub(crate) fn location(&self) -> (&str, &str) {
+        if self.temporary {
+            ("temp", "main")
+        } else {
+            (self.database.as_str(), self.schema.as_deref().unwrap_or("main"))
+        }
+    }
+
+    /// The statement that prepares the table for appending, if any.
+    pub(crate) fn prepare_sql(&self, schema: &Schema) -> Result<Option<String>> {
+        let (catalog, db_schema) = self.location();
+        let name = if self.temporary {
+            quote_identifier(&self.table)
+        } else {
+            format!(
+                "{}.{}.{}",
+                quote_identifier(catalog),
+                quote_identifier(db_schema),
+                quote_identifier(&self.table)
+            )
+        };
+        let temp = if self.temporary { "TEMPORARY " } else { "" };
+        let create = match self.mode {
+            IngestMode::Append => return Ok(None),
+            IngestMode::Create => format!("CREATE {temp}TABLE {name}"),
+            IngestMode::Replace => format!("CREATE OR REPLACE {temp}TABLE {name}"),
+            IngestMode::CreateOrAppend => format!("CREATE {temp}TABLE IF NOT EXISTS {name}"),
+        };
+        Ok(Some(format!("{create} ({})", column_definitions(schema)?)))
+    }
+}
+
+/// Prepares the table and appends every batch `batches` delivers, in one
+/// transaction unless the session has one open. Blocking.
+pub(crate) fn append_all(
+    conn: &PooledConnection,
+    target: &IngestTarget,
+    schema: &SchemaRef,
+    mut batches: mpsc::Receiver<std::result::Result<RecordBatch, String>>,
+) -> Result<u64> {
+    let own_transaction = !target.in_transaction;
+    if own_transaction {
+        conn.conn().execute_batch("BEGIN TRANSACTION")?;
+    }
+    let mut append = || -> Result<u64> {
+        if let Some(sql) = target.prepare_sql(schema)? {
+            conn.conn().execute_batch(&sql)?;
+        }
+        let (catalog, db_schema) = target.location();
+        let mut appender = conn.conn().appender(catalog, db_schema, &target.table, schema)?;
+        let mut rows = 0u64;
+        while let Some(batch) = batches.blocking_recv() {
+            let batch = batch.map_err(|message| Error::Refused(format!("the ingest stream failed: {message}")))?;
+            check_batch(schema, &batch)?;
+            appender.append(&batch)?;
+            rows += batch.num_rows() as u64;
+        }
+        appender.finish()?;
+        Ok(rows)
+    };
+    let appended = append();
+    if own_transaction {
+        match &appended {
+            Ok(_) => conn.conn().execute_batch("COMMIT")?,
+            Err(_) => {
+                let _ = conn.conn().execute_batch("ROLLBACK");
+            }
+        }
+    }
+    appended
+}
+
+/// `"name" TYPE, ...` for a table that holds batches of `schema`.
+pub(crate) fn column_definitions(schema: &Schema) -> Result<String> {
+    let columns: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|field| Ok(format!("{} {}", quote_identifier(field.name()), duckdb_type(field.data_type())?)))
+        .collect::<Result<_>>()?;
+    Ok(columns.join(", "))
+}
+
+/// The DuckDB type that holds values of an Arrow type.
+pub(crate) fn duckdb_type(data_type: &DataType) -> Result<String> {
+    Ok(match data_type {
+        DataType::Null => "INTEGER".into(),
+        DataType::Boolean => "BOOLEAN".into(),
+        DataType::Int8 => "TINYINT".into(),
+        DataType::Int16 => "SMALLINT".into(),
+        DataType::Int32 => "INTEGER".into(),
+        DataType::Int64 => "BIGINT".into(),
+        DataType::UInt8 => "UTINYINT".into(),
+        DataType::UInt16 => "USMALLINT".into(),
+        DataType::UInt32 => "UINTEGER".into(),
+        DataType::UInt64 => "UBIGINT".into(),
+        DataType::Float16 | DataType::Float32 => "FLOAT".into(),
+        DataType::Float64 => "DOUBLE".into(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "VARCHAR".into(),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) => {
+            "BLOB".into()
+        }
+        DataType::Date32 | DataType::Date64 => "DATE".into(),
+        DataType::Time32(_) | DataType::Time64(_) => "TIME".into(),
+        DataType::Timestamp(unit, tz) => match (unit, tz) {
+            (_, Some(_)) => "TIMESTAMPTZ".into(),
+            (TimeUnit::Second, None) => "TIMESTAMP_S".into(),
+            (TimeUnit::Millisecond, None) => "TIMESTAMP_MS".into(),
+            (TimeUnit::Microsecond, None) => "TIMESTAMP".into(),
+            (TimeUnit::Nanosecond, None) => "TIMESTAMP_NS".into(),
+        },
+        DataType::Duration(_) | DataType::Interval(_) => "INTERVAL".into(),
+        DataType::Decimal32(p, s) | DataType::Decimal64(p, s) | DataType::Decimal128(p, s) if *p <= 38 => {
+            format!("DECIMAL({p}, {s})")
+        }
+        DataType::Dictionary(_, value) => duckdb_type(value)?,
+        DataType::List(item) | DataType::LargeList(item) | DataType::ListView(item) | DataType::LargeListView(item) => {
+            format!("{}[]", duckdb_type(item.data_type())?)
+        }
+        DataType::FixedSizeList(item, size) => format!("{}[{size}]", duckdb_type(item.data_type())?),
+        DataType::Struct(fields) => {
+            let members: Vec<String> = fields
+                .iter()
+                .map(|field| Ok(format!("{} {}", quote_identifier(field.name()), duckdb_type(field.data_type())?)))
+                .collect::<Result<_>>()?;
+            format!("STRUCT({})", members.join(", "))
+        }
+        DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(kv) if kv.len() == 2 => format!(
+                "MAP({}, {})",
+                duckdb_type(kv[0].data_type())?,
+                duckdb_type(kv[1].data_type())?
+            ),
+            other => return Err(unsupported(other)),
+        },
+        other => return Err(unsupported(other)),
+    })
+}
+
+fn unsupported(data_type: &DataType) -> Error {
+    Error::Refused(format!("cannot ingest a column of Arrow type {data_type}: DuckDB has no matching type"))
+}
+
+/// Checks that a batch has the schema the ingest started with.
+pub(crate) fn check_batch(expected: &SchemaRef, batch: &RecordBatch) -> Result<()> {
+    let fields = batch.schema();
+    let same = fields.fields().len() == expected.fields().len()
+        && fields
+            .fields()
+            .iter()
+            .zip(expected.fields())
+            .all(|(got, want)| got.data_type() == want.data_type());
+    if same {
+        Ok(())
+    } else {
+        Err(Error::Refused(
+            "every batch of an ingest must have the schema of the first".into(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::datatypes::{Field, Fields};
+
+    use super::*;
+
+    fn target(mode: IngestMode, temporary: bool) -> IngestTarget {
+        IngestTarget {
+            database: "db".into(),
+            schema: Some("s".into()),
+            table: "t\"x".into(),
+            mode,
+            temporary,
+            session_id: None,
+            in_transaction: false,
+        }
+    }
+
+    #[test]
+    fn maps_arrow_types_to_duckdb() {
+        let point = DataType::Struct(Fields::from(vec![
+            Field::new("x", DataType::Float64, false),
+            Field::new("label", DataType::Utf8View, true),
+        ]));
+        let schema = Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
+            Field::new("amount", DataType::Decimal128(18, 3), true),
+            Field::new_list("tags", Field::new("item", DataType::Utf8, true), true),
+            Field::new("p", point, true),
+        ]);
+        assert_eq!(
+            column_definitions(&schema).unwrap(),
+            r#""id" BIGINT, "at" TIMESTAMPTZ, "amount" DECIMAL(18, 3), "tags" VARCHAR[], "p" STRUCT("x" DOUBLE, "label" VARCHAR)"#
+        );
+        assert!(duckdb_type(&DataType::Decimal256(60, 2)).is_err());
+    }
+
+    #[test]
+    fn prepares_the_table_by_mode() {
+        let schema = Schema::new(vec![Field::new("a", DataType::Int32, true)]);
+        assert_eq!(target(IngestMode::Append, false).prepare_sql(&schema).unwrap(), None);
+        assert_eq!(
+            target(IngestMode::Create, false).prepare_sql(&schema).unwrap().unwrap(),
+            r#"CREATE TABLE "db"."s"."t""x" ("a" INTEGER)"#
+        );
+        assert_eq!(
+            target(IngestMode::Replace, true).prepare_sql(&schema).unwrap().unwrap(),
+            r#"CREATE OR REPLACE TEMPORARY TABLE "t""x" ("a" INTEGER)"#
+        );
+        assert_eq!(
+            target(IngestMode::CreateOrAppend, false).prepare_sql(&schema).unwrap().unwrap(),
+            r#"CREATE TABLE IF NOT EXISTS "db"."s"."t""x" ("a" INTEGER)"#
+        );
+        assert_eq!(target(IngestMode::Create, true).location(), ("temp", "main"));
+    }
+
+    #[test]
+    fn refuses_batches_of_another_schema() {
+        let expected: SchemaRef = Arc::new(Schema::new(vec![Field::new("a", DataType::Int32, true)]));
+        let other = RecordBatch::try_from_iter([("a", Arc::new(arrow::array::Int64Array::from(vec![1])) as _)]).unwrap();
+        assert!(check_batch(&expected, &other).is_err());
+    }
+}

@@ -1,0 +1,98 @@
+//! Sessions: a connection set aside for one client, so that what a statement
+//! leaves behind on its connection (an open transaction, temporary tables,
+//! settings) is there for the client's next statement.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
+use tokio::sync::{Mutex as AsyncMutex, Semaphore};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::pool::{Lease, Pool, PooledConnection};
+
+/// A client's own DuckDB connection on one executor. Cloning shares it; when
+/// the last clone is dropped the connection closes, which rolls back an open
+/// transaction and drops temporary tables.
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<SessionInner>,
+}
+
+struct SessionInner {
+    id: String,
+    conn: Arc<AsyncMutex<PooledConnection>>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("id", &self.inner.id).finish()
+    }
+}
+
+impl Session {
+    /// The id statements name to run in this session.
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+}
+
+/// The open sessions of one executor, by id. Holds them weakly: a session
+/// lives as long as its client holds it.
+#[derive(Debug)]
+pub(crate) struct Sessions {
+    open: Mutex<HashMap<String, Weak<SessionInner>>>,
+    permits: Arc<Semaphore>,
+    limit: usize,
+}
+
+impl std::fmt::Debug for SessionInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionInner").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+impl Sessions {
+    pub(crate) fn new(limit: usize) -> Self {
+        Sessions {
+            open: Mutex::new(HashMap::new()),
+            permits: Arc::new(Semaphore::new(limit)),
+            limit,
+        }
+    }
+
+    /// Opens a session on a new connection of `pool`.
+    pub(crate) fn open(&self, pool: &Arc<Pool>) -> Result<Session> {
+        let permit = Arc::clone(&self.permits).try_acquire_owned().map_err(|_| Error::DuckDb {
+            kind: ErrorKind::ResourceExhausted,
+            message: format!(
+                "too many open sessions ({}): close transactions or connections, or raise --max-sessions",
+                self.limit
+            ),
+        })?;
+        let conn = pool.dedicated(permit)?;
+        let inner = Arc::new(SessionInner {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            conn: Arc::new(AsyncMutex::new(conn)),
+        });
+        let mut open = self.open.lock();
+        open.retain(|_, session| session.strong_count() > 0);
+        open.insert(inner.id.clone(), Arc::downgrade(&inner));
+        Ok(Session { inner })
+    }
+
+    /// The connection of session `id`, locked for one statement.
+    pub(crate) async fn lease(&self, id: &str) -> Result<Lease> {
+        let conn = {
+            let open = self.open.lock();
+            open.get(id)
+                .and_then(Weak::upgrade)
+                .map(|session| Arc::clone(&session.conn))
+        };
+        let conn = conn.ok_or_else(|| Error::DuckDb {
+            kind: ErrorKind::FailedPrecondition,
+            message: format!("session {id} has ended (its connection closed); its transaction was rolled back"),
+        })?;
+        Ok(Lease::Pinned(conn.lock_owned().await))
+    }
+}

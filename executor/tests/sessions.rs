@@ -1,0 +1,221 @@
+//! Sessions, transactions, bulk ingest and cancellation by query id, against
+//! a real DuckDB.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::util::display::array_value_to_string;
+use futures::{stream, StreamExt, TryStreamExt};
+use openduck_executor::{ErrorKind, Executor, ExecutorConfig, IngestMode, IngestTarget, Statement};
+use tempfile::TempDir;
+
+fn open() -> (Executor, TempDir) {
+    let dir = TempDir::new().unwrap();
+    let config = ExecutorConfig {
+        max_connections: 2,
+        ..ExecutorConfig::new(dir.path(), vec!["mydb".into()])
+    };
+    (Executor::open(config).unwrap(), dir)
+}
+
+async fn scalar(executor: &Executor, statement: Statement) -> String {
+    let batches: Vec<RecordBatch> = executor.query(statement).await.unwrap().try_collect().await.unwrap();
+    let batch = batches.iter().find(|b| b.num_rows() > 0).expect("a row");
+    array_value_to_string(batch.column(0), 0).unwrap()
+}
+
+fn in_session(sql: &str, session: &str) -> Statement {
+    let mut statement = Statement::new("mydb", sql);
+    statement.session_id = Some(session.to_string());
+    statement
+}
+
+fn target(table: &str, mode: IngestMode) -> IngestTarget {
+    IngestTarget {
+        database: "mydb".into(),
+        schema: None,
+        table: table.into(),
+        mode,
+        temporary: false,
+        session_id: None,
+        in_transaction: false,
+    }
+}
+
+fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("name", DataType::Utf8, true),
+    ]))
+}
+
+fn batch(from: i64, rows: i64) -> RecordBatch {
+    let ids: Vec<i64> = (from..from + rows).collect();
+    let names: Vec<Option<String>> = ids.iter().map(|id| (id % 3 != 0).then(|| format!("n{id}"))).collect();
+    RecordBatch::try_new(
+        schema(),
+        vec![Arc::new(Int64Array::from(ids)), Arc::new(StringArray::from(names))],
+    )
+    .unwrap()
+}
+
+fn batches(parts: Vec<RecordBatch>) -> impl futures::Stream<Item = Result<RecordBatch, String>> + Unpin {
+    stream::iter(parts.into_iter().map(Ok))
+}
+
+#[tokio::test]
+async fn a_transaction_commits_or_rolls_back_as_a_whole() {
+    let (executor, _dir) = open();
+    executor.update(Statement::new("mydb", "CREATE TABLE t (x INT)")).await.unwrap();
+    let session = executor.open_session().unwrap();
+
+    executor.begin(session.id()).await.unwrap();
+    executor.update(in_session("INSERT INTO t VALUES (1), (2)", session.id())).await.unwrap();
+    assert_eq!(scalar(&executor, in_session("SELECT count(*) FROM t", session.id())).await, "2");
+    // Not visible outside the transaction before it commits.
+    assert_eq!(scalar(&executor, Statement::new("mydb", "SELECT count(*) FROM t")).await, "0");
+    executor.rollback(session.id()).await.unwrap();
+    assert_eq!(scalar(&executor, Statement::new("mydb", "SELECT count(*) FROM t")).await, "0");
+
+    executor.begin(session.id()).await.unwrap();
+    executor.update(in_session("INSERT INTO t VALUES (3)", session.id())).await.unwrap();
+    executor.commit(session.id()).await.unwrap();
+    assert_eq!(scalar(&executor, Statement::new("mydb", "SELECT sum(x) FROM t")).await, "3");
+
+    // SQL transaction statements stay refused: the protocol owns transactions.
+    let refused = executor.update(in_session("COMMIT", session.id())).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::FailedPrecondition);
+}
+
+#[tokio::test]
+async fn dropping_a_session_rolls_its_transaction_back() {
+    let (executor, _dir) = open();
+    executor.update(Statement::new("mydb", "CREATE TABLE t (x INT)")).await.unwrap();
+    let session = executor.open_session().unwrap();
+    let id = session.id().to_string();
+    executor.begin(&id).await.unwrap();
+    executor.update(in_session("INSERT INTO t VALUES (1)", &id)).await.unwrap();
+    drop(session);
+    let gone = executor.update(in_session("INSERT INTO t VALUES (2)", &id)).await.unwrap_err();
+    assert_eq!(gone.kind(), ErrorKind::FailedPrecondition, "{gone}");
+    assert_eq!(scalar(&executor, Statement::new("mydb", "SELECT count(*) FROM t")).await, "0");
+}
+
+#[tokio::test]
+async fn temporary_tables_live_in_their_session_only() {
+    let (executor, _dir) = open();
+    let session = executor.open_session().unwrap();
+    executor.update(in_session("CREATE TEMP TABLE scratch AS SELECT 42 AS x", session.id())).await.unwrap();
+    executor.update(in_session("SET VARIABLE answer = 42", session.id())).await.unwrap();
+    assert_eq!(scalar(&executor, in_session("SELECT x FROM scratch", session.id())).await, "42");
+    assert_eq!(scalar(&executor, in_session("SELECT getvariable('answer')", session.id())).await, "42");
+
+    // A temporary table made on a pooled connection must not reach the
+    // next client of that connection.
+    executor.update(Statement::new("mydb", "CREATE TEMP TABLE leak AS SELECT 1 AS x")).await.unwrap();
+    for _ in 0..4 {
+        let missing = executor.query(Statement::new("mydb", "SELECT * FROM leak")).await.unwrap_err();
+        assert_eq!(missing.kind(), ErrorKind::NotFound);
+    }
+}
+
+async fn summary(executor: &Executor) -> Vec<String> {
+    let statement = Statement::new("mydb", "SELECT count(*), sum(id), count(name), min(name) FROM people");
+    let batches: Vec<RecordBatch> = executor.query(statement).await.unwrap().try_collect().await.unwrap();
+    (0..4).map(|c| array_value_to_string(batches[0].column(c), 0).unwrap()).collect()
+}
+
+#[tokio::test]
+async fn ingest_appends_a_stream_in_every_mode() {
+    let (executor, _dir) = open();
+    let parts = vec![batch(0, 5000), batch(5000, 1), batch(5001, 2999)];
+    let rows = executor
+        .ingest(target("people", IngestMode::Create), schema(), batches(parts))
+        .await
+        .unwrap();
+    assert_eq!(rows, 8000);
+    assert_eq!(summary(&executor).await, ["8000", "31996000", "5333", "n1"]);
+
+    let exists = executor
+        .ingest(target("people", IngestMode::Create), schema(), batches(vec![batch(0, 1)]))
+        .await
+        .unwrap_err();
+    assert_eq!(exists.kind(), ErrorKind::AlreadyExists, "{exists}");
+
+    executor.ingest(target("people", IngestMode::Append), schema(), batches(vec![batch(8000, 10)])).await.unwrap();
+    assert_eq!(summary(&executor).await[0], "8010");
+    executor.ingest(target("people", IngestMode::Replace), schema(), batches(vec![batch(1, 3)])).await.unwrap();
+    assert_eq!(summary(&executor).await[0], "3");
+    executor.ingest(target("people", IngestMode::CreateOrAppend), schema(), batches(vec![batch(4, 3)])).await.unwrap();
+    assert_eq!(summary(&executor).await[..2], ["6", "21"]);
+
+    let missing = executor
+        .ingest(target("nobody", IngestMode::Append), schema(), batches(vec![batch(0, 1)]))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.kind(), ErrorKind::NotFound, "{missing}");
+}
+
+#[tokio::test]
+async fn a_failing_stream_leaves_no_rows_behind() {
+    let (executor, _dir) = open();
+    let parts = stream::iter(vec![Ok(batch(0, 100)), Err("client went away".to_string())]);
+    let failed = executor
+        .ingest(target("half", IngestMode::Create), schema(), parts)
+        .await
+        .unwrap_err();
+    assert!(failed.to_string().contains("client went away"), "{failed}");
+    let missing = executor.query(Statement::new("mydb", "SELECT * FROM half")).await.unwrap_err();
+    assert_eq!(missing.kind(), ErrorKind::NotFound, "the create rolled back too");
+}
+
+#[tokio::test]
+async fn ingest_joins_an_open_transaction_and_temporary_tables() {
+    let (executor, _dir) = open();
+    let session = executor.open_session().unwrap();
+    executor.begin(session.id()).await.unwrap();
+    let mut inside = target("t", IngestMode::Create);
+    inside.session_id = Some(session.id().to_string());
+    inside.in_transaction = true;
+    executor.ingest(inside, schema(), batches(vec![batch(0, 10)])).await.unwrap();
+    executor.rollback(session.id()).await.unwrap();
+    let missing = executor.query(Statement::new("mydb", "SELECT * FROM t")).await.unwrap_err();
+    assert_eq!(missing.kind(), ErrorKind::NotFound);
+
+    let mut temporary = target("scratch", IngestMode::Create);
+    temporary.temporary = true;
+    let refused = executor.ingest(temporary.clone(), schema(), batches(vec![])).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::FailedPrecondition);
+    temporary.session_id = Some(session.id().to_string());
+    executor.ingest(temporary, schema(), batches(vec![batch(0, 7)])).await.unwrap();
+    assert_eq!(scalar(&executor, in_session("SELECT count(*) FROM scratch", session.id())).await, "7");
+    let hidden = executor.query(Statement::new("mydb", "SELECT * FROM scratch")).await.unwrap_err();
+    assert_eq!(hidden.kind(), ErrorKind::NotFound);
+}
+
+#[tokio::test]
+async fn cancel_by_query_id_stops_a_running_query_and_one_not_started() {
+    let (executor, _dir) = open();
+    let mut statement = Statement::new("mydb", "SELECT count(*) FROM range(10000000000) a");
+    statement.query_id = Some("q-running".into());
+    let mut rows = executor.query(statement).await.unwrap();
+    let canceller = async {
+        // Poll until the query is registered as running, then cancel it.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !executor.cancel("q-running") {
+            assert!(tokio::time::Instant::now() < deadline, "the query never ran");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let (outcome, ()) = tokio::join!(tokio::time::timeout(Duration::from_secs(30), rows.next()), canceller);
+    let error = outcome.expect("cancel stops the query").expect("an item").unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Cancelled, "{error}");
+
+    assert!(!executor.cancel("q-later"), "not running yet");
+    let mut later = Statement::new("mydb", "SELECT 1");
+    later.query_id = Some("q-later".into());
+    let refused = executor.query(later).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Cancelled);
+}
