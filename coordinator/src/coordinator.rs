@@ -12,7 +12,7 @@ use arrow::ipc::writer::StreamWriter;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 use openduck_executor::{
-    BatchStream, CatalogFilter, Description, Executor, Statement, TableEntry,
+    BatchStream, CatalogFilter, Description, Executor, IngestTarget, Statement, TableEntry,
 };
 use openduck_proto::FragmentTicket;
 use tracing::{debug, info};
@@ -21,7 +21,17 @@ use crate::error::{Error, Result};
 use crate::held::HeldResults;
 use crate::registry::EmbeddedRegistry;
 use crate::route::databases_touched;
+use crate::scope::{ClientSession, Scope};
 use crate::ticket::TicketSigner;
+
+/// What became of a request to cancel a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancelled {
+    /// The query was stopped, or will refuse to start.
+    Cancelled,
+    /// The statement already ran (it changed something when it was planned).
+    NotCancellable,
+}
 
 /// A query planned to run as one fragment on one executor.
 #[derive(Debug, Clone)]
@@ -110,6 +120,21 @@ impl Coordinator {
         &self.default_database
     }
 
+    /// The executor that must run `sql` in `scope`, and the database it runs in.
+    fn route_in<'s>(&'s self, scope: &'s Scope, sql: &str) -> Result<(&'s Arc<Executor>, &'s str)> {
+        let database = scope.database.as_deref().unwrap_or(&self.default_database);
+        let executor = self.route(database, sql)?;
+        if let Some(session) = &scope.session {
+            if session.executor_id != executor.id() {
+                return Err(Error::OutsideSession {
+                    executor: executor.id().to_string(),
+                    session_executor: session.executor_id.clone(),
+                });
+            }
+        }
+        Ok((executor, database))
+    }
+
     /// The executor that must run `sql` with `database` as its default.
     fn route(&self, database: &str, sql: &str) -> Result<&Arc<Executor>> {
         let known = self.registry.databases();
@@ -131,10 +156,9 @@ impl Coordinator {
     }
 
     /// Result and parameter schemas of `sql`, without running it.
-    pub async fn describe(&self, database: Option<&str>, sql: &str) -> Result<Description> {
-        let database = database.unwrap_or(&self.default_database);
-        let executor = self.route(database, sql)?;
-        Ok(executor.describe(&Statement::new(database, sql)).await?)
+    pub async fn describe(&self, scope: &Scope, sql: &str) -> Result<Description> {
+        let (executor, database) = self.route_in(scope, sql)?;
+        Ok(executor.describe(&scope.statement(database, sql)).await?)
     }
 
     /// Plans a query: checks it prepares, learns its schema, and signs a ticket
@@ -145,18 +169,23 @@ impl Coordinator {
     /// client never fetches its result; the ticket then redeems the held result.
     pub async fn plan_query(
         &self,
-        database: Option<&str>,
+        scope: &Scope,
         sql: &str,
         parameters: Option<&RecordBatch>,
     ) -> Result<PlannedQuery> {
-        let database = database.unwrap_or(&self.default_database);
-        let executor = self.route(database, sql)?;
-        let description = executor.describe(&Statement::new(database, sql)).await?;
+        let (executor, database) = self.route_in(scope, sql)?;
+        let description = executor.describe(&scope.statement(database, sql)).await?;
         let query_id = uuid::Uuid::new_v4().to_string();
         let mut ticket = FragmentTicket {
             query_id: query_id.clone(),
             executor_id: executor.id().to_string(),
             database: database.to_string(),
+            schema: scope.schema.clone().unwrap_or_default(),
+            session_id: scope
+                .session
+                .as_ref()
+                .map(|session| session.session.id().to_string())
+                .unwrap_or_default(),
             ..FragmentTicket::default()
         };
         let schema = if description.is_query {
@@ -165,7 +194,7 @@ impl Coordinator {
             debug!(%query_id, executor = executor.id(), database, "planned single-site query");
             description.schema
         } else {
-            let mut statement = Statement::new(database, sql);
+            let mut statement = scope.statement(database, sql);
             statement.parameters = parameters.cloned();
             let rows = executor.query(statement).await?;
             let result_schema = rows.schema();
@@ -201,6 +230,9 @@ impl Coordinator {
             .executor(&ticket.executor_id)
             .ok_or_else(|| Error::UnknownExecutor(ticket.executor_id.clone()))?;
         let mut statement = Statement::new(ticket.database, ticket.sql);
+        statement.schema = Some(ticket.schema).filter(|schema| !schema.is_empty());
+        statement.session_id = Some(ticket.session_id).filter(|id| !id.is_empty());
+        statement.query_id = Some(ticket.query_id.clone());
         if !ticket.parameters.is_empty() {
             statement = statement.with_parameters(decode_parameters(&ticket.parameters)?);
         }
@@ -212,15 +244,88 @@ impl Coordinator {
     /// (`None` for statements that are not DML).
     pub async fn execute_update(
         &self,
-        database: Option<&str>,
+        scope: &Scope,
         sql: &str,
         parameters: Option<RecordBatch>,
     ) -> Result<Option<u64>> {
-        let database = database.unwrap_or(&self.default_database);
-        let executor = self.route(database, sql)?;
-        let mut statement = Statement::new(database, sql);
+        let (executor, database) = self.route_in(scope, sql)?;
+        let mut statement = scope.statement(database, sql);
         statement.parameters = parameters;
         Ok(executor.update(statement).await?)
+    }
+
+    /// Cancels the query a ticket runs: interrupts it if it runs and refuses
+    /// to run it later.
+    pub fn cancel(&self, ticket: &[u8]) -> Result<Cancelled> {
+        let ticket = self.signer.verify(ticket)?;
+        if ticket.held_result {
+            return Ok(Cancelled::NotCancellable);
+        }
+        let executor = self
+            .registry
+            .executor(&ticket.executor_id)
+            .ok_or_else(|| Error::UnknownExecutor(ticket.executor_id.clone()))?;
+        let was_running = executor.cancel(&ticket.query_id);
+        info!(query_id = %ticket.query_id, was_running, "query cancelled");
+        Ok(Cancelled::Cancelled)
+    }
+
+    /// Opens a session on the executor that hosts `database` (the default
+    /// when `None`).
+    pub fn open_session(&self, database: Option<&str>) -> Result<ClientSession> {
+        let database = database.unwrap_or(&self.default_database);
+        let executor = self
+            .registry
+            .executor_for(database)
+            .ok_or_else(|| Error::NoExecutor(database.to_string()))?;
+        Ok(ClientSession {
+            executor_id: executor.id().to_string(),
+            session: executor.open_session()?,
+        })
+    }
+
+    /// Starts a transaction in `session`.
+    pub async fn begin(&self, session: &ClientSession) -> Result<()> {
+        Ok(self.session_executor(session)?.begin(session.session.id()).await?)
+    }
+
+    /// Commits the transaction of `session`.
+    pub async fn commit(&self, session: &ClientSession) -> Result<()> {
+        Ok(self.session_executor(session)?.commit(session.session.id()).await?)
+    }
+
+    /// Rolls the transaction of `session` back.
+    pub async fn rollback(&self, session: &ClientSession) -> Result<()> {
+        Ok(self.session_executor(session)?.rollback(session.session.id()).await?)
+    }
+
+    /// Appends a stream of record batches to a table on the executor that
+    /// hosts `target.database`; returns the rows appended.
+    pub async fn ingest<S, E>(&self, scope: &Scope, mut target: IngestTarget, schema: SchemaRef, batches: S) -> Result<u64>
+    where
+        S: Stream<Item = std::result::Result<RecordBatch, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let executor = self
+            .registry
+            .executor_for(&target.database)
+            .ok_or_else(|| Error::NoExecutor(target.database.clone()))?;
+        if let Some(session) = &scope.session {
+            if session.executor_id != executor.id() {
+                return Err(Error::OutsideSession {
+                    executor: executor.id().to_string(),
+                    session_executor: session.executor_id.clone(),
+                });
+            }
+            target.session_id = Some(session.session.id().to_string());
+        }
+        Ok(executor.ingest(target, schema, batches).await?)
+    }
+
+    fn session_executor(&self, session: &ClientSession) -> Result<&Arc<Executor>> {
+        self.registry
+            .executor(&session.executor_id)
+            .ok_or_else(|| Error::UnknownExecutor(session.executor_id.clone()))
     }
 
     /// Every database, sorted.

@@ -24,6 +24,15 @@ pub enum Error {
     /// The held result of a statement was fetched already, or expired.
     #[error("the result of query {0} was already fetched or has expired")]
     ResultGone(String),
+    /// A statement of a session (a transaction, temporary tables) touches
+    /// databases of another executor than the one holding the session.
+    #[error("the statement runs on executor {executor:?}, but this session's transaction and temporary tables live on {session_executor:?}")]
+    OutsideSession {
+        /// Where the statement would run.
+        executor: String,
+        /// Where the session is.
+        session_executor: String,
+    },
     /// Encoding or decoding parameter rows failed.
     #[error("invalid parameter rows: {0}")]
     Parameters(#[source] arrow::error::ArrowError),
@@ -37,6 +46,7 @@ impl Error {
             Error::Ticket(_) => ErrorKind::Unauthenticated,
             Error::NoExecutor(_) | Error::UnknownExecutor(_) => ErrorKind::Unavailable,
             Error::SpansExecutors(_) => ErrorKind::Unimplemented,
+            Error::OutsideSession { .. } => ErrorKind::FailedPrecondition,
             Error::ResultGone(_) => ErrorKind::NotFound,
             Error::Parameters(_) => ErrorKind::InvalidArgument,
         }

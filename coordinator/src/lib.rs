@@ -12,6 +12,10 @@
 //! takes effect even if the client never fetches its result; its result is
 //! held until the ticket is redeemed.
 //!
+//! A client's [`Scope`] says which database and schema its statements use and
+//! which [`ClientSession`] (a connection held on one executor, for
+//! transactions and temporary tables) they run in.
+//!
 //! Statements that span executors are refused with [`Error::SpansExecutors`]
 //! until distributed planning lands.
 
@@ -20,13 +24,15 @@ mod error;
 mod held;
 mod registry;
 mod route;
+mod scope;
 mod ticket;
 
-pub use coordinator::{Coordinator, PlannedQuery, ResultStream};
+pub use coordinator::{Cancelled, Coordinator, PlannedQuery, ResultStream};
+pub use scope::{ClientSession, Scope};
 pub use error::{Error, Result};
 pub use openduck_executor::{
-    BatchStream, CatalogFilter, Description, ErrorKind, Executor, ExecutorConfig, TableEntry,
-    TableKind,
+    BatchStream, CatalogFilter, Description, ErrorKind, Executor, ExecutorConfig, IngestMode,
+    IngestTarget, TableEntry, TableKind,
 };
 pub use registry::EmbeddedRegistry;
 pub use ticket::{TicketError, TicketSigner};

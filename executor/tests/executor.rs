@@ -147,3 +147,14 @@ async fn unknown_databases_and_bad_names_are_refused() {
     assert_eq!(error.kind(), ErrorKind::InvalidArgument);
     assert!(!dir.path().parent().unwrap().join("escape.duckdb").exists());
 }
+
+#[tokio::test]
+async fn a_streamed_statement_leaves_no_transaction_open() {
+    let (executor, _dir) = open(1);
+    let create = Statement::new("mydb", "CREATE TABLE other.main.only_here AS SELECT 42 AS x");
+    executor.describe(&create).await.unwrap();
+    executor.describe(&create).await.unwrap();
+    let _: Vec<RecordBatch> = rows(&executor, create).await;
+    executor.update(Statement::new("mydb", "CREATE SCHEMA mydb.reports")).await.unwrap();
+    executor.update(Statement::new("mydb", "CREATE TABLE other.main.t2 (x INT)")).await.unwrap();
+}

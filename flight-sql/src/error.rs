@@ -25,6 +25,15 @@ pub enum Error {
     /// Too many open prepared statements.
     #[error("too many open prepared statements (limit {0}); close unused ones")]
     TooManyPreparedStatements(usize),
+    /// A transaction id that is not the one open on this connection.
+    #[error("unknown transaction: it was ended, or belongs to another connection")]
+    UnknownTransaction,
+    /// A request that needs a session arrived without a connection to tie it to.
+    #[error("this request needs a session, which this connection cannot hold")]
+    NoSession,
+    /// An action this server does not provide.
+    #[error("unknown action {0:?}")]
+    UnknownAction(String),
     /// Credentials missing or wrong.
     #[error("{0}")]
     Unauthenticated(&'static str),
@@ -59,7 +68,9 @@ impl Error {
         match self {
             Error::Coordinator(error) => code_of(error.kind()),
             Error::InvalidRequest(_) | Error::Flight(_) => Code::InvalidArgument,
-            Error::UnknownPreparedStatement => Code::NotFound,
+            Error::UnknownPreparedStatement | Error::UnknownTransaction => Code::NotFound,
+            Error::NoSession => Code::FailedPrecondition,
+            Error::UnknownAction(_) => Code::Unimplemented,
             Error::TooManyPreparedStatements(_) => Code::ResourceExhausted,
             Error::Unauthenticated(_) => Code::Unauthenticated,
             Error::Arrow(_) | Error::Config(_) | Error::Bind { .. } | Error::Transport(_) => Code::Internal,

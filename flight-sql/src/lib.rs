@@ -16,12 +16,18 @@
 //! Basic credentials (any user, the token as password) and receives the bearer
 //! header. Without a token only loopback addresses may be served.
 
+mod actions;
 mod auth;
+mod connection;
 mod error;
+mod flight;
+mod ingest;
 mod prepared;
 mod server;
 mod service;
+mod session;
 mod sql_info;
+mod types;
 
 pub use error::{Error, Result};
 pub use server::{serve, RunningServer, ServerConfig};

@@ -14,8 +14,11 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tracing::{info, warn};
 
 use crate::auth::{AuthLayer, Credentials};
+use crate::connection::TrackedConnection;
 use crate::error::{Error, Result};
+use crate::flight::OpenDuckFlight;
 use crate::service::OpenDuckFlightSql;
+use crate::session::ClientSessions;
 
 /// How the Flight SQL server listens and whom it lets in.
 #[derive(Clone)]
@@ -96,12 +99,15 @@ pub async fn serve(coordinator: Arc<Coordinator>, config: ServerConfig) -> Resul
         source,
     })?;
 
-    let service = FlightServiceServer::new(OpenDuckFlightSql::new(Arc::clone(&coordinator), credentials.clone()))
+    let sessions = Arc::new(ClientSessions::default());
+    let flight_sql = OpenDuckFlightSql::new(Arc::clone(&coordinator), credentials.clone(), Arc::clone(&sessions));
+    let service = FlightServiceServer::new(OpenDuckFlight::new(flight_sql))
         .max_decoding_message_size(config.max_message_size)
         .max_encoding_message_size(config.max_message_size);
-    let incoming = TcpListenerStream::new(listener).map(|stream| {
-        stream.inspect(|tcp| {
+    let incoming = TcpListenerStream::new(listener).map(move |stream| {
+        stream.map(|tcp| {
             let _ = tcp.set_nodelay(true);
+            TrackedConnection::new(tcp, Arc::clone(&sessions))
         })
     });
     let (stop, stopped) = oneshot::channel::<()>();

@@ -13,27 +13,34 @@ use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::sql::metadata::SqlInfoData;
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
-    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
-    ActionCreatePreparedStatementResult, Any, CommandGetCatalogs, CommandGetDbSchemas,
-    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery,
-    CommandPreparedStatementUpdate, CommandStatementQuery, CommandStatementUpdate,
-    DoPutPreparedStatementResult, ProstMessageExt, SqlInfo, TicketStatementQuery,
+    ActionBeginTransactionRequest, ActionBeginTransactionResult, ActionCancelQueryRequest,
+    ActionCancelQueryResult, ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
+    ActionCreatePreparedStatementResult, ActionEndTransactionRequest, Any, CommandGetCatalogs,
+    CommandGetDbSchemas, CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables,
+    CommandPreparedStatementQuery, CommandPreparedStatementUpdate, CommandStatementIngest,
+    CommandStatementQuery, CommandStatementUpdate, DoPutPreparedStatementResult, ProstMessageExt,
+    SqlInfo, TicketStatementQuery,
 };
 use arrow_flight::{
-    Action, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse,
-    IpcMessage, SchemaAsIpc, Ticket,
+    Action, ActionType, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest,
+    HandshakeResponse, IpcMessage, SchemaAsIpc, Ticket,
 };
 use bytes::Bytes;
-use futures::{future, stream, Stream, TryStreamExt};
-use openduck_coordinator::{CatalogFilter, Coordinator, PlannedQuery, ResultStream};
+use futures::{future, stream, Stream, StreamExt, TryStreamExt};
+use openduck_coordinator::{CatalogFilter, Coordinator, PlannedQuery, ResultStream, Scope};
 use prost::Message;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::actions;
 use crate::auth::{Credentials, Verdict};
+use crate::connection::client_of;
 use crate::error::{Error, Result};
+use crate::ingest::ingest_target;
 use crate::prepared::PreparedStatements;
+use crate::session::ClientSessions;
 use crate::sql_info::sql_info;
+use crate::types::client_stream;
 
 type DoGetStream = <OpenDuckFlightSql as FlightService>::DoGetStream;
 type HandshakeStream = Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>;
@@ -45,9 +52,10 @@ const TABLE_TYPES: [&str; 2] = ["TABLE", "VIEW"];
 
 /// openduck's Flight SQL service.
 pub(crate) struct OpenDuckFlightSql {
-    coordinator: Arc<Coordinator>,
+    pub(crate) coordinator: Arc<Coordinator>,
     credentials: Credentials,
-    prepared: PreparedStatements,
+    pub(crate) prepared: PreparedStatements,
+    pub(crate) sessions: Arc<ClientSessions>,
     sql_info: SqlInfoData,
 }
 
@@ -61,11 +69,12 @@ impl std::fmt::Debug for OpenDuckFlightSql {
 }
 
 impl OpenDuckFlightSql {
-    pub(crate) fn new(coordinator: Arc<Coordinator>, credentials: Credentials) -> Self {
+    pub(crate) fn new(coordinator: Arc<Coordinator>, credentials: Credentials, sessions: Arc<ClientSessions>) -> Self {
         OpenDuckFlightSql {
             coordinator,
             credentials,
             prepared: PreparedStatements::new(MAX_PREPARED_STATEMENTS),
+            sessions,
             sql_info: sql_info(),
         }
     }
@@ -84,8 +93,13 @@ impl OpenDuckFlightSql {
         Ok(info.with_endpoint(endpoint).with_descriptor(descriptor).with_ordered(true))
     }
 
-    async fn plan(&self, sql: &str, parameters: Option<&RecordBatch>) -> Result<PlannedQuery> {
-        Ok(self.coordinator.plan_query(None, sql, parameters).await?)
+    async fn plan(&self, scope: &Scope, sql: &str, parameters: Option<&RecordBatch>) -> Result<PlannedQuery> {
+        Ok(self.coordinator.plan_query(scope, sql, parameters).await?)
+    }
+
+    /// What a request's statements run in (its connection's session).
+    pub(crate) fn scope<T>(&self, request: &Request<T>, transaction: Option<&Bytes>) -> Result<Scope> {
+        self.sessions.scope(client_of(request), transaction)
     }
 }
 
@@ -104,8 +118,8 @@ fn metadata_info(command: Any, schema: &Schema, descriptor: FlightDescriptor) ->
 /// the stream to the same status codes as failures before it. Dictionaries
 /// (DuckDB's ENUM) travel as dictionaries, as DuckDB produces them.
 fn encode_stream(batches: ResultStream) -> DoGetStream {
-    let schema = batches.schema();
-    let batches = batches.map_err(|error| FlightError::Tonic(Box::new(Status::from(Error::Coordinator(error)))));
+    let (schema, batches) = client_stream(batches);
+    let batches = batches.map_err(|error| FlightError::Tonic(Box::new(Status::from(error))));
     Box::pin(
         FlightDataEncoderBuilder::new()
             .with_schema(schema)
@@ -151,15 +165,6 @@ async fn read_parameters(request: Request<PeekableFlightDataStream>) -> Result<O
     }
 }
 
-fn no_transactions(transaction_id: &Option<Bytes>) -> Result<()> {
-    match transaction_id {
-        Some(_) => Err(Error::InvalidRequest(
-            "transactions are not supported yet; send statements without a transaction id".into(),
-        )),
-        None => Ok(()),
-    }
-}
-
 fn update_count(changed: Option<u64>) -> i64 {
     changed.map_or(-1, |rows| i64::try_from(rows).unwrap_or(i64::MAX))
 }
@@ -194,8 +199,8 @@ impl FlightSqlService for OpenDuckFlightSql {
         query: CommandStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        no_transactions(&query.transaction_id)?;
-        let planned = self.plan(&query.query, None).await?;
+        let scope = self.scope(&request, query.transaction_id.as_ref())?;
+        let planned = self.plan(&scope, &query.query, None).await?;
         Ok(Response::new(self.statement_info(planned, request.into_inner())?))
     }
 
@@ -205,7 +210,8 @@ impl FlightSqlService for OpenDuckFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let prepared = self.prepared.get(&query.prepared_statement_handle)?;
-        let planned = self.plan(&prepared.sql, prepared.parameters.as_ref()).await?;
+        let scope = self.scope(&request, None)?;
+        let planned = self.plan(&scope, &prepared.sql, prepared.parameters.as_ref()).await?;
         Ok(Response::new(self.statement_info(planned, request.into_inner())?))
     }
 
@@ -225,12 +231,12 @@ impl FlightSqlService for OpenDuckFlightSql {
     async fn do_put_statement_update(
         &self,
         command: CommandStatementUpdate,
-        _request: Request<PeekableFlightDataStream>,
+        request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
-        no_transactions(&command.transaction_id)?;
+        let scope = self.scope(&request, command.transaction_id.as_ref())?;
         let changed = self
             .coordinator
-            .execute_update(None, &command.query, None)
+            .execute_update(&scope, &command.query, None)
             .await
             .map_err(Error::from)?;
         Ok(update_count(changed))
@@ -254,10 +260,11 @@ impl FlightSqlService for OpenDuckFlightSql {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
         let prepared = self.prepared.get(&query.prepared_statement_handle)?;
+        let scope = self.scope(&request, None)?;
         let parameters = read_parameters(request).await?.or(prepared.parameters);
         let changed = self
             .coordinator
-            .execute_update(None, &prepared.sql, parameters)
+            .execute_update(&scope, &prepared.sql, parameters)
             .await
             .map_err(Error::from)?;
         Ok(update_count(changed))
@@ -266,12 +273,12 @@ impl FlightSqlService for OpenDuckFlightSql {
     async fn do_action_create_prepared_statement(
         &self,
         query: ActionCreatePreparedStatementRequest,
-        _request: Request<Action>,
+        request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
-        no_transactions(&query.transaction_id)?;
+        let scope = self.scope(&request, query.transaction_id.as_ref())?;
         let description = self
             .coordinator
-            .describe(None, &query.query)
+            .describe(&scope, &query.query)
             .await
             .map_err(Error::from)?;
         let handle = self.prepared.create(query.query)?;
@@ -418,6 +425,99 @@ impl FlightSqlService for OpenDuckFlightSql {
     ) -> Result<Response<DoGetStream>, Status> {
         let batch = query.into_builder(&self.sql_info).build().map_err(Error::from)?;
         Ok(Response::new(encode_batch(batch)))
+    }
+
+    async fn do_put_statement_ingest(
+        &self,
+        command: CommandStatementIngest,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        let client = client_of(&request);
+        let mut target = ingest_target(&command, self.coordinator.default_database())?;
+        if target.temporary {
+            // A temporary table lives on the connection that creates it.
+            self.sessions.pin(client, || Ok(self.coordinator.open_session(Some(&target.database))?))?;
+        }
+        let scope = self.scope(&request, command.transaction_id.as_ref())?;
+        target.in_transaction = self.sessions.in_transaction(client);
+        let data = request
+            .into_inner()
+            .try_filter(|data| future::ready(!data.data_header.is_empty()))
+            .map_err(|status| FlightError::Tonic(Box::new(status)));
+        let mut batches = FlightRecordBatchStream::new_from_flight_data(data);
+        let first = batches.next().await.transpose().map_err(Error::from)?;
+        let schema = batches
+            .schema()
+            .cloned()
+            .ok_or_else(|| Error::InvalidRequest("an ingest must send the schema of its rows".into()))?;
+        let rows = stream::iter(first.map(Ok)).chain(batches);
+        let appended = self
+            .coordinator
+            .ingest(&scope, target, schema, rows)
+            .await
+            .map_err(Error::from)?;
+        Ok(update_count(Some(appended)))
+    }
+
+    async fn do_action_begin_transaction(
+        &self,
+        _query: ActionBeginTransactionRequest,
+        request: Request<Action>,
+    ) -> Result<ActionBeginTransactionResult, Status> {
+        let client = client_of(&request);
+        let session = self
+            .sessions
+            .pin(client, || Ok(self.coordinator.open_session(None)?))?;
+        let id = self.sessions.start_transaction(client)?;
+        if let Err(error) = self.coordinator.begin(&session).await {
+            let _ = self.sessions.end_transaction(client, &id);
+            return Err(Error::from(error).into());
+        }
+        Ok(ActionBeginTransactionResult { transaction_id: id })
+    }
+
+    async fn do_action_end_transaction(
+        &self,
+        query: ActionEndTransactionRequest,
+        request: Request<Action>,
+    ) -> Result<(), Status> {
+        let client = client_of(&request);
+        let scope = self.scope(&request, Some(&query.transaction_id))?;
+        let session = scope.session.ok_or(Error::UnknownTransaction)?;
+        // The transaction is over whatever the outcome: a failed commit rolls back.
+        self.sessions.end_transaction(client, &query.transaction_id)?;
+        match query.action() {
+            arrow_flight::sql::EndTransaction::Commit => self.coordinator.commit(&session).await,
+            arrow_flight::sql::EndTransaction::Rollback => self.coordinator.rollback(&session).await,
+            arrow_flight::sql::EndTransaction::Unspecified => {
+                let _ = self.coordinator.rollback(&session).await;
+                return Err(Error::InvalidRequest("EndTransaction needs an action: commit or rollback".into()).into());
+            }
+        }
+        .map_err(Error::from)?;
+        Ok(())
+    }
+
+    async fn do_action_cancel_query(
+        &self,
+        query: ActionCancelQueryRequest,
+        _request: Request<Action>,
+    ) -> Result<ActionCancelQueryResult, Status> {
+        let info = FlightInfo::decode(query.info).map_err(|error| Error::InvalidRequest(error.to_string()))?;
+        let status = actions::cancel_flight_info(&self.coordinator, &info)?;
+        Ok(ActionCancelQueryResult { result: status as i32 })
+    }
+
+    async fn do_action_fallback(
+        &self,
+        request: Request<Action>,
+    ) -> Result<Response<<Self as FlightService>::DoActionStream>, Status> {
+        let body = actions::do_action(self, &request)?;
+        Ok(Response::new(Box::pin(stream::iter([Ok(arrow_flight::Result { body })]))))
+    }
+
+    async fn list_custom_actions(&self) -> Option<Vec<Result<ActionType, Status>>> {
+        Some(actions::custom_actions().into_iter().map(Ok).collect())
     }
 
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}

@@ -17,9 +17,9 @@ pub(crate) fn sql_info() -> SqlInfoData {
     info.append(SqlInfo::FlightSqlServerReadOnly, false);
     info.append(SqlInfo::FlightSqlServerSql, true);
     info.append(SqlInfo::FlightSqlServerSubstrait, false);
-    info.append(SqlInfo::FlightSqlServerTransaction, SqlSupportedTransaction::None as i32);
-    info.append(SqlInfo::FlightSqlServerCancel, false);
-    info.append(SqlInfo::SqlTransactionsSupported, false);
+    info.append(SqlInfo::FlightSqlServerTransaction, SqlSupportedTransaction::Transaction as i32);
+    info.append(SqlInfo::FlightSqlServerCancel, true);
+    info.append(SqlInfo::SqlTransactionsSupported, true);
     info.append(SqlInfo::SqlIdentifierQuoteChar, "\"");
     info.append(SqlInfo::SqlIdentifierCase, SqlSupportedCaseSensitivity::SqlCaseSensitivityCaseInsensitive as i32);
     info.append(

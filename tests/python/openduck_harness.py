@@ -76,10 +76,13 @@ class Server:
         self.stop()
         return self.start()
 
-    def connect(self, **db_kwargs):
+    def connect(self, autocommit=True, **db_kwargs):
+        """An ADBC DBAPI connection. DBAPI connections start with autocommit
+        off when the server supports transactions (openduck does); most tests
+        want each statement to commit, so autocommit is on unless asked."""
         if self.token and "username" not in db_kwargs:
             db_kwargs.setdefault("adbc.flight.sql.authorization_header", f"Bearer {self.token}")
-        return flight_sql.connect(self.uri, db_kwargs=db_kwargs)
+        return flight_sql.connect(self.uri, db_kwargs=db_kwargs, autocommit=autocommit)
 
 
 def wait_for_address(proc, log_path) -> str:

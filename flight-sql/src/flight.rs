@@ -1,0 +1,126 @@
+//! The gRPC service: arrow-flight's Flight SQL dispatcher, plus the calls it
+//! leaves unimplemented — GetSchema (ADBC's `execute_schema`) and
+//! PollFlightInfo.
+
+use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::sql::{Any, Command};
+use arrow_flight::{
+    Action, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest, PollInfo,
+    SchemaResult, Ticket,
+};
+use prost::Message;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::error::{Error, Result};
+use crate::service::OpenDuckFlightSql;
+
+type Inner = OpenDuckFlightSql;
+
+/// openduck's Flight service.
+#[derive(Debug)]
+pub(crate) struct OpenDuckFlight {
+    inner: Inner,
+}
+
+impl OpenDuckFlight {
+    pub(crate) fn new(inner: Inner) -> Self {
+        OpenDuckFlight { inner }
+    }
+
+    /// The schema a statement or prepared statement would return.
+    async fn schema_of(&self, request: &Request<FlightDescriptor>) -> Result<Option<arrow::datatypes::SchemaRef>> {
+        let any = Any::decode(request.get_ref().cmd.clone())
+            .map_err(|error| Error::InvalidRequest(format!("the descriptor holds no Flight SQL command: {error}")))?;
+        let command = Command::try_from(any).map_err(|error| Error::InvalidRequest(error.to_string()))?;
+        let (sql, transaction) = match command {
+            Command::CommandStatementQuery(query) => (query.query, query.transaction_id),
+            Command::CommandPreparedStatementQuery(query) => {
+                (self.inner.prepared.get(&query.prepared_statement_handle)?.sql, None)
+            }
+            other => {
+                return Err(Error::InvalidRequest(format!(
+                    "GetSchema serves statement queries and prepared statements, not {}",
+                    other.type_url()
+                )))
+            }
+        };
+        let scope = self.inner.scope(request, transaction.as_ref())?;
+        let description = self.inner.coordinator.describe(&scope, &sql).await?;
+        Ok(description.schema.map(|schema| crate::types::client_schema(&schema).unwrap_or(schema)))
+    }
+}
+
+#[tonic::async_trait]
+impl FlightService for OpenDuckFlight {
+    type HandshakeStream = <Inner as FlightService>::HandshakeStream;
+    type ListFlightsStream = <Inner as FlightService>::ListFlightsStream;
+    type DoGetStream = <Inner as FlightService>::DoGetStream;
+    type DoPutStream = <Inner as FlightService>::DoPutStream;
+    type DoActionStream = <Inner as FlightService>::DoActionStream;
+    type ListActionsStream = <Inner as FlightService>::ListActionsStream;
+    type DoExchangeStream = <Inner as FlightService>::DoExchangeStream;
+
+    async fn handshake(
+        &self,
+        request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<Response<Self::HandshakeStream>, Status> {
+        self.inner.handshake(request).await
+    }
+
+    async fn list_flights(&self, request: Request<Criteria>) -> Result<Response<Self::ListFlightsStream>, Status> {
+        self.inner.list_flights(request).await
+    }
+
+    async fn get_flight_info(&self, request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+        self.inner.get_flight_info(request).await
+    }
+
+    /// Queries are planned when asked, so the answer is final at once: a
+    /// PollInfo with the FlightInfo and no descriptor to poll again.
+    async fn poll_flight_info(&self, request: Request<FlightDescriptor>) -> Result<Response<PollInfo>, Status> {
+        let info = self.inner.get_flight_info(request).await?.into_inner();
+        Ok(Response::new(PollInfo {
+            info: Some(info),
+            flight_descriptor: None,
+            progress: Some(1.0),
+            expiration_time: None,
+        }))
+    }
+
+    async fn get_schema(&self, request: Request<FlightDescriptor>) -> Result<Response<SchemaResult>, Status> {
+        let schema = self
+            .schema_of(&request)
+            .await?
+            .ok_or_else(|| {
+                Error::InvalidRequest(
+                    "the result schema depends on parameters not bound yet; bind them and execute".into(),
+                )
+            })?;
+        let options = arrow::ipc::writer::IpcWriteOptions::default();
+        let result = SchemaResult::try_from(arrow_flight::SchemaAsIpc::new(&schema, &options)).map_err(Error::from)?;
+        Ok(Response::new(result))
+    }
+
+    async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
+        self.inner.do_get(request).await
+    }
+
+    async fn do_put(&self, request: Request<Streaming<FlightData>>) -> Result<Response<Self::DoPutStream>, Status> {
+        self.inner.do_put(request).await
+    }
+
+    async fn do_action(&self, request: Request<Action>) -> Result<Response<Self::DoActionStream>, Status> {
+        self.inner.do_action(request).await
+    }
+
+    async fn list_actions(&self, request: Request<Empty>) -> Result<Response<Self::ListActionsStream>, Status> {
+        self.inner.list_actions(request).await
+    }
+
+    async fn do_exchange(
+        &self,
+        request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::DoExchangeStream>, Status> {
+        self.inner.do_exchange(request).await
+    }
+}

@@ -1,0 +1,103 @@
+//! Result types every client can read: Arrow's view types (Utf8View,
+//! BinaryView, ListView) are cast to their classic forms at the boundary,
+//! since older drivers (the Flight SQL JDBC driver before v19,
+//! flightsql-dbapi) cannot decode them.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use openduck_coordinator::ResultStream;
+
+use crate::error::{Error, Result};
+
+/// The type a client receives for `data_type`.
+fn client_type(data_type: &DataType) -> DataType {
+    match data_type {
+        DataType::Utf8View => DataType::Utf8,
+        DataType::BinaryView => DataType::Binary,
+        DataType::ListView(item) | DataType::List(item) => DataType::List(client_field(item)),
+        DataType::LargeListView(item) | DataType::LargeList(item) => DataType::LargeList(client_field(item)),
+        DataType::FixedSizeList(item, size) => DataType::FixedSizeList(client_field(item), *size),
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(client_field).collect::<Fields>()),
+        DataType::Map(entries, sorted) => DataType::Map(client_field(entries), *sorted),
+        DataType::Dictionary(key, value) => DataType::Dictionary(key.clone(), Box::new(client_type(value))),
+        other => other.clone(),
+    }
+}
+
+fn client_field(field: &FieldRef) -> FieldRef {
+    Arc::new(Field::clone(field).with_data_type(client_type(field.data_type())))
+}
+
+/// `schema` as clients receive it; `None` when it needs no change.
+pub(crate) fn client_schema(schema: &Schema) -> Option<SchemaRef> {
+    let fields: Fields = schema.fields().iter().map(client_field).collect();
+    (fields != *schema.fields()).then(|| Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())))
+}
+
+/// The rows of a result as clients receive them.
+pub(crate) fn client_stream(batches: ResultStream) -> (SchemaRef, BoxStream<'static, Result<RecordBatch>>) {
+    let schema = batches.schema();
+    match client_schema(&schema) {
+        None => (schema, batches.map_err(Error::from).boxed()),
+        Some(target) => {
+            let out = SchemaRef::clone(&target);
+            let cast_batches = batches.map(move |batch| cast_batch(&batch?, &target));
+            (out, cast_batches.boxed())
+        }
+    }
+}
+
+fn cast_batch(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(target.fields())
+        .map(|(column, field)| cast(column, field.data_type()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(SchemaRef::clone(target), columns)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{Array, StringViewArray};
+
+    use super::*;
+
+    #[test]
+    fn view_types_become_classic_types() {
+        let schema = Schema::new(vec![
+            Field::new("s", DataType::Utf8View, true),
+            Field::new("b", DataType::BinaryView, true),
+            Field::new_list("l", Field::new("item", DataType::Utf8View, true), true),
+            Field::new("i", DataType::Int32, false),
+        ]);
+        let client = client_schema(&schema).expect("changed");
+        let types: Vec<DataType> = client.fields().iter().map(|f| f.data_type().clone()).collect();
+        assert_eq!(types[0], DataType::Utf8);
+        assert_eq!(types[1], DataType::Binary);
+        assert_eq!(types[2], DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))));
+        assert_eq!(types[3], DataType::Int32);
+
+        let plain = Schema::new(vec![Field::new("i", DataType::Int32, false)]);
+        assert!(client_schema(&plain).is_none());
+    }
+
+    #[test]
+    fn casts_batches_to_the_client_schema() {
+        let schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8View, true)]));
+        let batch = RecordBatch::try_new(
+            SchemaRef::clone(&schema),
+            vec![Arc::new(StringViewArray::from(vec![Some("a long string beyond twelve bytes"), None]))],
+        )
+        .unwrap();
+        let target = client_schema(&schema).unwrap();
+        let cast = cast_batch(&batch, &target).unwrap();
+        assert_eq!(cast.column(0).data_type(), &DataType::Utf8);
+        assert_eq!(cast.column(0).null_count(), 1);
+    }
+}

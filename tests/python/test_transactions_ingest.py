@@ -1,0 +1,227 @@
+"""Bulk ingest, transactions, sessions, schemas without running, partitions
+and cancellation through the ADBC Flight SQL driver and pyarrow.flight."""
+
+import threading
+import time
+
+import adbc_driver_manager
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+
+
+def people(start, count):
+    ids = list(range(start, start + count))
+    return pa.table({
+        "id": pa.array(ids, pa.int64()),
+        "name": pa.array([None if i % 3 == 0 else f"n{i}" for i in ids], pa.string()),
+        "score": pa.array([i / 4 for i in ids], pa.float64()),
+    })
+
+
+def scalar(conn, sql):
+    with conn.cursor() as cur:
+        cur.execute(sql)
+        return cur.fetchone()[0]
+
+
+def test_ingest_in_every_mode(conn):
+    with conn.cursor() as cur:
+        assert cur.adbc_ingest("people", people(0, 5000), mode="create") == 5000
+        # A stream of many batches is appended batch by batch.
+        reader = pa.RecordBatchReader.from_batches(
+            people(0, 1).schema, (people(5000 + i * 100, 100).to_batches()[0] for i in range(50))
+        )
+        assert cur.adbc_ingest("people", reader, mode="append") == 5000
+        cur.execute("SELECT count(*), sum(id), count(name) FROM people")
+        assert cur.fetchone() == (10000, sum(range(10000)), 10000 - len(range(0, 10000, 3)))
+
+        with pytest.raises(adbc_driver_manager.Error) as exists:
+            cur.adbc_ingest("people", people(0, 1), mode="create")
+        assert "already exists" in str(exists.value).lower()
+
+        assert cur.adbc_ingest("people", people(7, 3), mode="replace") == 3
+        cur.execute("SELECT min(id), max(id), count(*) FROM people")
+        assert cur.fetchone() == (7, 9, 3)
+        assert cur.adbc_ingest("people", people(10, 2), mode="create_append") == 2
+        assert cur.adbc_ingest("fresh", people(0, 4), mode="create_append") == 4
+        cur.execute("SELECT count(*) FROM people")
+        assert cur.fetchone() == (5,)
+
+        with pytest.raises(adbc_driver_manager.Error) as missing:
+            cur.adbc_ingest("nobody", people(0, 1), mode="append")
+        assert "nobody" in str(missing.value)
+
+        # Round trip: what comes back is what went in.
+        cur.execute("SELECT * FROM fresh ORDER BY id")
+        assert cur.fetch_arrow_table() == people(0, 4)
+
+
+def test_ingest_into_another_catalog_schema_and_temporary(server):
+    server.stop()
+    server.databases = ("mydb", "other")
+    server.start()
+    with server.connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE SCHEMA other.staging")
+        cur.adbc_ingest("t", people(0, 3), mode="create", catalog_name="other", db_schema_name="staging")
+        cur.execute("SELECT count(*) FROM other.staging.t")
+        assert cur.fetchone() == (3,)
+
+        cur.adbc_ingest("scratch", people(0, 6), mode="create", temporary=True)
+        cur.execute("SELECT count(*) FROM scratch")
+        assert cur.fetchone() == (6,)
+    # Another connection does not see the temporary table.
+    with server.connect() as other, other.cursor() as cur:
+        with pytest.raises(adbc_driver_manager.Error):
+            cur.execute("SELECT count(*) FROM scratch")
+
+
+def test_commit_and_rollback_with_autocommit_off(server):
+    with server.connect() as setup, setup.cursor() as cur:
+        cur.execute("CREATE TABLE ledger (x INTEGER)")
+    # DBAPI's default: autocommit off, so statements wait for commit().
+    with server.connect(autocommit=False) as conn:
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO ledger VALUES (1), (2)")
+            cur.adbc_ingest("ledger", pa.table({"x": pa.array([3], pa.int32())}), mode="append")
+            cur.execute("SELECT count(*) FROM ledger")
+            assert cur.fetchone() == (3,)
+            with server.connect() as outside:
+                assert scalar(outside, "SELECT count(*) FROM ledger") == 0
+            conn.rollback()
+            cur.execute("SELECT count(*) FROM ledger")
+            assert cur.fetchone() == (0,)
+
+            cur.execute("INSERT INTO ledger VALUES (10)")
+            cur.executemany("INSERT INTO ledger VALUES (?)", [(20,), (30,)])
+            conn.commit()
+        with server.connect() as outside:
+            assert scalar(outside, "SELECT sum(x) FROM ledger") == 60
+
+
+def test_a_dropped_connection_rolls_back_its_transaction(server):
+    with server.connect() as setup, setup.cursor() as cur:
+        cur.execute("CREATE TABLE ledger (x INTEGER)")
+    conn = server.connect(autocommit=False)
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO ledger VALUES (1)")
+    conn.close()
+    # The server notices the closed connection and rolls back; poll for it.
+    deadline = time.monotonic() + 10
+    with server.connect() as outside:
+        while True:
+            with outside.cursor() as cur:
+                cur.execute("INSERT INTO ledger VALUES (2)")
+            if scalar(outside, "SELECT count(*) FROM ledger") == 1:
+                break
+            assert time.monotonic() < deadline, "the write of the closed connection became visible"
+            time.sleep(0.05)
+        assert scalar(outside, "SELECT sum(x) FROM ledger") == 2
+
+
+def test_current_catalog_and_schema_are_session_options(server):
+    server.stop()
+    server.databases = ("mydb", "other")
+    server.start()
+    with server.connect() as conn:
+        with conn.cursor() as cur:
+            cur.execute("CREATE TABLE other.main.only_here AS SELECT 42 AS x")
+            cur.execute("CREATE SCHEMA mydb.reports")
+            cur.execute("CREATE TABLE mydb.reports.r AS SELECT 7 AS y")
+        assert conn.adbc_current_catalog == "mydb"
+        conn.adbc_current_catalog = "other"
+        assert conn.adbc_current_catalog == "other"
+        assert scalar(conn, "SELECT x FROM only_here") == 42
+        conn.adbc_current_catalog = "mydb"
+        conn.adbc_current_db_schema = "reports"
+        assert conn.adbc_current_db_schema == "reports"
+        assert scalar(conn, "SELECT y FROM r") == 7
+        with pytest.raises(adbc_driver_manager.Error):
+            conn.adbc_current_catalog = "no_such_db"
+    # Options belong to their connection.
+    with server.connect() as fresh:
+        assert fresh.adbc_current_catalog == "mydb"
+
+
+def test_execute_schema_and_partitions(conn):
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE t AS SELECT range AS id, 'x' || range AS s FROM range(1000)")
+        schema = cur.adbc_execute_schema("SELECT id, s, id * 2.5 AS f FROM t")
+        assert schema.names == ["id", "s", "f"]
+        assert schema.field("id").type == pa.int64()
+        assert schema.field("s").type == pa.string()
+
+        partitions, schema = cur.adbc_execute_partitions("SELECT sum(id) AS total FROM t")
+        assert len(partitions) == 1
+        cur.adbc_read_partition(partitions[0])
+        assert cur.fetchone() == (sum(range(1000)),)
+
+
+def test_results_never_carry_view_types(conn):
+    with conn.cursor() as cur:
+        cur.execute("SELECT 'a much longer string than twelve bytes' AS s, [1, 2] AS l, 'x'::BLOB AS b")
+        table = cur.fetch_arrow_table()
+    assert table.schema.field("s").type == pa.string()
+    assert table.schema.field("b").type == pa.binary()
+    assert pa.types.is_list(table.schema.field("l").type)
+
+
+def raw_client(server):
+    return flight.FlightClient(server.uri.replace("grpc://", "grpc+tcp://"))
+
+
+def test_cancel_flight_info_stops_a_running_query(server):
+    # The ADBC driver cannot cancel a FlightInfo, so speak Flight SQL through
+    # pyarrow.flight: GetFlightInfo, DoGet on a thread, CancelFlightInfo.
+    client = raw_client(server)
+    command = encode_statement_query("SELECT count(*) FROM range(100000000000) a")
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(command))
+    outcome = {}
+
+    def read():
+        try:
+            client.do_get(info.endpoints[0].ticket).read_all()
+            outcome["result"] = "finished"
+        except flight.FlightCancelledError as error:
+            outcome["result"] = "cancelled"
+            outcome["error"] = str(error)
+        except flight.FlightError as error:
+            outcome["result"] = f"other: {type(error).__name__}: {error}"
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    # Whether DoGet started yet or not, the query must end cancelled: the
+    # query counts 10^11 rows, minutes of work, so only a cancel ends it soon.
+    # CancelFlightInfoRequest{info = 1}; pyarrow has no wrapper for it.
+    request = field(1, info.serialize())
+    results = list(client.do_action(flight.Action("CancelFlightInfo", request)))
+    assert [r.body.to_pybytes() for r in results] == [b"\x08\x01"], "CancelFlightInfoResult{CANCELLED}"
+    reader.join(timeout=30)
+    assert not reader.is_alive(), "the query kept running after CancelFlightInfo"
+    assert outcome["result"] == "cancelled", outcome
+    client.close()
+
+
+def varint(n):
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def field(number, payload):
+    """A length-delimited protobuf field."""
+    return bytes([number << 3 | 2]) + varint(len(payload)) + payload
+
+
+def encode_statement_query(sql):
+    """A Flight SQL CommandStatementQuery packed in google.protobuf.Any, by hand:
+    field 1 (query) of the command, inside field 1 (type_url) and 2 (value)."""
+    command = field(1, sql.encode())
+    type_url = b"type.googleapis.com/arrow.flight.protocol.sql.CommandStatementQuery"
+    return field(1, type_url) + field(2, command)
