@@ -355,6 +355,15 @@ impl Coordinator {
         Ok(all)
     }
 
+    /// Every column of every primary and foreign key, over all executors.
+    pub async fn keys(&self) -> Result<Vec<openduck_executor::KeyColumn>> {
+        let mut all = Vec::new();
+        for executor in self.registry.executors() {
+            all.extend(executor.keys().await?);
+        }
+        Ok(all)
+    }
+
     /// Shuts every executor down: running statements are interrupted and the
     /// databases checkpointed.
     pub async fn shutdown(&self, grace: Duration) -> Result<()> {

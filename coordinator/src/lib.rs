@@ -31,8 +31,8 @@ pub use coordinator::{Cancelled, Coordinator, PlannedQuery, ResultStream};
 pub use scope::{ClientSession, Scope};
 pub use error::{Error, Result};
 pub use openduck_executor::{
-    BatchStream, CatalogFilter, Description, ErrorKind, Executor, ExecutorConfig, IngestMode,
-    IngestTarget, TableEntry, TableKind,
+    duckdb_type_name, BatchStream, CatalogFilter, Description, ErrorKind, Executor, ExecutorConfig, IngestMode,
+    IngestTarget, KeyColumn, TableEntry, TableKind,
 };
 pub use registry::EmbeddedRegistry;
 pub use ticket::{TicketError, TicketSigner};

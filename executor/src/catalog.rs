@@ -57,6 +57,37 @@ pub struct TableEntry {
     pub arrow_schema: Option<SchemaRef>,
 }
 
+/// One column of a primary key or foreign key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyColumn {
+    /// The database of the table that has the key.
+    pub catalog: String,
+    /// Its schema.
+    pub schema: String,
+    /// The table that has the key.
+    pub table: String,
+    /// The key's column.
+    pub column: String,
+    /// The column's position in the key, from 1.
+    pub sequence: i32,
+    /// The constraint's name.
+    pub name: String,
+    /// For a foreign key, the referenced table and column (in the same
+    /// database and schema); `None` for a primary key.
+    pub references: Option<(String, String)>,
+}
+
+const KEYS_SQL: &str = r"
+SELECT database_name, schema_name, table_name, constraint_column_names[i], i,
+       constraint_name, constraint_type, coalesce(referenced_table, ''),
+       coalesce(referenced_column_names[i], '')
+FROM (
+    SELECT *, generate_subscripts(constraint_column_names, 1) AS i
+    FROM duckdb_constraints()
+    WHERE constraint_type IN ('PRIMARY KEY', 'FOREIGN KEY')
+)
+ORDER BY ALL";
+
 const SCHEMAS_SQL: &str = r"
 SELECT database_name, schema_name FROM duckdb_schemas()
 WHERE schema_name NOT IN ('information_schema', 'pg_catalog')
@@ -136,6 +167,28 @@ impl Executor {
         .await
     }
 
+    /// Every column of every primary and foreign key of the hosted databases.
+    pub async fn keys(&self) -> Result<Vec<KeyColumn>> {
+        let rows = self.string_rows(KEYS_SQL, &[]).await?;
+        Ok(rows
+            .into_iter()
+            .filter(|row| self.hosts(&row[0]))
+            .filter_map(|row| {
+                let [catalog, schema, table, column, sequence, name, kind, ref_table, ref_column] =
+                    <[String; 9]>::try_from(row).ok()?;
+                Some(KeyColumn {
+                    catalog,
+                    schema,
+                    table,
+                    column,
+                    sequence: sequence.parse().ok()?,
+                    name,
+                    references: (kind == "FOREIGN KEY").then_some((ref_table, ref_column)),
+                })
+            })
+            .collect())
+    }
+
     async fn string_rows(&self, sql: &'static str, params: &[Option<String>]) -> Result<Vec<Vec<String>>> {
         let conn = self.lease(&Statement::new(self.databases()[0].clone(), "")).await?;
         let params = params.to_vec();
@@ -147,15 +200,9 @@ impl Executor {
 fn string_rows(conn: &PooledConnection, sql: &str, params: &[Option<String>]) -> Result<Vec<Vec<String>>> {
     let statements = conn.conn().statements(sql)?;
     let prepared = statements.prepare(0)?;
-    let fields: Vec<Field> = (0..params.len())
-        .map(|index| Field::new(format!("${}", index + 1), DataType::Utf8, true))
-        .collect();
-    let columns: Vec<Arc<dyn Array>> = params
-        .iter()
-        .map(|value| Arc::new(StringArray::from(vec![value.clone()])) as Arc<dyn Array>)
-        .collect();
-    let bound = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
-    prepared.bind_row(&bound, 0)?;
+    if !params.is_empty() {
+        bind_strings(&prepared, params)?;
+    }
     let mut result = prepared.execute()?;
     let mut rows = Vec::new();
     while let Some(batch) = result.next_batch()? {
@@ -169,6 +216,18 @@ fn string_rows(conn: &PooledConnection, sql: &str, params: &[Option<String>]) ->
         }
     }
     Ok(rows)
+}
+
+fn bind_strings(prepared: &crate::engine::Prepared<'_>, params: &[Option<String>]) -> Result<()> {
+    let fields: Vec<Field> = (0..params.len())
+        .map(|index| Field::new(format!("${}", index + 1), DataType::Utf8, true))
+        .collect();
+    let columns: Vec<Arc<dyn Array>> = params
+        .iter()
+        .map(|value| Arc::new(StringArray::from(vec![value.clone()])) as Arc<dyn Array>)
+        .collect();
+    let bound = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+    prepared.bind_row(&bound, 0)
 }
 
 /// The Arrow schema of a table's rows, from preparing `SELECT *` on it. A view

@@ -126,6 +126,11 @@ pub(crate) fn column_definitions(schema: &Schema) -> Result<String> {
     Ok(columns.join(", "))
 }
 
+/// The name of the DuckDB type that holds values of an Arrow type, if any.
+pub fn duckdb_type_name(data_type: &DataType) -> Option<String> {
+    duckdb_type(data_type).ok()
+}
+
 /// The DuckDB type that holds values of an Arrow type.
 pub(crate) fn duckdb_type(data_type: &DataType) -> Result<String> {
     Ok(match data_type {

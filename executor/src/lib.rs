@@ -36,10 +36,10 @@ mod session;
 mod sql;
 mod stream;
 
-pub use catalog::{CatalogFilter, TableEntry, TableKind};
+pub use catalog::{CatalogFilter, KeyColumn, TableEntry, TableKind};
 pub use error::{Error, ErrorKind, Result};
 pub use executor::{Description, Executor, ExecutorConfig, Statement};
-pub use ingest::{IngestMode, IngestTarget};
+pub use ingest::{duckdb_type_name, IngestMode, IngestTarget};
 pub use session::Session;
 pub use sql::{is_valid_database_name, quote_identifier, quote_literal};
 pub use stream::BatchStream;

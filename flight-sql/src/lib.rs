@@ -22,6 +22,7 @@ mod connection;
 mod error;
 mod flight;
 mod ingest;
+mod metadata;
 mod prepared;
 mod server;
 mod service;

@@ -16,7 +16,9 @@ use arrow_flight::sql::{
     ActionBeginTransactionRequest, ActionBeginTransactionResult, ActionCancelQueryRequest,
     ActionCancelQueryResult, ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
     ActionCreatePreparedStatementResult, ActionEndTransactionRequest, Any, CommandGetCatalogs,
-    CommandGetDbSchemas, CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables,
+    CommandGetCrossReference, CommandGetDbSchemas, CommandGetExportedKeys, CommandGetImportedKeys,
+    CommandGetPrimaryKeys, CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables,
+    CommandGetXdbcTypeInfo,
     CommandPreparedStatementQuery, CommandPreparedStatementUpdate, CommandStatementIngest,
     CommandStatementQuery, CommandStatementUpdate, DoPutPreparedStatementResult, ProstMessageExt,
     SqlInfo, TicketStatementQuery,
@@ -37,6 +39,7 @@ use crate::auth::{Credentials, Verdict};
 use crate::connection::client_of;
 use crate::error::{Error, Result};
 use crate::ingest::ingest_target;
+use crate::metadata::{self, TableRef};
 use crate::prepared::PreparedStatements;
 use crate::session::ClientSessions;
 use crate::sql_info::sql_info;
@@ -57,6 +60,7 @@ pub(crate) struct OpenDuckFlightSql {
     pub(crate) prepared: PreparedStatements,
     pub(crate) sessions: Arc<ClientSessions>,
     sql_info: SqlInfoData,
+    xdbc_types: arrow_flight::sql::metadata::XdbcTypeInfoData,
 }
 
 impl std::fmt::Debug for OpenDuckFlightSql {
@@ -76,6 +80,7 @@ impl OpenDuckFlightSql {
             prepared: PreparedStatements::new(MAX_PREPARED_STATEMENTS),
             sessions,
             sql_info: sql_info(),
+            xdbc_types: metadata::xdbc_type_info(),
         }
     }
 
@@ -381,8 +386,10 @@ impl FlightSqlService for OpenDuckFlightSql {
                 continue;
             }
             let schema = table.arrow_schema.as_deref().unwrap_or(&empty);
+            let read_only = table.kind == openduck_coordinator::TableKind::View;
+            let schema = metadata::with_column_metadata(schema, &table.catalog, &table.schema, &table.name, read_only);
             builder
-                .append(&table.catalog, &table.schema, &table.name, kind, schema)
+                .append(&table.catalog, &table.schema, &table.name, kind, &schema)
                 .map_err(Error::from)?;
         }
         Ok(Response::new(encode_batch(builder.build().map_err(Error::from)?)))
@@ -424,6 +431,117 @@ impl FlightSqlService for OpenDuckFlightSql {
         _request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
         let batch = query.into_builder(&self.sql_info).build().map_err(Error::from)?;
+        Ok(Response::new(encode_batch(batch)))
+    }
+
+    async fn get_flight_info_primary_keys(
+        &self,
+        query: CommandGetPrimaryKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        Ok(metadata_info(query.as_any(), &metadata::primary_keys_schema(), request.into_inner())?)
+    }
+
+    async fn do_get_primary_keys(
+        &self,
+        query: CommandGetPrimaryKeys,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let keys = self.coordinator.keys().await.map_err(Error::from)?;
+        let table = TableRef {
+            catalog: query.catalog.as_deref(),
+            schema: query.db_schema.as_deref(),
+            table: &query.table,
+        };
+        Ok(Response::new(encode_batch(metadata::primary_keys(&keys, table)?)))
+    }
+
+    async fn get_flight_info_exported_keys(
+        &self,
+        query: CommandGetExportedKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        Ok(metadata_info(query.as_any(), &metadata::foreign_keys_schema(), request.into_inner())?)
+    }
+
+    async fn do_get_exported_keys(
+        &self,
+        query: CommandGetExportedKeys,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let keys = self.coordinator.keys().await.map_err(Error::from)?;
+        let pk = TableRef {
+            catalog: query.catalog.as_deref(),
+            schema: query.db_schema.as_deref(),
+            table: &query.table,
+        };
+        Ok(Response::new(encode_batch(metadata::foreign_keys(&keys, Some(pk), None)?)))
+    }
+
+    async fn get_flight_info_imported_keys(
+        &self,
+        query: CommandGetImportedKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        Ok(metadata_info(query.as_any(), &metadata::foreign_keys_schema(), request.into_inner())?)
+    }
+
+    async fn do_get_imported_keys(
+        &self,
+        query: CommandGetImportedKeys,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let keys = self.coordinator.keys().await.map_err(Error::from)?;
+        let fk = TableRef {
+            catalog: query.catalog.as_deref(),
+            schema: query.db_schema.as_deref(),
+            table: &query.table,
+        };
+        Ok(Response::new(encode_batch(metadata::foreign_keys(&keys, None, Some(fk))?)))
+    }
+
+    async fn get_flight_info_cross_reference(
+        &self,
+        query: CommandGetCrossReference,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        Ok(metadata_info(query.as_any(), &metadata::foreign_keys_schema(), request.into_inner())?)
+    }
+
+    async fn do_get_cross_reference(
+        &self,
+        query: CommandGetCrossReference,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let keys = self.coordinator.keys().await.map_err(Error::from)?;
+        let pk = TableRef {
+            catalog: query.pk_catalog.as_deref(),
+            schema: query.pk_db_schema.as_deref(),
+            table: &query.pk_table,
+        };
+        let fk = TableRef {
+            catalog: query.fk_catalog.as_deref(),
+            schema: query.fk_db_schema.as_deref(),
+            table: &query.fk_table,
+        };
+        Ok(Response::new(encode_batch(metadata::foreign_keys(&keys, Some(pk), Some(fk))?)))
+    }
+
+    async fn get_flight_info_xdbc_type_info(
+        &self,
+        query: CommandGetXdbcTypeInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder(&self.xdbc_types).schema();
+        Ok(metadata_info(query.as_any(), &schema, request.into_inner())?)
+    }
+
+    async fn do_get_xdbc_type_info(
+        &self,
+        query: CommandGetXdbcTypeInfo,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let batch = query.into_builder(&self.xdbc_types).build().map_err(Error::from)?;
         Ok(Response::new(encode_batch(batch)))
     }
 

@@ -3,6 +3,7 @@ played with raw pyarrow.flight calls: every SqlInfo key it reads must be
 present with the value type the Flight SQL specification gives (a missing
 integer or boolean key crashes the driver), then catalogs, schemas and tables."""
 
+import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
@@ -69,7 +70,8 @@ def test_unknown_keys_are_ignored(client):
 
 def test_the_metadata_walk(client, conn):
     with conn.cursor() as cur:
-        cur.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY, name VARCHAR)")
+        cur.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY, name VARCHAR, amount DECIMAL(12, 3))")
+        cur.execute("CREATE TABLE child (id INTEGER, parent_id INTEGER REFERENCES parent (id))")
     catalogs, _ = fetch(client, command("CommandGetCatalogs"))
     assert catalogs.column("catalog_name").to_pylist() == ["mydb"]
     schemas, _ = fetch(client, command("CommandGetDbSchemas"))
@@ -80,5 +82,39 @@ def test_the_metadata_walk(client, conn):
         "catalog_name", "db_schema_name", "table_name", "table_type", "table_schema",
     ]
     assert "parent" in tables.column("table_name").to_pylist()
+    row = tables.column("table_name").to_pylist().index("parent")
+    parent = pa.ipc.read_schema(pa.py_buffer(tables.column("table_schema")[row].as_py()))
+    amount = parent.field("amount").metadata
+    assert amount[b"ARROW:FLIGHT:SQL:TYPE_NAME"] == b"DECIMAL(12, 3)"
+    assert amount[b"ARROW:FLIGHT:SQL:PRECISION"] == b"12"
+    assert amount[b"ARROW:FLIGHT:SQL:SCALE"] == b"3"
+    for key in ["IS_AUTO_INCREMENT", "IS_CASE_SENSITIVE", "IS_READ_ONLY", "IS_SEARCHABLE", "REMARKS"]:
+        assert f"ARROW:FLIGHT:SQL:{key}".encode() in amount, key
+    assert parent.field("name").metadata[b"ARROW:FLIGHT:SQL:IS_CASE_SENSITIVE"] == b"1"
+
+    # Keys: table = field 3 of GetPrimaryKeys / GetImportedKeys / GetExportedKeys.
+    pks, _ = fetch(client, command("CommandGetPrimaryKeys", field(3, b"parent")))
+    assert pks.schema.names == ["catalog_name", "db_schema_name", "table_name", "column_name", "key_sequence", "key_name"]
+    assert pks.column("column_name").to_pylist() == ["id"]
+    imported, _ = fetch(client, command("CommandGetImportedKeys", field(3, b"child")))
+    assert imported.schema.names == [
+        "pk_catalog_name", "pk_db_schema_name", "pk_table_name", "pk_column_name",
+        "fk_catalog_name", "fk_db_schema_name", "fk_table_name", "fk_column_name",
+        "key_sequence", "fk_key_name", "pk_key_name", "update_rule", "delete_rule",
+    ]
+    assert imported.column("pk_table_name").to_pylist() == ["parent"]
+    assert imported.column("fk_column_name").to_pylist() == ["parent_id"]
+    exported, _ = fetch(client, command("CommandGetExportedKeys", field(3, b"parent")))
+    assert exported.column("fk_table_name").to_pylist() == ["child"]
+    # GetCrossReference: pk_table = field 3, fk_table = field 6.
+    cross, _ = fetch(client, command("CommandGetCrossReference", field(3, b"parent") + field(6, b"child")))
+    assert cross.num_rows == 1
+    none, _ = fetch(client, command("CommandGetCrossReference", field(3, b"child") + field(6, b"parent")))
+    assert none.num_rows == 0
+
+    xdbc, _ = fetch(client, command("CommandGetXdbcTypeInfo"))
+    names = xdbc.column("type_name").to_pylist()
+    for name in ["BOOLEAN", "INTEGER", "BIGINT", "DOUBLE", "DECIMAL", "VARCHAR", "BLOB", "DATE", "TIMESTAMP"]:
+        assert name in names
     types, _ = fetch(client, command("CommandGetTableTypes"))
     assert types.column("table_type").to_pylist() == ["TABLE", "VIEW"]

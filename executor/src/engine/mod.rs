@@ -29,7 +29,7 @@ use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
 
-pub(crate) use statement::{QueryResult, StatementKind, Statements};
+pub(crate) use statement::{Prepared, QueryResult, StatementKind, Statements};
 
 /// An open DuckDB database (one instance, possibly with attached databases).
 pub(crate) struct Database {
