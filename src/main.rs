@@ -1,6 +1,8 @@
 //! The `openduck` command line: the server (`openduck serve`, also what a bare
-//! `openduck` does) and a small Flight SQL client (`openduck query`).
+//! `openduck` does), a small Flight SQL client (`openduck query`), and
+//! `openduck passwd` for the users file.
 
+mod passwd;
 mod query;
 mod serve;
 
@@ -25,6 +27,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run SQL against an openduck server and print the rows.
     Query(query::QueryArgs),
+    /// Add a user to a users file (or change their password); the password
+    /// is read from standard input.
+    Passwd(passwd::PasswdArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +45,7 @@ fn main() -> ExitCode {
         match cli.command {
             Some(Command::Serve(args)) => serve::run(args).await,
             Some(Command::Query(args)) => query::run(args).await,
+            Some(Command::Passwd(args)) => passwd::run(args).await,
             None => serve::run(cli.serve).await,
         }
     });

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Args;
 use openduck_coordinator::Coordinator;
 use openduck_executor::{Executor, ExecutorConfig};
-use openduck_flight_sql::{serve, ServerConfig};
+use openduck_flight_sql::{serve, ServerConfig, TlsConfig, UserAccounts};
 use tracing_subscriber::EnvFilter;
 
 /// How long a query ticket stays valid after the query is planned.
@@ -33,6 +33,40 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "OPENDUCK_TOKEN", hide_env_values = true)]
     token: Option<String>,
 
+    /// Users file (`name:hash` lines, written by `openduck passwd`): users log
+    /// in with Basic credentials and get a bearer token that expires.
+    #[arg(long, env = "OPENDUCK_USERS")]
+    users: Option<PathBuf>,
+
+    /// How long a logged-in user's token stays valid (for example 30m, 12h, 7d).
+    #[arg(long, env = "OPENDUCK_TOKEN_TTL", default_value = "12h", value_parser = parse_duration)]
+    token_ttl: Duration,
+
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "OPENDUCK_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "OPENDUCK_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
+    /// Require client certificates signed by this CA (PEM): mutual TLS.
+    #[arg(long, env = "OPENDUCK_TLS_CLIENT_CA", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+
+    /// Largest gRPC message accepted or sent, in bytes; larger requests fail
+    /// with ResourceExhausted.
+    #[arg(long, env = "OPENDUCK_MAX_MESSAGE_SIZE", default_value_t = 64 << 20)]
+    max_message_size: usize,
+
+    /// Largest total size of a request's headers, in bytes.
+    #[arg(long, env = "OPENDUCK_MAX_HEADER_SIZE", default_value_t = 256 << 10)]
+    max_header_size: u32,
+
+    /// Most sessions open at once (clients with a transaction or temporary tables).
+    #[arg(long, env = "OPENDUCK_MAX_SESSIONS", default_value_t = 256)]
+    max_sessions: usize,
+
     /// Most statements that run at once; more wait for a free connection.
     #[arg(long, env = "OPENDUCK_MAX_CONNECTIONS", default_value_t = 16)]
     max_connections: usize,
@@ -54,8 +88,22 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
+    let users = match &args.users {
+        Some(path) => Some(Arc::new(UserAccounts::load(path)?)),
+        None => None,
+    };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsConfig {
+            cert: read(cert)?,
+            key: read(key)?,
+            client_ca: args.tls_client_ca.as_deref().map(read).transpose()?,
+        }),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "grpc+tls" } else { "grpc" };
     let config = ExecutorConfig {
         max_connections: args.max_connections,
+        max_sessions: args.max_sessions,
         allow_external_access: args.allow_external_access,
         ..ExecutorConfig::new(&args.data_dir, args.databases)
     };
@@ -66,6 +114,11 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error
         ServerConfig {
             listen: args.listen,
             token: args.token,
+            users,
+            token_ttl: args.token_ttl,
+            tls,
+            max_message_size: args.max_message_size,
+            max_header_size: args.max_header_size,
             ..ServerConfig::default()
         },
     )
@@ -79,12 +132,32 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error
         }
     };
     // The one line scripts wait for: the real address, once connections are accepted.
-    println!("openduck listening on grpc://{}", server.local_addr());
+    println!("openduck listening on {scheme}://{}", server.local_addr());
 
     shutdown_signal().await;
     tracing::info!("shutting down");
     server.shutdown().await?;
     Ok(())
+}
+
+fn read(path: &std::path::Path) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()).into())
+}
+
+/// Parses `90`, `90s`, `30m`, `12h` or `7d`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 30m, 12h or 7d"))?;
+    let seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("unknown unit {unit:?} in {text:?}: use s, m, h or d")),
+    };
+    Ok(Duration::from_secs(number.saturating_mul(seconds)))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -1,9 +1,10 @@
 //! Bearer-token authentication for every call but the handshake.
 //!
 //! With a token configured, each request must carry `authorization: Bearer
-//! <token>`, or Basic credentials whose password is the token. The handshake
-//! checks Basic credentials itself and answers with the bearer header, which
-//! is how Flight clients log in.
+//! <token>`, or Basic credentials whose password is the token. With user
+//! accounts configured, a client logs in through the handshake with Basic
+//! credentials and gets a signed bearer token that expires. The handshake
+//! answers with the bearer header, which is how Flight clients log in.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -17,16 +18,21 @@ use tower::{Layer, Service};
 /// The path of the handshake RPC, which authenticates on its own.
 const HANDSHAKE_PATH: &str = "/arrow.flight.protocol.FlightService/Handshake";
 
+use crate::accounts::{constant_time_eq, TokenIssuer, UserAccounts};
+
 /// What clients must present.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(crate) struct Credentials {
     token: Option<Arc<str>>,
+    accounts: Option<Arc<UserAccounts>>,
+    issuer: TokenIssuer,
 }
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials")
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("accounts", &self.accounts)
             .finish()
     }
 }
@@ -43,35 +49,82 @@ pub(crate) enum Verdict {
 }
 
 impl Credentials {
+    /// Credentials with a static token only (`None`: open to all).
+    #[cfg(test)]
     pub(crate) fn new(token: Option<String>) -> Self {
+        Credentials::with_accounts(token, None, std::time::Duration::from_secs(3600))
+    }
+
+    /// A static token, user accounts, or both; tokens of logged-in users last `token_ttl`.
+    pub(crate) fn with_accounts(
+        token: Option<String>,
+        accounts: Option<Arc<UserAccounts>>,
+        token_ttl: std::time::Duration,
+    ) -> Self {
         Credentials {
             token: token.filter(|token| !token.is_empty()).map(Arc::from),
+            accounts,
+            issuer: TokenIssuer::random(token_ttl),
         }
     }
 
-    pub(crate) fn token(&self) -> Option<&str> {
-        self.token.as_deref()
+    /// Whether anything is required of clients.
+    pub(crate) fn required(&self) -> bool {
+        self.token.is_some() || self.accounts.is_some()
     }
 
-    /// Judges an `authorization` header value (Bearer token, or Basic with the
-    /// token as password and any user name).
+    /// Judges an `authorization` header value: the static token (Bearer, or
+    /// as the Basic password with any user name), or a user's signed token.
     pub(crate) fn check(&self, header: Option<&[u8]>) -> Verdict {
-        let Some(token) = self.token.as_deref() else {
+        if !self.required() {
             return Verdict::Open;
-        };
+        }
         let Some(header) = header.and_then(|value| std::str::from_utf8(value).ok()) else {
             return Verdict::Refused;
         };
-        let presented = if let Some(bearer) = strip_scheme(header, "Bearer") {
-            Some(bearer.as_bytes().to_vec())
-        } else if let Some(basic) = strip_scheme(header, "Basic") {
-            basic_password(basic)
-        } else {
-            None
+        let is_token = |presented: &[u8]| {
+            self.token
+                .as_deref()
+                .is_some_and(|token| constant_time_eq(presented, token.as_bytes()))
         };
-        match presented {
-            Some(presented) if constant_time_eq(&presented, token.as_bytes()) => Verdict::Accepted,
-            _ => Verdict::Refused,
+        let accepted = if let Some(bearer) = strip_scheme(header, "Bearer") {
+            is_token(bearer.as_bytes()) || (self.accounts.is_some() && self.issuer.verify(bearer).is_some())
+        } else if let Some(basic) = strip_scheme(header, "Basic") {
+            basic_credentials(basic).is_some_and(|(_, password)| is_token(password.as_bytes()))
+        } else {
+            false
+        };
+        if accepted {
+            Verdict::Accepted
+        } else {
+            Verdict::Refused
+        }
+    }
+
+    /// The handshake: checks the credentials and returns the bearer token the
+    /// client uses from now on (`None` on an open server). A user account
+    /// logs in with Basic credentials and gets a signed token that expires.
+    pub(crate) async fn login(&self, header: Option<&[u8]>) -> Result<Option<String>, ()> {
+        match self.check(header) {
+            Verdict::Open => return Ok(None),
+            Verdict::Accepted => {
+                let text = header.and_then(|value| std::str::from_utf8(value).ok()).unwrap_or_default();
+                return Ok(match strip_scheme(text, "Bearer") {
+                    Some(bearer) => Some(bearer.to_string()),
+                    None => self.token.as_deref().map(str::to_string),
+                });
+            }
+            Verdict::Refused => {}
+        }
+        let accounts = self.accounts.as_ref().ok_or(())?;
+        let text = header.and_then(|value| std::str::from_utf8(value).ok()).ok_or(())?;
+        let (user, password) = strip_scheme(text, "Basic").and_then(basic_credentials).ok_or(())?;
+        if accounts.login(&user, &password).await {
+            tracing::info!(user, "user logged in");
+            Ok(Some(self.issuer.issue(&user)))
+        } else {
+            tracing::info!(user, "login refused");
+            Err(())
         }
     }
 }
@@ -89,16 +142,10 @@ const BASIC: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::ne
         .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
 );
 
-fn basic_password(encoded: &str) -> Option<Vec<u8>> {
-    let decoded = BASIC.decode(encoded).ok()?;
-    let colon = decoded.iter().position(|&b| b == b':')?;
-    Some(decoded[colon + 1..].to_vec())
-}
-
-/// Compares without an early exit, so timing does not reveal how much of a
-/// guess was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+fn basic_credentials(encoded: &str) -> Option<(String, String)> {
+    let decoded = String::from_utf8(BASIC.decode(encoded).ok()?).ok()?;
+    let (user, password) = decoded.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
 }
 
 /// A tower layer that refuses unauthenticated calls with `Unauthenticated`.

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tonic::transport::server::Connected;
+use tonic::transport::server::{Connected, TlsConnectInfo};
 
 use crate::session::{ClientSessions, CloseOnDrop, ConnectionId};
 
@@ -78,5 +78,9 @@ impl AsyncWrite for TrackedConnection {
 
 /// The id of the connection a request arrived on.
 pub(crate) fn client_of<T>(request: &tonic::Request<T>) -> Option<ConnectionId> {
-    request.extensions().get::<TrackedInfo>().map(|info| info.id)
+    let extensions = request.extensions();
+    extensions
+        .get::<TrackedInfo>()
+        .or_else(|| extensions.get::<TlsConnectInfo<TrackedInfo>>().map(TlsConnectInfo::get_ref))
+        .map(|info| info.id)
 }

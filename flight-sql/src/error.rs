@@ -67,6 +67,15 @@ impl Error {
     fn code(&self) -> Code {
         match self {
             Error::Coordinator(error) => code_of(error.kind()),
+            // A stream the client sent failed: keep the transport's code, but
+            // an oversized message is ResourceExhausted.
+            Error::Flight(arrow_flight::error::FlightError::Tonic(status)) => {
+                if crate::limits::is_too_large(status.code(), status.message()) {
+                    Code::ResourceExhausted
+                } else {
+                    status.code()
+                }
+            }
             Error::InvalidRequest(_) | Error::Flight(_) => Code::InvalidArgument,
             Error::UnknownPreparedStatement | Error::UnknownTransaction => Code::NotFound,
             Error::NoSession => Code::FailedPrecondition,

@@ -16,12 +16,14 @@
 //! Basic credentials (any user, the token as password) and receives the bearer
 //! header. Without a token only loopback addresses may be served.
 
+mod accounts;
 mod actions;
 mod auth;
 mod connection;
 mod error;
 mod flight;
 mod ingest;
+mod limits;
 mod metadata;
 mod prepared;
 mod server;
@@ -31,4 +33,5 @@ mod sql_info;
 mod types;
 
 pub use error::{Error, Result};
-pub use server::{serve, RunningServer, ServerConfig};
+pub use accounts::{hash_password, UserAccounts};
+pub use server::{serve, RunningServer, ServerConfig, TlsConfig};

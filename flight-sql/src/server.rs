@@ -11,24 +11,58 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tracing::{info, warn};
+
+use crate::accounts::UserAccounts;
 
 use crate::auth::{AuthLayer, Credentials};
 use crate::connection::TrackedConnection;
 use crate::error::{Error, Result};
+use crate::limits::LimitsLayer;
 use crate::flight::OpenDuckFlight;
 use crate::service::OpenDuckFlightSql;
 use crate::session::ClientSessions;
+
+/// TLS for the Flight SQL server: PEM-encoded certificate chain and key, and
+/// optionally the CA that client certificates must chain to (mTLS).
+#[derive(Clone)]
+pub struct TlsConfig {
+    /// The server's certificate chain (PEM).
+    pub cert: Vec<u8>,
+    /// The server's private key (PEM).
+    pub key: Vec<u8>,
+    /// When set, clients must present a certificate signed by this CA (PEM).
+    pub client_ca: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("client_ca", &self.client_ca.is_some())
+            .finish_non_exhaustive()
+    }
+}
 
 /// How the Flight SQL server listens and whom it lets in.
 #[derive(Clone)]
 pub struct ServerConfig {
     /// `HOST:PORT` to listen on; port 0 picks a free port.
     pub listen: String,
-    /// The token clients must present; `None` allows only loopback addresses.
+    /// The token clients must present; with neither a token nor user
+    /// accounts only loopback addresses may be served.
     pub token: Option<String>,
-    /// Largest gRPC message the server accepts (a DoPut batch, for example).
+    /// User accounts that log in with Basic credentials through Handshake.
+    pub users: Option<Arc<UserAccounts>>,
+    /// How long the bearer token of a logged-in user stays valid.
+    pub token_ttl: Duration,
+    /// Serve TLS (and require client certificates when it names a client CA).
+    pub tls: Option<TlsConfig>,
+    /// Largest gRPC message the server accepts or sends (a DoPut batch, a
+    /// result batch); a larger request fails with `ResourceExhausted`.
     pub max_message_size: usize,
+    /// Largest total size of a request's headers (HTTP/2 header list).
+    pub max_header_size: u32,
     /// How long shutdown waits for running statements after interrupting them.
     pub shutdown_grace: Duration,
 }
@@ -38,7 +72,11 @@ impl std::fmt::Debug for ServerConfig {
         f.debug_struct("ServerConfig")
             .field("listen", &self.listen)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("users", &self.users)
+            .field("token_ttl", &self.token_ttl)
+            .field("tls", &self.tls)
             .field("max_message_size", &self.max_message_size)
+            .field("max_header_size", &self.max_header_size)
             .field("shutdown_grace", &self.shutdown_grace)
             .finish()
     }
@@ -49,7 +87,11 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: "127.0.0.1:7878".into(),
             token: None,
+            users: None,
+            token_ttl: Duration::from_secs(12 * 3600),
+            tls: None,
             max_message_size: 64 << 20,
+            max_header_size: 256 << 10,
             shutdown_grace: Duration::from_secs(5),
         }
     }
@@ -78,13 +120,22 @@ pub async fn serve(coordinator: Arc<Coordinator>, config: ServerConfig) -> Resul
             source,
         })?
         .collect();
-    let credentials = Credentials::new(config.token.clone());
-    if credentials.token().is_none() && addrs.iter().any(|addr| !addr.ip().is_loopback()) {
+    let credentials = Credentials::with_accounts(config.token.clone(), config.users.clone(), config.token_ttl);
+    if !credentials.required() && addrs.iter().any(|addr| !addr.ip().is_loopback()) {
         return Err(Error::Config(format!(
-            "refusing to listen on {} without a token: anyone who can reach it could read and \
-             change every database. Set --token (or OPENDUCK_TOKEN), or listen on 127.0.0.1",
+            "refusing to listen on {} without a token or user accounts: anyone who can reach it \
+             could read and change every database. Set --token (or OPENDUCK_TOKEN) or --users, \
+             or listen on 127.0.0.1",
             config.listen
         )));
+    }
+    let mut builder = tonic::transport::Server::builder().http2_max_header_list_size(config.max_header_size);
+    if let Some(tls) = &config.tls {
+        let mut tls_config = ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert, &tls.key));
+        if let Some(ca) = &tls.client_ca {
+            tls_config = tls_config.client_ca_root(Certificate::from_pem(ca));
+        }
+        builder = builder.tls_config(tls_config)?;
     }
     let first = *addrs.first().ok_or_else(|| Error::Bind {
         addr: config.listen.clone(),
@@ -112,7 +163,8 @@ pub async fn serve(coordinator: Arc<Coordinator>, config: ServerConfig) -> Resul
     });
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        tonic::transport::Server::builder()
+        builder
+            .layer(LimitsLayer)
             .layer(AuthLayer::new(credentials))
             .add_service(service)
             .serve_with_incoming_shutdown(incoming, async {

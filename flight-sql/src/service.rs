@@ -35,7 +35,7 @@ use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::actions;
-use crate::auth::{Credentials, Verdict};
+use crate::auth::Credentials;
 use crate::connection::client_of;
 use crate::error::{Error, Result};
 use crate::ingest::ingest_target;
@@ -183,15 +183,17 @@ impl FlightSqlService for OpenDuckFlightSql {
         request: Request<Streaming<HandshakeRequest>>,
     ) -> Result<Response<HandshakeStream>, Status> {
         let header = request.metadata().get("authorization").map(|value| value.as_bytes());
-        if self.credentials.check(header) == Verdict::Refused {
-            return Err(Error::Unauthenticated("invalid credentials").into());
-        }
+        let bearer = self
+            .credentials
+            .login(header)
+            .await
+            .map_err(|()| Error::Unauthenticated("invalid credentials"))?;
         let reply: HandshakeStream = Box::pin(stream::iter([Ok(HandshakeResponse {
             protocol_version: 0,
             payload: Bytes::new(),
         })]));
         let mut response = Response::new(reply);
-        if let Some(token) = self.credentials.token() {
+        if let Some(token) = bearer {
             let bearer = MetadataValue::try_from(format!("Bearer {token}"))
                 .map_err(|_| Error::Config("the token is not a valid header value".into()))?;
             response.metadata_mut().insert("authorization", bearer);

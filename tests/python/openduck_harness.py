@@ -15,7 +15,7 @@ from pathlib import Path
 import adbc_driver_flightsql.dbapi as flight_sql
 
 ROOT = Path(__file__).resolve().parents[2]
-LISTENING = re.compile(r"openduck listening on (grpc://\S+)")
+LISTENING = re.compile(r"openduck listening on (grpc(?:\+tls)?://\S+)")
 START_DEADLINE_S = 60
 
 
