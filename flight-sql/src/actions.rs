@@ -105,7 +105,7 @@ fn set_session_options(
             Some(_) => Err(ErrorValue::InvalidValue),
         };
         let outcome = match (name.as_str(), value) {
-            (_, Err(error)) => Err(error),
+            (CATALOG | SCHEMA, Err(error)) => Err(error),
             (CATALOG, Ok(catalog)) => match catalog {
                 Some(name) if !service.coordinator.catalogs().contains(&name) => Err(ErrorValue::InvalidValue),
                 catalog => {

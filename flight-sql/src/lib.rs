@@ -3,9 +3,15 @@
 //! [`serve`] binds a listen address and serves Flight SQL for a
 //! [`Coordinator`](openduck_coordinator::Coordinator): statement queries and
 //! updates, prepared statements with parameters bound through DoPut (several
-//! rows run as a batch), catalog metadata (GetCatalogs, GetDbSchemas,
-//! GetTables with schemas, GetTableTypes) and GetSqlInfo. Everything else
-//! answers `Unimplemented`.
+//! rows run as a batch), GetSchema and PollFlightInfo, all catalog metadata
+//! (catalogs, schemas, tables with column metadata, table types, keys, XDBC
+//! types, every SqlInfo key), bulk ingest, transactions, session options
+//! (catalog, schema) and cancellation. Substrait and savepoints answer
+//! `Unimplemented`.
+//!
+//! A session belongs to a client connection: the server tags every request
+//! with its connection, and a connection that closes rolls back its open
+//! transaction.
 //!
 //! The service is thin: it decodes the protocol, authenticates, keeps
 //! prepared statement handles, and delegates to the coordinator. Query
@@ -14,7 +20,10 @@
 //! Authentication: with a token configured, every call carries
 //! `authorization: Bearer <token>`, or the client first calls Handshake with
 //! Basic credentials (any user, the token as password) and receives the bearer
-//! header. Without a token only loopback addresses may be served.
+//! header. With [`UserAccounts`], users log in through Handshake and receive a
+//! signed token that expires. Without either, only loopback addresses may be
+//! served. [`TlsConfig`] serves TLS, with client certificates when it names a
+//! client CA.
 
 mod accounts;
 mod actions;

@@ -9,4 +9,5 @@ mod errors;
 mod metadata;
 mod prepared;
 mod queries;
+mod sessions;
 mod types;
