@@ -11,6 +11,11 @@ use tokio::sync::{Mutex as AsyncMutex, Semaphore};
 use crate::error::{Error, ErrorKind, Result};
 use crate::pool::{Lease, Pool, PooledConnection};
 
+/// A session runs one statement at a time. A statement that waits longer
+/// than this for the one before (a result the client never reads to the
+/// end, say) fails instead of waiting forever.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A client's own DuckDB connection on one executor. Cloning shares it; when
 /// the last clone is dropped the connection closes, which rolls back an open
 /// transaction and drops temporary tables.
@@ -93,6 +98,16 @@ impl Sessions {
             kind: ErrorKind::FailedPrecondition,
             message: format!("session {id} has ended (its connection closed); its transaction was rolled back"),
         })?;
-        Ok(Lease::Pinned(conn.lock_owned().await))
+        match tokio::time::timeout(BUSY_TIMEOUT, conn.lock_owned()).await {
+            Ok(guard) => Ok(Lease::Pinned(guard)),
+            Err(_) => Err(Error::DuckDb {
+                kind: ErrorKind::FailedPrecondition,
+                message: format!(
+                    "session {id} is busy: its previous statement still runs or its result was not \
+                     read to the end (waited {} s)",
+                    BUSY_TIMEOUT.as_secs()
+                ),
+            }),
+        }
     }
 }

@@ -51,3 +51,40 @@ async fn abandon_queries_then_ask(server: &TestServer) -> String {
     }
     server.scalar("SELECT 42").await
 }
+
+/// CancelFlightInfo stops a query that is streaming: the aggregation below
+/// needs minutes, so only the cancel ends the stream before the deadline.
+#[tokio::test]
+async fn cancel_flight_info_stops_a_running_query() {
+    use arrow_flight::{Action, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus};
+    use prost::Message;
+
+    let server = TestServer::start().await;
+    let info = server
+        .info(CommandStatementQuery {
+            query: "SELECT sum(a.range * b.range) FROM range(10000000) a, range(1000000) b".into(),
+            transaction_id: None,
+        })
+        .await
+        .unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let stream = server.flight().do_get(server.request(ticket)).await.unwrap().into_inner();
+    let mut rows = FlightRecordBatchStream::new_from_flight_data(stream.map_err(FlightError::from));
+
+    let cancel = CancelFlightInfoRequest { info: Some(info) }.encode_to_vec();
+    let mut results = server
+        .flight()
+        .do_action(server.request(Action::new("CancelFlightInfo", cancel)))
+        .await
+        .unwrap()
+        .into_inner();
+    let result = CancelFlightInfoResult::decode(results.message().await.unwrap().unwrap().body).unwrap();
+    assert_eq!(result.status, CancelStatus::Cancelled as i32);
+
+    let ended = tokio::time::timeout(Duration::from_secs(30), rows.next()).await;
+    let error = ended.expect("the stream ended soon").expect("an item").unwrap_err();
+    let status = crate::fixture::to_status(error);
+    assert_eq!(status.code(), tonic::Code::Cancelled, "{status}");
+    // The connection is free again.
+    assert_eq!(server.scalar("SELECT 42").await, "42");
+}
