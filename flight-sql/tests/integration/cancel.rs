@@ -88,3 +88,35 @@ async fn cancel_flight_info_stops_a_running_query() {
     // The connection is free again.
     assert_eq!(server.scalar("SELECT 42").await, "42");
 }
+
+/// The older CancelQuery action cancels too, and answers for a statement
+/// that already ran that it cannot be cancelled.
+#[tokio::test]
+async fn cancel_query_action() {
+    use arrow_flight::sql::{ActionCancelQueryRequest, ActionCancelQueryResult, Any, ProstMessageExt};
+    use arrow_flight::Action;
+    use prost::Message;
+
+    let server = TestServer::start().await;
+    let cancel = |info: arrow_flight::FlightInfo| {
+        let request = ActionCancelQueryRequest { info: info.encode_to_vec().into() };
+        let server = &server;
+        async move {
+            let mut results = server
+                .flight()
+                .do_action(server.request(Action::new("CancelQuery", request.as_any().encode_to_vec())))
+                .await
+                .unwrap()
+                .into_inner();
+            let body = results.message().await.unwrap().unwrap().body;
+            Any::decode(body).unwrap().unpack::<ActionCancelQueryResult>().unwrap().unwrap().result
+        }
+    };
+    let query = |sql: &str| CommandStatementQuery { query: sql.into(), transaction_id: None };
+    let info = server.info(query("SELECT 42")).await.unwrap();
+    assert_eq!(cancel(info.clone()).await, 1, "CANCEL_RESULT_CANCELLED");
+    let refused = server.fetch(info).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Cancelled, "a cancelled ticket does not run: {refused}");
+    let ddl = server.info(query("CREATE TABLE t (x INTEGER)")).await.unwrap();
+    assert_eq!(cancel(ddl).await, 3, "CANCEL_RESULT_NOT_CANCELLABLE");
+}

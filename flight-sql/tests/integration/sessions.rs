@@ -61,6 +61,14 @@ async fn session_options_are_set_one_by_one() {
     assert_eq!(options["schema"], string("reports"));
     assert_eq!(options["catalog"], string("mydb"));
 
+    // CloseSession forgets the options: the defaults come back.
+    let body = action(&server, "CloseSession", Vec::new()).await.unwrap();
+    let closed = openduck_proto::flight_session::CloseSessionResult::decode(body.as_slice()).unwrap();
+    assert_eq!(closed.status, openduck_proto::flight_session::close_session_result::Status::Closed as i32);
+    let body = action(&server, "GetSessionOptions", Vec::new()).await.unwrap();
+    let options = GetSessionOptionsResult::decode(body.as_slice()).unwrap().session_options;
+    assert_eq!(options["schema"], string("main"));
+
     let malformed = action(&server, "SetSessionOptions", vec![0xff, 0xff]).await.unwrap_err();
     assert_eq!(malformed.code(), Code::InvalidArgument, "{malformed}");
     let unknown = action(&server, "NoSuchAction", Vec::new()).await.unwrap_err();
