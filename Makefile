@@ -31,6 +31,7 @@ test-python: build python-env
 
 bench: build python-env
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/stream_throughput.py
+	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/ingest_throughput.py
 
 python-env: $(VENV)/.installed
 

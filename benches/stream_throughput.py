@@ -13,7 +13,6 @@ import argparse
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import duckdb
@@ -39,8 +38,6 @@ def timed(read):
 
 
 def main():
-    # openduck has no transactions yet; the driver warns about autocommit.
-    warnings.filterwarnings("ignore", message="Cannot disable autocommit")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--runs", type=int, default=3)
