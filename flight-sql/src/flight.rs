@@ -46,7 +46,7 @@ impl OpenDuckFlight {
         };
         let scope = self.inner.scope(request, transaction.as_ref())?;
         let description = self.inner.coordinator.describe(&scope, &sql).await?;
-        Ok(description.schema.map(|schema| crate::types::client_schema(&schema).unwrap_or(schema)))
+        Ok(description.schema.as_ref().map(crate::types::for_client))
     }
 }
 

@@ -43,7 +43,7 @@ use crate::metadata::{self, TableRef};
 use crate::prepared::PreparedStatements;
 use crate::session::ClientSessions;
 use crate::sql_info::sql_info;
-use crate::types::client_stream;
+use crate::types::{client_stream, for_client};
 
 type DoGetStream = <OpenDuckFlightSql as FlightService>::DoGetStream;
 type HandshakeStream = Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>;
@@ -92,7 +92,7 @@ impl OpenDuckFlightSql {
         // Without a known schema the field stays empty; clients then take the
         // schema from the stream.
         let info = match &planned.schema {
-            Some(schema) => FlightInfo::new().try_with_schema(schema)?,
+            Some(schema) => FlightInfo::new().try_with_schema(&for_client(schema))?,
             None => FlightInfo::new(),
         };
         Ok(info.with_endpoint(endpoint).with_descriptor(descriptor).with_ordered(true))
@@ -292,7 +292,7 @@ impl FlightSqlService for OpenDuckFlightSql {
         Ok(ActionCreatePreparedStatementResult {
             prepared_statement_handle: handle,
             dataset_schema: match &description.schema {
-                Some(schema) => schema_bytes(schema)?,
+                Some(schema) => schema_bytes(&for_client(schema))?,
                 None => Bytes::new(),
             },
             parameter_schema: schema_bytes(&description.parameters)?,

@@ -39,6 +39,13 @@ pub(crate) fn client_schema(schema: &Schema) -> Option<SchemaRef> {
     (fields != *schema.fields()).then(|| Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())))
 }
 
+/// `schema` as clients receive it, changed or not. Every schema that leaves
+/// the server (FlightInfo, prepared statements, GetSchema, streams) goes
+/// through here, so announced and streamed schemas always agree.
+pub(crate) fn for_client(schema: &SchemaRef) -> SchemaRef {
+    client_schema(schema).unwrap_or_else(|| SchemaRef::clone(schema))
+}
+
 /// The rows of a result as clients receive them.
 pub(crate) fn client_stream(batches: ResultStream) -> (SchemaRef, BoxStream<'static, Result<RecordBatch>>) {
     let schema = batches.schema();
