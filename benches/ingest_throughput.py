@@ -14,7 +14,6 @@ Each side runs several times, interleaved, and the best run counts.
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import duckdb
@@ -23,6 +22,7 @@ import pyarrow.compute as pc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
 from openduck_harness import Server  # noqa: E402
+from side_by_side import best_times, report  # noqa: E402
 
 BATCH_ROWS = 65_536
 
@@ -35,12 +35,6 @@ def make_table(rows):
         "name": pc.binary_join_element_wise("customer-", pc.cast(pc.bit_wise_and(ids, 0xFFFF), pa.string()), ""),
         "score": pc.divide(pc.cast(pc.bit_wise_and(ids, 1023), pa.float64()), 10.0),
     })
-
-
-def timed(write):
-    start = time.perf_counter()
-    rows = write()
-    return rows, time.perf_counter() - start
 
 
 def main():
@@ -69,20 +63,13 @@ def main():
                     embedded.execute("CREATE OR REPLACE TABLE ingested AS SELECT * FROM arrow_table")
                     return embedded.execute("SELECT count(*) FROM ingested").fetchone()[0]
 
-                best = {"openduck": float("inf"), "embedded": float("inf")}
-                for _ in range(args.runs):
-                    for name, write in (("openduck", via_openduck), ("embedded", via_embedded)):
-                        rows, seconds = timed(write)
-                        assert rows == args.rows, f"{name} wrote {rows} rows"
-                        best[name] = min(best[name], seconds)
+                sides = [("openduck", via_openduck), ("embedded", via_embedded)]
+                best = best_times(args.runs, sides, args.rows)
         finally:
             server.stop()
 
-    rate = {name: args.rows / seconds for name, seconds in best.items()}
-    print(f"rows: {args.rows:,}  columns: 4  batches of {BATCH_ROWS:,}  runs: {args.runs} (best of each)")
-    for name in ("openduck", "embedded"):
-        print(f"{name:>9}: {rate[name]:>14,.0f} rows/s  ({best[name]:.3f} s)")
-    print(f"    ratio: {rate['openduck'] / rate['embedded']:.2f} (openduck / embedded DuckDB)")
+    header = f"rows: {args.rows:,}  columns: 4  batches of {BATCH_ROWS:,}  runs: {args.runs} (best of each)"
+    report(header, args.rows, best)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,13 @@ several times, interleaved, and the best run counts.
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
 from openduck_harness import Server  # noqa: E402
+from side_by_side import best_times, report  # noqa: E402
 
 TABLE_SQL = """
 CREATE TABLE big AS
@@ -29,12 +29,6 @@ SELECT range AS id,
 FROM range({rows})
 """
 QUERY = "SELECT * FROM big"
-
-
-def timed(read):
-    start = time.perf_counter()
-    rows = read()
-    return rows, time.perf_counter() - start
 
 
 def main():
@@ -60,20 +54,12 @@ def main():
                     # to_arrow_table is duckdb 1.5's name for fetch_arrow_table.
                     return embedded.execute(QUERY).to_arrow_table().num_rows
 
-                best = {"openduck": float("inf"), "embedded": float("inf")}
-                for _ in range(args.runs):
-                    for name, read in (("openduck", via_openduck), ("embedded", via_embedded)):
-                        rows, seconds = timed(read)
-                        assert rows == args.rows, f"{name} returned {rows} rows"
-                        best[name] = min(best[name], seconds)
+                sides = [("openduck", via_openduck), ("embedded", via_embedded)]
+                best = best_times(args.runs, sides, args.rows)
         finally:
             server.stop()
 
-    rate = {name: args.rows / seconds for name, seconds in best.items()}
-    print(f"rows: {args.rows:,}  columns: 4  runs: {args.runs} (best of each)")
-    for name in ("openduck", "embedded"):
-        print(f"{name:>9}: {rate[name]:>14,.0f} rows/s  ({best[name]:.3f} s)")
-    print(f"    ratio: {rate['openduck'] / rate['embedded']:.2f} (openduck / embedded DuckDB)")
+    report(f"rows: {args.rows:,}  columns: 4  runs: {args.runs} (best of each)", args.rows, best)
 
 
 if __name__ == "__main__":

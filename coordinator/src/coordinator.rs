@@ -124,14 +124,7 @@ impl Coordinator {
     fn route_in<'s>(&'s self, scope: &'s Scope, sql: &str) -> Result<(&'s Arc<Executor>, &'s str)> {
         let database = scope.database.as_deref().unwrap_or(&self.default_database);
         let executor = self.route(database, sql)?;
-        if let Some(session) = &scope.session {
-            if session.executor_id != executor.id() {
-                return Err(Error::OutsideSession {
-                    executor: executor.id().to_string(),
-                    session_executor: session.executor_id.clone(),
-                });
-            }
-        }
+        scope.check_executor(executor.id())?;
         Ok((executor, database))
     }
 
@@ -181,11 +174,7 @@ impl Coordinator {
             executor_id: executor.id().to_string(),
             database: database.to_string(),
             schema: scope.schema.clone().unwrap_or_default(),
-            session_id: scope
-                .session
-                .as_ref()
-                .map(|session| session.session.id().to_string())
-                .unwrap_or_default(),
+            session_id: scope.session_id().unwrap_or_default(),
             ..FragmentTicket::default()
         };
         let schema = if description.is_query {
@@ -310,15 +299,8 @@ impl Coordinator {
             .registry
             .executor_for(&target.database)
             .ok_or_else(|| Error::NoExecutor(target.database.clone()))?;
-        if let Some(session) = &scope.session {
-            if session.executor_id != executor.id() {
-                return Err(Error::OutsideSession {
-                    executor: executor.id().to_string(),
-                    session_executor: session.executor_id.clone(),
-                });
-            }
-            target.session_id = Some(session.session.id().to_string());
-        }
+        scope.check_executor(executor.id())?;
+        target.session_id = scope.session_id();
         Ok(executor.ingest(target, schema, batches).await?)
     }
 

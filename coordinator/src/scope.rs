@@ -3,6 +3,8 @@
 
 use openduck_executor::{Session, Statement};
 
+use crate::error::{Error, Result};
+
 /// A client's session on one executor: its own connection there, kept for
 /// a transaction or temporary tables. Dropping the last clone closes it,
 /// which rolls an open transaction back.
@@ -35,7 +37,23 @@ impl Scope {
     pub(crate) fn statement(&self, database: &str, sql: &str) -> Statement {
         let mut statement = Statement::new(database, sql);
         statement.schema.clone_from(&self.schema);
-        statement.session_id = self.session.as_ref().map(|session| session.session.id().to_string());
+        statement.session_id = self.session_id();
         statement
+    }
+
+    /// The id of the executor session statements run in, if any.
+    pub(crate) fn session_id(&self) -> Option<String> {
+        self.session.as_ref().map(|session| session.session.id().to_string())
+    }
+
+    /// Refuses work on `executor` when the session lives on another one.
+    pub(crate) fn check_executor(&self, executor: &str) -> Result<()> {
+        match &self.session {
+            Some(session) if session.executor_id != executor => Err(Error::OutsideSession {
+                executor: executor.to_string(),
+                session_executor: session.executor_id.clone(),
+            }),
+            _ => Ok(()),
+        }
     }
 }

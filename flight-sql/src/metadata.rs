@@ -61,7 +61,16 @@ pub(crate) struct TableRef<'a> {
     pub(crate) table: &'a str,
 }
 
-impl TableRef<'_> {
+impl<'a> TableRef<'a> {
+    /// A table as the key commands name it: optional catalog and schema.
+    pub(crate) fn new(catalog: &'a Option<String>, schema: &'a Option<String>, table: &'a str) -> Self {
+        TableRef {
+            catalog: catalog.as_deref(),
+            schema: schema.as_deref(),
+            table,
+        }
+    }
+
     fn is(&self, catalog: &str, schema: &str, table: &str) -> bool {
         matches(self.catalog, catalog) && matches(self.schema, schema) && self.table == table
     }

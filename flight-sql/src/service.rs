@@ -450,11 +450,7 @@ impl FlightSqlService for OpenDuckFlightSql {
         _request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
         let keys = self.coordinator.keys().await.map_err(Error::from)?;
-        let table = TableRef {
-            catalog: query.catalog.as_deref(),
-            schema: query.db_schema.as_deref(),
-            table: &query.table,
-        };
+        let table = TableRef::new(&query.catalog, &query.db_schema, &query.table);
         Ok(Response::new(encode_batch(metadata::primary_keys(&keys, table)?)))
     }
 
@@ -472,11 +468,7 @@ impl FlightSqlService for OpenDuckFlightSql {
         _request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
         let keys = self.coordinator.keys().await.map_err(Error::from)?;
-        let pk = TableRef {
-            catalog: query.catalog.as_deref(),
-            schema: query.db_schema.as_deref(),
-            table: &query.table,
-        };
+        let pk = TableRef::new(&query.catalog, &query.db_schema, &query.table);
         Ok(Response::new(encode_batch(metadata::foreign_keys(&keys, Some(pk), None)?)))
     }
 
@@ -494,11 +486,7 @@ impl FlightSqlService for OpenDuckFlightSql {
         _request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
         let keys = self.coordinator.keys().await.map_err(Error::from)?;
-        let fk = TableRef {
-            catalog: query.catalog.as_deref(),
-            schema: query.db_schema.as_deref(),
-            table: &query.table,
-        };
+        let fk = TableRef::new(&query.catalog, &query.db_schema, &query.table);
         Ok(Response::new(encode_batch(metadata::foreign_keys(&keys, None, Some(fk))?)))
     }
 
@@ -516,16 +504,8 @@ impl FlightSqlService for OpenDuckFlightSql {
         _request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
         let keys = self.coordinator.keys().await.map_err(Error::from)?;
-        let pk = TableRef {
-            catalog: query.pk_catalog.as_deref(),
-            schema: query.pk_db_schema.as_deref(),
-            table: &query.pk_table,
-        };
-        let fk = TableRef {
-            catalog: query.fk_catalog.as_deref(),
-            schema: query.fk_db_schema.as_deref(),
-            table: &query.fk_table,
-        };
+        let pk = TableRef::new(&query.pk_catalog, &query.pk_db_schema, &query.pk_table);
+        let fk = TableRef::new(&query.fk_catalog, &query.fk_db_schema, &query.fk_table);
         Ok(Response::new(encode_batch(metadata::foreign_keys(&keys, Some(pk), Some(fk))?)))
     }
 
