@@ -4,6 +4,7 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "proto/openduck/v1/ticket.proto",
+        "proto/openduck/v1/executor.proto",
         "proto/arrow/flight/session.proto",
     ];
     for file in files {

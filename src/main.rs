@@ -1,7 +1,9 @@
-//! The `openduck` command line: the server (`openduck serve`, also what a bare
-//! `openduck` does), a small Flight SQL client (`openduck query`), and
-//! `openduck passwd` for the users file.
+//! The `openduck` command line: the one-process server (`openduck serve`, also
+//! what a bare `openduck` does), the cluster's processes (`openduck
+//! coordinator` and `openduck executor`), a small Flight SQL client
+//! (`openduck query`), and `openduck passwd` for the users file.
 
+mod cluster;
 mod passwd;
 mod query;
 mod serve;
@@ -25,6 +27,14 @@ struct Cli {
 enum Command {
     /// Serve Flight SQL over DuckDB databases in one process (the default).
     Serve(serve::ServeArgs),
+    /// Serve Flight SQL for a cluster: plan statements and send them to the
+    /// executors registered in etcd.
+    #[command(alias = "gateway")]
+    Coordinator(cluster::CoordinatorArgs),
+    /// Host DuckDB databases for a cluster: register in etcd and run what
+    /// coordinators send.
+    #[command(alias = "worker")]
+    Executor(cluster::ExecutorProcessArgs),
     /// Run SQL against an openduck server and print the rows.
     Query(query::QueryArgs),
     /// Add a user to a users file (or change their password); the password
@@ -44,6 +54,8 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match cli.command {
             Some(Command::Serve(args)) => serve::run(args).await,
+            Some(Command::Coordinator(args)) => cluster::run_coordinator(args).await,
+            Some(Command::Executor(args)) => cluster::run_executor(args).await,
             Some(Command::Query(args)) => query::run(args).await,
             Some(Command::Passwd(args)) => passwd::run(args).await,
             None => serve::run(cli.serve).await,

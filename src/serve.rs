@@ -11,22 +11,27 @@ use openduck_flight_sql::{serve, ServerConfig, TlsConfig, UserAccounts};
 use tracing_subscriber::EnvFilter;
 
 /// How long a query ticket stays valid after the query is planned.
-const TICKET_TTL: Duration = Duration::from_secs(15 * 60);
+pub(crate) const TICKET_TTL: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    frontend: FrontendArgs,
+
+    #[command(flatten)]
+    executor: ExecutorArgs,
+
+    /// Log filter (tracing's EnvFilter syntax, for example `info` or `openduck=debug`).
+    #[arg(long, env = "OPENDUCK_LOG", default_value = "info")]
+    log: String,
+}
+
+/// How clients reach the Flight SQL front end (`serve` and `coordinator`).
+#[derive(Debug, Args)]
+pub(crate) struct FrontendArgs {
     /// Address to serve Flight SQL on (HOST:PORT; port 0 picks a free port).
     #[arg(long, env = "OPENDUCK_LISTEN", default_value = "127.0.0.1:7878")]
     listen: String,
-
-    /// Directory holding the database files.
-    #[arg(long, env = "OPENDUCK_DATA_DIR", default_value = "./openduck-data")]
-    data_dir: PathBuf,
-
-    /// Database to host, created when missing; repeat (or separate with commas)
-    /// for several. The first is the default for statements that name none.
-    #[arg(long = "database", env = "OPENDUCK_DATABASE", default_value = "mydb", value_delimiter = ',')]
-    databases: Vec<String>,
 
     /// Token clients must present (Bearer, or as the Basic password). Required
     /// to listen on anything but a loopback address.
@@ -57,11 +62,25 @@ pub(crate) struct ServeArgs {
     /// Largest gRPC message accepted or sent, in bytes; larger requests fail
     /// with ResourceExhausted.
     #[arg(long, env = "OPENDUCK_MAX_MESSAGE_SIZE", default_value_t = 64 << 20)]
-    max_message_size: usize,
+    pub(crate) max_message_size: usize,
 
     /// Largest total size of a request's headers, in bytes.
     #[arg(long, env = "OPENDUCK_MAX_HEADER_SIZE", default_value_t = 256 << 10)]
     max_header_size: u32,
+}
+
+/// The databases an executor hosts and how it runs statements (`serve` and
+/// `executor`).
+#[derive(Debug, Args)]
+pub(crate) struct ExecutorArgs {
+    /// Directory holding the database files.
+    #[arg(long, env = "OPENDUCK_DATA_DIR", default_value = "./openduck-data")]
+    data_dir: PathBuf,
+
+    /// Database to host, created when missing; repeat (or separate with commas)
+    /// for several. The first is the default for statements that name none.
+    #[arg(long = "database", env = "OPENDUCK_DATABASE", default_value = "mydb", value_delimiter = ',')]
+    pub(crate) databases: Vec<String>,
 
     /// Most sessions open at once (clients with a transaction or temporary tables).
     #[arg(long, env = "OPENDUCK_MAX_SESSIONS", default_value_t = 256)]
@@ -69,25 +88,51 @@ pub(crate) struct ServeArgs {
 
     /// Most statements that run at once; more wait for a free connection.
     #[arg(long, env = "OPENDUCK_MAX_CONNECTIONS", default_value_t = 16)]
-    max_connections: usize,
+    pub(crate) max_connections: usize,
 
     /// Let SQL read and write files outside the data directory (read_csv,
     /// COPY TO, ATTACH). Off by default: clients must not reach the server's files.
     #[arg(long, env = "OPENDUCK_ALLOW_EXTERNAL_ACCESS")]
     allow_external_access: bool,
+}
 
-    /// Log filter (tracing's EnvFilter syntax, for example `info` or `openduck=debug`).
-    #[arg(long, env = "OPENDUCK_LOG", default_value = "info")]
-    log: String,
+impl ExecutorArgs {
+    /// Opens the executor these arguments describe.
+    pub(crate) async fn open(self, id: String) -> Result<Executor, Box<dyn std::error::Error>> {
+        let config = ExecutorConfig {
+            id,
+            max_connections: self.max_connections,
+            max_sessions: self.max_sessions,
+            allow_external_access: self.allow_external_access,
+            ..ExecutorConfig::new(&self.data_dir, self.databases)
+        };
+        Ok(tokio::task::spawn_blocking(move || Executor::open(config)).await??)
+    }
 }
 
 pub(crate) async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    init_logging(&args.log)?;
+    let executor = args.executor.open("executor-0".into()).await?;
+    let coordinator = Arc::new(Coordinator::embedded(executor, TICKET_TTL));
+    serve_frontend(coordinator, args.frontend).await
+}
+
+/// Installs the log subscriber (stderr; colours only on a terminal).
+pub(crate) fn init_logging(filter: &str) -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_new(&args.log)?)
+        .with_env_filter(EnvFilter::try_new(filter)?)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    Ok(())
+}
 
+/// Serves Flight SQL over `coordinator` until SIGINT or SIGTERM, then shuts
+/// down cleanly (the coordinator's in-process executors checkpoint).
+pub(crate) async fn serve_frontend(
+    coordinator: Arc<Coordinator>,
+    args: FrontendArgs,
+) -> Result<(), Box<dyn std::error::Error>> {
     let users = match &args.users {
         Some(path) => Some(Arc::new(UserAccounts::load(path)?)),
         None => None,
@@ -101,14 +146,6 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error
         _ => None,
     };
     let scheme = if tls.is_some() { "grpc+tls" } else { "grpc" };
-    let config = ExecutorConfig {
-        max_connections: args.max_connections,
-        max_sessions: args.max_sessions,
-        allow_external_access: args.allow_external_access,
-        ..ExecutorConfig::new(&args.data_dir, args.databases)
-    };
-    let executor = tokio::task::spawn_blocking(move || Executor::open(config)).await??;
-    let coordinator = Arc::new(Coordinator::embedded(executor, TICKET_TTL));
     let server = serve(
         Arc::clone(&coordinator),
         ServerConfig {
@@ -146,7 +183,7 @@ fn read(path: &std::path::Path) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
 }
 
 /// Parses `90`, `90s`, `30m`, `12h` or `7d`.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
@@ -164,7 +201,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Registers for Ctrl-C and SIGTERM now, and resolves when one arrives.
 /// Registering before the server announces itself matters: a supervisor may
 /// send SIGTERM the moment it reads the `listening` line.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -7,22 +7,20 @@ use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use arrow::ipc::reader::StreamReader;
-use arrow::ipc::writer::StreamWriter;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
-use openduck_executor::{
-    BatchStream, CatalogFilter, Description, Executor, IngestTarget, Statement, TableEntry,
-};
+use openduck_executor::{BatchStream, CatalogFilter, Description, Executor, IngestTarget, TableEntry};
 use openduck_proto::FragmentTicket;
+use openduck_remote::{batch_to_bytes, statement_of, TicketSigner};
 use tracing::{debug, info};
 
+use crate::distributed::DistributedPlanner;
 use crate::error::{Error, Result};
 use crate::held::HeldResults;
-use crate::registry::EmbeddedRegistry;
-use crate::route::databases_touched;
+use crate::registry::Registry;
+use crate::route::{databases_touched, read_only_query};
 use crate::scope::{ClientSession, Scope};
-use crate::ticket::TicketSigner;
+use crate::site::Site;
 
 /// What became of a request to cancel a query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +43,10 @@ pub struct PlannedQuery {
     pub ticket: Vec<u8>,
     /// The executor that runs it.
     pub executor_id: String,
+    /// Where the client may redeem the ticket directly (the executor's
+    /// endpoint), so rows do not pass through the coordinator; `None` when
+    /// only the coordinator can. The coordinator redeems it either way.
+    pub location: Option<String>,
 }
 
 /// The rows of a redeemed ticket.
@@ -60,6 +62,10 @@ impl std::fmt::Debug for ResultStream {
 }
 
 impl ResultStream {
+    pub(crate) fn new(schema: SchemaRef, batches: BoxStream<'static, Result<RecordBatch>>) -> Self {
+        ResultStream { schema, batches }
+    }
+
     /// The schema of every batch.
     pub fn schema(&self) -> SchemaRef {
         SchemaRef::clone(&self.schema)
@@ -86,22 +92,42 @@ impl From<BatchStream> for ResultStream {
 /// Routes statements to executors, signs tickets, and aggregates catalogs.
 #[derive(Debug)]
 pub struct Coordinator {
-    registry: EmbeddedRegistry,
+    registry: Registry,
     signer: TicketSigner,
     held: HeldResults,
-    default_database: String,
+    default_database: Option<String>,
+    direct_results: bool,
+    planner: DistributedPlanner,
+}
+
+/// Where a statement runs.
+enum Route {
+    /// Verbatim on one executor.
+    Site(Site),
+    /// Across executors, planned by DataFusion: a query, or an EXPLAIN of one.
+    Spanning { explain: bool, query: String },
 }
 
 impl Coordinator {
-    /// A coordinator over `registry`; statements that name no database run in
-    /// `default_database`.
-    pub fn new(registry: EmbeddedRegistry, signer: TicketSigner, default_database: String) -> Self {
+    /// A coordinator over `registry`. Statements that name no database run
+    /// in `default_database`, or when that is `None` in the first database
+    /// (by name) any executor serves.
+    pub fn new(registry: Registry, signer: TicketSigner, default_database: Option<String>) -> Self {
         Coordinator {
             registry,
             held: HeldResults::new(signer.ttl()),
             signer,
             default_database,
+            direct_results: false,
+            planner: DistributedPlanner::default(),
         }
+    }
+
+    /// Whether FlightInfo endpoints send clients straight to the executor
+    /// that runs a single-site query (off: every row passes through here).
+    pub fn with_direct_results(mut self, direct: bool) -> Self {
+        self.direct_results = direct;
+        self
     }
 
     /// An embedded coordinator over one in-process executor, with a random
@@ -109,49 +135,112 @@ impl Coordinator {
     pub fn embedded(executor: Executor, ticket_ttl: Duration) -> Self {
         let default = executor.databases()[0].clone();
         Coordinator::new(
-            EmbeddedRegistry::new(vec![Arc::new(executor)]),
+            Registry::embedded(vec![Arc::new(executor)]),
             TicketSigner::random(ticket_ttl),
-            default,
+            Some(default),
         )
     }
 
     /// The database statements run in when the client names none.
-    pub fn default_database(&self) -> &str {
-        &self.default_database
+    pub fn default_database(&self) -> String {
+        match &self.default_database {
+            Some(database) => database.clone(),
+            None => self.registry.databases().into_iter().next().unwrap_or_default(),
+        }
     }
 
-    /// The executor that must run `sql` in `scope`, and the database it runs in.
-    fn route_in<'s>(&'s self, scope: &'s Scope, sql: &str) -> Result<(&'s Arc<Executor>, &'s str)> {
-        let database = scope.database.as_deref().unwrap_or(&self.default_database);
-        let executor = self.route(database, sql)?;
-        scope.check_executor(executor.id())?;
-        Ok((executor, database))
+    /// Where `sql` runs in `scope`, and the database it runs in.
+    fn route_in(&self, scope: &Scope, sql: &str) -> Result<(Route, String)> {
+        let mut database = scope.database.clone().unwrap_or_else(|| self.default_database());
+        let route = self.route(&database, sql)?;
+        if let Route::Site(site) = &route {
+            database = Self::database_on(site, &database, sql, &self.registry.databases());
+        }
+        match (&route, &scope.session) {
+            (Route::Site(site), _) => scope.check_executor(site.id())?,
+            (Route::Spanning { .. }, Some(session)) => {
+                return Err(Error::OutsideSession {
+                    executor: "several executors".into(),
+                    session_executor: session.executor_id.clone(),
+                })
+            }
+            (Route::Spanning { .. }, None) => {}
+        }
+        Ok((route, database))
     }
 
-    /// The executor that must run `sql` with `database` as its default.
-    fn route(&self, database: &str, sql: &str) -> Result<&Arc<Executor>> {
+    /// The executor that must run `sql` in `scope`: refuses statements
+    /// that span executors.
+    fn site_in(&self, scope: &Scope, sql: &str) -> Result<(Site, String)> {
+        match self.route_in(scope, sql)? {
+            (Route::Site(site), database) => Ok((site, database)),
+            (Route::Spanning { .. }, _) => Err(Error::SpansExecutors(
+                "run it as a query (its rows are the result), not as an update".into(),
+            )),
+        }
+    }
+
+    /// Where `sql` runs with `database` as its default: the one executor
+    /// that serves every database it touches, or, for a query, across them.
+    fn route(&self, database: &str, sql: &str) -> Result<Route> {
         let known = self.registry.databases();
         let touched = databases_touched(sql, &known, database);
-        let mut executors = touched.iter().map(|db| {
-            self.registry
-                .executor_for(db)
-                .ok_or_else(|| Error::NoExecutor(db.clone()))
-        });
-        let first = executors.next().unwrap_or_else(|| Err(Error::NoExecutor(database.into())))?;
-        for other in executors {
+        let mut sites = touched.iter().map(|db| self.site_for(db));
+        let first = sites.next().unwrap_or_else(|| Err(Error::NoExecutor(database.into())))?;
+        for other in sites {
             if other?.id() != first.id() {
-                return Err(Error::SpansExecutors(
-                    touched.iter().cloned().collect::<Vec<_>>().join(", "),
-                ));
+                return match read_only_query(sql) {
+                    Some((explain, query)) => Ok(Route::Spanning { explain, query }),
+                    None => Err(Error::SpansExecutors(
+                        touched.iter().cloned().collect::<Vec<_>>().join(", "),
+                    )),
+                };
             }
         }
-        Ok(first)
+        Ok(Route::Site(first))
+    }
+
+    /// The database a statement on `site` runs in: the client's, when the
+    /// site hosts it (it names unqualified tables), or else one the
+    /// statement names (all its tables are qualified then).
+    fn database_on(site: &Site, database: &str, sql: &str, known: &[String]) -> String {
+        if site.hosts(database) {
+            return database.to_string();
+        }
+        databases_touched(sql, known, database)
+            .into_iter()
+            .find(|db| site.hosts(db))
+            .unwrap_or_else(|| database.to_string())
+    }
+
+    fn site_for(&self, database: &str) -> Result<Site> {
+        self.registry
+            .site_for(database)
+            .ok_or_else(|| Error::NoExecutor(database.to_string()))
+    }
+
+    fn site(&self, id: &str) -> Result<Site> {
+        self.registry.site(id).ok_or_else(|| Error::UnknownExecutor(id.to_string()))
     }
 
     /// Result and parameter schemas of `sql`, without running it.
     pub async fn describe(&self, scope: &Scope, sql: &str) -> Result<Description> {
-        let (executor, database) = self.route_in(scope, sql)?;
-        Ok(executor.describe(&scope.statement(database, sql)).await?)
+        match self.route_in(scope, sql)? {
+            (Route::Site(site), database) => site.describe(&scope.statement(&database, sql)).await,
+            (Route::Spanning { explain, query }, database) => {
+                let schema = if explain {
+                    explain_schema()
+                } else {
+                    let sites = self.registry.sites();
+                    self.planner.plan(&sites, &database, scope.schema.as_deref(), &query).await?.schema()
+                };
+                Ok(Description {
+                    schema: Some(schema),
+                    parameters: arrow::datatypes::Schema::empty(),
+                    is_query: true,
+                })
+            }
+        }
     }
 
     /// Plans a query: checks it prepares, learns its schema, and signs a ticket
@@ -166,38 +255,103 @@ impl Coordinator {
         sql: &str,
         parameters: Option<&RecordBatch>,
     ) -> Result<PlannedQuery> {
-        let (executor, database) = self.route_in(scope, sql)?;
-        let description = executor.describe(&scope.statement(database, sql)).await?;
+        let (site, database) = match self.route_in(scope, sql)? {
+            (Route::Site(site), database) => (site, database),
+            (Route::Spanning { explain, query }, database) => {
+                return self.plan_spanning(scope, &database, sql, explain, &query, parameters).await;
+            }
+        };
+        let description = site.describe(&scope.statement(&database, sql)).await?;
         let query_id = uuid::Uuid::new_v4().to_string();
+        let mut location = None;
         let mut ticket = FragmentTicket {
             query_id: query_id.clone(),
-            executor_id: executor.id().to_string(),
-            database: database.to_string(),
+            executor_id: site.id().to_string(),
+            database: database.clone(),
             schema: scope.schema.clone().unwrap_or_default(),
             session_id: scope.session_id().unwrap_or_default(),
             ..FragmentTicket::default()
         };
         let schema = if description.is_query {
             ticket.sql = sql.to_string();
-            ticket.parameters = parameters.map(encode_parameters).transpose()?.unwrap_or_default();
-            debug!(%query_id, executor = executor.id(), database, "planned single-site query");
+            ticket.parameters = parameters
+                .map(batch_to_bytes)
+                .transpose()
+                .map_err(Error::Parameters)?
+                .unwrap_or_default();
+            if self.direct_results {
+                location = site.endpoint().map(str::to_string);
+            }
+            debug!(%query_id, executor = site.id(), database, "planned single-site query");
             description.schema
         } else {
-            let mut statement = scope.statement(database, sql);
+            let mut statement = scope.statement(&database, sql);
             statement.parameters = parameters.cloned();
-            let rows = executor.query(statement).await?;
+            let rows = site.query(statement).await?;
+            self.planner.invalidate();
             let result_schema = rows.schema();
             let batches: Vec<RecordBatch> = rows.try_collect().await?;
             self.held.put(&query_id, SchemaRef::clone(&result_schema), batches);
             ticket.held_result = true;
-            debug!(%query_id, executor = executor.id(), database, "ran a changing statement at planning");
+            debug!(%query_id, executor = site.id(), database, "ran a changing statement at planning");
             Some(result_schema)
         };
         Ok(PlannedQuery {
             query_id,
             schema,
             ticket: self.signer.sign(ticket),
-            executor_id: executor.id().to_string(),
+            executor_id: site.id().to_string(),
+            location,
+        })
+    }
+
+    /// Plans a query across executors. Its ticket carries the SQL, which
+    /// is planned again when redeemed, so any coordinator can redeem it.
+    async fn plan_spanning(
+        &self,
+        scope: &Scope,
+        database: &str,
+        sql: &str,
+        explain: bool,
+        query: &str,
+        parameters: Option<&RecordBatch>,
+    ) -> Result<PlannedQuery> {
+        if parameters.is_some() {
+            return Err(Error::Distributed {
+                kind: openduck_executor::ErrorKind::Unimplemented,
+                message: "parameters are not supported yet in queries across executors".into(),
+            });
+        }
+        let sites = self.registry.sites();
+        let plan = self.planner.plan(&sites, database, scope.schema.as_deref(), query).await?;
+        let query_id = uuid::Uuid::new_v4().to_string();
+        let mut ticket = FragmentTicket {
+            query_id: query_id.clone(),
+            database: database.to_string(),
+            schema: scope.schema.clone().unwrap_or_default(),
+            ..FragmentTicket::default()
+        };
+        let schema = if explain {
+            let lines = plan.explain().await?;
+            let schema = explain_schema();
+            let column = arrow::array::StringArray::from(lines);
+            let batch = RecordBatch::try_new(SchemaRef::clone(&schema), vec![Arc::new(column)])
+                .map_err(Error::Parameters)?;
+            self.held.put(&query_id, SchemaRef::clone(&schema), vec![batch]);
+            ticket.held_result = true;
+            schema
+        } else {
+            ticket.sql = sql.to_string();
+            ticket.distributed = true;
+            plan.schema()
+        };
+        debug!(%query_id, database, "planned a query across executors");
+        Ok(PlannedQuery {
+            query_id,
+            schema: Some(schema),
+            ticket: self.signer.sign(ticket),
+            executor_id: String::new(),
+            location: None,
         })
     }
 
@@ -214,19 +368,16 @@ impl Coordinator {
                 batches: futures::stream::iter(batches.into_iter().map(Ok)).boxed(),
             });
         }
-        let executor = self
-            .registry
-            .executor(&ticket.executor_id)
-            .ok_or_else(|| Error::UnknownExecutor(ticket.executor_id.clone()))?;
-        let mut statement = Statement::new(ticket.database, ticket.sql);
-        statement.schema = Some(ticket.schema).filter(|schema| !schema.is_empty());
-        statement.session_id = Some(ticket.session_id).filter(|id| !id.is_empty());
-        statement.query_id = Some(ticket.query_id.clone());
-        if !ticket.parameters.is_empty() {
-            statement = statement.with_parameters(decode_parameters(&ticket.parameters)?);
+        if ticket.distributed {
+            let sites = self.registry.sites();
+            let schema = Some(ticket.schema.as_str()).filter(|schema| !schema.is_empty());
+            let plan = self.planner.plan(&sites, &ticket.database, schema, &ticket.sql).await?;
+            info!(query_id = %ticket.query_id, "executing a query across executors");
+            return plan.execute().await;
         }
-        info!(query_id = %ticket.query_id, executor = executor.id(), "executing fragment");
-        Ok(executor.query(statement).await?.into())
+        let site = self.site(&ticket.executor_id)?;
+        info!(query_id = %ticket.query_id, executor = site.id(), "executing fragment");
+        site.query(statement_of(ticket).map_err(Error::Parameters)?).await
     }
 
     /// Runs a statement whose rows are not wanted; returns the rows changed
@@ -237,91 +388,77 @@ impl Coordinator {
         sql: &str,
         parameters: Option<RecordBatch>,
     ) -> Result<Option<u64>> {
-        let (executor, database) = self.route_in(scope, sql)?;
-        let mut statement = scope.statement(database, sql);
+        let (site, database) = self.site_in(scope, sql)?;
+        let mut statement = scope.statement(&database, sql);
         statement.parameters = parameters;
-        Ok(executor.update(statement).await?)
+        let changed = site.update(statement).await;
+        self.planner.invalidate();
+        changed
     }
 
     /// Cancels the query a ticket runs: interrupts it if it runs and refuses
     /// to run it later.
-    pub fn cancel(&self, ticket: &[u8]) -> Result<Cancelled> {
+    pub async fn cancel(&self, ticket: &[u8]) -> Result<Cancelled> {
         let ticket = self.signer.verify(ticket)?;
         if ticket.held_result {
             return Ok(Cancelled::NotCancellable);
         }
-        let executor = self
-            .registry
-            .executor(&ticket.executor_id)
-            .ok_or_else(|| Error::UnknownExecutor(ticket.executor_id.clone()))?;
-        let was_running = executor.cancel(&ticket.query_id);
+        let was_running = self.site(&ticket.executor_id)?.cancel(&ticket.query_id).await?;
         info!(query_id = %ticket.query_id, was_running, "query cancelled");
         Ok(Cancelled::Cancelled)
     }
 
     /// Opens a session on the executor that hosts `database` (the default
     /// when `None`).
-    pub fn open_session(&self, database: Option<&str>) -> Result<ClientSession> {
-        let database = database.unwrap_or(&self.default_database);
-        let executor = self
-            .registry
-            .executor_for(database)
-            .ok_or_else(|| Error::NoExecutor(database.to_string()))?;
+    pub async fn open_session(&self, database: Option<&str>) -> Result<ClientSession> {
+        let database = database.map_or_else(|| self.default_database(), str::to_string);
+        let site = self.site_for(&database)?;
         Ok(ClientSession {
-            executor_id: executor.id().to_string(),
-            session: executor.open_session()?,
+            executor_id: site.id().to_string(),
+            session: site.open_session().await?,
         })
     }
 
     /// Starts a transaction in `session`.
     pub async fn begin(&self, session: &ClientSession) -> Result<()> {
-        Ok(self.session_executor(session)?.begin(session.session.id()).await?)
+        self.site(&session.executor_id)?.begin(session.session.id()).await
     }
 
     /// Commits the transaction of `session`.
     pub async fn commit(&self, session: &ClientSession) -> Result<()> {
-        Ok(self.session_executor(session)?.commit(session.session.id()).await?)
+        self.site(&session.executor_id)?.commit(session.session.id()).await
     }
 
     /// Rolls the transaction of `session` back.
     pub async fn rollback(&self, session: &ClientSession) -> Result<()> {
-        Ok(self.session_executor(session)?.rollback(session.session.id()).await?)
+        self.site(&session.executor_id)?.rollback(session.session.id()).await
     }
 
     /// Appends a stream of record batches to a table on the executor that
     /// hosts `target.database`; returns the rows appended.
     pub async fn ingest<S, E>(&self, scope: &Scope, mut target: IngestTarget, schema: SchemaRef, batches: S) -> Result<u64>
     where
-        S: Stream<Item = std::result::Result<RecordBatch, E>> + Unpin,
-        E: std::fmt::Display,
+        S: Stream<Item = std::result::Result<RecordBatch, E>> + Unpin + Send + 'static,
+        E: std::fmt::Display + Send + 'static,
     {
-        let executor = self
-            .registry
-            .executor_for(&target.database)
-            .ok_or_else(|| Error::NoExecutor(target.database.clone()))?;
-        scope.check_executor(executor.id())?;
+        let site = self.site_for(&target.database)?;
+        scope.check_executor(site.id())?;
         target.session_id = scope.session_id();
-        Ok(executor.ingest(target, schema, batches).await?)
-    }
-
-    fn session_executor(&self, session: &ClientSession) -> Result<&Arc<Executor>> {
-        self.registry
-            .executor(&session.executor_id)
-            .ok_or_else(|| Error::UnknownExecutor(session.executor_id.clone()))
+        let appended = site.ingest(target, schema, batches).await;
+        self.planner.invalidate();
+        appended
     }
 
     /// Every database, sorted.
     pub fn catalogs(&self) -> Vec<String> {
-        let mut names = self.registry.databases();
-        names.sort();
-        names
+        self.registry.databases()
     }
 
     /// `(database, schema)` pairs matching `filter`, over all executors.
     pub async fn schemas(&self, filter: &CatalogFilter) -> Result<Vec<(String, String)>> {
         let mut all = Vec::new();
-        for executor in self.executors_for(filter) {
-            all.extend(executor.schemas(filter).await?);
+        for site in self.sites_for(filter) {
+            all.extend(site.schemas(filter).await?);
         }
         all.sort();
         Ok(all)
@@ -330,8 +467,8 @@ impl Coordinator {
     /// Tables and views matching `filter`, over all executors.
     pub async fn tables(&self, filter: &CatalogFilter, with_schemas: bool) -> Result<Vec<TableEntry>> {
         let mut all = Vec::new();
-        for executor in self.executors_for(filter) {
-            all.extend(executor.tables(filter, with_schemas).await?);
+        for site in self.sites_for(filter) {
+            all.extend(site.tables(filter, with_schemas).await?);
         }
         all.sort_by(|a, b| (&a.catalog, &a.schema, &a.name).cmp(&(&b.catalog, &b.schema, &b.name)));
         Ok(all)
@@ -340,8 +477,8 @@ impl Coordinator {
     /// Every column of every primary and foreign key, over all executors.
     pub async fn keys(&self) -> Result<Vec<openduck_executor::KeyColumn>> {
         let mut all = Vec::new();
-        for executor in self.registry.executors() {
-            all.extend(executor.keys().await?);
+        for site in self.registry.sites().iter() {
+            all.extend(site.keys().await?);
         }
         Ok(all)
     }
@@ -349,32 +486,27 @@ impl Coordinator {
     /// Shuts every executor down: running statements are interrupted and the
     /// databases checkpointed.
     pub async fn shutdown(&self, grace: Duration) -> Result<()> {
-        for executor in self.registry.executors() {
-            executor.shutdown(grace).await?;
+        for site in self.registry.sites().iter() {
+            site.shutdown(grace).await?;
         }
         Ok(())
     }
 
-    fn executors_for<'a>(&'a self, filter: &'a CatalogFilter) -> impl Iterator<Item = &'a Arc<Executor>> {
-        self.registry.executors().iter().filter(move |executor| match &filter.catalog {
-            Some(catalog) => executor.hosts(catalog),
-            None => true,
-        })
+    fn sites_for(&self, filter: &CatalogFilter) -> Vec<Site> {
+        let sites = self.registry.sites();
+        sites
+            .iter()
+            .filter(|site| filter.catalog.as_ref().is_none_or(|catalog| site.hosts(catalog)))
+            .cloned()
+            .collect()
     }
 }
 
-fn encode_parameters(batch: &RecordBatch) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    let mut writer = StreamWriter::try_new(&mut bytes, &batch.schema()).map_err(Error::Parameters)?;
-    writer.write(batch).map_err(Error::Parameters)?;
-    writer.finish().map_err(Error::Parameters)?;
-    drop(writer);
-    Ok(bytes)
-}
-
-fn decode_parameters(bytes: &[u8]) -> Result<RecordBatch> {
-    let reader = StreamReader::try_new(bytes, None).map_err(Error::Parameters)?;
-    let schema = reader.schema();
-    let batches: Vec<RecordBatch> = reader.collect::<std::result::Result<_, _>>().map_err(Error::Parameters)?;
-    arrow::compute::concat_batches(&schema, &batches).map_err(Error::Parameters)
+/// EXPLAIN of a query across executors: one line of the plan per row.
+fn explain_schema() -> SchemaRef {
+    Arc::new(arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new(
+        "plan",
+        arrow::datatypes::DataType::Utf8,
+        false,
+    )]))
 }

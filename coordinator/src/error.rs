@@ -1,6 +1,6 @@
 use openduck_executor::ErrorKind;
 
-use crate::ticket::TicketError;
+use openduck_remote::TicketError;
 
 /// Errors of the coordinator.
 #[derive(Debug, thiserror::Error)]
@@ -8,6 +8,9 @@ pub enum Error {
     /// The executor refused or failed the statement.
     #[error(transparent)]
     Executor(#[from] openduck_executor::Error),
+    /// Talking to a remote executor failed, or it refused the request.
+    #[error(transparent)]
+    Remote(#[from] openduck_remote::Error),
     /// A ticket was refused.
     #[error(transparent)]
     Ticket(#[from] TicketError),
@@ -17,10 +20,18 @@ pub enum Error {
     /// The ticket names an executor that is not registered (any more).
     #[error("executor {0:?} is not registered")]
     UnknownExecutor(String),
-    /// The statement touches databases that live on different executors, and
-    /// distributed planning is not available yet.
-    #[error("the statement touches databases on different executors ({0}); queries across executors are not supported yet")]
+    /// The statement changes data and touches databases that live on
+    /// different executors.
+    #[error("the statement touches databases on different executors ({0}); only queries (SELECT) may span executors, a statement that changes data must stay on one")]
     SpansExecutors(String),
+    /// Planning or running a query across executors failed.
+    #[error("{message}")]
+    Distributed {
+        /// How it is classified.
+        kind: ErrorKind,
+        /// DataFusion's message.
+        message: String,
+    },
     /// The held result of a statement was fetched already, or expired.
     #[error("the result of query {0} was already fetched or has expired")]
     ResultGone(String),
@@ -43,9 +54,11 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Executor(error) => error.kind(),
+            Error::Remote(error) => error.kind(),
             Error::Ticket(_) => ErrorKind::Unauthenticated,
             Error::NoExecutor(_) | Error::UnknownExecutor(_) => ErrorKind::Unavailable,
             Error::SpansExecutors(_) => ErrorKind::Unimplemented,
+            Error::Distributed { kind, .. } => *kind,
             Error::OutsideSession { .. } => ErrorKind::FailedPrecondition,
             Error::ResultGone(_) => ErrorKind::NotFound,
             Error::Parameters(_) => ErrorKind::InvalidArgument,

@@ -20,12 +20,13 @@
 //! until distributed planning lands.
 
 mod coordinator;
+mod distributed;
 mod error;
 mod held;
 mod registry;
 mod route;
 mod scope;
-mod ticket;
+mod site;
 
 pub use coordinator::{Cancelled, Coordinator, PlannedQuery, ResultStream};
 pub use scope::{ClientSession, Scope};
@@ -34,5 +35,5 @@ pub use openduck_executor::{
     duckdb_type_name, BatchStream, CatalogFilter, Description, ErrorKind, Executor, ExecutorConfig, IngestMode,
     IngestTarget, KeyColumn, TableEntry, TableKind,
 };
-pub use registry::EmbeddedRegistry;
-pub use ticket::{TicketError, TicketSigner};
+pub use registry::Registry;
+pub use openduck_remote::{TicketError, TicketSigner};

@@ -1,41 +1,133 @@
 //! Which executors exist and which databases each serves.
+//!
+//! Embedded mode has one fixed executor in this process. In a cluster, the
+//! etcd [`Membership`] says who is registered; the registry turns each
+//! record into a [`Site`] with a Flight client, keeping the clients of
+//! executors that did not change.
 
 use std::sync::Arc;
 
 use openduck_executor::Executor;
+use openduck_proto::{ExecutorRecord, Role};
+use openduck_registry::Membership;
+use openduck_remote::{RemoteExecutor, TicketSigner};
+use parking_lot::RwLock;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
 
-/// The executors of an embedded deployment: fixed, in this process.
-#[derive(Debug, Default)]
-pub struct EmbeddedRegistry {
-    executors: Vec<Arc<Executor>>,
+use crate::site::Site;
+
+/// The executors a coordinator routes to.
+#[derive(Debug)]
+pub struct Registry {
+    sites: Arc<RwLock<Arc<Vec<Site>>>>,
+    follower: Option<JoinHandle<()>>,
 }
 
-impl EmbeddedRegistry {
-    /// A registry of the given in-process executors.
-    pub fn new(executors: Vec<Arc<Executor>>) -> Self {
-        EmbeddedRegistry { executors }
+impl Drop for Registry {
+    fn drop(&mut self) {
+        if let Some(task) = &self.follower {
+            task.abort();
+        }
+    }
+}
+
+impl Registry {
+    /// A fixed registry of executors in this process.
+    pub fn embedded(executors: Vec<Arc<Executor>>) -> Self {
+        Registry {
+            sites: Arc::new(RwLock::new(Arc::new(executors.into_iter().map(Site::local).collect()))),
+            follower: None,
+        }
     }
 
-    /// Every executor.
-    pub fn executors(&self) -> &[Arc<Executor>] {
-        &self.executors
+    /// A registry that follows `membership`, reaching executors with
+    /// requests signed by `signer`. Must be called inside a Tokio runtime.
+    pub fn cluster(membership: Membership, signer: TicketSigner, max_message_size: usize) -> Self {
+        let sites = Arc::new(RwLock::new(Arc::new(Vec::new())));
+        let mut changes = membership.subscribe();
+        let follow = Arc::clone(&sites);
+        let update = move |records: &openduck_registry::Records| {
+            let old = Arc::clone(&follow.read());
+            let next = sites_of(records.values(), &old, &signer, max_message_size);
+            *follow.write() = Arc::new(next);
+        };
+        update(&membership.current());
+        let follower = tokio::spawn(async move {
+            let _membership = membership;
+            while changes.changed().await.is_ok() {
+                let records = openduck_registry::Records::clone(&changes.borrow_and_update());
+                update(&records);
+            }
+        });
+        Registry {
+            sites,
+            follower: Some(follower),
+        }
+    }
+
+    /// Every executor, now.
+    pub(crate) fn sites(&self) -> Arc<Vec<Site>> {
+        Arc::clone(&self.sites.read())
     }
 
     /// The executor with this id.
-    pub fn executor(&self, id: &str) -> Option<&Arc<Executor>> {
-        self.executors.iter().find(|executor| executor.id() == id)
+    pub(crate) fn site(&self, id: &str) -> Option<Site> {
+        self.sites.read().iter().find(|site| site.id() == id).cloned()
     }
 
     /// The executor that serves `database`.
-    pub fn executor_for(&self, database: &str) -> Option<&Arc<Executor>> {
-        self.executors.iter().find(|executor| executor.hosts(database))
+    pub(crate) fn site_for(&self, database: &str) -> Option<Site> {
+        self.sites.read().iter().find(|site| site.hosts(database)).cloned()
     }
 
-    /// Every database served, in registration order.
-    pub fn databases(&self) -> Vec<String> {
-        self.executors
+    /// Every database served, sorted, each once.
+    pub(crate) fn databases(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .sites
+            .read()
             .iter()
-            .flat_map(|executor| executor.databases().iter().cloned())
-            .collect()
+            .flat_map(|site| site.databases().iter().cloned())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
+}
+
+/// Sites for `records`, reusing the clients of unchanged ones. Only a
+/// database's writer serves it for now (replicas come with differential
+/// storage).
+fn sites_of<'a>(
+    records: impl Iterator<Item = &'a ExecutorRecord>,
+    old: &[Site],
+    signer: &TicketSigner,
+    max_message_size: usize,
+) -> Vec<Site> {
+    let mut sites = Vec::new();
+    for record in records {
+        let databases: Vec<String> = record
+            .databases
+            .iter()
+            .filter(|db| db.role() == Role::Writer)
+            .map(|db| db.name.clone())
+            .collect();
+        match RemoteExecutor::connect(&record.id, &record.endpoint, signer.clone(), max_message_size) {
+            Ok(remote) => {
+                let site = Site::remote(remote, databases);
+                match old.iter().find(|known| known.same_as(&site)) {
+                    Some(known) => sites.push(known.clone()),
+                    None => {
+                        info!(executor = %record.id, endpoint = %record.endpoint, databases = ?site.databases(), "executor joined");
+                        sites.push(site);
+                    }
+                }
+            }
+            Err(error) => warn!(executor = %record.id, %error, "ignoring an executor"),
+        }
+    }
+    for gone in old.iter().filter(|site| !sites.iter().any(|s| s.id() == site.id())) {
+        info!(executor = gone.id(), "executor left");
+    }
+    sites
 }

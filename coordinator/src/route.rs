@@ -10,26 +10,86 @@
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{visit_relations, ObjectName};
+use sqlparser::ast::{ObjectName, Query, Statement, Visit, Visitor};
 use sqlparser::dialect::DuckDbDialect;
 use sqlparser::parser::Parser;
 
 /// The databases `sql` reads or writes, given the known database names and the
-/// default database. Always contains at least the default.
+/// default database. The default counts when a table name is not qualified
+/// with a database (CTE names are not tables), or when no table is named.
 pub(crate) fn databases_touched(sql: &str, known: &[String], default: &str) -> BTreeSet<String> {
-    let mut touched = BTreeSet::from([default.to_string()]);
     let Ok(statements) = Parser::parse_sql(&DuckDbDialect {}, sql) else {
-        return touched;
+        return BTreeSet::from([default.to_string()]);
     };
+    let mut relations = Relations::default();
     for statement in &statements {
-        let _ = visit_relations(statement, |name: &ObjectName| {
-            if let Some(database) = database_of(name, known) {
+        let _ = statement.visit(&mut relations);
+    }
+    let mut touched = BTreeSet::new();
+    for name in &relations.names {
+        match database_of(name, known) {
+            Some(database) => {
                 touched.insert(database);
             }
-            ControlFlow::<()>::Continue(())
-        });
+            None if !relations.is_cte(name) => {
+                touched.insert(default.to_string());
+            }
+            None => {}
+        }
+    }
+    if touched.is_empty() {
+        touched.insert(default.to_string());
     }
     touched
+}
+
+/// Every table name and CTE name of a statement.
+#[derive(Default)]
+struct Relations {
+    names: Vec<ObjectName>,
+    ctes: Vec<String>,
+}
+
+impl Relations {
+    fn is_cte(&self, name: &ObjectName) -> bool {
+        match name.0.as_slice() {
+            [part] => part
+                .as_ident()
+                .is_some_and(|ident| self.ctes.iter().any(|cte| cte.eq_ignore_ascii_case(&ident.value))),
+            _ => false,
+        }
+    }
+}
+
+impl Visitor for Relations {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+        if let Some(with) = &query.with {
+            self.ctes.extend(with.cte_tables.iter().map(|cte| cte.alias.name.value.clone()));
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_relation(&mut self, relation: &ObjectName) -> ControlFlow<()> {
+        self.names.push(relation.clone());
+        ControlFlow::Continue(())
+    }
+}
+
+/// For a text that is one read-only query, or an `EXPLAIN` of one: whether
+/// it is an EXPLAIN, and the query. `None` for anything else.
+pub(crate) fn read_only_query(sql: &str) -> Option<(bool, String)> {
+    let statements = Parser::parse_sql(&DuckDbDialect {}, sql).ok()?;
+    match statements.as_slice() {
+        [Statement::Query(_)] => Some((false, sql.to_string())),
+        [Statement::Explain {
+            statement,
+            analyze: false,
+            ..
+        }] if matches!(**statement, Statement::Query(_)) => Some((true, statement.to_string())),
+        _ => None,
+    }
 }
 
 fn database_of(name: &ObjectName, known: &[String]) -> Option<String> {
@@ -59,7 +119,8 @@ mod tests {
     #[test]
     fn finds_qualified_databases() {
         assert_eq!(touched("SELECT * FROM t"), ["mydb"]);
-        assert_eq!(touched("SELECT * FROM sales.main.orders"), ["mydb", "sales"]);
+        assert_eq!(touched("SELECT * FROM sales.main.orders"), ["sales"]);
+        assert_eq!(touched("SELECT 1"), ["mydb"]);
         assert_eq!(touched("SELECT * FROM sales.orders o JOIN t ON o.id = t.id"), ["mydb", "sales"]);
         assert_eq!(touched("INSERT INTO sales.main.o SELECT * FROM t"), ["mydb", "sales"]);
     }
@@ -68,6 +129,17 @@ mod tests {
     fn schemas_and_ctes_are_not_databases() {
         assert_eq!(touched("SELECT * FROM main.t"), ["mydb"]);
         assert_eq!(touched("WITH sales AS (SELECT 1) SELECT * FROM sales"), ["mydb"]);
+        assert_eq!(touched("WITH r AS (SELECT * FROM sales.main.o) SELECT * FROM r"), ["sales"]);
+    }
+
+    #[test]
+    fn tells_read_only_queries() {
+        assert_eq!(read_only_query("SELECT 1"), Some((false, "SELECT 1".into())));
+        assert_eq!(read_only_query("EXPLAIN SELECT 1"), Some((true, "SELECT 1".into())));
+        assert_eq!(read_only_query("EXPLAIN ANALYZE SELECT 1"), None);
+        assert_eq!(read_only_query("INSERT INTO t SELECT 1"), None);
+        assert_eq!(read_only_query("SELECT 1; SELECT 2"), None);
+        assert_eq!(read_only_query("CREATE TABLE t AS SELECT 1"), None);
     }
 
     #[test]

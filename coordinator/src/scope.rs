@@ -1,9 +1,10 @@
 //! Where a client's statements run: its current database and schema, and the
 //! session (a connection held on one executor) it may have open.
 
-use openduck_executor::{Session, Statement};
+use openduck_executor::Statement;
 
 use crate::error::{Error, Result};
+use crate::site::SiteSession;
 
 /// A client's session on one executor: its own connection there, kept for
 /// a transaction or temporary tables. Dropping the last clone closes it,
@@ -11,7 +12,7 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone)]
 pub struct ClientSession {
     pub(crate) executor_id: String,
-    pub(crate) session: Session,
+    pub(crate) session: SiteSession,
 }
 
 impl ClientSession {

@@ -45,7 +45,7 @@ pub(crate) fn custom_actions() -> Vec<ActionType> {
 }
 
 /// Runs one of [`custom_actions`] and returns its encoded result.
-pub(crate) fn do_action(service: &OpenDuckFlightSql, request: &Request<Action>) -> Result<Bytes> {
+pub(crate) async fn do_action(service: &OpenDuckFlightSql, request: &Request<Action>) -> Result<Bytes> {
     let action = request.get_ref();
     let invalid = |error: prost::DecodeError| Error::InvalidRequest(format!("malformed {} body: {error}", action.r#type));
     match action.r#type.as_str() {
@@ -54,7 +54,7 @@ pub(crate) fn do_action(service: &OpenDuckFlightSql, request: &Request<Action>) 
             let info = cancel
                 .info
                 .ok_or_else(|| Error::InvalidRequest("CancelFlightInfo needs the FlightInfo to cancel".into()))?;
-            let status = cancel_flight_info(&service.coordinator, &info)?;
+            let status = cancel_flight_info(&service.coordinator, &info).await?;
             Ok(CancelFlightInfoResult { status: status as i32 }.encode_to_vec().into())
         }
         SET_SESSION_OPTIONS => {
@@ -65,7 +65,7 @@ pub(crate) fn do_action(service: &OpenDuckFlightSql, request: &Request<Action>) 
         GET_SESSION_OPTIONS => {
             let client = session_client(request)?;
             let (catalog, schema) = service.sessions.options(client);
-            let catalog = catalog.unwrap_or_else(|| service.coordinator.default_database().to_string());
+            let catalog = catalog.unwrap_or_else(|| service.coordinator.default_database());
             let schema = schema.unwrap_or_else(|| "main".to_string());
             let session_options = HashMap::from([(CATALOG.to_string(), string_value(catalog)), (SCHEMA.to_string(), string_value(schema))]);
             Ok(GetSessionOptionsResult { session_options }.encode_to_vec().into())
@@ -127,7 +127,7 @@ fn set_session_options(
 }
 
 /// Cancels the query behind a FlightInfo's tickets.
-pub(crate) fn cancel_flight_info(coordinator: &Coordinator, info: &FlightInfo) -> Result<CancelStatus> {
+pub(crate) async fn cancel_flight_info(coordinator: &Coordinator, info: &FlightInfo) -> Result<CancelStatus> {
     let mut status = CancelStatus::Unspecified;
     for endpoint in &info.endpoint {
         let Some(ticket) = &endpoint.ticket else { continue };
@@ -135,7 +135,7 @@ pub(crate) fn cancel_flight_info(coordinator: &Coordinator, info: &FlightInfo) -
         let Ok(Command::TicketStatementQuery(TicketStatementQuery { statement_handle })) = Command::try_from(any) else {
             return Err(Error::InvalidRequest("the FlightInfo holds no statement ticket of this server".into()));
         };
-        status = match coordinator.cancel(&statement_handle)? {
+        status = match coordinator.cancel(&statement_handle).await? {
             Cancelled::Cancelled => CancelStatus::Cancelled,
             Cancelled::NotCancellable => CancelStatus::NotCancellable,
         };

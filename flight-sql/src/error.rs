@@ -1,13 +1,7 @@
 //! The Flight SQL front end's errors and their one conversion to `tonic::Status`.
 
-use std::error::Error as _;
-
-use openduck_coordinator::ErrorKind;
+use openduck_remote::{code_of, status_with_causes};
 use tonic::{Code, Status};
-use tracing::{info, warn};
-
-/// Longest message a client gets; DuckDB messages can quote whole statements.
-const MAX_MESSAGE_LEN: usize = 4096;
 
 /// Errors of the Flight SQL service.
 #[derive(Debug, thiserror::Error)]
@@ -87,54 +81,10 @@ impl Error {
     }
 }
 
-fn code_of(kind: ErrorKind) -> Code {
-    match kind {
-        ErrorKind::InvalidArgument => Code::InvalidArgument,
-        ErrorKind::NotFound => Code::NotFound,
-        ErrorKind::AlreadyExists => Code::AlreadyExists,
-        ErrorKind::FailedPrecondition => Code::FailedPrecondition,
-        ErrorKind::Cancelled => Code::Cancelled,
-        ErrorKind::PermissionDenied => Code::PermissionDenied,
-        ErrorKind::ResourceExhausted => Code::ResourceExhausted,
-        ErrorKind::Unimplemented => Code::Unimplemented,
-        ErrorKind::Aborted => Code::Aborted,
-        ErrorKind::Unauthenticated => Code::Unauthenticated,
-        ErrorKind::Unavailable => Code::Unavailable,
-        ErrorKind::Internal => Code::Internal,
-    }
-}
-
 impl From<Error> for Status {
     fn from(error: Error) -> Self {
-        let code = error.code();
-        let mut message = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            let cause = cause.to_string();
-            if !message.contains(&cause) {
-                message.push_str(": ");
-                message.push_str(&cause);
-            }
-            source = cause_of(source);
-        }
-        if message.len() > MAX_MESSAGE_LEN {
-            let mut end = MAX_MESSAGE_LEN;
-            while !message.is_char_boundary(end) {
-                end -= 1;
-            }
-            message.truncate(end);
-            message.push('…');
-        }
-        match code {
-            Code::Internal | Code::Unavailable | Code::Unknown => warn!(?code, %message, "request failed"),
-            _ => info!(?code, %message, "request refused"),
-        }
-        Status::new(code, message)
+        status_with_causes(error.code(), &error)
     }
-}
-
-fn cause_of<'a>(error: Option<&'a (dyn std::error::Error + 'static)>) -> Option<&'a (dyn std::error::Error + 'static)> {
-    error.and_then(|error| error.source())
 }
 
 #[cfg(test)]
@@ -142,12 +92,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn maps_kinds_to_codes_and_bounds_messages() {
+    fn maps_errors_to_codes() {
         let status = Status::from(Error::UnknownPreparedStatement);
         assert_eq!(status.code(), Code::NotFound);
         let long = Error::InvalidRequest("x".repeat(10_000));
         let status = Status::from(long);
         assert_eq!(status.code(), Code::InvalidArgument);
-        assert!(status.message().len() <= MAX_MESSAGE_LEN + '…'.len_utf8());
+        assert!(status.message().len() < 5_000);
     }
 }

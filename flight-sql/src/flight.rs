@@ -46,7 +46,7 @@ impl OpenDuckFlight {
         };
         let scope = self.inner.scope(request, transaction.as_ref())?;
         let description = self.inner.coordinator.describe(&scope, &sql).await?;
-        Ok(description.schema.as_ref().map(crate::types::for_client))
+        Ok(description.schema.as_ref().map(openduck_remote::for_client))
     }
 }
 

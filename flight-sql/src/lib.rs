@@ -39,7 +39,6 @@ mod server;
 mod service;
 mod session;
 mod sql_info;
-mod types;
 
 pub use error::{Error, Result};
 pub use accounts::{hash_password, UserAccounts};

@@ -7,7 +7,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::Schema;
 use arrow::ipc::writer::IpcWriteOptions;
 use arrow_flight::decode::FlightRecordBatchStream;
-use arrow_flight::encode::{DictionaryHandling, FlightDataEncoderBuilder};
+use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::sql::metadata::SqlInfoData;
@@ -43,7 +43,7 @@ use crate::metadata::{self, TableRef};
 use crate::prepared::PreparedStatements;
 use crate::session::ClientSessions;
 use crate::sql_info::sql_info;
-use crate::types::{client_stream, for_client};
+use openduck_remote::{encode_results, for_client};
 
 type DoGetStream = <OpenDuckFlightSql as FlightService>::DoGetStream;
 type HandshakeStream = Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>;
@@ -88,7 +88,12 @@ impl OpenDuckFlightSql {
         let ticket = TicketStatementQuery {
             statement_handle: planned.ticket.into(),
         };
-        let endpoint = FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec()));
+        let mut endpoint = FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec()));
+        if let Some(location) = &planned.location {
+            // The executor that runs the query serves it directly; a client
+            // that ignores locations redeems the ticket here instead.
+            endpoint = endpoint.with_location(location);
+        }
         // Without a known schema the field stays empty; clients then take the
         // schema from the stream.
         let info = match &planned.schema {
@@ -123,15 +128,8 @@ fn metadata_info(command: Any, schema: &Schema, descriptor: FlightDescriptor) ->
 /// the stream to the same status codes as failures before it. Dictionaries
 /// (DuckDB's ENUM) travel as dictionaries, as DuckDB produces them.
 fn encode_stream(batches: ResultStream) -> DoGetStream {
-    let (schema, batches) = client_stream(batches);
-    let batches = batches.map_err(|error| FlightError::Tonic(Box::new(Status::from(error))));
-    Box::pin(
-        FlightDataEncoderBuilder::new()
-            .with_schema(schema)
-            .with_dictionary_handling(DictionaryHandling::Resend)
-            .build(batches)
-            .map_err(Status::from),
-    )
+    let schema = batches.schema();
+    encode_results(schema, batches.map_err(Error::from))
 }
 
 fn encode_batch(batch: RecordBatch) -> DoGetStream {
@@ -533,10 +531,12 @@ impl FlightSqlService for OpenDuckFlightSql {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
         let client = client_of(&request);
-        let mut target = ingest_target(&command, self.coordinator.default_database())?;
+        let mut target = ingest_target(&command, &self.coordinator.default_database())?;
         if target.temporary {
             // A temporary table lives on the connection that creates it.
-            self.sessions.pin(client, || Ok(self.coordinator.open_session(Some(&target.database))?))?;
+            self.sessions
+                .pin(client, async { Ok(self.coordinator.open_session(Some(&target.database)).await?) })
+                .await?;
         }
         let scope = self.scope(&request, command.transaction_id.as_ref())?;
         target.in_transaction = self.sessions.in_transaction(client);
@@ -567,7 +567,8 @@ impl FlightSqlService for OpenDuckFlightSql {
         let client = client_of(&request);
         let session = self
             .sessions
-            .pin(client, || Ok(self.coordinator.open_session(None)?))?;
+            .pin(client, async { Ok(self.coordinator.open_session(None).await?) })
+            .await?;
         let id = self.sessions.start_transaction(client)?;
         if let Err(error) = self.coordinator.begin(&session).await {
             let _ = self.sessions.end_transaction(client, &id);
@@ -604,7 +605,7 @@ impl FlightSqlService for OpenDuckFlightSql {
         _request: Request<Action>,
     ) -> Result<ActionCancelQueryResult, Status> {
         let info = FlightInfo::decode(query.info).map_err(|error| Error::InvalidRequest(error.to_string()))?;
-        let status = actions::cancel_flight_info(&self.coordinator, &info)?;
+        let status = actions::cancel_flight_info(&self.coordinator, &info).await?;
         Ok(ActionCancelQueryResult { result: status as i32 })
     }
 
@@ -612,7 +613,7 @@ impl FlightSqlService for OpenDuckFlightSql {
         &self,
         request: Request<Action>,
     ) -> Result<Response<<Self as FlightService>::DoActionStream>, Status> {
-        let body = actions::do_action(self, &request)?;
+        let body = actions::do_action(self, &request).await?;
         Ok(Response::new(Box::pin(stream::iter([Ok(arrow_flight::Result { body })]))))
     }
 

@@ -72,20 +72,21 @@ impl ClientSessions {
     }
 
     /// The client's executor session, opened with `open` when it has none.
-    pub(crate) fn pin(
-        &self,
-        client: Option<ConnectionId>,
-        open: impl FnOnce() -> Result<ClientSession>,
-    ) -> Result<ClientSession> {
+    pub(crate) async fn pin<F>(&self, client: Option<ConnectionId>, open: F) -> Result<ClientSession>
+    where
+        F: std::future::Future<Output = Result<ClientSession>>,
+    {
         let client = client.ok_or(Error::NoSession)?;
+        if let Some(session) = self.clients.lock().get(&client).and_then(|state| state.session.clone()) {
+            return Ok(session);
+        }
+        let opened = open.await?;
         let mut clients = self.clients.lock();
         let state = clients.entry(client).or_default();
-        if let Some(session) = &state.session {
-            return Ok(session.clone());
-        }
-        let session = open()?;
+        // Two requests of one connection may race to open a session: the
+        // first one kept wins, and the other's closes as it is dropped.
+        let session = state.session.get_or_insert(opened).clone();
         debug!(connection = client.0, executor = session.executor_id(), "session opened");
-        state.session = Some(session.clone());
         Ok(session)
     }
 

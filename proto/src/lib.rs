@@ -1,10 +1,13 @@
 //! openduck's internal protocol, `openduck.v1`.
 //!
 //! The messages the coordinator and executors exchange besides Arrow data:
-//! [`FragmentTicket`], which says what one executor must run, and
-//! [`SignedTicket`], the envelope that carries it with a MAC so that executors
-//! run only what a coordinator of their cluster asked for. Signing and checking
-//! live in the coordinator crate; this crate only holds the generated types.
+//! [`FragmentTicket`], which says what one executor must run;
+//! [`ExecutorRequest`], everything else a coordinator asks of an executor;
+//! [`SignedTicket`], the envelope that carries either with a MAC so that
+//! executors run only what a coordinator of their cluster asked for; and
+//! [`ExecutorRecord`], what an executor announces in the registry. Signing and
+//! checking live in the `openduck-remote` crate; this crate only holds the
+//! generated types.
 //!
 //! [`flight_session`] holds Arrow Flight's session messages, which the
 //! arrow-flight crate does not generate yet.
@@ -29,5 +32,5 @@ pub mod flight_session {
     pub use generated::*;
 }
 
-pub use generated::{FragmentTicket, SignedTicket};
+pub use generated::*;
 pub use prost::Message;

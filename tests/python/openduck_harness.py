@@ -29,7 +29,7 @@ def openduck_bin() -> str:
 class Server:
     """One `openduck serve` process over a data directory."""
 
-    def __init__(self, data_dir: Path, token=None, databases=("mydb",), extra_args=(), env=None):
+    def __init__(self, data_dir: Path, token=None, databases=("mydb",), extra_args=(), env=None, log_name=None):
         self.data_dir = data_dir
         self.token = token
         self.databases = list(databases)
@@ -37,7 +37,7 @@ class Server:
         self.env = env
         self.proc = None
         self.uri = None
-        self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
+        self.log_path = data_dir.parent / f"{log_name or data_dir.name}-server.log"
 
     def command(self):
         args = [openduck_bin(), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir)]
@@ -55,6 +55,15 @@ class Server:
         )
         self.uri = wait_for_address(self.proc, self.log_path)
         return self
+
+    def kill(self):
+        """SIGKILL: the process dies at once, as in a crash."""
+        if self.proc is None:
+            return
+        self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
+        self.proc = None
 
     def stop(self):
         """SIGTERM, then insist on a clean exit (databases checkpointed)."""
@@ -85,7 +94,7 @@ class Server:
         return flight_sql.connect(self.uri, db_kwargs=db_kwargs, autocommit=autocommit)
 
 
-def wait_for_address(proc, log_path) -> str:
+def wait_for_address(proc, log_path, pattern=LISTENING) -> str:
     """Reads stdout until the `listening on` line, polling with a deadline."""
     deadline = time.monotonic() + START_DEADLINE_S
     selector = selectors.DefaultSelector()
@@ -99,7 +108,7 @@ def wait_for_address(proc, log_path) -> str:
             line = proc.stdout.readline()
             if not line:
                 break
-            match = LISTENING.search(line)
+            match = pattern.search(line)
             if match:
                 return match.group(1)
     finally:

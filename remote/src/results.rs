@@ -1,18 +1,24 @@
+//! Results as they leave a server, and rows as they arrive at one.
+//!
 //! Result types every client can read: Arrow's view types (Utf8View,
 //! BinaryView, ListView) are cast to their classic forms at the boundary,
 //! since older drivers (the Flight SQL JDBC driver before v19,
-//! flightsql-dbapi) cannot decode them.
+//! flightsql-dbapi) cannot decode them. The Flight SQL front end and an
+//! executor serving a client directly encode results the same way.
 
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
-use futures::stream::BoxStream;
-use futures::{StreamExt, TryStreamExt};
-use openduck_coordinator::ResultStream;
-
-use crate::error::{Error, Result};
+use arrow::error::ArrowError;
+use arrow_flight::encode::{DictionaryHandling, FlightDataEncoderBuilder};
+use arrow_flight::error::FlightError;
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::FlightData;
+use futures::stream::{self, BoxStream};
+use futures::{future, Stream, StreamExt, TryStreamExt};
+use tonic::Status;
 
 /// The type a client receives for `data_type`.
 fn client_type(data_type: &DataType) -> DataType {
@@ -34,7 +40,7 @@ fn client_field(field: &FieldRef) -> FieldRef {
 }
 
 /// `schema` as clients receive it; `None` when it needs no change.
-pub(crate) fn client_schema(schema: &Schema) -> Option<SchemaRef> {
+fn client_schema(schema: &Schema) -> Option<SchemaRef> {
     let fields: Fields = schema.fields().iter().map(client_field).collect();
     (fields != *schema.fields()).then(|| Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())))
 }
@@ -42,31 +48,65 @@ pub(crate) fn client_schema(schema: &Schema) -> Option<SchemaRef> {
 /// `schema` as clients receive it, changed or not. Every schema that leaves
 /// the server (FlightInfo, prepared statements, GetSchema, streams) goes
 /// through here, so announced and streamed schemas always agree.
-pub(crate) fn for_client(schema: &SchemaRef) -> SchemaRef {
+pub fn for_client(schema: &SchemaRef) -> SchemaRef {
     client_schema(schema).unwrap_or_else(|| SchemaRef::clone(schema))
 }
 
-/// The rows of a result as clients receive them.
-pub(crate) fn client_stream(batches: ResultStream) -> (SchemaRef, BoxStream<'static, Result<RecordBatch>>) {
-    let schema = batches.schema();
-    match client_schema(&schema) {
-        None => (schema, batches.map_err(Error::from).boxed()),
-        Some(target) => {
-            let out = SchemaRef::clone(&target);
-            let cast_batches = batches.map(move |batch| cast_batch(&batch?, &target));
-            (out, cast_batches.boxed())
-        }
-    }
+/// Streams rows of `schema` to a client as Flight data, in the types
+/// [`for_client`] announces; an error in the middle of the stream becomes the
+/// same status as one before it. Dictionaries (DuckDB's ENUM) travel as
+/// dictionaries, as DuckDB produces them.
+pub fn encode_results<S, E>(schema: SchemaRef, batches: S) -> BoxStream<'static, Result<FlightData, Status>>
+where
+    S: Stream<Item = Result<RecordBatch, E>> + Send + 'static,
+    E: Into<Status> + 'static,
+{
+    let target = for_client(&schema);
+    let cast_target = SchemaRef::clone(&target);
+    let batches = batches.map(move |batch| {
+        let batch = batch.map_err(|error| FlightError::Tonic(Box::new(error.into())))?;
+        Ok(cast_batch(&batch, &cast_target)?)
+    });
+    FlightDataEncoderBuilder::new()
+        .with_schema(target)
+        .with_dictionary_handling(DictionaryHandling::Resend)
+        .build(batches)
+        .map_err(Status::from)
+        .boxed()
 }
 
-fn cast_batch(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch> {
+/// The schema and rows of an incoming Flight data stream (a DoPut).
+/// Messages without an IPC header (a first message that carries only the
+/// descriptor, as some clients send) hold no data and are skipped. `None`
+/// when the stream ends without a schema.
+pub async fn incoming_batches<S>(
+    data: S,
+) -> Result<Option<(SchemaRef, BoxStream<'static, Result<RecordBatch, FlightError>>)>, FlightError>
+where
+    S: Stream<Item = Result<FlightData, Status>> + Send + 'static,
+{
+    let data = data
+        .try_filter(|data| future::ready(!data.data_header.is_empty()))
+        .map_err(|status| FlightError::Tonic(Box::new(status)));
+    let mut batches = FlightRecordBatchStream::new_from_flight_data(data);
+    let first = batches.next().await.transpose()?;
+    let Some(schema) = batches.schema().cloned() else {
+        return Ok(None);
+    };
+    Ok(Some((schema, stream::iter(first.map(Ok)).chain(batches).boxed())))
+}
+
+fn cast_batch(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch, ArrowError> {
+    if batch.schema_ref().fields() == target.fields() {
+        return Ok(batch.clone());
+    }
     let columns = batch
         .columns()
         .iter()
         .zip(target.fields())
         .map(|(column, field)| cast(column, field.data_type()))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(RecordBatch::try_new(SchemaRef::clone(target), columns)?)
+    RecordBatch::try_new(SchemaRef::clone(target), columns)
 }
 
 #[cfg(test)]

@@ -1,0 +1,261 @@
+//! A REMOTE fragment: DuckDB SQL that one executor runs, and the Bridge that
+//! streams its rows into the coordinator's DataFusion plan.
+//!
+//! In the logical plan a fragment is a [`Fragment`] leaf carrying the
+//! schema of the subtree it replaced; the [`FragmentPlanner`] turns it into
+//! a [`FragmentExec`], which starts the fragment when DataFusion first polls
+//! it and yields its batches as they arrive (one at a time: backpressure
+//! reaches the executor through Flight's flow control).
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::compute::cast;
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use datafusion::common::DFSchemaRef;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::context::{QueryPlanner, SessionState};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{Expr, LogicalPlan, UserDefinedLogicalNode, UserDefinedLogicalNodeCore};
+use datafusion::physical_expr::EquivalenceProperties;
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream,
+};
+use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
+use futures::{stream, TryStreamExt};
+use openduck_executor::Statement;
+
+use crate::site::Site;
+
+/// A subtree of the plan that runs on one executor as DuckDB SQL.
+#[derive(Debug, Clone)]
+pub(crate) struct Fragment {
+    pub(crate) site: Site,
+    /// The database the SQL runs in (its table names are fully qualified).
+    pub(crate) database: String,
+    pub(crate) sql: String,
+    /// The schema of the subtree it replaced; rows arrive in this order.
+    pub(crate) schema: DFSchemaRef,
+}
+
+impl Fragment {
+    fn key(&self) -> (&str, &str) {
+        (self.site.id(), self.sql.as_str())
+    }
+}
+
+impl PartialEq for Fragment {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Fragment {}
+
+impl Hash for Fragment {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+    }
+}
+
+impl PartialOrd for Fragment {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.key().cmp(&other.key()))
+    }
+}
+
+impl UserDefinedLogicalNodeCore for Fragment {
+    fn name(&self) -> &str {
+        "Bridge"
+    }
+
+    fn inputs(&self) -> Vec<&LogicalPlan> {
+        Vec::new()
+    }
+
+    fn schema(&self) -> &DFSchemaRef {
+        &self.schema
+    }
+
+    fn expressions(&self) -> Vec<Expr> {
+        Vec::new()
+    }
+
+    fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "Bridge [REMOTE {}]: {}", self.site.id(), self.sql)
+    }
+
+    fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, _inputs: Vec<LogicalPlan>) -> DfResult<Self> {
+        Ok(self.clone())
+    }
+}
+
+/// Plans [`Fragment`] nodes as [`FragmentExec`]s.
+#[derive(Debug)]
+pub(crate) struct FragmentPlanner;
+
+#[async_trait]
+impl ExtensionPlanner for FragmentPlanner {
+    async fn plan_extension(
+        &self,
+        _planner: &dyn PhysicalPlanner,
+        node: &dyn UserDefinedLogicalNode,
+        _logical_inputs: &[&LogicalPlan],
+        _physical_inputs: &[Arc<dyn ExecutionPlan>],
+        _session_state: &SessionState,
+    ) -> DfResult<Option<Arc<dyn ExecutionPlan>>> {
+        let Some(fragment) = node.as_any().downcast_ref::<Fragment>() else {
+            return Ok(None);
+        };
+        let schema = SchemaRef::new(fragment.schema.as_arrow().clone());
+        Ok(Some(Arc::new(FragmentExec::new(
+            fragment.site.clone(),
+            fragment.database.clone(),
+            fragment.sql.clone(),
+            schema,
+        ))))
+    }
+}
+
+/// DataFusion's query planner with fragments.
+#[derive(Debug)]
+pub(crate) struct WithFragments;
+
+#[async_trait]
+impl QueryPlanner for WithFragments {
+    async fn create_physical_plan(
+        &self,
+        logical_plan: &LogicalPlan,
+        session_state: &SessionState,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(FragmentPlanner)])
+            .create_physical_plan(logical_plan, session_state)
+            .await
+    }
+}
+
+/// The Bridge: runs a fragment on its executor and streams the rows, cast
+/// to the types DataFusion planned with.
+#[derive(Debug)]
+pub(crate) struct FragmentExec {
+    site: Site,
+    database: String,
+    sql: String,
+    schema: SchemaRef,
+    properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl FragmentExec {
+    pub(crate) fn new(site: Site, database: String, sql: String, schema: SchemaRef) -> Self {
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(SchemaRef::clone(&schema)),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        FragmentExec {
+            site,
+            database,
+            sql,
+            schema,
+            properties: Arc::new(properties),
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+
+}
+
+impl DisplayAs for FragmentExec {
+    fn fmt_as(&self, _format: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "Bridge [REMOTE {}]: {}", self.site.id(), self.sql)
+    }
+}
+
+impl ExecutionPlan for FragmentExec {
+    fn name(&self) -> &str {
+        "Bridge"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if children.is_empty() {
+            Ok(self)
+        } else {
+            Err(DataFusionError::Internal("a Bridge has no children".into()))
+        }
+    }
+
+    fn execute(&self, partition: usize, _context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
+        let site = self.site.clone();
+        let statement = Statement::new(self.database.clone(), self.sql.clone());
+        let schema = SchemaRef::clone(&self.schema);
+        let rows = MetricBuilder::new(&self.metrics).output_rows(partition);
+        let bytes = MetricBuilder::new(&self.metrics).counter("bytes_received", partition);
+        let target = SchemaRef::clone(&schema);
+        let batches = stream::once(async move { site.query(statement).await })
+            .try_flatten()
+            .map_err(|error| DataFusionError::External(Box::new(error)))
+            .and_then(move |batch| {
+                let cast = conform(&batch, &target, &rows, &bytes);
+                async move { cast }
+            });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+}
+
+/// A batch as DataFusion planned it: the planned names and types, by position.
+fn conform(batch: &RecordBatch, target: &SchemaRef, rows: &Count, bytes: &Count) -> DfResult<RecordBatch> {
+    rows.add(batch.num_rows());
+    bytes.add(batch.get_array_memory_size());
+    if target.fields().is_empty() {
+        // A scan that only counts rows: its placeholder column goes.
+        return Ok(RecordBatch::try_new_with_options(
+            SchemaRef::clone(target),
+            Vec::new(),
+            &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+        )?);
+    }
+    if batch.num_columns() != target.fields().len() {
+        return Err(DataFusionError::Execution(format!(
+            "a fragment returned {} columns where {} were planned",
+            batch.num_columns(),
+            target.fields().len()
+        )));
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(target.fields())
+        .map(|(column, field)| {
+            if column.data_type() == field.data_type() {
+                Ok(Arc::clone(column))
+            } else {
+                cast(column, field.data_type())
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new_with_options(
+        SchemaRef::clone(target),
+        columns,
+        &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )?)
+}

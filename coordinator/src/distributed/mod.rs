@@ -1,0 +1,157 @@
+//! Queries across executors: DataFusion plans them over a mirror of every
+//! executor's catalog, the cut sends the largest single-executor parts to
+//! their executors as REMOTE fragments, and the rest runs here (LOCAL).
+
+mod catalog;
+mod cut;
+mod dialect;
+mod explain;
+mod fragment;
+mod sql;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::datatypes::SchemaRef;
+use datafusion::catalog::CatalogProviderList;
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::SessionState;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::{execute_stream, ExecutionPlan};
+use datafusion::prelude::SessionConfig;
+use futures::{StreamExt, TryStreamExt};
+use openduck_executor::ErrorKind;
+use parking_lot::Mutex;
+
+use crate::coordinator::ResultStream;
+use crate::error::{Error, Result};
+use crate::site::Site;
+
+pub(crate) use explain::explain_lines;
+
+/// How long a mirrored catalog is used before it is listed again (changes
+/// made through this coordinator refresh it at once).
+const CATALOG_TTL: Duration = Duration::from_secs(5);
+
+/// Plans queries that span executors.
+#[derive(Debug, Default)]
+pub(crate) struct DistributedPlanner {
+    catalogs: Mutex<Option<(Instant, Arc<dyn CatalogProviderList>)>>,
+}
+
+/// A query planned across executors, ready to run.
+#[derive(Debug)]
+pub(crate) struct DistributedPlan {
+    plan: LogicalPlan,
+    state: SessionState,
+}
+
+impl DistributedPlanner {
+    /// Forgets the mirrored catalog: a statement may have changed one.
+    pub(crate) fn invalidate(&self) {
+        *self.catalogs.lock() = None;
+    }
+
+    async fn catalogs(&self, sites: &[Site]) -> Result<Arc<dyn CatalogProviderList>> {
+        if let Some((listed, catalogs)) = &*self.catalogs.lock() {
+            if listed.elapsed() < CATALOG_TTL {
+                return Ok(Arc::clone(catalogs));
+            }
+        }
+        let catalogs = catalog::mirror(sites).await?;
+        *self.catalogs.lock() = Some((Instant::now(), Arc::clone(&catalogs)));
+        Ok(catalogs)
+    }
+
+    /// Plans `sql` with `database` (and `schema`) resolving unqualified names.
+    pub(crate) async fn plan(
+        &self,
+        sites: &[Site],
+        database: &str,
+        schema: Option<&str>,
+        sql: &str,
+    ) -> Result<DistributedPlan> {
+        let catalogs = self.catalogs(sites).await?;
+        let config = SessionConfig::new()
+            .with_create_default_catalog_and_schema(false)
+            .with_default_catalog_and_schema(database.to_lowercase(), schema.unwrap_or("main").to_lowercase())
+            .with_information_schema(false)
+            .with_target_partitions(2);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .with_catalog_list(catalogs)
+            .with_query_planner(Arc::new(fragment::WithFragments))
+            .build();
+        let logical = state.create_logical_plan(sql).await.map_err(from_datafusion)?;
+        let optimized = state.optimize(&logical).map_err(from_datafusion)?;
+        let plan = cut::cut(optimized).map_err(from_datafusion)?;
+        Ok(DistributedPlan { plan, state })
+    }
+}
+
+impl DistributedPlan {
+    /// The schema of its rows.
+    pub(crate) fn schema(&self) -> SchemaRef {
+        SchemaRef::new(self.plan.schema().as_arrow().clone())
+    }
+
+    /// The plan with every operator marked LOCAL or REMOTE, one line each.
+    pub(crate) async fn explain(&self) -> Result<Vec<String>> {
+        Ok(explain_lines(&self.plan, self.physical().await?.as_ref()))
+    }
+
+    async fn physical(&self) -> Result<Arc<dyn ExecutionPlan>> {
+        self.state
+            .query_planner()
+            .create_physical_plan(&self.plan, &self.state)
+            .await
+            .map_err(from_datafusion)
+    }
+
+    /// Runs it, streaming the rows as the LOCAL operators produce them.
+    pub(crate) async fn execute(self) -> Result<ResultStream> {
+        let physical = self.physical().await?;
+        let stream = execute_stream(physical, self.state.task_ctx()).map_err(from_datafusion)?;
+        let schema = stream.schema();
+        Ok(ResultStream::new(schema, stream.map_err(from_datafusion).boxed()))
+    }
+}
+
+/// The coordinator's error for a DataFusion error: an executor's own error
+/// comes back out as it went in; DataFusion's are classified.
+pub(crate) fn from_datafusion(error: DataFusionError) -> Error {
+    match error {
+        DataFusionError::External(inner) => match inner.downcast::<Error>() {
+            Ok(error) => *error,
+            Err(other) => Error::Distributed {
+                kind: ErrorKind::Internal,
+                message: other.to_string(),
+            },
+        },
+        DataFusionError::Context(_, inner) => from_datafusion(*inner),
+        DataFusionError::Shared(shared) => match Arc::try_unwrap(shared) {
+            Ok(inner) => from_datafusion(inner),
+            Err(shared) => Error::Distributed {
+                kind: ErrorKind::Internal,
+                message: shared.to_string(),
+            },
+        },
+        other => {
+            let kind = match &other {
+                DataFusionError::NotImplemented(_) => ErrorKind::Unimplemented,
+                DataFusionError::ResourcesExhausted(_) => ErrorKind::ResourceExhausted,
+                DataFusionError::Plan(message) if message.contains("not found") => ErrorKind::NotFound,
+                DataFusionError::SchemaError(..) | DataFusionError::Plan(_) | DataFusionError::SQL(..) => {
+                    ErrorKind::InvalidArgument
+                }
+                _ => ErrorKind::Internal,
+            };
+            Error::Distributed {
+                kind,
+                message: other.strip_backtrace(),
+            }
+        }
+    }
+}

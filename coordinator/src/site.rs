@@ -1,0 +1,213 @@
+//! An executor as the coordinator sees it: in this process (embedded mode)
+//! or in another one, reached over Flight. Both answer the same calls, so the
+//! coordinator has one code path for either.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use futures::{Stream, StreamExt, TryStreamExt};
+use openduck_executor::{CatalogFilter, Description, Executor, IngestTarget, KeyColumn, Session, Statement, TableEntry};
+use openduck_remote::RemoteExecutor;
+use tracing::debug;
+
+use crate::coordinator::ResultStream;
+use crate::error::{Error, Result};
+
+/// One executor: where it is, and which databases it serves.
+#[derive(Debug, Clone)]
+pub(crate) struct Site {
+    id: String,
+    databases: Vec<String>,
+    kind: SiteKind,
+}
+
+#[derive(Debug, Clone)]
+enum SiteKind {
+    Local(Arc<Executor>),
+    Remote(RemoteExecutor),
+}
+
+/// A session held on a site.
+#[derive(Debug, Clone)]
+pub(crate) enum SiteSession {
+    Local(Session),
+    Remote(Arc<RemoteSession>),
+}
+
+impl SiteSession {
+    pub(crate) fn id(&self) -> &str {
+        match self {
+            SiteSession::Local(session) => session.id(),
+            SiteSession::Remote(session) => &session.id,
+        }
+    }
+}
+
+/// A session on a remote executor; closed there when the last clone goes.
+#[derive(Debug)]
+pub(crate) struct RemoteSession {
+    id: String,
+    executor: RemoteExecutor,
+}
+
+impl Drop for RemoteSession {
+    fn drop(&mut self) {
+        let (id, executor) = (std::mem::take(&mut self.id), self.executor.clone());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(error) = executor.close_session(&id).await {
+                    debug!(session = %id, %error, "closing a remote session failed");
+                }
+            });
+        }
+    }
+}
+
+impl Site {
+    /// An executor in this process.
+    pub(crate) fn local(executor: Arc<Executor>) -> Self {
+        Site {
+            id: executor.id().to_string(),
+            databases: executor.databases().to_vec(),
+            kind: SiteKind::Local(executor),
+        }
+    }
+
+    /// An executor in another process, serving `databases`.
+    pub(crate) fn remote(executor: RemoteExecutor, databases: Vec<String>) -> Self {
+        Site {
+            id: executor.id().to_string(),
+            databases,
+            kind: SiteKind::Remote(executor),
+        }
+    }
+
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub(crate) fn databases(&self) -> &[String] {
+        &self.databases
+    }
+
+    pub(crate) fn hosts(&self, database: &str) -> bool {
+        self.databases.iter().any(|db| db == database)
+    }
+
+    /// Where clients reach it directly; `None` in this process.
+    pub(crate) fn endpoint(&self) -> Option<&str> {
+        match &self.kind {
+            SiteKind::Local(_) => None,
+            SiteKind::Remote(remote) => Some(remote.endpoint()),
+        }
+    }
+
+    /// Whether both are the same process at the same address.
+    pub(crate) fn same_as(&self, other: &Site) -> bool {
+        self.id == other.id && self.endpoint() == other.endpoint() && self.databases == other.databases
+    }
+
+    pub(crate) async fn describe(&self, statement: &Statement) -> Result<Description> {
+        match &self.kind {
+            SiteKind::Local(executor) => Ok(executor.describe(statement).await?),
+            SiteKind::Remote(remote) => Ok(remote.describe(statement).await?),
+        }
+    }
+
+    pub(crate) async fn query(&self, statement: Statement) -> Result<ResultStream> {
+        match &self.kind {
+            SiteKind::Local(executor) => Ok(executor.query(statement).await?.into()),
+            SiteKind::Remote(remote) => {
+                let (schema, rows) = remote.query(&statement).await?;
+                Ok(ResultStream::new(schema, rows.map_err(Error::from).boxed()))
+            }
+        }
+    }
+
+    pub(crate) async fn update(&self, statement: Statement) -> Result<Option<u64>> {
+        match &self.kind {
+            SiteKind::Local(executor) => Ok(executor.update(statement).await?),
+            SiteKind::Remote(remote) => Ok(remote.update(&statement).await?),
+        }
+    }
+
+    pub(crate) async fn cancel(&self, query_id: &str) -> Result<bool> {
+        match &self.kind {
+            SiteKind::Local(executor) => Ok(executor.cancel(query_id)),
+            SiteKind::Remote(remote) => Ok(remote.cancel(query_id).await?),
+        }
+    }
+
+    pub(crate) async fn open_session(&self) -> Result<SiteSession> {
+        match &self.kind {
+            SiteKind::Local(executor) => Ok(SiteSession::Local(executor.open_session()?)),
+            SiteKind::Remote(remote) => Ok(SiteSession::Remote(Arc::new(RemoteSession {
+                id: remote.open_session().await?,
+                executor: remote.clone(),
+            }))),
+        }
+    }
+
+    pub(crate) async fn begin(&self, session_id: &str) -> Result<()> {
+        match &self.kind {
+            SiteKind::Local(executor) => Ok(executor.begin(session_id).await?),
+            SiteKind::Remote(remote) => Ok(remote.begin(session_id).await?),
+        }
+    }
+
+    pub(crate) async fn commit(&self, session_id: &str) -> Result<()> {
+        match &self.kind {
+            SiteKind::Local(executor) => Ok(executor.commit(session_id).await?),
+            SiteKind::Remote(remote) => Ok(remote.commit(session_id).await?),
+        }
+    }
+
+    pub(crate) async fn rollback(&self, session_id: &str) -> Result<()> {
+        match &self.kind {
+            SiteKind::Local(executor) => Ok(executor.rollback(session_id).await?),
+            SiteKind::Remote(remote) => Ok(remote.rollback(session_id).await?),
+        }
+    }
+
+    pub(crate) async fn ingest<S, E>(&self, target: IngestTarget, schema: SchemaRef, batches: S) -> Result<u64>
+    where
+        S: Stream<Item = std::result::Result<RecordBatch, E>> + Unpin + Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+    {
+        match &self.kind {
+            SiteKind::Local(executor) => Ok(executor.ingest(target, schema, batches).await?),
+            SiteKind::Remote(remote) => Ok(remote.ingest(&target, schema, batches).await?),
+        }
+    }
+
+    pub(crate) async fn schemas(&self, filter: &CatalogFilter) -> Result<Vec<(String, String)>> {
+        match &self.kind {
+            SiteKind::Local(executor) => Ok(executor.schemas(filter).await?),
+            SiteKind::Remote(remote) => Ok(remote.schemas(filter).await?),
+        }
+    }
+
+    pub(crate) async fn tables(&self, filter: &CatalogFilter, with_schemas: bool) -> Result<Vec<TableEntry>> {
+        match &self.kind {
+            SiteKind::Local(executor) => Ok(executor.tables(filter, with_schemas).await?),
+            SiteKind::Remote(remote) => Ok(remote.tables(filter, with_schemas).await?),
+        }
+    }
+
+    pub(crate) async fn keys(&self) -> Result<Vec<KeyColumn>> {
+        match &self.kind {
+            SiteKind::Local(executor) => Ok(executor.keys().await?),
+            SiteKind::Remote(remote) => Ok(remote.keys().await?),
+        }
+    }
+
+    /// Interrupts running statements and checkpoints, for an executor in
+    /// this process; a remote one shuts down on its own.
+    pub(crate) async fn shutdown(&self, grace: std::time::Duration) -> Result<()> {
+        match &self.kind {
+            SiteKind::Local(executor) => Ok(executor.shutdown(grace).await?),
+            SiteKind::Remote(_) => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! An executor's place in the registry: claimed, kept alive, reclaimed.
+
+use std::time::Duration;
+
+use etcd_client::{Client, Compare, CompareOp, PutOptions, Txn, TxnOp, TxnOpResponse};
+use openduck_proto::{ExecutorRecord, Message, Role};
+use rand::Rng;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use crate::error::{Error, Result};
+use crate::{connect, RegistryConfig};
+
+/// An executor's registration. Dropping it stops the keep-alive (the lease
+/// then expires); [`Announcement::withdraw`] removes the registration at once.
+#[derive(Debug)]
+pub struct Announcement {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Announcement {
+    /// Leaves the registry now: the lease is revoked, so the record and the
+    /// writer claims go with it and coordinators stop routing here.
+    pub async fn withdraw(self) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(3), &mut { self }.task).await;
+    }
+}
+
+impl Drop for Announcement {
+    fn drop(&mut self) {
+        if !self.task.is_finished() {
+            let _ = self.stop.send(true);
+        }
+    }
+}
+
+/// Registers `record` and keeps it registered until the returned
+/// [`Announcement`] is dropped or withdrawn. Fails when etcd cannot be
+/// reached, or when another executor writes a database `record` claims to
+/// write ([`Error::WriterTaken`]).
+pub async fn announce(config: RegistryConfig, record: ExecutorRecord) -> Result<Announcement> {
+    let mut client = connect(&config).await?;
+    let lease = register(&mut client, &config, &record).await?;
+    info!(executor = %record.id, endpoint = %record.endpoint, lease, "registered in etcd");
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(keep(client, config, record, lease, stopped));
+    Ok(Announcement { stop, task })
+}
+
+/// Takes a lease, claims every database `record` writes, and puts the record.
+async fn register(client: &mut Client, config: &RegistryConfig, record: &ExecutorRecord) -> Result<i64> {
+    let etcd = |source| Error::Etcd {
+        endpoints: config.endpoints.join(","),
+        source,
+    };
+    let ttl = config.lease_ttl.as_secs().max(2) as i64;
+    let lease = client.lease_grant(ttl, None).await.map_err(etcd)?.id();
+    let under_lease = || Some(PutOptions::new().with_lease(lease));
+    for database in record.databases.iter().filter(|db| db.role() == Role::Writer) {
+        let key = config.writer_key(&database.name);
+        let claim = Txn::new()
+            .when([Compare::create_revision(key.as_str(), CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(key.as_str(), record.id.as_str(), under_lease())])
+            .or_else([TxnOp::get(key.as_str(), None)]);
+        let response = client.txn(claim).await.map_err(etcd)?;
+        if response.succeeded() {
+            continue;
+        }
+        let owner = current_owner(&response.op_responses());
+        if owner == record.id {
+            // Our own claim from before a restart, not expired yet: take it
+            // over under the new lease, unless someone else got it meanwhile.
+            let retake = Txn::new()
+                .when([Compare::value(key.as_str(), CompareOp::Equal, record.id.as_str())])
+                .and_then([TxnOp::put(key.as_str(), record.id.as_str(), under_lease())]);
+            if client.txn(retake).await.map_err(etcd)?.succeeded() {
+                continue;
+            }
+        }
+        let _ = client.lease_revoke(lease).await;
+        return Err(Error::WriterTaken {
+            database: database.name.clone(),
+            owner,
+        });
+    }
+    client
+        .put(config.executor_key(&record.id), record.encode_to_vec(), under_lease())
+        .await
+        .map_err(etcd)?;
+    Ok(lease)
+}
+
+fn current_owner(responses: &[TxnOpResponse]) -> String {
+    responses
+        .iter()
+        .find_map(|response| match response {
+            TxnOpResponse::Get(get) => get.kvs().first().map(|kv| String::from_utf8_lossy(kv.value()).into_owned()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// Keeps the lease alive; registers again whenever it is lost.
+async fn keep(
+    mut client: Client,
+    config: RegistryConfig,
+    record: ExecutorRecord,
+    mut lease: i64,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        let reason = match keep_alive(&mut client, &config, lease, &mut stopped).await {
+            Ok(()) => {
+                let _ = client.lease_revoke(lease).await;
+                info!(executor = %record.id, "left the registry");
+                return;
+            }
+            Err(reason) => reason,
+        };
+        warn!(executor = %record.id, %reason, "lost the registry lease; registering again");
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            tokio::select! {
+                _ = stopped.changed() => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            match register(&mut client, &config, &record).await {
+                Ok(new_lease) => {
+                    lease = new_lease;
+                    info!(executor = %record.id, lease, "registered in etcd again");
+                    break;
+                }
+                Err(error @ Error::WriterTaken { .. }) => {
+                    error!(executor = %record.id, %error, "cannot take back the writer role");
+                }
+                Err(error) => warn!(executor = %record.id, %error, "registering again failed"),
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    }
+}
+
+/// Renews `lease` every third of its TTL (with jitter) until stopped
+/// (`Ok`) or until the lease is gone or etcd unreachable for too long (`Err`).
+async fn keep_alive(
+    client: &mut Client,
+    config: &RegistryConfig,
+    lease: i64,
+    stopped: &mut watch::Receiver<bool>,
+) -> std::result::Result<(), String> {
+    let (mut keeper, mut responses) = client.lease_keep_alive(lease).await.map_err(|error| error.to_string())?;
+    let period = config.lease_ttl / 3;
+    loop {
+        let jitter = rand::rng().random_range(Duration::ZERO..period / 5);
+        tokio::select! {
+            _ = stopped.changed() => return Ok(()),
+            () = tokio::time::sleep(period - jitter) => {}
+        }
+        keeper.keep_alive().await.map_err(|error| error.to_string())?;
+        match tokio::time::timeout(period, responses.message()).await {
+            Ok(Ok(Some(response))) if response.ttl() > 0 => {}
+            Ok(Ok(Some(_))) => return Err("the lease expired".into()),
+            Ok(Ok(None)) => return Err("the keep-alive stream ended".into()),
+            Ok(Err(error)) => return Err(error.to_string()),
+            Err(_) => return Err("no keep-alive answer".into()),
+        }
+    }
+}

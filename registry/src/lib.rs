@@ -1,0 +1,75 @@
+//! The executor registry of a distributed openduck, kept in etcd.
+//!
+//! Every executor [`announce`]s itself: it takes a lease (about 10 s), claims
+//! each database it writes (one writer per database: the claim is a key
+//! created only if absent, under the lease), and puts its
+//! [`ExecutorRecord`](openduck_proto::ExecutorRecord) under the lease. A task
+//! keeps the lease alive (every third of its TTL, with jitter) and, when the
+//! lease is lost (etcd restarted, a long pause), announces again; the executor
+//! keeps serving meanwhile.
+//!
+//! Coordinators [`watch`] the records: a [`Membership`] lists them at first,
+//! then follows changes from the revision it listed at, and lists again
+//! when that revision was compacted or the connection broke. Nothing about
+//! queries lives in etcd.
+//!
+//! Keys, under a cluster prefix (default `/openduck`):
+//! `<prefix>/executors/<id>` holds a record; `<prefix>/writers/<database>`
+//! holds the id of the database's writer.
+
+mod announce;
+mod error;
+mod membership;
+
+use std::time::Duration;
+
+pub use announce::{announce, Announcement};
+pub use error::{Error, Result};
+pub use membership::{watch, Membership, Records};
+
+/// Where the registry lives and how executors keep their place in it.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// etcd endpoints, for example `http://127.0.0.1:2379`.
+    pub endpoints: Vec<String>,
+    /// The key prefix of this cluster, so several clusters can share an etcd.
+    pub prefix: String,
+    /// How long an executor's registration outlives its last keep-alive.
+    pub lease_ttl: Duration,
+}
+
+impl RegistryConfig {
+    /// A configuration with the default prefix and a 10 s lease.
+    pub fn new(endpoints: Vec<String>) -> Self {
+        RegistryConfig {
+            endpoints,
+            prefix: "/openduck".into(),
+            lease_ttl: Duration::from_secs(10),
+        }
+    }
+
+    fn executors_prefix(&self) -> String {
+        format!("{}/executors/", self.prefix.trim_end_matches('/'))
+    }
+
+    fn executor_key(&self, id: &str) -> String {
+        format!("{}{id}", self.executors_prefix())
+    }
+
+    fn writer_key(&self, database: &str) -> String {
+        format!("{}/writers/{database}", self.prefix.trim_end_matches('/'))
+    }
+}
+
+async fn connect(config: &RegistryConfig) -> Result<etcd_client::Client> {
+    let options = etcd_client::ConnectOptions::new()
+        .with_connect_timeout(Duration::from_secs(3))
+        .with_timeout(Duration::from_secs(5))
+        .with_keep_alive(Duration::from_secs(3), Duration::from_secs(3));
+    etcd_client::Client::connect(&config.endpoints, Some(options))
+        .await
+        .map_err(|source| Error::Etcd {
+            endpoints: config.endpoints.join(","),
+            source,
+        })
+}

@@ -1,0 +1,84 @@
+//! The remote protocol's errors and their one conversion to `tonic::Status`.
+
+use openduck_executor::ErrorKind;
+use tonic::Status;
+
+use crate::signing::TicketError;
+use crate::status::{code_of, kind_of, status_with_causes};
+
+/// Errors of the coordinator-executor protocol, on either side.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The executor refused or failed the statement (executor side).
+    #[error(transparent)]
+    Executor(#[from] openduck_executor::Error),
+    /// A ticket or request was refused (executor side).
+    #[error(transparent)]
+    Ticket(#[from] TicketError),
+    /// The executor answered with an error (coordinator side).
+    #[error("executor {executor:?}: {message}")]
+    Remote {
+        /// Which executor.
+        executor: String,
+        /// How the executor classified it.
+        kind: ErrorKind,
+        /// The executor's message.
+        message: String,
+    },
+    /// A request or answer that does not follow the protocol.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// A session id this executor does not know (closed, or opened before a restart).
+    #[error("session {0:?} does not exist on this executor")]
+    UnknownSession(String),
+    /// A ticket for another executor.
+    #[error("the ticket is for executor {0:?}, not this one")]
+    WrongExecutor(String),
+    /// The rows to ingest stopped with an error; nothing was appended.
+    #[error("the rows to ingest failed: {0}")]
+    IngestAborted(String),
+    /// Encoding or decoding Arrow data failed.
+    #[error("invalid Arrow data: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+}
+
+impl Error {
+    /// A status an executor sent, or a transport failure talking to it.
+    pub(crate) fn remote(executor: &str, status: &Status) -> Self {
+        Error::Remote {
+            executor: executor.to_string(),
+            kind: kind_of(status.code()),
+            message: status.message().to_string(),
+        }
+    }
+
+    /// How the error is classified, for mapping to protocol status codes.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Executor(error) => error.kind(),
+            Error::Ticket(_) => ErrorKind::Unauthenticated,
+            Error::Remote { kind, .. } => *kind,
+            Error::Protocol(_) => ErrorKind::Internal,
+            Error::UnknownSession(_) => ErrorKind::NotFound,
+            Error::WrongExecutor(_) | Error::IngestAborted(_) | Error::Arrow(_) => ErrorKind::InvalidArgument,
+        }
+    }
+}
+
+impl From<arrow_flight::error::FlightError> for Error {
+    fn from(error: arrow_flight::error::FlightError) -> Self {
+        match error {
+            arrow_flight::error::FlightError::Arrow(error) => Error::Arrow(error),
+            other => Error::Protocol(other.to_string()),
+        }
+    }
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        status_with_causes(code_of(error.kind()), &error)
+    }
+}
+
+/// The remote protocol's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

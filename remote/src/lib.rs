@@ -1,0 +1,30 @@
+//! How an openduck coordinator and its executors talk: Arrow Flight, with
+//! everything a coordinator asks signed with the cluster secret.
+//!
+//! - [`TicketSigner`] signs and checks fragment tickets and executor requests
+//!   (HMAC-SHA256, with a kind and an expiry), so executors run only what a
+//!   coordinator of their cluster asked for, and only for a while.
+//! - [`ExecutorService`] is an executor's Flight service: `DoGet` streams a
+//!   fragment's rows, `DoAction` answers requests (describe, update, cancel,
+//!   sessions, catalog listings), `DoPut` ingests.
+//! - [`RemoteExecutor`] is the coordinator's client for it.
+//! - [`encode_results`] and [`incoming_batches`] put rows on and take them
+//!   off the wire the same way in every server of openduck, and
+//!   [`for_client`] gives the schema clients see (no view types).
+//! - [`code_of`] and [`status_with_causes`] map errors to gRPC statuses in one place.
+
+mod client;
+mod convert;
+mod error;
+mod results;
+mod server;
+mod signing;
+mod status;
+
+pub use client::{RemoteExecutor, RemoteRows};
+pub use convert::{batch_from_bytes, batch_to_bytes, statement_of, ticket_of};
+pub use error::{Error, Result};
+pub use results::{encode_results, for_client, incoming_batches};
+pub use server::{ExecutorService, ACTION};
+pub use signing::{TicketError, TicketSigner};
+pub use status::{code_of, status_with_causes};

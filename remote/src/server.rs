@@ -1,0 +1,261 @@
+//! The executor's Flight service: what coordinators (and, for direct results,
+//! clients holding a ticket) call on an executor.
+//!
+//! - `DoGet(ticket)` runs the fragment a signed [`FragmentTicket`] names and
+//!   streams its rows. The ticket may come bare, as coordinators send it, or
+//!   wrapped in Flight SQL's `TicketStatementQuery`, as a client redeeming a
+//!   FlightInfo endpoint sends it.
+//! - `DoAction("openduck.v1")` carries a signed [`ExecutorRequest`]: describe,
+//!   update, cancel, sessions and transactions, catalog listings.
+//! - `DoPut` whose descriptor command is a signed ingest request appends the
+//!   streamed rows to a table.
+//!
+//! Nothing unsigned, forged or expired runs: those get `Unauthenticated`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_flight::flight_service_server::{FlightService, FlightServiceServer};
+use arrow_flight::sql::{Any, TicketStatementQuery};
+use arrow_flight::{
+    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest,
+    HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
+};
+use bytes::Bytes;
+use futures::stream::{self, BoxStream};
+use futures::{StreamExt, TryStreamExt};
+use openduck_executor::{Executor, Session};
+use openduck_proto::executor_request::Request as Req;
+use openduck_proto::{self as pb, ExecutorRequest, Message};
+use parking_lot::Mutex;
+use tonic::{Request, Response, Status, Streaming};
+use tracing::{debug, info};
+
+use crate::convert::{
+    description_to_pb, filter_from_pb, ingest_from_pb, key_to_pb, statement_of, table_to_pb,
+};
+use crate::error::{Error, Result};
+use crate::results::{encode_results, incoming_batches};
+use crate::signing::TicketSigner;
+
+/// The action type of every coordinator request.
+pub const ACTION: &str = "openduck.v1";
+
+/// Serves one executor over Arrow Flight.
+#[derive(Debug)]
+pub struct ExecutorService {
+    executor: Arc<Executor>,
+    signer: TicketSigner,
+    sessions: Mutex<HashMap<String, Session>>,
+}
+
+impl ExecutorService {
+    /// A service for `executor` that accepts what `signer`'s secret signed.
+    pub fn new(executor: Arc<Executor>, signer: TicketSigner) -> Self {
+        ExecutorService {
+            executor,
+            signer,
+            sessions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The tonic service, with message limits fit for bulk data.
+    pub fn into_server(self, max_message_size: usize) -> FlightServiceServer<Self> {
+        FlightServiceServer::new(self)
+            .max_decoding_message_size(max_message_size)
+            .max_encoding_message_size(max_message_size)
+    }
+
+    fn session(&self, id: &str) -> Result<Session> {
+        self.sessions
+            .lock()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::UnknownSession(id.to_string()))
+    }
+
+    async fn handle(&self, request: Req) -> Result<Vec<u8>> {
+        let executor = &self.executor;
+        Ok(match request {
+            Req::Describe(ticket) => {
+                let description = executor.describe(&statement_of(ticket)?).await?;
+                description_to_pb(&description)?.encode_to_vec()
+            }
+            Req::Update(ticket) => {
+                let rows = executor.update(statement_of(ticket)?).await?;
+                pb::UpdateResult { rows }.encode_to_vec()
+            }
+            Req::CancelQueryId(query_id) => {
+                let was_running = executor.cancel(&query_id);
+                info!(%query_id, was_running, "query cancelled");
+                pb::CancelResult { was_running }.encode_to_vec()
+            }
+            Req::OpenSession(_) => {
+                let session = executor.open_session()?;
+                let session_id = session.id().to_string();
+                self.sessions.lock().insert(session_id.clone(), session);
+                pb::SessionOpened { session_id }.encode_to_vec()
+            }
+            Req::CloseSession(id) => {
+                // Dropping the last handle closes the connection, which rolls
+                // back whatever it left open.
+                self.sessions.lock().remove(&id);
+                Vec::new()
+            }
+            Req::Begin(id) => {
+                executor.begin(self.session(&id)?.id()).await?;
+                Vec::new()
+            }
+            Req::Commit(id) => {
+                executor.commit(self.session(&id)?.id()).await?;
+                Vec::new()
+            }
+            Req::Rollback(id) => {
+                executor.rollback(self.session(&id)?.id()).await?;
+                Vec::new()
+            }
+            Req::ListSchemas(filter) => {
+                let schemas = executor.schemas(&filter_from_pb(filter)).await?;
+                pb::SchemaList {
+                    schemas: schemas
+                        .into_iter()
+                        .map(|(catalog, schema)| pb::SchemaName { catalog, schema })
+                        .collect(),
+                }
+                .encode_to_vec()
+            }
+            Req::ListTables(list) => {
+                let filter = filter_from_pb(list.filter.unwrap_or_default());
+                let tables = executor.tables(&filter, list.with_schemas).await?;
+                pb::TableList {
+                    tables: tables.iter().map(table_to_pb).collect::<Result<_, _>>()?,
+                }
+                .encode_to_vec()
+            }
+            Req::ListKeys(_) => pb::KeyList {
+                columns: executor.keys().await?.iter().map(key_to_pb).collect(),
+            }
+            .encode_to_vec(),
+            Req::Ingest(_) => return Err(Error::Protocol("an ingest is a DoPut, not an action".into())),
+        })
+    }
+}
+
+/// The signed ticket inside what a DoGet presents: bare, or wrapped in Flight
+/// SQL's `TicketStatementQuery` (a client redeeming an endpoint).
+fn signed_ticket(bytes: &Bytes) -> Bytes {
+    Any::decode(bytes.as_ref())
+        .ok()
+        .and_then(|any| any.unpack::<TicketStatementQuery>().ok().flatten())
+        .map_or_else(|| bytes.clone(), |query| query.statement_handle)
+}
+
+type Stream<T> = BoxStream<'static, Result<T, Status>>;
+
+#[tonic::async_trait]
+impl FlightService for ExecutorService {
+    type HandshakeStream = Stream<HandshakeResponse>;
+    type ListFlightsStream = Stream<FlightInfo>;
+    type DoGetStream = Stream<FlightData>;
+    type DoPutStream = Stream<PutResult>;
+    type DoActionStream = Stream<arrow_flight::Result>;
+    type ListActionsStream = Stream<ActionType>;
+    type DoExchangeStream = Stream<FlightData>;
+
+    async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
+        let ticket = self.signer.verify(&signed_ticket(&request.into_inner().ticket)).map_err(Error::from)?;
+        if ticket.executor_id != self.executor.id() {
+            return Err(Error::WrongExecutor(ticket.executor_id).into());
+        }
+        if ticket.held_result {
+            return Err(Error::Protocol("a held result lives on the coordinator".into()).into());
+        }
+        let query_id = ticket.query_id.clone();
+        let statement = statement_of(ticket).map_err(Error::from)?;
+        debug!(%query_id, database = %statement.database, "running fragment");
+        let rows = self.executor.query(statement).await.map_err(Error::from)?;
+        let schema = rows.schema();
+        Ok(Response::new(encode_results(schema, rows.map_err(Error::from))))
+    }
+
+    async fn do_action(&self, request: Request<Action>) -> Result<Response<Self::DoActionStream>, Status> {
+        let action = request.into_inner();
+        if action.r#type != ACTION {
+            return Err(Status::unimplemented(format!("unknown action {:?}", action.r#type)));
+        }
+        let request: ExecutorRequest = self.signer.verify_request(&action.body).map_err(Error::from)?;
+        let request = request
+            .request
+            .ok_or_else(|| Error::Protocol("an empty request".into()))?;
+        let body = self.handle(request).await?;
+        let result = arrow_flight::Result { body: body.into() };
+        Ok(Response::new(stream::iter([Ok(result)]).boxed()))
+    }
+
+    async fn do_put(&self, request: Request<Streaming<FlightData>>) -> Result<Response<Self::DoPutStream>, Status> {
+        let mut data = request.into_inner().peekable();
+        let descriptor = match std::pin::Pin::new(&mut data).peek().await {
+            Some(Ok(first)) => first.flight_descriptor.clone(),
+            Some(Err(status)) => return Err(status.clone()),
+            None => None,
+        };
+        let command = descriptor
+            .map(|descriptor| descriptor.cmd)
+            .ok_or_else(|| Error::Protocol("a DoPut must carry a descriptor".into()))?;
+        let request = self.signer.verify_request(&command).map_err(Error::from)?;
+        let Some(Req::Ingest(ingest)) = request.request else {
+            return Err(Error::Protocol("a DoPut carries an ingest request".into()).into());
+        };
+        let (schema, batches) = incoming_batches(data)
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(|| Error::Protocol("an ingest must send the schema of its rows".into()))?;
+        let rows = self
+            .executor
+            .ingest(ingest_from_pb(ingest), schema, batches)
+            .await
+            .map_err(Error::from)?;
+        let result = PutResult {
+            app_metadata: pb::UpdateResult { rows: Some(rows) }.encode_to_vec().into(),
+        };
+        Ok(Response::new(stream::iter([Ok(result)]).boxed()))
+    }
+
+    async fn list_actions(&self, _request: Request<Empty>) -> Result<Response<Self::ListActionsStream>, Status> {
+        let action = ActionType {
+            r#type: ACTION.into(),
+            description: "a signed openduck.v1.ExecutorRequest from a coordinator".into(),
+        };
+        Ok(Response::new(stream::iter([Ok(action)]).boxed()))
+    }
+
+    async fn handshake(
+        &self,
+        _request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<Response<Self::HandshakeStream>, Status> {
+        Err(Status::unimplemented("executors take signed tickets, not credentials"))
+    }
+
+    async fn list_flights(&self, _request: Request<Criteria>) -> Result<Response<Self::ListFlightsStream>, Status> {
+        Err(Status::unimplemented("an executor lists no flights"))
+    }
+
+    async fn get_flight_info(&self, _request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+        Err(Status::unimplemented("plan queries on the coordinator"))
+    }
+
+    async fn poll_flight_info(&self, _request: Request<FlightDescriptor>) -> Result<Response<PollInfo>, Status> {
+        Err(Status::unimplemented("plan queries on the coordinator"))
+    }
+
+    async fn get_schema(&self, _request: Request<FlightDescriptor>) -> Result<Response<SchemaResult>, Status> {
+        Err(Status::unimplemented("plan queries on the coordinator"))
+    }
+
+    async fn do_exchange(
+        &self,
+        _request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::DoExchangeStream>, Status> {
+        Err(Status::unimplemented("an executor does not exchange"))
+    }
+}

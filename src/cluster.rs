@@ -1,0 +1,222 @@
+//! The distributed shape: `openduck coordinator` (Flight SQL front end and
+//! planner, no data) and `openduck executor` (DuckDB databases behind a
+//! Flight service), meeting in etcd.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use openduck_coordinator::{Coordinator, Registry, TicketSigner};
+use openduck_proto::{ExecutorRecord, HostedDatabase, Role};
+use openduck_registry::RegistryConfig;
+use openduck_remote::ExecutorService;
+use tokio_stream::wrappers::TcpListenerStream;
+use tracing::info;
+
+use crate::serve::{init_logging, parse_duration, serve_frontend, shutdown_signal, ExecutorArgs, FrontendArgs, TICKET_TTL};
+
+/// Shortest cluster secret accepted, in bytes.
+const MIN_SECRET_LEN: usize = 16;
+
+/// How a process finds the cluster and proves it belongs to it.
+#[derive(Debug, Args)]
+pub(crate) struct ClusterArgs {
+    /// etcd endpoints (comma separated), for example http://10.0.0.2:2379.
+    #[arg(long, env = "OPENDUCK_ETCD", required = true, value_delimiter = ',')]
+    etcd: Vec<String>,
+
+    /// The secret every coordinator and executor of the cluster shares: it
+    /// signs the tickets and requests executors accept. At least 16 bytes.
+    #[arg(long, env = "OPENDUCK_CLUSTER_SECRET", hide_env_values = true)]
+    cluster_secret: Option<String>,
+
+    /// Key prefix of this cluster in etcd, so several can share one etcd.
+    #[arg(long, env = "OPENDUCK_ETCD_PREFIX", default_value = "/openduck")]
+    etcd_prefix: String,
+
+    /// How long an executor stays registered after its last keep-alive.
+    #[arg(long, env = "OPENDUCK_LEASE_TTL", default_value = "10s", value_parser = parse_duration)]
+    lease_ttl: Duration,
+}
+
+impl ClusterArgs {
+    fn signer(&self) -> Result<TicketSigner, Box<dyn std::error::Error>> {
+        match &self.cluster_secret {
+            Some(secret) if secret.len() >= MIN_SECRET_LEN => Ok(TicketSigner::new(secret.as_bytes(), TICKET_TTL)),
+            Some(_) => Err(format!("--cluster-secret must be at least {MIN_SECRET_LEN} bytes").into()),
+            None => Err("a cluster needs a shared secret: set --cluster-secret or OPENDUCK_CLUSTER_SECRET \
+                         (the same on every coordinator and executor)"
+                .into()),
+        }
+    }
+
+    fn registry(&self) -> RegistryConfig {
+        RegistryConfig {
+            prefix: self.etcd_prefix.clone(),
+            lease_ttl: self.lease_ttl,
+            ..RegistryConfig::new(self.etcd.clone())
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CoordinatorArgs {
+    #[command(flatten)]
+    frontend: FrontendArgs,
+
+    #[command(flatten)]
+    cluster: ClusterArgs,
+
+    /// Database for statements that name none (default: the first by name).
+    #[arg(long, env = "OPENDUCK_DEFAULT_DATABASE")]
+    default_database: Option<String>,
+
+    /// Send clients straight to the executor that runs a single-executor
+    /// query (FlightInfo endpoint locations), so its rows skip the
+    /// coordinator. With `false`, every row passes through the coordinator,
+    /// for clients or networks that cannot reach executors.
+    #[arg(long, env = "OPENDUCK_DIRECT_RESULTS", default_value_t = true, action = clap::ArgAction::Set)]
+    direct_results: bool,
+
+    /// Log filter (tracing's EnvFilter syntax).
+    #[arg(long, env = "OPENDUCK_LOG", default_value = "info")]
+    log: String,
+}
+
+pub(crate) async fn run_coordinator(args: CoordinatorArgs) -> Result<(), Box<dyn std::error::Error>> {
+    init_logging(&args.log)?;
+    let signer = args.cluster.signer()?;
+    let membership = openduck_registry::watch(args.cluster.registry()).await?;
+    let registry = Registry::cluster(membership, signer.clone(), args.frontend.max_message_size);
+    let coordinator =
+        Coordinator::new(registry, signer, args.default_database).with_direct_results(args.direct_results);
+    serve_frontend(Arc::new(coordinator), args.frontend).await
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExecutorProcessArgs {
+    #[command(flatten)]
+    executor: ExecutorArgs,
+
+    #[command(flatten)]
+    cluster: ClusterArgs,
+
+    /// Address the executor's Flight service listens on (port 0 picks one).
+    #[arg(long, env = "OPENDUCK_LISTEN", default_value = "127.0.0.1:7879")]
+    listen: SocketAddr,
+
+    /// HOST:PORT where coordinators and clients reach this executor; must
+    /// not be a wildcard address. Defaults to the listen address, when that
+    /// is not a wildcard (port 0 becomes the port picked).
+    #[arg(long, env = "OPENDUCK_ADVERTISE")]
+    advertise: Option<String>,
+
+    /// This executor's name in the cluster (default: the advertised address).
+    #[arg(long, env = "OPENDUCK_EXECUTOR_ID")]
+    id: Option<String>,
+
+    /// Largest gRPC message accepted or sent, in bytes.
+    #[arg(long, env = "OPENDUCK_MAX_MESSAGE_SIZE", default_value_t = 64 << 20)]
+    max_message_size: usize,
+
+    /// Log filter (tracing's EnvFilter syntax).
+    #[arg(long, env = "OPENDUCK_LOG", default_value = "info")]
+    log: String,
+}
+
+pub(crate) async fn run_executor(args: ExecutorProcessArgs) -> Result<(), Box<dyn std::error::Error>> {
+    init_logging(&args.log)?;
+    let signer = args.cluster.signer()?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
+    let bound = listener.local_addr()?;
+    let advertise = advertised(args.advertise.as_deref(), bound)?;
+    let id = args.id.clone().unwrap_or_else(|| advertise.clone());
+    let databases = args.executor.databases.clone();
+    let capacity = u32::try_from(args.executor.max_connections).unwrap_or(u32::MAX);
+    let executor = Arc::new(args.executor.open(id.clone()).await?);
+
+    let service = ExecutorService::new(Arc::clone(&executor), signer).into_server(args.max_message_size);
+    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(Duration::from_secs(10)))
+            .add_service(service)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+                let _ = server_stopped.await;
+            }),
+    );
+
+    let record = ExecutorRecord {
+        id: id.clone(),
+        endpoint: format!("grpc://{advertise}"),
+        databases: databases
+            .iter()
+            .map(|name| HostedDatabase {
+                name: name.clone(),
+                role: Role::Writer as i32,
+            })
+            .collect(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        capacity,
+    };
+    let stop = shutdown_signal();
+    let announcement = match openduck_registry::announce(args.cluster.registry(), record).await {
+        Ok(announcement) => announcement,
+        Err(error) => {
+            let _ = stop_server.send(());
+            let _ = executor.shutdown(Duration::from_secs(1)).await;
+            return Err(error.into());
+        }
+    };
+    println!("openduck executor {id} listening on grpc://{bound}, advertised as grpc://{advertise}");
+
+    stop.await;
+    info!("shutting down: leaving the registry, then finishing running statements");
+    announcement.withdraw().await;
+    let _ = stop_server.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    executor.shutdown(Duration::from_secs(5)).await?;
+    Ok(())
+}
+
+/// The address to advertise: the one given, or the bound one; never a
+/// wildcard, which no one could connect to.
+fn advertised(given: Option<&str>, bound: SocketAddr) -> Result<String, String> {
+    match given {
+        Some(address) => {
+            let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            if host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_unspecified()) {
+                return Err(format!("--advertise {address}: a wildcard address cannot be reached; give a host name or IP"));
+            }
+            if !address.contains(':') {
+                return Ok(format!("{address}:{}", bound.port()));
+            }
+            Ok(address.to_string())
+        }
+        None if bound.ip().is_unspecified() => Err(format!(
+            "listening on {bound}: give --advertise HOST:PORT, the address others reach this executor at"
+        )),
+        None => Ok(bound.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_advertises_a_wildcard() {
+        let bound: SocketAddr = "0.0.0.0:7879".parse().unwrap();
+        assert!(advertised(None, bound).is_err());
+        assert!(advertised(Some("0.0.0.0:7879"), bound).is_err());
+        assert!(advertised(Some("[::]:7879"), bound).is_err());
+        assert_eq!(advertised(Some("exec-1.svc"), bound).unwrap(), "exec-1.svc:7879");
+        assert_eq!(advertised(Some("10.0.0.7:9000"), bound).unwrap(), "10.0.0.7:9000");
+        let loopback: SocketAddr = "127.0.0.1:41234".parse().unwrap();
+        assert_eq!(advertised(None, loopback).unwrap(), "127.0.0.1:41234");
+    }
+}

@@ -1,0 +1,143 @@
+"""A real openduck cluster for tests and benchmarks: an etcd server from
+Debian's etcd-server package, `openduck executor` processes and an
+`openduck coordinator`, all on loopback ports, stopped afterwards."""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+from openduck_harness import Server, openduck_bin
+
+EXECUTOR_LISTENING = re.compile(r"openduck executor \S+ listening on grpc://\S+, advertised as (grpc://\S+)")
+CLUSTER_SECRET = "a-test-cluster-secret-of-32-bytes!"
+LEASE_TTL = "3s"
+
+
+def free_port() -> int:
+    """A port free right now (etcd cannot report a port it picked itself)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Etcd:
+    """One etcd member on loopback with its own data directory."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir
+        self.binary = shutil.which("etcd") or "/usr/bin/etcd"
+        self.client_port = free_port()
+        self.peer_port = free_port()
+        self.proc = None
+        self.log_path = data_dir.parent / "etcd.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.client_port}"
+
+    def start(self):
+        if not Path(self.binary).exists():
+            raise FileNotFoundError("etcd not found: install Debian's etcd-server package")
+        peer = f"http://127.0.0.1:{self.peer_port}"
+        args = [
+            self.binary,
+            "--name", "test",
+            "--data-dir", str(self.data_dir),
+            "--listen-client-urls", self.url,
+            "--advertise-client-urls", self.url,
+            "--listen-peer-urls", peer,
+            "--initial-advertise-peer-urls", peer,
+            "--initial-cluster", f"test={peer}",
+        ]
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=log, stderr=log)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=1) as response:
+                    if b'"health":"true"' in response.read():
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise AssertionError(f"etcd did not become healthy; log: {self.log_path.read_text()[-2000:]}")
+
+    def stop(self):
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
+def cluster_env(etcd: Etcd) -> dict:
+    return {
+        "OPENDUCK_ETCD": etcd.url,
+        "OPENDUCK_CLUSTER_SECRET": CLUSTER_SECRET,
+        "OPENDUCK_LEASE_TTL": LEASE_TTL,
+    }
+
+
+class Executor(Server):
+    """One `openduck executor`; `uri` is its advertised Flight endpoint."""
+
+    def __init__(self, data_dir: Path, etcd: Etcd, executor_id: str, databases, extra_args=()):
+        super().__init__(data_dir, databases=databases, extra_args=extra_args, env=cluster_env(etcd), log_name=executor_id)
+        self.executor_id = executor_id
+        self.port = 0
+
+    def command(self):
+        # A restart keeps the port, as a restarted pod keeps its address.
+        args = [openduck_bin(), "executor", "--listen", f"127.0.0.1:{self.port}", "--id", self.executor_id,
+                "--data-dir", str(self.data_dir)]
+        for name in self.databases:
+            args += ["--database", name]
+        return args + self.extra_args
+
+    def start(self, args=None):
+        from openduck_harness import wait_for_address
+
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            args or self.command(), stdout=subprocess.PIPE, stderr=log, env=dict(os.environ, **self.env), text=True
+        )
+        self.uri = wait_for_address(self.proc, self.log_path, EXECUTOR_LISTENING)
+        self.port = int(self.uri.rsplit(":", 1)[1])
+        return self
+
+
+class Coordinator(Server):
+    """One `openduck coordinator` serving Flight SQL for the cluster."""
+
+    def __init__(self, data_dir: Path, etcd: Etcd, extra_args=()):
+        super().__init__(data_dir, extra_args=extra_args, env=cluster_env(etcd), log_name="coordinator")
+
+    def command(self):
+        return [openduck_bin(), "coordinator", "--listen", "127.0.0.1:0"] + self.extra_args
+
+
+def wait_until(predicate, timeout_s=20.0, interval_s=0.1, what="condition"):
+    """Polls `predicate` until it returns a true value, with a deadline."""
+    deadline = time.monotonic() + timeout_s
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as error:  # noqa: BLE001 - the predicate may fail until ready
+            last_error = error
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out waiting for {what}; last error: {last_error}")

@@ -1,0 +1,212 @@
+"""Distributed mode end to end: a real etcd, three `openduck executor`
+processes and an `openduck coordinator`, driven by the ADBC Flight SQL driver
+and raw pyarrow.flight. TPC-H (generated with tpchgen-cli, scale 0.01) is
+spread over the executors, and all 22 queries must give the rows one DuckDB
+holding every table gives."""
+
+import subprocess
+import sys
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.flight as flight
+import pyarrow.parquet as pq
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from cluster_harness import Coordinator, Etcd, Executor, wait_until
+from openduck_harness import Server
+from test_jdbc_metadata import command
+from test_transactions_ingest import field
+
+TPCH_QUERIES = Path(__file__).resolve().parents[2] / "benches" / "tpch"
+SCALE = "0.01"
+
+# Which executor holds which tables: orders and lineitem together, the
+# customer side on a second one, parts and suppliers on a third.
+PLACEMENT = {
+    "sales": ["lineitem", "orders"],
+    "crm": ["customer", "nation", "region"],
+    "parts": ["part", "partsupp", "supplier"],
+}
+DATABASE_OF = {table: db for db, tables in PLACEMENT.items() for table in tables}
+
+
+def qualified(sql: str) -> str:
+    """The TPC-H query with every table named db.main.table (sqlglot parses
+    it, so column names that equal table names stay as they are)."""
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    for table in tree.find_all(exp.Table):
+        name = table.name.lower()
+        if name in DATABASE_OF and name not in ctes and not table.args.get("db"):
+            table.set("db", exp.to_identifier("main"))
+            table.set("catalog", exp.to_identifier(DATABASE_OF[name]))
+    return tree.sql(dialect="duckdb")
+
+
+@pytest.fixture(scope="module")
+def tpch(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tpch")
+    tpchgen = Path(sys.executable).parent / "tpchgen-cli"
+    subprocess.run([str(tpchgen), "parquet", "-s", SCALE, f"--output-dir={out}"], check=True)
+    tables = {}
+    for path in sorted(out.glob("*.parquet")):
+        table = pq.read_table(path)
+        # Parquet from tpchgen carries string_view; ingest plain strings.
+        schema = pa.schema([f.with_type(pa.string()) if f.type == pa.string_view() else f for f in table.schema])
+        tables[path.stem] = table.cast(schema)
+    return tables
+
+
+@pytest.fixture(scope="module")
+def reference(tpch):
+    con = duckdb.connect()
+    for name, table in tpch.items():
+        con.register(f"{name}_arrow", table)
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM {name}_arrow")
+    yield con
+    con.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, tpch):
+    root = tmp_path_factory.mktemp("cluster")
+    etcd = Etcd(root / "etcd").start()
+    executors = {}
+    coordinator = None
+    try:
+        for index, database in enumerate(PLACEMENT):
+            executors[database] = Executor(root / f"exec-{index}", etcd, f"exec-{index}", [database]).start()
+        coordinator = Coordinator(root / "coordinator", etcd).start()
+        with coordinator.connect() as conn:
+            wait_until(lambda: len(conn.adbc_get_objects(depth="catalogs").read_all()) >= 3, what="executors")
+            with conn.cursor() as cur:
+                for table, database in DATABASE_OF.items():
+                    cur.adbc_ingest(table, tpch[table], mode="create", catalog_name=database)
+        yield {"etcd": etcd, "executors": executors, "coordinator": coordinator}
+    finally:
+        if coordinator:
+            coordinator.stop()
+        for executor in executors.values():
+            executor.stop()
+        etcd.stop()
+
+
+def normalized(rows):
+    return [tuple(float(v) if isinstance(v, (Decimal, float)) else v for v in row) for row in rows]
+
+
+def assert_same_rows(actual, expected, ordered):
+    actual, expected = normalized(actual), normalized(expected)
+    if not ordered:
+        actual, expected = sorted(actual, key=repr), sorted(expected, key=repr)
+    assert len(actual) == len(expected)
+    for got, want in zip(actual, expected):
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            if isinstance(w, float) and g is not None:
+                assert g == pytest.approx(w, rel=1e-6, abs=1e-6), (got, want)
+            else:
+                assert g == w, (got, want)
+
+
+def rows_of(conn, sql):
+    with conn.cursor() as cur:
+        cur.execute(sql)
+        return [tuple(row.values()) for row in cur.fetch_arrow_table().to_pylist()]
+
+
+QUERIES = sorted(path.stem for path in TPCH_QUERIES.glob("q*.sql"))
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_tpch_across_three_executors(cluster, reference, query):
+    sql = (TPCH_QUERIES / f"{query}.sql").read_text()
+    with cluster["coordinator"].connect() as conn:
+        actual = rows_of(conn, qualified(sql))
+    expected = [tuple(row) for row in reference.execute(sql).fetchall()]
+    assert_same_rows(actual, expected, ordered="ORDER BY" in sql.upper())
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory, tpch):
+    srv = Server(tmp_path_factory.mktemp("embedded") / "data", databases=["tpch"]).start()
+    with srv.connect() as conn, conn.cursor() as cur:
+        for name, table in tpch.items():
+            cur.adbc_ingest(name, table, mode="create")
+    yield srv
+    srv.stop()
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_tpch_embedded(embedded, reference, query):
+    sql = (TPCH_QUERIES / f"{query}.sql").read_text()
+    with embedded.connect() as conn:
+        actual = rows_of(conn, sql)
+    expected = [tuple(row) for row in reference.execute(sql).fetchall()]
+    assert_same_rows(actual, expected, ordered="ORDER BY" in sql.upper())
+
+
+def statement_info(uri, sql):
+    client = flight.FlightClient(uri.replace("grpc://", "grpc+tcp://"))
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(command("CommandStatementQuery", field(1, sql.encode()))))
+    return client, info
+
+
+def test_single_executor_results_come_straight_from_the_executor(cluster):
+    coordinator, sales = cluster["coordinator"], cluster["executors"]["sales"]
+    client, info = statement_info(coordinator.uri, "SELECT count(*) AS n FROM sales.main.orders")
+    [endpoint] = info.endpoints
+    assert [location.uri.decode() for location in endpoint.locations] == [sales.uri]
+    # The executor serves the ticket itself ...
+    direct = flight.FlightClient(endpoint.locations[0])
+    assert direct.do_get(endpoint.ticket).read_all().column(0).to_pylist() == [15000]
+    # ... and a client that ignores locations gets the rows from the coordinator.
+    assert client.do_get(endpoint.ticket).read_all().column(0).to_pylist() == [15000]
+    client.close()
+    direct.close()
+
+
+def test_explain_marks_local_and_remote_operators(cluster):
+    sql = "EXPLAIN SELECT c.c_name, sum(o.o_totalprice) FROM crm.main.customer c JOIN sales.main.orders o ON o.o_custkey = c.c_custkey GROUP BY c.c_name"
+    with cluster["coordinator"].connect() as conn:
+        lines = [row[0] for row in rows_of(conn, sql)]
+    text = "\n".join(lines)
+    assert "[LOCAL]" in text
+    assert "Bridge [REMOTE exec-0]" in text and "Bridge [REMOTE exec-1]" in text, text
+
+
+def test_executors_refuse_unsigned_and_forged_tickets(cluster):
+    sales = cluster["executors"]["sales"]
+    client = flight.FlightClient(sales.uri.replace("grpc://", "grpc+tcp://"))
+    with pytest.raises(flight.FlightUnauthenticatedError):
+        client.do_get(flight.Ticket(b"not a ticket")).read_all()
+    # A genuine ticket from the coordinator, with one byte of its SQL changed.
+    _, info = statement_info(cluster["coordinator"].uri, "SELECT 42 AS answer FROM sales.main.orders")
+    ticket = info.endpoints[0].ticket.ticket
+    forged = ticket.replace(b"42", b"43")
+    assert forged != ticket
+    with pytest.raises(flight.FlightUnauthenticatedError):
+        client.do_get(flight.Ticket(forged)).read_all()
+    with pytest.raises(flight.FlightUnauthenticatedError):
+        list(client.do_action(flight.Action("openduck.v1", b"\x0a\x00")))
+    client.close()
+
+
+def test_a_second_writer_of_a_database_is_refused(cluster, tmp_path):
+    rogue = Executor(tmp_path / "rogue", cluster["etcd"], "rogue", ["sales"])
+    with pytest.raises(AssertionError):
+        rogue.start()
+    assert "already has a writer" in rogue.log_path.read_text()
+
+
+def test_writes_spanning_executors_are_refused_clearly(cluster):
+    with cluster["coordinator"].connect() as conn, conn.cursor() as cur:
+        with pytest.raises(Exception, match="different executors"):
+            cur.execute("INSERT INTO sales.main.orders SELECT * FROM sales.main.orders o JOIN crm.main.customer c ON false")
