@@ -183,7 +183,7 @@ impl Coordinator {
     /// Where `sql` runs with `database` as its default: the one executor
     /// that serves every database it touches, or, for a query, across them.
     fn route(&self, database: &str, sql: &str) -> Result<Route> {
-        let known = self.registry.databases();
+        let known = self.registry.known_databases();
         let touched = databases_touched(sql, &known, database);
         let mut sites = touched.iter().map(|db| self.site_for(db));
         let first = sites.next().unwrap_or_else(|| Err(Error::NoExecutor(database.into())))?;
@@ -214,9 +214,13 @@ impl Coordinator {
     }
 
     fn site_for(&self, database: &str) -> Result<Site> {
-        self.registry
-            .site_for(database)
-            .ok_or_else(|| Error::NoExecutor(database.to_string()))
+        self.registry.site_for(database).ok_or_else(|| {
+            if self.registry.known_databases().iter().any(|known| known == database) {
+                Error::NoExecutor(database.to_string())
+            } else {
+                Error::UnknownDatabase(database.to_string())
+            }
+        })
     }
 
     fn site(&self, id: &str) -> Result<Site> {

@@ -17,6 +17,9 @@ pub enum Error {
     /// No registered executor hosts the database.
     #[error("no executor serves database {0:?}")]
     NoExecutor(String),
+    /// No executor serves the database, nor did one since this coordinator started.
+    #[error("database {0:?} does not exist (no executor serves it)")]
+    UnknownDatabase(String),
     /// The ticket names an executor that is not registered (any more).
     #[error("executor {0:?} is not registered")]
     UnknownExecutor(String),
@@ -58,6 +61,7 @@ impl Error {
             Error::Ticket(_) => ErrorKind::Unauthenticated,
             Error::NoExecutor(_) | Error::UnknownExecutor(_) => ErrorKind::Unavailable,
             Error::SpansExecutors(_) => ErrorKind::Unimplemented,
+            Error::UnknownDatabase(_) => ErrorKind::NotFound,
             Error::Distributed { kind, .. } => *kind,
             Error::OutsideSession { .. } => ErrorKind::FailedPrecondition,
             Error::ResultGone(_) => ErrorKind::NotFound,

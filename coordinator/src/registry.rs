@@ -5,6 +5,7 @@
 //! record into a [`Site`] with a Flight client, keeping the clients of
 //! executors that did not change.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use openduck_executor::Executor;
@@ -21,6 +22,9 @@ use crate::site::Site;
 #[derive(Debug)]
 pub struct Registry {
     sites: Arc<RwLock<Arc<Vec<Site>>>>,
+    /// Every database any executor served since start: statements naming
+    /// one that is gone fail with "no executor serves database X".
+    seen: Arc<RwLock<BTreeSet<String>>>,
     follower: Option<JoinHandle<()>>,
 }
 
@@ -35,8 +39,11 @@ impl Drop for Registry {
 impl Registry {
     /// A fixed registry of executors in this process.
     pub fn embedded(executors: Vec<Arc<Executor>>) -> Self {
+        let sites: Vec<Site> = executors.into_iter().map(Site::local).collect();
+        let seen = sites.iter().flat_map(|site| site.databases().iter().cloned()).collect();
         Registry {
-            sites: Arc::new(RwLock::new(Arc::new(executors.into_iter().map(Site::local).collect()))),
+            sites: Arc::new(RwLock::new(Arc::new(sites))),
+            seen: Arc::new(RwLock::new(seen)),
             follower: None,
         }
     }
@@ -45,11 +52,15 @@ impl Registry {
     /// requests signed by `signer`. Must be called inside a Tokio runtime.
     pub fn cluster(membership: Membership, signer: TicketSigner, max_message_size: usize) -> Self {
         let sites = Arc::new(RwLock::new(Arc::new(Vec::new())));
+        let seen = Arc::new(RwLock::new(BTreeSet::new()));
         let mut changes = membership.subscribe();
-        let follow = Arc::clone(&sites);
+        let (follow, follow_seen) = (Arc::clone(&sites), Arc::clone(&seen));
         let update = move |records: &openduck_registry::Records| {
             let old = Arc::clone(&follow.read());
             let next = sites_of(records.values(), &old, &signer, max_message_size);
+            follow_seen
+                .write()
+                .extend(next.iter().flat_map(|site| site.databases().iter().cloned()));
             *follow.write() = Arc::new(next);
         };
         update(&membership.current());
@@ -62,6 +73,7 @@ impl Registry {
         });
         Registry {
             sites,
+            seen,
             follower: Some(follower),
         }
     }
@@ -79,6 +91,11 @@ impl Registry {
     /// The executor that serves `database`.
     pub(crate) fn site_for(&self, database: &str) -> Option<Site> {
         self.sites.read().iter().find(|site| site.hosts(database)).cloned()
+    }
+
+    /// Every database served now or since start, sorted.
+    pub(crate) fn known_databases(&self) -> Vec<String> {
+        self.seen.read().iter().cloned().collect()
     }
 
     /// Every database served, sorted, each once.

@@ -92,16 +92,26 @@ pub(crate) fn read_only_query(sql: &str) -> Option<(bool, String)> {
     }
 }
 
+/// DuckDB's own catalogs, present on every executor.
+const BUILT_IN_CATALOGS: [&str; 2] = ["system", "temp"];
+
+/// The database a table name names: the first of three parts (a database
+/// nobody serves included, so that the statement fails saying so), or the
+/// first of two when it is a known database name.
 fn database_of(name: &ObjectName, known: &[String]) -> Option<String> {
     let parts: Vec<String> = name
         .0
         .iter()
         .filter_map(|part| part.as_ident().map(|ident| ident.value.clone()))
         .collect();
-    if parts.len() < 2 {
+    if parts.len() < 2 || BUILT_IN_CATALOGS.iter().any(|c| c.eq_ignore_ascii_case(&parts[0])) {
         return None;
     }
-    known.iter().find(|db| db.eq_ignore_ascii_case(&parts[0])).cloned()
+    match known.iter().find(|db| db.eq_ignore_ascii_case(&parts[0])) {
+        Some(database) => Some(database.clone()),
+        None if parts.len() >= 3 => Some(parts[0].clone()),
+        None => None,
+    }
 }
 
 #[cfg(test)]
@@ -123,6 +133,13 @@ mod tests {
         assert_eq!(touched("SELECT 1"), ["mydb"]);
         assert_eq!(touched("SELECT * FROM sales.orders o JOIN t ON o.id = t.id"), ["mydb", "sales"]);
         assert_eq!(touched("INSERT INTO sales.main.o SELECT * FROM t"), ["mydb", "sales"]);
+    }
+
+    #[test]
+    fn a_three_part_name_names_a_database_even_when_nobody_serves_it() {
+        assert_eq!(touched("SELECT * FROM gone.main.t"), ["gone"]);
+        assert_eq!(touched("SELECT * FROM gone.t"), ["mydb"]);
+        assert_eq!(touched("SELECT * FROM system.main.duckdb_tables()"), ["mydb"]);
     }
 
     #[test]

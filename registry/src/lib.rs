@@ -61,11 +61,13 @@ impl RegistryConfig {
     }
 }
 
+/// A client for etcd. No request timeout: it would cut the long-lived watch
+/// and keep-alive streams; HTTP/2 keep-alive pings find a dead etcd instead.
 async fn connect(config: &RegistryConfig) -> Result<etcd_client::Client> {
     let options = etcd_client::ConnectOptions::new()
         .with_connect_timeout(Duration::from_secs(3))
-        .with_timeout(Duration::from_secs(5))
-        .with_keep_alive(Duration::from_secs(3), Duration::from_secs(3));
+        .with_keep_alive(Duration::from_secs(3), Duration::from_secs(3))
+        .with_keep_alive_while_idle(true);
     etcd_client::Client::connect(&config.endpoints, Some(options))
         .await
         .map_err(|source| Error::Etcd {

@@ -1,0 +1,97 @@
+"""Faults in a real cluster: an executor killed in the middle of a query,
+its lease running out, its return; etcd going away and coming back. Each
+test gets its own etcd, two executors and a coordinator."""
+
+import time
+
+import adbc_driver_manager
+import pytest
+
+from cluster_harness import Coordinator, Etcd, Executor, wait_until
+
+BIG_ROWS = 5_000_000
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    etcd = Etcd(tmp_path / "etcd").start()
+    started = []
+    try:
+        alpha = Executor(tmp_path / "alpha", etcd, "exec-alpha", ["alpha"]).start()
+        started.append(alpha)
+        beta = Executor(tmp_path / "beta", etcd, "exec-beta", ["beta"]).start()
+        started.append(beta)
+        coordinator = Coordinator(tmp_path / "coordinator", etcd).start()
+        started.append(coordinator)
+        with coordinator.connect() as conn, conn.cursor() as cur:
+            wait_until(lambda: catalogs(conn) >= {"alpha", "beta"}, what="both executors registered")
+            cur.execute(f"CREATE TABLE alpha.main.big AS SELECT range AS x FROM range({BIG_ROWS})")
+            cur.execute("CREATE TABLE beta.main.one AS SELECT 1 AS y")
+        yield {"etcd": etcd, "alpha": alpha, "beta": beta, "coordinator": coordinator, "root": tmp_path}
+    finally:
+        for process in reversed(started):
+            process.stop()
+        etcd.stop()
+
+
+def catalogs(conn):
+    return set(conn.adbc_get_objects(depth="catalogs").read_all().column("catalog_name").to_pylist())
+
+
+def count(conn, sql):
+    with conn.cursor() as cur:
+        cur.execute(sql)
+        return cur.fetchone()[0]
+
+
+def test_an_executor_killed_mid_query_fails_the_query_and_is_dropped_until_it_returns(cluster):
+    coordinator, alpha = cluster["coordinator"], cluster["alpha"]
+    with coordinator.connect() as conn, conn.cursor() as cur:
+        # A query across both executors: alpha's rows stream through the coordinator.
+        cur.execute("SELECT x FROM alpha.main.big UNION ALL SELECT y FROM beta.main.one")
+        reader = cur.fetch_record_batch()
+        first = reader.read_next_batch()
+        assert first.num_rows > 0
+        alpha.kill()
+        started = time.monotonic()
+        # The driver reports it from its reader as an OSError.
+        with pytest.raises((adbc_driver_manager.Error, OSError)) as failure:
+            while True:
+                reader.read_next_batch()
+        assert time.monotonic() - started < 10
+        message = str(failure.value)
+        assert "Unavailable" in message and "exec-alpha" in message, message
+
+    with coordinator.connect() as conn:
+        # Once its lease runs out, its database is reported as unserved, fast.
+        def unserved():
+            try:
+                count(conn, "SELECT count(*) FROM alpha.main.big")
+            except adbc_driver_manager.Error as error:
+                return 'no executor serves database "alpha"' in str(error)
+            return False
+
+        wait_until(unserved, timeout_s=20, what="the dead executor to be dropped")
+        assert count(conn, "SELECT count(*) FROM beta.main.one") == 1
+
+        # Restarted on its data, it registers again and serves, with no
+        # restart of the coordinator.
+        alpha.start()
+        assert wait_until(lambda: count(conn, "SELECT count(*) FROM alpha.main.big"), what="alpha back") == BIG_ROWS
+
+
+def test_executors_keep_serving_while_etcd_is_down_and_register_again(cluster):
+    etcd, coordinator = cluster["etcd"], cluster["coordinator"]
+    etcd.stop()
+    with coordinator.connect() as conn:
+        # The coordinator keeps its last view and the executors keep serving.
+        assert count(conn, "SELECT count(*) FROM alpha.main.big b JOIN beta.main.one o ON b.x = o.y") == 1
+    etcd.start()
+    # A coordinator started now sees both executors: they registered again.
+    late = Coordinator(cluster["root"] / "late", etcd).start()
+    try:
+        with late.connect() as conn:
+            wait_until(lambda: catalogs(conn) >= {"alpha", "beta"}, timeout_s=20, what="executors registered again")
+            assert count(conn, "SELECT count(*) FROM alpha.main.big b JOIN beta.main.one o ON b.x = o.y") == 1
+    finally:
+        late.stop()
