@@ -1,0 +1,107 @@
+//! The executor's Flight service on a real port, called by the
+//! coordinator's client: what runs, and what is refused.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use openduck_executor::{ErrorKind, Executor, ExecutorConfig, Statement};
+use openduck_remote::{Error, ExecutorService, RemoteExecutor, TicketSigner};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+const SECRET: &[u8] = b"the cluster secret of this test";
+
+struct Served {
+    endpoint: String,
+    _dir: TempDir,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+async fn serve() -> Served {
+    let dir = TempDir::new().unwrap();
+    let config = ExecutorConfig {
+        id: "exec-test".into(),
+        ..ExecutorConfig::new(dir.path(), vec!["db".into()])
+    };
+    let executor = Arc::new(tokio::task::spawn_blocking(move || Executor::open(config)).await.unwrap().unwrap());
+    let service = ExecutorService::new(executor, TicketSigner::new(SECRET, Duration::from_secs(60)));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("grpc://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(service.into_server(16 << 20))
+            .serve_with_incoming(TcpListenerStream::new(listener))
+            .await
+            .unwrap();
+    });
+    Served {
+        endpoint,
+        _dir: dir,
+        _server: server,
+    }
+}
+
+fn client(served: &Served, id: &str, signer: TicketSigner) -> RemoteExecutor {
+    RemoteExecutor::connect(id, &served.endpoint, signer, 16 << 20).unwrap()
+}
+
+fn kind(error: Error) -> ErrorKind {
+    error.kind()
+}
+
+/// The error of a query that must fail before any row arrives.
+async fn query_error(remote: &RemoteExecutor, statement: &Statement) -> Error {
+    match remote.query(statement).await {
+        Ok(_) => panic!("the query ran"),
+        Err(error) => error,
+    }
+}
+
+#[tokio::test]
+async fn runs_what_the_cluster_signed() {
+    let served = serve().await;
+    let remote = client(&served, "exec-test", TicketSigner::new(SECRET, Duration::from_secs(60)));
+    let (_, rows) = remote.query(&Statement::new("db", "SELECT range AS i FROM range(5000)")).await.unwrap();
+    let batches: Vec<_> = rows.try_collect().await.unwrap();
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 5000);
+    assert_eq!(remote.update(&Statement::new("db", "CREATE TABLE t AS SELECT 1 AS x")).await.unwrap(), None);
+    let description = remote.describe(&Statement::new("db", "SELECT x FROM t")).await.unwrap();
+    assert!(description.is_query);
+}
+
+#[tokio::test]
+async fn refuses_other_clusters_and_expired_tickets() {
+    let served = serve().await;
+    let statement = Statement::new("db", "SELECT 1");
+    let foreign = client(&served, "exec-test", TicketSigner::new(b"another secret".to_vec(), Duration::from_secs(60)));
+    assert_eq!(kind(query_error(&foreign, &statement).await), ErrorKind::Unauthenticated);
+    assert_eq!(kind(foreign.describe(&statement).await.unwrap_err()), ErrorKind::Unauthenticated);
+
+    let expired = client(&served, "exec-test", TicketSigner::new(SECRET, Duration::ZERO));
+    assert_eq!(kind(query_error(&expired, &statement).await), ErrorKind::Unauthenticated);
+    assert_eq!(kind(expired.cancel("q").await.unwrap_err()), ErrorKind::Unauthenticated);
+}
+
+#[tokio::test]
+async fn refuses_a_ticket_for_another_executor() {
+    let served = serve().await;
+    let elsewhere = client(&served, "exec-other", TicketSigner::new(SECRET, Duration::from_secs(60)));
+    let error = query_error(&elsewhere, &Statement::new("db", "SELECT 1")).await;
+    assert_eq!(kind(error), ErrorKind::InvalidArgument);
+}
+
+#[tokio::test]
+async fn an_unreachable_executor_is_unavailable_and_named() {
+    let remote = RemoteExecutor::connect(
+        "exec-gone",
+        "grpc://127.0.0.1:1",
+        TicketSigner::new(SECRET, Duration::from_secs(60)),
+        1 << 20,
+    )
+    .unwrap();
+    let error = query_error(&remote, &Statement::new("db", "SELECT 1")).await;
+    assert!(error.to_string().contains("exec-gone"), "{error}");
+    assert_eq!(kind(error), ErrorKind::Unavailable);
+}
