@@ -98,6 +98,11 @@ fn place(plan: LogicalPlan) -> DfResult<(LogicalPlan, Option<Site>)> {
     Ok((plan, None))
 }
 
+/// The id of the executor a table scan reads from, if it reads an executor's table.
+pub(crate) fn table_site(plan: &LogicalPlan) -> Option<String> {
+    table_of(plan).map(|table| table.site.id().to_string())
+}
+
 /// The executor table a scan reads, if it is one.
 fn table_of(plan: &LogicalPlan) -> Option<Arc<RemoteTable>> {
     match plan {

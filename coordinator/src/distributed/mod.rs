@@ -7,6 +7,7 @@ mod cut;
 mod dialect;
 mod explain;
 mod fragment;
+mod group;
 mod sql;
 
 use std::sync::Arc;
@@ -85,7 +86,8 @@ impl DistributedPlanner {
             .with_query_planner(Arc::new(fragment::WithFragments))
             .build();
         let logical = state.create_logical_plan(sql).await.map_err(from_datafusion)?;
-        let optimized = state.optimize(&logical).map_err(from_datafusion)?;
+        let grouped = group::group_by_executor(logical).map_err(from_datafusion)?;
+        let optimized = state.optimize(&grouped).map_err(from_datafusion)?;
         let plan = cut::cut(optimized).map_err(from_datafusion)?;
         Ok(DistributedPlan { plan, state })
     }
