@@ -118,3 +118,22 @@ async fn tpch_q12_pushes_filters_and_projections_into_fragments() {
     .await;
     insta::assert_snapshot!(plan);
 }
+
+#[tokio::test]
+async fn tpch_q15_cuts_inside_scalar_subqueries_too() {
+    let cluster = cluster().await;
+    let plan = explain(
+        &cluster,
+        "WITH revenue AS (
+            SELECT l_suppkey AS supplier_no, sum(l_extendedprice * (1 - l_discount)) AS total_revenue
+            FROM sales.main.lineitem
+            WHERE l_shipdate >= CAST('1996-01-01' AS date) AND l_shipdate < CAST('1996-04-01' AS date)
+            GROUP BY supplier_no)
+         SELECT s_suppkey, s_name, s_address, s_phone, total_revenue
+         FROM parts.main.supplier, revenue
+         WHERE s_suppkey = supplier_no AND total_revenue = (SELECT max(total_revenue) FROM revenue)
+         ORDER BY s_suppkey",
+    )
+    .await;
+    insta::assert_snapshot!(plan);
+}

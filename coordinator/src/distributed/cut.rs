@@ -32,13 +32,26 @@ use super::fragment::Fragment;
 use super::sql::fragment_sql;
 use crate::site::Site;
 
-/// Replaces every single-executor subtree of `plan` with a REMOTE fragment.
+/// Replaces every single-executor subtree of `plan`, and of the subqueries
+/// in its expressions, with a REMOTE fragment.
 pub(crate) fn cut(plan: LogicalPlan) -> DfResult<LogicalPlan> {
     let (plan, site) = place_root(plan)?;
-    match site {
-        Some(site) => wrap(plan, site),
-        None => Ok(plan),
-    }
+    let plan = match site {
+        Some(site) => wrap(plan, site)?,
+        None => plan,
+    };
+    Ok(plan
+        .transform_up(|node| {
+            node.map_subqueries(|subquery| match subquery {
+                LogicalPlan::Subquery(mut subquery) => {
+                    let inner = Arc::unwrap_or_clone(subquery.subquery);
+                    subquery.subquery = Arc::new(cut(inner)?);
+                    Ok(Transformed::yes(LogicalPlan::Subquery(subquery)))
+                }
+                other => Ok(Transformed::no(other)),
+            })
+        })?
+        .data)
 }
 
 /// Like [`place`], but a sort or limit may join its input's executor: at

@@ -31,6 +31,7 @@ use datafusion::physical_plan::{
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 use futures::{stream, TryStreamExt};
 use openduck_executor::Statement;
+use tracing::info;
 
 use crate::site::Site;
 
@@ -207,10 +208,19 @@ impl ExecutionPlan for FragmentExec {
         let rows = MetricBuilder::new(&self.metrics).output_rows(partition);
         let bytes = MetricBuilder::new(&self.metrics).counter("bytes_received", partition);
         let target = SchemaRef::clone(&schema);
+        let mut moved = Moved {
+            executor: site.id().to_string(),
+            rows: 0,
+            bytes: 0,
+        };
         let batches = stream::once(async move { site.query(statement).await })
             .try_flatten()
             .map_err(|error| DataFusionError::External(Box::new(error)))
             .and_then(move |batch| {
+                // The whole guard moves into the closure, and logs when the stream goes.
+                let moved = &mut moved;
+                moved.rows += batch.num_rows();
+                moved.bytes += batch_bytes(&batch);
                 let cast = conform(&batch, &target, &rows, &bytes);
                 async move { cast }
             });
@@ -222,10 +232,34 @@ impl ExecutionPlan for FragmentExec {
     }
 }
 
+/// The bytes of a batch's data (what its Arrow IPC body holds), not of the
+/// buffers it may share with other batches.
+fn batch_bytes(batch: &RecordBatch) -> usize {
+    batch
+        .columns()
+        .iter()
+        .map(|column| column.to_data().get_slice_memory_size().unwrap_or(0))
+        .sum()
+}
+
+/// What one Bridge received, logged when it is done (finished, failed or
+/// dropped), so that operators see what crossed the network.
+struct Moved {
+    executor: String,
+    rows: usize,
+    bytes: usize,
+}
+
+impl Drop for Moved {
+    fn drop(&mut self) {
+        info!(executor = %self.executor, rows = self.rows, bytes = self.bytes, "bridge finished");
+    }
+}
+
 /// A batch as DataFusion planned it: the planned names and types, by position.
 fn conform(batch: &RecordBatch, target: &SchemaRef, rows: &Count, bytes: &Count) -> DfResult<RecordBatch> {
     rows.add(batch.num_rows());
-    bytes.add(batch.get_array_memory_size());
+    bytes.add(batch_bytes(batch));
     if target.fields().is_empty() {
         // A scan that only counts rows: its placeholder column goes.
         return Ok(RecordBatch::try_new_with_options(

@@ -1,0 +1,130 @@
+"""TPC-H across three executors, against one embedded DuckDB, in one run.
+
+    make bench-tpch        # or: OPENDUCK_BIN=... .venv/bin/python benches/tpch_distributed.py --scale 1
+
+Generates TPC-H with tpchgen-cli, starts etcd, three `openduck executor`
+processes and an `openduck coordinator` on loopback, and spreads the tables
+as the distributed tests do (lineitem and orders on one executor; customer,
+nation and region on a second; part, partsupp and supplier on a third). The
+same tables go into one in-process DuckDB (the Python package, the same
+DuckDB version). Each of the 22 queries runs on both, interleaved, best of
+--runs; the script prints per-query seconds, their ratio (openduck /
+embedded), and the Arrow bytes that crossed from executors to the
+coordinator (from the coordinator's "bridge finished" log lines). A query
+whose tables all live on one executor runs there verbatim and streams to
+the client directly: it moves nothing through the coordinator.
+"""
+
+import argparse
+import math
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
+from cluster_harness import Coordinator, Etcd, Executor, wait_until  # noqa: E402
+from test_distributed import DATABASE_OF, PLACEMENT, qualified  # noqa: E402
+
+QUERIES = Path(__file__).resolve().parent / "tpch"
+MOVED = re.compile(r"bridge finished .*?rows=(\d+) bytes=(\d+)")
+
+
+def generate(scale, out):
+    tpchgen = Path(sys.executable).parent / "tpchgen-cli"
+    subprocess.run([str(tpchgen), "parquet", "-s", str(scale), f"--output-dir={out}"], check=True)
+    tables = {}
+    for path in sorted(Path(out).glob("*.parquet")):
+        table = pq.read_table(path)
+        schema = pa.schema([f.with_type(pa.string()) if f.type == pa.string_view() else f for f in table.schema])
+        # Batches the driver can send whole (it refuses messages over 16 MiB).
+        tables[path.stem] = pa.Table.from_batches(table.cast(schema).to_batches(max_chunksize=65536))
+    return tables
+
+
+def moved_since(log_path, offset):
+    text = Path(log_path).read_text()
+    rows = bytes_ = 0
+    for match in MOVED.finditer(text[offset:]):
+        rows += int(match.group(1))
+        bytes_ += int(match.group(2))
+    return rows, bytes_, len(text)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", default="1")
+    parser.add_argument("--runs", type=int, default=2)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        started = time.perf_counter()
+        tables = generate(args.scale, tmp / "tpch")
+        print(f"generated TPC-H SF{args.scale} in {time.perf_counter() - started:.1f} s")
+
+        embedded = duckdb.connect(str(tmp / "embedded.duckdb"))
+        for name, table in tables.items():
+            embedded.register(f"{name}_arrow", table)
+            embedded.execute(f"CREATE TABLE {name} AS SELECT * FROM {name}_arrow")
+            embedded.unregister(f"{name}_arrow")
+
+        etcd = Etcd(tmp / "etcd").start()
+        processes = []
+        try:
+            for index, database in enumerate(PLACEMENT):
+                processes.append(Executor(tmp / f"exec-{index}", etcd, f"exec-{index}", [database]).start())
+            coordinator = Coordinator(tmp / "coordinator", etcd).start()
+            processes.append(coordinator)
+            with coordinator.connect() as conn, conn.cursor() as cur:
+                wait_until(lambda: len(conn.adbc_get_objects(depth="catalogs").read_all()) >= 3, what="executors")
+                started = time.perf_counter()
+                for name, database in DATABASE_OF.items():
+                    cur.adbc_ingest(name, tables[name], mode="create", catalog_name=database)
+                print(f"loaded the executors in {time.perf_counter() - started:.1f} s\n")
+
+                print(f"{'query':>5}  {'openduck s':>10}  {'embedded s':>10}  {'ratio':>6}  {'moved MB':>9}  {'rows moved':>11}")
+                ratios = []
+                total = {"openduck": 0.0, "embedded": 0.0}
+                for path in sorted(QUERIES.glob("q*.sql")):
+                    sql = path.read_text()
+                    distributed_sql = qualified(sql)
+                    best = {"openduck": math.inf, "embedded": math.inf}
+                    offset = len(coordinator.log_path.read_text())
+                    for run in range(args.runs):
+                        start = time.perf_counter()
+                        cur.execute(distributed_sql)
+                        ours = cur.fetch_arrow_table().num_rows
+                        best["openduck"] = min(best["openduck"], time.perf_counter() - start)
+                        if run == 0:
+                            rows_moved, bytes_moved, offset = moved_since(coordinator.log_path, offset)
+                        start = time.perf_counter()
+                        theirs = embedded.execute(sql).to_arrow_table().num_rows
+                        best["embedded"] = min(best["embedded"], time.perf_counter() - start)
+                        assert ours == theirs, f"{path.stem}: {ours} rows against {theirs}"
+                    ratio = best["openduck"] / best["embedded"]
+                    ratios.append(ratio)
+                    for side in total:
+                        total[side] += best[side]
+                    print(
+                        f"{path.stem:>5}  {best['openduck']:>10.3f}  {best['embedded']:>10.3f}  {ratio:>6.2f}  "
+                        f"{bytes_moved / 1e6:>9.1f}  {rows_moved:>11,}"
+                    )
+                geomean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+                print(f"\ntotal: openduck {total['openduck']:.2f} s, embedded {total['embedded']:.2f} s")
+                print(f"ratio (openduck / embedded DuckDB time): geometric mean {geomean:.2f}, "
+                      f"total {total['openduck'] / total['embedded']:.2f}")
+        finally:
+            for process in reversed(processes):
+                process.stop()
+            etcd.stop()
+
+
+if __name__ == "__main__":
+    main()
