@@ -1,7 +1,8 @@
 # The two commands README.md opens with:
 #   make serve   runs openduck (Flight SQL on grpc://127.0.0.1:7878, data in ./openduck-data)
 #   make test    runs every test (Rust unit and integration tests, then the Python end-to-end tests)
-# Both install what they need first. `make bench` runs the benchmarks.
+# Both install what they need first. `make bench` runs the benchmarks (`make bench-tpch`
+# only the distributed TPC-H one).
 
 # One build directory outside the clone, shared by every checkout and by CI:
 # a cold build (DuckDB above all) takes over half an hour.
@@ -13,7 +14,7 @@ PYTHON := $(VENV)/bin/python
 OPENDUCK_BIN := $(CARGO_TARGET_DIR)/debug/openduck
 SERVE_ARGS ?=
 
-.PHONY: serve test test-rust test-python build bench python-env
+.PHONY: serve test test-rust test-python build bench bench-tpch python-env
 
 serve:
 	cargo run --bin openduck -- serve $(SERVE_ARGS)
@@ -32,6 +33,11 @@ test-python: build python-env
 bench: build python-env
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/stream_throughput.py
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/ingest_throughput.py
+	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/tpch_distributed.py --scale 1
+
+# TPC-H SF1 over three executors against one embedded DuckDB (needs etcd).
+bench-tpch: build python-env
+	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/tpch_distributed.py --scale 1
 
 python-env: $(VENV)/.installed
 

@@ -137,3 +137,20 @@ async fn tpch_q15_cuts_inside_scalar_subqueries_too() {
     .await;
     insta::assert_snapshot!(plan);
 }
+
+#[tokio::test]
+async fn tpch_q18_filters_orders_with_a_semi_join_on_their_executor() {
+    let cluster = cluster().await;
+    let plan = explain(
+        &cluster,
+        "SELECT c_name, c_custkey, o_orderkey, o_orderdate, o_totalprice, sum(l_quantity)
+         FROM crm.main.customer, sales.main.orders, sales.main.lineitem
+         WHERE o_orderkey IN (SELECT l_orderkey FROM sales.main.lineitem GROUP BY l_orderkey HAVING sum(l_quantity) > 300)
+           AND c_custkey = o_custkey AND o_orderkey = l_orderkey
+         GROUP BY c_name, c_custkey, o_orderkey, o_orderdate, o_totalprice
+         ORDER BY o_totalprice DESC, o_orderdate
+         LIMIT 100",
+    )
+    .await;
+    insta::assert_snapshot!(plan);
+}

@@ -211,3 +211,40 @@ def test_writes_spanning_executors_are_refused_clearly(cluster):
     with cluster["coordinator"].connect() as conn, conn.cursor() as cur:
         with pytest.raises(Exception, match="different executors"):
             cur.execute("INSERT INTO sales.main.orders SELECT * FROM sales.main.orders o JOIN crm.main.customer c ON false")
+
+
+NULL_CASES = [
+    "SELECT a.k FROM sales.main.a, crm.main.c WHERE NOT EXISTS (SELECT 1 FROM sales.main.b WHERE b.k = a.k)",
+    "SELECT a.k FROM sales.main.a, crm.main.c WHERE EXISTS (SELECT 1 FROM sales.main.b WHERE b.k = a.k)",
+    "SELECT a.k FROM sales.main.a, crm.main.c WHERE a.k NOT IN (SELECT k FROM sales.main.b)",
+    "SELECT a.k FROM sales.main.a, crm.main.c WHERE a.k IN (SELECT k FROM sales.main.b)",
+    "SELECT a.k, c.x FROM sales.main.a LEFT JOIN crm.main.c ON a.k = c.x",
+    "SELECT a.k / 2 AS half, CAST(a.k * 1.5 AS INTEGER) AS rounded FROM sales.main.a, crm.main.c",
+]
+
+
+@pytest.mark.parametrize("sql", NULL_CASES)
+def test_nulls_and_arithmetic_mean_what_duckdb_means(cluster, sql):
+    """Semi, anti and outer joins with NULL keys, integer division and casts
+    across executors give DuckDB's rows (or, where DataFusion's meaning
+    differs from DuckDB's, DataFusion's, computed on the coordinator)."""
+    with cluster["coordinator"].connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE OR REPLACE TABLE sales.main.a AS SELECT * FROM (VALUES (1), (2), (3), (NULL)) t(k)")
+        cur.execute("CREATE OR REPLACE TABLE sales.main.b AS SELECT * FROM (VALUES (2), (NULL)) t(k)")
+        cur.execute("CREATE OR REPLACE TABLE crm.main.c AS SELECT * FROM (VALUES (1), (3)) t(x)")
+        actual = sorted(rows_of(conn, sql), key=repr)
+    local = duckdb.connect()
+    for db in ("sales", "crm"):
+        local.execute(f"ATTACH ':memory:' AS {db}")
+    local.execute("CREATE TABLE sales.main.a AS SELECT * FROM (VALUES (1), (2), (3), (NULL)) t(k)")
+    local.execute("CREATE TABLE sales.main.b AS SELECT * FROM (VALUES (2), (NULL)) t(k)")
+    local.execute("CREATE TABLE crm.main.c AS SELECT * FROM (VALUES (1), (3)) t(x)")
+    expected = sorted((tuple(row) for row in local.execute(sql).fetchall()), key=repr)
+    if "/ 2" in sql:
+        # DataFusion divides integers as integers and truncates casts; DuckDB
+        # divides as floats and rounds. Queries across executors have
+        # DataFusion's meaning for what runs on the coordinator.
+        expected = [(None if k is None else int(k / 2), None if k is None else int(k * 1.5))
+                    for (k,) in sorted(local.execute("SELECT a.k FROM sales.main.a, crm.main.c").fetchall(), key=repr)]
+        expected = sorted(expected, key=repr)
+    assert actual == expected

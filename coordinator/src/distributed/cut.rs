@@ -12,8 +12,9 @@
 //! Some operators and expressions are kept LOCAL on purpose, because DuckDB
 //! would give them another meaning: integer division (DuckDB's `/` is a
 //! float division), casts from fractional to integer types (DuckDB rounds,
-//! DataFusion truncates), subquery expressions, semi and anti joins, and
-//! sorts and limits anywhere but at the root of the query.
+//! DataFusion truncates), subquery expressions, mark joins and NOT IN's
+//! null-aware anti joins, and sorts and limits anywhere but at the root of
+//! the query.
 
 use std::sync::Arc;
 
@@ -170,7 +171,17 @@ fn pushable(plan: &LogicalPlan) -> bool {
         | LogicalPlan::SubqueryAlias(_)
         | LogicalPlan::Distinct(Distinct::All(_)) => true,
         LogicalPlan::Join(join) => {
-            matches!(join.join_type, JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full)
+            matches!(
+                join.join_type,
+                JoinType::Inner
+                    | JoinType::Left
+                    | JoinType::Right
+                    | JoinType::Full
+                    | JoinType::LeftSemi
+                    | JoinType::LeftAnti
+                    | JoinType::RightSemi
+                    | JoinType::RightAnti
+            )
                 && join.null_equality == NullEquality::NullEqualsNothing
                 && !join.null_aware
         }

@@ -8,6 +8,7 @@ mod dialect;
 mod explain;
 mod fragment;
 mod group;
+mod semi;
 mod sql;
 
 use std::sync::Arc;
@@ -88,7 +89,8 @@ impl DistributedPlanner {
         let logical = state.create_logical_plan(sql).await.map_err(from_datafusion)?;
         let grouped = group::group_by_executor(logical).map_err(from_datafusion)?;
         let optimized = state.optimize(&grouped).map_err(from_datafusion)?;
-        let plan = cut::cut(optimized).map_err(from_datafusion)?;
+        let moved = semi::push_down_semi_joins(optimized).map_err(from_datafusion)?;
+        let plan = cut::cut(moved).map_err(from_datafusion)?;
         Ok(DistributedPlan { plan, state })
     }
 }

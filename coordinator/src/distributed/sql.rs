@@ -123,11 +123,16 @@ impl Writer<'_> {
                 Ok(format!("SELECT DISTINCT * FROM {from}"))
             }
             LogicalPlan::Join(join) => {
-                let kind = match join.join_type {
-                    JoinType::Inner => "INNER",
-                    JoinType::Left => "LEFT",
-                    JoinType::Right => "RIGHT",
-                    JoinType::Full => "FULL",
+                // Which side's rows come out, and the join DuckDB writes for it.
+                let (kind, output) = match join.join_type {
+                    JoinType::Inner => ("INNER", JoinOutput::Both),
+                    JoinType::Left => ("LEFT", JoinOutput::Both),
+                    JoinType::Right => ("RIGHT", JoinOutput::Both),
+                    JoinType::Full => ("FULL", JoinOutput::Both),
+                    JoinType::LeftSemi => ("SEMI", JoinOutput::Left),
+                    JoinType::LeftAnti => ("ANTI", JoinOutput::Left),
+                    JoinType::RightSemi => ("SEMI", JoinOutput::Right),
+                    JoinType::RightAnti => ("ANTI", JoinOutput::Right),
                     other => return Err(unsupported(format!("{other} joins"))),
                 };
                 let (left, l) = self.derived(&join.left)?;
@@ -143,6 +148,24 @@ impl Writer<'_> {
                     conditions.push(format!("({})", self.join_expr(filter, left_schema, &l, right_schema, &r)?));
                 }
                 let on = if conditions.is_empty() { "TRUE".to_string() } else { conditions.join(" AND ") };
+                let keep = |alias: &str, count: usize| {
+                    (0..count)
+                        .map(|i| format!("{}.{} AS {}", quote_identifier(alias), column_name(i), column_name(i)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                match output {
+                    // DuckDB's SEMI and ANTI joins keep the rows of their left side.
+                    JoinOutput::Left => {
+                        let columns = keep(&l, left_schema.fields().len());
+                        return Ok(format!("SELECT {columns} FROM {left} {kind} JOIN {right} ON {on}"));
+                    }
+                    JoinOutput::Right => {
+                        let columns = keep(&r, right_schema.fields().len());
+                        return Ok(format!("SELECT {columns} FROM {right} {kind} JOIN {left} ON {on}"));
+                    }
+                    JoinOutput::Both => {}
+                }
                 let left_count = left_schema.fields().len();
                 let columns: Vec<String> = (0..left_count)
                     .map(|i| format!("{}.{} AS {}", quote_identifier(&l), column_name(i), column_name(i)))
@@ -233,6 +256,13 @@ impl Writer<'_> {
             .data;
         Ok(Unparser::new(&OpenDuckDialect).expr_to_sql(&positional)?.to_string())
     }
+}
+
+/// Whose columns a join returns.
+enum JoinOutput {
+    Both,
+    Left,
+    Right,
 }
 
 fn limit_clause(limit: &Limit) -> DfResult<String> {
