@@ -161,6 +161,7 @@ pub(crate) async fn run_executor(args: ExecutorProcessArgs) -> Result<(), Box<dy
             .collect(),
         version: env!("CARGO_PKG_VERSION").into(),
         capacity,
+        catalog_version: 0,
     };
     let stop = shutdown_signal();
     let announcement = match openduck_registry::announce(args.cluster.registry(), record).await {
@@ -171,11 +172,27 @@ pub(crate) async fn run_executor(args: ExecutorProcessArgs) -> Result<(), Box<dy
             return Err(error.into());
         }
     };
+    // Coordinators list a catalog again when its version in the registry moves.
+    let announcement = Arc::new(announcement);
+    let catalog_follower = tokio::spawn({
+        let announcement = Arc::clone(&announcement);
+        let mut changes = executor.catalog_changes();
+        async move {
+            while changes.changed().await.is_ok() {
+                let version = *changes.borrow_and_update();
+                announcement.update(|record| record.catalog_version = version);
+            }
+        }
+    });
     println!("openduck executor {id} listening on grpc://{bound}, advertised as grpc://{advertise}");
 
     stop.await;
     info!("shutting down: leaving the registry, then finishing running statements");
-    announcement.withdraw().await;
+    catalog_follower.abort();
+    let _ = catalog_follower.await;
+    if let Ok(announcement) = Arc::try_unwrap(announcement) {
+        announcement.withdraw().await;
+    }
     let _ = stop_server.send(());
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
     executor.shutdown(Duration::from_secs(5)).await?;

@@ -236,7 +236,7 @@ impl Coordinator {
                     explain_schema()
                 } else {
                     let sites = self.registry.sites();
-                    self.planner.plan(&sites, &database, scope.schema.as_deref(), &query).await?.schema()
+                    self.planner.plan((&sites, self.registry.catalog_epoch()), &database, scope.schema.as_deref(), &query).await?.schema()
                 };
                 Ok(Description {
                     schema: Some(schema),
@@ -327,7 +327,7 @@ impl Coordinator {
             });
         }
         let sites = self.registry.sites();
-        let plan = self.planner.plan(&sites, database, scope.schema.as_deref(), query).await?;
+        let plan = self.planner.plan((&sites, self.registry.catalog_epoch()), database, scope.schema.as_deref(), query).await?;
         let query_id = uuid::Uuid::new_v4().to_string();
         let mut ticket = FragmentTicket {
             query_id: query_id.clone(),
@@ -375,7 +375,7 @@ impl Coordinator {
         if ticket.distributed {
             let sites = self.registry.sites();
             let schema = Some(ticket.schema.as_str()).filter(|schema| !schema.is_empty());
-            let plan = self.planner.plan(&sites, &ticket.database, schema, &ticket.sql).await?;
+            let plan = self.planner.plan((&sites, self.registry.catalog_epoch()), &ticket.database, schema, &ticket.sql).await?;
             info!(query_id = %ticket.query_id, "executing a query across executors");
             return plan.execute().await;
         }

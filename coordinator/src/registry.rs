@@ -93,6 +93,17 @@ impl Registry {
         self.sites.read().iter().find(|site| site.hosts(database)).cloned()
     }
 
+    /// Changes whenever an executor joins or leaves, or says that its
+    /// catalog may have changed: mirrors of the catalogs keyed by it stay true.
+    pub(crate) fn catalog_epoch(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        for site in self.sites.read().iter() {
+            (site.id(), site.databases(), site.catalog_version()).hash(&mut hasher);
+        }
+        hasher.finish()
+    }
+
     /// Every database served now or since start, sorted.
     pub(crate) fn known_databases(&self) -> Vec<String> {
         self.seen.read().iter().cloned().collect()
@@ -131,9 +142,10 @@ fn sites_of<'a>(
             .collect();
         match RemoteExecutor::connect(&record.id, &record.endpoint, signer.clone(), max_message_size) {
             Ok(remote) => {
-                let site = Site::remote(remote, databases);
+                let site = Site::remote(remote, databases, record.catalog_version);
                 match old.iter().find(|known| known.same_as(&site)) {
-                    Some(known) => sites.push(known.clone()),
+                    // Keep its client (and connection); take the new catalog version.
+                    Some(known) => sites.push(known.with_catalog_version(record.catalog_version)),
                     None => {
                         info!(executor = %record.id, endpoint = %record.endpoint, databases = ?site.databases(), "executor joined");
                         sites.push(site);

@@ -19,6 +19,8 @@ use crate::error::{Error, Result};
 pub(crate) struct Site {
     id: String,
     databases: Vec<String>,
+    /// For a remote executor, the catalog version its record announced.
+    catalog_version: u64,
     kind: SiteKind,
 }
 
@@ -70,16 +72,34 @@ impl Site {
         Site {
             id: executor.id().to_string(),
             databases: executor.databases().to_vec(),
+            catalog_version: 0,
             kind: SiteKind::Local(executor),
         }
     }
 
     /// An executor in another process, serving `databases`.
-    pub(crate) fn remote(executor: RemoteExecutor, databases: Vec<String>) -> Self {
+    pub(crate) fn remote(executor: RemoteExecutor, databases: Vec<String>, catalog_version: u64) -> Self {
         Site {
             id: executor.id().to_string(),
             databases,
+            catalog_version,
             kind: SiteKind::Remote(executor),
+        }
+    }
+
+    /// Goes up whenever a statement may have changed one of its catalogs.
+    pub(crate) fn catalog_version(&self) -> u64 {
+        match &self.kind {
+            SiteKind::Local(executor) => *executor.catalog_changes().borrow(),
+            SiteKind::Remote(_) => self.catalog_version,
+        }
+    }
+
+    /// The same executor, announcing another catalog version.
+    pub(crate) fn with_catalog_version(&self, catalog_version: u64) -> Self {
+        Site {
+            catalog_version,
+            ..self.clone()
         }
     }
 

@@ -188,6 +188,13 @@ impl Executor {
         &self.id
     }
 
+    /// Follows a count that goes up after every statement that may have
+    /// changed a catalog (DDL, ATTACH, ...), so that whoever mirrors the
+    /// catalog knows to list it again.
+    pub fn catalog_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.pool.catalog_changes()
+    }
+
     /// The databases hosted here; the first is the default.
     pub fn databases(&self) -> &[String] {
         &self.databases
@@ -380,6 +387,9 @@ impl Executor {
 /// temporary table or view it created must not be seen by the next client,
 /// so such a connection is closed instead.
 pub(crate) fn after_statement(conn: &PooledConnection, kind: StatementKind) -> Result<()> {
+    if kind == StatementKind::Other {
+        conn.catalog_changed();
+    }
     if kind == StatementKind::Other && !conn.is_discarded() && conn.has_temporary_objects()? {
         conn.discard();
     }

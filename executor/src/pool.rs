@@ -27,6 +27,8 @@ pub(crate) struct Pool {
     permits: Arc<Semaphore>,
     size: usize,
     running: Mutex<Vec<Interrupter>>,
+    /// Counts statements that may have changed a catalog (DDL, ATTACH, ...).
+    catalog_version: tokio::sync::watch::Sender<u64>,
 }
 
 impl Pool {
@@ -39,7 +41,13 @@ impl Pool {
             permits: Arc::new(Semaphore::new(size)),
             size,
             running: Mutex::new(Vec::new()),
+            catalog_version: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// Follows the count of statements that may have changed a catalog.
+    pub(crate) fn catalog_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.catalog_version.subscribe()
     }
 
     /// Waits for a free connection (creating one when the pool is not full).
@@ -171,6 +179,11 @@ impl PooledConnection {
     /// `SET` or `USE` ran on it): close it instead of reusing it.
     pub(crate) fn discard(&self) {
         self.discard.set(true);
+    }
+
+    /// Notes that a statement on this connection may have changed a catalog.
+    pub(crate) fn catalog_changed(&self) {
+        self.pool.catalog_version.send_modify(|version| *version += 1);
     }
 }
 

@@ -17,10 +17,17 @@ use crate::{connect, RegistryConfig};
 #[derive(Debug)]
 pub struct Announcement {
     stop: watch::Sender<bool>,
+    record: watch::Sender<ExecutorRecord>,
     task: JoinHandle<()>,
 }
 
 impl Announcement {
+    /// Changes the registered record (its catalog version, say); it is put
+    /// again under the same lease.
+    pub fn update(&self, change: impl FnOnce(&mut ExecutorRecord)) {
+        self.record.send_modify(change);
+    }
+
     /// Leaves the registry now: the lease is revoked, so the record and the
     /// writer claims go with it and coordinators stop routing here.
     pub async fn withdraw(self) {
@@ -46,8 +53,9 @@ pub async fn announce(config: RegistryConfig, record: ExecutorRecord) -> Result<
     let lease = register(&mut client, &config, &record).await?;
     info!(executor = %record.id, endpoint = %record.endpoint, lease, "registered in etcd");
     let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(keep(client, config, record, lease, stopped));
-    Ok(Announcement { stop, task })
+    let (record, records) = watch::channel(record);
+    let task = tokio::spawn(keep(client, config, records, lease, stopped));
+    Ok(Announcement { stop, record, task })
 }
 
 /// Takes a lease, claims every database `record` writes, and puts the record.
@@ -107,19 +115,20 @@ fn current_owner(responses: &[TxnOpResponse]) -> String {
 async fn keep(
     mut client: Client,
     config: RegistryConfig,
-    record: ExecutorRecord,
+    mut records: watch::Receiver<ExecutorRecord>,
     mut lease: i64,
     mut stopped: watch::Receiver<bool>,
 ) {
     loop {
-        let reason = match keep_alive(&mut client, &config, lease, &mut stopped).await {
+        let reason = match keep_alive(&mut client, &config, lease, &mut records, &mut stopped).await {
             Ok(()) => {
                 let _ = client.lease_revoke(lease).await;
-                info!(executor = %record.id, "left the registry");
+                info!(executor = %records.borrow().id, "left the registry");
                 return;
             }
             Err(reason) => reason,
         };
+        let record = records.borrow_and_update().clone();
         warn!(executor = %record.id, %reason, "lost the registry lease; registering again");
         let mut backoff = Duration::from_millis(200);
         loop {
@@ -127,6 +136,7 @@ async fn keep(
                 _ = stopped.changed() => return,
                 () = tokio::time::sleep(backoff) => {}
             }
+            let record = records.borrow_and_update().clone();
             match register(&mut client, &config, &record).await {
                 Ok(new_lease) => {
                     lease = new_lease;
@@ -149,6 +159,7 @@ async fn keep_alive(
     client: &mut Client,
     config: &RegistryConfig,
     lease: i64,
+    records: &mut watch::Receiver<ExecutorRecord>,
     stopped: &mut watch::Receiver<bool>,
 ) -> std::result::Result<(), String> {
     let (mut keeper, mut responses) = client.lease_keep_alive(lease).await.map_err(|error| error.to_string())?;
@@ -157,6 +168,15 @@ async fn keep_alive(
         let jitter = rand::rng().random_range(Duration::ZERO..period / 5);
         tokio::select! {
             _ = stopped.changed() => return Ok(()),
+            Ok(()) = records.changed() => {
+                let record = records.borrow_and_update().clone();
+                let options = Some(PutOptions::new().with_lease(lease));
+                client
+                    .put(config.executor_key(&record.id), record.encode_to_vec(), options)
+                    .await
+                    .map_err(|error| error.to_string())?;
+                continue;
+            }
             () = tokio::time::sleep(period - jitter) => {}
         }
         keeper.keep_alive().await.map_err(|error| error.to_string())?;

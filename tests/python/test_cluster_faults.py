@@ -95,3 +95,26 @@ def test_executors_keep_serving_while_etcd_is_down_and_register_again(cluster):
             assert count(conn, "SELECT count(*) FROM alpha.main.big b JOIN beta.main.one o ON b.x = o.y") == 1
     finally:
         late.stop()
+
+
+def test_a_table_made_through_another_coordinator_is_planned_at_once(cluster):
+    """An executor announces a new catalog version after DDL; coordinators
+    list its tables again instead of waiting for their mirror to age."""
+    first = cluster["coordinator"]
+    second = Coordinator(cluster["root"] / "second", cluster["etcd"]).start()
+    try:
+        with first.connect() as conn:
+            # The first coordinator mirrors the catalogs now.
+            assert count(conn, "SELECT count(*) FROM alpha.main.big b JOIN beta.main.one o ON b.x = o.y") == 1
+            with second.connect() as other, other.cursor() as cur:
+                cur.execute("CREATE TABLE beta.main.two AS SELECT 2 AS y")
+            started = time.monotonic()
+            wait_until(
+                lambda: count(conn, "SELECT count(*) FROM alpha.main.big b JOIN beta.main.two t ON b.x = t.y") == 1,
+                timeout_s=20,
+                what="the new table planned across executors",
+            )
+            # Well before the mirror's 30 s lifetime runs out.
+            assert time.monotonic() - started < 10
+    finally:
+        second.stop()

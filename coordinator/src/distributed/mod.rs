@@ -32,14 +32,16 @@ use crate::site::Site;
 
 pub(crate) use explain::explain_lines;
 
-/// How long a mirrored catalog is used before it is listed again (changes
-/// made through this coordinator refresh it at once).
-const CATALOG_TTL: Duration = Duration::from_secs(5);
+/// How long a mirrored catalog is used at most before it is listed again.
+/// Changes made through this coordinator, and those executors announce
+/// (their catalog version), refresh it at once.
+const CATALOG_TTL: Duration = Duration::from_secs(30);
 
 /// Plans queries that span executors.
 #[derive(Debug, Default)]
 pub(crate) struct DistributedPlanner {
-    catalogs: Mutex<Option<(Instant, Arc<dyn CatalogProviderList>)>>,
+    /// The mirror, when it was listed, and the registry's catalog epoch then.
+    catalogs: Mutex<Option<(Instant, u64, Arc<dyn CatalogProviderList>)>>,
 }
 
 /// A query planned across executors, ready to run.
@@ -55,26 +57,27 @@ impl DistributedPlanner {
         *self.catalogs.lock() = None;
     }
 
-    async fn catalogs(&self, sites: &[Site]) -> Result<Arc<dyn CatalogProviderList>> {
-        if let Some((listed, catalogs)) = &*self.catalogs.lock() {
-            if listed.elapsed() < CATALOG_TTL {
+    async fn catalogs(&self, sites: &[Site], epoch: u64) -> Result<Arc<dyn CatalogProviderList>> {
+        if let Some((listed, listed_epoch, catalogs)) = &*self.catalogs.lock() {
+            if *listed_epoch == epoch && listed.elapsed() < CATALOG_TTL {
                 return Ok(Arc::clone(catalogs));
             }
         }
         let catalogs = catalog::mirror(sites).await?;
-        *self.catalogs.lock() = Some((Instant::now(), Arc::clone(&catalogs)));
+        *self.catalogs.lock() = Some((Instant::now(), epoch, Arc::clone(&catalogs)));
         Ok(catalogs)
     }
 
-    /// Plans `sql` with `database` (and `schema`) resolving unqualified names.
+    /// Plans `sql` over the catalogs of `sites` (in the registry's catalog
+    /// `epoch`), with `database` (and `schema`) resolving unqualified names.
     pub(crate) async fn plan(
         &self,
-        sites: &[Site],
+        (sites, epoch): (&[Site], u64),
         database: &str,
         schema: Option<&str>,
         sql: &str,
     ) -> Result<DistributedPlan> {
-        let catalogs = self.catalogs(sites).await?;
+        let catalogs = self.catalogs(sites, epoch).await?;
         let config = SessionConfig::new()
             .with_create_default_catalog_and_schema(false)
             .with_default_catalog_and_schema(database.to_lowercase(), schema.unwrap_or("main").to_lowercase())
