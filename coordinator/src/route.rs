@@ -10,13 +10,14 @@
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{ObjectName, Query, Statement, Visit, Visitor};
+use sqlparser::ast::{ObjectName, Query, Statement, TableFactor, Visit, Visitor};
 use sqlparser::dialect::DuckDbDialect;
 use sqlparser::parser::Parser;
 
 /// The databases `sql` reads or writes, given the known database names and the
 /// default database. The default counts when a table name is not qualified
-/// with a database (CTE names are not tables), or when no table is named.
+/// with a database (CTE names and table functions such as `range(10)` are
+/// not tables), or when no table is named.
 pub(crate) fn databases_touched(sql: &str, known: &[String], default: &str) -> BTreeSet<String> {
     let Ok(statements) = Parser::parse_sql(&DuckDbDialect {}, sql) else {
         return BTreeSet::from([default.to_string()]);
@@ -31,7 +32,7 @@ pub(crate) fn databases_touched(sql: &str, known: &[String], default: &str) -> B
             Some(database) => {
                 touched.insert(database);
             }
-            None if !relations.is_cte(name) => {
+            None if !relations.is_cte(name) && !relations.is_function(name) => {
                 touched.insert(default.to_string());
             }
             None => {}
@@ -43,14 +44,21 @@ pub(crate) fn databases_touched(sql: &str, known: &[String], default: &str) -> B
     touched
 }
 
-/// Every table name and CTE name of a statement.
+/// Every table name, CTE name and table function of a statement.
 #[derive(Default)]
 struct Relations {
     names: Vec<ObjectName>,
     ctes: Vec<String>,
+    functions: Vec<ObjectName>,
 }
 
 impl Relations {
+    /// An unqualified table function (`range(10)`, `read_parquet(...)`): it
+    /// runs wherever the statement runs.
+    fn is_function(&self, name: &ObjectName) -> bool {
+        name.0.len() == 1 && self.functions.contains(name)
+    }
+
     fn is_cte(&self, name: &ObjectName) -> bool {
         match name.0.as_slice() {
             [part] => part
@@ -67,6 +75,13 @@ impl Visitor for Relations {
     fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
         if let Some(with) = &query.with {
             self.ctes.extend(with.cte_tables.iter().map(|cte| cte.alias.name.value.clone()));
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Table { name, args: Some(_), .. } = factor {
+            self.functions.push(name.clone());
         }
         ControlFlow::Continue(())
     }
@@ -131,6 +146,7 @@ mod tests {
         assert_eq!(touched("SELECT * FROM t"), ["mydb"]);
         assert_eq!(touched("SELECT * FROM sales.main.orders"), ["sales"]);
         assert_eq!(touched("SELECT 1"), ["mydb"]);
+        assert_eq!(touched("CREATE TABLE sales.main.t AS SELECT * FROM range(10)"), ["sales"]);
         assert_eq!(touched("SELECT * FROM sales.orders o JOIN t ON o.id = t.id"), ["mydb", "sales"]);
         assert_eq!(touched("INSERT INTO sales.main.o SELECT * FROM t"), ["mydb", "sales"]);
     }

@@ -8,6 +8,7 @@ mod dialect;
 mod explain;
 mod fragment;
 mod group;
+mod partial;
 mod semi;
 mod sql;
 
@@ -93,6 +94,7 @@ impl DistributedPlanner {
         let grouped = group::group_by_executor(logical).map_err(from_datafusion)?;
         let optimized = state.optimize(&grouped).map_err(from_datafusion)?;
         let moved = semi::push_down_semi_joins(optimized).map_err(from_datafusion)?;
+        let moved = partial::split_aggregates_over_unions(moved).map_err(from_datafusion)?;
         let plan = cut::cut(moved).map_err(from_datafusion)?;
         Ok(DistributedPlan { plan, state })
     }
