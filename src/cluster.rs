@@ -12,7 +12,7 @@ use openduck_proto::{ExecutorRecord, HostedDatabase, Role};
 use openduck_registry::RegistryConfig;
 use openduck_remote::ExecutorService;
 use tokio_stream::wrappers::TcpListenerStream;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::serve::{init_logging, parse_duration, serve_frontend, shutdown_signal, ExecutorArgs, FrontendArgs, TICKET_TTL};
 
@@ -74,10 +74,12 @@ pub(crate) struct CoordinatorArgs {
 
     /// Send clients straight to the executor that runs a single-executor
     /// query (FlightInfo endpoint locations), so its rows skip the
-    /// coordinator. With `false`, every row passes through the coordinator,
-    /// for clients or networks that cannot reach executors.
-    #[arg(long, env = "OPENDUCK_DIRECT_RESULTS", default_value_t = true, action = clap::ArgAction::Set)]
-    direct_results: bool,
+    /// coordinator; `false` passes every row through the coordinator.
+    /// Default: on only when clients use neither TLS nor credentials, since
+    /// drivers send their headers (a token) to every location they follow
+    /// and executors serve plain gRPC.
+    #[arg(long, env = "OPENDUCK_DIRECT_RESULTS", action = clap::ArgAction::Set)]
+    direct_results: Option<bool>,
 
     /// Log filter (tracing's EnvFilter syntax).
     #[arg(long, env = "OPENDUCK_LOG", default_value = "info")]
@@ -89,8 +91,13 @@ pub(crate) async fn run_coordinator(args: CoordinatorArgs) -> Result<(), Box<dyn
     let signer = args.cluster.signer()?;
     let membership = openduck_registry::watch(args.cluster.registry()).await?;
     let registry = Registry::cluster(membership, signer.clone(), args.frontend.max_message_size);
+    let protected = args.frontend.protects_clients();
+    let direct_results = args.direct_results.unwrap_or(!protected);
+    if direct_results && protected {
+        warn!("--direct-results with TLS or client credentials: drivers send their credentials to executors, in plain gRPC");
+    }
     let coordinator =
-        Coordinator::new(registry, signer, args.default_database).with_direct_results(args.direct_results);
+        Coordinator::new(registry, signer, args.default_database).with_direct_results(direct_results);
     serve_frontend(Arc::new(coordinator), args.frontend).await
 }
 

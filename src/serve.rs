@@ -69,6 +69,13 @@ pub(crate) struct FrontendArgs {
     max_header_size: u32,
 }
 
+impl FrontendArgs {
+    /// Whether clients must present credentials or use TLS.
+    pub(crate) fn protects_clients(&self) -> bool {
+        self.token.is_some() || self.users.is_some() || self.tls_cert.is_some()
+    }
+}
+
 /// The databases an executor hosts and how it runs statements (`serve` and
 /// `executor`).
 #[derive(Debug, Args)]

@@ -14,7 +14,7 @@ use openduck_proto::FragmentTicket;
 use openduck_remote::{batch_to_bytes, statement_of, TicketSigner};
 use tracing::{debug, info};
 
-use crate::distributed::DistributedPlanner;
+use crate::distributed::{DistributedPlanner, RunningQueries};
 use crate::error::{Error, Result};
 use crate::held::HeldResults;
 use crate::registry::Registry;
@@ -98,6 +98,7 @@ pub struct Coordinator {
     default_database: Option<String>,
     direct_results: bool,
     planner: DistributedPlanner,
+    distributed: Arc<RunningQueries>,
 }
 
 /// Where a statement runs.
@@ -120,6 +121,7 @@ impl Coordinator {
             default_database,
             direct_results: false,
             planner: DistributedPlanner::default(),
+            distributed: Arc::default(),
         }
     }
 
@@ -377,7 +379,7 @@ impl Coordinator {
             let schema = Some(ticket.schema.as_str()).filter(|schema| !schema.is_empty());
             let plan = self.planner.plan((&sites, self.registry.catalog_epoch()), &ticket.database, schema, &ticket.sql).await?;
             info!(query_id = %ticket.query_id, "executing a query across executors");
-            return plan.execute().await;
+            return self.distributed.track(&ticket.query_id, plan.execute().await?);
         }
         let site = self.site(&ticket.executor_id)?;
         info!(query_id = %ticket.query_id, executor = site.id(), "executing fragment");
@@ -406,6 +408,11 @@ impl Coordinator {
         let ticket = self.signer.verify(ticket)?;
         if ticket.held_result {
             return Ok(Cancelled::NotCancellable);
+        }
+        if ticket.distributed {
+            let was_running = self.distributed.cancel(&ticket.query_id);
+            info!(query_id = %ticket.query_id, was_running, "query across executors cancelled");
+            return Ok(Cancelled::Cancelled);
         }
         let was_running = self.site(&ticket.executor_id)?.cancel(&ticket.query_id).await?;
         info!(query_id = %ticket.query_id, was_running, "query cancelled");

@@ -282,3 +282,20 @@ def test_aggregates_over_unions_across_executors(cluster, sql):
         # Each executor aggregates its own rows; only partial results cross.
         bridges = [line for line in plan.splitlines() if line.strip().startswith("SELECT")]
         assert len(bridges) == 2 and all("count(" in b or "sum(" in b for b in bridges), plan
+
+
+def test_a_coordinator_that_takes_credentials_keeps_clients_away_from_executors(cluster, tmp_path):
+    """Drivers send their token to every location they follow, and executors
+    serve plain gRPC: with credentials, results come through the coordinator."""
+    guarded = Coordinator(tmp_path / "guarded", cluster["etcd"], extra_args=["--token", "s3cret"]).start()
+    try:
+        client = flight.FlightClient(guarded.uri.replace("grpc://", "grpc+tcp://"))
+        options = flight.FlightCallOptions(headers=[(b"authorization", b"Bearer s3cret")])
+        command_bytes = command("CommandStatementQuery", field(1, b"SELECT count(*) AS n FROM sales.main.orders"))
+        info = client.get_flight_info(flight.FlightDescriptor.for_command(command_bytes), options)
+        [endpoint] = info.endpoints
+        assert list(endpoint.locations) == []
+        assert client.do_get(endpoint.ticket, options).read_all().column(0).to_pylist() == [15000]
+        client.close()
+    finally:
+        guarded.stop()

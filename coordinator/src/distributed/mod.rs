@@ -9,6 +9,7 @@ mod explain;
 mod fragment;
 mod group;
 mod partial;
+mod running;
 mod semi;
 mod sql;
 
@@ -32,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::site::Site;
 
 pub(crate) use explain::explain_lines;
+pub(crate) use running::RunningQueries;
 
 /// How long a mirrored catalog is used at most before it is listed again.
 /// Changes made through this coordinator, and those executors announce
