@@ -176,9 +176,11 @@ impl Coordinator {
     fn site_in(&self, scope: &Scope, sql: &str) -> Result<(Site, String)> {
         match self.route_in(scope, sql)? {
             (Route::Site(site), database) => Ok((site, database)),
-            (Route::Spanning { .. }, _) => Err(Error::SpansExecutors(
-                "run it as a query (its rows are the result), not as an update".into(),
-            )),
+            (Route::Spanning { .. }, _) => Err(Error::Distributed {
+                kind: openduck_executor::ErrorKind::InvalidArgument,
+                message: "a query across executors must run as a query (its rows are its result), not as an update"
+                    .into(),
+            }),
         }
     }
 

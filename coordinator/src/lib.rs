@@ -1,10 +1,15 @@
 //! The openduck coordinator: decides where each statement runs.
 //!
-//! A [`Coordinator`] knows the executors (through a registry; today the
-//! [`EmbeddedRegistry`] of `openduck serve`) and which databases each serves.
-//! For every statement it reads which databases the SQL touches and sends it
-//! to the one executor that serves them all, verbatim, so clients get DuckDB's
-//! whole dialect. Queries are planned into a signed ticket
+//! A [`Coordinator`] knows the executors through a [`Registry`]: the one
+//! in-process executor of `openduck serve`, or the executors registered in
+//! etcd, reached over Flight. For every statement it reads which databases
+//! the SQL touches and sends it to the one executor that serves them all,
+//! verbatim, so clients get DuckDB's whole dialect. A query whose databases
+//! live on several executors is planned with DataFusion over a mirror of
+//! their catalogs and cut into REMOTE fragments (DuckDB SQL that each
+//! executor runs) under LOCAL operators that run here; `EXPLAIN` shows the
+//! cut. Statements that change data must stay on one executor
+//! ([`Error::SpansExecutors`]). Queries are planned into a signed ticket
 //! ([`Coordinator::plan_query`]) that is redeemed later
 //! ([`Coordinator::execute_ticket`]); tickets are HMAC-signed
 //! ([`TicketSigner`]) so that only this cluster's coordinators can mint them.
@@ -15,9 +20,6 @@
 //! A client's [`Scope`] says which database and schema its statements use and
 //! which [`ClientSession`] (a connection held on one executor, for
 //! transactions and temporary tables) they run in.
-//!
-//! Statements that span executors are refused with [`Error::SpansExecutors`]
-//! until distributed planning lands.
 
 mod coordinator;
 mod distributed;
