@@ -164,8 +164,13 @@ async fn keep_alive(
 ) -> std::result::Result<(), String> {
     let (mut keeper, mut responses) = client.lease_keep_alive(lease).await.map_err(|error| error.to_string())?;
     let period = config.lease_ttl / 3;
-    loop {
+    let next_renewal = || {
         let jitter = rand::rng().random_range(Duration::ZERO..period / 5);
+        tokio::time::Instant::now() + period - jitter
+    };
+    let mut renew_at = next_renewal();
+    loop {
+        // Record changes (a burst of DDL, say) must not push the renewal back.
         tokio::select! {
             _ = stopped.changed() => return Ok(()),
             Ok(()) = records.changed() => {
@@ -177,8 +182,9 @@ async fn keep_alive(
                     .map_err(|error| error.to_string())?;
                 continue;
             }
-            () = tokio::time::sleep(period - jitter) => {}
+            () = tokio::time::sleep_until(renew_at) => {}
         }
+        renew_at = next_renewal();
         keeper.keep_alive().await.map_err(|error| error.to_string())?;
         match tokio::time::timeout(period, responses.message()).await {
             Ok(Ok(Some(response))) if response.ttl() > 0 => {}

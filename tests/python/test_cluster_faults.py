@@ -118,3 +118,17 @@ def test_a_table_made_through_another_coordinator_is_planned_at_once(cluster):
             assert time.monotonic() - started < 10
     finally:
         second.stop()
+
+
+def test_a_burst_of_ddl_keeps_the_executor_registered(cluster):
+    """Each DDL statement changes the executor's record (its catalog
+    version); the lease must still be renewed on time throughout."""
+    with cluster["coordinator"].connect() as conn, conn.cursor() as cur:
+        deadline = time.monotonic() + 6  # twice the test lease
+        statements = 0
+        while time.monotonic() < deadline:
+            cur.execute(f"CREATE OR REPLACE TABLE alpha.main.t{statements % 3} AS SELECT {statements} AS v")
+            statements += 1
+        assert statements > 20
+        assert "alpha" in catalogs(conn)
+        assert count(conn, "SELECT count(*) FROM alpha.main.big b JOIN beta.main.one o ON b.x = o.y") == 1
