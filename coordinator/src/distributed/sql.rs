@@ -148,32 +148,26 @@ impl Writer<'_> {
                     conditions.push(format!("({})", self.join_expr(filter, left_schema, &l, right_schema, &r)?));
                 }
                 let on = if conditions.is_empty() { "TRUE".to_string() } else { conditions.join(" AND ") };
-                let keep = |alias: &str, count: usize| {
+                // The columns of `alias`'s `count` outputs, numbered from `first`.
+                let keep = |alias: &str, count: usize, first: usize| {
                     (0..count)
-                        .map(|i| format!("{}.{} AS {}", quote_identifier(alias), column_name(i), column_name(i)))
+                        .map(|i| format!("{}.{} AS {}", quote_identifier(alias), column_name(i), column_name(first + i)))
                         .collect::<Vec<_>>()
                         .join(", ")
                 };
-                match output {
-                    // DuckDB's SEMI and ANTI joins keep the rows of their left side.
-                    JoinOutput::Left => {
-                        let columns = keep(&l, left_schema.fields().len());
-                        return Ok(format!("SELECT {columns} FROM {left} {kind} JOIN {right} ON {on}"));
+                let (left_count, right_count) = (left_schema.fields().len(), right_schema.fields().len());
+                // DuckDB's SEMI and ANTI joins keep the rows of their left side.
+                let (columns, from, to) = match output {
+                    JoinOutput::Left => (keep(&l, left_count, 0), &left, &right),
+                    JoinOutput::Right => (keep(&r, right_count, 0), &right, &left),
+                    JoinOutput::Both => {
+                        let both = [keep(&l, left_count, 0), keep(&r, right_count, left_count)];
+                        (both.into_iter().filter(|list| !list.is_empty()).collect::<Vec<_>>().join(", "), &left, &right)
                     }
-                    JoinOutput::Right => {
-                        let columns = keep(&r, right_schema.fields().len());
-                        return Ok(format!("SELECT {columns} FROM {right} {kind} JOIN {left} ON {on}"));
-                    }
-                    JoinOutput::Both => {}
-                }
-                let left_count = left_schema.fields().len();
-                let columns: Vec<String> = (0..left_count)
-                    .map(|i| format!("{}.{} AS {}", quote_identifier(&l), column_name(i), column_name(i)))
-                    .chain((0..right_schema.fields().len()).map(|i| {
-                        format!("{}.{} AS {}", quote_identifier(&r), column_name(i), column_name(left_count + i))
-                    }))
-                    .collect();
-                Ok(format!("SELECT {} FROM {left} {kind} JOIN {right} ON {on}", columns.join(", ")))
+                };
+                // A join that only counts rows still needs a column to select.
+                let columns = if columns.is_empty() { "NULL AS c".to_string() } else { columns };
+                Ok(format!("SELECT {columns} FROM {from} {kind} JOIN {to} ON {on}"))
             }
             LogicalPlan::Sort(sort) => {
                 let limit = sort.fetch.map(|fetch| format!(" LIMIT {fetch}")).unwrap_or_default();
@@ -222,40 +216,34 @@ impl Writer<'_> {
 
     /// `expr` over the columns of `schema`, read from derived table `alias`.
     fn expr(&self, expr: &Expr, schema: &DFSchema, alias: &str) -> DfResult<String> {
-        let positional = expr
-            .clone()
-            .unalias_nested()
-            .data
-            .transform(|expr| match expr {
-                Expr::Column(column) => {
-                    let index = schema.index_of_column(&column)?;
-                    Ok(Transformed::yes(Expr::Column(Column::new(Some(alias), column_name(index)))))
-                }
-                other => Ok(Transformed::no(other)),
-            })?
-            .data;
-        Ok(Unparser::new(&OpenDuckDialect).expr_to_sql(&positional)?.to_string())
+        positional_sql(expr, |column| Ok((alias, schema.index_of_column(column)?)))
     }
 
     /// A join condition: each column comes from the left or the right input.
     fn join_expr(&self, expr: &Expr, left: &DFSchema, l: &str, right: &DFSchema, r: &str) -> DfResult<String> {
-        let positional = expr
-            .clone()
-            .unalias_nested()
-            .data
-            .transform(|expr| match expr {
-                Expr::Column(column) => {
-                    let (alias, index) = match left.index_of_column(&column) {
-                        Ok(index) => (l, index),
-                        Err(_) => (r, right.index_of_column(&column)?),
-                    };
-                    Ok(Transformed::yes(Expr::Column(Column::new(Some(alias), column_name(index)))))
-                }
-                other => Ok(Transformed::no(other)),
-            })?
-            .data;
-        Ok(Unparser::new(&OpenDuckDialect).expr_to_sql(&positional)?.to_string())
+        positional_sql(expr, |column| match left.index_of_column(column) {
+            Ok(index) => Ok((l, index)),
+            Err(_) => Ok((r, right.index_of_column(column)?)),
+        })
     }
+}
+
+/// `expr` as DuckDB SQL, each column replaced by the positional column
+/// (`"alias".cN`) that `locate` finds for it.
+fn positional_sql<'a>(expr: &Expr, locate: impl Fn(&Column) -> DfResult<(&'a str, usize)>) -> DfResult<String> {
+    let positional = expr
+        .clone()
+        .unalias_nested()
+        .data
+        .transform(|expr| match expr {
+            Expr::Column(column) => {
+                let (alias, index) = locate(&column)?;
+                Ok(Transformed::yes(Expr::Column(Column::new(Some(alias), column_name(index)))))
+            }
+            other => Ok(Transformed::no(other)),
+        })?
+        .data;
+    Ok(Unparser::new(&OpenDuckDialect).expr_to_sql(&positional)?.to_string())
 }
 
 /// Whose columns a join returns.
