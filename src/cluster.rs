@@ -11,6 +11,7 @@ use openduck_coordinator::{Coordinator, Registry, TicketSigner};
 use openduck_proto::{ExecutorRecord, HostedDatabase, Role};
 use openduck_registry::RegistryConfig;
 use openduck_remote::ExecutorService;
+use openduck_storage::EtcdHeads;
 use tokio_stream::wrappers::TcpListenerStream;
 use tracing::{info, warn};
 
@@ -141,9 +142,34 @@ pub(crate) async fn run_executor(args: ExecutorProcessArgs) -> Result<(), Box<dy
     let bound = listener.local_addr()?;
     let advertise = advertised(args.advertise.as_deref(), bound)?;
     let id = args.id.clone().unwrap_or_else(|| advertise.clone());
-    let databases = args.executor.databases.clone();
     let capacity = u32::try_from(args.executor.max_connections).unwrap_or(u32::MAX);
-    let executor = Arc::new(args.executor.open(id.clone()).await?);
+    let role = |role: Role| move |name: &String| HostedDatabase {
+        name: name.clone(),
+        role: role as i32,
+    };
+    let mut databases: Vec<HostedDatabase> = args.executor.writers().iter().map(role(Role::Writer)).collect();
+    databases.extend(args.executor.replicas().iter().map(role(Role::Reader)));
+
+    let record = ExecutorRecord {
+        id: id.clone(),
+        endpoint: format!("grpc://{advertise}"),
+        databases,
+        version: env!("CARGO_PKG_VERSION").into(),
+        capacity,
+        catalog_version: 0,
+    };
+    let stop = shutdown_signal();
+    // Claim the databases first: only their claimed writer may move their
+    // heads in storage, and opening publishes a first snapshot.
+    let announcement = openduck_registry::announce(args.cluster.registry(), record).await?;
+    let heads = EtcdHeads::connect(&args.cluster.etcd, &args.cluster.etcd_prefix, Some(id.clone())).await?;
+    let executor = match args.executor.open(id.clone(), Some(Arc::new(heads))).await {
+        Ok(executor) => Arc::new(executor),
+        Err(error) => {
+            announcement.withdraw().await;
+            return Err(error);
+        }
+    };
 
     let service = ExecutorService::new(Arc::clone(&executor), signer).into_server(args.max_message_size);
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -156,29 +182,6 @@ pub(crate) async fn run_executor(args: ExecutorProcessArgs) -> Result<(), Box<dy
             }),
     );
 
-    let record = ExecutorRecord {
-        id: id.clone(),
-        endpoint: format!("grpc://{advertise}"),
-        databases: databases
-            .iter()
-            .map(|name| HostedDatabase {
-                name: name.clone(),
-                role: Role::Writer as i32,
-            })
-            .collect(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        capacity,
-        catalog_version: 0,
-    };
-    let stop = shutdown_signal();
-    let announcement = match openduck_registry::announce(args.cluster.registry(), record).await {
-        Ok(announcement) => announcement,
-        Err(error) => {
-            let _ = stop_server.send(());
-            let _ = executor.shutdown(Duration::from_secs(1)).await;
-            return Err(error.into());
-        }
-    };
     // Coordinators list a catalog again when its version in the registry moves.
     let announcement = Arc::new(announcement);
     let catalog_follower = tokio::spawn({

@@ -1,8 +1,10 @@
 //! The `openduck` command line: the one-process server (`openduck serve`, also
 //! what a bare `openduck` does), the cluster's processes (`openduck
 //! coordinator` and `openduck executor`), a small Flight SQL client
-//! (`openduck query`), and `openduck passwd` for the users file.
+//! (`openduck query`), `openduck passwd` for the users file, and the storage
+//! commands (`openduck snapshot`, `clone`, `gc`).
 
+mod admin;
 mod cluster;
 mod passwd;
 mod query;
@@ -37,6 +39,12 @@ enum Command {
     Executor(cluster::ExecutorProcessArgs),
     /// Run SQL against an openduck server and print the rows.
     Query(query::QueryArgs),
+    /// List or export the snapshots of a database in storage.
+    Snapshot(admin::SnapshotArgs),
+    /// Make a new database that shares every block of another (no data is copied).
+    Clone(admin::CloneArgs),
+    /// Delete snapshots and layers that no retained snapshot reaches.
+    Gc(admin::GcArgs),
     /// Add a user to a users file (or change their password); the password
     /// is read from standard input.
     Passwd(passwd::PasswdArgs),
@@ -58,6 +66,9 @@ fn main() -> ExitCode {
             Some(Command::Executor(args)) => cluster::run_executor(args).await,
             Some(Command::Query(args)) => query::run(args).await,
             Some(Command::Passwd(args)) => passwd::run(args).await,
+            Some(Command::Snapshot(args)) => admin::snapshot(args).await,
+            Some(Command::Clone(args)) => admin::clone(args).await,
+            Some(Command::Gc(args)) => admin::gc(args).await,
             None => serve::run(cli.serve).await,
         }
     });

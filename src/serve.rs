@@ -8,6 +8,7 @@ use clap::Args;
 use openduck_coordinator::Coordinator;
 use openduck_executor::{Executor, ExecutorConfig};
 use openduck_flight_sql::{serve, ServerConfig, TlsConfig, UserAccounts};
+use openduck_storage::{Heads, Location, Storage};
 use tracing_subscriber::EnvFilter;
 
 /// How long a query ticket stays valid after the query is planned.
@@ -80,14 +81,24 @@ impl FrontendArgs {
 /// `executor`).
 #[derive(Debug, Args)]
 pub(crate) struct ExecutorArgs {
-    /// Directory holding the database files.
-    #[arg(long, env = "OPENDUCK_DATA_DIR", default_value = "./openduck-data")]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    pub(crate) storage: StorageArgs,
 
-    /// Database to host, created when missing; repeat (or separate with commas)
-    /// for several. The first is the default for statements that name none.
-    #[arg(long = "database", env = "OPENDUCK_DATABASE", default_value = "mydb", value_delimiter = ',')]
-    pub(crate) databases: Vec<String>,
+    /// Database to host and write, created when missing; repeat (or separate
+    /// with commas) for several. The first is the default for statements that
+    /// name none. Default: mydb, unless the executor only serves replicas.
+    #[arg(long = "database", env = "OPENDUCK_DATABASE", value_delimiter = ',')]
+    databases: Vec<String>,
+
+    /// Database to serve read-only from storage, following the snapshots its
+    /// writer publishes; repeat for several. Needs the writer's --storage.
+    #[arg(long = "replica", env = "OPENDUCK_REPLICA", value_delimiter = ',')]
+    replicas: Vec<String>,
+
+    /// How often a replica looks for a newer snapshot: the most it lags
+    /// behind its writer, plus the time to fetch the changed blocks.
+    #[arg(long, env = "OPENDUCK_REPLICA_INTERVAL", default_value = "1s", value_parser = parse_duration_ms)]
+    replica_interval: Duration,
 
     /// Most sessions open at once (clients with a transaction or temporary tables).
     #[arg(long, env = "OPENDUCK_MAX_SESSIONS", default_value_t = 256)]
@@ -103,23 +114,71 @@ pub(crate) struct ExecutorArgs {
     allow_external_access: bool,
 }
 
+/// Where data lives: the local data directory and differential storage
+/// (`serve`, `executor` and the storage commands).
+#[derive(Debug, Args)]
+pub(crate) struct StorageArgs {
+    /// Directory holding the local database files.
+    #[arg(long, env = "OPENDUCK_DATA_DIR", default_value = "./openduck-data")]
+    pub(crate) data_dir: PathBuf,
+
+    /// Differential storage, where every write is published as a snapshot
+    /// before it is acknowledged: a directory, or an object store URL
+    /// (s3://bucket/prefix, gs://bucket/prefix, az://container/prefix) with
+    /// credentials from the usual AWS_*, GOOGLE_* or AZURE_* variables.
+    /// Default: <data-dir>/storage. `none` keeps databases in local files only.
+    #[arg(long, env = "OPENDUCK_STORAGE")]
+    storage: Option<String>,
+}
+
+impl StorageArgs {
+    /// Opens the storage these arguments name, with `heads` (etcd) in a
+    /// cluster; `None` when storage is off.
+    pub(crate) fn open(&self, heads: Option<Arc<dyn Heads>>) -> Result<Option<Storage>, Box<dyn std::error::Error>> {
+        let location = match self.storage.as_deref() {
+            Some("none") => return Ok(None),
+            Some(text) => Location::parse(text)?,
+            None => Location::Local(self.data_dir.join("storage")),
+        };
+        Ok(Some(Storage::open(&location, heads)?))
+    }
+}
+
 impl ExecutorArgs {
-    /// Opens the executor these arguments describe.
-    pub(crate) async fn open(self, id: String) -> Result<Executor, Box<dyn std::error::Error>> {
+    /// The databases this executor writes.
+    pub(crate) fn writers(&self) -> Vec<String> {
+        if self.databases.is_empty() && self.replicas.is_empty() {
+            vec!["mydb".into()]
+        } else {
+            self.databases.clone()
+        }
+    }
+
+    /// The databases it serves as a replica.
+    pub(crate) fn replicas(&self) -> &[String] {
+        &self.replicas
+    }
+
+    /// Opens the executor these arguments describe, its heads in `heads`
+    /// (etcd) in a cluster.
+    pub(crate) async fn open(self, id: String, heads: Option<Arc<dyn Heads>>) -> Result<Executor, Box<dyn std::error::Error>> {
         let config = ExecutorConfig {
             id,
             max_connections: self.max_connections,
             max_sessions: self.max_sessions,
             allow_external_access: self.allow_external_access,
-            ..ExecutorConfig::new(&self.data_dir, self.databases)
+            storage: self.storage.open(heads)?,
+            replicas: self.replicas.clone(),
+            replica_interval: self.replica_interval,
+            ..ExecutorConfig::new(&self.storage.data_dir, self.writers())
         };
-        Ok(tokio::task::spawn_blocking(move || Executor::open(config)).await??)
+        Ok(Executor::start(config).await?)
     }
 }
 
 pub(crate) async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     init_logging(&args.log)?;
-    let executor = args.executor.open("executor-0".into()).await?;
+    let executor = args.executor.open("executor-0".into(), None).await?;
     let coordinator = Arc::new(Coordinator::embedded(executor, TICKET_TTL));
     serve_frontend(coordinator, args.frontend).await
 }
@@ -203,6 +262,17 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         _ => return Err(format!("unknown unit {unit:?} in {text:?}: use s, m, h or d")),
     };
     Ok(Duration::from_secs(number.saturating_mul(seconds)))
+}
+
+/// Parses a duration as [`parse_duration`] does, or in milliseconds (`500ms`).
+pub(crate) fn parse_duration_ms(text: &str) -> Result<Duration, String> {
+    match text.trim().strip_suffix("ms") {
+        Some(millis) => millis
+            .parse()
+            .map(Duration::from_millis)
+            .map_err(|_| format!("{text:?} is not a duration like 500ms or 2s")),
+        None => parse_duration(text),
+    }
 }
 
 /// Registers for Ctrl-C and SIGTERM now, and resolves when one arrives.

@@ -28,6 +28,8 @@ pub enum ErrorKind {
     Unauthenticated,
     /// The executor that serves the data is not reachable (gone, not yet registered).
     Unavailable,
+    /// Stored data failed its checksum.
+    DataLoss,
     /// A fault of the executor itself (I/O, DuckDB internal errors).
     Internal,
 }
@@ -101,6 +103,12 @@ pub enum Error {
     /// The executor is shutting down.
     #[error("the executor is shutting down")]
     ShuttingDown,
+    /// Differential storage failed.
+    #[error(transparent)]
+    Storage(#[from] openduck_storage::Error),
+    /// This executor lost the right to write: it accepts no more writes.
+    #[error("writes refused: {0}")]
+    Fenced(String),
 }
 
 impl Error {
@@ -116,6 +124,8 @@ impl Error {
             Error::UnknownDatabase(_) => ErrorKind::NotFound,
             Error::ShuttingDown => ErrorKind::ResourceExhausted,
             Error::Open { .. } | Error::Arrow(_) | Error::Io { .. } | Error::TaskFailed(_) => ErrorKind::Internal,
+            Error::Fenced(_) => ErrorKind::Unavailable,
+            Error::Storage(error) => storage_kind(error),
         }
     }
 
@@ -145,6 +155,19 @@ impl Error {
 }
 
 /// "does not exist" is `NotFound`; "already exists" is `AlreadyExists`.
+fn storage_kind(error: &openduck_storage::Error) -> ErrorKind {
+    use openduck_storage::Error as E;
+    match error {
+        E::InvalidDatabaseName(_) | E::InvalidSnapshotId(_) | E::InvalidLocation { .. } => ErrorKind::InvalidArgument,
+        E::NoSuchDatabase(_) | E::MissingSnapshot { .. } => ErrorKind::NotFound,
+        E::DatabaseExists(_) => ErrorKind::AlreadyExists,
+        E::CorruptManifest { .. } | E::CorruptLayer { .. } => ErrorKind::DataLoss,
+        E::Fenced { .. } | E::Busy { .. } => ErrorKind::Unavailable,
+        E::NotADatabase { .. } => ErrorKind::Internal,
+        _ => ErrorKind::Unavailable,
+    }
+}
+
 fn catalog_kind(message: &str) -> ErrorKind {
     if message.contains("already exists") {
         ErrorKind::AlreadyExists

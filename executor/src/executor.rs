@@ -1,23 +1,29 @@
 //! The executor: databases in one DuckDB instance, a connection pool, and the
 //! statements it runs on them.
 
-use std::path::PathBuf;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 use futures::{Stream, StreamExt};
-use tokio::sync::mpsc;
+use openduck_storage::{hydrate, DatabaseWriter, Storage};
+use tokio::sync::{mpsc, RwLock};
+use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
+use crate::durable::Durability;
 use crate::engine::{Database, StatementKind};
 use crate::error::{Error, Result};
 use crate::ingest::IngestTarget;
 use crate::pool::{Lease, Pool, PooledConnection};
+use crate::replica::Replica;
 use crate::running::RunningQueries;
 use crate::session::{Session, Sessions};
-use crate::sql::{is_valid_database_name, quote_identifier, quote_literal};
+use crate::sql::{quote_identifier, quote_literal};
+use openduck_storage::is_valid_database_name;
 use crate::stream::{run_blocking, BatchStream};
 
 /// How to open an executor.
@@ -39,6 +45,15 @@ pub struct ExecutorConfig {
     /// At most this many sessions (clients with a transaction or temporary
     /// tables open) at once, each with a connection of its own.
     pub max_sessions: usize,
+    /// Differential storage: every write is published there as a snapshot
+    /// before it is acknowledged, and databases open from their latest
+    /// snapshot. `None` keeps databases only in their local files.
+    pub storage: Option<Storage>,
+    /// Databases served read-only from `storage`, following the snapshots
+    /// their writer publishes.
+    pub replicas: Vec<String>,
+    /// How often a replica looks for a newer snapshot.
+    pub replica_interval: Duration,
 }
 
 impl ExecutorConfig {
@@ -51,6 +66,9 @@ impl ExecutorConfig {
             max_connections: 16,
             allow_external_access: false,
             max_sessions: 256,
+            storage: None,
+            replicas: Vec::new(),
+            replica_interval: Duration::from_secs(1),
         }
     }
 }
@@ -114,52 +132,109 @@ pub struct Description {
 #[derive(Debug)]
 pub struct Executor {
     id: String,
+    /// Every database hosted; writers first, then replicas.
     databases: Vec<String>,
+    replicas: Vec<String>,
+    data_dir: PathBuf,
     pool: Arc<Pool>,
     sessions: Sessions,
     running: Arc<RunningQueries>,
+    storage: Option<Storage>,
+    durability: Option<Arc<Durability>>,
+    /// Held for reading by every statement, for writing by a replica moving
+    /// to a new snapshot; `None` without replicas.
+    replica_swap: Option<Arc<RwLock<()>>>,
+    follower: Option<JoinHandle<()>>,
+    /// Snapshots attached for time travel (`db@snapshot`).
+    snapshots: parking_lot::Mutex<BTreeSet<String>>,
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        if let Some(follower) = &self.follower {
+            follower.abort();
+        }
+    }
 }
 
 impl Executor {
-    /// Opens (creating when missing) every database of `config`. Blocking.
+    /// Opens (creating when missing) every database of `config`, kept in
+    /// local files only. Blocking; a configuration with storage or replicas
+    /// needs [`Executor::start`].
     pub fn open(config: ExecutorConfig) -> Result<Self> {
-        let Some(default) = config.databases.first().cloned() else {
-            return Err(Error::Refused("an executor needs at least one database".into()));
-        };
-        for name in &config.databases {
-            if !is_valid_database_name(name) {
-                return Err(Error::InvalidDatabaseName(name.clone()));
-            }
+        if config.storage.is_some() || !config.replicas.is_empty() {
+            return Err(Error::Refused(
+                "an executor with differential storage opens with Executor::start".into(),
+            ));
         }
-        let mut databases: Vec<String> = Vec::with_capacity(config.databases.len());
-        for name in &config.databases {
-            if !databases.contains(name) {
-                databases.push(name.clone());
-            }
-        }
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| Error::Io {
-            path: config.data_dir.clone(),
-            source,
-        })?;
-        let data_dir = config.data_dir.canonicalize().map_err(|source| Error::Io {
-            path: config.data_dir.clone(),
-            source,
-        })?;
-        let path_of = |name: &str| data_dir.join(format!("{name}.duckdb"));
+        let data_dir = prepare_data_dir(&config.data_dir)?;
+        let writers = hosted_names(&config.databases)?;
+        let attach = writers.iter().map(|name| (name.clone(), local_file(&data_dir, name), false)).collect();
+        Executor::open_instance(config, data_dir, attach)
+    }
 
-        let database = Arc::new(Database::open(&default, &path_of(&default), &[])?);
+    /// Opens an executor, with differential storage when `config` has it:
+    /// each database's local file is first brought to the database's latest
+    /// snapshot (fetching only the blocks it lacks; a missing file is made
+    /// whole), and every replica to its writer's latest snapshot.
+    pub async fn start(config: ExecutorConfig) -> Result<Self> {
+        let Some(storage) = config.storage.clone() else {
+            if !config.replicas.is_empty() {
+                return Err(Error::Refused("read replicas need differential storage".into()));
+            }
+            return run_open(move || Executor::open(config)).await;
+        };
+        let data_dir = prepare_data_dir(&config.data_dir)?;
+        let writers = hosted_names(&config.databases)?;
+        let replica_names = hosted_names(&config.replicas)?;
+        if let Some(both) = writers.iter().find(|name| replica_names.contains(name)) {
+            return Err(Error::Refused(format!("database {both} cannot be both written and replicated here")));
+        }
+        let durability = Durability::default();
+        let mut attach = Vec::new();
+        for name in &writers {
+            let path = local_file(&data_dir, name);
+            let (writer, _) = DatabaseWriter::open(&storage, name, &path).await?;
+            durability.add(writer);
+            attach.push((name.clone(), path, false));
+        }
+        let mut replicas = Vec::new();
+        for name in &replica_names {
+            let replica = Replica::prepare(&storage, &data_dir, name).await?;
+            attach.push((replica.name().to_string(), replica.active_file().to_path_buf(), true));
+            replicas.push(replica);
+        }
+        let interval = config.replica_interval;
+        let mut executor = run_open(move || Executor::open_instance(config, data_dir, attach)).await?;
+        executor.replicas = replica_names;
+        executor.storage = Some(storage.clone());
+        durability.publish_all(&executor.pool).await?;
+        executor.durability = Some(Arc::new(durability));
+        if !replicas.is_empty() {
+            let swap = Arc::new(RwLock::new(()));
+            executor.replica_swap = Some(Arc::clone(&swap));
+            let pool = Arc::clone(&executor.pool);
+            executor.follower = Some(tokio::spawn(crate::replica::follow(storage, replicas, pool, swap, interval)));
+        }
+        Ok(executor)
+    }
+
+    /// One DuckDB instance (in memory) with each of `attach` (name, file,
+    /// read-only) attached.
+    fn open_instance(config: ExecutorConfig, data_dir: PathBuf, attach: Vec<(String, PathBuf, bool)>) -> Result<Self> {
+        let database = Arc::new(Database::open("memory", Path::new(":memory:"), &[])?);
         let setup = database.connect()?;
-        for name in databases.iter().skip(1) {
-            let path = path_of(name);
+        for (name, path, read_only) in &attach {
             setup
                 .execute_batch(&format!(
-                    "ATTACH {} AS {}",
+                    "ATTACH {} AS {}{}",
                     quote_literal(&path.to_string_lossy()),
-                    quote_identifier(name)
+                    quote_identifier(name),
+                    if *read_only { " (READ_ONLY)" } else { "" }
                 ))
                 .map_err(|error| Error::Open {
                     name: name.clone(),
-                    path,
+                    path: path.clone(),
                     message: error.to_string(),
                 })?;
         }
@@ -173,13 +248,24 @@ impl Executor {
             ))?;
         }
         drop(setup);
+        let databases: Vec<String> = attach.into_iter().map(|(name, _, _)| name).collect();
+        if databases.is_empty() {
+            return Err(Error::Refused("an executor needs at least one database".into()));
+        }
         info!(executor = %config.id, databases = ?databases, dir = %data_dir.display(), "executor open");
         Ok(Executor {
             id: config.id,
-            pool: Arc::new(Pool::new(database, default, config.max_connections)),
+            pool: Arc::new(Pool::new(database, config.max_connections)),
             sessions: Sessions::new(config.max_sessions),
             running: Arc::default(),
             databases,
+            replicas: Vec::new(),
+            data_dir,
+            storage: None,
+            durability: None,
+            replica_swap: None,
+            follower: None,
+            snapshots: parking_lot::Mutex::default(),
         })
     }
 
@@ -202,7 +288,84 @@ impl Executor {
 
     /// Whether `database` is hosted here.
     pub fn hosts(&self, database: &str) -> bool {
-        self.databases.iter().any(|name| name == database)
+        self.databases.iter().any(|name| name == database) || self.snapshots.lock().contains(database)
+    }
+
+    /// The databases served read-only as replicas (also in [`Executor::databases`]).
+    pub fn replicas(&self) -> &[String] {
+        &self.replicas
+    }
+
+    /// The differential storage of this executor, if it has one.
+    pub fn storage(&self) -> Option<&Storage> {
+        self.storage.as_ref()
+    }
+
+    /// Attaches a snapshot of a hosted database read-only under the name
+    /// `database@snapshot` (an id, or a unique prefix of at least six hex
+    /// digits), so SQL can name it as a catalog. Materializes it first,
+    /// fetching it from storage. Attaching a name already attached does
+    /// nothing.
+    pub async fn attach_snapshot(&self, name: &str) -> Result<()> {
+        let Some((database, snapshot)) = name.split_once('@') else {
+            return Err(Error::UnknownDatabase(name.to_string()));
+        };
+        if !self.databases.iter().any(|hosted| hosted == database) {
+            return Err(Error::UnknownDatabase(database.to_string()));
+        }
+        let Some(storage) = &self.storage else {
+            return Err(Error::Refused(format!(
+                "{name}: snapshots need differential storage, and this executor keeps {database} in a local file only"
+            )));
+        };
+        if self.snapshots.lock().contains(name) {
+            return Ok(());
+        }
+        if snapshot == "latest" {
+            return Err(Error::Storage(openduck_storage::Error::InvalidSnapshotId(format!(
+                "{name}: name a snapshot by its id (openduck snapshot list {database})"
+            ))));
+        }
+        let (id, manifest) = storage.resolve(database, snapshot).await?;
+        let dir = self.data_dir.join(".snapshots");
+        let path = dir.join(format!("{database}@{id}.duckdb"));
+        if !path.exists() {
+            std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
+            let partial = dir.join(format!(".{database}@{id}.partial"));
+            hydrate(storage, &manifest, &partial).await?;
+            std::fs::rename(&partial, &path).map_err(|source| Error::Io { path: path.clone(), source })?;
+        }
+        let sql = format!(
+            "ATTACH IF NOT EXISTS {} AS {} (READ_ONLY)",
+            quote_literal(&path.to_string_lossy()),
+            quote_identifier(name)
+        );
+        let conn = self.pool.get().await?;
+        run_blocking(Lease::pooled(conn), move |conn| {
+            conn.conn().execute_batch(&sql)?;
+            conn.catalog_changed();
+            Ok(())
+        })
+        .await?;
+        info!(database, snapshot = %id, name, "snapshot attached");
+        self.snapshots.lock().insert(name.to_string());
+        Ok(())
+    }
+
+    /// Makes every write that finished so far durable in storage (a no-op
+    /// without storage).
+    async fn publish(&self) -> Result<()> {
+        match &self.durability {
+            Some(durability) => durability.publish(&self.pool).await,
+            None => Ok(()),
+        }
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        match &self.durability {
+            Some(durability) => durability.check_writable(),
+            None => Ok(()),
+        }
     }
 
     /// The schema and parameters of a statement, without running it.
@@ -239,7 +402,11 @@ impl Executor {
     /// fails to start); dropping the stream interrupts the query.
     pub async fn query(&self, statement: Statement) -> Result<BatchStream> {
         let conn = self.lease(&statement).await?;
-        crate::stream::start_query(conn, statement, Arc::clone(&self.running)).await
+        let publisher = self
+            .durability
+            .as_ref()
+            .map(|durability| crate::stream::Publisher::new(Arc::clone(durability), Arc::clone(&self.pool)));
+        crate::stream::start_query(conn, statement, Arc::clone(&self.running), publisher).await
     }
 
     /// Cancels the statement started with `query_id`: interrupts it if it
@@ -253,8 +420,9 @@ impl Executor {
     /// With several parameter rows the statement runs once per row and the
     /// counts add up.
     pub async fn update(&self, statement: Statement) -> Result<Option<u64>> {
+        self.check_writable()?;
         let conn = self.lease(&statement).await?;
-        run_blocking(conn, move |conn| {
+        let changed = run_blocking(conn, move |conn| {
             let statements = conn.conn().statements(&statement.sql)?;
             check_parameters_fit(&statement, statements.len())?;
             let mut changed: Option<u64> = None;
@@ -281,7 +449,9 @@ impl Executor {
             }
             Ok(changed)
         })
-        .await
+        .await?;
+        self.publish().await?;
+        Ok(changed)
     }
 
     /// Interrupts running statements, checkpoints every database and closes
@@ -290,13 +460,18 @@ impl Executor {
         self.pool.interrupt_running();
         let conn = self.pool.get().await?;
         let databases = self.databases.clone();
-        let checkpointed = run_blocking(Lease::Pooled(conn), move |conn| {
-            for name in &databases {
+        let writers: Vec<String> = databases.iter().filter(|db| !self.replicas.contains(db)).cloned().collect();
+        let checkpointed = run_blocking(Lease::pooled(conn), move |conn| {
+            for name in &writers {
                 conn.conn().execute_batch(&format!("CHECKPOINT {}", quote_identifier(name)))?;
             }
             Ok(())
         })
         .await;
+        let checkpointed = match (checkpointed, &self.durability) {
+            (Ok(()), Some(durability)) => durability.publish_all(&self.pool).await,
+            (result, _) => result,
+        };
         self.pool.close(grace).await;
         match &checkpointed {
             Ok(()) => info!(executor = %self.id, "databases checkpointed"),
@@ -319,7 +494,8 @@ impl Executor {
 
     /// Commits the session's transaction.
     pub async fn commit(&self, session_id: &str) -> Result<()> {
-        self.transaction_statement(session_id, "COMMIT").await
+        self.transaction_statement(session_id, "COMMIT").await?;
+        self.publish().await
     }
 
     /// Rolls the session's transaction back.
@@ -344,6 +520,7 @@ impl Executor {
         if target.temporary && target.session_id.is_none() {
             return Err(Error::Refused("a temporary table needs a session".into()));
         }
+        self.check_writable()?;
         let mut statement = Statement::new(target.database.clone(), "");
         statement.schema.clone_from(&target.schema);
         statement.session_id.clone_from(&target.session_id);
@@ -358,12 +535,13 @@ impl Executor {
             }
         };
         tokio::pin!(work);
-        tokio::select! {
+        let rows = tokio::select! {
             biased;
-            rows = &mut work => return rows,
-            () = feed => {}
-        }
-        work.await
+            rows = &mut work => rows,
+            () = feed => work.await,
+        }?;
+        self.publish().await?;
+        Ok(rows)
     }
 
     /// A connection for `statement`: its session's, or one from the pool,
@@ -373,10 +551,17 @@ impl Executor {
         if !self.hosts(database) {
             return Err(Error::UnknownDatabase(database.to_string()));
         }
-        let mut conn = match &statement.session_id {
-            Some(id) => self.sessions.lease(id).await?,
-            None => Lease::Pooled(self.pool.get().await?),
+        // The replicas' swap lock first, then a connection: a replica that
+        // moves holds the lock and then needs a connection of its own.
+        let swap = match &self.replica_swap {
+            Some(lock) => Some(Arc::clone(lock).read_owned().await),
+            None => None,
         };
+        let conn = match &statement.session_id {
+            Some(id) => self.sessions.lease(id).await?,
+            None => Lease::pooled(self.pool.get().await?),
+        };
+        let mut conn = conn.holding(swap);
         conn.use_database(database, statement.schema.as_deref())?;
         debug!(database, "connection ready");
         Ok(conn)
@@ -422,4 +607,41 @@ pub(crate) fn guard_kind(conn: &PooledConnection, kind: StatementKind) -> Result
         }
         _ => Ok(kind),
     }
+}
+
+/// Creates the data directory when missing and returns its canonical path.
+fn prepare_data_dir(dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    dir.canonicalize().map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+/// Checks database names and drops repeats, keeping the first position.
+fn hosted_names(names: &[String]) -> Result<Vec<String>> {
+    let mut hosted: Vec<String> = Vec::with_capacity(names.len());
+    for name in names {
+        if !is_valid_database_name(name) {
+            return Err(Error::InvalidDatabaseName(name.clone()));
+        }
+        if !hosted.contains(name) {
+            hosted.push(name.clone());
+        }
+    }
+    Ok(hosted)
+}
+
+/// The local file of a database an executor writes.
+fn local_file(data_dir: &Path, name: &str) -> PathBuf {
+    data_dir.join(format!("{name}.duckdb"))
+}
+
+async fn run_open(open: impl FnOnce() -> Result<Executor> + Send + 'static) -> Result<Executor> {
+    tokio::task::spawn_blocking(open)
+        .await
+        .map_err(|error| Error::TaskFailed(error.to_string()))?
 }

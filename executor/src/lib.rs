@@ -26,11 +26,13 @@
 //! boundaries map to protocol status codes.
 
 mod catalog;
+mod durable;
 mod engine;
 mod error;
 mod executor;
 mod ingest;
 mod pool;
+mod replica;
 mod running;
 mod session;
 mod sql;
@@ -41,5 +43,6 @@ pub use error::{Error, ErrorKind, Result};
 pub use executor::{Description, Executor, ExecutorConfig, Statement};
 pub use ingest::{duckdb_type_name, IngestMode, IngestTarget};
 pub use session::Session;
-pub use sql::{is_valid_database_name, quote_identifier, quote_literal};
+pub use openduck_storage::is_valid_database_name;
+pub use sql::{quote_identifier, quote_literal};
 pub use stream::BatchStream;

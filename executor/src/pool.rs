@@ -17,26 +17,30 @@ use crate::sql::quote_identifier;
 struct Idle {
     conn: Connection,
     current: Option<(String, Option<String>)>,
+    /// The pool's [`Pool::reattached`] count when `current` was set.
+    generation: u64,
 }
 
 #[derive(Debug)]
 pub(crate) struct Pool {
     database: Arc<Database>,
-    default_database: String,
     idle: Mutex<Vec<Idle>>,
     permits: Arc<Semaphore>,
     size: usize,
     running: Mutex<Vec<Interrupter>>,
     /// Counts statements that may have changed a catalog (DDL, ATTACH, ...).
     catalog_version: tokio::sync::watch::Sender<u64>,
+    /// Counts databases detached and attached again (a replica moving to a
+    /// new snapshot): a connection that `USE`d one must `USE` it again.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl Pool {
-    pub(crate) fn new(database: Arc<Database>, default_database: String, size: usize) -> Self {
+    pub(crate) fn new(database: Arc<Database>, size: usize) -> Self {
         let size = size.max(1);
         Pool {
             database,
-            default_database,
+            generation: std::sync::atomic::AtomicU64::new(0),
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(size)),
             size,
@@ -61,7 +65,8 @@ impl Pool {
             Some(idle) => idle,
             None => Idle {
                 conn: self.database.connect()?,
-                current: Some((self.default_database.clone(), None)),
+                current: None,
+                generation: 0,
             },
         };
         Ok(PooledConnection {
@@ -82,12 +87,24 @@ impl Pool {
         Ok(PooledConnection {
             idle: Some(Idle {
                 conn: self.database.connect()?,
-                current: Some((self.default_database.clone(), None)),
+                current: None,
+                generation: 0,
             }),
             pool: Arc::clone(self),
             discard: Cell::new(true),
             _permit: permit,
         })
+    }
+
+    /// Notes that a catalog may have changed (a replica moved to a new snapshot).
+    pub(crate) fn catalog_changed(&self) {
+        self.catalog_version.send_modify(|version| *version += 1);
+    }
+
+    /// Says that a database was detached and attached again, so connections
+    /// that `USE`d it must do so again.
+    pub(crate) fn reattached(&self) {
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Interrupts every statement running now.
@@ -134,9 +151,10 @@ impl PooledConnection {
     /// have run a `USE` of its own, so it is told every time.
     pub(crate) fn use_database(&mut self, database: &str, schema: Option<&str>) -> Result<()> {
         let unsure = self.discard.get();
+        let generation = self.pool.generation.load(std::sync::atomic::Ordering::SeqCst);
         let idle = self.idle.as_mut().expect("present until drop");
         let wanted = (database.to_string(), schema.map(str::to_string));
-        if unsure || idle.current.as_ref() != Some(&wanted) {
+        if unsure || idle.current.as_ref() != Some(&wanted) || idle.generation != generation {
             idle.current = None;
             let target = match schema {
                 Some(schema) => format!("{}.{}", quote_identifier(database), quote_identifier(schema)),
@@ -144,6 +162,7 @@ impl PooledConnection {
             };
             idle.conn.execute_batch(&format!("USE {target}"))?;
             idle.current = Some(wanted);
+            idle.generation = generation;
         }
         Ok(())
     }
@@ -183,16 +202,46 @@ impl PooledConnection {
 
     /// Notes that a statement on this connection may have changed a catalog.
     pub(crate) fn catalog_changed(&self) {
-        self.pool.catalog_version.send_modify(|version| *version += 1);
+        self.pool.catalog_changed();
     }
 }
 
 /// A connection for one statement: from the pool, or the one a session holds
 /// (locked while the statement runs, so a session's statements run in turn).
+/// On an executor with read replicas it also holds the replicas' swap lock
+/// for reading, so no replica moves to a new snapshot under a statement.
 #[derive(Debug)]
-pub(crate) enum Lease {
+pub(crate) struct Lease {
+    conn: LeasedConnection,
+    _replicas: Option<tokio::sync::OwnedRwLockReadGuard<()>>,
+}
+
+#[derive(Debug)]
+enum LeasedConnection {
     Pooled(PooledConnection),
     Pinned(tokio::sync::OwnedMutexGuard<PooledConnection>),
+}
+
+impl Lease {
+    pub(crate) fn pooled(conn: PooledConnection) -> Self {
+        Lease {
+            conn: LeasedConnection::Pooled(conn),
+            _replicas: None,
+        }
+    }
+
+    pub(crate) fn pinned(conn: tokio::sync::OwnedMutexGuard<PooledConnection>) -> Self {
+        Lease {
+            conn: LeasedConnection::Pinned(conn),
+            _replicas: None,
+        }
+    }
+
+    /// The same lease, holding `guard` until it is dropped.
+    pub(crate) fn holding(mut self, guard: Option<tokio::sync::OwnedRwLockReadGuard<()>>) -> Self {
+        self._replicas = guard;
+        self
+    }
 }
 
 impl Drop for Lease {
@@ -200,7 +249,7 @@ impl Drop for Lease {
         // A pooled connection ends its query when it goes back to the pool; a
         // session's connection stays, so its query ends here, and an
         // interrupter of that query can no longer reach the next one.
-        if let Lease::Pinned(conn) = self {
+        if let LeasedConnection::Pinned(conn) = &self.conn {
             conn.conn().end_query();
         }
     }
@@ -210,18 +259,18 @@ impl std::ops::Deref for Lease {
     type Target = PooledConnection;
 
     fn deref(&self) -> &PooledConnection {
-        match self {
-            Lease::Pooled(conn) => conn,
-            Lease::Pinned(conn) => conn,
+        match &self.conn {
+            LeasedConnection::Pooled(conn) => conn,
+            LeasedConnection::Pinned(conn) => conn,
         }
     }
 }
 
 impl std::ops::DerefMut for Lease {
     fn deref_mut(&mut self) -> &mut PooledConnection {
-        match self {
-            Lease::Pooled(conn) => conn,
-            Lease::Pinned(conn) => conn,
+        match &mut self.conn {
+            LeasedConnection::Pooled(conn) => conn,
+            LeasedConnection::Pinned(conn) => conn,
         }
     }
 }

@@ -99,7 +99,7 @@ impl Sessions {
             message: format!("session {id} has ended (its connection closed); its transaction was rolled back"),
         })?;
         match tokio::time::timeout(BUSY_TIMEOUT, conn.lock_owned()).await {
-            Ok(guard) => Ok(Lease::Pinned(guard)),
+            Ok(guard) => Ok(Lease::pinned(guard)),
             Err(_) => Err(Error::DuckDb {
                 kind: ErrorKind::FailedPrecondition,
                 message: format!(

@@ -12,10 +12,11 @@ use futures::Stream;
 use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 
-use crate::engine::{Interrupter, QueryResult};
+use crate::durable::Durability;
+use crate::engine::{Interrupter, QueryResult, StatementKind};
 use crate::error::{Error, Result};
 use crate::executor::{after_statement, check_parameters_fit, guard_kind, Statement};
-use crate::pool::{Lease, PooledConnection};
+use crate::pool::{Lease, Pool, PooledConnection};
 use crate::running::{Registration, RunningQueries};
 
 /// Batches handed to clients hold at least this many rows (unless the result
@@ -82,13 +83,34 @@ impl Stream for BatchStream {
     }
 }
 
+/// Makes a statement that changed something durable before its stream ends.
+#[derive(Debug)]
+pub(crate) struct Publisher {
+    durability: Arc<Durability>,
+    pool: Arc<Pool>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Publisher {
+    /// Must be called inside the Tokio runtime.
+    pub(crate) fn new(durability: Arc<Durability>, pool: Arc<Pool>) -> Self {
+        Publisher {
+            durability,
+            pool,
+            runtime: tokio::runtime::Handle::current(),
+        }
+    }
+}
+
 /// Starts `statement` on `conn`; resolves once its result schema is known.
 /// A statement with a query id is registered in `running` so that it can be
-/// cancelled.
+/// cancelled. When the statement changed something, its stream ends only once
+/// `publisher` made the change durable (or with the error that it could not).
 pub(crate) async fn start_query(
     conn: Lease,
     statement: Statement,
     running: Arc<RunningQueries>,
+    publisher: Option<Publisher>,
 ) -> Result<BatchStream> {
     let interrupter = conn.begin_query();
     let registration = match &statement.query_id {
@@ -104,8 +126,18 @@ pub(crate) async fn start_query(
             promised: None,
             batches: batch_tx,
         };
-        if let Err(error) = produce(&conn, &statement, &mut sink) {
-            sink.fail(error);
+        let fenced = publisher.as_ref().map(|p| p.durability.check_writable());
+        match produce(&conn, &statement, &mut sink, fenced) {
+            Err(error) => sink.fail(error),
+            Ok(wrote) => {
+                // The connection goes back first: publishing checkpoints on one.
+                drop(conn);
+                if let (true, Some(publisher)) = (wrote, publisher) {
+                    if let Err(error) = publisher.runtime.block_on(publisher.durability.publish(&publisher.pool)) {
+                        sink.fail(error);
+                    }
+                }
+            }
         }
     });
     let schema = schema_rx
@@ -170,18 +202,31 @@ impl Sink {
     }
 }
 
-fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink) -> Result<()> {
+/// Runs the statement into `sink`; returns whether it may have changed data
+/// (anything but a query). `fenced` is the executor's right to write.
+fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink, fenced: Option<Result<()>>) -> Result<bool> {
     let statements = conn.conn().statements(&statement.sql)?;
     check_parameters_fit(statement, statements.len())?;
     let last = statements.len() - 1;
+    let mut wrote = false;
+    let mut check = |kind: StatementKind| -> Result<StatementKind> {
+        let kind = guard_kind(conn, kind)?;
+        if kind != StatementKind::Query {
+            if let Some(Err(error)) = &fenced {
+                return Err(Error::Fenced(error.to_string()));
+            }
+            wrote = true;
+        }
+        Ok(kind)
+    };
     for index in 0..last {
         let prepared = statements.prepare(index)?;
-        let kind = guard_kind(conn, prepared.kind())?;
+        let kind = check(prepared.kind())?;
         prepared.execute()?;
         after_statement(conn, kind)?;
     }
     let prepared = statements.prepare(last)?;
-    let kind = guard_kind(conn, prepared.kind())?;
+    let kind = check(prepared.kind())?;
     let mut out = Coalescer::default();
     match &statement.parameters {
         None => {
@@ -195,7 +240,7 @@ fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink) -> R
             sink.start(result.schema());
             if drain(&mut result, &mut out, sink)? == Flow::Stop {
                 abandon(conn);
-                return Ok(());
+                return Ok(wrote);
             }
         }
         Some(rows) if rows.num_rows() == 0 => {
@@ -211,7 +256,7 @@ fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink) -> R
                 sink.start(result.schema());
                 if drain(&mut result, &mut out, sink)? == Flow::Stop {
                     abandon(conn);
-                    return Ok(());
+                    return Ok(wrote);
                 }
             }
         }
@@ -219,7 +264,8 @@ fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink) -> R
     if let Some(batch) = out.flush()? {
         sink.send(batch);
     }
-    after_statement(conn, kind)
+    after_statement(conn, kind)?;
+    Ok(wrote)
 }
 
 /// The consumer went away: stop DuckDB's worker threads before the result

@@ -23,6 +23,7 @@ pub fn code_of(kind: ErrorKind) -> Code {
         ErrorKind::Aborted => Code::Aborted,
         ErrorKind::Unauthenticated => Code::Unauthenticated,
         ErrorKind::Unavailable => Code::Unavailable,
+        ErrorKind::DataLoss => Code::DataLoss,
         ErrorKind::Internal => Code::Internal,
     }
 }
@@ -42,7 +43,8 @@ pub(crate) fn kind_of(code: Code) -> ErrorKind {
         Code::Aborted => ErrorKind::Aborted,
         Code::Unauthenticated => ErrorKind::Unauthenticated,
         Code::Unavailable | Code::Unknown | Code::DeadlineExceeded => ErrorKind::Unavailable,
-        Code::Internal | Code::DataLoss | Code::Ok => ErrorKind::Internal,
+        Code::DataLoss => ErrorKind::DataLoss,
+        Code::Internal | Code::Ok => ErrorKind::Internal,
     }
 }
 
@@ -93,6 +95,7 @@ mod tests {
             ErrorKind::Aborted,
             ErrorKind::Unauthenticated,
             ErrorKind::Unavailable,
+            ErrorKind::DataLoss,
             ErrorKind::Internal,
         ] {
             assert_eq!(kind_of(code_of(kind)), kind);

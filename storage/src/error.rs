@@ -130,3 +130,18 @@ pub(crate) fn check_name(name: &str) -> Result<()> {
         Err(Error::InvalidDatabaseName(name.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_names_cannot_escape_the_data_directory() {
+        for good in ["mydb", "_x", "sales_2024"] {
+            assert!(is_valid_database_name(good), "{good}");
+        }
+        for bad in ["", "../etc", "a/b", "a.b", "1db", "x y", "db\0", "a@b", &"a".repeat(64)] {
+            assert!(!is_valid_database_name(bad), "{bad:?}");
+        }
+    }
+}

@@ -58,16 +58,16 @@ pub async fn hydrate(storage: &Storage, manifest: &Manifest, path: &Path) -> Res
         blocking(path, move || read_checksums(&file, &layout)).await?
     };
     // Blocks to fetch, by layer, in layer order.
-    let mut wanted: BTreeMap<&str, Vec<(u64, &Extent)>> = BTreeMap::new();
+    let mut wanted: BTreeMap<String, Vec<(u64, Extent)>> = BTreeMap::new();
     let mut stats = HydrateStats::default();
     for (index, block) in manifest.blocks.iter().enumerate() {
         if block.checksum != 0 && local[index] == block.checksum {
             stats.blocks_kept += 1;
         } else {
             wanted
-                .entry(manifest.layer_of(&block.extent))
+                .entry(manifest.layer_of(&block.extent).to_string())
                 .or_default()
-                .push((layout.block_offset(index as u64), &block.extent));
+                .push((layout.block_offset(index as u64), block.extent.clone()));
         }
     }
     let mut reads = Vec::new();
@@ -76,8 +76,7 @@ pub async fn hydrate(storage: &Storage, manifest: &Manifest, path: &Path) -> Res
         reads.extend(coalesce(layer, extents, manifest.block_size));
     }
     let fetched: Vec<(u64, u64)> = futures::stream::iter(reads.into_iter().map(|read| {
-        let file = Arc::clone(&file);
-        fetch(storage, read, manifest.block_size, file, path.to_path_buf())
+        fetch(storage.clone(), read, manifest.block_size, Arc::clone(&file), path.to_path_buf())
     }))
     .buffer_unordered(CONCURRENCY)
     .try_collect()
@@ -118,16 +117,16 @@ pub fn wal_path(path: &Path) -> PathBuf {
 }
 
 /// One ranged read of a layer: the blocks it carries and where they go.
-struct Read<'a> {
-    layer: &'a str,
+struct Read {
+    layer: String,
     range: Range<u64>,
-    targets: Vec<(u64, &'a Extent)>,
+    targets: Vec<(u64, Extent)>,
 }
 
 /// Groups blocks that lie back to back in a layer into reads of at most
 /// [`MAX_RANGE`] bytes.
-fn coalesce<'a>(layer: &'a str, extents: Vec<(u64, &'a Extent)>, block_size: u64) -> Vec<Read<'a>> {
-    let mut reads: Vec<Read<'a>> = Vec::new();
+fn coalesce(layer: String, extents: Vec<(u64, Extent)>, block_size: u64) -> Vec<Read> {
+    let mut reads: Vec<Read> = Vec::new();
     for (target, extent) in extents {
         match reads.last_mut() {
             Some(read)
@@ -139,7 +138,7 @@ fn coalesce<'a>(layer: &'a str, extents: Vec<(u64, &'a Extent)>, block_size: u64
             // The same block wanted at two places of the file.
             Some(read) if read.range.end == extent.offset + block_size => read.targets.push((target, extent)),
             _ => reads.push(Read {
-                layer,
+                layer: layer.clone(),
                 range: extent.offset..extent.offset + block_size,
                 targets: vec![(target, extent)],
             }),
@@ -148,13 +147,13 @@ fn coalesce<'a>(layer: &'a str, extents: Vec<(u64, &'a Extent)>, block_size: u64
     reads
 }
 
-async fn fetch(storage: &Storage, read: Read<'_>, block_size: u64, file: Arc<File>, path: PathBuf) -> Result<(u64, u64)> {
-    let bytes = storage.read_layer(read.layer, &[read.range.clone()]).await?.remove(0);
+async fn fetch(storage: Storage, read: Read, block_size: u64, file: Arc<File>, path: PathBuf) -> Result<(u64, u64)> {
+    let bytes = storage.read_layer(&read.layer, &[read.range.clone()]).await?.remove(0);
     let mut writes = Vec::with_capacity(read.targets.len());
     for (target, extent) in &read.targets {
         let start = (extent.offset - read.range.start) as usize;
         let block = bytes.slice(start..start + block_size as usize);
-        verify(read.layer, "a block", extent, &block)?;
+        verify(&read.layer, "a block", extent, &block)?;
         writes.push((*target, block));
     }
     let blocks = writes.len() as u64;

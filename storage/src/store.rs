@@ -67,17 +67,38 @@ impl Location {
 }
 
 impl Storage {
+    /// Opens storage at `location`. Heads are `heads` when given (etcd, in a
+    /// cluster); otherwise local storage keeps them as files beside the
+    /// layers, and remote storage is refused: an object store alone offers
+    /// no compare-and-swap this crate relies on.
+    pub fn open(location: &Location, heads: Option<Arc<dyn Heads>>) -> Result<Self> {
+        match (location, heads) {
+            (Location::Local(dir), heads) => Storage::local_with(dir, heads),
+            (Location::Remote(url), Some(heads)) => Storage::remote(url, heads),
+            (Location::Remote(url), None) => Err(Error::InvalidLocation {
+                url: url.to_string(),
+                reason: "remote storage keeps its heads in etcd: run in a cluster (--etcd)".into(),
+            }),
+        }
+    }
+
     /// Storage in a local directory, with its heads as files beside it.
     pub fn local(dir: impl AsRef<FsPath>) -> Result<Self> {
-        let dir = dir.as_ref();
+        Storage::local_with(dir.as_ref(), None)
+    }
+
+    fn local_with(dir: &FsPath, heads: Option<Arc<dyn Heads>>) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let dir = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
-        let heads = FileHeads::new(dir.join("heads"))?;
+        let heads = match heads {
+            Some(heads) => heads,
+            None => Arc::new(FileHeads::new(dir.join("heads"))?),
+        };
         let store = LocalFileSystem::new_with_prefix(&dir)?;
         Ok(Storage {
             store: Arc::new(store),
             prefix: Path::default(),
-            heads: Arc::new(heads),
+            heads,
             location: dir.display().to_string(),
         })
     }
@@ -85,7 +106,7 @@ impl Storage {
     /// Storage at a remote URL, credentials and endpoint from the usual
     /// environment variables (`AWS_*`, `GOOGLE_*`, `AZURE_*`), with heads
     /// kept elsewhere (etcd).
-    pub fn remote(url: &Url, heads: Arc<dyn Heads>) -> Result<Self> {
+    fn remote(url: &Url, heads: Arc<dyn Heads>) -> Result<Self> {
         let store: Arc<dyn ObjectStore> = match url.scheme() {
             "s3" | "s3a" => Arc::new(
                 object_store::aws::AmazonS3Builder::from_env()

@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use tracing::{debug, info};
 
 use crate::error::{check_name, Error, Result};
-use crate::format::{checksum_matches, parse_headers, read_checksums, stored_checksum, HEADER_SIZE};
+use crate::format::{checksum_matches, parse_headers, read_checksums, stored_checksum, Layout, HEADER_SIZE};
 use crate::heads::Claim;
 use crate::hydrate::{hydrate, HydrateStats};
 use crate::manifest::{now_ms, sha256_hex, BlockRef, Extent, Manifest, SnapshotId, FORMAT_VERSION};
@@ -207,6 +207,15 @@ fn scan(storage: &Storage, runtime: &tokio::runtime::Handle, path: &Path, previo
     if previous.is_some_and(|p| p.header.sha256 == header_sha) {
         return Ok(Scanned::Unchanged);
     }
+    // DuckDB truncates free blocks at the end of the file, and may have
+    // appended blocks no header references yet: the snapshot holds the
+    // blocks the header counts, as far as the file reaches.
+    let actual_len = file.metadata().map_err(io)?.len();
+    let file_len = actual_len.min(layout.file_len()).max(HEADER_SIZE);
+    let layout = Layout {
+        block_count: (file_len - HEADER_SIZE).div_ceil(layout.block_size),
+        ..layout
+    };
     let checksums = read_checksums(&file, &layout).map_err(io)?;
     let mut known: HashMap<String, (String, u64)> = previous
         .map(|p| {
@@ -240,7 +249,7 @@ fn scan(storage: &Storage, runtime: &tokio::runtime::Handle, path: &Path, previo
             }
         }
         changed += 1;
-        file.read_exact_at(&mut buf, layout.block_offset(index as u64)).map_err(io)?;
+        read_block(&file, &mut buf, layout.block_offset(index as u64)).map_err(io)?;
         // A block that is not whole is a free block being written right now;
         // it is stored, but never trusted by checksum alone.
         let checksum = if checksum_matches(&buf) { stored_checksum(&buf) } else { 0 };
@@ -274,7 +283,7 @@ fn scan(storage: &Storage, runtime: &tokio::runtime::Handle, path: &Path, previo
             storage_version: layout.storage_version,
             iteration: layout.iteration,
             block_size: layout.block_size,
-            file_len: layout.file_len(),
+            file_len,
             layers: layers.names,
             header: header_extent,
             blocks,
@@ -282,4 +291,18 @@ fn scan(storage: &Storage, runtime: &tokio::runtime::Handle, path: &Path, previo
         changed_blocks: changed,
         uploaded_bytes: layers.uploaded,
     }))
+}
+
+/// Reads the block at `offset`; a block the end of the file cuts short is
+/// padded with zeros (materializing the snapshot cuts the file again).
+fn read_block(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], offset + filled as u64)? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    buf[filled..].fill(0);
+    Ok(())
 }

@@ -1,0 +1,133 @@
+//! Read replicas: databases served read-only from their writer's snapshots.
+//!
+//! A replica keeps two local files. The one attached serves reads; the other
+//! is brought to the next snapshot (fetching only the blocks that differ),
+//! and then the two trade places under the swap lock, which statements hold
+//! for reading. A statement therefore sees one whole snapshot from start to
+//! end, never a file being written.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openduck_storage::{hydrate, SnapshotId, Storage};
+use tokio::sync::RwLock;
+use tracing::{info, warn};
+
+use crate::error::Result;
+use crate::pool::{Lease, Pool};
+use crate::sql::{quote_identifier, quote_literal};
+use crate::stream::run_blocking;
+
+/// One database served read-only.
+#[derive(Debug)]
+pub(crate) struct Replica {
+    name: String,
+    files: [PathBuf; 2],
+    active: usize,
+    snapshot: SnapshotId,
+}
+
+impl Replica {
+    /// Brings the first file of replica `name` to the database's head,
+    /// before DuckDB attaches it.
+    pub(crate) async fn prepare(storage: &Storage, data_dir: &Path, name: &str) -> Result<Self> {
+        let snapshot = storage
+            .head(name)
+            .await?
+            .ok_or_else(|| openduck_storage::Error::NoSuchDatabase(name.to_string()))?;
+        let manifest = storage.manifest(name, &snapshot).await?;
+        let files = [0, 1].map(|n| data_dir.join(format!("{name}.replica{n}.duckdb")));
+        let stats = hydrate(storage, &manifest, &files[0]).await?;
+        info!(database = name, %snapshot, fetched = stats.blocks_fetched, kept = stats.blocks_kept, "replica ready");
+        Ok(Replica {
+            name: name.to_string(),
+            files,
+            active: 0,
+            snapshot,
+        })
+    }
+
+    /// The file DuckDB attaches.
+    pub(crate) fn active_file(&self) -> &Path {
+        &self.files[self.active]
+    }
+
+    /// The database replicated.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Follows the heads of every replica, checking every `interval`.
+pub(crate) async fn follow(
+    storage: Storage,
+    mut replicas: Vec<Replica>,
+    pool: Arc<Pool>,
+    swap: Arc<RwLock<()>>,
+    interval: Duration,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        for replica in &mut replicas {
+            if let Err(error) = advance(&storage, replica, &pool, &swap).await {
+                warn!(database = %replica.name, %error, "replica cannot follow its writer yet");
+            }
+        }
+    }
+}
+
+async fn advance(storage: &Storage, replica: &mut Replica, pool: &Arc<Pool>, swap: &Arc<RwLock<()>>) -> Result<()> {
+    let Some(head) = storage.head(&replica.name).await? else {
+        return Ok(());
+    };
+    if head == replica.snapshot {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let manifest = storage.manifest(&replica.name, &head).await?;
+    let next = 1 - replica.active;
+    let stats = hydrate(storage, &manifest, &replica.files[next]).await?;
+    let fetched = started.elapsed();
+    let sql = format!(
+        "DETACH {name}; ATTACH {path} AS {name} (READ_ONLY)",
+        name = quote_identifier(&replica.name),
+        path = quote_literal(&replica.files[next].to_string_lossy()),
+    );
+    let back = format!(
+        "ATTACH IF NOT EXISTS {path} AS {name} (READ_ONLY)",
+        name = quote_identifier(&replica.name),
+        path = quote_literal(&replica.active_file().to_string_lossy()),
+    );
+    {
+        let _exclusive = swap.write().await;
+        let conn = pool.get().await?;
+        let swapped = run_blocking(Lease::pooled(conn), move |conn| match conn.conn().execute_batch(&sql) {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                // Never leave the database detached.
+                let _ = conn.conn().execute_batch(&back);
+                Err(error)
+            }
+        })
+        .await;
+        pool.reattached();
+        swapped?;
+    }
+    pool.catalog_changed();
+    replica.active = next;
+    replica.snapshot = head;
+    info!(
+        database = %replica.name,
+        snapshot = %replica.snapshot,
+        fetched_blocks = stats.blocks_fetched,
+        fetched_bytes = stats.bytes_fetched,
+        kept_blocks = stats.blocks_kept,
+        fetch_ms = fetched.as_millis() as u64,
+        total_ms = started.elapsed().as_millis() as u64,
+        "replica moved to a new snapshot"
+    );
+    Ok(())
+}
