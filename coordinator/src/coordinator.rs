@@ -151,11 +151,14 @@ impl Coordinator {
         }
     }
 
-    /// Where `sql` runs in `scope`, and the database it runs in.
-    fn route_in(&self, scope: &Scope, sql: &str) -> Result<(Route, String)> {
+    /// Where `sql` runs in `scope`, and the database it runs in. Snapshots
+    /// it names (`"mydb@1a2b3c"`) are attached on their executor first.
+    async fn route_in(&self, scope: &Scope, sql: &str) -> Result<(Route, String)> {
         let mut database = scope.database.clone().unwrap_or_else(|| self.default_database());
-        let route = self.route(&database, sql)?;
+        let preferred = scope.session.as_ref().map(|session| session.executor_id.as_str());
+        let route = self.route(&database, sql, preferred)?;
         if let Route::Site(site) = &route {
+            self.attach_snapshots(site, &database, sql).await?;
             database = Self::database_on(site, &database, sql, &self.registry.databases());
         }
         match (&route, &scope.session) {
@@ -171,10 +174,25 @@ impl Coordinator {
         Ok((route, database))
     }
 
+    /// Attaches the snapshots `sql` names (or its default database, when
+    /// that is one) on `site`. Only text with an `@` can name one.
+    async fn attach_snapshots(&self, site: &Site, database: &str, sql: &str) -> Result<()> {
+        if !sql.contains('@') && !database.contains('@') {
+            return Ok(());
+        }
+        let known = self.registry.known_databases();
+        for name in databases_touched(sql, &known, database) {
+            if crate::route::snapshot_of(&name).is_some() {
+                site.attach_snapshot(&name).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// The executor that must run `sql` in `scope`: refuses statements
     /// that span executors.
-    fn site_in(&self, scope: &Scope, sql: &str) -> Result<(Site, String)> {
-        match self.route_in(scope, sql)? {
+    async fn site_in(&self, scope: &Scope, sql: &str) -> Result<(Site, String)> {
+        match self.route_in(scope, sql).await? {
             (Route::Site(site), database) => Ok((site, database)),
             (Route::Spanning { .. }, _) => Err(Error::Distributed {
                 kind: openduck_executor::ErrorKind::InvalidArgument,
@@ -186,9 +204,17 @@ impl Coordinator {
 
     /// Where `sql` runs with `database` as its default: the one executor
     /// that serves every database it touches, or, for a query, across them.
-    fn route(&self, database: &str, sql: &str) -> Result<Route> {
+    /// A read-only query goes to any executor that serves all its databases,
+    /// the writers and their replicas in turn (`preferred`, the executor of
+    /// the client's session, when it can).
+    fn route(&self, database: &str, sql: &str, preferred: Option<&str>) -> Result<Route> {
         let known = self.registry.known_databases();
         let touched = databases_touched(sql, &known, database);
+        if read_only_query(sql).is_some() {
+            if let Some(site) = self.registry.reader_for(touched.iter(), preferred) {
+                return Ok(Route::Site(site));
+            }
+        }
         let mut sites = touched.iter().map(|db| self.site_for(db));
         let first = sites.next().unwrap_or_else(|| Err(Error::NoExecutor(database.into())))?;
         for other in sites {
@@ -208,12 +234,12 @@ impl Coordinator {
     /// site hosts it (it names unqualified tables), or else one the
     /// statement names (all its tables are qualified then).
     fn database_on(site: &Site, database: &str, sql: &str, known: &[String]) -> String {
-        if site.hosts(database) {
+        if site.serves(database) {
             return database.to_string();
         }
         databases_touched(sql, known, database)
             .into_iter()
-            .find(|db| site.hosts(db))
+            .find(|db| site.serves(db))
             .unwrap_or_else(|| database.to_string())
     }
 
@@ -233,7 +259,7 @@ impl Coordinator {
 
     /// Result and parameter schemas of `sql`, without running it.
     pub async fn describe(&self, scope: &Scope, sql: &str) -> Result<Description> {
-        match self.route_in(scope, sql)? {
+        match self.route_in(scope, sql).await? {
             (Route::Site(site), database) => site.describe(&scope.statement(&database, sql)).await,
             (Route::Spanning { explain, query }, database) => {
                 let schema = if explain {
@@ -263,7 +289,7 @@ impl Coordinator {
         sql: &str,
         parameters: Option<&RecordBatch>,
     ) -> Result<PlannedQuery> {
-        let (site, database) = match self.route_in(scope, sql)? {
+        let (site, database) = match self.route_in(scope, sql).await? {
             (Route::Site(site), database) => (site, database),
             (Route::Spanning { explain, query }, database) => {
                 return self.plan_spanning(scope, &database, sql, explain, &query, parameters).await;
@@ -396,7 +422,7 @@ impl Coordinator {
         sql: &str,
         parameters: Option<RecordBatch>,
     ) -> Result<Option<u64>> {
-        let (site, database) = self.site_in(scope, sql)?;
+        let (site, database) = self.site_in(scope, sql).await?;
         let mut statement = scope.statement(&database, sql);
         statement.parameters = parameters;
         let changed = site.update(statement).await;

@@ -22,6 +22,8 @@ use crate::site::Site;
 #[derive(Debug)]
 pub struct Registry {
     sites: Arc<RwLock<Arc<Vec<Site>>>>,
+    /// Turns through the executors that can answer a read.
+    next_reader: std::sync::atomic::AtomicUsize,
     /// Every database any executor served since start: statements naming
     /// one that is gone fail with "no executor serves database X".
     seen: Arc<RwLock<BTreeSet<String>>>,
@@ -40,9 +42,10 @@ impl Registry {
     /// A fixed registry of executors in this process.
     pub fn embedded(executors: Vec<Arc<Executor>>) -> Self {
         let sites: Vec<Site> = executors.into_iter().map(Site::local).collect();
-        let seen = sites.iter().flat_map(|site| site.databases().iter().cloned()).collect();
+        let seen = sites.iter().flat_map(served).collect();
         Registry {
             sites: Arc::new(RwLock::new(Arc::new(sites))),
+            next_reader: Default::default(),
             seen: Arc::new(RwLock::new(seen)),
             follower: None,
         }
@@ -58,9 +61,7 @@ impl Registry {
         let update = move |records: &openduck_registry::Records| {
             let old = Arc::clone(&follow.read());
             let next = sites_of(records.values(), &old, &signer, max_message_size);
-            follow_seen
-                .write()
-                .extend(next.iter().flat_map(|site| site.databases().iter().cloned()));
+            follow_seen.write().extend(next.iter().flat_map(served));
             *follow.write() = Arc::new(next);
         };
         update(&membership.current());
@@ -73,6 +74,7 @@ impl Registry {
         });
         Registry {
             sites,
+            next_reader: Default::default(),
             seen,
             follower: Some(follower),
         }
@@ -93,13 +95,32 @@ impl Registry {
         self.sites.read().iter().find(|site| site.hosts(database)).cloned()
     }
 
+    /// An executor that can answer a read of every one of `databases` (their
+    /// writer or a replica), taking turns among them; `preferred` when it
+    /// is one of them.
+    pub(crate) fn reader_for<'a>(&self, databases: impl Iterator<Item = &'a String> + Clone, preferred: Option<&str>) -> Option<Site> {
+        let sites = self.sites.read();
+        let able: Vec<&Site> = sites
+            .iter()
+            .filter(|site| databases.clone().all(|db| site.serves(db)))
+            .collect();
+        if let Some(site) = able.iter().find(|site| Some(site.id()) == preferred) {
+            return Some((*site).clone());
+        }
+        if able.is_empty() {
+            return None;
+        }
+        let turn = self.next_reader.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Some(able[turn % able.len()].clone())
+    }
+
     /// Changes whenever an executor joins or leaves, or says that its
     /// catalog may have changed: mirrors of the catalogs keyed by it stay true.
     pub(crate) fn catalog_epoch(&self) -> u64 {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         for site in self.sites.read().iter() {
-            (site.id(), site.databases(), site.catalog_version()).hash(&mut hasher);
+            (site.id(), site.databases(), site.replicas(), site.catalog_version()).hash(&mut hasher);
         }
         hasher.finish()
     }
@@ -115,7 +136,7 @@ impl Registry {
             .sites
             .read()
             .iter()
-            .flat_map(|site| site.databases().iter().cloned())
+            .flat_map(served)
             .collect();
         names.sort();
         names.dedup();
@@ -123,9 +144,12 @@ impl Registry {
     }
 }
 
-/// Sites for `records`, reusing the clients of unchanged ones. Only a
-/// database's writer serves it for now (replicas come with differential
-/// storage).
+/// Every database a site writes or replicates.
+fn served(site: &Site) -> impl Iterator<Item = String> + '_ {
+    site.databases().iter().chain(site.replicas()).cloned()
+}
+
+/// Sites for `records`, reusing the clients of unchanged ones.
 fn sites_of<'a>(
     records: impl Iterator<Item = &'a ExecutorRecord>,
     old: &[Site],
@@ -134,15 +158,18 @@ fn sites_of<'a>(
 ) -> Vec<Site> {
     let mut sites = Vec::new();
     for record in records {
-        let databases: Vec<String> = record
-            .databases
-            .iter()
-            .filter(|db| db.role() == Role::Writer)
-            .map(|db| db.name.clone())
-            .collect();
+        let with_role = |role: Role| -> Vec<String> {
+            record
+                .databases
+                .iter()
+                .filter(|db| db.role() == role)
+                .map(|db| db.name.clone())
+                .collect()
+        };
+        let (databases, replicas) = (with_role(Role::Writer), with_role(Role::Reader));
         match RemoteExecutor::connect(&record.id, &record.endpoint, signer.clone(), max_message_size) {
             Ok(remote) => {
-                let site = Site::remote(remote, databases, record.catalog_version);
+                let site = Site::remote(remote, databases, replicas, record.catalog_version);
                 match old.iter().find(|known| known.same_as(&site)) {
                     // Keep its client (and connection); take the new catalog version.
                     Some(known) => sites.push(known.with_catalog_version(record.catalog_version)),

@@ -125,8 +125,16 @@ fn database_of(name: &ObjectName, known: &[String]) -> Option<String> {
     match known.iter().find(|db| db.eq_ignore_ascii_case(&parts[0])) {
         Some(database) => Some(database.clone()),
         None if parts.len() >= 3 => Some(parts[0].clone()),
-        None => None,
+        // A snapshot of a known database (`"mydb@1a2b3c".t`).
+        None => snapshot_of(&parts[0])
+            .filter(|(base, _)| known.iter().any(|db| db.eq_ignore_ascii_case(base)))
+            .map(|_| parts[0].clone()),
     }
+}
+
+/// Splits a snapshot's catalog name, `database@snapshot`.
+pub(crate) fn snapshot_of(name: &str) -> Option<(&str, &str)> {
+    name.split_once('@').filter(|(base, snapshot)| !base.is_empty() && !snapshot.is_empty())
 }
 
 #[cfg(test)]
@@ -154,6 +162,10 @@ mod tests {
     #[test]
     fn a_three_part_name_names_a_database_even_when_nobody_serves_it() {
         assert_eq!(touched("SELECT * FROM gone.main.t"), ["gone"]);
+        // A snapshot of a known database, with two parts or three.
+        assert_eq!(touched("SELECT * FROM \"sales@1a2b3c\".o"), ["sales@1a2b3c"]);
+        assert_eq!(touched("SELECT * FROM \"sales@1a2b3c\".main.o JOIN sales.o USING (id)"), ["sales", "sales@1a2b3c"]);
+        assert_eq!(touched("SELECT * FROM \"nobody@1a2b3c\".o"), ["mydb"]);
         assert_eq!(touched("SELECT * FROM gone.t"), ["mydb"]);
         assert_eq!(touched("SELECT * FROM system.main.duckdb_tables()"), ["mydb"]);
     }

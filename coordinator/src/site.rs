@@ -18,7 +18,10 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone)]
 pub(crate) struct Site {
     id: String,
+    /// The databases it writes.
     databases: Vec<String>,
+    /// The databases it serves read-only, as a replica.
+    replicas: Vec<String>,
     /// For a remote executor, the catalog version its record announced.
     catalog_version: u64,
     kind: SiteKind,
@@ -69,19 +72,23 @@ impl Drop for RemoteSession {
 impl Site {
     /// An executor in this process.
     pub(crate) fn local(executor: Arc<Executor>) -> Self {
+        let replicas = executor.replicas().to_vec();
         Site {
             id: executor.id().to_string(),
-            databases: executor.databases().to_vec(),
+            databases: executor.databases().iter().filter(|db| !replicas.contains(db)).cloned().collect(),
+            replicas,
             catalog_version: 0,
             kind: SiteKind::Local(executor),
         }
     }
 
-    /// An executor in another process, serving `databases`.
-    pub(crate) fn remote(executor: RemoteExecutor, databases: Vec<String>, catalog_version: u64) -> Self {
+    /// An executor in another process, writing `databases` and serving
+    /// `replicas` read-only.
+    pub(crate) fn remote(executor: RemoteExecutor, databases: Vec<String>, replicas: Vec<String>, catalog_version: u64) -> Self {
         Site {
             id: executor.id().to_string(),
             databases,
+            replicas,
             catalog_version,
             kind: SiteKind::Remote(executor),
         }
@@ -111,8 +118,23 @@ impl Site {
         &self.databases
     }
 
+    /// The databases it serves read-only.
+    pub(crate) fn replicas(&self) -> &[String] {
+        &self.replicas
+    }
+
+    /// Whether it writes `database` (or the database of a snapshot,
+    /// `db@snapshot`).
     pub(crate) fn hosts(&self, database: &str) -> bool {
+        let database = crate::route::snapshot_of(database).map_or(database, |(base, _)| base);
         self.databases.iter().any(|db| db == database)
+    }
+
+    /// Whether it can answer queries on `database`: it writes it or serves
+    /// it as a replica.
+    pub(crate) fn serves(&self, database: &str) -> bool {
+        let base = crate::route::snapshot_of(database).map_or(database, |(base, _)| base);
+        self.hosts(database) || self.replicas.iter().any(|db| db == base)
     }
 
     /// Where clients reach it directly; `None` in this process.
@@ -125,7 +147,10 @@ impl Site {
 
     /// Whether both are the same process at the same address.
     pub(crate) fn same_as(&self, other: &Site) -> bool {
-        self.id == other.id && self.endpoint() == other.endpoint() && self.databases == other.databases
+        self.id == other.id
+            && self.endpoint() == other.endpoint()
+            && self.databases == other.databases
+            && self.replicas == other.replicas
     }
 
     pub(crate) async fn describe(&self, statement: &Statement) -> Result<Description> {
@@ -180,6 +205,15 @@ impl Site {
         match &self.kind {
             SiteKind::Local(executor) => Ok(executor.commit(session_id).await?),
             SiteKind::Remote(remote) => Ok(remote.commit(session_id).await?),
+        }
+    }
+
+    /// Attaches a snapshot of a database this site serves, as catalog
+    /// `database@snapshot`.
+    pub(crate) async fn attach_snapshot(&self, name: &str) -> Result<()> {
+        match &self.kind {
+            SiteKind::Local(executor) => Ok(executor.attach_snapshot(name).await?),
+            SiteKind::Remote(remote) => Ok(remote.attach_snapshot(name).await?),
         }
     }
 

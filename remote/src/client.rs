@@ -157,6 +157,11 @@ impl RemoteExecutor {
         self.call(Req::Commit(session_id.to_string())).await.map(drop)
     }
 
+    /// Attaches a snapshot read-only as catalog `database@snapshot`.
+    pub async fn attach_snapshot(&self, name: &str) -> Result<()> {
+        self.call(Req::AttachSnapshot(name.to_string())).await.map(drop)
+    }
+
     /// Rolls the transaction of a session back.
     pub async fn rollback(&self, session_id: &str) -> Result<()> {
         self.call(Req::Rollback(session_id.to_string())).await.map(drop)

@@ -114,6 +114,10 @@ impl ExecutorService {
                 executor.rollback(self.session(&id)?.id()).await?;
                 Vec::new()
             }
+            Req::AttachSnapshot(name) => {
+                executor.attach_snapshot(&name).await?;
+                Vec::new()
+            }
             Req::ListSchemas(filter) => {
                 let schemas = executor.schemas(&filter_from_pb(filter)).await?;
                 pb::SchemaList {

@@ -71,6 +71,7 @@ impl Storage {
             if id.is_some_and(|id| !snapshots.contains(&id)) && old_enough(&meta) {
                 if !options.dry_run {
                     self.delete(&meta.location).await?;
+                    crate::crash::point("during-gc");
                 }
                 report.snapshots_deleted.push(name.to_string());
             }

@@ -21,6 +21,7 @@
 //!
 //! The format is described in `docs/storage.md`.
 
+mod crash;
 mod error;
 mod format;
 mod gc;

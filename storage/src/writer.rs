@@ -107,10 +107,12 @@ impl DatabaseWriter {
             manifest.database = self.database().to_string();
             manifest.parent = self.head().cloned();
             let id = self.storage.put_manifest(&manifest).await?;
+            crate::crash::point("before-head-update");
             self.storage
                 .heads()
                 .swap(&self.claim, self.head(), &id)
                 .await?;
+            crate::crash::point("after-head-update");
             let stats = SnapshotStats {
                 id: id.clone(),
                 blocks: manifest.blocks.len() as u64,
@@ -185,6 +187,7 @@ impl Layers<'_> {
             let bytes: Bytes = buf.freeze();
             self.uploaded += bytes.len() as u64;
             self.runtime.block_on(self.storage.put_layer(&name, bytes))?;
+            crate::crash::point("after-layer-upload");
         }
         Ok(())
     }
