@@ -89,10 +89,22 @@ async fn advance(storage: &Storage, replica: &mut Replica, pool: &Arc<Pool>, swa
     let started = Instant::now();
     let manifest = storage.manifest(&replica.name, &head).await?;
     let next = 1 - replica.active;
+    if !replica.files[next].exists() {
+        // Start the second file from the first: a local copy, so that only
+        // the blocks that changed come from storage.
+        let (from, to) = (replica.active_file().to_path_buf(), replica.files[next].clone());
+        tokio::task::spawn_blocking(move || std::fs::copy(&from, &to))
+            .await
+            .map_err(|error| crate::error::Error::TaskFailed(error.to_string()))?
+            .map_err(|source| crate::error::Error::Io { path: replica.files[next].clone(), source })?;
+    }
     let stats = hydrate(storage, &manifest, &replica.files[next]).await?;
     let fetched = started.elapsed();
+    // A connection cannot detach its own default database: step into the
+    // in-memory catalog first (the pool makes every connection USE its
+    // database again after a swap).
     let sql = format!(
-        "DETACH {name}; ATTACH {path} AS {name} (READ_ONLY)",
+        "USE memory; DETACH {name}; ATTACH {path} AS {name} (READ_ONLY)",
         name = quote_identifier(&replica.name),
         path = quote_literal(&replica.files[next].to_string_lossy()),
     );
