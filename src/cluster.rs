@@ -163,7 +163,7 @@ pub(crate) async fn run_executor(args: ExecutorProcessArgs) -> Result<(), Box<dy
     // heads in storage, and opening publishes a first snapshot.
     let announcement = openduck_registry::announce(args.cluster.registry(), record).await?;
     let heads = EtcdHeads::connect(&args.cluster.etcd, &args.cluster.etcd_prefix, Some(id.clone())).await?;
-    let executor = match args.executor.open(id.clone(), Some(Arc::new(heads))).await {
+    let executor = match args.executor.open(id.clone(), Some(Arc::new(heads)), false).await {
         Ok(executor) => Arc::new(executor),
         Err(error) => {
             announcement.withdraw().await;

@@ -160,17 +160,32 @@ impl ExecutorArgs {
     }
 
     /// Opens the executor these arguments describe, its heads in `heads`
-    /// (etcd) in a cluster.
-    pub(crate) async fn open(self, id: String, heads: Option<Arc<dyn Heads>>) -> Result<Executor, Box<dyn std::error::Error>> {
+    /// (etcd) in a cluster. With `every_stored`, it also writes every
+    /// database its storage holds (clones made since the last start, say).
+    pub(crate) async fn open(
+        self,
+        id: String,
+        heads: Option<Arc<dyn Heads>>,
+        every_stored: bool,
+    ) -> Result<Executor, Box<dyn std::error::Error>> {
+        let storage = self.storage.open(heads)?;
+        let mut writers = self.writers();
+        if let (true, Some(storage)) = (every_stored, &storage) {
+            for (name, _) in storage.heads().list().await? {
+                if !writers.contains(&name) && !self.replicas.contains(&name) {
+                    writers.push(name);
+                }
+            }
+        }
         let config = ExecutorConfig {
             id,
             max_connections: self.max_connections,
             max_sessions: self.max_sessions,
             allow_external_access: self.allow_external_access,
-            storage: self.storage.open(heads)?,
+            storage,
             replicas: self.replicas.clone(),
             replica_interval: self.replica_interval,
-            ..ExecutorConfig::new(&self.storage.data_dir, self.writers())
+            ..ExecutorConfig::new(&self.storage.data_dir, writers)
         };
         Ok(Executor::start(config).await?)
     }
@@ -178,7 +193,7 @@ impl ExecutorArgs {
 
 pub(crate) async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     init_logging(&args.log)?;
-    let executor = args.executor.open("executor-0".into(), None).await?;
+    let executor = args.executor.open("executor-0".into(), None, true).await?;
     let coordinator = Arc::new(Coordinator::embedded(executor, TICKET_TTL));
     serve_frontend(coordinator, args.frontend).await
 }

@@ -323,6 +323,7 @@ impl Coordinator {
             statement.parameters = parameters.cloned();
             let rows = site.query(statement).await?;
             self.planner.invalidate();
+            self.registry.refresh_local();
             let result_schema = rows.schema();
             let batches: Vec<RecordBatch> = rows.try_collect().await?;
             self.held.put(&query_id, SchemaRef::clone(&result_schema), batches);
@@ -427,6 +428,7 @@ impl Coordinator {
         statement.parameters = parameters;
         let changed = site.update(statement).await;
         self.planner.invalidate();
+        self.registry.refresh_local();
         changed
     }
 

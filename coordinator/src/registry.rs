@@ -80,6 +80,17 @@ impl Registry {
         }
     }
 
+    /// Takes in the databases the executors of this process host now
+    /// (after `CREATE DATABASE ... FROM`); a cluster learns of them from etcd.
+    pub(crate) fn refresh_local(&self) {
+        if self.follower.is_some() {
+            return;
+        }
+        let next: Vec<Site> = self.sites.read().iter().map(Site::refreshed).collect();
+        self.seen.write().extend(next.iter().flat_map(served));
+        *self.sites.write() = Arc::new(next);
+    }
+
     /// Every executor, now.
     pub(crate) fn sites(&self) -> Arc<Vec<Site>> {
         Arc::clone(&self.sites.read())

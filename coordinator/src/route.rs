@@ -108,7 +108,9 @@ pub(crate) fn read_only_query(sql: &str) -> Option<(bool, String)> {
 }
 
 /// DuckDB's own catalogs, present on every executor.
-const BUILT_IN_CATALOGS: [&str; 2] = ["system", "temp"];
+/// Catalogs every executor has: DuckDB's own, and `openduck`, whose
+/// `snapshots` table lists the snapshots in storage.
+const BUILT_IN_CATALOGS: [&str; 4] = ["system", "temp", "memory", "openduck"];
 
 /// The database a table name names: the first of three parts (a database
 /// nobody serves included, so that the statement fails saying so), or the
@@ -166,6 +168,7 @@ mod tests {
         assert_eq!(touched("SELECT * FROM \"sales@1a2b3c\".o"), ["sales@1a2b3c"]);
         assert_eq!(touched("SELECT * FROM \"sales@1a2b3c\".main.o JOIN sales.o USING (id)"), ["sales", "sales@1a2b3c"]);
         assert_eq!(touched("SELECT * FROM \"nobody@1a2b3c\".o"), ["mydb"]);
+        assert_eq!(touched("SELECT * FROM openduck.main.snapshots"), ["mydb"]);
         assert_eq!(touched("SELECT * FROM gone.t"), ["mydb"]);
         assert_eq!(touched("SELECT * FROM system.main.duckdb_tables()"), ["mydb"]);
     }

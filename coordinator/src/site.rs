@@ -94,6 +94,15 @@ impl Site {
         }
     }
 
+    /// The same site with the databases it hosts now (an executor in this
+    /// process may have cloned one).
+    pub(crate) fn refreshed(&self) -> Self {
+        match &self.kind {
+            SiteKind::Local(executor) => Site::local(Arc::clone(executor)),
+            SiteKind::Remote(_) => self.clone(),
+        }
+    }
+
     /// Goes up whenever a statement may have changed one of its catalogs.
     pub(crate) fn catalog_version(&self) -> u64 {
         match &self.kind {

@@ -132,8 +132,9 @@ pub struct Description {
 #[derive(Debug)]
 pub struct Executor {
     id: String,
-    /// Every database hosted; writers first, then replicas.
-    databases: Vec<String>,
+    /// Every database hosted; writers first, then replicas (clones made
+    /// with `CREATE DATABASE ... FROM` join at the end).
+    databases: parking_lot::RwLock<Vec<String>>,
     replicas: Vec<String>,
     data_dir: PathBuf,
     pool: Arc<Pool>,
@@ -147,6 +148,8 @@ pub struct Executor {
     follower: Option<JoinHandle<()>>,
     /// Snapshots attached for time travel (`db@snapshot`).
     snapshots: parking_lot::Mutex<BTreeSet<String>>,
+    /// One refresh of `openduck.main.snapshots` at a time.
+    listing: tokio::sync::Mutex<()>,
 }
 
 impl Drop for Executor {
@@ -224,6 +227,10 @@ impl Executor {
     fn open_instance(config: ExecutorConfig, data_dir: PathBuf, attach: Vec<(String, PathBuf, bool)>) -> Result<Self> {
         let database = Arc::new(Database::open("memory", Path::new(":memory:"), &[])?);
         let setup = database.connect()?;
+        setup.execute_batch(&format!(
+            "ATTACH ':memory:' AS {SYSTEM_CATALOG}; CREATE TABLE {SNAPSHOTS_TABLE} \
+             (database VARCHAR, snapshot VARCHAR, created_at TIMESTAMPTZ, is_head BOOLEAN)"
+        ))?;
         for (name, path, read_only) in &attach {
             setup
                 .execute_batch(&format!(
@@ -258,7 +265,7 @@ impl Executor {
             pool: Arc::new(Pool::new(database, config.max_connections)),
             sessions: Sessions::new(config.max_sessions),
             running: Arc::default(),
-            databases,
+            databases: parking_lot::RwLock::new(databases),
             replicas: Vec::new(),
             data_dir,
             storage: None,
@@ -266,6 +273,7 @@ impl Executor {
             replica_swap: None,
             follower: None,
             snapshots: parking_lot::Mutex::default(),
+            listing: tokio::sync::Mutex::default(),
         })
     }
 
@@ -282,13 +290,13 @@ impl Executor {
     }
 
     /// The databases hosted here; the first is the default.
-    pub fn databases(&self) -> &[String] {
-        &self.databases
+    pub fn databases(&self) -> Vec<String> {
+        self.databases.read().clone()
     }
 
     /// Whether `database` is hosted here.
     pub fn hosts(&self, database: &str) -> bool {
-        self.databases.iter().any(|name| name == database) || self.snapshots.lock().contains(database)
+        self.databases.read().iter().any(|name| name == database) || self.snapshots.lock().contains(database)
     }
 
     /// The databases served read-only as replicas (also in [`Executor::databases`]).
@@ -310,7 +318,7 @@ impl Executor {
         let Some((database, snapshot)) = name.split_once('@') else {
             return Err(Error::UnknownDatabase(name.to_string()));
         };
-        if !self.databases.iter().any(|hosted| hosted == database) {
+        if !self.databases.read().iter().any(|hosted| hosted == database) {
             return Err(Error::UnknownDatabase(database.to_string()));
         }
         let Some(storage) = &self.storage else {
@@ -352,9 +360,53 @@ impl Executor {
         Ok(())
     }
 
+    /// Fills `openduck.main.snapshots` with the history of every database in
+    /// storage, when `sql` may read it.
+    async fn refresh_snapshots_table(&self, sql: &str) -> Result<()> {
+        let Some(storage) = &self.storage else { return Ok(()) };
+        if !sql.to_ascii_lowercase().contains(SYSTEM_CATALOG) {
+            return Ok(());
+        }
+        let _one_at_a_time = self.listing.lock().await;
+        let mut rows = Vec::new();
+        for (database, head) in storage.heads().list().await? {
+            for (at_ms, id) in storage.history(&database).await? {
+                rows.push(format!(
+                    "({}, '{id}', to_timestamp({at_ms} / 1000.0), {})",
+                    quote_literal(&database),
+                    id == head
+                ));
+            }
+        }
+        let mut sql = format!("BEGIN; DELETE FROM {SNAPSHOTS_TABLE};");
+        if !rows.is_empty() {
+            sql += &format!(" INSERT INTO {SNAPSHOTS_TABLE} VALUES {};", rows.join(", "));
+        }
+        sql += " COMMIT;";
+        let conn = self.pool.get().await?;
+        run_blocking(Lease::pooled(conn), move |conn| conn.conn().execute_batch(&sql)).await
+    }
+
+    pub(crate) fn pool(&self) -> &Arc<Pool> {
+        &self.pool
+    }
+
+    /// The local file of a database this executor writes.
+    pub(crate) fn local_file(&self, name: &str) -> PathBuf {
+        local_file(&self.data_dir, name)
+    }
+
+    /// Starts hosting a database attached as `writer`'s.
+    pub(crate) fn add_database(&self, name: &str, writer: DatabaseWriter) {
+        if let Some(durability) = &self.durability {
+            durability.add(writer);
+        }
+        self.databases.write().push(name.to_string());
+    }
+
     /// Makes every write that finished so far durable in storage (a no-op
     /// without storage).
-    async fn publish(&self) -> Result<()> {
+    pub(crate) async fn publish(&self) -> Result<()> {
         match &self.durability {
             Some(durability) => durability.publish(&self.pool).await,
             None => Ok(()),
@@ -374,6 +426,15 @@ impl Executor {
     /// depends on objects the earlier ones create, its schema is unknown until
     /// the rows stream.
     pub async fn describe(&self, statement: &Statement) -> Result<Description> {
+        if let Some(clone) = crate::clone::parse(&statement.sql) {
+            clone?;
+            return Ok(Description {
+                schema: Some(Arc::new(clone_result_schema())),
+                parameters: Schema::empty(),
+                is_query: false,
+            });
+        }
+        self.refresh_snapshots_table(&statement.sql).await?;
         let conn = self.lease(statement).await?;
         let sql = statement.sql.clone();
         run_blocking(conn, move |conn| {
@@ -401,6 +462,12 @@ impl Executor {
     /// The future resolves once the statement runs (with its error, if it
     /// fails to start); dropping the stream interrupts the query.
     pub async fn query(&self, statement: Statement) -> Result<BatchStream> {
+        if let Some(clone) = crate::clone::parse(&statement.sql) {
+            self.check_writable()?;
+            self.create_database_from(&clone?).await?;
+            return Ok(BatchStream::empty(Arc::new(clone_result_schema())));
+        }
+        self.refresh_snapshots_table(&statement.sql).await?;
         let conn = self.lease(&statement).await?;
         let publisher = self
             .durability
@@ -421,6 +488,10 @@ impl Executor {
     /// counts add up.
     pub async fn update(&self, statement: Statement) -> Result<Option<u64>> {
         self.check_writable()?;
+        if let Some(clone) = crate::clone::parse(&statement.sql) {
+            self.create_database_from(&clone?).await?;
+            return Ok(None);
+        }
         let conn = self.lease(&statement).await?;
         let changed = run_blocking(conn, move |conn| {
             let statements = conn.conn().statements(&statement.sql)?;
@@ -459,7 +530,7 @@ impl Executor {
     pub async fn shutdown(&self, grace: Duration) -> Result<()> {
         self.pool.interrupt_running();
         let conn = self.pool.get().await?;
-        let databases = self.databases.clone();
+        let databases = self.databases();
         let writers: Vec<String> = databases.iter().filter(|db| !self.replicas.contains(db)).cloned().collect();
         let checkpointed = run_blocking(Lease::pooled(conn), move |conn| {
             for name in &writers {
@@ -621,12 +692,28 @@ fn prepare_data_dir(dir: &Path) -> Result<PathBuf> {
     })
 }
 
+/// What `CREATE DATABASE ... FROM` returns, as DuckDB's DDL does: no rows.
+fn clone_result_schema() -> Schema {
+    Schema::new(vec![arrow::datatypes::Field::new("Count", arrow::datatypes::DataType::Int64, true)])
+}
+
+/// The in-memory catalog of every executor, and its table that lists the
+/// snapshots in storage.
+const SYSTEM_CATALOG: &str = "openduck";
+const SNAPSHOTS_TABLE: &str = "openduck.main.snapshots";
+
+/// Names DuckDB or openduck use for catalogs of their own.
+const RESERVED_NAMES: [&str; 4] = ["memory", "system", "temp", SYSTEM_CATALOG];
+
 /// Checks database names and drops repeats, keeping the first position.
 fn hosted_names(names: &[String]) -> Result<Vec<String>> {
     let mut hosted: Vec<String> = Vec::with_capacity(names.len());
     for name in names {
         if !is_valid_database_name(name) {
             return Err(Error::InvalidDatabaseName(name.clone()));
+        }
+        if RESERVED_NAMES.iter().any(|reserved| reserved.eq_ignore_ascii_case(name)) {
+            return Err(Error::Refused(format!("{name} names a built-in catalog; choose another database name")));
         }
         if !hosted.contains(name) {
             hosted.push(name.clone());

@@ -26,6 +26,7 @@
 //! boundaries map to protocol status codes.
 
 mod catalog;
+mod clone;
 mod durable;
 mod engine;
 mod error;

@@ -69,6 +69,17 @@ pub struct BatchStream {
 }
 
 impl BatchStream {
+    /// A stream of no rows.
+    pub(crate) fn empty(schema: SchemaRef) -> Self {
+        let (_, batches) = mpsc::channel(1);
+        BatchStream {
+            schema,
+            batches,
+            _interrupt: InterruptOnDrop(None),
+            _registration: None,
+        }
+    }
+
     /// The schema of every batch.
     pub fn schema(&self) -> SchemaRef {
         SchemaRef::clone(&self.schema)

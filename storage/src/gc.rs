@@ -54,6 +54,7 @@ impl Storage {
         self.mark(oldest_kept, &mut snapshots, &mut layers).await?;
         let manifests = self.list_objects("snapshots").await?;
         let layer_objects = self.list_objects("layers").await?;
+        let markers = self.list_objects("history").await?;
         // Heads that moved since the first mark (a clone, a new snapshot)
         // may reach what it did not: mark again, after listing.
         self.mark(oldest_kept, &mut snapshots, &mut layers).await?;
@@ -74,6 +75,16 @@ impl Storage {
                     crate::crash::point("during-gc");
                 }
                 report.snapshots_deleted.push(name.to_string());
+            }
+        }
+        for meta in markers {
+            let gone = meta
+                .location
+                .filename()
+                .and_then(crate::store::parse_history)
+                .is_some_and(|(_, id)| !snapshots.contains(&id));
+            if gone && old_enough(&meta) && !options.dry_run {
+                self.delete(&meta.location).await?;
             }
         }
         for meta in layer_objects {

@@ -100,6 +100,7 @@ impl Storage {
             Error::Fenced { .. } => Error::DatabaseExists(target.to_string()),
             other => other,
         })?;
+        self.put_history(target, crate::manifest::now_ms(), &id).await?;
         Ok(id)
     }
 }

@@ -3,6 +3,8 @@
 //! Layout under the storage prefix:
 //! - `layers/<ms>-<random>`: immutable layer objects, blocks back to back;
 //! - `snapshots/<id>.json`: immutable manifests, named by their checksum;
+//! - `history/<db>/<ms>-<id>`: empty markers, one per snapshot a database's
+//!   head moved to, so its history lists with one LIST request;
 //! - `heads/<db>.head` (local storage only): the heads, see [`FileHeads`].
 
 use std::ops::Range;
@@ -206,6 +208,27 @@ impl Storage {
         Ok(id)
     }
 
+    /// Notes that `database`'s head moved to `snapshot` at `at_ms`.
+    pub(crate) async fn put_history(&self, database: &str, at_ms: u64, snapshot: &SnapshotId) -> Result<()> {
+        let path = self.path(&["history", database, &format!("{at_ms:013}-{snapshot}")]);
+        self.store.put(&path, PutPayload::default()).await?;
+        Ok(())
+    }
+
+    /// The snapshots `database`'s head moved to, oldest first, as
+    /// (milliseconds since the epoch, id), from the history markers.
+    pub async fn history(&self, database: &str) -> Result<Vec<(u64, SnapshotId)>> {
+        check_name(database)?;
+        let prefix = self.path(&["history", database]);
+        let metas: Vec<ObjectMeta> = self.store.list(Some(&prefix)).try_collect().await?;
+        let mut entries: Vec<(u64, SnapshotId)> = metas
+            .iter()
+            .filter_map(|meta| parse_history(meta.location.filename()?))
+            .collect();
+        entries.sort();
+        Ok(entries)
+    }
+
     pub(crate) async fn put_layer(&self, layer: &str, bytes: Bytes) -> Result<()> {
         self.store
             .put(&self.layer_path(layer), PutPayload::from(bytes))
@@ -227,6 +250,12 @@ impl Storage {
             Err(error) => Err(error.into()),
         }
     }
+}
+
+/// Parses a history marker's name, `<ms>-<id>`.
+pub(crate) fn parse_history(name: &str) -> Option<(u64, SnapshotId)> {
+    let (ms, id) = name.split_once('-')?;
+    Some((ms.parse().ok()?, SnapshotId::parse(id)?))
 }
 
 #[cfg(test)]

@@ -113,6 +113,11 @@ impl DatabaseWriter {
                 .swap(&self.claim, self.head(), &id)
                 .await?;
             crate::crash::point("after-head-update");
+            // Only for listing: a crash right here leaves the snapshot out of
+            // `history`, never out of the database.
+            if let Err(error) = self.storage.put_history(self.database(), manifest.created_at_ms, &id).await {
+                tracing::warn!(database = self.database(), snapshot = %id, %error, "cannot record the snapshot in the history");
+            }
             let stats = SnapshotStats {
                 id: id.clone(),
                 blocks: manifest.blocks.len() as u64,
