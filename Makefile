@@ -14,7 +14,7 @@ PYTHON := $(VENV)/bin/python
 OPENDUCK_BIN := $(CARGO_TARGET_DIR)/debug/openduck
 SERVE_ARGS ?=
 
-.PHONY: serve test test-rust test-python build bench bench-tpch python-env
+.PHONY: serve test test-rust test-python build bench bench-tpch bench-storage python-env
 
 serve:
 	cargo run --bin openduck -- serve $(SERVE_ARGS)
@@ -34,6 +34,11 @@ bench: build python-env
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/stream_throughput.py
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/ingest_throughput.py
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/tpch_distributed.py --scale 1
+	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/storage.py
+
+# Differential storage: bytes uploaded against bytes changed, clone times, replica catch-up.
+bench-storage: build python-env
+	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/storage.py
 
 # TPC-H SF1 over three executors against one embedded DuckDB (needs etcd).
 bench-tpch: build python-env

@@ -59,9 +59,13 @@ enum SnapshotCommand {
         /// The snapshot, as DATABASE@SNAPSHOT (an id, a unique prefix of at
         /// least six digits, or `latest`).
         snapshot: String,
-        /// The file to write; it must not exist.
+        /// The file to write; it must not exist, unless --incremental.
         #[arg(long)]
         to: PathBuf,
+        /// Bring an existing file (an earlier export) to the snapshot,
+        /// fetching only the blocks that differ.
+        #[arg(long)]
+        incremental: bool,
         #[command(flatten)]
         admin: AdminArgs,
     },
@@ -84,17 +88,23 @@ pub(crate) async fn snapshot(args: SnapshotArgs) -> Result<(), Box<dyn std::erro
                 );
             }
         }
-        SnapshotCommand::Export { snapshot, to, admin } => {
+        SnapshotCommand::Export { snapshot, to, incremental, admin } => {
             let (database, name) = snapshot
                 .split_once('@')
                 .ok_or_else(|| format!("{snapshot:?}: name a snapshot as DATABASE@SNAPSHOT"))?;
-            if to.exists() {
-                return Err(format!("{} exists; export writes a new file", to.display()).into());
+            if to.exists() && !incremental {
+                return Err(format!("{} exists; export writes a new file (or pass --incremental)", to.display()).into());
             }
             let storage = admin.open().await?;
             let (id, manifest) = storage.resolve(database, name).await?;
-            hydrate(&storage, &manifest, &to).await?;
-            println!("wrote snapshot {id} of {database} to {}", to.display());
+            let stats = hydrate(&storage, &manifest, &to).await?;
+            println!(
+                "wrote snapshot {id} of {database} to {}: fetched {} blocks ({} bytes), kept {}",
+                to.display(),
+                stats.blocks_fetched,
+                stats.bytes_fetched,
+                stats.blocks_kept
+            );
         }
     }
     Ok(())

@@ -69,6 +69,16 @@ impl Executor {
             .clone_database(&statement.source, statement.snapshot.as_deref(), &statement.target)
             .await?;
         let path = self.local_file(&statement.target);
+        if statement.snapshot.is_none() {
+            // The source's local file holds the same blocks: start from a
+            // local copy (a reflink where the file system has them), so that
+            // nothing comes from object storage.
+            let (from, to) = (self.local_file(&statement.source), path.clone());
+            tokio::task::spawn_blocking(move || std::fs::copy(from, to))
+                .await
+                .map_err(|error| Error::TaskFailed(error.to_string()))?
+                .map_err(|source| Error::Io { path: path.clone(), source })?;
+        }
         let (writer, _) = DatabaseWriter::open(storage, &statement.target, &path)
             .await
             .map_err(|error| match error {

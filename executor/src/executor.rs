@@ -2,28 +2,26 @@
 //! statements it runs on them.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 use futures::{Stream, StreamExt};
-use openduck_storage::{hydrate, DatabaseWriter, Storage};
+use openduck_storage::{DatabaseWriter, Storage};
 use tokio::sync::{mpsc, RwLock};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::durable::Durability;
-use crate::engine::{Database, StatementKind};
+use crate::engine::StatementKind;
 use crate::error::{Error, Result};
 use crate::ingest::IngestTarget;
 use crate::pool::{Lease, Pool, PooledConnection};
-use crate::replica::Replica;
 use crate::running::RunningQueries;
 use crate::session::{Session, Sessions};
-use crate::sql::{quote_identifier, quote_literal};
-use openduck_storage::is_valid_database_name;
+use crate::sql::quote_identifier;
 use crate::stream::{run_blocking, BatchStream};
 
 /// How to open an executor.
@@ -131,25 +129,25 @@ pub struct Description {
 /// A DuckDB executor hosting one or more databases.
 #[derive(Debug)]
 pub struct Executor {
-    id: String,
+    pub(crate) id: String,
     /// Every database hosted; writers first, then replicas (clones made
     /// with `CREATE DATABASE ... FROM` join at the end).
-    databases: parking_lot::RwLock<Vec<String>>,
-    replicas: Vec<String>,
-    data_dir: PathBuf,
-    pool: Arc<Pool>,
-    sessions: Sessions,
-    running: Arc<RunningQueries>,
-    storage: Option<Storage>,
-    durability: Option<Arc<Durability>>,
+    pub(crate) databases: parking_lot::RwLock<Vec<String>>,
+    pub(crate) replicas: Vec<String>,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) pool: Arc<Pool>,
+    pub(crate) sessions: Sessions,
+    pub(crate) running: Arc<RunningQueries>,
+    pub(crate) storage: Option<Storage>,
+    pub(crate) durability: Option<Arc<Durability>>,
     /// Held for reading by every statement, for writing by a replica moving
     /// to a new snapshot; `None` without replicas.
-    replica_swap: Option<Arc<RwLock<()>>>,
-    follower: Option<JoinHandle<()>>,
+    pub(crate) replica_swap: Option<Arc<RwLock<()>>>,
+    pub(crate) follower: Option<JoinHandle<()>>,
     /// Snapshots attached for time travel (`db@snapshot`).
-    snapshots: parking_lot::Mutex<BTreeSet<String>>,
+    pub(crate) snapshots: parking_lot::Mutex<BTreeSet<String>>,
     /// One refresh of `openduck.main.snapshots` at a time.
-    listing: tokio::sync::Mutex<()>,
+    pub(crate) listing: tokio::sync::Mutex<()>,
 }
 
 impl Drop for Executor {
@@ -161,122 +159,6 @@ impl Drop for Executor {
 }
 
 impl Executor {
-    /// Opens (creating when missing) every database of `config`, kept in
-    /// local files only. Blocking; a configuration with storage or replicas
-    /// needs [`Executor::start`].
-    pub fn open(config: ExecutorConfig) -> Result<Self> {
-        if config.storage.is_some() || !config.replicas.is_empty() {
-            return Err(Error::Refused(
-                "an executor with differential storage opens with Executor::start".into(),
-            ));
-        }
-        let data_dir = prepare_data_dir(&config.data_dir)?;
-        let writers = hosted_names(&config.databases)?;
-        let attach = writers.iter().map(|name| (name.clone(), local_file(&data_dir, name), false)).collect();
-        Executor::open_instance(config, data_dir, attach)
-    }
-
-    /// Opens an executor, with differential storage when `config` has it:
-    /// each database's local file is first brought to the database's latest
-    /// snapshot (fetching only the blocks it lacks; a missing file is made
-    /// whole), and every replica to its writer's latest snapshot.
-    pub async fn start(config: ExecutorConfig) -> Result<Self> {
-        let Some(storage) = config.storage.clone() else {
-            if !config.replicas.is_empty() {
-                return Err(Error::Refused("read replicas need differential storage".into()));
-            }
-            return run_open(move || Executor::open(config)).await;
-        };
-        let data_dir = prepare_data_dir(&config.data_dir)?;
-        let writers = hosted_names(&config.databases)?;
-        let replica_names = hosted_names(&config.replicas)?;
-        if let Some(both) = writers.iter().find(|name| replica_names.contains(name)) {
-            return Err(Error::Refused(format!("database {both} cannot be both written and replicated here")));
-        }
-        let durability = Durability::default();
-        let mut attach = Vec::new();
-        for name in &writers {
-            let path = local_file(&data_dir, name);
-            let (writer, _) = DatabaseWriter::open(&storage, name, &path).await?;
-            durability.add(writer);
-            attach.push((name.clone(), path, false));
-        }
-        let mut replicas = Vec::new();
-        for name in &replica_names {
-            let replica = Replica::prepare(&storage, &data_dir, name).await?;
-            attach.push((replica.name().to_string(), replica.active_file().to_path_buf(), true));
-            replicas.push(replica);
-        }
-        let interval = config.replica_interval;
-        let mut executor = run_open(move || Executor::open_instance(config, data_dir, attach)).await?;
-        executor.replicas = replica_names;
-        executor.storage = Some(storage.clone());
-        durability.publish_all(&executor.pool).await?;
-        executor.durability = Some(Arc::new(durability));
-        if !replicas.is_empty() {
-            let swap = Arc::new(RwLock::new(()));
-            executor.replica_swap = Some(Arc::clone(&swap));
-            let pool = Arc::clone(&executor.pool);
-            executor.follower = Some(tokio::spawn(crate::replica::follow(storage, replicas, pool, swap, interval)));
-        }
-        Ok(executor)
-    }
-
-    /// One DuckDB instance (in memory) with each of `attach` (name, file,
-    /// read-only) attached.
-    fn open_instance(config: ExecutorConfig, data_dir: PathBuf, attach: Vec<(String, PathBuf, bool)>) -> Result<Self> {
-        let database = Arc::new(Database::open("memory", Path::new(":memory:"), &[])?);
-        let setup = database.connect()?;
-        setup.execute_batch(&format!(
-            "ATTACH ':memory:' AS {SYSTEM_CATALOG}; CREATE TABLE {SNAPSHOTS_TABLE} \
-             (database VARCHAR, snapshot VARCHAR, created_at TIMESTAMPTZ, is_head BOOLEAN)"
-        ))?;
-        for (name, path, read_only) in &attach {
-            setup
-                .execute_batch(&format!(
-                    "ATTACH {} AS {}{}",
-                    quote_literal(&path.to_string_lossy()),
-                    quote_identifier(name),
-                    if *read_only { " (READ_ONLY)" } else { "" }
-                ))
-                .map_err(|error| Error::Open {
-                    name: name.clone(),
-                    path: path.clone(),
-                    message: error.to_string(),
-                })?;
-        }
-        if !config.allow_external_access {
-            // Confine file access to the data directory. DuckDB refuses to turn
-            // external access back on once it is off, so SQL cannot undo this.
-            let dir = format!("{}/", data_dir.to_string_lossy());
-            setup.execute_batch(&format!(
-                "SET allowed_directories = [{}]; SET enable_external_access = false;",
-                quote_literal(&dir)
-            ))?;
-        }
-        drop(setup);
-        let databases: Vec<String> = attach.into_iter().map(|(name, _, _)| name).collect();
-        if databases.is_empty() {
-            return Err(Error::Refused("an executor needs at least one database".into()));
-        }
-        info!(executor = %config.id, databases = ?databases, dir = %data_dir.display(), "executor open");
-        Ok(Executor {
-            id: config.id,
-            pool: Arc::new(Pool::new(database, config.max_connections)),
-            sessions: Sessions::new(config.max_sessions),
-            running: Arc::default(),
-            databases: parking_lot::RwLock::new(databases),
-            replicas: Vec::new(),
-            data_dir,
-            storage: None,
-            durability: None,
-            replica_swap: None,
-            follower: None,
-            snapshots: parking_lot::Mutex::default(),
-            listing: tokio::sync::Mutex::default(),
-        })
-    }
-
     /// This executor's id.
     pub fn id(&self) -> &str {
         &self.id
@@ -309,91 +191,13 @@ impl Executor {
         self.storage.as_ref()
     }
 
-    /// Attaches a snapshot of a hosted database read-only under the name
-    /// `database@snapshot` (an id, or a unique prefix of at least six hex
-    /// digits), so SQL can name it as a catalog. Materializes it first,
-    /// fetching it from storage. Attaching a name already attached does
-    /// nothing.
-    pub async fn attach_snapshot(&self, name: &str) -> Result<()> {
-        let Some((database, snapshot)) = name.split_once('@') else {
-            return Err(Error::UnknownDatabase(name.to_string()));
-        };
-        if !self.databases.read().iter().any(|hosted| hosted == database) {
-            return Err(Error::UnknownDatabase(database.to_string()));
-        }
-        let Some(storage) = &self.storage else {
-            return Err(Error::Refused(format!(
-                "{name}: snapshots need differential storage, and this executor keeps {database} in a local file only"
-            )));
-        };
-        if self.snapshots.lock().contains(name) {
-            return Ok(());
-        }
-        if snapshot == "latest" {
-            return Err(Error::Storage(openduck_storage::Error::InvalidSnapshotId(format!(
-                "{name}: name a snapshot by its id (openduck snapshot list {database})"
-            ))));
-        }
-        let (id, manifest) = storage.resolve(database, snapshot).await?;
-        let dir = self.data_dir.join(".snapshots");
-        let path = dir.join(format!("{database}@{id}.duckdb"));
-        if !path.exists() {
-            std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
-            let partial = dir.join(format!(".{database}@{id}.partial"));
-            hydrate(storage, &manifest, &partial).await?;
-            std::fs::rename(&partial, &path).map_err(|source| Error::Io { path: path.clone(), source })?;
-        }
-        let sql = format!(
-            "ATTACH IF NOT EXISTS {} AS {} (READ_ONLY)",
-            quote_literal(&path.to_string_lossy()),
-            quote_identifier(name)
-        );
-        let conn = self.pool.get().await?;
-        run_blocking(Lease::pooled(conn), move |conn| {
-            conn.conn().execute_batch(&sql)?;
-            conn.catalog_changed();
-            Ok(())
-        })
-        .await?;
-        info!(database, snapshot = %id, name, "snapshot attached");
-        self.snapshots.lock().insert(name.to_string());
-        Ok(())
-    }
-
-    /// Fills `openduck.main.snapshots` with the history of every database in
-    /// storage, when `sql` may read it.
-    async fn refresh_snapshots_table(&self, sql: &str) -> Result<()> {
-        let Some(storage) = &self.storage else { return Ok(()) };
-        if !sql.to_ascii_lowercase().contains(SYSTEM_CATALOG) {
-            return Ok(());
-        }
-        let _one_at_a_time = self.listing.lock().await;
-        let mut rows = Vec::new();
-        for (database, head) in storage.heads().list().await? {
-            for (at_ms, id) in storage.history(&database).await? {
-                rows.push(format!(
-                    "({}, '{id}', to_timestamp({at_ms} / 1000.0), {})",
-                    quote_literal(&database),
-                    id == head
-                ));
-            }
-        }
-        let mut sql = format!("BEGIN; DELETE FROM {SNAPSHOTS_TABLE};");
-        if !rows.is_empty() {
-            sql += &format!(" INSERT INTO {SNAPSHOTS_TABLE} VALUES {};", rows.join(", "));
-        }
-        sql += " COMMIT;";
-        let conn = self.pool.get().await?;
-        run_blocking(Lease::pooled(conn), move |conn| conn.conn().execute_batch(&sql)).await
-    }
-
     pub(crate) fn pool(&self) -> &Arc<Pool> {
         &self.pool
     }
 
     /// The local file of a database this executor writes.
     pub(crate) fn local_file(&self, name: &str) -> PathBuf {
-        local_file(&self.data_dir, name)
+        crate::open::local_file(&self.data_dir, name)
     }
 
     /// Starts hosting a database attached as `writer`'s.
@@ -413,7 +217,7 @@ impl Executor {
         }
     }
 
-    fn check_writable(&self) -> Result<()> {
+    pub(crate) fn check_writable(&self) -> Result<()> {
         match &self.durability {
             Some(durability) => durability.check_writable(),
             None => Ok(()),
@@ -680,55 +484,7 @@ pub(crate) fn guard_kind(conn: &PooledConnection, kind: StatementKind) -> Result
     }
 }
 
-/// Creates the data directory when missing and returns its canonical path.
-fn prepare_data_dir(dir: &Path) -> Result<PathBuf> {
-    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    dir.canonicalize().map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    })
-}
-
 /// What `CREATE DATABASE ... FROM` returns, as DuckDB's DDL does: no rows.
 fn clone_result_schema() -> Schema {
     Schema::new(vec![arrow::datatypes::Field::new("Count", arrow::datatypes::DataType::Int64, true)])
-}
-
-/// The in-memory catalog of every executor, and its table that lists the
-/// snapshots in storage.
-const SYSTEM_CATALOG: &str = "openduck";
-const SNAPSHOTS_TABLE: &str = "openduck.main.snapshots";
-
-/// Names DuckDB or openduck use for catalogs of their own.
-const RESERVED_NAMES: [&str; 4] = ["memory", "system", "temp", SYSTEM_CATALOG];
-
-/// Checks database names and drops repeats, keeping the first position.
-fn hosted_names(names: &[String]) -> Result<Vec<String>> {
-    let mut hosted: Vec<String> = Vec::with_capacity(names.len());
-    for name in names {
-        if !is_valid_database_name(name) {
-            return Err(Error::InvalidDatabaseName(name.clone()));
-        }
-        if RESERVED_NAMES.iter().any(|reserved| reserved.eq_ignore_ascii_case(name)) {
-            return Err(Error::Refused(format!("{name} names a built-in catalog; choose another database name")));
-        }
-        if !hosted.contains(name) {
-            hosted.push(name.clone());
-        }
-    }
-    Ok(hosted)
-}
-
-/// The local file of a database an executor writes.
-fn local_file(data_dir: &Path, name: &str) -> PathBuf {
-    data_dir.join(format!("{name}.duckdb"))
-}
-
-async fn run_open(open: impl FnOnce() -> Result<Executor> + Send + 'static) -> Result<Executor> {
-    tokio::task::spawn_blocking(open)
-        .await
-        .map_err(|error| Error::TaskFailed(error.to_string()))?
 }

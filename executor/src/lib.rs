@@ -32,10 +32,12 @@ mod engine;
 mod error;
 mod executor;
 mod ingest;
+mod open;
 mod pool;
 mod replica;
 mod running;
 mod session;
+mod snapshots;
 mod sql;
 mod stream;
 

@@ -106,12 +106,6 @@ impl Error {
             source,
         }
     }
-
-    /// Whether the error means the service behind storage is unreachable or
-    /// failing, rather than the request or the data being wrong.
-    pub fn is_unavailable(&self) -> bool {
-        matches!(self, Error::ObjectStore(_) | Error::Etcd(_) | Error::Io { .. })
-    }
 }
 
 /// Whether `name` may name a database in storage: the same plain identifiers

@@ -9,51 +9,37 @@
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
 
-use crate::error::{Error, Result};
 
 /// The bytes before the first block: the main header and two database headers.
-pub const HEADER_SIZE: u64 = 3 * HEADER_BLOCK;
+pub(crate) const HEADER_SIZE: u64 = 3 * HEADER_BLOCK;
 const HEADER_BLOCK: u64 = 4096;
 const CHECKSUM_SIZE: usize = 8;
 const MAGIC: &[u8; 4] = b"DUCK";
 
 /// The shape of a DuckDB file as its current database header describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Layout {
+pub(crate) struct Layout {
     /// DuckDB's storage version, from the main header.
-    pub storage_version: u64,
+    pub(crate) storage_version: u64,
     /// The checkpoint counter of the current database header.
-    pub iteration: u64,
+    pub(crate) iteration: u64,
     /// The size of every block, checksum included.
-    pub block_size: u64,
+    pub(crate) block_size: u64,
     /// How many blocks the file holds (used and free).
-    pub block_count: u64,
+    pub(crate) block_count: u64,
 }
 
 impl Layout {
     /// The length of a file with this layout.
-    pub fn file_len(&self) -> u64 {
+    pub(crate) fn file_len(&self) -> u64 {
         HEADER_SIZE + self.block_size * self.block_count
     }
 
     /// Where block `index` starts in the file.
-    pub fn block_offset(&self, index: u64) -> u64 {
+    pub(crate) fn block_offset(&self, index: u64) -> u64 {
         HEADER_SIZE + self.block_size * index
     }
-}
-
-/// Reads the layout of the DuckDB file at `path` from its headers.
-pub fn read_layout(path: &Path) -> Result<Layout> {
-    let file = File::open(path).map_err(|source| Error::io(path, source))?;
-    let mut header = vec![0u8; HEADER_SIZE as usize];
-    file.read_exact_at(&mut header, 0)
-        .map_err(|source| Error::io(path, source))?;
-    parse_headers(&header).map_err(|reason| Error::NotADatabase {
-        path: path.to_path_buf(),
-        reason,
-    })
 }
 
 /// Parses the main and database headers (the first [`HEADER_SIZE`] bytes).

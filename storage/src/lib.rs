@@ -33,7 +33,6 @@ mod store;
 mod writer;
 
 pub use error::{is_valid_database_name, Error, Result};
-pub use format::{read_layout, Layout, HEADER_SIZE};
 pub use gc::{GcOptions, GcReport};
 pub use heads::{Claim, EtcdHeads, FileHeads, Heads};
 pub use history::SnapshotInfo;

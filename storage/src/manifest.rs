@@ -137,11 +137,6 @@ impl Manifest {
             .map(|b| (b.extent.sha256.as_str(), (self.layer_of(&b.extent), b.extent.offset)))
             .collect()
     }
-
-    /// The total size of the blocks this manifest references.
-    pub fn data_len(&self) -> u64 {
-        self.block_size * self.blocks.len() as u64
-    }
 }
 
 /// Milliseconds since the Unix epoch, now.

@@ -138,16 +138,6 @@ impl Storage {
         })
     }
 
-    /// Storage over any object store (tests, embedding), with `heads`.
-    pub fn with_store(store: Arc<dyn ObjectStore>, prefix: &str, heads: Arc<dyn Heads>) -> Self {
-        Storage {
-            location: format!("{store}/{prefix}"),
-            store,
-            prefix: Path::from(prefix),
-            heads,
-        }
-    }
-
     /// Where this storage is, for messages.
     pub fn location(&self) -> &str {
         &self.location

@@ -1,0 +1,185 @@
+//! Opening an executor: its DuckDB instance, the databases it attaches, and
+//! with differential storage, each database brought to its latest snapshot
+//! before DuckDB opens it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use openduck_storage::{is_valid_database_name, DatabaseWriter};
+use tokio::sync::RwLock;
+use tracing::info;
+
+use crate::durable::Durability;
+use crate::engine::Database;
+use crate::error::{Error, Result};
+use crate::executor::{Executor, ExecutorConfig};
+use crate::pool::Pool;
+use crate::replica::Replica;
+use crate::session::Sessions;
+use crate::sql::{quote_identifier, quote_literal};
+
+impl Executor {
+    /// Opens (creating when missing) every database of `config`, kept in
+    /// local files only. Blocking; a configuration with storage or replicas
+    /// needs [`Executor::start`].
+    pub fn open(config: ExecutorConfig) -> Result<Self> {
+        if config.storage.is_some() || !config.replicas.is_empty() {
+            return Err(Error::Refused(
+                "an executor with differential storage opens with Executor::start".into(),
+            ));
+        }
+        let data_dir = prepare_data_dir(&config.data_dir)?;
+        let writers = hosted_names(&config.databases)?;
+        let attach = writers.iter().map(|name| (name.clone(), local_file(&data_dir, name), false)).collect();
+        Executor::open_instance(config, data_dir, attach)
+    }
+
+    /// Opens an executor, with differential storage when `config` has it:
+    /// each database's local file is first brought to the database's latest
+    /// snapshot (fetching only the blocks it lacks; a missing file is made
+    /// whole), and every replica to its writer's latest snapshot.
+    pub async fn start(config: ExecutorConfig) -> Result<Self> {
+        let Some(storage) = config.storage.clone() else {
+            if !config.replicas.is_empty() {
+                return Err(Error::Refused("read replicas need differential storage".into()));
+            }
+            return run_open(move || Executor::open(config)).await;
+        };
+        let data_dir = prepare_data_dir(&config.data_dir)?;
+        let writers = hosted_names(&config.databases)?;
+        let replica_names = hosted_names(&config.replicas)?;
+        if let Some(both) = writers.iter().find(|name| replica_names.contains(name)) {
+            return Err(Error::Refused(format!("database {both} cannot be both written and replicated here")));
+        }
+        let durability = Durability::default();
+        let mut attach = Vec::new();
+        for name in &writers {
+            let path = local_file(&data_dir, name);
+            let (writer, _) = DatabaseWriter::open(&storage, name, &path).await?;
+            durability.add(writer);
+            attach.push((name.clone(), path, false));
+        }
+        let mut replicas = Vec::new();
+        for name in &replica_names {
+            let replica = Replica::prepare(&storage, &data_dir, name).await?;
+            attach.push((replica.name().to_string(), replica.active_file().to_path_buf(), true));
+            replicas.push(replica);
+        }
+        let interval = config.replica_interval;
+        let mut executor = run_open(move || Executor::open_instance(config, data_dir, attach)).await?;
+        executor.replicas = replica_names;
+        executor.storage = Some(storage.clone());
+        durability.publish_all(&executor.pool).await?;
+        executor.durability = Some(Arc::new(durability));
+        if !replicas.is_empty() {
+            let swap = Arc::new(RwLock::new(()));
+            executor.replica_swap = Some(Arc::clone(&swap));
+            let pool = Arc::clone(&executor.pool);
+            executor.follower = Some(tokio::spawn(crate::replica::follow(storage, replicas, pool, swap, interval)));
+        }
+        Ok(executor)
+    }
+
+    /// One DuckDB instance (in memory) with each of `attach` (name, file,
+    /// read-only) attached.
+    fn open_instance(config: ExecutorConfig, data_dir: PathBuf, attach: Vec<(String, PathBuf, bool)>) -> Result<Self> {
+        let database = Arc::new(Database::open("memory", Path::new(":memory:"), &[])?);
+        let setup = database.connect()?;
+        setup.execute_batch(&format!(
+            "ATTACH ':memory:' AS {SYSTEM_CATALOG}; CREATE TABLE {SNAPSHOTS_TABLE} \
+             (database VARCHAR, snapshot VARCHAR, created_at TIMESTAMPTZ, is_head BOOLEAN)"
+        ))?;
+        for (name, path, read_only) in &attach {
+            setup
+                .execute_batch(&format!(
+                    "ATTACH {} AS {}{}",
+                    quote_literal(&path.to_string_lossy()),
+                    quote_identifier(name),
+                    if *read_only { " (READ_ONLY)" } else { "" }
+                ))
+                .map_err(|error| Error::Open {
+                    name: name.clone(),
+                    path: path.clone(),
+                    message: error.to_string(),
+                })?;
+        }
+        if !config.allow_external_access {
+            // Confine file access to the data directory. DuckDB refuses to turn
+            // external access back on once it is off, so SQL cannot undo this.
+            let dir = format!("{}/", data_dir.to_string_lossy());
+            setup.execute_batch(&format!(
+                "SET allowed_directories = [{}]; SET enable_external_access = false;",
+                quote_literal(&dir)
+            ))?;
+        }
+        drop(setup);
+        let databases: Vec<String> = attach.into_iter().map(|(name, _, _)| name).collect();
+        if databases.is_empty() {
+            return Err(Error::Refused("an executor needs at least one database".into()));
+        }
+        info!(executor = %config.id, databases = ?databases, dir = %data_dir.display(), "executor open");
+        Ok(Executor {
+            id: config.id,
+            pool: Arc::new(Pool::new(database, config.max_connections)),
+            sessions: Sessions::new(config.max_sessions),
+            running: Arc::default(),
+            databases: parking_lot::RwLock::new(databases),
+            replicas: Vec::new(),
+            data_dir,
+            storage: None,
+            durability: None,
+            replica_swap: None,
+            follower: None,
+            snapshots: parking_lot::Mutex::default(),
+            listing: tokio::sync::Mutex::default(),
+        })
+    }
+}
+
+/// Creates the data directory when missing and returns its canonical path.
+fn prepare_data_dir(dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    dir.canonicalize().map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+/// The in-memory catalog of every executor, and its table that lists the
+/// snapshots in storage.
+pub(crate) const SYSTEM_CATALOG: &str = "openduck";
+pub(crate) const SNAPSHOTS_TABLE: &str = "openduck.main.snapshots";
+
+/// Names DuckDB or openduck use for catalogs of their own.
+const RESERVED_NAMES: [&str; 4] = ["memory", "system", "temp", SYSTEM_CATALOG];
+
+/// Checks database names and drops repeats, keeping the first position.
+fn hosted_names(names: &[String]) -> Result<Vec<String>> {
+    let mut hosted: Vec<String> = Vec::with_capacity(names.len());
+    for name in names {
+        if !is_valid_database_name(name) {
+            return Err(Error::InvalidDatabaseName(name.clone()));
+        }
+        if RESERVED_NAMES.iter().any(|reserved| reserved.eq_ignore_ascii_case(name)) {
+            return Err(Error::Refused(format!("{name} names a built-in catalog; choose another database name")));
+        }
+        if !hosted.contains(name) {
+            hosted.push(name.clone());
+        }
+    }
+    Ok(hosted)
+}
+
+/// The local file of a database an executor writes.
+pub(crate) fn local_file(data_dir: &Path, name: &str) -> PathBuf {
+    data_dir.join(format!("{name}.duckdb"))
+}
+
+async fn run_open(open: impl FnOnce() -> Result<Executor> + Send + 'static) -> Result<Executor> {
+    tokio::task::spawn_blocking(open)
+        .await
+        .map_err(|error| Error::TaskFailed(error.to_string()))?
+}
