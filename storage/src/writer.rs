@@ -59,7 +59,16 @@ impl DatabaseWriter {
         let (head, stats) = match storage.head(database).await? {
             Some(id) => {
                 let manifest = storage.manifest(database, &id).await?;
+                let existed = path.exists();
                 let stats = hydrate(storage, &manifest, path).await?;
+                if existed && stats.blocks_fetched > 0 {
+                    tracing::warn!(
+                        database,
+                        path = %path.display(),
+                        blocks = stats.blocks_fetched,
+                        "the local file differed from the latest snapshot; changes never published were discarded"
+                    );
+                }
                 info!(database, snapshot = %id, fetched = stats.blocks_fetched, kept = stats.blocks_kept, "local file at head");
                 (Some((id, Arc::new(manifest))), Some(stats))
             }

@@ -102,7 +102,7 @@ def test_gc_killed_midway_leaves_storage_usable_and_finishes_later(deployment):
     assert count(deployment) == expected
 
 
-def test_gc_during_writes_never_removes_what_is_reachable(deployment):
+def test_gc_during_writes_and_clones_never_removes_what_is_reachable(deployment, tmp_path):
     run(deployment, "CREATE TABLE mydb.main.t (v BIGINT)")
     stop = threading.Event()
     failures = []
@@ -117,9 +117,13 @@ def test_gc_during_writes_never_removes_what_is_reachable(deployment):
 
     collector = threading.Thread(target=collect)
     collector.start()
+    clones = {}
     try:
         for n in range(15):
             run(deployment, f"INSERT INTO mydb.main.t SELECT {n} FROM range(1000)")
+            if n % 5 == 4:
+                deployment.admin("clone", "mydb", f"clone{n}")
+                clones[f"clone{n}"] = count(deployment)
     finally:
         stop.set()
         collector.join()
@@ -128,6 +132,12 @@ def test_gc_during_writes_never_removes_what_is_reachable(deployment):
     assert expected == (15000, 1000 * sum(range(15)))
     deployment.restart_writer(wipe=True)
     assert count(deployment) == expected
+    # Every clone made while gc ran still materializes whole.
+    for name, rows in clones.items():
+        path = tmp_path / f"{name}.duckdb"
+        deployment.admin("snapshot", "export", f"{name}@latest", "--to", str(path))
+        with duckdb.connect(str(path), read_only=True) as local:
+            assert local.execute("SELECT count(*), coalesce(sum(v), 0) FROM t").fetchone() == rows
 
 
 def test_snapshots_are_listed_and_queried_read_only(deployment, tmp_path):
