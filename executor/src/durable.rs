@@ -57,10 +57,15 @@ impl Durability {
     /// local file may hold a write that was never published, and nothing
     /// more may follow it.
     pub(crate) fn check_writable(&self) -> Result<()> {
-        match &*self.fenced.lock() {
-            Some(reason) => Err(Error::Fenced(reason.clone())),
+        match self.fenced_because() {
+            Some(reason) => Err(Error::Fenced(reason)),
             None => Ok(()),
         }
+    }
+
+    /// Why this executor may no longer write, if it may not.
+    pub(crate) fn fenced_because(&self) -> Option<String> {
+        self.fenced.lock().clone()
     }
 
     /// Makes every write that finished before this call durable: checkpoints

@@ -137,7 +137,7 @@ pub(crate) async fn start_query(
             promised: None,
             batches: batch_tx,
         };
-        let fenced = publisher.as_ref().map(|p| p.durability.check_writable());
+        let fenced = publisher.as_ref().and_then(|p| p.durability.fenced_because());
         match produce(&conn, &statement, &mut sink, fenced) {
             Err(error) => sink.fail(error),
             Ok(wrote) => {
@@ -214,8 +214,9 @@ impl Sink {
 }
 
 /// Runs the statement into `sink`; returns whether it may have changed data
-/// (anything but a query). `fenced` is the executor's right to write.
-fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink, fenced: Option<Result<()>>) -> Result<bool> {
+/// (anything but a query). `fenced` says why the executor may not write, if
+/// it may not.
+fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink, fenced: Option<String>) -> Result<bool> {
     let statements = conn.conn().statements(&statement.sql)?;
     check_parameters_fit(statement, statements.len())?;
     let last = statements.len() - 1;
@@ -223,8 +224,8 @@ fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink, fenc
     let mut check = |kind: StatementKind| -> Result<StatementKind> {
         let kind = guard_kind(conn, kind)?;
         if kind != StatementKind::Query {
-            if let Some(Err(error)) = &fenced {
-                return Err(Error::Fenced(error.to_string()));
+            if let Some(reason) = &fenced {
+                return Err(Error::Fenced(reason.clone()));
             }
             wrote = true;
         }

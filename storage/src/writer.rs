@@ -117,6 +117,7 @@ impl DatabaseWriter {
             manifest.parent = self.head().cloned();
             let id = self.storage.put_manifest(&manifest).await?;
             crate::crash::point("before-head-update");
+            crate::crash::pause("before-head-update").await;
             self.storage
                 .heads()
                 .swap(&self.claim, self.head(), &id)

@@ -134,3 +134,68 @@ def test_a_replica_fetches_only_changed_blocks_and_serves_while_the_writer_is_go
                    what="reads served by the replica")
         with pytest.raises(adbc_driver_manager.Error, match="no executor serves"):
             cur.execute("INSERT INTO mydb.main.pairs VALUES (2), (-2)")
+
+
+def etcd_delete(etcd, key):
+    """Deletes a key through etcd's JSON gateway, as an expired lease would."""
+    import base64
+    import json
+    import urllib.request
+
+    body = json.dumps({"key": base64.b64encode(key.encode()).decode()}).encode()
+    request = urllib.request.Request(f"{etcd.url}/v3/kv/deleterange", data=body, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def test_a_writer_that_lost_its_claim_refuses_the_write_and_every_later_one(cluster, tmp_path):
+    coordinator, etcd = cluster["coordinator"], cluster["etcd"]
+    release = tmp_path / "release"
+    # A writer that pauses right before it moves the head.
+    cluster["writer"].stop()
+    old = Executor(tmp_path / "old", etcd, "old", ["mydb"],
+                   extra_args=["--storage", str(tmp_path / "bucket")])
+    old.env = dict(old.env, OPENDUCK_PAUSE_AT="before-head-update", OPENDUCK_PAUSE_UNTIL=str(release))
+    old.start()
+    successor = None
+    try:
+        with coordinator.connect() as conn, conn.cursor() as cur:
+            wait_until(lambda: scalar(conn, "SELECT count(*) FROM mydb.main.pairs") == 0, what="old serves")
+            outcome = {}
+
+            def write():
+                with coordinator.connect() as writer_conn, writer_conn.cursor() as writer_cur:
+                    try:
+                        writer_cur.execute("INSERT INTO mydb.main.pairs VALUES (7), (-7)")
+                        outcome["ok"] = True
+                    except adbc_driver_manager.Error as error:
+                        outcome["error"] = str(error)
+
+            paused_write = threading.Thread(target=write)
+            paused_write.start()
+            wait_until(lambda: "OPENDUCK_PAUSE_AT: holding here" in old.log_path.read_text(), what="old to pause")
+            # Its claim goes (as when its lease expires) and another executor takes over.
+            etcd_delete(etcd, "/openduck/writers/mydb")
+            successor = Executor(tmp_path / "successor", etcd, "successor", ["mydb"],
+                                 extra_args=["--storage", str(tmp_path / "bucket")]).start()
+            release.touch()
+            paused_write.join(timeout=60)
+            assert "error" in outcome, outcome
+            assert "writes refused" in outcome["error"] or "writer claim" in outcome["error"], outcome
+
+            # Still listed (its record outlives the claim here), it refuses every later write.
+            with pytest.raises(adbc_driver_manager.Error, match="lost its writer claim"):
+                cur.execute("INSERT INTO mydb.main.pairs VALUES (9), (-9)")
+            # Its record goes too, as with its lease; the successor serves every
+            # acknowledged write and none of the refused ones.
+            etcd_delete(etcd, "/openduck/executors/old")
+            wait_until(lambda: "executor left executor=\"old\"" in coordinator.log_path.read_text(),
+                       what="the coordinator to drop old")
+            cur.execute("INSERT INTO mydb.main.pairs VALUES (8), (-8)")
+            assert scalar(conn, "SELECT count(*) FROM mydb.main.pairs WHERE v = 8") == 1
+            assert scalar(conn, "SELECT count(*) FROM mydb.main.pairs WHERE v IN (7, 9)") == 0
+        assert "writer fenced: refusing writes from now on" in old.log_path.read_text()
+    finally:
+        if successor is not None:
+            successor.stop()
+        old.kill()
