@@ -65,9 +65,18 @@ impl Executor {
         // The source's latest state first, so the clone sees every
         // acknowledged write.
         self.publish().await?;
+        let not_here = |error| match error {
+            openduck_storage::Error::Busy { .. } => Error::Refused(format!(
+                "this executor may not write {target}: in a cluster, clone with `openduck clone` \
+                 and start an executor with --database {target}",
+                target = statement.target
+            )),
+            other => Error::Storage(other),
+        };
         let id = storage
             .clone_database(&statement.source, statement.snapshot.as_deref(), &statement.target)
-            .await?;
+            .await
+            .map_err(not_here)?;
         let path = self.local_file(&statement.target);
         if statement.snapshot.is_none() {
             // The source's local file holds the same blocks: start from a
@@ -81,14 +90,7 @@ impl Executor {
         }
         let (writer, _) = DatabaseWriter::open(storage, &statement.target, &path)
             .await
-            .map_err(|error| match error {
-                openduck_storage::Error::Busy { .. } => Error::Refused(format!(
-                    "{} was cloned in storage, but this executor may not write it: in a cluster, \
-                     start an executor with --database {}",
-                    statement.target, statement.target
-                )),
-                other => Error::Storage(other),
-            })?;
+            .map_err(not_here)?;
         let sql = format!(
             "ATTACH {} AS {}",
             quote_literal(&path.to_string_lossy()),

@@ -178,7 +178,11 @@ def test_a_clone_shares_its_source_and_diverges(deployment):
     assert again.returncode != 0 and "already exists" in again.stderr
 
     if deployment.kind == "s3":
-        deployment.databases = ["mydb", "copy"]  # an executor writes what it is told
+        # In a cluster an executor writes only what it claimed: SQL clones say how.
+        with pytest.raises(adbc_driver_manager.Error, match="openduck clone"):
+            run(deployment, "CREATE DATABASE other FROM mydb")
+        assert deployment.admin("snapshot", "list", "other", check=False).returncode != 0
+        deployment.databases = ["mydb", "copy"]
     deployment.restart_writer()
     assert count(deployment, "copy.main.t") == (5000, 5000)
     run(deployment, "INSERT INTO copy.main.t VALUES (100)", "INSERT INTO mydb.main.t VALUES (7)")
