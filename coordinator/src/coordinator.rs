@@ -204,13 +204,13 @@ impl Coordinator {
 
     /// Where `sql` runs with `database` as its default: the one executor
     /// that serves every database it touches, or, for a query, across them.
-    /// A read-only query goes to any executor that serves all its databases,
-    /// the writers and their replicas in turn (`preferred`, the executor of
-    /// the client's session, when it can).
+    /// When there are replicas, a read-only query goes to any executor that
+    /// serves all its databases, the writers and their replicas in turn
+    /// (`preferred`, the executor of the client's session, when it can).
     fn route(&self, database: &str, sql: &str, preferred: Option<&str>) -> Result<Route> {
         let known = self.registry.known_databases();
         let touched = databases_touched(sql, &known, database);
-        if read_only_query(sql).is_some() {
+        if self.registry.has_replicas() && read_only_query(sql).is_some() {
             if let Some(site) = self.registry.reader_for(touched.iter(), preferred) {
                 return Ok(Route::Site(site));
             }

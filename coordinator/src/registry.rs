@@ -106,6 +106,11 @@ impl Registry {
         self.sites.read().iter().find(|site| site.hosts(database)).cloned()
     }
 
+    /// Whether any executor serves a database as a replica.
+    pub(crate) fn has_replicas(&self) -> bool {
+        self.sites.read().iter().any(|site| !site.replicas().is_empty())
+    }
+
     /// An executor that can answer a read of every one of `databases` (their
     /// writer or a replica), taking turns among them; `preferred` when it
     /// is one of them.

@@ -107,7 +107,6 @@ pub(crate) fn read_only_query(sql: &str) -> Option<(bool, String)> {
     }
 }
 
-/// DuckDB's own catalogs, present on every executor.
 /// Catalogs every executor has: DuckDB's own, and `openduck`, whose
 /// `snapshots` table lists the snapshots in storage.
 const BUILT_IN_CATALOGS: [&str; 4] = ["system", "temp", "memory", "openduck"];

@@ -82,11 +82,7 @@ impl Executor {
             // The source's local file holds the same blocks: start from a
             // local copy (a reflink where the file system has them), so that
             // nothing comes from object storage.
-            let (from, to) = (self.local_file(&statement.source), path.clone());
-            tokio::task::spawn_blocking(move || std::fs::copy(from, to))
-                .await
-                .map_err(|error| Error::TaskFailed(error.to_string()))?
-                .map_err(|source| Error::Io { path: path.clone(), source })?;
+            crate::open::copy_file(self.local_file(&statement.source), path.clone()).await?;
         }
         let (writer, _) = DatabaseWriter::open(storage, &statement.target, &path)
             .await

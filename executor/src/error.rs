@@ -163,7 +163,7 @@ fn storage_kind(error: &openduck_storage::Error) -> ErrorKind {
         E::DatabaseExists(_) => ErrorKind::AlreadyExists,
         E::CorruptManifest { .. } | E::CorruptLayer { .. } => ErrorKind::DataLoss,
         E::Fenced { .. } | E::Busy { .. } => ErrorKind::Unavailable,
-        E::NotADatabase { .. } => ErrorKind::Internal,
+        E::NotADatabase { .. } | E::FileChanging(_) => ErrorKind::Internal,
         _ => ErrorKind::Unavailable,
     }
 }

@@ -238,7 +238,6 @@ impl Executor {
                 is_query: false,
             });
         }
-        self.refresh_snapshots_table(&statement.sql).await?;
         let conn = self.lease(statement).await?;
         let sql = statement.sql.clone();
         run_blocking(conn, move |conn| {

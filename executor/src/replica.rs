@@ -92,11 +92,7 @@ async fn advance(storage: &Storage, replica: &mut Replica, pool: &Arc<Pool>, swa
     if !replica.files[next].exists() {
         // Start the second file from the first: a local copy, so that only
         // the blocks that changed come from storage.
-        let (from, to) = (replica.active_file().to_path_buf(), replica.files[next].clone());
-        tokio::task::spawn_blocking(move || std::fs::copy(&from, &to))
-            .await
-            .map_err(|error| crate::error::Error::TaskFailed(error.to_string()))?
-            .map_err(|source| crate::error::Error::Io { path: replica.files[next].clone(), source })?;
+        crate::open::copy_file(replica.active_file().to_path_buf(), replica.files[next].clone()).await?;
     }
     let stats = hydrate(storage, &manifest, &replica.files[next]).await?;
     let fetched = started.elapsed();

@@ -64,10 +64,15 @@ impl Executor {
     }
 
     /// Fills `openduck.main.snapshots` with the history of every database in
-    /// storage, when `sql` may read it.
+    /// storage, when `sql` may read it. Only running a statement needs it:
+    /// describing one needs the table's columns, which never change.
     pub(crate) async fn refresh_snapshots_table(&self, sql: &str) -> Result<()> {
         let Some(storage) = &self.storage else { return Ok(()) };
-        if !sql.to_ascii_lowercase().contains(SYSTEM_CATALOG) {
+        let named = sql
+            .as_bytes()
+            .windows(SYSTEM_CATALOG.len())
+            .any(|window| window.eq_ignore_ascii_case(SYSTEM_CATALOG.as_bytes()));
+        if !named {
             return Ok(());
         }
         let _one_at_a_time = self.listing.lock().await;

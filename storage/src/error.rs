@@ -82,6 +82,9 @@ pub enum Error {
         /// Why not.
         reason: String,
     },
+    /// The file kept changing while a snapshot read it.
+    #[error("{0} kept changing while it was read for a snapshot; is another process checkpointing it?")]
+    FileChanging(PathBuf),
     /// Local file I/O failed.
     #[error("{path}: {source}")]
     Io {

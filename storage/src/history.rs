@@ -68,14 +68,29 @@ impl Storage {
             return Err(invalid());
         }
         let name = name.to_ascii_lowercase();
-        let matches: Vec<SnapshotInfo> = self
-            .snapshots(database)
+        // The history markers list the database's snapshots in one request;
+        // walking the chain of manifests, one read each, finds what they lack
+        // (a clone's snapshots from before the clone, a marker a crash lost).
+        let mut matches: Vec<SnapshotId> = self
+            .history(database)
             .await?
             .into_iter()
-            .filter(|s| s.id.as_str().starts_with(&name))
+            .map(|(_, id)| id)
+            .filter(|id| id.as_str().starts_with(&name))
             .collect();
+        matches.sort();
+        matches.dedup();
+        if matches.is_empty() {
+            matches = self
+                .snapshots(database)
+                .await?
+                .into_iter()
+                .map(|snapshot| snapshot.id)
+                .filter(|id| id.as_str().starts_with(&name))
+                .collect();
+        }
         match matches.as_slice() {
-            [one] => Ok((one.id.clone(), self.manifest(database, &one.id).await?)),
+            [one] => Ok((one.clone(), self.manifest(database, one).await?)),
             [] => Err(Error::MissingSnapshot {
                 database: database.to_string(),
                 snapshot: name,

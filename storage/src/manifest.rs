@@ -1,7 +1,6 @@
 //! Snapshots: the manifest that says where every block of one checkpoint of
 //! a database lives.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -127,15 +126,6 @@ impl Manifest {
     /// The layer object a block or header lives in.
     pub fn layer_of(&self, extent: &Extent) -> &str {
         &self.layers[extent.layer as usize]
-    }
-
-    /// Every block's content hash and where it lives, for storing each
-    /// distinct block once.
-    pub(crate) fn locations(&self) -> HashMap<&str, (&str, u64)> {
-        self.blocks
-            .iter()
-            .map(|b| (b.extent.sha256.as_str(), (self.layer_of(&b.extent), b.extent.offset)))
-            .collect()
     }
 }
 

@@ -138,10 +138,7 @@ impl DatabaseWriter {
             self.head = Some((id, Arc::new(manifest)));
             return Ok(Some(stats));
         }
-        Err(Error::NotADatabase {
-            path: self.path.clone(),
-            reason: "the file kept changing while it was read; is another process checkpointing it?".into(),
-        })
+        Err(Error::FileChanging(self.path.clone()))
     }
 }
 
@@ -235,11 +232,12 @@ fn scan(storage: &Storage, runtime: &tokio::runtime::Handle, path: &Path, previo
         ..layout
     };
     let checksums = read_checksums(&file, &layout).map_err(io)?;
+    // Where each distinct block already lives, to store it once.
     let mut known: HashMap<String, (String, u64)> = previous
         .map(|p| {
-            p.locations()
-                .into_iter()
-                .map(|(sha, (layer, offset))| (sha.to_string(), (layer.to_string(), offset)))
+            p.blocks
+                .iter()
+                .map(|b| (b.extent.sha256.clone(), (p.layer_of(&b.extent).to_string(), b.extent.offset)))
                 .collect()
         })
         .unwrap_or_default();

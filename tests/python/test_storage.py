@@ -76,8 +76,7 @@ def test_a_writer_killed_while_publishing_loses_nothing_acknowledged(deployment,
     # keeps everything the head needs.
     orphans = set(deployment.objects("layers")) - layers_before
     assert orphans, "the crashed write uploaded a layer"
-    report = deployment.admin("gc", "--grace", "0", "--retain", "0").stdout
-    assert "deleted" in report
+    deployment.admin("gc", "--grace", "0", "--retain", "0")
     remaining = set(deployment.objects("layers"))
     if point != "after-head-update":
         assert not (orphans & remaining), f"orphans left: {orphans & remaining}"
