@@ -14,7 +14,7 @@ PYTHON := $(VENV)/bin/python
 OPENDUCK_BIN := $(CARGO_TARGET_DIR)/debug/openduck
 SERVE_ARGS ?=
 
-.PHONY: serve test test-rust test-python build bench bench-tpch bench-storage python-env
+.PHONY: serve test test-rust test-python build bench bench-tpch bench-storage bench-load python-env
 
 serve:
 	cargo run --bin openduck -- serve $(SERVE_ARGS)
@@ -35,10 +35,15 @@ bench: build python-env
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/ingest_throughput.py
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/tpch_distributed.py --scale 1
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/storage.py
+	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/load.py
 
 # Differential storage: bytes uploaded against bytes changed, clone times, replica catch-up.
 bench-storage: build python-env
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/storage.py
+
+# 64 clients reading and writing one server for 30 s: statements/s, latency, memory.
+bench-load: build python-env
+	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/load.py
 
 # TPC-H SF1 over three executors against one embedded DuckDB (needs etcd).
 bench-tpch: build python-env

@@ -22,7 +22,7 @@ use crate::pool::{Lease, Pool, PooledConnection};
 use crate::running::RunningQueries;
 use crate::session::{Session, Sessions};
 use crate::sql::quote_identifier;
-use crate::stream::{run_blocking, BatchStream};
+use crate::stream::{run_blocking, start_query, BatchStream, Publisher, Started};
 
 /// How to open an executor.
 #[derive(Debug, Clone)]
@@ -208,11 +208,11 @@ impl Executor {
         self.databases.write().push(name.to_string());
     }
 
-    /// Makes every write that finished so far durable in storage (a no-op
+    /// Makes every write that committed so far durable in storage (a no-op
     /// without storage).
     pub(crate) async fn publish(&self) -> Result<()> {
         match &self.durability {
-            Some(durability) => durability.publish(&self.pool).await,
+            Some(durability) => durability.publish().await,
             None => Ok(()),
         }
     }
@@ -221,6 +221,61 @@ impl Executor {
         match &self.durability {
             Some(durability) => durability.check_writable(),
             None => Ok(()),
+        }
+    }
+
+    /// Waits until `statement` may write: a write that commits on its own
+    /// holds the write gate while it runs; in a session's transaction, the
+    /// first write takes the gate and starts DuckDB's transaction, which
+    /// keeps the gate until it ends.
+    pub(crate) async fn write_access(&self, statement: &Statement) -> Result<Writing> {
+        let Some(durability) = &self.durability else {
+            return Ok(Writing::Untracked);
+        };
+        if let Some(id) = &statement.session_id {
+            let session = self.sessions.get(id)?;
+            if session.in_transaction() {
+                if session.is_pending() {
+                    let access = durability.enter().await?;
+                    let conn = self.sessions.lease(id).await?;
+                    // Under the session's lease, so that of two statements
+                    // only one starts the transaction.
+                    run_blocking(conn, move |conn| {
+                        if session.is_pending() {
+                            conn.conn().execute_batch("BEGIN TRANSACTION")?;
+                            session.started(access);
+                        }
+                        Ok(())
+                    })
+                    .await?;
+                }
+                return Ok(Writing::InTransaction);
+            }
+        }
+        Ok(Writing::Autocommit(durability.enter().await?))
+    }
+
+    /// Refuses `what` inside a session's transaction: it publishes, and a
+    /// transaction that wrote holds publication back until it ends.
+    fn refuse_in_transaction(&self, statement: &Statement, what: &str) -> Result<()> {
+        match &statement.session_id {
+            Some(id) if self.sessions.get(id)?.in_transaction() => {
+                Err(Error::Refused(format!("{what} cannot run inside a transaction")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// After a statement that held `writing` ran: lets go of the gate and,
+    /// for a write that committed on its own, makes it durable before the
+    /// caller acknowledges it.
+    pub(crate) async fn finish_write(&self, writing: Writing) -> Result<()> {
+        match writing {
+            Writing::Autocommit(access) => {
+                drop(access);
+                self.publish().await
+            }
+            Writing::Untracked | Writing::InTransaction => Ok(()),
         }
     }
 
@@ -267,16 +322,29 @@ impl Executor {
     pub async fn query(&self, statement: Statement) -> Result<BatchStream> {
         if let Some(clone) = crate::clone::parse(&statement.sql) {
             self.check_writable()?;
+            self.refuse_in_transaction(&statement, "CREATE DATABASE ... FROM")?;
             self.create_database_from(&clone?).await?;
             return Ok(BatchStream::empty(Arc::new(clone_result_schema())));
         }
         self.refresh_snapshots_table(&statement.sql).await?;
-        let conn = self.lease(&statement).await?;
-        let publisher = self
-            .durability
-            .as_ref()
-            .map(|durability| crate::stream::Publisher::new(Arc::clone(durability), Arc::clone(&self.pool)));
-        crate::stream::start_query(conn, statement, Arc::clone(&self.running), publisher).await
+        // Most statements only read: with storage they start without write
+        // access, and one that turns out to write starts again with it.
+        let mut publisher = match &self.durability {
+            Some(_) => None,
+            None => Some(Publisher::new(&None, Writing::Untracked)),
+        };
+        let mut statement = statement;
+        loop {
+            let conn = self.lease(&statement).await?;
+            match start_query(conn, statement, Arc::clone(&self.running), publisher).await? {
+                Started::Running(stream) => return Ok(stream),
+                Started::NeedsWriteAccess(again) => {
+                    let writing = self.write_access(&again).await?;
+                    publisher = Some(Publisher::new(&self.durability, writing));
+                    statement = again;
+                }
+            }
+        }
     }
 
     /// Cancels the statement started with `query_id`: interrupts it if it
@@ -292,9 +360,11 @@ impl Executor {
     pub async fn update(&self, statement: Statement) -> Result<Option<u64>> {
         self.check_writable()?;
         if let Some(clone) = crate::clone::parse(&statement.sql) {
+            self.refuse_in_transaction(&statement, "CREATE DATABASE ... FROM")?;
             self.create_database_from(&clone?).await?;
             return Ok(None);
         }
+        let writing = self.write_access(&statement).await?;
         let conn = self.lease(&statement).await?;
         let changed = run_blocking(conn, move |conn| {
             let statements = conn.conn().statements(&statement.sql)?;
@@ -323,28 +393,29 @@ impl Executor {
             }
             Ok(changed)
         })
-        .await?;
-        self.publish().await?;
-        Ok(changed)
+        .await;
+        // Publish even after an error: statements before the failing one
+        // of a text committed.
+        self.finish_write(writing).await?;
+        changed
     }
 
     /// Interrupts running statements, checkpoints every database and closes
     /// the pool, waiting up to `grace` for connections on loan.
     pub async fn shutdown(&self, grace: Duration) -> Result<()> {
         self.pool.interrupt_running();
-        let conn = self.pool.get().await?;
-        let databases = self.databases();
-        let writers: Vec<String> = databases.iter().filter(|db| !self.replicas.contains(db)).cloned().collect();
-        let checkpointed = run_blocking(Lease::pooled(conn), move |conn| {
-            for name in &writers {
-                conn.conn().execute_batch(&format!("CHECKPOINT {}", quote_identifier(name)))?;
-            }
-            Ok(())
-        })
-        .await;
-        let checkpointed = match (checkpointed, &self.durability) {
-            (Ok(()), Some(durability)) => durability.publish_all(&self.pool).await,
-            (result, _) => result,
+        let checkpointed = match &self.durability {
+            // Publishing checkpoints every database it writes, once the
+            // transactions that wrote end: they get `grace` to do so.
+            Some(durability) => tokio::time::timeout(grace, durability.publish_all())
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Error::Refused(format!(
+                        "transactions still open after {} s: their writes were never acknowledged",
+                        grace.as_secs()
+                    )))
+                }),
+            None => self.checkpoint_all().await,
         };
         self.pool.close(grace).await;
         match &checkpointed {
@@ -352,6 +423,19 @@ impl Executor {
             Err(error) => warn!(executor = %self.id, %error, "checkpoint at shutdown failed"),
         }
         checkpointed
+    }
+
+    /// Checkpoints every database this executor writes.
+    async fn checkpoint_all(&self) -> Result<()> {
+        let conn = self.pool.get().await?;
+        let writers: Vec<String> = self.databases().into_iter().filter(|db| !self.replicas.contains(db)).collect();
+        run_blocking(Lease::pooled(conn), move |conn| {
+            for name in &writers {
+                conn.conn().execute_batch(&format!("CHECKPOINT {}", quote_identifier(name)))?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Opens a session: a connection of its own for one client, kept until
@@ -362,19 +446,52 @@ impl Executor {
 
     /// Starts a transaction in a session; its statements (and ingests) run
     /// in it until [`Executor::commit`] or [`Executor::rollback`].
+    ///
+    /// With differential storage, DuckDB's transaction starts at the
+    /// transaction's first write, and statements before it read the latest
+    /// committed data: a transaction that only reads holds no snapshot, so it
+    /// never keeps a checkpoint, and with it every other write, waiting.
     pub async fn begin(&self, session_id: &str) -> Result<()> {
-        self.transaction_statement(session_id, "BEGIN TRANSACTION").await
+        let session = self.sessions.get(session_id)?;
+        let start_now = self.durability.is_none();
+        if start_now {
+            self.transaction_statement(session_id, "BEGIN TRANSACTION").await?;
+        } else if session.in_transaction() {
+            return Err(Error::Refused("a transaction is already open in this session".into()));
+        }
+        session.begin(start_now);
+        Ok(())
     }
 
-    /// Commits the session's transaction.
+    /// Commits the session's transaction; once it returns, what the
+    /// transaction wrote is durable.
     pub async fn commit(&self, session_id: &str) -> Result<()> {
-        self.transaction_statement(session_id, "COMMIT").await?;
-        self.publish().await
+        let session = self.sessions.get(session_id)?;
+        let committed = if session.is_pending() {
+            Ok(())
+        } else {
+            self.transaction_statement(session_id, "COMMIT").await
+        };
+        // Committed or not, the transaction is over (DuckDB rolls back a
+        // commit that fails) and lets go of the write gate.
+        let wrote = session.end();
+        committed?;
+        if wrote {
+            self.publish().await?;
+        }
+        Ok(())
     }
 
     /// Rolls the session's transaction back.
     pub async fn rollback(&self, session_id: &str) -> Result<()> {
-        self.transaction_statement(session_id, "ROLLBACK").await
+        let session = self.sessions.get(session_id)?;
+        let rolled_back = if session.is_pending() {
+            Ok(())
+        } else {
+            self.transaction_statement(session_id, "ROLLBACK").await
+        };
+        session.end();
+        rolled_back
     }
 
     async fn transaction_statement(&self, session_id: &str, sql: &'static str) -> Result<()> {
@@ -398,6 +515,7 @@ impl Executor {
         let mut statement = Statement::new(target.database.clone(), "");
         statement.schema.clone_from(&target.schema);
         statement.session_id.clone_from(&target.session_id);
+        let writing = self.write_access(&statement).await?;
         let conn = self.lease(&statement).await?;
         let (sender, receiver) = mpsc::channel(2);
         let work = run_blocking(conn, move |conn| crate::ingest::append_all(conn, &target, &schema, receiver));
@@ -413,9 +531,9 @@ impl Executor {
             biased;
             rows = &mut work => rows,
             () = feed => work.await,
-        }?;
-        self.publish().await?;
-        Ok(rows)
+        };
+        self.finish_write(writing).await?;
+        rows
     }
 
     /// A connection for `statement`: its session's, or one from the pool,
@@ -440,6 +558,19 @@ impl Executor {
         debug!(database, "connection ready");
         Ok(conn)
     }
+}
+
+/// What a statement that may write holds while it runs.
+#[derive(Debug)]
+pub(crate) enum Writing {
+    /// No differential storage: nothing to publish.
+    Untracked,
+    /// The statement commits on its own, and is published before it is
+    /// acknowledged.
+    Autocommit(crate::durable::WriteAccess),
+    /// The statement is part of a session's transaction, which holds the
+    /// gate and is published when it commits.
+    InTransaction,
 }
 
 /// After a statement ran on a connection that goes back to the pool: a

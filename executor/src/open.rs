@@ -51,12 +51,12 @@ impl Executor {
         if let Some(both) = writers.iter().find(|name| replica_names.contains(name)) {
             return Err(Error::Refused(format!("database {both} cannot be both written and replicated here")));
         }
-        let durability = Durability::default();
+        let mut database_writers = Vec::new();
         let mut attach = Vec::new();
         for name in &writers {
             let path = local_file(&data_dir, name);
             let (writer, _) = DatabaseWriter::open(&storage, name, &path).await?;
-            durability.add(writer);
+            database_writers.push(writer);
             attach.push((name.clone(), path, false));
         }
         let mut replicas = Vec::new();
@@ -69,7 +69,11 @@ impl Executor {
         let mut executor = run_open(move || Executor::open_instance(config, data_dir, attach)).await?;
         executor.replicas = replica_names;
         executor.storage = Some(storage.clone());
-        durability.publish_all(&executor.pool).await?;
+        let durability = Durability::new(executor.pool.database())?;
+        for writer in database_writers {
+            durability.add(writer);
+        }
+        durability.publish_all().await?;
         executor.durability = Some(Arc::new(durability));
         if !replicas.is_empty() {
             let swap = Arc::new(RwLock::new(()));

@@ -49,6 +49,11 @@ impl Pool {
         }
     }
 
+    /// The DuckDB instance the connections belong to.
+    pub(crate) fn database(&self) -> &Arc<Database> {
+        &self.database
+    }
+
     /// Follows the count of statements that may have changed a catalog.
     pub(crate) fn catalog_changes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.catalog_version.subscribe()

@@ -8,6 +8,7 @@ use std::sync::{Arc, Weak};
 use parking_lot::Mutex;
 use tokio::sync::{Mutex as AsyncMutex, Semaphore};
 
+use crate::durable::WriteAccess;
 use crate::error::{Error, ErrorKind, Result};
 use crate::pool::{Lease, Pool, PooledConnection};
 
@@ -24,9 +25,56 @@ pub struct Session {
     inner: Arc<SessionInner>,
 }
 
-struct SessionInner {
+pub(crate) struct SessionInner {
     id: String,
     conn: Arc<AsyncMutex<PooledConnection>>,
+    transaction: Mutex<Transaction>,
+}
+
+/// Where a session's transaction stands.
+#[derive(Debug, Default)]
+enum Transaction {
+    /// None: each statement commits on its own.
+    #[default]
+    None,
+    /// Begun by the client, but DuckDB's transaction starts only at the
+    /// first write (with differential storage): until then statements read
+    /// the latest committed data, and hold no snapshot that would keep a
+    /// checkpoint from running.
+    Pending,
+    /// DuckDB's transaction is open; with storage it holds the write gate
+    /// until it ends.
+    Open(Option<WriteAccess>),
+}
+
+impl SessionInner {
+    /// Whether the client began a transaction that has not ended.
+    pub(crate) fn in_transaction(&self) -> bool {
+        !matches!(*self.transaction.lock(), Transaction::None)
+    }
+
+    /// Whether the client began a transaction whose DuckDB transaction has
+    /// not started yet.
+    pub(crate) fn is_pending(&self) -> bool {
+        matches!(*self.transaction.lock(), Transaction::Pending)
+    }
+
+    /// Notes that the client began a transaction: DuckDB's began with it
+    /// (`started`), or starts at the first write.
+    pub(crate) fn begin(&self, started: bool) {
+        *self.transaction.lock() = if started { Transaction::Open(None) } else { Transaction::Pending };
+    }
+
+    /// Notes that DuckDB's transaction started, holding `access` until it ends.
+    pub(crate) fn started(&self, access: WriteAccess) {
+        *self.transaction.lock() = Transaction::Open(Some(access));
+    }
+
+    /// Notes that the transaction ended and lets go of its write access;
+    /// returns whether it held any (whether it wrote, with storage).
+    pub(crate) fn end(&self) -> bool {
+        matches!(std::mem::take(&mut *self.transaction.lock()), Transaction::Open(Some(_)))
+    }
 }
 
 impl std::fmt::Debug for Session {
@@ -79,6 +127,7 @@ impl Sessions {
         let inner = Arc::new(SessionInner {
             id: uuid::Uuid::new_v4().simple().to_string(),
             conn: Arc::new(AsyncMutex::new(conn)),
+            transaction: Mutex::default(),
         });
         let mut open = self.open.lock();
         open.retain(|_, session| session.strong_count() > 0);
@@ -86,18 +135,18 @@ impl Sessions {
         Ok(Session { inner })
     }
 
-    /// The connection of session `id`, locked for one statement.
-    pub(crate) async fn lease(&self, id: &str) -> Result<Lease> {
-        let conn = {
-            let open = self.open.lock();
-            open.get(id)
-                .and_then(Weak::upgrade)
-                .map(|session| Arc::clone(&session.conn))
-        };
-        let conn = conn.ok_or_else(|| Error::DuckDb {
+    /// Session `id`, while it is open.
+    pub(crate) fn get(&self, id: &str) -> Result<Arc<SessionInner>> {
+        let session = self.open.lock().get(id).and_then(Weak::upgrade);
+        session.ok_or_else(|| Error::DuckDb {
             kind: ErrorKind::FailedPrecondition,
             message: format!("session {id} has ended (its connection closed); its transaction was rolled back"),
-        })?;
+        })
+    }
+
+    /// The connection of session `id`, locked for one statement.
+    pub(crate) async fn lease(&self, id: &str) -> Result<Lease> {
+        let conn = Arc::clone(&self.get(id)?.conn);
         match tokio::time::timeout(BUSY_TIMEOUT, conn.lock_owned()).await {
             Ok(guard) => Ok(Lease::pinned(guard)),
             Err(_) => Err(Error::DuckDb {

@@ -15,8 +15,8 @@ use tracing::debug;
 use crate::durable::Durability;
 use crate::engine::{Interrupter, QueryResult, StatementKind};
 use crate::error::{Error, Result};
-use crate::executor::{after_statement, check_parameters_fit, guard_kind, Statement};
-use crate::pool::{Lease, Pool, PooledConnection};
+use crate::executor::{after_statement, check_parameters_fit, guard_kind, Statement, Writing};
+use crate::pool::{Lease, PooledConnection};
 use crate::running::{Registration, RunningQueries};
 
 /// Batches handed to clients hold at least this many rows (unless the result
@@ -94,35 +94,66 @@ impl Stream for BatchStream {
     }
 }
 
-/// Makes a statement that changed something durable before its stream ends.
+/// A statement's permission to write, and what makes its write durable
+/// before its stream ends.
 #[derive(Debug)]
 pub(crate) struct Publisher {
-    durability: Arc<Durability>,
-    pool: Arc<Pool>,
+    writing: Writing,
+    durability: Option<Arc<Durability>>,
     runtime: tokio::runtime::Handle,
 }
 
 impl Publisher {
     /// Must be called inside the Tokio runtime.
-    pub(crate) fn new(durability: Arc<Durability>, pool: Arc<Pool>) -> Self {
+    pub(crate) fn new(durability: &Option<Arc<Durability>>, writing: Writing) -> Self {
         Publisher {
-            durability,
-            pool,
+            writing,
+            durability: durability.clone(),
             runtime: tokio::runtime::Handle::current(),
         }
     }
+
+    /// After the statement ran (and its connection went back): lets go of
+    /// the write gate and publishes what it wrote on its own.
+    fn finish(self, wrote: bool) -> Result<()> {
+        let (Writing::Autocommit(access), Some(durability)) = (self.writing, self.durability) else {
+            return Ok(());
+        };
+        drop(access);
+        if !wrote {
+            return Ok(());
+        }
+        self.runtime.block_on(durability.publish())
+    }
+}
+
+/// How a statement started.
+#[derive(Debug)]
+pub(crate) enum Started {
+    /// It runs; its rows stream.
+    Running(BatchStream),
+    /// It writes, and was started without write access: nothing ran. It
+    /// must start again with a [`Publisher`].
+    NeedsWriteAccess(Statement),
+}
+
+/// What the task running a statement says first.
+enum Begun {
+    Schema(SchemaRef),
+    NeedsWriteAccess(Statement),
 }
 
 /// Starts `statement` on `conn`; resolves once its result schema is known.
 /// A statement with a query id is registered in `running` so that it can be
-/// cancelled. When the statement changed something, its stream ends only once
-/// `publisher` made the change durable (or with the error that it could not).
+/// cancelled. Without `publisher` the statement may only read; with one,
+/// when the statement changed something, its stream ends only once the
+/// change is durable (or with the error that it could not be made so).
 pub(crate) async fn start_query(
     conn: Lease,
     statement: Statement,
     running: Arc<RunningQueries>,
     publisher: Option<Publisher>,
-) -> Result<BatchStream> {
+) -> Result<Started> {
     let interrupter = conn.begin_query();
     let registration = match &statement.query_id {
         Some(id) => Some(running.register(id, interrupter.clone())?),
@@ -137,34 +168,55 @@ pub(crate) async fn start_query(
             promised: None,
             batches: batch_tx,
         };
-        let fenced = publisher.as_ref().and_then(|p| p.durability.fenced_because());
-        match produce(&conn, &statement, &mut sink, fenced) {
+        let access = match &publisher {
+            None => Access::ReadOnly,
+            Some(publisher) => match publisher.durability.as_ref().and_then(|d| d.fenced_because()) {
+                Some(reason) => Access::Fenced(reason),
+                None => Access::Write,
+            },
+        };
+        match produce(&conn, &statement, &mut sink, access) {
             Err(error) => sink.fail(error),
-            Ok(wrote) => {
-                // The connection goes back first: publishing checkpoints on one.
+            Ok(Produced::NeedsWriteAccess) => sink.needs_write_access(statement),
+            Ok(Produced::Done { wrote }) => {
+                // The connection goes back first: nothing waits for it.
                 drop(conn);
-                if let (true, Some(publisher)) = (wrote, publisher) {
-                    if let Err(error) = publisher.runtime.block_on(publisher.durability.publish(&publisher.pool)) {
+                if let Some(publisher) = publisher {
+                    if let Err(error) = publisher.finish(wrote) {
                         sink.fail(error);
                     }
                 }
             }
         }
     });
-    let schema = schema_rx
+    let begun = schema_rx
         .await
         .map_err(|_| Error::TaskFailed("the query task ended before it started".into()))??;
-    Ok(BatchStream {
+    let schema = match begun {
+        Begun::Schema(schema) => schema,
+        Begun::NeedsWriteAccess(statement) => return Ok(Started::NeedsWriteAccess(statement)),
+    };
+    Ok(Started::Running(BatchStream {
         schema,
         batches,
         _interrupt: interrupt,
         _registration: registration,
-    })
+    }))
+}
+
+/// What a statement may do.
+enum Access {
+    /// Only read: a write stops before it runs.
+    ReadOnly,
+    /// Read and write.
+    Write,
+    /// Only read: this executor lost the right to write, for this reason.
+    Fenced(String),
 }
 
 /// Where a running query's output goes.
 struct Sink {
-    schema: Option<oneshot::Sender<Result<SchemaRef>>>,
+    schema: Option<oneshot::Sender<Result<Begun>>>,
     promised: Option<SchemaRef>,
     batches: mpsc::Sender<Result<RecordBatch>>,
 }
@@ -181,7 +233,7 @@ impl Sink {
     fn start(&mut self, schema: SchemaRef) {
         if let Some(sender) = self.schema.take() {
             self.promised = Some(SchemaRef::clone(&schema));
-            let _ = sender.send(Ok(schema));
+            let _ = sender.send(Ok(Begun::Schema(schema)));
         }
     }
 
@@ -201,6 +253,16 @@ impl Sink {
         }
     }
 
+    /// Nothing ran: the statement writes and must start again with write access.
+    fn needs_write_access(mut self, statement: Statement) {
+        match self.schema.take() {
+            Some(sender) => {
+                let _ = sender.send(Ok(Begun::NeedsWriteAccess(statement)));
+            }
+            None => self.fail(Error::TaskFailed("a write was refused after its result started".into())),
+        }
+    }
+
     fn fail(mut self, error: Error) {
         match self.schema.take() {
             Some(sender) => {
@@ -213,32 +275,49 @@ impl Sink {
     }
 }
 
-/// Runs the statement into `sink`; returns whether it may have changed data
-/// (anything but a query). `fenced` says why the executor may not write, if
-/// it may not.
-fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink, fenced: Option<String>) -> Result<bool> {
+/// How a statement ran.
+enum Produced {
+    /// To the end; `wrote` says whether it may have changed data (anything
+    /// but a query).
+    Done { wrote: bool },
+    /// Not at all: it may write (a text of several statements, or one that
+    /// is not a query), and it has no write access.
+    NeedsWriteAccess,
+}
+
+/// Runs the statement into `sink`.
+fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink, access: Access) -> Result<Produced> {
     let statements = conn.conn().statements(&statement.sql)?;
     check_parameters_fit(statement, statements.len())?;
     let last = statements.len() - 1;
-    let mut wrote = false;
-    let mut check = |kind: StatementKind| -> Result<StatementKind> {
-        let kind = guard_kind(conn, kind)?;
-        if kind != StatementKind::Query {
-            if let Some(reason) = &fenced {
-                return Err(Error::Fenced(reason.clone()));
-            }
-            wrote = true;
+    if last > 0 && matches!(access, Access::ReadOnly) {
+        return Ok(Produced::NeedsWriteAccess);
+    }
+    let writes = |kind: StatementKind| -> Result<bool> {
+        if kind == StatementKind::Query {
+            return Ok(false);
         }
-        Ok(kind)
+        match &access {
+            Access::Fenced(reason) => Err(Error::Fenced(reason.clone())),
+            Access::ReadOnly | Access::Write => Ok(true),
+        }
     };
+    let mut wrote = false;
     for index in 0..last {
         let prepared = statements.prepare(index)?;
-        let kind = check(prepared.kind())?;
+        let kind = guard_kind(conn, prepared.kind())?;
+        wrote |= writes(kind)?;
         prepared.execute()?;
         after_statement(conn, kind)?;
     }
     let prepared = statements.prepare(last)?;
-    let kind = check(prepared.kind())?;
+    let kind = guard_kind(conn, prepared.kind())?;
+    if writes(kind)? {
+        if matches!(access, Access::ReadOnly) {
+            return Ok(Produced::NeedsWriteAccess);
+        }
+        wrote = true;
+    }
     let mut out = Coalescer::default();
     match &statement.parameters {
         None => {
@@ -252,7 +331,7 @@ fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink, fenc
             sink.start(result.schema());
             if drain(&mut result, &mut out, sink)? == Flow::Stop {
                 abandon(conn);
-                return Ok(wrote);
+                return Ok(Produced::Done { wrote });
             }
         }
         Some(rows) if rows.num_rows() == 0 => {
@@ -268,7 +347,7 @@ fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink, fenc
                 sink.start(result.schema());
                 if drain(&mut result, &mut out, sink)? == Flow::Stop {
                     abandon(conn);
-                    return Ok(wrote);
+                    return Ok(Produced::Done { wrote });
                 }
             }
         }
@@ -277,7 +356,7 @@ fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink, fenc
         sink.send(batch);
     }
     after_statement(conn, kind)?;
-    Ok(wrote)
+    Ok(Produced::Done { wrote })
 }
 
 /// The consumer went away: stop DuckDB's worker threads before the result
