@@ -14,14 +14,21 @@ PYTHON := $(VENV)/bin/python
 OPENDUCK_BIN := $(CARGO_TARGET_DIR)/debug/openduck
 SERVE_ARGS ?=
 
-.PHONY: serve test test-rust test-python build bench bench-tpch bench-storage bench-load python-env
+.PHONY: deps deps-test serve test test-rust test-python build bench bench-tpch bench-storage bench-load python-env
 
-serve:
+serve: deps
 	cargo run --bin openduck -- serve $(SERVE_ARGS)
 
 test: test-rust test-python
 
-build:
+# System packages (protoc, etcd, ...), installed from Debian's when missing.
+deps:
+	scripts/install-deps serve
+
+deps-test:
+	scripts/install-deps test
+
+build: deps-test
 	cargo build --workspace --all-targets
 
 test-rust: build
