@@ -28,10 +28,11 @@ from openduck_harness import Server  # noqa: E402
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=64, help="clients in all; half write, half read")
+    parser.add_argument("--writers", type=int, help="writing clients (default: half of --clients)")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of load")
     parser.add_argument("--server-arg", action="append", default=[], help="extra flag for openduck serve")
     args = parser.parse_args()
-    writers = args.clients // 2
+    writers = args.clients // 2 if args.writers is None else args.writers
     readers = args.clients - writers
 
     with tempfile.TemporaryDirectory() as tmp:

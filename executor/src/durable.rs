@@ -121,12 +121,22 @@ impl Durability {
         let waiting = Instant::now();
         let quiet = Arc::clone(&self.gate).write_owned().await;
         let covered = self.tickets.load(Ordering::SeqCst);
-        debug!(waited_ms = waiting.elapsed().as_millis() as u64, covered, "quiet point");
+        let quiet_after = waiting.elapsed();
         for (name, writer) in self.writers() {
+            let started = Instant::now();
             checkpoint(&checkpointer, &name).await?;
+            let checkpointed = started.elapsed();
             let mut writer = writer.lock().await;
             match writer.snapshot().await {
-                Ok(_) => {}
+                Ok(stats) => debug!(
+                    database = %name,
+                    quiet_ms = quiet_after.as_millis() as u64,
+                    checkpoint_ms = checkpointed.as_millis() as u64,
+                    snapshot_ms = (started.elapsed() - checkpointed).as_millis() as u64,
+                    writes = covered - self.published.load(Ordering::SeqCst),
+                    changed_blocks = stats.as_ref().map_or(0, |stats| stats.changed_blocks),
+                    "published"
+                ),
                 Err(error @ (StorageError::Fenced { .. } | StorageError::Busy { .. })) => {
                     error!(database = %name, %error, "writer fenced: refusing writes from now on");
                     let reason = error.to_string();

@@ -224,20 +224,24 @@ impl Executor {
         }
     }
 
-    /// Waits until `statement` may write: a write that commits on its own
-    /// holds the write gate while it runs; in a session's transaction, the
-    /// first write takes the gate and starts DuckDB's transaction, which
-    /// keeps the gate until it ends.
-    pub(crate) async fn write_access(&self, statement: &Statement) -> Result<Writing> {
+    /// A connection for `statement`, and its permission to write.
+    ///
+    /// A write that commits on its own takes the write gate once it has its
+    /// connection, and holds it only while it runs, so that a publication
+    /// waits for writes that run, never for writes that wait for a
+    /// connection. In a session's transaction, the first write takes the
+    /// gate and starts DuckDB's transaction, which keeps the gate until it
+    /// ends.
+    pub(crate) async fn lease_for_write(&self, statement: &Statement) -> Result<(Lease, Writing)> {
         let Some(durability) = &self.durability else {
-            return Ok(Writing::Untracked);
+            return Ok((self.lease(statement).await?, Writing::Untracked));
         };
         if let Some(id) = &statement.session_id {
             let session = self.sessions.get(id)?;
             if session.in_transaction() {
                 if session.is_pending() {
                     let access = durability.enter().await?;
-                    let conn = self.sessions.lease(id).await?;
+                    let conn = self.lease(statement).await?;
                     // Under the session's lease, so that of two statements
                     // only one starts the transaction.
                     run_blocking(conn, move |conn| {
@@ -249,10 +253,11 @@ impl Executor {
                     })
                     .await?;
                 }
-                return Ok(Writing::InTransaction);
+                return Ok((self.lease(statement).await?, Writing::InTransaction));
             }
         }
-        Ok(Writing::Autocommit(durability.enter().await?))
+        let conn = self.lease(statement).await?;
+        Ok((conn, Writing::Autocommit(durability.enter().await?)))
     }
 
     /// Refuses `what` inside a session's transaction: it publishes, and a
@@ -329,21 +334,20 @@ impl Executor {
         self.refresh_snapshots_table(&statement.sql).await?;
         // Most statements only read: with storage they start without write
         // access, and one that turns out to write starts again with it.
-        let mut publisher = match &self.durability {
+        let publisher = match &self.durability {
             Some(_) => None,
             None => Some(Publisher::new(&None, Writing::Untracked)),
         };
-        let mut statement = statement;
-        loop {
-            let conn = self.lease(&statement).await?;
-            match start_query(conn, statement, Arc::clone(&self.running), publisher).await? {
-                Started::Running(stream) => return Ok(stream),
-                Started::NeedsWriteAccess(again) => {
-                    let writing = self.write_access(&again).await?;
-                    publisher = Some(Publisher::new(&self.durability, writing));
-                    statement = again;
-                }
-            }
+        let conn = self.lease(&statement).await?;
+        let statement = match start_query(conn, statement, Arc::clone(&self.running), publisher).await? {
+            Started::Running(stream) => return Ok(stream),
+            Started::NeedsWriteAccess(statement) => statement,
+        };
+        let (conn, writing) = self.lease_for_write(&statement).await?;
+        let publisher = Some(Publisher::new(&self.durability, writing));
+        match start_query(conn, statement, Arc::clone(&self.running), publisher).await? {
+            Started::Running(stream) => Ok(stream),
+            Started::NeedsWriteAccess(_) => Err(Error::TaskFailed("a write was refused the access it held".into())),
         }
     }
 
@@ -364,8 +368,7 @@ impl Executor {
             self.create_database_from(&clone?).await?;
             return Ok(None);
         }
-        let writing = self.write_access(&statement).await?;
-        let conn = self.lease(&statement).await?;
+        let (conn, writing) = self.lease_for_write(&statement).await?;
         let changed = run_blocking(conn, move |conn| {
             let statements = conn.conn().statements(&statement.sql)?;
             check_parameters_fit(&statement, statements.len())?;
@@ -515,8 +518,7 @@ impl Executor {
         let mut statement = Statement::new(target.database.clone(), "");
         statement.schema.clone_from(&target.schema);
         statement.session_id.clone_from(&target.session_id);
-        let writing = self.write_access(&statement).await?;
-        let conn = self.lease(&statement).await?;
+        let (conn, writing) = self.lease_for_write(&statement).await?;
         let (sender, receiver) = mpsc::channel(2);
         let work = run_blocking(conn, move |conn| crate::ingest::append_all(conn, &target, &schema, receiver));
         let feed = async move {
