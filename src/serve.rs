@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 use openduck_coordinator::Coordinator;
-use openduck_executor::{Executor, ExecutorConfig};
+use openduck_executor::{confine_storage, prepare_default_storage, Executor, ExecutorConfig, SqlFileAccess};
 use openduck_flight_sql::{serve, ServerConfig, TlsConfig, UserAccounts};
 use openduck_storage::{Heads, Location, Storage};
 use tracing_subscriber::EnvFilter;
@@ -112,6 +112,13 @@ pub(crate) struct ExecutorArgs {
     /// COPY TO, ATTACH). Off by default: clients must not reach the server's files.
     #[arg(long, env = "OPENDUCK_ALLOW_EXTERNAL_ACCESS")]
     allow_external_access: bool,
+
+    /// Start even though SQL could read and write local storage (storage in
+    /// or around the data directory, a symbolic link into it, or any local
+    /// storage with --allow-external-access). Off by default: any client
+    /// could then read every database and rewrite their history.
+    #[arg(long, env = "OPENDUCK_ALLOW_STORAGE_IN_SQL_REACH")]
+    allow_storage_in_sql_reach: bool,
 }
 
 /// Where data lives: the local data directory and differential storage
@@ -123,28 +130,55 @@ pub(crate) struct StorageArgs {
     pub(crate) data_dir: PathBuf,
 
     /// Differential storage, where every write is published as a snapshot
-    /// before it is acknowledged: a directory, or an object store URL
-    /// (s3://bucket/prefix, gs://bucket/prefix, az://container/prefix) with
-    /// credentials from the usual AWS_*, GOOGLE_* or AZURE_* variables.
-    /// Default: <data-dir>/storage. `none` keeps databases in local files only.
+    /// before it is acknowledged: a directory outside the data directory, or
+    /// an object store URL (s3://bucket/prefix, gs://bucket/prefix,
+    /// az://container/prefix) with credentials from the usual AWS_*,
+    /// GOOGLE_* or AZURE_* variables. Default: <data-dir>-storage, beside the
+    /// data directory. `none` keeps databases in local files only.
     #[arg(long, env = "OPENDUCK_STORAGE")]
     storage: Option<String>,
 }
 
 impl StorageArgs {
-    /// Opens the storage these arguments name, with `heads` (etcd) in a
-    /// cluster; `None` when storage is off.
+    /// Where the storage these arguments name is; `None` when storage is
+    /// off. Without --storage, the default beside the data directory; with
+    /// `migrate`, storage is first moved there from where older versions
+    /// kept it, inside the data directory.
+    fn location(&self, migrate: bool) -> Result<Option<Location>, Box<dyn std::error::Error>> {
+        Ok(match self.storage.as_deref() {
+            Some("none") => None,
+            Some(text) => Some(Location::parse(text)?),
+            None => Some(Location::Local(prepare_default_storage(&self.data_dir, migrate)?)),
+        })
+    }
+
+    /// Opens the storage these arguments name, where it is, with `heads`
+    /// (etcd) in a cluster; `None` when storage is off. For the storage
+    /// commands, which run no SQL.
     pub(crate) fn open(&self, heads: Option<Arc<dyn Heads>>) -> Result<Option<Storage>, Box<dyn std::error::Error>> {
-        let location = match self.storage.as_deref() {
-            Some("none") => return Ok(None),
-            Some(text) => Location::parse(text)?,
-            None => Location::Local(self.data_dir.join("storage")),
-        };
-        Ok(Some(Storage::open(&location, heads)?))
+        let location = self.location(false)?;
+        Ok(location.map(|location| Storage::open(&location, heads)).transpose()?)
     }
 }
 
 impl ExecutorArgs {
+    /// Opens the executor's storage, with `heads` (etcd) in a cluster:
+    /// moved out of the data directory when an older version left it there,
+    /// and refused when SQL could reach it.
+    fn open_storage(&self, heads: Option<Arc<dyn Heads>>) -> Result<Option<Storage>, Box<dyn std::error::Error>> {
+        let Some(location) = self.storage.location(true)? else {
+            return Ok(None);
+        };
+        if let Location::Local(dir) = &location {
+            let access = SqlFileAccess {
+                external_access: self.allow_external_access,
+                storage_in_reach: self.allow_storage_in_sql_reach,
+            };
+            confine_storage(&self.storage.data_dir, dir, access)?;
+        }
+        Ok(Some(Storage::open(&location, heads)?))
+    }
+
     /// The databases this executor writes.
     pub(crate) fn writers(&self) -> Vec<String> {
         if self.databases.is_empty() && self.replicas.is_empty() {
@@ -168,7 +202,7 @@ impl ExecutorArgs {
         heads: Option<Arc<dyn Heads>>,
         every_stored: bool,
     ) -> Result<Executor, Box<dyn std::error::Error>> {
-        let storage = self.storage.open(heads)?;
+        let storage = self.open_storage(heads)?;
         let mut writers = self.writers();
         if let (true, Some(storage)) = (every_stored, &storage) {
             for (name, _) in storage.heads().list().await? {

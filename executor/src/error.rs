@@ -109,6 +109,73 @@ pub enum Error {
     /// This executor lost the right to write: it accepts no more writes.
     #[error("writes refused: {0}")]
     Fenced(String),
+    /// Local storage that SQL could read and write.
+    #[error(
+        "storage {} is within reach of SQL, which may read and write files in the data directory {}: {reach}. \
+         {}, or accept the risk with --allow-storage-in-sql-reach",
+        storage.display(),
+        data_dir.display(),
+        reach.remedy()
+    )]
+    StorageInSqlReach {
+        /// The storage directory (canonical).
+        storage: PathBuf,
+        /// The data directory (canonical).
+        data_dir: PathBuf,
+        /// How SQL reaches it.
+        reach: crate::placement::Reach,
+    },
+    /// The data directory has no parent to keep storage beside it.
+    #[error("no default storage for the data directory {}: give --storage a directory outside it", .0.display())]
+    NoDefaultStorage(PathBuf),
+    /// Storage both where older versions kept it and where it goes now.
+    #[error(
+        "storage exists both in {legacy} (where older versions kept it, inside the data directory) and in \
+         {default} (the default now, outside it); only one can hold the databases. If {default} holds nothing \
+         you need, remove it and start again: {legacy} moves there. If {legacy} appeared after the move (an \
+         older version started again, or SQL, which can create directories in the data directory), keep \
+         what you need of it elsewhere and remove it",
+        legacy = legacy.display(),
+        default = default.display()
+    )]
+    StorageInTwoPlaces {
+        /// `<data-dir>/storage`.
+        legacy: PathBuf,
+        /// `<data-dir>-storage`.
+        default: PathBuf,
+    },
+    /// Storage in the old place is in use by another process.
+    #[error(
+        "cannot move storage from {} to {}: database {database} is being written by another openduck \
+         process; stop it, then start again",
+        legacy.display(),
+        default.display()
+    )]
+    StorageInUse {
+        /// `<data-dir>/storage`.
+        legacy: PathBuf,
+        /// `<data-dir>-storage`.
+        default: PathBuf,
+        /// A database whose writer runs.
+        database: String,
+    },
+    /// Moving storage out of the data directory failed.
+    #[error(
+        "cannot move storage from {} to {}: {source}; move it by hand (or give --storage {} \
+         --allow-storage-in-sql-reach to keep it where it is)",
+        legacy.display(),
+        default.display(),
+        legacy.display()
+    )]
+    StorageMove {
+        /// `<data-dir>/storage`.
+        legacy: PathBuf,
+        /// `<data-dir>-storage`.
+        default: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {
@@ -120,10 +187,18 @@ impl Error {
             | Error::UnsupportedParameter { .. }
             | Error::ParameterCount { .. }
             | Error::EmptyStatement => ErrorKind::InvalidArgument,
-            Error::Refused(_) => ErrorKind::FailedPrecondition,
+            Error::Refused(_)
+            | Error::StorageInSqlReach { .. }
+            | Error::NoDefaultStorage(_)
+            | Error::StorageInTwoPlaces { .. }
+            | Error::StorageInUse { .. } => ErrorKind::FailedPrecondition,
             Error::UnknownDatabase(_) => ErrorKind::NotFound,
             Error::ShuttingDown => ErrorKind::ResourceExhausted,
-            Error::Open { .. } | Error::Arrow(_) | Error::Io { .. } | Error::TaskFailed(_) => ErrorKind::Internal,
+            Error::Open { .. }
+            | Error::Arrow(_)
+            | Error::Io { .. }
+            | Error::TaskFailed(_)
+            | Error::StorageMove { .. } => ErrorKind::Internal,
             Error::Fenced(_) => ErrorKind::Unavailable,
             Error::Storage(error) => storage_kind(error),
         }

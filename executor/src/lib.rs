@@ -22,8 +22,10 @@
 //!   list what the hosted databases hold.
 //!
 //! File access from SQL is confined to the data directory unless the
-//! configuration allows more. Errors carry an [`ErrorKind`] that service
-//! boundaries map to protocol status codes.
+//! configuration allows more; local differential storage lives beside it,
+//! out of SQL's reach ([`default_storage_dir`], [`confine_storage`]).
+//! Errors carry an [`ErrorKind`] that service boundaries map to protocol
+//! status codes.
 
 mod catalog;
 mod clone;
@@ -33,6 +35,7 @@ mod error;
 mod executor;
 mod ingest;
 mod open;
+mod placement;
 mod pool;
 mod replica;
 mod running;
@@ -45,6 +48,7 @@ pub use catalog::{CatalogFilter, KeyColumn, TableEntry, TableKind};
 pub use error::{Error, ErrorKind, Result};
 pub use executor::{Description, Executor, ExecutorConfig, Statement};
 pub use ingest::{duckdb_type_name, IngestMode, IngestTarget};
+pub use placement::{confine_storage, default_storage_dir, prepare_default_storage, Reach, SqlFileAccess};
 pub use session::Session;
 pub use openduck_storage::is_valid_database_name;
 pub use sql::{quote_identifier, quote_literal};

@@ -70,6 +70,32 @@ impl FileHeads {
         Ok(FileHeads { dir })
     }
 
+    /// A database of the local storage in `storage_dir` whose writer is
+    /// running now (it holds the lock of its claim), if any. Local storage
+    /// must not be moved while one does.
+    pub fn claimed_database(storage_dir: &Path) -> Result<Option<String>> {
+        let dir = storage_dir.join("heads");
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&dir, e)),
+        };
+        for entry in entries {
+            let path = entry.map_err(|e| Error::io(&dir, e))?.path();
+            let Some(database) = path.file_name().and_then(|name| name.to_str()?.strip_suffix(".lock")) else {
+                continue;
+            };
+            let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+            match file.try_lock() {
+                // Dropping the file releases the lock at once.
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => return Ok(Some(database.to_string())),
+                Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+            }
+        }
+        Ok(None)
+    }
+
     fn head_path(&self, database: &str) -> PathBuf {
         self.dir.join(format!("{database}.head"))
     }
@@ -326,5 +352,19 @@ mod tests {
         drop(claim);
         heads.claim("db").await.unwrap();
         assert!(matches!(heads.get("../x").await, Err(Error::InvalidDatabaseName(_))));
+    }
+
+    #[tokio::test]
+    async fn a_running_writer_is_seen_through_its_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(FileHeads::claimed_database(dir.path()).unwrap(), None);
+        let heads = FileHeads::new(dir.path().join("heads")).unwrap();
+        let claim = heads.claim("db").await.unwrap();
+        assert_eq!(FileHeads::claimed_database(dir.path()).unwrap(), Some("db".into()));
+        // Looking neither takes the lock away nor keeps it.
+        assert!(matches!(heads.claim("db").await, Err(Error::Busy { .. })));
+        drop(claim);
+        assert_eq!(FileHeads::claimed_database(dir.path()).unwrap(), None);
+        heads.claim("db").await.unwrap();
     }
 }
