@@ -30,7 +30,7 @@ pub(crate) struct Site {
 #[derive(Debug, Clone)]
 enum SiteKind {
     Local(Arc<Executor>),
-    Remote(RemoteExecutor),
+    Remote(Box<RemoteExecutor>),
 }
 
 /// A session held on a site.
@@ -90,7 +90,7 @@ impl Site {
             databases,
             replicas,
             catalog_version,
-            kind: SiteKind::Remote(executor),
+            kind: SiteKind::Remote(Box::new(executor)),
         }
     }
 
@@ -198,7 +198,7 @@ impl Site {
             SiteKind::Local(executor) => Ok(SiteSession::Local(executor.open_session()?)),
             SiteKind::Remote(remote) => Ok(SiteSession::Remote(Arc::new(RemoteSession {
                 id: remote.open_session().await?,
-                executor: remote.clone(),
+                executor: RemoteExecutor::clone(remote),
             }))),
         }
     }

@@ -310,7 +310,7 @@ impl FlightSqlService for OpenDuckFlightSql {
         query: CommandGetCatalogs,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder().schema();
+        let schema = query.into_builder().schema();
         Ok(metadata_info(query.as_any(), &schema, request.into_inner())?)
     }
 
@@ -400,7 +400,7 @@ impl FlightSqlService for OpenDuckFlightSql {
         query: CommandGetTableTypes,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder().schema();
+        let schema = query.into_builder().schema();
         Ok(metadata_info(query.as_any(), &schema, request.into_inner())?)
     }
 
@@ -512,7 +512,7 @@ impl FlightSqlService for OpenDuckFlightSql {
         query: CommandGetXdbcTypeInfo,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder(&self.xdbc_types).schema();
+        let schema = query.into_builder(&self.xdbc_types).schema();
         Ok(metadata_info(query.as_any(), &schema, request.into_inner())?)
     }
 

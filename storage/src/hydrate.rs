@@ -87,10 +87,8 @@ pub async fn hydrate(storage: &Storage, manifest: &Manifest, path: &Path) -> Res
     }
     let header = &manifest.header;
     let layer = manifest.layer_of(header);
-    let bytes = storage
-        .read_layer(layer, &[header.offset..header.offset + HEADER_SIZE])
-        .await?
-        .remove(0);
+    let range = header.offset..header.offset + HEADER_SIZE;
+    let bytes = storage.read_layer(layer, std::slice::from_ref(&range)).await?.remove(0);
     verify(layer, "the header", header, &bytes)?;
     stats.bytes_fetched += bytes.len() as u64;
     let file_len = manifest.file_len;
@@ -148,7 +146,7 @@ fn coalesce(layer: String, extents: Vec<(u64, Extent)>, block_size: u64) -> Vec<
 }
 
 async fn fetch(storage: Storage, read: Read, block_size: u64, file: Arc<File>, path: PathBuf) -> Result<(u64, u64)> {
-    let bytes = storage.read_layer(&read.layer, &[read.range.clone()]).await?.remove(0);
+    let bytes = storage.read_layer(&read.layer, std::slice::from_ref(&read.range)).await?.remove(0);
     let mut writes = Vec::with_capacity(read.targets.len());
     for (target, extent) in &read.targets {
         let start = (extent.offset - read.range.start) as usize;

@@ -67,7 +67,7 @@ fn which_etcd() -> String {
 }
 
 async fn storage_of(etcd: &Etcd, dir: &Path, writer: &str) -> Storage {
-    let heads = EtcdHeads::connect(&[etcd.url.clone()], "/test", Some(writer.to_string())).await.unwrap();
+    let heads = EtcdHeads::connect(std::slice::from_ref(&etcd.url), "/test", Some(writer.to_string())).await.unwrap();
     Storage::open(&Location::Local(dir.to_path_buf()), Some(Arc::new(heads))).unwrap()
 }
 

@@ -40,11 +40,14 @@ pub(crate) use running::RunningQueries;
 /// (their catalog version), refresh it at once.
 const CATALOG_TTL: Duration = Duration::from_secs(30);
 
+/// The catalog mirror: when it was listed, the registry's catalog epoch
+/// then, and the catalogs.
+type Mirror = (Instant, u64, Arc<dyn CatalogProviderList>);
+
 /// Plans queries that span executors.
 #[derive(Debug, Default)]
 pub(crate) struct DistributedPlanner {
-    /// The mirror, when it was listed, and the registry's catalog epoch then.
-    catalogs: Mutex<Option<(Instant, u64, Arc<dyn CatalogProviderList>)>>,
+    catalogs: Mutex<Option<Mirror>>,
 }
 
 /// A query planned across executors, ready to run.
