@@ -75,7 +75,10 @@ pub(crate) async fn snapshot(args: SnapshotArgs) -> Result<(), Box<dyn std::erro
     match args.command {
         SnapshotCommand::List { database, admin } => {
             let storage = admin.open().await?;
-            println!("{:<20}  {:<24}  {:>12}  {:<20}  database", "snapshot", "created (UTC)", "bytes", "parent");
+            println!(
+                "{:<20}  {:<24}  {:>12}  {:<20}  database",
+                "snapshot", "created (UTC)", "bytes", "parent"
+            );
             for snapshot in storage.snapshots(&database).await? {
                 println!(
                     "{:<20}  {:<24}  {:>12}  {:<20}  {}{}",
@@ -88,12 +91,21 @@ pub(crate) async fn snapshot(args: SnapshotArgs) -> Result<(), Box<dyn std::erro
                 );
             }
         }
-        SnapshotCommand::Export { snapshot, to, incremental, admin } => {
+        SnapshotCommand::Export {
+            snapshot,
+            to,
+            incremental,
+            admin,
+        } => {
             let (database, name) = snapshot
                 .split_once('@')
                 .ok_or_else(|| format!("{snapshot:?}: name a snapshot as DATABASE@SNAPSHOT"))?;
             if to.exists() && !incremental {
-                return Err(format!("{} exists; export writes a new file (or pass --incremental)", to.display()).into());
+                return Err(format!(
+                    "{} exists; export writes a new file (or pass --incremental)",
+                    to.display()
+                )
+                .into());
             }
             let storage = admin.open().await?;
             let (id, manifest) = storage.resolve(database, name).await?;
@@ -174,7 +186,10 @@ fn format_time(ms: u64) -> String {
     i64::try_from(ms)
         .ok()
         .and_then(chrono::DateTime::from_timestamp_millis)
-        .map_or_else(|| ms.to_string(), |time| time.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
+        .map_or_else(
+            || ms.to_string(),
+            |time| time.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+        )
 }
 
 #[cfg(test)]

@@ -15,7 +15,9 @@ use openduck_storage::EtcdHeads;
 use tokio_stream::wrappers::TcpListenerStream;
 use tracing::{info, warn};
 
-use crate::serve::{init_logging, parse_duration, serve_frontend, shutdown_signal, ExecutorArgs, FrontendArgs, TICKET_TTL};
+use crate::serve::{
+    init_logging, parse_duration, serve_frontend, shutdown_signal, ExecutorArgs, FrontendArgs, TICKET_TTL,
+};
 
 /// Shortest cluster secret accepted, in bytes.
 const MIN_SECRET_LEN: usize = 16;
@@ -46,9 +48,11 @@ impl ClusterArgs {
         match &self.cluster_secret {
             Some(secret) if secret.len() >= MIN_SECRET_LEN => Ok(TicketSigner::new(secret.as_bytes(), TICKET_TTL)),
             Some(_) => Err(format!("--cluster-secret must be at least {MIN_SECRET_LEN} bytes").into()),
-            None => Err("a cluster needs a shared secret: set --cluster-secret or OPENDUCK_CLUSTER_SECRET \
+            None => Err(
+                "a cluster needs a shared secret: set --cluster-secret or OPENDUCK_CLUSTER_SECRET \
                          (the same on every coordinator and executor)"
-                .into()),
+                    .into(),
+            ),
         }
     }
 
@@ -97,8 +101,7 @@ pub(crate) async fn run_coordinator(args: CoordinatorArgs) -> Result<(), Box<dyn
     if direct_results && protected {
         warn!("--direct-results with TLS or client credentials: drivers send their credentials to executors, in plain gRPC");
     }
-    let coordinator =
-        Coordinator::new(registry, signer, args.default_database).with_direct_results(direct_results);
+    let coordinator = Coordinator::new(registry, signer, args.default_database).with_direct_results(direct_results);
     serve_frontend(Arc::new(coordinator), args.frontend).await
 }
 
@@ -143,9 +146,11 @@ pub(crate) async fn run_executor(args: ExecutorProcessArgs) -> Result<(), Box<dy
     let advertise = advertised(args.advertise.as_deref(), bound)?;
     let id = args.id.clone().unwrap_or_else(|| advertise.clone());
     let capacity = u32::try_from(args.executor.max_connections).unwrap_or(u32::MAX);
-    let role = |role: Role| move |name: &String| HostedDatabase {
-        name: name.clone(),
-        role: role as i32,
+    let role = |role: Role| {
+        move |name: &String| HostedDatabase {
+            name: name.clone(),
+            role: role as i32,
+        }
     };
     let mut databases: Vec<HostedDatabase> = args.executor.writers().iter().map(role(Role::Writer)).collect();
     databases.extend(args.executor.replicas().iter().map(role(Role::Reader)));
@@ -217,7 +222,9 @@ fn advertised(given: Option<&str>, bound: SocketAddr) -> Result<String, String> 
             let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
             let host = host.trim_start_matches('[').trim_end_matches(']');
             if host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_unspecified()) {
-                return Err(format!("--advertise {address}: a wildcard address cannot be reached; give a host name or IP"));
+                return Err(format!(
+                    "--advertise {address}: a wildcard address cannot be reached; give a host name or IP"
+                ));
             }
             if !address.contains(':') {
                 return Ok(format!("{address}:{}", bound.port()));

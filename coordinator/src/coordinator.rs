@@ -57,7 +57,9 @@ pub struct ResultStream {
 
 impl std::fmt::Debug for ResultStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResultStream").field("schema", &self.schema).finish_non_exhaustive()
+        f.debug_struct("ResultStream")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
     }
 }
 
@@ -216,7 +218,9 @@ impl Coordinator {
             }
         }
         let mut sites = touched.iter().map(|db| self.site_for(db));
-        let first = sites.next().unwrap_or_else(|| Err(Error::NoExecutor(database.into())))?;
+        let first = sites
+            .next()
+            .unwrap_or_else(|| Err(Error::NoExecutor(database.into())))?;
         for other in sites {
             if other?.id() != first.id() {
                 return match read_only_query(sql) {
@@ -254,7 +258,9 @@ impl Coordinator {
     }
 
     fn site(&self, id: &str) -> Result<Site> {
-        self.registry.site(id).ok_or_else(|| Error::UnknownExecutor(id.to_string()))
+        self.registry
+            .site(id)
+            .ok_or_else(|| Error::UnknownExecutor(id.to_string()))
     }
 
     /// Result and parameter schemas of `sql`, without running it.
@@ -266,7 +272,15 @@ impl Coordinator {
                     explain_schema()
                 } else {
                     let sites = self.registry.sites();
-                    self.planner.plan((&sites, self.registry.catalog_epoch()), &database, scope.schema.as_deref(), &query).await?.schema()
+                    self.planner
+                        .plan(
+                            (&sites, self.registry.catalog_epoch()),
+                            &database,
+                            scope.schema.as_deref(),
+                            &query,
+                        )
+                        .await?
+                        .schema()
                 };
                 Ok(Description {
                     schema: Some(schema),
@@ -283,16 +297,13 @@ impl Coordinator {
     /// A statement that changes something (anything but a single read-only
     /// query) runs right here instead, so that it takes effect even if the
     /// client never fetches its result; the ticket then redeems the held result.
-    pub async fn plan_query(
-        &self,
-        scope: &Scope,
-        sql: &str,
-        parameters: Option<&RecordBatch>,
-    ) -> Result<PlannedQuery> {
+    pub async fn plan_query(&self, scope: &Scope, sql: &str, parameters: Option<&RecordBatch>) -> Result<PlannedQuery> {
         let (site, database) = match self.route_in(scope, sql).await? {
             (Route::Site(site), database) => (site, database),
             (Route::Spanning { explain, query }, database) => {
-                return self.plan_spanning(scope, &database, sql, explain, &query, parameters).await;
+                return self
+                    .plan_spanning(scope, &database, sql, explain, &query, parameters)
+                    .await;
             }
         };
         let description = site.describe(&scope.statement(&database, sql)).await?;
@@ -358,7 +369,15 @@ impl Coordinator {
             });
         }
         let sites = self.registry.sites();
-        let plan = self.planner.plan((&sites, self.registry.catalog_epoch()), database, scope.schema.as_deref(), query).await?;
+        let plan = self
+            .planner
+            .plan(
+                (&sites, self.registry.catalog_epoch()),
+                database,
+                scope.schema.as_deref(),
+                query,
+            )
+            .await?;
         let query_id = uuid::Uuid::new_v4().to_string();
         let mut ticket = FragmentTicket {
             query_id: query_id.clone(),
@@ -370,8 +389,8 @@ impl Coordinator {
             let lines = plan.explain().await?;
             let schema = explain_schema();
             let column = arrow::array::StringArray::from(lines);
-            let batch = RecordBatch::try_new(SchemaRef::clone(&schema), vec![Arc::new(column)])
-                .map_err(Error::Parameters)?;
+            let batch =
+                RecordBatch::try_new(SchemaRef::clone(&schema), vec![Arc::new(column)]).map_err(Error::Parameters)?;
             self.held.put(&query_id, SchemaRef::clone(&schema), vec![batch]);
             ticket.held_result = true;
             schema
@@ -406,7 +425,15 @@ impl Coordinator {
         if ticket.distributed {
             let sites = self.registry.sites();
             let schema = Some(ticket.schema.as_str()).filter(|schema| !schema.is_empty());
-            let plan = self.planner.plan((&sites, self.registry.catalog_epoch()), &ticket.database, schema, &ticket.sql).await?;
+            let plan = self
+                .planner
+                .plan(
+                    (&sites, self.registry.catalog_epoch()),
+                    &ticket.database,
+                    schema,
+                    &ticket.sql,
+                )
+                .await?;
             info!(query_id = %ticket.query_id, "executing a query across executors");
             return self.distributed.track(&ticket.query_id, plan.execute().await?);
         }
@@ -477,7 +504,13 @@ impl Coordinator {
 
     /// Appends a stream of record batches to a table on the executor that
     /// hosts `target.database`; returns the rows appended.
-    pub async fn ingest<S, E>(&self, scope: &Scope, mut target: IngestTarget, schema: SchemaRef, batches: S) -> Result<u64>
+    pub async fn ingest<S, E>(
+        &self,
+        scope: &Scope,
+        mut target: IngestTarget,
+        schema: SchemaRef,
+        batches: S,
+    ) -> Result<u64>
     where
         S: Stream<Item = std::result::Result<RecordBatch, E>> + Unpin + Send + 'static,
         E: std::fmt::Display + Send + 'static,

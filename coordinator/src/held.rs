@@ -41,7 +41,10 @@ impl HeldResults {
         let mut entries = self.entries.lock();
         entries.retain(|_, held| held.since.elapsed() < self.ttl);
         if entries.len() >= LIMIT {
-            let oldest = entries.iter().min_by_key(|(_, held)| held.since).map(|(id, _)| id.clone());
+            let oldest = entries
+                .iter()
+                .min_by_key(|(_, held)| held.since)
+                .map(|(id, _)| id.clone());
             if let Some(oldest) = oldest {
                 entries.remove(&oldest);
             }

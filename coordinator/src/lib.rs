@@ -31,11 +31,11 @@ mod scope;
 mod site;
 
 pub use coordinator::{Cancelled, Coordinator, PlannedQuery, ResultStream};
-pub use scope::{ClientSession, Scope};
 pub use error::{Error, Result};
 pub use openduck_executor::{
     duckdb_type_name, BatchStream, CatalogFilter, Description, ErrorKind, Executor, ExecutorConfig, IngestMode,
     IngestTarget, KeyColumn, TableEntry, TableKind,
 };
-pub use registry::Registry;
 pub use openduck_remote::{TicketError, TicketSigner};
+pub use registry::Registry;
+pub use scope::{ClientSession, Scope};

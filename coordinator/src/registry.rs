@@ -114,7 +114,11 @@ impl Registry {
     /// An executor that can answer a read of every one of `databases` (their
     /// writer or a replica), taking turns among them; `preferred` when it
     /// is one of them.
-    pub(crate) fn reader_for<'a>(&self, databases: impl Iterator<Item = &'a String> + Clone, preferred: Option<&str>) -> Option<Site> {
+    pub(crate) fn reader_for<'a>(
+        &self,
+        databases: impl Iterator<Item = &'a String> + Clone,
+        preferred: Option<&str>,
+    ) -> Option<Site> {
         let sites = self.sites.read();
         let able: Vec<&Site> = sites
             .iter()
@@ -148,12 +152,7 @@ impl Registry {
 
     /// Every database served, sorted, each once.
     pub(crate) fn databases(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .sites
-            .read()
-            .iter()
-            .flat_map(served)
-            .collect();
+        let mut names: Vec<String> = self.sites.read().iter().flat_map(served).collect();
         names.sort();
         names.dedup();
         names

@@ -74,13 +74,17 @@ impl Visitor for Relations {
 
     fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
         if let Some(with) = &query.with {
-            self.ctes.extend(with.cte_tables.iter().map(|cte| cte.alias.name.value.clone()));
+            self.ctes
+                .extend(with.cte_tables.iter().map(|cte| cte.alias.name.value.clone()));
         }
         ControlFlow::Continue(())
     }
 
     fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
-        if let TableFactor::Table { name, args: Some(_), .. } = factor {
+        if let TableFactor::Table {
+            name, args: Some(_), ..
+        } = factor
+        {
             self.functions.push(name.clone());
         }
         ControlFlow::Continue(())
@@ -135,7 +139,8 @@ fn database_of(name: &ObjectName, known: &[String]) -> Option<String> {
 
 /// Splits a snapshot's catalog name, `database@snapshot`.
 pub(crate) fn snapshot_of(name: &str) -> Option<(&str, &str)> {
-    name.split_once('@').filter(|(base, snapshot)| !base.is_empty() && !snapshot.is_empty())
+    name.split_once('@')
+        .filter(|(base, snapshot)| !base.is_empty() && !snapshot.is_empty())
 }
 
 #[cfg(test)]
@@ -155,8 +160,14 @@ mod tests {
         assert_eq!(touched("SELECT * FROM t"), ["mydb"]);
         assert_eq!(touched("SELECT * FROM sales.main.orders"), ["sales"]);
         assert_eq!(touched("SELECT 1"), ["mydb"]);
-        assert_eq!(touched("CREATE TABLE sales.main.t AS SELECT * FROM range(10)"), ["sales"]);
-        assert_eq!(touched("SELECT * FROM sales.orders o JOIN t ON o.id = t.id"), ["mydb", "sales"]);
+        assert_eq!(
+            touched("CREATE TABLE sales.main.t AS SELECT * FROM range(10)"),
+            ["sales"]
+        );
+        assert_eq!(
+            touched("SELECT * FROM sales.orders o JOIN t ON o.id = t.id"),
+            ["mydb", "sales"]
+        );
         assert_eq!(touched("INSERT INTO sales.main.o SELECT * FROM t"), ["mydb", "sales"]);
     }
 
@@ -165,7 +176,10 @@ mod tests {
         assert_eq!(touched("SELECT * FROM gone.main.t"), ["gone"]);
         // A snapshot of a known database, with two parts or three.
         assert_eq!(touched("SELECT * FROM \"sales@1a2b3c\".o"), ["sales@1a2b3c"]);
-        assert_eq!(touched("SELECT * FROM \"sales@1a2b3c\".main.o JOIN sales.o USING (id)"), ["sales", "sales@1a2b3c"]);
+        assert_eq!(
+            touched("SELECT * FROM \"sales@1a2b3c\".main.o JOIN sales.o USING (id)"),
+            ["sales", "sales@1a2b3c"]
+        );
         assert_eq!(touched("SELECT * FROM \"nobody@1a2b3c\".o"), ["mydb"]);
         assert_eq!(touched("SELECT * FROM openduck.main.snapshots"), ["mydb"]);
         assert_eq!(touched("SELECT * FROM gone.t"), ["mydb"]);
@@ -176,7 +190,10 @@ mod tests {
     fn schemas_and_ctes_are_not_databases() {
         assert_eq!(touched("SELECT * FROM main.t"), ["mydb"]);
         assert_eq!(touched("WITH sales AS (SELECT 1) SELECT * FROM sales"), ["mydb"]);
-        assert_eq!(touched("WITH r AS (SELECT * FROM sales.main.o) SELECT * FROM r"), ["sales"]);
+        assert_eq!(
+            touched("WITH r AS (SELECT * FROM sales.main.o) SELECT * FROM r"),
+            ["sales"]
+        );
     }
 
     #[test]
@@ -191,6 +208,9 @@ mod tests {
 
     #[test]
     fn unparsable_duckdb_syntax_goes_to_the_default() {
-        assert_eq!(touched("FROM t SELECT x QUALIFY row_number() OVER () = 1 PIVOT ???"), ["mydb"]);
+        assert_eq!(
+            touched("FROM t SELECT x QUALIFY row_number() OVER () = 1 PIVOT ???"),
+            ["mydb"]
+        );
     }
 }

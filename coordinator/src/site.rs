@@ -7,7 +7,9 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use futures::{Stream, StreamExt, TryStreamExt};
-use openduck_executor::{CatalogFilter, Description, Executor, IngestTarget, KeyColumn, Session, Statement, TableEntry};
+use openduck_executor::{
+    CatalogFilter, Description, Executor, IngestTarget, KeyColumn, Session, Statement, TableEntry,
+};
 use openduck_remote::RemoteExecutor;
 use tracing::debug;
 
@@ -75,7 +77,12 @@ impl Site {
         let replicas = executor.replicas().to_vec();
         Site {
             id: executor.id().to_string(),
-            databases: executor.databases().iter().filter(|db| !replicas.contains(db)).cloned().collect(),
+            databases: executor
+                .databases()
+                .iter()
+                .filter(|db| !replicas.contains(db))
+                .cloned()
+                .collect(),
             replicas,
             catalog_version: 0,
             kind: SiteKind::Local(executor),
@@ -84,7 +91,12 @@ impl Site {
 
     /// An executor in another process, writing `databases` and serving
     /// `replicas` read-only.
-    pub(crate) fn remote(executor: RemoteExecutor, databases: Vec<String>, replicas: Vec<String>, catalog_version: u64) -> Self {
+    pub(crate) fn remote(
+        executor: RemoteExecutor,
+        databases: Vec<String>,
+        replicas: Vec<String>,
+        catalog_version: u64,
+    ) -> Self {
         Site {
             id: executor.id().to_string(),
             databases,

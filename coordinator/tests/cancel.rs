@@ -12,7 +12,9 @@ const ACROSS: &str = "SELECT b.x, c.y FROM sales.main.big b, crm.main.small c";
 
 async fn with_tables() -> common::Cluster {
     let cluster = cluster().await;
-    cluster.update("sales", "CREATE TABLE big AS SELECT range AS x FROM range(3000000)").await;
+    cluster
+        .update("sales", "CREATE TABLE big AS SELECT range AS x FROM range(3000000)")
+        .await;
     cluster.update("crm", "CREATE TABLE small AS SELECT 1 AS y").await;
     cluster
 }
@@ -20,10 +22,17 @@ async fn with_tables() -> common::Cluster {
 #[tokio::test]
 async fn a_running_query_ends_with_cancelled() {
     let cluster = with_tables().await;
-    let planned = cluster.coordinator.plan_query(&Scope::default(), ACROSS, None).await.unwrap();
+    let planned = cluster
+        .coordinator
+        .plan_query(&Scope::default(), ACROSS, None)
+        .await
+        .unwrap();
     let mut rows = cluster.coordinator.execute_ticket(&planned.ticket).await.unwrap();
     assert!(rows.next().await.unwrap().unwrap().num_rows() > 0);
-    assert_eq!(cluster.coordinator.cancel(&planned.ticket).await.unwrap(), Cancelled::Cancelled);
+    assert_eq!(
+        cluster.coordinator.cancel(&planned.ticket).await.unwrap(),
+        Cancelled::Cancelled
+    );
     let mut seen = 0;
     let error = loop {
         match rows.next().await {
@@ -38,7 +47,11 @@ async fn a_running_query_ends_with_cancelled() {
 #[tokio::test]
 async fn a_query_cancelled_before_it_starts_is_refused_and_others_run() {
     let cluster = with_tables().await;
-    let planned = cluster.coordinator.plan_query(&Scope::default(), ACROSS, None).await.unwrap();
+    let planned = cluster
+        .coordinator
+        .plan_query(&Scope::default(), ACROSS, None)
+        .await
+        .unwrap();
     cluster.coordinator.cancel(&planned.ticket).await.unwrap();
     let error = match cluster.coordinator.execute_ticket(&planned.ticket).await {
         Ok(_) => panic!("a cancelled query started"),
@@ -48,7 +61,11 @@ async fn a_query_cancelled_before_it_starts_is_refused_and_others_run() {
 
     let other = cluster
         .coordinator
-        .plan_query(&Scope::default(), "SELECT count(*) FROM sales.main.big b, crm.main.small c", None)
+        .plan_query(
+            &Scope::default(),
+            "SELECT count(*) FROM sales.main.big b, crm.main.small c",
+            None,
+        )
         .await
         .unwrap();
     let mut rows = cluster.coordinator.execute_ticket(&other.ticket).await.unwrap();

@@ -16,7 +16,14 @@ async fn explain(cluster: &Cluster, sql: &str) -> String {
         .plan_query(&Scope::default(), &format!("EXPLAIN {sql}"), None)
         .await
         .unwrap();
-    let batches: Vec<_> = cluster.coordinator.execute_ticket(&planned.ticket).await.unwrap().try_collect().await.unwrap();
+    let batches: Vec<_> = cluster
+        .coordinator
+        .execute_ticket(&planned.ticket)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
     let mut lines = Vec::new();
     for batch in batches {
         let column = batch.column(0).as_any().downcast_ref::<StringArray>().unwrap();

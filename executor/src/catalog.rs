@@ -155,7 +155,11 @@ impl Executor {
                     None
                 };
                 entries.push(TableEntry {
-                    kind: if kind == "VIEW" { TableKind::View } else { TableKind::Table },
+                    kind: if kind == "VIEW" {
+                        TableKind::View
+                    } else {
+                        TableKind::Table
+                    },
                     catalog,
                     schema,
                     name,

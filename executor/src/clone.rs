@@ -45,7 +45,11 @@ pub(crate) fn parse(sql: &str) -> Option<Result<CloneStatement>> {
             return Some(Err(Error::InvalidDatabaseName(name.clone())));
         }
     }
-    Some(Ok(CloneStatement { target, source, snapshot }))
+    Some(Ok(CloneStatement {
+        target,
+        source,
+        snapshot,
+    }))
 }
 
 impl Executor {
@@ -60,7 +64,9 @@ impl Executor {
             return Err(Error::UnknownDatabase(statement.source.clone()));
         }
         if self.hosts(&statement.target) {
-            return Err(Error::Storage(openduck_storage::Error::DatabaseExists(statement.target.clone())));
+            return Err(Error::Storage(openduck_storage::Error::DatabaseExists(
+                statement.target.clone(),
+            )));
         }
         // The source's latest state first, so the clone sees every
         // acknowledged write.
@@ -116,10 +122,19 @@ mod tests {
             source: source.into(),
             snapshot: snapshot.map(Into::into),
         };
-        assert_eq!(parse("CREATE DATABASE b FROM a").unwrap().unwrap(), clone("b", "a", None));
-        assert_eq!(parse(" create database \"b\"\n from \"a@1a2b3c\" ; ").unwrap().unwrap(), clone("b", "a", Some("1a2b3c")));
+        assert_eq!(
+            parse("CREATE DATABASE b FROM a").unwrap().unwrap(),
+            clone("b", "a", None)
+        );
+        assert_eq!(
+            parse(" create database \"b\"\n from \"a@1a2b3c\" ; ").unwrap().unwrap(),
+            clone("b", "a", Some("1a2b3c"))
+        );
         assert!(parse("CREATE TABLE b AS SELECT 1").is_none());
         assert!(parse("CREATE DATABASE b").is_none());
-        assert!(matches!(parse("CREATE DATABASE ../x FROM a"), Some(Err(Error::InvalidDatabaseName(_)))));
+        assert!(matches!(
+            parse("CREATE DATABASE ../x FROM a"),
+            Some(Err(Error::InvalidDatabaseName(_)))
+        ));
     }
 }

@@ -211,11 +211,20 @@ impl Error {
         let kind = match prefix {
             // "Binder Error: Catalog \"x\" does not exist!" names a missing database.
             "Binder" if message.contains("does not exist") => ErrorKind::NotFound,
-            "Parser" | "Syntax" | "Binder" | "Conversion" | "Out of Range" | "Invalid Input"
-            | "Mismatch Type" | "Invalid Type" | "Divide by Zero" | "Decimal" | "Expression"
-            | "Parameter Not Resolved" | "Parameter Not Allowed" | "Invalid" => {
-                ErrorKind::InvalidArgument
-            }
+            "Parser"
+            | "Syntax"
+            | "Binder"
+            | "Conversion"
+            | "Out of Range"
+            | "Invalid Input"
+            | "Mismatch Type"
+            | "Invalid Type"
+            | "Divide by Zero"
+            | "Decimal"
+            | "Expression"
+            | "Parameter Not Resolved"
+            | "Parameter Not Allowed"
+            | "Invalid" => ErrorKind::InvalidArgument,
             "Catalog" => catalog_kind(&message),
             "Constraint" | "Dependency" | "Sequence" => ErrorKind::FailedPrecondition,
             "INTERRUPT" | "Interrupt" => ErrorKind::Cancelled,
@@ -263,12 +272,27 @@ mod tests {
     #[test]
     fn classifies_duckdb_messages() {
         let cases = [
-            ("Parser Error: syntax error at or near \"SELEC\"", ErrorKind::InvalidArgument),
-            ("Catalog Error: Table with name nope does not exist!", ErrorKind::NotFound),
-            ("Catalog Error: Table with name t already exists!", ErrorKind::AlreadyExists),
-            ("Binder Error: Referenced column \"x\" not found", ErrorKind::InvalidArgument),
+            (
+                "Parser Error: syntax error at or near \"SELEC\"",
+                ErrorKind::InvalidArgument,
+            ),
+            (
+                "Catalog Error: Table with name nope does not exist!",
+                ErrorKind::NotFound,
+            ),
+            (
+                "Catalog Error: Table with name t already exists!",
+                ErrorKind::AlreadyExists,
+            ),
+            (
+                "Binder Error: Referenced column \"x\" not found",
+                ErrorKind::InvalidArgument,
+            ),
             ("Binder Error: Catalog \"nowhere\" does not exist!", ErrorKind::NotFound),
-            ("Constraint Error: Duplicate key \"id: 1\"", ErrorKind::FailedPrecondition),
+            (
+                "Constraint Error: Duplicate key \"id: 1\"",
+                ErrorKind::FailedPrecondition,
+            ),
             ("INTERRUPT Error: Interrupted!", ErrorKind::Cancelled),
             ("Something else entirely", ErrorKind::Internal),
         ];

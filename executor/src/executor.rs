@@ -431,10 +431,15 @@ impl Executor {
     /// Checkpoints every database this executor writes.
     async fn checkpoint_all(&self) -> Result<()> {
         let conn = self.pool.get().await?;
-        let writers: Vec<String> = self.databases().into_iter().filter(|db| !self.replicas.contains(db)).collect();
+        let writers: Vec<String> = self
+            .databases()
+            .into_iter()
+            .filter(|db| !self.replicas.contains(db))
+            .collect();
         run_blocking(Lease::pooled(conn), move |conn| {
             for name in &writers {
-                conn.conn().execute_batch(&format!("CHECKPOINT {}", quote_identifier(name)))?;
+                conn.conn()
+                    .execute_batch(&format!("CHECKPOINT {}", quote_identifier(name)))?;
             }
             Ok(())
         })
@@ -520,7 +525,9 @@ impl Executor {
         statement.session_id.clone_from(&target.session_id);
         let (conn, writing) = self.lease_for_write(&statement).await?;
         let (sender, receiver) = mpsc::channel(2);
-        let work = run_blocking(conn, move |conn| crate::ingest::append_all(conn, &target, &schema, receiver));
+        let work = run_blocking(conn, move |conn| {
+            crate::ingest::append_all(conn, &target, &schema, receiver)
+        });
         let feed = async move {
             while let Some(batch) = batches.next().await {
                 if sender.send(batch.map_err(|error| error.to_string())).await.is_err() {
@@ -618,5 +625,9 @@ pub(crate) fn guard_kind(conn: &PooledConnection, kind: StatementKind) -> Result
 
 /// What `CREATE DATABASE ... FROM` returns, as DuckDB's DDL does: no rows.
 fn clone_result_schema() -> Schema {
-    Schema::new(vec![arrow::datatypes::Field::new("Count", arrow::datatypes::DataType::Int64, true)])
+    Schema::new(vec![arrow::datatypes::Field::new(
+        "Count",
+        arrow::datatypes::DataType::Int64,
+        true,
+    )])
 }

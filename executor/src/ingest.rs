@@ -121,7 +121,13 @@ pub(crate) fn column_definitions(schema: &Schema) -> Result<String> {
     let columns: Vec<String> = schema
         .fields()
         .iter()
-        .map(|field| Ok(format!("{} {}", quote_identifier(field.name()), duckdb_type(field.data_type())?)))
+        .map(|field| {
+            Ok(format!(
+                "{} {}",
+                quote_identifier(field.name()),
+                duckdb_type(field.data_type())?
+            ))
+        })
         .collect::<Result<_>>()?;
     Ok(columns.join(", "))
 }
@@ -147,9 +153,7 @@ pub(crate) fn duckdb_type(data_type: &DataType) -> Result<String> {
         DataType::Float16 | DataType::Float32 => "FLOAT".into(),
         DataType::Float64 => "DOUBLE".into(),
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "VARCHAR".into(),
-        DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) => {
-            "BLOB".into()
-        }
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) => "BLOB".into(),
         DataType::Date32 | DataType::Date64 => "DATE".into(),
         DataType::Time32(_) | DataType::Time64(_) => "TIME".into(),
         DataType::Timestamp(unit, tz) => match (unit, tz) {
@@ -171,7 +175,13 @@ pub(crate) fn duckdb_type(data_type: &DataType) -> Result<String> {
         DataType::Struct(fields) => {
             let members: Vec<String> = fields
                 .iter()
-                .map(|field| Ok(format!("{} {}", quote_identifier(field.name()), duckdb_type(field.data_type())?)))
+                .map(|field| {
+                    Ok(format!(
+                        "{} {}",
+                        quote_identifier(field.name()),
+                        duckdb_type(field.data_type())?
+                    ))
+                })
                 .collect::<Result<_>>()?;
             format!("STRUCT({})", members.join(", "))
         }
@@ -188,7 +198,9 @@ pub(crate) fn duckdb_type(data_type: &DataType) -> Result<String> {
 }
 
 fn unsupported(data_type: &DataType) -> Error {
-    Error::Refused(format!("cannot ingest a column of Arrow type {data_type}: DuckDB has no matching type"))
+    Error::Refused(format!(
+        "cannot ingest a column of Arrow type {data_type}: DuckDB has no matching type"
+    ))
 }
 
 /// Checks that a batch has the schema the ingest started with.
@@ -237,7 +249,11 @@ mod tests {
         ]));
         let schema = Schema::new(vec![
             Field::new("id", DataType::Int64, false),
-            Field::new("at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
+            Field::new(
+                "at",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
             Field::new("amount", DataType::Decimal128(18, 3), true),
             Field::new_list("tags", Field::new("item", DataType::Utf8, true), true),
             Field::new("p", point, true),
@@ -262,7 +278,10 @@ mod tests {
             r#"CREATE OR REPLACE TEMPORARY TABLE "t""x" ("a" INTEGER)"#
         );
         assert_eq!(
-            target(IngestMode::CreateOrAppend, false).prepare_sql(&schema).unwrap().unwrap(),
+            target(IngestMode::CreateOrAppend, false)
+                .prepare_sql(&schema)
+                .unwrap()
+                .unwrap(),
             r#"CREATE TABLE IF NOT EXISTS "db"."s"."t""x" ("a" INTEGER)"#
         );
         assert_eq!(target(IngestMode::Create, true).location(), ("temp", "main"));
@@ -271,7 +290,8 @@ mod tests {
     #[test]
     fn refuses_batches_of_another_schema() {
         let expected: SchemaRef = Arc::new(Schema::new(vec![Field::new("a", DataType::Int32, true)]));
-        let other = RecordBatch::try_from_iter([("a", Arc::new(arrow::array::Int64Array::from(vec![1])) as _)]).unwrap();
+        let other =
+            RecordBatch::try_from_iter([("a", Arc::new(arrow::array::Int64Array::from(vec![1])) as _)]).unwrap();
         assert!(check_batch(&expected, &other).is_err());
     }
 }

@@ -30,7 +30,10 @@ impl Executor {
         }
         let data_dir = prepare_data_dir(&config.data_dir)?;
         let writers = hosted_names(&config.databases)?;
-        let attach = writers.iter().map(|name| (name.clone(), local_file(&data_dir, name), false)).collect();
+        let attach = writers
+            .iter()
+            .map(|name| (name.clone(), local_file(&data_dir, name), false))
+            .collect();
         Executor::open_instance(config, data_dir, attach)
     }
 
@@ -49,7 +52,9 @@ impl Executor {
         let writers = hosted_names(&config.databases)?;
         let replica_names = hosted_names(&config.replicas)?;
         if let Some(both) = writers.iter().find(|name| replica_names.contains(name)) {
-            return Err(Error::Refused(format!("database {both} cannot be both written and replicated here")));
+            return Err(Error::Refused(format!(
+                "database {both} cannot be both written and replicated here"
+            )));
         }
         let mut database_writers = Vec::new();
         let mut attach = Vec::new();
@@ -79,7 +84,9 @@ impl Executor {
             let swap = Arc::new(RwLock::new(()));
             executor.replica_swap = Some(Arc::clone(&swap));
             let pool = Arc::clone(&executor.pool);
-            executor.follower = Some(tokio::spawn(crate::replica::follow(storage, replicas, pool, swap, interval)));
+            executor.follower = Some(tokio::spawn(crate::replica::follow(
+                storage, replicas, pool, swap, interval,
+            )));
         }
         Ok(executor)
     }
@@ -167,8 +174,13 @@ fn hosted_names(names: &[String]) -> Result<Vec<String>> {
         if !is_valid_database_name(name) {
             return Err(Error::InvalidDatabaseName(name.clone()));
         }
-        if RESERVED_NAMES.iter().any(|reserved| reserved.eq_ignore_ascii_case(name)) {
-            return Err(Error::Refused(format!("{name} names a built-in catalog; choose another database name")));
+        if RESERVED_NAMES
+            .iter()
+            .any(|reserved| reserved.eq_ignore_ascii_case(name))
+        {
+            return Err(Error::Refused(format!(
+                "{name} names a built-in catalog; choose another database name"
+            )));
         }
         if !hosted.contains(name) {
             hosted.push(name.clone());

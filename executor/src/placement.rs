@@ -46,8 +46,10 @@ pub fn default_storage_dir(data_dir: &Path) -> Result<PathBuf> {
         return Ok(data_dir.with_file_name(sibling_name(name)));
     }
     // `.`, `..`, `x/..` or the root: name the directory itself.
-    let absolute =
-        std::path::absolute(data_dir).map_err(|source| Error::Io { path: data_dir.to_path_buf(), source })?;
+    let absolute = std::path::absolute(data_dir).map_err(|source| Error::Io {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
     let normal = normalize(&absolute);
     match normal.file_name() {
         Some(name) => Ok(normal.with_file_name(sibling_name(name))),
@@ -87,7 +89,11 @@ pub fn prepare_default_storage(data_dir: &Path, migrate: bool) -> Result<PathBuf
         return Ok(legacy);
     }
     if let Some(database) = FileHeads::claimed_database(&legacy)? {
-        return Err(Error::StorageInUse { legacy, default, database });
+        return Err(Error::StorageInUse {
+            legacy,
+            default,
+            database,
+        });
     }
     std::fs::rename(&legacy, &default).map_err(|source| Error::StorageMove {
         legacy: legacy.clone(),
@@ -158,7 +164,12 @@ impl fmt::Display for Reach {
             Reach::StorageInDataDir => write!(f, "it is inside the data directory"),
             Reach::DataDirInStorage => write!(f, "the data directory is inside it"),
             Reach::Link { link, target } => {
-                write!(f, "the data directory holds a symbolic link, {}, to {}", link.display(), target.display())
+                write!(
+                    f,
+                    "the data directory holds a symbolic link, {}, to {}",
+                    link.display(),
+                    target.display()
+                )
             }
         }
     }
@@ -211,7 +222,11 @@ pub fn confine_storage(data_dir: &Path, storage: &Path, access: SqlFileAccess) -
         );
         return Ok(());
     }
-    Err(Error::StorageInSqlReach { storage, data_dir, reach })
+    Err(Error::StorageInSqlReach {
+        storage,
+        data_dir,
+        reach,
+    })
 }
 
 /// The first symbolic link in `data_dir` (walked without following links)
@@ -256,7 +271,10 @@ fn find_link(data_dir: &Path, storage: &Path) -> Result<Option<Reach>> {
 /// normalized: where a file at `path` would be created. A link that leads
 /// nowhere resolves to where its target would be created.
 fn resolve(path: &Path, depth: usize) -> Result<PathBuf> {
-    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let absolute = std::path::absolute(path).map_err(io)?;
     let mut resolved = PathBuf::new();
     let mut components = absolute.components();
@@ -321,13 +339,20 @@ mod tests {
             ("/srv/a/./data", "/srv/a/data-storage"),
         ];
         for (data_dir, storage) in cases {
-            assert_eq!(default_storage_dir(Path::new(data_dir)).unwrap(), Path::new(storage), "{data_dir}");
+            assert_eq!(
+                default_storage_dir(Path::new(data_dir)).unwrap(),
+                Path::new(storage),
+                "{data_dir}"
+            );
         }
         let cwd = std::env::current_dir().unwrap();
         let beside_cwd = cwd.with_file_name(format!("{}-storage", cwd.file_name().unwrap().to_string_lossy()));
         assert_eq!(default_storage_dir(Path::new(".")).unwrap(), beside_cwd);
         assert_eq!(default_storage_dir(&cwd.join("x/..")).unwrap(), beside_cwd);
-        assert!(matches!(default_storage_dir(Path::new("/")), Err(Error::NoDefaultStorage(_))));
+        assert!(matches!(
+            default_storage_dir(Path::new("/")),
+            Err(Error::NoDefaultStorage(_))
+        ));
     }
 
     #[test]
@@ -336,8 +361,14 @@ mod tests {
         assert_eq!(reach(data, Path::new("/srv/data-storage"), false), None);
         assert_eq!(reach(data, Path::new("/srv/other/storage"), false), None);
         assert_eq!(reach(data, Path::new("/srv/dat"), false), None);
-        assert_eq!(reach(data, Path::new("/srv/data/storage"), false), Some(Reach::StorageInDataDir));
-        assert_eq!(reach(data, Path::new("/srv/data/a/b"), false), Some(Reach::StorageInDataDir));
+        assert_eq!(
+            reach(data, Path::new("/srv/data/storage"), false),
+            Some(Reach::StorageInDataDir)
+        );
+        assert_eq!(
+            reach(data, Path::new("/srv/data/a/b"), false),
+            Some(Reach::StorageInDataDir)
+        );
         assert_eq!(reach(data, data, false), Some(Reach::StorageInDataDir));
         assert_eq!(reach(data, Path::new("/srv"), false), Some(Reach::DataDirInStorage));
         assert_eq!(reach(data, Path::new("/"), false), Some(Reach::DataDirInStorage));
@@ -370,24 +401,51 @@ mod tests {
         // Storage named through a link to a place inside the data directory.
         symlink(data.join("sub"), root.join("alias")).unwrap();
         let error = confine_storage(&data, &root.join("alias/store"), refuse).unwrap_err();
-        assert!(matches!(error, Error::StorageInSqlReach { reach: Reach::StorageInDataDir, .. }), "{error}");
+        assert!(
+            matches!(
+                error,
+                Error::StorageInSqlReach {
+                    reach: Reach::StorageInDataDir,
+                    ..
+                }
+            ),
+            "{error}"
+        );
         // `..` through the data directory, to storage that does not exist yet.
         confine_storage(&data, &data.join("../elsewhere"), refuse).unwrap();
         let error = confine_storage(&data, &data.join("sub/../new"), refuse).unwrap_err();
-        assert!(matches!(error, Error::StorageInSqlReach { reach: Reach::StorageInDataDir, .. }), "{error}");
+        assert!(
+            matches!(
+                error,
+                Error::StorageInSqlReach {
+                    reach: Reach::StorageInDataDir,
+                    ..
+                }
+            ),
+            "{error}"
+        );
         // A link in the data directory into storage, deep down.
         symlink(storage.join("heads"), data.join("sub/heads")).unwrap();
         let error = confine_storage(&data, &storage, refuse).unwrap_err();
         let message = error.to_string();
-        assert!(message.contains("sub/heads") && message.contains("--allow-storage-in-sql-reach"), "{message}");
-        let allow = SqlFileAccess { storage_in_reach: true, ..refuse };
+        assert!(
+            message.contains("sub/heads") && message.contains("--allow-storage-in-sql-reach"),
+            "{message}"
+        );
+        let allow = SqlFileAccess {
+            storage_in_reach: true,
+            ..refuse
+        };
         confine_storage(&data, &storage, allow).unwrap();
         std::fs::remove_file(data.join("sub/heads")).unwrap();
         // A link to a directory above storage, and a link loop (harmless).
         symlink(&root, data.join("up")).unwrap();
         assert!(matches!(
             confine_storage(&data, &storage, refuse),
-            Err(Error::StorageInSqlReach { reach: Reach::Link { .. }, .. })
+            Err(Error::StorageInSqlReach {
+                reach: Reach::Link { .. },
+                ..
+            })
         ));
         std::fs::remove_file(data.join("up")).unwrap();
         symlink(data.join("b"), data.join("a")).unwrap();
@@ -429,9 +487,15 @@ mod tests {
         let heads = FileHeads::new(data.join("storage/heads")).unwrap();
         let claim = heads.claim("mydb").await.unwrap();
         let error = prepare_default_storage(&data, true).unwrap_err();
-        assert!(matches!(&error, Error::StorageInUse { database, .. } if database == "mydb"), "{error}");
+        assert!(
+            matches!(&error, Error::StorageInUse { database, .. } if database == "mydb"),
+            "{error}"
+        );
         assert!(data.join("storage/heads").is_dir());
         drop(claim);
-        assert_eq!(prepare_default_storage(&data, true).unwrap(), root.path().join("data-storage"));
+        assert_eq!(
+            prepare_default_storage(&data, true).unwrap(),
+            root.path().join("data-storage")
+        );
     }
 }

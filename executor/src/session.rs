@@ -62,7 +62,11 @@ impl SessionInner {
     /// Notes that the client began a transaction: DuckDB's began with it
     /// (`started`), or starts at the first write.
     pub(crate) fn begin(&self, started: bool) {
-        *self.transaction.lock() = if started { Transaction::Open(None) } else { Transaction::Pending };
+        *self.transaction.lock() = if started {
+            Transaction::Open(None)
+        } else {
+            Transaction::Pending
+        };
     }
 
     /// Notes that DuckDB's transaction started, holding `access` until it ends.
@@ -73,7 +77,10 @@ impl SessionInner {
     /// Notes that the transaction ended and lets go of its write access;
     /// returns whether it held any (whether it wrote, with storage).
     pub(crate) fn end(&self) -> bool {
-        matches!(std::mem::take(&mut *self.transaction.lock()), Transaction::Open(Some(_)))
+        matches!(
+            std::mem::take(&mut *self.transaction.lock()),
+            Transaction::Open(Some(_))
+        )
     }
 }
 
@@ -101,7 +108,9 @@ pub(crate) struct Sessions {
 
 impl std::fmt::Debug for SessionInner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionInner").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("SessionInner")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -116,13 +125,15 @@ impl Sessions {
 
     /// Opens a session on a new connection of `pool`.
     pub(crate) fn open(&self, pool: &Arc<Pool>) -> Result<Session> {
-        let permit = Arc::clone(&self.permits).try_acquire_owned().map_err(|_| Error::DuckDb {
-            kind: ErrorKind::ResourceExhausted,
-            message: format!(
-                "too many open sessions ({}): close transactions or connections, or raise --max-sessions",
-                self.limit
-            ),
-        })?;
+        let permit = Arc::clone(&self.permits)
+            .try_acquire_owned()
+            .map_err(|_| Error::DuckDb {
+                kind: ErrorKind::ResourceExhausted,
+                message: format!(
+                    "too many open sessions ({}): close transactions or connections, or raise --max-sessions",
+                    self.limit
+                ),
+            })?;
         let conn = pool.dedicated(permit)?;
         let inner = Arc::new(SessionInner {
             id: uuid::Uuid::new_v4().simple().to_string(),

@@ -41,10 +41,16 @@ impl Executor {
         let dir = self.data_dir.join(".snapshots");
         let path = dir.join(format!("{database}@{id}.duckdb"));
         if !path.exists() {
-            std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
+            std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+                path: dir.clone(),
+                source,
+            })?;
             let partial = dir.join(format!(".{database}@{id}.partial"));
             hydrate(storage, &manifest, &partial).await?;
-            std::fs::rename(&partial, &path).map_err(|source| Error::Io { path: path.clone(), source })?;
+            std::fs::rename(&partial, &path).map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
         }
         let sql = format!(
             "ATTACH IF NOT EXISTS {} AS {} (READ_ONLY)",

@@ -29,14 +29,24 @@ async fn start(dir: &TempDir, max_connections: usize) -> Executor {
 }
 
 async fn scalar(executor: &Executor, sql: &str) -> String {
-    let batches: Vec<RecordBatch> = executor.query(Statement::new("mydb", sql)).await.unwrap().try_collect().await.unwrap();
+    let batches: Vec<RecordBatch> = executor
+        .query(Statement::new("mydb", sql))
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
     let batch = batches.iter().find(|b| b.num_rows() > 0).expect("a row");
     array_value_to_string(batch.column(0), 0).unwrap()
 }
 
 fn ids(from: i64, rows: i64) -> (Arc<Schema>, RecordBatch) {
     let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
-    let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(Int64Array::from_iter_values(from..from + rows))]).unwrap();
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![Arc::new(Int64Array::from_iter_values(from..from + rows))],
+    )
+    .unwrap();
     (schema, batch)
 }
 
@@ -130,13 +140,18 @@ async fn concurrent_writes_all_succeed_and_survive_the_loss_of_the_disk() {
     read.session_id = Some(reader.id().to_string());
     let _: Vec<RecordBatch> = executor.query(read).await.unwrap().try_collect().await.unwrap();
 
-    let writers: Vec<_> = (0..WRITERS).map(|writer| tokio::spawn(write(Arc::clone(&executor), writer))).collect();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|writer| tokio::spawn(write(Arc::clone(&executor), writer)))
+        .collect();
     // Reads are answered while the writes go on.
     for _ in 0..20 {
         scalar(&executor, "SELECT count(*) FROM t").await;
     }
     for writer in writers {
-        tokio::time::timeout(Duration::from_secs(60), writer).await.expect("writers finish").unwrap();
+        tokio::time::timeout(Duration::from_secs(60), writer)
+            .await
+            .expect("writers finish")
+            .unwrap();
     }
     assert_eq!(written(&executor).await, WRITTEN);
     drop(reader);

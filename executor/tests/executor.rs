@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int64Array,
-    IntervalMonthDayNanoArray, RecordBatch, StringArray, TimestampMicrosecondArray,
+    Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int64Array, IntervalMonthDayNanoArray,
+    RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use arrow::datatypes::{DataType, Field, IntervalMonthDayNano, Schema};
 use arrow::util::display::array_value_to_string;
@@ -35,7 +35,10 @@ async fn scalar(executor: &Executor, sql: &str) -> String {
 #[tokio::test]
 async fn session_changes_do_not_leak_to_the_next_statement() {
     let (executor, _dir) = open(1);
-    executor.update(Statement::new("mydb", "SET VARIABLE answer = 42")).await.unwrap();
+    executor
+        .update(Statement::new("mydb", "SET VARIABLE answer = 42"))
+        .await
+        .unwrap();
     assert_eq!(scalar(&executor, "SELECT getvariable('answer') IS NULL").await, "true");
     executor.update(Statement::new("mydb", "USE other")).await.unwrap();
     assert_eq!(scalar(&executor, "SELECT current_database()").await, "mydb");
@@ -52,10 +55,17 @@ async fn arrow_parameters_bind_to_duckdb_values() {
         ("b", Arc::new(BooleanArray::from(vec![Some(true), Some(false)]))),
         ("f", Arc::new(Float64Array::from(vec![f64::NAN, 2.5]))),
         ("d", Arc::new(Date32Array::from(vec![19_782, 0]))),
-        ("t", Arc::new(TimestampMicrosecondArray::from(vec![1_700_000_000_123_456, 0]))),
+        (
+            "t",
+            Arc::new(TimestampMicrosecondArray::from(vec![1_700_000_000_123_456, 0])),
+        ),
         (
             "m",
-            Arc::new(Decimal128Array::from(vec![12_345, -1]).with_precision_and_scale(9, 2).unwrap()),
+            Arc::new(
+                Decimal128Array::from(vec![12_345, -1])
+                    .with_precision_and_scale(9, 2)
+                    .unwrap(),
+            ),
         ),
         (
             "v",
@@ -93,14 +103,19 @@ async fn arrow_parameters_bind_to_duckdb_values() {
             "1 mons 2 days 0.000003000 secs"
         ]
     );
-    assert_eq!(array_value_to_string(batch.column(0), 1).unwrap(), "true", "NULL binds as NULL");
+    assert_eq!(
+        array_value_to_string(batch.column(0), 1).unwrap(),
+        "true",
+        "NULL binds as NULL"
+    );
 
-    let wrong = Statement::new("mydb", "SELECT $1 + $2")
-        .with_parameters(RecordBatch::try_new(
+    let wrong = Statement::new("mydb", "SELECT $1 + $2").with_parameters(
+        RecordBatch::try_new(
             Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)])),
             vec![Arc::new(Int64Array::from(vec![1]))],
         )
-        .unwrap());
+        .unwrap(),
+    );
     let error = executor.query(wrong).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::InvalidArgument, "{error}");
 }
@@ -108,27 +123,43 @@ async fn arrow_parameters_bind_to_duckdb_values() {
 #[tokio::test]
 async fn describe_knows_schemas_without_running() {
     let (executor, _dir) = open(2);
-    executor.update(Statement::new("mydb", "CREATE TABLE t (a INT, b VARCHAR)")).await.unwrap();
+    executor
+        .update(Statement::new("mydb", "CREATE TABLE t (a INT, b VARCHAR)"))
+        .await
+        .unwrap();
     let description = executor
         .describe(&Statement::new("mydb", "INSERT INTO t VALUES (?, ?)"))
         .await
         .unwrap();
     assert_eq!(description.parameters.fields().len(), 2);
     assert_eq!(description.parameters.field(0).data_type(), &DataType::Int32);
-    let description = executor.describe(&Statement::new("mydb", "SELECT b, a FROM t")).await.unwrap();
+    let description = executor
+        .describe(&Statement::new("mydb", "SELECT b, a FROM t"))
+        .await
+        .unwrap();
     let schema = description.schema.expect("no parameters, so the schema is known");
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     assert_eq!(names, ["b", "a"]);
-    let depends = executor.describe(&Statement::new("mydb", "SELECT ? + 1 AS x")).await.unwrap();
+    let depends = executor
+        .describe(&Statement::new("mydb", "SELECT ? + 1 AS x"))
+        .await
+        .unwrap();
     assert!(depends.schema.is_none(), "the type of ? + 1 is known only once bound");
-    assert_eq!(scalar(&executor, "SELECT count(*) FROM t").await, "0", "describe ran nothing");
+    assert_eq!(
+        scalar(&executor, "SELECT count(*) FROM t").await,
+        "0",
+        "describe ran nothing"
+    );
 }
 
 #[tokio::test]
 async fn a_dropped_stream_frees_its_connection() {
     let (executor, _dir) = open(1);
     let mut stream = executor
-        .query(Statement::new("mydb", "SELECT a.range + b.range FROM range(100000) a, range(100000) b"))
+        .query(Statement::new(
+            "mydb",
+            "SELECT a.range + b.range FROM range(100000) a, range(100000) b",
+        ))
         .await
         .unwrap();
     assert!(stream.try_next().await.unwrap().is_some());
@@ -155,6 +186,12 @@ async fn a_streamed_statement_leaves_no_transaction_open() {
     executor.describe(&create).await.unwrap();
     executor.describe(&create).await.unwrap();
     let _: Vec<RecordBatch> = rows(&executor, create).await;
-    executor.update(Statement::new("mydb", "CREATE SCHEMA mydb.reports")).await.unwrap();
-    executor.update(Statement::new("mydb", "CREATE TABLE other.main.t2 (x INT)")).await.unwrap();
+    executor
+        .update(Statement::new("mydb", "CREATE SCHEMA mydb.reports"))
+        .await
+        .unwrap();
+    executor
+        .update(Statement::new("mydb", "CREATE TABLE other.main.t2 (x INT)"))
+        .await
+        .unwrap();
 }

@@ -68,21 +68,42 @@ fn batches(parts: Vec<RecordBatch>) -> impl futures::Stream<Item = Result<Record
 #[tokio::test]
 async fn a_transaction_commits_or_rolls_back_as_a_whole() {
     let (executor, _dir) = open();
-    executor.update(Statement::new("mydb", "CREATE TABLE t (x INT)")).await.unwrap();
+    executor
+        .update(Statement::new("mydb", "CREATE TABLE t (x INT)"))
+        .await
+        .unwrap();
     let session = executor.open_session().unwrap();
 
     executor.begin(session.id()).await.unwrap();
-    executor.update(in_session("INSERT INTO t VALUES (1), (2)", session.id())).await.unwrap();
-    assert_eq!(scalar(&executor, in_session("SELECT count(*) FROM t", session.id())).await, "2");
+    executor
+        .update(in_session("INSERT INTO t VALUES (1), (2)", session.id()))
+        .await
+        .unwrap();
+    assert_eq!(
+        scalar(&executor, in_session("SELECT count(*) FROM t", session.id())).await,
+        "2"
+    );
     // Not visible outside the transaction before it commits.
-    assert_eq!(scalar(&executor, Statement::new("mydb", "SELECT count(*) FROM t")).await, "0");
+    assert_eq!(
+        scalar(&executor, Statement::new("mydb", "SELECT count(*) FROM t")).await,
+        "0"
+    );
     executor.rollback(session.id()).await.unwrap();
-    assert_eq!(scalar(&executor, Statement::new("mydb", "SELECT count(*) FROM t")).await, "0");
+    assert_eq!(
+        scalar(&executor, Statement::new("mydb", "SELECT count(*) FROM t")).await,
+        "0"
+    );
 
     executor.begin(session.id()).await.unwrap();
-    executor.update(in_session("INSERT INTO t VALUES (3)", session.id())).await.unwrap();
+    executor
+        .update(in_session("INSERT INTO t VALUES (3)", session.id()))
+        .await
+        .unwrap();
     executor.commit(session.id()).await.unwrap();
-    assert_eq!(scalar(&executor, Statement::new("mydb", "SELECT sum(x) FROM t")).await, "3");
+    assert_eq!(
+        scalar(&executor, Statement::new("mydb", "SELECT sum(x) FROM t")).await,
+        "3"
+    );
 
     // SQL transaction statements stay refused: the protocol owns transactions.
     let refused = executor.update(in_session("COMMIT", session.id())).await.unwrap_err();
@@ -92,31 +113,61 @@ async fn a_transaction_commits_or_rolls_back_as_a_whole() {
 #[tokio::test]
 async fn dropping_a_session_rolls_its_transaction_back() {
     let (executor, _dir) = open();
-    executor.update(Statement::new("mydb", "CREATE TABLE t (x INT)")).await.unwrap();
+    executor
+        .update(Statement::new("mydb", "CREATE TABLE t (x INT)"))
+        .await
+        .unwrap();
     let session = executor.open_session().unwrap();
     let id = session.id().to_string();
     executor.begin(&id).await.unwrap();
-    executor.update(in_session("INSERT INTO t VALUES (1)", &id)).await.unwrap();
+    executor
+        .update(in_session("INSERT INTO t VALUES (1)", &id))
+        .await
+        .unwrap();
     drop(session);
-    let gone = executor.update(in_session("INSERT INTO t VALUES (2)", &id)).await.unwrap_err();
+    let gone = executor
+        .update(in_session("INSERT INTO t VALUES (2)", &id))
+        .await
+        .unwrap_err();
     assert_eq!(gone.kind(), ErrorKind::FailedPrecondition, "{gone}");
-    assert_eq!(scalar(&executor, Statement::new("mydb", "SELECT count(*) FROM t")).await, "0");
+    assert_eq!(
+        scalar(&executor, Statement::new("mydb", "SELECT count(*) FROM t")).await,
+        "0"
+    );
 }
 
 #[tokio::test]
 async fn temporary_tables_live_in_their_session_only() {
     let (executor, _dir) = open();
     let session = executor.open_session().unwrap();
-    executor.update(in_session("CREATE TEMP TABLE scratch AS SELECT 42 AS x", session.id())).await.unwrap();
-    executor.update(in_session("SET VARIABLE answer = 42", session.id())).await.unwrap();
-    assert_eq!(scalar(&executor, in_session("SELECT x FROM scratch", session.id())).await, "42");
-    assert_eq!(scalar(&executor, in_session("SELECT getvariable('answer')", session.id())).await, "42");
+    executor
+        .update(in_session("CREATE TEMP TABLE scratch AS SELECT 42 AS x", session.id()))
+        .await
+        .unwrap();
+    executor
+        .update(in_session("SET VARIABLE answer = 42", session.id()))
+        .await
+        .unwrap();
+    assert_eq!(
+        scalar(&executor, in_session("SELECT x FROM scratch", session.id())).await,
+        "42"
+    );
+    assert_eq!(
+        scalar(&executor, in_session("SELECT getvariable('answer')", session.id())).await,
+        "42"
+    );
 
     // A temporary table made on a pooled connection must not reach the
     // next client of that connection.
-    executor.update(Statement::new("mydb", "CREATE TEMP TABLE leak AS SELECT 1 AS x")).await.unwrap();
+    executor
+        .update(Statement::new("mydb", "CREATE TEMP TABLE leak AS SELECT 1 AS x"))
+        .await
+        .unwrap();
     for _ in 0..4 {
-        let missing = executor.query(Statement::new("mydb", "SELECT * FROM leak")).await.unwrap_err();
+        let missing = executor
+            .query(Statement::new("mydb", "SELECT * FROM leak"))
+            .await
+            .unwrap_err();
         assert_eq!(missing.kind(), ErrorKind::NotFound);
     }
 }
@@ -124,7 +175,9 @@ async fn temporary_tables_live_in_their_session_only() {
 async fn summary(executor: &Executor) -> Vec<String> {
     let statement = Statement::new("mydb", "SELECT count(*), sum(id), count(name), min(name) FROM people");
     let batches: Vec<RecordBatch> = executor.query(statement).await.unwrap().try_collect().await.unwrap();
-    (0..4).map(|c| array_value_to_string(batches[0].column(c), 0).unwrap()).collect()
+    (0..4)
+        .map(|c| array_value_to_string(batches[0].column(c), 0).unwrap())
+        .collect()
 }
 
 #[tokio::test]
@@ -139,20 +192,49 @@ async fn ingest_appends_a_stream_in_every_mode() {
     assert_eq!(summary(&executor).await, ["8000", "31996000", "5333", "n1"]);
 
     let exists = executor
-        .ingest(target("people", IngestMode::Create), schema(), batches(vec![batch(0, 1)]))
+        .ingest(
+            target("people", IngestMode::Create),
+            schema(),
+            batches(vec![batch(0, 1)]),
+        )
         .await
         .unwrap_err();
     assert_eq!(exists.kind(), ErrorKind::AlreadyExists, "{exists}");
 
-    executor.ingest(target("people", IngestMode::Append), schema(), batches(vec![batch(8000, 10)])).await.unwrap();
+    executor
+        .ingest(
+            target("people", IngestMode::Append),
+            schema(),
+            batches(vec![batch(8000, 10)]),
+        )
+        .await
+        .unwrap();
     assert_eq!(summary(&executor).await[0], "8010");
-    executor.ingest(target("people", IngestMode::Replace), schema(), batches(vec![batch(1, 3)])).await.unwrap();
+    executor
+        .ingest(
+            target("people", IngestMode::Replace),
+            schema(),
+            batches(vec![batch(1, 3)]),
+        )
+        .await
+        .unwrap();
     assert_eq!(summary(&executor).await[0], "3");
-    executor.ingest(target("people", IngestMode::CreateOrAppend), schema(), batches(vec![batch(4, 3)])).await.unwrap();
+    executor
+        .ingest(
+            target("people", IngestMode::CreateOrAppend),
+            schema(),
+            batches(vec![batch(4, 3)]),
+        )
+        .await
+        .unwrap();
     assert_eq!(summary(&executor).await[..2], ["6", "21"]);
 
     let missing = executor
-        .ingest(target("nobody", IngestMode::Append), schema(), batches(vec![batch(0, 1)]))
+        .ingest(
+            target("nobody", IngestMode::Append),
+            schema(),
+            batches(vec![batch(0, 1)]),
+        )
         .await
         .unwrap_err();
     assert_eq!(missing.kind(), ErrorKind::NotFound, "{missing}");
@@ -167,7 +249,10 @@ async fn a_failing_stream_leaves_no_rows_behind() {
         .await
         .unwrap_err();
     assert!(failed.to_string().contains("client went away"), "{failed}");
-    let missing = executor.query(Statement::new("mydb", "SELECT * FROM half")).await.unwrap_err();
+    let missing = executor
+        .query(Statement::new("mydb", "SELECT * FROM half"))
+        .await
+        .unwrap_err();
     assert_eq!(missing.kind(), ErrorKind::NotFound, "the create rolled back too");
 }
 
@@ -179,19 +264,37 @@ async fn ingest_joins_an_open_transaction_and_temporary_tables() {
     let mut inside = target("t", IngestMode::Create);
     inside.session_id = Some(session.id().to_string());
     inside.in_transaction = true;
-    executor.ingest(inside, schema(), batches(vec![batch(0, 10)])).await.unwrap();
+    executor
+        .ingest(inside, schema(), batches(vec![batch(0, 10)]))
+        .await
+        .unwrap();
     executor.rollback(session.id()).await.unwrap();
-    let missing = executor.query(Statement::new("mydb", "SELECT * FROM t")).await.unwrap_err();
+    let missing = executor
+        .query(Statement::new("mydb", "SELECT * FROM t"))
+        .await
+        .unwrap_err();
     assert_eq!(missing.kind(), ErrorKind::NotFound);
 
     let mut temporary = target("scratch", IngestMode::Create);
     temporary.temporary = true;
-    let refused = executor.ingest(temporary.clone(), schema(), batches(vec![])).await.unwrap_err();
+    let refused = executor
+        .ingest(temporary.clone(), schema(), batches(vec![]))
+        .await
+        .unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::FailedPrecondition);
     temporary.session_id = Some(session.id().to_string());
-    executor.ingest(temporary, schema(), batches(vec![batch(0, 7)])).await.unwrap();
-    assert_eq!(scalar(&executor, in_session("SELECT count(*) FROM scratch", session.id())).await, "7");
-    let hidden = executor.query(Statement::new("mydb", "SELECT * FROM scratch")).await.unwrap_err();
+    executor
+        .ingest(temporary, schema(), batches(vec![batch(0, 7)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        scalar(&executor, in_session("SELECT count(*) FROM scratch", session.id())).await,
+        "7"
+    );
+    let hidden = executor
+        .query(Statement::new("mydb", "SELECT * FROM scratch"))
+        .await
+        .unwrap_err();
     assert_eq!(hidden.kind(), ErrorKind::NotFound);
 }
 

@@ -86,7 +86,9 @@ pub struct UserAccounts {
 
 impl std::fmt::Debug for UserAccounts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UserAccounts").field("users", &self.users.len()).finish_non_exhaustive()
+        f.debug_struct("UserAccounts")
+            .field("users", &self.users.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -111,7 +113,10 @@ impl UserAccounts {
                 .split_once(':')
                 .ok_or_else(|| format!("line {}: expected name:hash", number + 1))?;
             let hash = PasswordHash::parse(hash).ok_or_else(|| {
-                format!("line {}: the hash of {name:?} is not ${SCHEME}$<iterations>$<salt>$<key>", number + 1)
+                format!(
+                    "line {}: the hash of {name:?} is not ${SCHEME}$<iterations>$<salt>$<key>",
+                    number + 1
+                )
             })?;
             iterations = hash.iterations;
             if users.insert(name.to_string(), hash).is_some() {
@@ -166,7 +171,9 @@ pub(crate) struct TokenIssuer {
 
 impl std::fmt::Debug for TokenIssuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenIssuer").field("ttl", &self.ttl).finish_non_exhaustive()
+        f.debug_struct("TokenIssuer")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
     }
 }
 
@@ -190,14 +197,19 @@ impl TokenIssuer {
     pub(crate) fn issue(&self, user: &str) -> String {
         let expires = now_ms().saturating_add(u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX));
         let payload = format!("{TOKEN_PREFIX}.{}.{expires}", URL_SAFE_NO_PAD.encode(user));
-        format!("{payload}.{}", URL_SAFE_NO_PAD.encode(self.mac(&payload).finalize().into_bytes()))
+        format!(
+            "{payload}.{}",
+            URL_SAFE_NO_PAD.encode(self.mac(&payload).finalize().into_bytes())
+        )
     }
 
     /// The user of a valid, unexpired token.
     pub(crate) fn verify(&self, token: &str) -> Option<String> {
         let (payload, mac) = token.rsplit_once('.')?;
         // verify_slice compares in constant time, as the ticket signer does.
-        self.mac(payload).verify_slice(&URL_SAFE_NO_PAD.decode(mac).ok()?).ok()?;
+        self.mac(payload)
+            .verify_slice(&URL_SAFE_NO_PAD.decode(mac).ok()?)
+            .ok()?;
         let mut parts = payload.split('.');
         (parts.next()? == TOKEN_PREFIX).then_some(())?;
         let user = String::from_utf8(URL_SAFE_NO_PAD.decode(parts.next()?).ok()?).ok()?;
@@ -228,7 +240,11 @@ mod tests {
 
     #[tokio::test]
     async fn logs_in_with_the_right_password_only() {
-        let file = format!("# analysts\nalice:{}\n\nbob:{}\n", fast_hash("s3cret"), fast_hash("hunter2"));
+        let file = format!(
+            "# analysts\nalice:{}\n\nbob:{}\n",
+            fast_hash("s3cret"),
+            fast_hash("hunter2")
+        );
         let accounts = UserAccounts::parse(&file).unwrap();
         assert!(accounts.login("alice", "s3cret").await);
         assert!(!accounts.login("alice", "hunter2").await);
@@ -259,7 +275,11 @@ mod tests {
         assert_eq!(other.verify(&token), None, "another server's key");
         let forged = token.replacen(&URL_SAFE_NO_PAD.encode("alice"), &URL_SAFE_NO_PAD.encode("admin"), 1);
         assert_eq!(issuer.verify(&forged), None);
-        let expired = TokenIssuer { ttl: Duration::ZERO, ..issuer.clone() }.issue("alice");
+        let expired = TokenIssuer {
+            ttl: Duration::ZERO,
+            ..issuer.clone()
+        }
+        .issue("alice");
         assert_eq!(issuer.verify(&expired), None);
     }
 }

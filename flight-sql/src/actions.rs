@@ -47,7 +47,8 @@ pub(crate) fn custom_actions() -> Vec<ActionType> {
 /// Runs one of [`custom_actions`] and returns its encoded result.
 pub(crate) async fn do_action(service: &OpenDuckFlightSql, request: &Request<Action>) -> Result<Bytes> {
     let action = request.get_ref();
-    let invalid = |error: prost::DecodeError| Error::InvalidRequest(format!("malformed {} body: {error}", action.r#type));
+    let invalid =
+        |error: prost::DecodeError| Error::InvalidRequest(format!("malformed {} body: {error}", action.r#type));
     match action.r#type.as_str() {
         CANCEL_FLIGHT_INFO => {
             let cancel = CancelFlightInfoRequest::decode(action.body.clone()).map_err(invalid)?;
@@ -67,7 +68,10 @@ pub(crate) async fn do_action(service: &OpenDuckFlightSql, request: &Request<Act
             let (catalog, schema) = service.sessions.options(client);
             let catalog = catalog.unwrap_or_else(|| service.coordinator.default_database());
             let schema = schema.unwrap_or_else(|| "main".to_string());
-            let session_options = HashMap::from([(CATALOG.to_string(), string_value(catalog)), (SCHEMA.to_string(), string_value(schema))]);
+            let session_options = HashMap::from([
+                (CATALOG.to_string(), string_value(catalog)),
+                (SCHEMA.to_string(), string_value(schema)),
+            ]);
             Ok(GetSessionOptionsResult { session_options }.encode_to_vec().into())
         }
         CLOSE_SESSION => {
@@ -132,8 +136,11 @@ pub(crate) async fn cancel_flight_info(coordinator: &Coordinator, info: &FlightI
     for endpoint in &info.endpoint {
         let Some(ticket) = &endpoint.ticket else { continue };
         let any = Any::decode(ticket.ticket.clone()).map_err(|error| Error::InvalidRequest(error.to_string()))?;
-        let Ok(Command::TicketStatementQuery(TicketStatementQuery { statement_handle })) = Command::try_from(any) else {
-            return Err(Error::InvalidRequest("the FlightInfo holds no statement ticket of this server".into()));
+        let Ok(Command::TicketStatementQuery(TicketStatementQuery { statement_handle })) = Command::try_from(any)
+        else {
+            return Err(Error::InvalidRequest(
+                "the FlightInfo holds no statement ticket of this server".into(),
+            ));
         };
         status = match coordinator.cancel(&statement_handle).await? {
             Cancelled::Cancelled => CancelStatus::Cancelled,

@@ -108,7 +108,9 @@ impl Credentials {
         match self.check(header) {
             Verdict::Open => return Ok(None),
             Verdict::Accepted => {
-                let text = header.and_then(|value| std::str::from_utf8(value).ok()).unwrap_or_default();
+                let text = header
+                    .and_then(|value| std::str::from_utf8(value).ok())
+                    .unwrap_or_default();
                 return Ok(match strip_scheme(text, "Bearer") {
                     Some(bearer) => Some(bearer.to_string()),
                     None => self.token.as_deref().map(str::to_string),
@@ -233,7 +235,10 @@ mod tests {
         assert_eq!(credentials.check(Some(b"bearer s3cret")), Verdict::Accepted);
         assert_eq!(credentials.check(Some(&basic("anyone", "s3cret"))), Verdict::Accepted);
         let unpadded = base64::engine::general_purpose::STANDARD_NO_PAD.encode("analyst:s3cret");
-        assert_eq!(credentials.check(Some(format!("Basic {unpadded}").as_bytes())), Verdict::Accepted);
+        assert_eq!(
+            credentials.check(Some(format!("Basic {unpadded}").as_bytes())),
+            Verdict::Accepted
+        );
     }
 
     #[test]

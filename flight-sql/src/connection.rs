@@ -81,6 +81,10 @@ pub(crate) fn client_of<T>(request: &tonic::Request<T>) -> Option<ConnectionId> 
     let extensions = request.extensions();
     extensions
         .get::<TrackedInfo>()
-        .or_else(|| extensions.get::<TlsConnectInfo<TrackedInfo>>().map(TlsConnectInfo::get_ref))
+        .or_else(|| {
+            extensions
+                .get::<TlsConnectInfo<TrackedInfo>>()
+                .map(TlsConnectInfo::get_ref)
+        })
         .map(|info| info.id)
 }

@@ -5,8 +5,7 @@
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::sql::{Any, Command};
 use arrow_flight::{
-    Action, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest, PollInfo,
-    SchemaResult, Ticket,
+    Action, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest, PollInfo, SchemaResult, Ticket,
 };
 use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
@@ -88,14 +87,9 @@ impl FlightService for OpenDuckFlight {
     }
 
     async fn get_schema(&self, request: Request<FlightDescriptor>) -> Result<Response<SchemaResult>, Status> {
-        let schema = self
-            .schema_of(&request)
-            .await?
-            .ok_or_else(|| {
-                Error::InvalidRequest(
-                    "the result schema depends on parameters not bound yet; bind them and execute".into(),
-                )
-            })?;
+        let schema = self.schema_of(&request).await?.ok_or_else(|| {
+            Error::InvalidRequest("the result schema depends on parameters not bound yet; bind them and execute".into())
+        })?;
         let options = arrow::ipc::writer::IpcWriteOptions::default();
         let result = SchemaResult::try_from(arrow_flight::SchemaAsIpc::new(&schema, &options)).map_err(Error::from)?;
         Ok(Response::new(result))

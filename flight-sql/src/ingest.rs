@@ -65,6 +65,9 @@ mod tests {
         assert!(mode(N::Fail, E::Fail).is_err());
         let unnamed = CommandStatementIngest::default();
         assert!(ingest_target(&unnamed, "db").is_err());
-        assert_eq!(ingest_target(&command(N::Create, E::Fail), "db").unwrap().database, "db");
+        assert_eq!(
+            ingest_target(&command(N::Create, E::Fail), "db").unwrap().database,
+            "db"
+        );
     }
 }

@@ -40,6 +40,6 @@ mod service;
 mod session;
 mod sql_info;
 
-pub use error::{Error, Result};
 pub use accounts::{hash_password, UserAccounts};
+pub use error::{Error, Result};
 pub use server::{serve, RunningServer, ServerConfig, TlsConfig};

@@ -111,14 +111,21 @@ mod tests {
 
     #[test]
     fn rewrites_the_oversize_status_only() {
-        let too_large = tonic::Status::out_of_range(format!("{TOO_LARGE}: found 200130 bytes, the limit is: 65536 bytes"));
+        let too_large =
+            tonic::Status::out_of_range(format!("{TOO_LARGE}: found 200130 bytes, the limit is: 65536 bytes"));
         let mut headers = too_large.into_http::<()>().headers().clone();
         rewrite(&mut headers);
-        assert_eq!(tonic::Status::from_header_map(&headers).unwrap().code(), Code::ResourceExhausted);
+        assert_eq!(
+            tonic::Status::from_header_map(&headers).unwrap().code(),
+            Code::ResourceExhausted
+        );
 
         let other = tonic::Status::out_of_range("offset past the end");
         let mut headers = other.into_http::<()>().headers().clone();
         rewrite(&mut headers);
-        assert_eq!(tonic::Status::from_header_map(&headers).unwrap().code(), Code::OutOfRange);
+        assert_eq!(
+            tonic::Status::from_header_map(&headers).unwrap().code(),
+            Code::OutOfRange
+        );
     }
 }

@@ -80,8 +80,14 @@ impl<'a> TableRef<'a> {
 pub(crate) fn primary_keys(keys: &[KeyColumn], table: TableRef<'_>) -> Result<RecordBatch> {
     let mut columns: [StringBuilder; 5] = Default::default();
     let mut sequence = Int32Builder::new();
-    for key in keys.iter().filter(|k| k.references.is_none() && table.is(&k.catalog, &k.schema, &k.table)) {
-        for (builder, value) in columns.iter_mut().zip([&key.catalog, &key.schema, &key.table, &key.column, &key.name]) {
+    for key in keys
+        .iter()
+        .filter(|k| k.references.is_none() && table.is(&k.catalog, &k.schema, &k.table))
+    {
+        for (builder, value) in columns
+            .iter_mut()
+            .zip([&key.catalog, &key.schema, &key.table, &key.column, &key.name])
+        {
             builder.append_value(value);
         }
         sequence.append_value(key.sequence);
@@ -95,12 +101,18 @@ pub(crate) fn primary_keys(keys: &[KeyColumn], table: TableRef<'_>) -> Result<Re
 
 /// Foreign key columns whose referenced (primary) table matches `pk` and
 /// whose own table matches `fk`.
-pub(crate) fn foreign_keys(keys: &[KeyColumn], pk: Option<TableRef<'_>>, fk: Option<TableRef<'_>>) -> Result<RecordBatch> {
+pub(crate) fn foreign_keys(
+    keys: &[KeyColumn],
+    pk: Option<TableRef<'_>>,
+    fk: Option<TableRef<'_>>,
+) -> Result<RecordBatch> {
     let mut text: [StringBuilder; 11] = Default::default();
     let mut sequence = Int32Builder::new();
     let (mut update_rule, mut delete_rule) = (UInt8Builder::new(), UInt8Builder::new());
     for key in keys {
-        let Some((pk_table, pk_column)) = &key.references else { continue };
+        let Some((pk_table, pk_column)) = &key.references else {
+            continue;
+        };
         let pk_matches = pk.is_none_or(|pk| pk.is(&key.catalog, &key.schema, pk_table));
         let fk_matches = fk.is_none_or(|fk| fk.is(&key.catalog, &key.schema, &key.table));
         if !(pk_matches && fk_matches) {
@@ -108,7 +120,9 @@ pub(crate) fn foreign_keys(keys: &[KeyColumn], pk: Option<TableRef<'_>>, fk: Opt
         }
         let pk_name = keys
             .iter()
-            .find(|k| k.references.is_none() && k.catalog == key.catalog && k.schema == key.schema && &k.table == pk_table)
+            .find(|k| {
+                k.references.is_none() && k.catalog == key.catalog && k.schema == key.schema && &k.table == pk_table
+            })
             .map(|k| k.name.as_str());
         let values = [
             Some(key.catalog.as_str()),
@@ -129,7 +143,11 @@ pub(crate) fn foreign_keys(keys: &[KeyColumn], pk: Option<TableRef<'_>>, fk: Opt
         update_rule.append_value(NO_ACTION);
         delete_rule.append_value(NO_ACTION);
     }
-    let mut columns: Vec<ArrayRef> = text.into_iter().take(10).map(|mut b| Arc::new(b.finish()) as ArrayRef).collect();
+    let mut columns: Vec<ArrayRef> = text
+        .into_iter()
+        .take(10)
+        .map(|mut b| Arc::new(b.finish()) as ArrayRef)
+        .collect();
     columns.insert(8, Arc::new(sequence.finish()));
     columns.push(Arc::new(update_rule.finish()));
     columns.push(Arc::new(delete_rule.finish()));
@@ -138,7 +156,13 @@ pub(crate) fn foreign_keys(keys: &[KeyColumn], pk: Option<TableRef<'_>>, fk: Opt
 
 /// The `ARROW:FLIGHT:SQL:*` column metadata of a table's fields, as GetTables
 /// with `include_schema` returns them and the JDBC driver reads them.
-pub(crate) fn with_column_metadata(schema: &Schema, catalog: &str, db_schema: &str, table: &str, read_only: bool) -> Schema {
+pub(crate) fn with_column_metadata(
+    schema: &Schema,
+    catalog: &str,
+    db_schema: &str,
+    table: &str,
+    read_only: bool,
+) -> Schema {
     let flag = |value: bool| if value { "1" } else { "0" }.to_string();
     let fields: Vec<Field> = schema
         .fields()
@@ -160,7 +184,10 @@ pub(crate) fn with_column_metadata(schema: &Schema, catalog: &str, db_schema: &s
                 put("SCALE", scale.to_string());
             }
             put("IS_AUTO_INCREMENT", flag(false));
-            put("IS_CASE_SENSITIVE", flag(matches!(data_type, DataType::Utf8 | DataType::LargeUtf8)));
+            put(
+                "IS_CASE_SENSITIVE",
+                flag(matches!(data_type, DataType::Utf8 | DataType::LargeUtf8)),
+            );
             put("IS_READ_ONLY", flag(read_only));
             put("IS_SEARCHABLE", flag(true));
             put("REMARKS", String::new());
@@ -236,7 +263,12 @@ pub(crate) fn xdbc_type_info() -> XdbcTypeInfoData {
     };
     builder.append(datetime("DATE", X::XdbcDate, XdbcDatetimeSubcode::XdbcSubcodeYear, 10));
     builder.append(datetime("TIME", X::XdbcTime, XdbcDatetimeSubcode::XdbcSubcodeTime, 15));
-    builder.append(datetime("TIMESTAMP", X::XdbcTimestamp, XdbcDatetimeSubcode::XdbcSubcodeTimestamp, 26));
+    builder.append(datetime(
+        "TIMESTAMP",
+        X::XdbcTimestamp,
+        XdbcDatetimeSubcode::XdbcSubcodeTimestamp,
+        26,
+    ));
     builder.append(datetime(
         "TIMESTAMP WITH TIME ZONE",
         X::XdbcTimestamp,
@@ -276,7 +308,11 @@ mod tests {
     }
 
     fn table(name: &str) -> TableRef<'_> {
-        TableRef { catalog: None, schema: Some("main"), table: name }
+        TableRef {
+            catalog: None,
+            schema: Some("main"),
+            table: name,
+        }
     }
 
     #[test]
@@ -311,7 +347,16 @@ mod tests {
         let info = xdbc_type_info();
         let batch = info.record_batch(None).unwrap();
         let names: Vec<&str> = batch.column(0).as_string::<i32>().iter().flatten().collect();
-        for wanted in ["BOOLEAN", "BIGINT", "DECIMAL", "VARCHAR", "BLOB", "DATE", "TIMESTAMP", "INTERVAL"] {
+        for wanted in [
+            "BOOLEAN",
+            "BIGINT",
+            "DECIMAL",
+            "VARCHAR",
+            "BLOB",
+            "DATE",
+            "TIMESTAMP",
+            "INTERVAL",
+        ] {
             assert!(names.contains(&wanted), "{wanted} missing from {names:?}");
         }
     }

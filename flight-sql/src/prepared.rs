@@ -42,18 +42,16 @@ impl PreparedStatements {
             return Err(Error::TooManyPreparedStatements(self.limit));
         }
         let handle = Bytes::from(uuid::Uuid::new_v4().to_string().into_bytes());
-        entries.insert(
-            handle.clone(),
-            PreparedStatement {
-                sql,
-                parameters: None,
-            },
-        );
+        entries.insert(handle.clone(), PreparedStatement { sql, parameters: None });
         Ok(handle)
     }
 
     pub(crate) fn get(&self, handle: &[u8]) -> Result<PreparedStatement> {
-        self.entries.lock().get(handle).cloned().ok_or(Error::UnknownPreparedStatement)
+        self.entries
+            .lock()
+            .get(handle)
+            .cloned()
+            .ok_or(Error::UnknownPreparedStatement)
     }
 
     pub(crate) fn bind(&self, handle: &[u8], parameters: Option<RecordBatch>) -> Result<()> {
@@ -64,7 +62,11 @@ impl PreparedStatements {
     }
 
     pub(crate) fn close(&self, handle: &[u8]) -> Result<()> {
-        self.entries.lock().remove(handle).map(|_| ()).ok_or(Error::UnknownPreparedStatement)
+        self.entries
+            .lock()
+            .remove(handle)
+            .map(|_| ())
+            .ok_or(Error::UnknownPreparedStatement)
     }
 }
 
@@ -77,7 +79,10 @@ mod tests {
         let store = PreparedStatements::new(2);
         let a = store.create("SELECT 1".into()).unwrap();
         let _b = store.create("SELECT 2".into()).unwrap();
-        assert!(matches!(store.create("SELECT 3".into()), Err(Error::TooManyPreparedStatements(2))));
+        assert!(matches!(
+            store.create("SELECT 3".into()),
+            Err(Error::TooManyPreparedStatements(2))
+        ));
         assert_eq!(store.get(&a).unwrap().sql, "SELECT 1");
         store.close(&a).unwrap();
         assert!(matches!(store.get(&a), Err(Error::UnknownPreparedStatement)));

@@ -19,8 +19,8 @@ use crate::accounts::UserAccounts;
 use crate::auth::{AuthLayer, Credentials};
 use crate::connection::TrackedConnection;
 use crate::error::{Error, Result};
-use crate::limits::LimitsLayer;
 use crate::flight::OpenDuckFlight;
+use crate::limits::LimitsLayer;
 use crate::service::OpenDuckFlightSql;
 use crate::session::ClientSessions;
 

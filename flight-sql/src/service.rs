@@ -13,19 +13,17 @@ use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::sql::metadata::SqlInfoData;
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
-    ActionBeginTransactionRequest, ActionBeginTransactionResult, ActionCancelQueryRequest,
-    ActionCancelQueryResult, ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
-    ActionCreatePreparedStatementResult, ActionEndTransactionRequest, Any, CommandGetCatalogs,
-    CommandGetCrossReference, CommandGetDbSchemas, CommandGetExportedKeys, CommandGetImportedKeys,
-    CommandGetPrimaryKeys, CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables,
-    CommandGetXdbcTypeInfo,
-    CommandPreparedStatementQuery, CommandPreparedStatementUpdate, CommandStatementIngest,
-    CommandStatementQuery, CommandStatementUpdate, DoPutPreparedStatementResult, ProstMessageExt,
-    SqlInfo, TicketStatementQuery,
+    ActionBeginTransactionRequest, ActionBeginTransactionResult, ActionCancelQueryRequest, ActionCancelQueryResult,
+    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest, ActionCreatePreparedStatementResult,
+    ActionEndTransactionRequest, Any, CommandGetCatalogs, CommandGetCrossReference, CommandGetDbSchemas,
+    CommandGetExportedKeys, CommandGetImportedKeys, CommandGetPrimaryKeys, CommandGetSqlInfo, CommandGetTableTypes,
+    CommandGetTables, CommandGetXdbcTypeInfo, CommandPreparedStatementQuery, CommandPreparedStatementUpdate,
+    CommandStatementIngest, CommandStatementQuery, CommandStatementUpdate, DoPutPreparedStatementResult,
+    ProstMessageExt, SqlInfo, TicketStatementQuery,
 };
 use arrow_flight::{
-    Action, ActionType, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest,
-    HandshakeResponse, IpcMessage, SchemaAsIpc, Ticket,
+    Action, ActionType, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
+    SchemaAsIpc, Ticket,
 };
 use bytes::Bytes;
 use futures::{future, stream, Stream, StreamExt, TryStreamExt};
@@ -100,7 +98,10 @@ impl OpenDuckFlightSql {
             Some(schema) => FlightInfo::new().try_with_schema(&for_client(schema))?,
             None => FlightInfo::new(),
         };
-        Ok(info.with_endpoint(endpoint).with_descriptor(descriptor).with_ordered(true))
+        Ok(info
+            .with_endpoint(endpoint)
+            .with_descriptor(descriptor)
+            .with_ordered(true))
     }
 
     async fn plan(&self, scope: &Scope, sql: &str, parameters: Option<&RecordBatch>) -> Result<PlannedQuery> {
@@ -439,7 +440,11 @@ impl FlightSqlService for OpenDuckFlightSql {
         query: CommandGetPrimaryKeys,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        Ok(metadata_info(query.as_any(), &metadata::primary_keys_schema(), request.into_inner())?)
+        Ok(metadata_info(
+            query.as_any(),
+            &metadata::primary_keys_schema(),
+            request.into_inner(),
+        )?)
     }
 
     async fn do_get_primary_keys(
@@ -457,7 +462,11 @@ impl FlightSqlService for OpenDuckFlightSql {
         query: CommandGetExportedKeys,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        Ok(metadata_info(query.as_any(), &metadata::foreign_keys_schema(), request.into_inner())?)
+        Ok(metadata_info(
+            query.as_any(),
+            &metadata::foreign_keys_schema(),
+            request.into_inner(),
+        )?)
     }
 
     async fn do_get_exported_keys(
@@ -467,7 +476,11 @@ impl FlightSqlService for OpenDuckFlightSql {
     ) -> Result<Response<DoGetStream>, Status> {
         let keys = self.coordinator.keys().await.map_err(Error::from)?;
         let pk = TableRef::new(&query.catalog, &query.db_schema, &query.table);
-        Ok(Response::new(encode_batch(metadata::foreign_keys(&keys, Some(pk), None)?)))
+        Ok(Response::new(encode_batch(metadata::foreign_keys(
+            &keys,
+            Some(pk),
+            None,
+        )?)))
     }
 
     async fn get_flight_info_imported_keys(
@@ -475,7 +488,11 @@ impl FlightSqlService for OpenDuckFlightSql {
         query: CommandGetImportedKeys,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        Ok(metadata_info(query.as_any(), &metadata::foreign_keys_schema(), request.into_inner())?)
+        Ok(metadata_info(
+            query.as_any(),
+            &metadata::foreign_keys_schema(),
+            request.into_inner(),
+        )?)
     }
 
     async fn do_get_imported_keys(
@@ -485,7 +502,11 @@ impl FlightSqlService for OpenDuckFlightSql {
     ) -> Result<Response<DoGetStream>, Status> {
         let keys = self.coordinator.keys().await.map_err(Error::from)?;
         let fk = TableRef::new(&query.catalog, &query.db_schema, &query.table);
-        Ok(Response::new(encode_batch(metadata::foreign_keys(&keys, None, Some(fk))?)))
+        Ok(Response::new(encode_batch(metadata::foreign_keys(
+            &keys,
+            None,
+            Some(fk),
+        )?)))
     }
 
     async fn get_flight_info_cross_reference(
@@ -493,7 +514,11 @@ impl FlightSqlService for OpenDuckFlightSql {
         query: CommandGetCrossReference,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        Ok(metadata_info(query.as_any(), &metadata::foreign_keys_schema(), request.into_inner())?)
+        Ok(metadata_info(
+            query.as_any(),
+            &metadata::foreign_keys_schema(),
+            request.into_inner(),
+        )?)
     }
 
     async fn do_get_cross_reference(
@@ -504,7 +529,11 @@ impl FlightSqlService for OpenDuckFlightSql {
         let keys = self.coordinator.keys().await.map_err(Error::from)?;
         let pk = TableRef::new(&query.pk_catalog, &query.pk_db_schema, &query.pk_table);
         let fk = TableRef::new(&query.fk_catalog, &query.fk_db_schema, &query.fk_table);
-        Ok(Response::new(encode_batch(metadata::foreign_keys(&keys, Some(pk), Some(fk))?)))
+        Ok(Response::new(encode_batch(metadata::foreign_keys(
+            &keys,
+            Some(pk),
+            Some(fk),
+        )?)))
     }
 
     async fn get_flight_info_xdbc_type_info(
@@ -535,7 +564,9 @@ impl FlightSqlService for OpenDuckFlightSql {
         if target.temporary {
             // A temporary table lives on the connection that creates it.
             self.sessions
-                .pin(client, async { Ok(self.coordinator.open_session(Some(&target.database)).await?) })
+                .pin(client, async {
+                    Ok(self.coordinator.open_session(Some(&target.database)).await?)
+                })
                 .await?;
         }
         let scope = self.scope(&request, command.transaction_id.as_ref())?;
@@ -614,7 +645,9 @@ impl FlightSqlService for OpenDuckFlightSql {
         request: Request<Action>,
     ) -> Result<Response<<Self as FlightService>::DoActionStream>, Status> {
         let body = actions::do_action(self, &request).await?;
-        Ok(Response::new(Box::pin(stream::iter([Ok(arrow_flight::Result { body })]))))
+        Ok(Response::new(Box::pin(stream::iter([Ok(arrow_flight::Result {
+            body,
+        })]))))
     }
 
     async fn list_custom_actions(&self) -> Option<Vec<Result<ActionType, Status>>> {

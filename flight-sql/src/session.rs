@@ -68,7 +68,9 @@ impl ClientSessions {
     /// Whether the client has a transaction open.
     pub(crate) fn in_transaction(&self, client: Option<ConnectionId>) -> bool {
         let clients = self.clients.lock();
-        client.and_then(|id| clients.get(&id)).is_some_and(|state| state.transaction.is_some())
+        client
+            .and_then(|id| clients.get(&id))
+            .is_some_and(|state| state.transaction.is_some())
     }
 
     /// The client's executor session, opened with `open` when it has none.
@@ -86,7 +88,11 @@ impl ClientSessions {
         // Two requests of one connection may race to open a session: the
         // first one kept wins, and the other's closes as it is dropped.
         let session = state.session.get_or_insert(opened).clone();
-        debug!(connection = client.0, executor = session.executor_id(), "session opened");
+        debug!(
+            connection = client.0,
+            executor = session.executor_id(),
+            "session opened"
+        );
         Ok(session)
     }
 
@@ -145,7 +151,11 @@ impl ClientSessions {
     pub(crate) fn close(&self, client: ConnectionId) -> bool {
         let closed = self.clients.lock().remove(&client);
         if let Some(state) = &closed {
-            debug!(connection = client.0, in_transaction = state.transaction.is_some(), "session closed");
+            debug!(
+                connection = client.0,
+                in_transaction = state.transaction.is_some(),
+                "session closed"
+            );
         }
         closed.is_some()
     }

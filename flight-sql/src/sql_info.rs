@@ -8,8 +8,8 @@ use std::collections::HashMap;
 
 use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
 use arrow_flight::sql::{
-    SqlInfo, SqlNullOrdering, SqlOuterJoinsSupportLevel, SqlSupportedCaseSensitivity,
-    SqlSupportedTransaction, SqlSupportsConvert, SqlTransactionIsolationLevel,
+    SqlInfo, SqlNullOrdering, SqlOuterJoinsSupportLevel, SqlSupportedCaseSensitivity, SqlSupportedTransaction,
+    SqlSupportsConvert, SqlTransactionIsolationLevel,
 };
 
 /// The Arrow version the server is built with.
@@ -17,28 +17,105 @@ pub(crate) const ARROW_VERSION: &str = "58.4";
 
 /// Words DuckDB reserves beyond SQL:2003 (JDBC's `getSQLKeywords`).
 const KEYWORDS: &[&str] = &[
-    "ANTI", "ASOF", "ATTACH", "COLUMNS", "DESCRIBE", "DETACH", "EXCLUDE", "EXPORT", "GLOB", "ILIKE",
-    "IMPORT", "INSTALL", "LOAD", "MACRO", "PIVOT", "PIVOT_LONGER", "PIVOT_WIDER", "POSITIONAL",
-    "PRAGMA", "QUALIFY", "REPLACE", "SEMI", "SHOW", "SUMMARIZE", "UNPIVOT", "VACUUM",
+    "ANTI",
+    "ASOF",
+    "ATTACH",
+    "COLUMNS",
+    "DESCRIBE",
+    "DETACH",
+    "EXCLUDE",
+    "EXPORT",
+    "GLOB",
+    "ILIKE",
+    "IMPORT",
+    "INSTALL",
+    "LOAD",
+    "MACRO",
+    "PIVOT",
+    "PIVOT_LONGER",
+    "PIVOT_WIDER",
+    "POSITIONAL",
+    "PRAGMA",
+    "QUALIFY",
+    "REPLACE",
+    "SEMI",
+    "SHOW",
+    "SUMMARIZE",
+    "UNPIVOT",
+    "VACUUM",
 ];
 const NUMERIC_FUNCTIONS: &[&str] = &[
-    "ABS", "ACOS", "ASIN", "ATAN", "ATAN2", "CEIL", "CEILING", "COS", "COT", "DEGREES", "EXP", "FLOOR",
-    "LN", "LOG", "LOG10", "LOG2", "MOD", "PI", "POWER", "RADIANS", "RANDOM", "ROUND", "SIGN", "SIN",
-    "SQRT", "TAN", "TRUNC",
+    "ABS", "ACOS", "ASIN", "ATAN", "ATAN2", "CEIL", "CEILING", "COS", "COT", "DEGREES", "EXP", "FLOOR", "LN", "LOG",
+    "LOG10", "LOG2", "MOD", "PI", "POWER", "RADIANS", "RANDOM", "ROUND", "SIGN", "SIN", "SQRT", "TAN", "TRUNC",
 ];
 const STRING_FUNCTIONS: &[&str] = &[
-    "ASCII", "CHR", "CONCAT", "CONCAT_WS", "CONTAINS", "LCASE", "LEFT", "LENGTH", "LOWER", "LPAD",
-    "LTRIM", "POSITION", "REGEXP_MATCHES", "REGEXP_REPLACE", "REPEAT", "REPLACE", "REVERSE", "RIGHT",
-    "RPAD", "RTRIM", "SPLIT_PART", "STARTS_WITH", "STRPOS", "SUBSTRING", "TRIM", "UCASE", "UPPER",
+    "ASCII",
+    "CHR",
+    "CONCAT",
+    "CONCAT_WS",
+    "CONTAINS",
+    "LCASE",
+    "LEFT",
+    "LENGTH",
+    "LOWER",
+    "LPAD",
+    "LTRIM",
+    "POSITION",
+    "REGEXP_MATCHES",
+    "REGEXP_REPLACE",
+    "REPEAT",
+    "REPLACE",
+    "REVERSE",
+    "RIGHT",
+    "RPAD",
+    "RTRIM",
+    "SPLIT_PART",
+    "STARTS_WITH",
+    "STRPOS",
+    "SUBSTRING",
+    "TRIM",
+    "UCASE",
+    "UPPER",
 ];
 const SYSTEM_FUNCTIONS: &[&str] = &[
-    "COALESCE", "CURRENT_DATABASE", "CURRENT_SCHEMA", "IFNULL", "NULLIF", "TYPEOF", "VERSION",
+    "COALESCE",
+    "CURRENT_DATABASE",
+    "CURRENT_SCHEMA",
+    "IFNULL",
+    "NULLIF",
+    "TYPEOF",
+    "VERSION",
 ];
 const DATETIME_FUNCTIONS: &[&str] = &[
-    "AGE", "CURRENT_DATE", "CURRENT_TIME", "CURRENT_TIMESTAMP", "DATE_ADD", "DATE_DIFF", "DATE_PART",
-    "DATE_SUB", "DATE_TRUNC", "DAYNAME", "DAYOFMONTH", "DAYOFWEEK", "DAYOFYEAR", "EPOCH", "EXTRACT",
-    "HOUR", "LAST_DAY", "MAKE_DATE", "MAKE_TIMESTAMP", "MINUTE", "MONTH", "MONTHNAME", "NOW",
-    "QUARTER", "SECOND", "STRFTIME", "STRPTIME", "WEEK", "YEAR",
+    "AGE",
+    "CURRENT_DATE",
+    "CURRENT_TIME",
+    "CURRENT_TIMESTAMP",
+    "DATE_ADD",
+    "DATE_DIFF",
+    "DATE_PART",
+    "DATE_SUB",
+    "DATE_TRUNC",
+    "DAYNAME",
+    "DAYOFMONTH",
+    "DAYOFWEEK",
+    "DAYOFYEAR",
+    "EPOCH",
+    "EXTRACT",
+    "HOUR",
+    "LAST_DAY",
+    "MAKE_DATE",
+    "MAKE_TIMESTAMP",
+    "MINUTE",
+    "MONTH",
+    "MONTHNAME",
+    "NOW",
+    "QUARTER",
+    "SECOND",
+    "STRFTIME",
+    "STRPTIME",
+    "WEEK",
+    "YEAR",
 ];
 
 /// A bitmask with the given bits set.
@@ -50,8 +127,14 @@ fn bits(positions: &[i32]) -> i32 {
 fn supported_conversions() -> HashMap<i32, Vec<i32>> {
     use SqlSupportsConvert as T;
     let numeric = [
-        T::SqlConvertBigint, T::SqlConvertBit, T::SqlConvertDecimal, T::SqlConvertFloat,
-        T::SqlConvertInteger, T::SqlConvertNumeric, T::SqlConvertReal, T::SqlConvertSmallint,
+        T::SqlConvertBigint,
+        T::SqlConvertBit,
+        T::SqlConvertDecimal,
+        T::SqlConvertFloat,
+        T::SqlConvertInteger,
+        T::SqlConvertNumeric,
+        T::SqlConvertReal,
+        T::SqlConvertSmallint,
         T::SqlConvertTinyint,
     ];
     let text = [T::SqlConvertChar, T::SqlConvertLongvarchar, T::SqlConvertVarchar];
@@ -64,7 +147,10 @@ fn supported_conversions() -> HashMap<i32, Vec<i32>> {
         map.insert(from as i32, [ids(&numeric), ids(&text)].concat());
     }
     for from in text {
-        map.insert(from as i32, [ids(&numeric), ids(&text), ids(&binary), ids(&temporal), ids(&intervals)].concat());
+        map.insert(
+            from as i32,
+            [ids(&numeric), ids(&text), ids(&binary), ids(&temporal), ids(&intervals)].concat(),
+        );
     }
     for from in binary {
         map.insert(from as i32, [ids(&binary), ids(&text)].concat());
@@ -88,7 +174,10 @@ pub(crate) fn sql_info() -> SqlInfoData {
     info.append(SqlInfo::FlightSqlServerReadOnly, false);
     info.append(SqlInfo::FlightSqlServerSql, true);
     info.append(SqlInfo::FlightSqlServerSubstrait, false);
-    info.append(SqlInfo::FlightSqlServerTransaction, SqlSupportedTransaction::Transaction as i32);
+    info.append(
+        SqlInfo::FlightSqlServerTransaction,
+        SqlSupportedTransaction::Transaction as i32,
+    );
     info.append(SqlInfo::FlightSqlServerCancel, true);
     info.append(SqlInfo::FlightSqlServerBulkIngestion, true);
     info.append(SqlInfo::FlightSqlServerIngestTransactionsSupported, true);
@@ -126,7 +215,10 @@ pub(crate) fn sql_info() -> SqlInfoData {
     info.append(SqlInfo::SqlSupportedGrammar, bits(&[0, 1]));
     info.append(SqlInfo::SqlAnsi92SupportedLevel, bits(&[0, 1]));
     info.append(SqlInfo::SqlSupportsIntegrityEnhancementFacility, true);
-    info.append(SqlInfo::SqlOuterJoinsSupportLevel, SqlOuterJoinsSupportLevel::SqlFullOuterJoins as i32);
+    info.append(
+        SqlInfo::SqlOuterJoinsSupportLevel,
+        SqlOuterJoinsSupportLevel::SqlFullOuterJoins as i32,
+    );
     info.append(SqlInfo::SqlSchemaTerm, "schema");
     info.append(SqlInfo::SqlProcedureTerm, "procedure");
     info.append(SqlInfo::SqlCatalogTerm, "database");

@@ -105,7 +105,10 @@ fn current_owner(responses: &[TxnOpResponse]) -> String {
     responses
         .iter()
         .find_map(|response| match response {
-            TxnOpResponse::Get(get) => get.kvs().first().map(|kv| String::from_utf8_lossy(kv.value()).into_owned()),
+            TxnOpResponse::Get(get) => get
+                .kvs()
+                .first()
+                .map(|kv| String::from_utf8_lossy(kv.value()).into_owned()),
             _ => None,
         })
         .unwrap_or_default()
@@ -162,7 +165,10 @@ async fn keep_alive(
     records: &mut watch::Receiver<ExecutorRecord>,
     stopped: &mut watch::Receiver<bool>,
 ) -> std::result::Result<(), String> {
-    let (mut keeper, mut responses) = client.lease_keep_alive(lease).await.map_err(|error| error.to_string())?;
+    let (mut keeper, mut responses) = client
+        .lease_keep_alive(lease)
+        .await
+        .map_err(|error| error.to_string())?;
     let period = config.lease_ttl / 3;
     let next_renewal = || {
         let jitter = rand::rng().random_range(Duration::ZERO..period / 5);

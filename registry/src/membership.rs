@@ -95,12 +95,7 @@ fn decode(key: &[u8], value: &[u8]) -> Option<ExecutorRecord> {
 
 /// Follows changes after `revision`; after a broken watch it resumes from
 /// the last revision seen, and lists afresh when that was compacted.
-async fn follow(
-    mut client: Client,
-    config: RegistryConfig,
-    sender: channel::Sender<Records>,
-    mut revision: i64,
-) {
+async fn follow(mut client: Client, config: RegistryConfig, sender: channel::Sender<Records>, mut revision: i64) {
     let prefix = config.executors_prefix();
     let mut backoff = Duration::from_millis(200);
     loop {
@@ -125,7 +120,10 @@ async fn follow(
             };
             backoff = Duration::from_millis(200);
             if response.compact_revision() > 0 || response.canceled() {
-                info!(compacted = response.compact_revision(), "registry history compacted; listing again");
+                info!(
+                    compacted = response.compact_revision(),
+                    "registry history compacted; listing again"
+                );
                 match list(&mut client, &config).await {
                     Ok((records, listed)) => {
                         revision = listed;

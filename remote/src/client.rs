@@ -13,16 +13,14 @@ use arrow_flight::{Action, FlightDescriptor, Ticket};
 use futures::future::{self, Either};
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
-use tokio::sync::oneshot;
 use openduck_executor::{CatalogFilter, Description, IngestTarget, KeyColumn, Statement, TableEntry};
 use openduck_proto::executor_request::Request as Req;
 use openduck_proto::{self as pb, ExecutorRequest, Message};
+use tokio::sync::oneshot;
 use tonic::transport::{Channel, Endpoint};
 use tracing::debug;
 
-use crate::convert::{
-    description_from_pb, filter_to_pb, ingest_to_pb, key_from_pb, table_from_pb, ticket_of,
-};
+use crate::convert::{description_from_pb, filter_to_pb, ingest_to_pb, key_from_pb, table_from_pb, ticket_of};
 use crate::error::{Error, Result};
 use crate::server::ACTION;
 use crate::signing::TicketSigner;
@@ -53,7 +51,9 @@ impl RemoteExecutor {
     /// `http://host:port`). Connects lazily: an executor that is down fails
     /// the first request, not this call.
     pub fn connect(id: &str, endpoint: &str, signer: TicketSigner, max_message_size: usize) -> Result<Self> {
-        let uri = endpoint.replacen("grpc://", "http://", 1).replacen("grpc+tcp://", "http://", 1);
+        let uri = endpoint
+            .replacen("grpc://", "http://", 1)
+            .replacen("grpc+tcp://", "http://", 1);
         let channel = Endpoint::from_shared(uri)
             .map_err(|error| Error::Protocol(format!("invalid endpoint {endpoint:?} of executor {id:?}: {error}")))?
             .connect_timeout(CONNECT_TIMEOUT)
@@ -104,10 +104,16 @@ impl RemoteExecutor {
             .await
             .map_err(|status| Error::remote(&self.id, &status))?;
         let executor = self.id.clone();
-        let data = response.into_inner().map_err(|status| FlightError::Tonic(Box::new(status)));
+        let data = response
+            .into_inner()
+            .map_err(|status| FlightError::Tonic(Box::new(status)));
         let mut batches = FlightRecordBatchStream::new_from_flight_data(data);
         // The schema comes first; an empty result has nothing else.
-        let first = batches.next().await.transpose().map_err(|error| flight_error(&executor, error))?;
+        let first = batches
+            .next()
+            .await
+            .transpose()
+            .map_err(|error| flight_error(&executor, error))?;
         let schema = batches
             .schema()
             .cloned()
@@ -233,7 +239,9 @@ impl RemoteExecutor {
             .await
             .map_err(|status| Error::remote(&self.id, &status))?
             .ok_or_else(|| Error::Protocol(format!("executor {:?} sent no ingest result", self.id)))?;
-        let rows = decode::<pb::UpdateResult>(&self.id, &result.app_metadata)?.rows.unwrap_or(0);
+        let rows = decode::<pb::UpdateResult>(&self.id, &result.app_metadata)?
+            .rows
+            .unwrap_or(0);
         debug!(executor = %self.id, rows, "ingested");
         Ok(rows)
     }

@@ -58,7 +58,12 @@ pub fn ticket_of(statement: &Statement, executor_id: &str) -> Result<pb::Fragmen
         executor_id: executor_id.to_string(),
         database: statement.database.clone(),
         sql: statement.sql.clone(),
-        parameters: statement.parameters.as_ref().map(batch_to_bytes).transpose()?.unwrap_or_default(),
+        parameters: statement
+            .parameters
+            .as_ref()
+            .map(batch_to_bytes)
+            .transpose()?
+            .unwrap_or_default(),
         held_result: false,
         distributed: false,
         session_id: statement.session_id.clone().unwrap_or_default(),
@@ -113,7 +118,11 @@ pub(crate) fn table_from_pb(table: pb::Table) -> Result<TableEntry, ArrowError> 
         catalog: table.catalog,
         schema: table.schema,
         name: table.name,
-        kind: if table.is_view { TableKind::View } else { TableKind::Table },
+        kind: if table.is_view {
+            TableKind::View
+        } else {
+            TableKind::Table
+        },
         arrow_schema: table.arrow_schema.as_deref().map(schema_from_bytes).transpose()?,
     })
 }
@@ -179,4 +188,3 @@ pub(crate) fn ingest_from_pb(ingest: pb::Ingest) -> IngestTarget {
         in_transaction: ingest.in_transaction,
     }
 }
-

@@ -12,9 +12,9 @@ use arrow::array::RecordBatch;
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 use arrow::error::ArrowError;
+use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::encode::{DictionaryHandling, FlightDataEncoderBuilder};
 use arrow_flight::error::FlightError;
-use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::FlightData;
 use futures::stream::{self, BoxStream};
 use futures::{future, Stream, StreamExt, TryStreamExt};
@@ -127,7 +127,10 @@ mod tests {
         let types: Vec<DataType> = client.fields().iter().map(|f| f.data_type().clone()).collect();
         assert_eq!(types[0], DataType::Utf8);
         assert_eq!(types[1], DataType::Binary);
-        assert_eq!(types[2], DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))));
+        assert_eq!(
+            types[2],
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+        );
         assert_eq!(types[3], DataType::Int32);
 
         let plain = Schema::new(vec![Field::new("i", DataType::Int32, false)]);
@@ -139,7 +142,10 @@ mod tests {
         let schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8View, true)]));
         let batch = RecordBatch::try_new(
             SchemaRef::clone(&schema),
-            vec![Arc::new(StringViewArray::from(vec![Some("a long string beyond twelve bytes"), None]))],
+            vec![Arc::new(StringViewArray::from(vec![
+                Some("a long string beyond twelve bytes"),
+                None,
+            ]))],
         )
         .unwrap();
         let target = client_schema(&schema).unwrap();

@@ -18,8 +18,8 @@ use std::sync::Arc;
 use arrow_flight::flight_service_server::{FlightService, FlightServiceServer};
 use arrow_flight::sql::{Any, TicketStatementQuery};
 use arrow_flight::{
-    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest,
-    HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
+    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest, HandshakeResponse,
+    PollInfo, PutResult, SchemaResult, Ticket,
 };
 use bytes::Bytes;
 use futures::stream::{self, BoxStream};
@@ -31,9 +31,7 @@ use parking_lot::Mutex;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, info};
 
-use crate::convert::{
-    description_to_pb, filter_from_pb, ingest_from_pb, key_to_pb, statement_of, table_to_pb,
-};
+use crate::convert::{description_to_pb, filter_from_pb, ingest_from_pb, key_to_pb, statement_of, table_to_pb};
 use crate::error::{Error, Result};
 use crate::results::{encode_results, incoming_batches};
 use crate::signing::TicketSigner;
@@ -167,7 +165,10 @@ impl FlightService for ExecutorService {
     type DoExchangeStream = Stream<FlightData>;
 
     async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
-        let ticket = self.signer.verify(&signed_ticket(&request.into_inner().ticket)).map_err(Error::from)?;
+        let ticket = self
+            .signer
+            .verify(&signed_ticket(&request.into_inner().ticket))
+            .map_err(Error::from)?;
         if ticket.executor_id != self.executor.id() {
             return Err(Error::WrongExecutor(ticket.executor_id).into());
         }

@@ -91,7 +91,11 @@ impl TicketSigner {
 
     fn seal(&self, kind: &str, payload: Vec<u8>) -> Vec<u8> {
         let expires_at_unix_ms = unix_ms(SystemTime::now() + self.ttl);
-        let mac = self.mac(kind, expires_at_unix_ms, &payload).finalize().into_bytes().to_vec();
+        let mac = self
+            .mac(kind, expires_at_unix_ms, &payload)
+            .finalize()
+            .into_bytes()
+            .to_vec();
         SignedTicket {
             payload,
             mac,
@@ -190,7 +194,10 @@ mod tests {
         assert_eq!(signer.verify_request(&ticket), Err(TicketError::Malformed));
         let mut relabelled = SignedTicket::decode(ticket.as_slice()).unwrap();
         relabelled.kind = REQUEST.into();
-        assert_eq!(signer.verify_request(&relabelled.encode_to_vec()), Err(TicketError::BadSignature));
+        assert_eq!(
+            signer.verify_request(&relabelled.encode_to_vec()),
+            Err(TicketError::BadSignature)
+        );
     }
 
     #[test]

@@ -25,7 +25,12 @@ async fn serve() -> Served {
         id: "exec-test".into(),
         ..ExecutorConfig::new(dir.path(), vec!["db".into()])
     };
-    let executor = Arc::new(tokio::task::spawn_blocking(move || Executor::open(config)).await.unwrap().unwrap());
+    let executor = Arc::new(
+        tokio::task::spawn_blocking(move || Executor::open(config))
+            .await
+            .unwrap()
+            .unwrap(),
+    );
     let service = ExecutorService::new(executor, TicketSigner::new(SECRET, Duration::from_secs(60)));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("grpc://{}", listener.local_addr().unwrap());
@@ -63,10 +68,19 @@ async fn query_error(remote: &RemoteExecutor, statement: &Statement) -> Error {
 async fn runs_what_the_cluster_signed() {
     let served = serve().await;
     let remote = client(&served, "exec-test", TicketSigner::new(SECRET, Duration::from_secs(60)));
-    let (_, rows) = remote.query(&Statement::new("db", "SELECT range AS i FROM range(5000)")).await.unwrap();
+    let (_, rows) = remote
+        .query(&Statement::new("db", "SELECT range AS i FROM range(5000)"))
+        .await
+        .unwrap();
     let batches: Vec<_> = rows.try_collect().await.unwrap();
     assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 5000);
-    assert_eq!(remote.update(&Statement::new("db", "CREATE TABLE t AS SELECT 1 AS x")).await.unwrap(), None);
+    assert_eq!(
+        remote
+            .update(&Statement::new("db", "CREATE TABLE t AS SELECT 1 AS x"))
+            .await
+            .unwrap(),
+        None
+    );
     let description = remote.describe(&Statement::new("db", "SELECT x FROM t")).await.unwrap();
     assert!(description.is_query);
 }
@@ -75,19 +89,36 @@ async fn runs_what_the_cluster_signed() {
 async fn refuses_other_clusters_and_expired_tickets() {
     let served = serve().await;
     let statement = Statement::new("db", "SELECT 1");
-    let foreign = client(&served, "exec-test", TicketSigner::new(b"another secret".to_vec(), Duration::from_secs(60)));
-    assert_eq!(kind(query_error(&foreign, &statement).await), ErrorKind::Unauthenticated);
-    assert_eq!(kind(foreign.describe(&statement).await.unwrap_err()), ErrorKind::Unauthenticated);
+    let foreign = client(
+        &served,
+        "exec-test",
+        TicketSigner::new(b"another secret".to_vec(), Duration::from_secs(60)),
+    );
+    assert_eq!(
+        kind(query_error(&foreign, &statement).await),
+        ErrorKind::Unauthenticated
+    );
+    assert_eq!(
+        kind(foreign.describe(&statement).await.unwrap_err()),
+        ErrorKind::Unauthenticated
+    );
 
     let expired = client(&served, "exec-test", TicketSigner::new(SECRET, Duration::ZERO));
-    assert_eq!(kind(query_error(&expired, &statement).await), ErrorKind::Unauthenticated);
+    assert_eq!(
+        kind(query_error(&expired, &statement).await),
+        ErrorKind::Unauthenticated
+    );
     assert_eq!(kind(expired.cancel("q").await.unwrap_err()), ErrorKind::Unauthenticated);
 }
 
 #[tokio::test]
 async fn refuses_a_ticket_for_another_executor() {
     let served = serve().await;
-    let elsewhere = client(&served, "exec-other", TicketSigner::new(SECRET, Duration::from_secs(60)));
+    let elsewhere = client(
+        &served,
+        "exec-other",
+        TicketSigner::new(SECRET, Duration::from_secs(60)),
+    );
     let error = query_error(&elsewhere, &Statement::new("db", "SELECT 1")).await;
     assert_eq!(kind(error), ErrorKind::InvalidArgument);
 }

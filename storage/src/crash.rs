@@ -17,7 +17,9 @@ pub(crate) async fn pause(point: &str) {
     if std::env::var("OPENDUCK_PAUSE_AT").ok().as_deref() != Some(point) {
         return;
     }
-    let Some(until) = std::env::var_os("OPENDUCK_PAUSE_UNTIL") else { return };
+    let Some(until) = std::env::var_os("OPENDUCK_PAUSE_UNTIL") else {
+        return;
+    };
     tracing::warn!(point, "OPENDUCK_PAUSE_AT: holding here");
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
     while !std::path::Path::new(&until).exists() && tokio::time::Instant::now() < deadline {

@@ -10,7 +10,6 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
-
 /// The bytes before the first block: the main header and two database headers.
 pub(crate) const HEADER_SIZE: u64 = 3 * HEADER_BLOCK;
 const HEADER_BLOCK: u64 = 4096;
@@ -148,7 +147,10 @@ mod tests {
     #[test]
     fn the_newer_database_header_wins() {
         let layout = parse_headers(&headers([3, 4], 262_144)).unwrap();
-        assert_eq!((layout.iteration, layout.block_count, layout.storage_version), (4, 11, 64));
+        assert_eq!(
+            (layout.iteration, layout.block_count, layout.storage_version),
+            (4, 11, 64)
+        );
         let layout = parse_headers(&headers([7, 4], 262_144)).unwrap();
         assert_eq!((layout.iteration, layout.block_count), (7, 10));
         assert_eq!(layout.file_len(), HEADER_SIZE + 10 * 262_144);
@@ -163,6 +165,8 @@ mod tests {
         assert!(parse_headers(&bytes).unwrap_err().contains("neither"));
         assert!(parse_headers(&[0u8; 12288]).unwrap_err().contains("magic"));
         assert!(parse_headers(&[0u8; 100]).is_err());
-        assert!(parse_headers(&headers([1, 0], 1000)).unwrap_err().contains("block size"));
+        assert!(parse_headers(&headers([1, 0], 1000))
+            .unwrap_err()
+            .contains("block size"));
     }
 }

@@ -110,7 +110,12 @@ impl Storage {
 
     /// Marks what every head reaches: the head, and each parent that was
     /// still the head (its child is younger than) `oldest_kept`.
-    async fn mark(&self, oldest_kept: u64, snapshots: &mut HashSet<SnapshotId>, layers: &mut HashSet<String>) -> Result<()> {
+    async fn mark(
+        &self,
+        oldest_kept: u64,
+        snapshots: &mut HashSet<SnapshotId>,
+        layers: &mut HashSet<String>,
+    ) -> Result<()> {
         for (database, head) in self.heads().list().await? {
             let mut next = Some(head);
             let mut superseded_at = u64::MAX;

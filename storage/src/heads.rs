@@ -243,9 +243,7 @@ impl Heads for EtcdHeads {
         check_name(database)?;
         match self.value(&self.head_key(database)).await? {
             None => Ok(None),
-            Some(text) => SnapshotId::parse(&text)
-                .map(Some)
-                .ok_or(Error::InvalidSnapshotId(text)),
+            Some(text) => SnapshotId::parse(&text).map(Some).ok_or(Error::InvalidSnapshotId(text)),
         }
     }
 
@@ -298,7 +296,11 @@ impl Heads for EtcdHeads {
         Err(Error::Fenced {
             database: claim.database.clone(),
             reason: if current.as_ref() != expected {
-                format!("the head moved to {} while this writer expected {}", display(current.as_ref()), display(expected))
+                format!(
+                    "the head moved to {} while this writer expected {}",
+                    display(current.as_ref()),
+                    display(expected)
+                )
             } else {
                 format!(
                     "this executor lost its writer claim (held now by {})",

@@ -111,10 +111,13 @@ impl Storage {
         if self.head(target).await?.is_some() {
             return Err(Error::DatabaseExists(target.to_string()));
         }
-        self.heads().swap(&claim, None, &id).await.map_err(|error| match error {
-            Error::Fenced { .. } => Error::DatabaseExists(target.to_string()),
-            other => other,
-        })?;
+        self.heads()
+            .swap(&claim, None, &id)
+            .await
+            .map_err(|error| match error {
+                Error::Fenced { .. } => Error::DatabaseExists(target.to_string()),
+                other => other,
+            })?;
         self.put_history(target, crate::manifest::now_ms(), &id).await?;
         Ok(id)
     }

@@ -76,7 +76,13 @@ pub async fn hydrate(storage: &Storage, manifest: &Manifest, path: &Path) -> Res
         reads.extend(coalesce(layer, extents, manifest.block_size));
     }
     let fetched: Vec<(u64, u64)> = futures::stream::iter(reads.into_iter().map(|read| {
-        fetch(storage.clone(), read, manifest.block_size, Arc::clone(&file), path.to_path_buf())
+        fetch(
+            storage.clone(),
+            read,
+            manifest.block_size,
+            Arc::clone(&file),
+            path.to_path_buf(),
+        )
     }))
     .buffer_unordered(CONCURRENCY)
     .try_collect()
@@ -146,7 +152,10 @@ fn coalesce(layer: String, extents: Vec<(u64, Extent)>, block_size: u64) -> Vec<
 }
 
 async fn fetch(storage: Storage, read: Read, block_size: u64, file: Arc<File>, path: PathBuf) -> Result<(u64, u64)> {
-    let bytes = storage.read_layer(&read.layer, std::slice::from_ref(&read.range)).await?.remove(0);
+    let bytes = storage
+        .read_layer(&read.layer, std::slice::from_ref(&read.range))
+        .await?
+        .remove(0);
     let mut writes = Vec::with_capacity(read.targets.len());
     for (target, extent) in &read.targets {
         let start = (extent.offset - read.range.start) as usize;

@@ -152,7 +152,11 @@ mod tests {
     use super::*;
 
     fn manifest() -> Manifest {
-        let extent = |offset| Extent { layer: 0, offset, sha256: sha256_hex(&[offset as u8]) };
+        let extent = |offset| Extent {
+            layer: 0,
+            offset,
+            sha256: sha256_hex(&[offset as u8]),
+        };
         Manifest {
             format: FORMAT_VERSION,
             database: "db".into(),
@@ -164,7 +168,10 @@ mod tests {
             file_len: 12288 + 4096,
             layers: vec!["l1".into()],
             header: extent(0),
-            blocks: vec![BlockRef { extent: extent(12288), checksum: 7 }],
+            blocks: vec![BlockRef {
+                extent: extent(12288),
+                checksum: 7,
+            }],
         }
     }
 
@@ -181,7 +188,13 @@ mod tests {
 
     #[test]
     fn ids_are_strict() {
-        for bad in ["", "abc", "../../etc/passwd000", "ABCDEF0123456789ABCD", "0123456789abcdef0123x"] {
+        for bad in [
+            "",
+            "abc",
+            "../../etc/passwd000",
+            "ABCDEF0123456789ABCD",
+            "0123456789abcdef0123x",
+        ] {
             assert_eq!(SnapshotId::parse(bad), None, "{bad}");
         }
     }

@@ -63,7 +63,9 @@ impl Location {
                 }
                 Ok(Location::Remote(url))
             }
-            other => Err(invalid(&format!("unsupported scheme {other}:// (use s3, gs, az or a path)"))),
+            other => Err(invalid(&format!(
+                "unsupported scheme {other}:// (use s3, gs, az or a path)"
+            ))),
         }
     }
 }
@@ -192,9 +194,7 @@ impl Storage {
 
     pub(crate) async fn put_manifest(&self, manifest: &Manifest) -> Result<SnapshotId> {
         let (id, body) = manifest.encode();
-        self.store
-            .put(&self.manifest_path(&id), PutPayload::from(body))
-            .await?;
+        self.store.put(&self.manifest_path(&id), PutPayload::from(body)).await?;
         Ok(id)
     }
 
@@ -220,9 +220,7 @@ impl Storage {
     }
 
     pub(crate) async fn put_layer(&self, layer: &str, bytes: Bytes) -> Result<()> {
-        self.store
-            .put(&self.layer_path(layer), PutPayload::from(bytes))
-            .await?;
+        self.store.put(&self.layer_path(layer), PutPayload::from(bytes)).await?;
         Ok(())
     }
 
@@ -255,8 +253,14 @@ mod tests {
     #[test]
     fn locations_parse() {
         assert_eq!(Location::parse("/data/x").unwrap(), Location::Local("/data/x".into()));
-        assert_eq!(Location::parse("file:///data/x").unwrap(), Location::Local("/data/x".into()));
-        assert!(matches!(Location::parse("s3://bucket/prefix").unwrap(), Location::Remote(_)));
+        assert_eq!(
+            Location::parse("file:///data/x").unwrap(),
+            Location::Local("/data/x".into())
+        );
+        assert!(matches!(
+            Location::parse("s3://bucket/prefix").unwrap(),
+            Location::Remote(_)
+        ));
         for bad in ["s3:///prefix", "ftp://host/x", "file://relative"] {
             assert!(Location::parse(bad).is_err(), "{bad}");
         }

@@ -118,14 +118,15 @@ impl DatabaseWriter {
             let id = self.storage.put_manifest(&manifest).await?;
             crate::crash::point("before-head-update");
             crate::crash::pause("before-head-update").await;
-            self.storage
-                .heads()
-                .swap(&self.claim, self.head(), &id)
-                .await?;
+            self.storage.heads().swap(&self.claim, self.head(), &id).await?;
             crate::crash::point("after-head-update");
             // Only for listing: a crash right here leaves the snapshot out of
             // `history`, never out of the database.
-            if let Err(error) = self.storage.put_history(self.database(), manifest.created_at_ms, &id).await {
+            if let Err(error) = self
+                .storage
+                .put_history(self.database(), manifest.created_at_ms, &id)
+                .await
+            {
                 tracing::warn!(database = self.database(), snapshot = %id, %error, "cannot record the snapshot in the history");
             }
             let stats = SnapshotStats {
@@ -178,12 +179,19 @@ impl Layers<'_> {
 
     /// Appends `bytes` to the open layer and says where they went.
     fn push(&mut self, bytes: &[u8], sha256: String) -> Result<Extent> {
-        if self.open.as_ref().is_some_and(|(_, buf)| buf.len() + bytes.len() > LAYER_TARGET) {
+        if self
+            .open
+            .as_ref()
+            .is_some_and(|(_, buf)| buf.len() + bytes.len() > LAYER_TARGET)
+        {
             self.flush()?;
         }
-        let (name, buf) = self
-            .open
-            .get_or_insert_with(|| (new_layer_name(), BytesMut::with_capacity(LAYER_TARGET.min(bytes.len() * 16))));
+        let (name, buf) = self.open.get_or_insert_with(|| {
+            (
+                new_layer_name(),
+                BytesMut::with_capacity(LAYER_TARGET.min(bytes.len() * 16)),
+            )
+        });
         let offset = buf.len() as u64;
         buf.extend_from_slice(bytes);
         let name = name.clone();
@@ -209,7 +217,12 @@ fn new_layer_name() -> String {
     format!("{:013}-{:016x}", now_ms(), rand::random::<u64>())
 }
 
-fn scan(storage: &Storage, runtime: &tokio::runtime::Handle, path: &Path, previous: Option<&Manifest>) -> Result<Scanned> {
+fn scan(
+    storage: &Storage,
+    runtime: &tokio::runtime::Handle,
+    path: &Path,
+    previous: Option<&Manifest>,
+) -> Result<Scanned> {
     let io = |e| Error::io(path, e);
     let file = File::open(path).map_err(io)?;
     let mut header = vec![0u8; HEADER_SIZE as usize];
@@ -237,7 +250,12 @@ fn scan(storage: &Storage, runtime: &tokio::runtime::Handle, path: &Path, previo
         .map(|p| {
             p.blocks
                 .iter()
-                .map(|b| (b.extent.sha256.clone(), (p.layer_of(&b.extent).to_string(), b.extent.offset)))
+                .map(|b| {
+                    (
+                        b.extent.sha256.clone(),
+                        (p.layer_of(&b.extent).to_string(), b.extent.offset),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -258,7 +276,10 @@ fn scan(storage: &Storage, runtime: &tokio::runtime::Handle, path: &Path, previo
             if old.checksum != 0 && old.checksum == checksum {
                 let layer = layers.index_of(p.layer_of(&old.extent));
                 blocks.push(BlockRef {
-                    extent: Extent { layer, ..old.extent.clone() },
+                    extent: Extent {
+                        layer,
+                        ..old.extent.clone()
+                    },
                     checksum,
                 });
                 continue;
@@ -268,7 +289,11 @@ fn scan(storage: &Storage, runtime: &tokio::runtime::Handle, path: &Path, previo
         read_block(&file, &mut buf, layout.block_offset(index as u64)).map_err(io)?;
         // A block that is not whole is a free block being written right now;
         // it is stored, but never trusted by checksum alone.
-        let checksum = if checksum_matches(&buf) { stored_checksum(&buf) } else { 0 };
+        let checksum = if checksum_matches(&buf) {
+            stored_checksum(&buf)
+        } else {
+            0
+        };
         let sha = sha256_hex(&buf);
         let extent = match known.get(&sha) {
             Some((layer, offset)) => Extent {

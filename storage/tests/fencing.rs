@@ -67,7 +67,9 @@ fn which_etcd() -> String {
 }
 
 async fn storage_of(etcd: &Etcd, dir: &Path, writer: &str) -> Storage {
-    let heads = EtcdHeads::connect(std::slice::from_ref(&etcd.url), "/test", Some(writer.to_string())).await.unwrap();
+    let heads = EtcdHeads::connect(std::slice::from_ref(&etcd.url), "/test", Some(writer.to_string()))
+        .await
+        .unwrap();
     Storage::open(&Location::Local(dir.to_path_buf()), Some(Arc::new(heads))).unwrap()
 }
 
@@ -139,7 +141,9 @@ async fn racing_writers_never_both_move_the_head() {
     let mut results = Vec::new();
     for n in 0..2 {
         let path = dir.path().join(format!("r{n}.duckdb"));
-        let (racer, _) = DatabaseWriter::open(&storage_of(&etcd, &bucket, "a").await, "db", &path).await.unwrap_or_else(|e| panic!("{e}"));
+        let (racer, _) = DatabaseWriter::open(&storage_of(&etcd, &bucket, "a").await, "db", &path)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         write(&path, &format!("INSERT INTO t VALUES ({n})"));
         results.push(racer);
     }

@@ -35,7 +35,9 @@ fn contents(conn: &Connection) -> Vec<String> {
 
 /// Opens a materialized snapshot read-only and reads it back.
 fn read_back(path: &Path) -> Vec<String> {
-    let config = duckdb::Config::default().access_mode(duckdb::AccessMode::ReadOnly).unwrap();
+    let config = duckdb::Config::default()
+        .access_mode(duckdb::AccessMode::ReadOnly)
+        .unwrap();
     let conn = Connection::open_with_flags(path, config).unwrap();
     contents(&conn)
 }
@@ -207,7 +209,10 @@ async fn unchanged_blocks_are_neither_uploaded_nor_fetched_again() {
     let path = db.materialize(&first, "follower").await;
     let manifest = storage.manifest("big", &stats.id).await.unwrap();
     let incremental = hydrate(&storage, &manifest, &path).await.unwrap();
-    assert!(incremental.blocks_fetched <= stats.changed_blocks, "{incremental:?} {stats:?}");
+    assert!(
+        incremental.blocks_fetched <= stats.changed_blocks,
+        "{incremental:?} {stats:?}"
+    );
     assert!(incremental.blocks_kept > 0, "{incremental:?}");
     assert_eq!(read_back(&path), contents(db.conn()));
 }
@@ -217,7 +222,9 @@ async fn a_corrupt_layer_or_manifest_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::local(dir.path().join("storage")).unwrap();
     let mut db = Db::open(&storage, dir.path(), "c").await;
-    db.conn().execute_batch("CREATE TABLE t AS SELECT range i FROM range(100000)").unwrap();
+    db.conn()
+        .execute_batch("CREATE TABLE t AS SELECT range i FROM range(100000)")
+        .unwrap();
     let (id, _) = db.snapshot().await.unwrap();
     let manifest = storage.manifest("c", &id).await.unwrap();
     let block = &manifest.blocks[0].extent;
@@ -226,7 +233,9 @@ async fn a_corrupt_layer_or_manifest_is_named() {
     let mut bytes = std::fs::read(&layer_path).unwrap();
     bytes[block.offset as usize + 100] ^= 0xff;
     std::fs::write(&layer_path, &bytes).unwrap();
-    let error = hydrate(&storage, &manifest, &dir.path().join("x.duckdb")).await.unwrap_err();
+    let error = hydrate(&storage, &manifest, &dir.path().join("x.duckdb"))
+        .await
+        .unwrap_err();
     assert!(matches!(error, Error::CorruptLayer { .. }), "{error}");
     assert!(error.to_string().contains(&layer), "{error}");
 
@@ -235,7 +244,10 @@ async fn a_corrupt_layer_or_manifest_is_named() {
     text[10] ^= 1;
     std::fs::write(&manifest_path, &text).unwrap();
     let error = storage.manifest("c", &id).await.unwrap_err().to_string();
-    assert!(error.contains("corrupt") && error.contains(id.as_str()) && error.contains(" c "), "{error}");
+    assert!(
+        error.contains("corrupt") && error.contains(id.as_str()) && error.contains(" c "),
+        "{error}"
+    );
     std::fs::remove_file(&manifest_path).unwrap();
     let error = storage.snapshots("c").await.unwrap_err().to_string();
     assert!(error.contains("missing") && error.contains(id.as_str()), "{error}");
@@ -253,16 +265,27 @@ async fn gc_keeps_what_is_reachable_and_sweeps_the_rest() {
             .unwrap();
         ids.push(db.snapshot().await.unwrap());
     }
-    storage.clone_database("g", Some(&ids[1].0.as_str()[..8]), "g_clone").await.unwrap();
+    storage
+        .clone_database("g", Some(&ids[1].0.as_str()[..8]), "g_clone")
+        .await
+        .unwrap();
     // An orphan layer, as a writer that died before moving the head leaves.
     std::fs::write(dir.path().join("storage/layers/0000000000001-orphan"), b"x").unwrap();
 
-    let keep_all = GcOptions { retain: Duration::from_secs(3600), grace: Duration::ZERO, dry_run: false };
+    let keep_all = GcOptions {
+        retain: Duration::from_secs(3600),
+        grace: Duration::ZERO,
+        dry_run: false,
+    };
     let report = storage.gc(keep_all).await.unwrap();
     assert_eq!(report.snapshots_deleted, Vec::<String>::new());
     assert_eq!(report.layers_deleted, vec!["0000000000001-orphan".to_string()]);
 
-    let dry = GcOptions { retain: Duration::ZERO, grace: Duration::ZERO, dry_run: true };
+    let dry = GcOptions {
+        retain: Duration::ZERO,
+        grace: Duration::ZERO,
+        dry_run: true,
+    };
     let planned = storage.gc(dry).await.unwrap();
     // Snapshots 0 and 2 are reachable from no head without retention.
     assert_eq!(planned.snapshots_deleted.len(), 2, "{planned:?}");
@@ -283,7 +306,10 @@ async fn names_that_could_escape_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::local(dir.path()).unwrap();
     for bad in ["../x", "a/b", "", "x.y", "..", "a\0"] {
-        assert!(matches!(storage.head(bad).await, Err(Error::InvalidDatabaseName(_))), "{bad:?}");
+        assert!(
+            matches!(storage.head(bad).await, Err(Error::InvalidDatabaseName(_))),
+            "{bad:?}"
+        );
         assert!(storage.clone_database("ok", None, bad).await.is_err(), "{bad:?}");
     }
     for bad in ["../../etc", "abc", "latest/../x"] {

@@ -90,7 +90,12 @@ impl TableProvider for RemoteTable {
         if let Some(limit) = limit {
             sql.push_str(&format!(" LIMIT {limit}"));
         }
-        Ok(Arc::new(FragmentExec::new(self.site.clone(), self.catalog.clone(), sql, schema)))
+        Ok(Arc::new(FragmentExec::new(
+            self.site.clone(),
+            self.catalog.clone(),
+            sql,
+            schema,
+        )))
     }
 }
 
@@ -105,7 +110,9 @@ pub(crate) async fn mirror(sites: &[Site]) -> Result<Arc<dyn CatalogProviderList
             if !site.hosts(&entry.catalog) {
                 continue; // DuckDB's own `system` and `temp` catalogs
             }
-            let Some(arrow_schema) = entry.arrow_schema else { continue };
+            let Some(arrow_schema) = entry.arrow_schema else {
+                continue;
+            };
             let table = RemoteTable {
                 site: site.clone(),
                 arrow_schema: lower_case_names(&arrow_schema),
@@ -131,7 +138,9 @@ pub(crate) async fn mirror(sites: &[Site]) -> Result<Arc<dyn CatalogProviderList
                 let folded = table.name.to_lowercase();
                 let provider: Arc<dyn TableProvider> = table;
                 if !schema.table_exist(&folded) {
-                    schema.register_table(folded, provider).map_err(super::from_datafusion)?;
+                    schema
+                        .register_table(folded, provider)
+                        .map_err(super::from_datafusion)?;
                 }
             }
             catalog
@@ -151,7 +160,11 @@ fn lower_case_names(schema: &Schema) -> SchemaRef {
         .map(|field| {
             let folded = field.name().to_lowercase();
             // Two columns that differ only in case keep their names.
-            let name = if seen.insert(folded.clone()) { folded } else { field.name().clone() };
+            let name = if seen.insert(folded.clone()) {
+                folded
+            } else {
+                field.name().clone()
+            };
             Field::clone(field).with_name(name)
         })
         .collect();

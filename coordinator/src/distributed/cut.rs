@@ -73,7 +73,11 @@ fn place_root(plan: LogicalPlan) -> DfResult<(LogicalPlan, Option<Site>)> {
         .data;
     match site {
         Some(site) if expressions_ok(&plan) => Ok((plan, Some(site))),
-        Some(site) => Ok((plan.map_children(|child| Ok(Transformed::yes(wrap(child, site.clone())?)))?.data, None)),
+        Some(site) => Ok((
+            plan.map_children(|child| Ok(Transformed::yes(wrap(child, site.clone())?)))?
+                .data,
+            None,
+        )),
         None => Ok((plan, None)),
     }
 }
@@ -181,8 +185,7 @@ fn pushable(plan: &LogicalPlan) -> bool {
                     | JoinType::LeftAnti
                     | JoinType::RightSemi
                     | JoinType::RightAnti
-            )
-                && join.null_equality == NullEquality::NullEqualsNothing
+            ) && join.null_equality == NullEquality::NullEqualsNothing
                 && !join.null_aware
         }
         _ => false,
@@ -231,11 +234,16 @@ fn expression_ok(expr: &Expr, schema: &DFSchema) -> bool {
 
 /// Whether `expr` has an integer type (unknown counts as yes: stay LOCAL).
 fn is_integer(expr: &Expr, schema: &DFSchema) -> bool {
-    expr.get_type(schema).map_or(true, |t| t.is_integer() || t == DataType::Null)
+    expr.get_type(schema)
+        .map_or(true, |t| t.is_integer() || t == DataType::Null)
 }
 
 fn is_fractional(expr: &Expr, schema: &DFSchema) -> bool {
     expr.get_type(schema).map_or(true, |t| {
-        t.is_floating() || matches!(t, DataType::Decimal32(..) | DataType::Decimal64(..) | DataType::Decimal128(..) | DataType::Decimal256(..))
+        t.is_floating()
+            || matches!(
+                t,
+                DataType::Decimal32(..) | DataType::Decimal64(..) | DataType::Decimal128(..) | DataType::Decimal256(..)
+            )
     })
 }

@@ -171,7 +171,6 @@ impl FragmentExec {
             metrics: ExecutionPlanMetricsSet::new(),
         }
     }
-
 }
 
 impl DisplayAs for FragmentExec {

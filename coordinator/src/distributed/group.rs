@@ -20,9 +20,7 @@ use datafusion::common::tree_node::Transformed;
 use datafusion::common::Column;
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::utils::split_conjunction;
-use datafusion::logical_expr::{
-    BinaryExpr, Expr, Filter, Join, JoinType, LogicalPlan, LogicalPlanBuilder, Operator,
-};
+use datafusion::logical_expr::{BinaryExpr, Expr, Filter, Join, JoinType, LogicalPlan, LogicalPlanBuilder, Operator};
 
 use super::cut::table_site;
 
@@ -72,9 +70,20 @@ fn groups(leaves: &[LogicalPlan], predicate: &Expr) -> Vec<Vec<usize>> {
         i
     }
     for conjunct in split_conjunction(predicate) {
-        let Expr::BinaryExpr(BinaryExpr { left, op: Operator::Eq, right }) = conjunct else { continue };
-        let (Expr::Column(a), Expr::Column(b)) = (left.as_ref(), right.as_ref()) else { continue };
-        let (Some(a), Some(b)) = (owner(a), owner(b)) else { continue };
+        let Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) = conjunct
+        else {
+            continue;
+        };
+        let (Expr::Column(a), Expr::Column(b)) = (left.as_ref(), right.as_ref()) else {
+            continue;
+        };
+        let (Some(a), Some(b)) = (owner(a), owner(b)) else {
+            continue;
+        };
         if a != b && sites[a].is_some() && sites[a] == sites[b] {
             let (ra, rb) = (root(&mut group, a), root(&mut group, b));
             group[ra.max(rb)] = ra.min(rb);

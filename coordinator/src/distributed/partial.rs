@@ -30,7 +30,10 @@ pub(crate) fn split_aggregates_over_unions(plan: LogicalPlan) -> DfResult<Logica
     })
     // Above a split aggregate, schemas follow its columns (a count's is now nullable).
     .and_then(|split| match split.transformed {
-        true => Ok(split.data.transform_up(|node| Ok(Transformed::yes(node.recompute_schema()?)))?.data),
+        true => Ok(split
+            .data
+            .transform_up(|node| Ok(Transformed::yes(node.recompute_schema()?)))?
+            .data),
         false => Ok(split.data),
     })
 }
@@ -59,7 +62,11 @@ fn combine_of(expr: &Expr) -> Option<Combine> {
 }
 
 fn split(aggregate: &Aggregate) -> DfResult<Option<LogicalPlan>> {
-    if aggregate.group_expr.iter().any(|expr| matches!(expr, Expr::GroupingSet(_))) {
+    if aggregate
+        .group_expr
+        .iter()
+        .any(|expr| matches!(expr, Expr::GroupingSet(_)))
+    {
         return Ok(None);
     }
     let Some(combines) = aggregate.aggr_expr.iter().map(combine_of).collect::<Option<Vec<_>>>() else {
@@ -82,7 +89,10 @@ fn split(aggregate: &Aggregate) -> DfResult<Option<LogicalPlan>> {
                     Expr::Column(column) => {
                         let index = to_union(&column)?;
                         let (qualifier, field) = input.schema().qualified_field(index);
-                        Ok(Transformed::yes(Expr::Column(Column::new(qualifier.cloned(), field.name()))))
+                        Ok(Transformed::yes(Expr::Column(Column::new(
+                            qualifier.cloned(),
+                            field.name(),
+                        ))))
                     }
                     other => Ok(Transformed::no(other)),
                 })?
@@ -100,7 +110,11 @@ fn split(aggregate: &Aggregate) -> DfResult<Option<LogicalPlan>> {
             .enumerate()
             .map(|(i, expr)| Ok(remap(expr)?.alias(format!("__a{i}"))))
             .collect::<DfResult<Vec<_>>>()?;
-        partials.push(LogicalPlanBuilder::from(input.as_ref().clone()).aggregate(group, aggr)?.build()?);
+        partials.push(
+            LogicalPlanBuilder::from(input.as_ref().clone())
+                .aggregate(group, aggr)?
+                .build()?,
+        );
     }
     let mut partials = partials.into_iter();
     let mut union = LogicalPlanBuilder::from(partials.next().expect("a union has inputs"));
@@ -131,7 +145,11 @@ fn split(aggregate: &Aggregate) -> DfResult<Option<LogicalPlan>> {
         .iter()
         .enumerate()
         .map(|(i, (qualifier, field))| {
-            let source = if i < groups { format!("__g{i}") } else { format!("__f{}", i - groups) };
+            let source = if i < groups {
+                format!("__g{i}")
+            } else {
+                format!("__f{}", i - groups)
+            };
             cast(col(source), field.data_type().clone()).alias_qualified(qualifier.cloned(), field.name())
         })
         .collect::<Vec<_>>();

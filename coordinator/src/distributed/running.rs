@@ -92,7 +92,9 @@ impl RunningQueries {
         // error if they were cut short.
         let end = stream::once(async move {
             let registration = registration;
-            fired.load(Ordering::SeqCst).then(|| Err(cancelled(&registration.query_id)))
+            fired
+                .load(Ordering::SeqCst)
+                .then(|| Err(cancelled(&registration.query_id)))
         })
         .filter_map(std::future::ready);
         Ok(ResultStream::new(schema, rows.take_until(stop).chain(end).boxed()))

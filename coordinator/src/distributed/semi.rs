@@ -78,11 +78,7 @@ fn filtered(semi: &Join, input: Arc<LogicalPlan>) -> LogicalPlan {
 fn left_columns(semi: &Join) -> Vec<Column> {
     let right = semi.right.schema();
     let mut columns = Vec::new();
-    let exprs = semi
-        .on
-        .iter()
-        .flat_map(|(l, r)| [l, r])
-        .chain(semi.filter.iter());
+    let exprs = semi.on.iter().flat_map(|(l, r)| [l, r]).chain(semi.filter.iter());
     for expr in exprs {
         for column in expr.column_refs() {
             if !right.has_column(column) {

@@ -19,7 +19,10 @@ use super::catalog::RemoteTable;
 use super::dialect::OpenDuckDialect;
 
 /// DuckDB SQL for `plan`, and a database it can run in.
-pub(crate) fn fragment_sql(plan: &LogicalPlan, table_of: impl Fn(&LogicalPlan) -> Option<std::sync::Arc<RemoteTable>>) -> DfResult<(String, String)> {
+pub(crate) fn fragment_sql(
+    plan: &LogicalPlan,
+    table_of: impl Fn(&LogicalPlan) -> Option<std::sync::Arc<RemoteTable>>,
+) -> DfResult<(String, String)> {
     let mut writer = Writer {
         next_alias: 0,
         database: None,
@@ -76,7 +79,11 @@ impl Writer<'_> {
                     .map(|(index, field)| format!("{} AS {}", quote_identifier(field.name()), column_name(index)))
                     .collect();
                 // A scan that only counts rows still needs a column to select.
-                let columns = if columns.is_empty() { "NULL AS c".to_string() } else { columns.join(", ") };
+                let columns = if columns.is_empty() {
+                    "NULL AS c".to_string()
+                } else {
+                    columns.join(", ")
+                };
                 let mut sql = format!("SELECT {columns} FROM {}", table.qualified_name());
                 if let Some(fetch) = scan.fetch {
                     sql.push_str(&format!(" LIMIT {fetch}"));
@@ -95,7 +102,11 @@ impl Writer<'_> {
                 Ok(format!("SELECT * FROM {from} WHERE {predicate}"))
             }
             LogicalPlan::Aggregate(aggregate) => {
-                if aggregate.group_expr.iter().any(|expr| matches!(expr, Expr::GroupingSet(_))) {
+                if aggregate
+                    .group_expr
+                    .iter()
+                    .any(|expr| matches!(expr, Expr::GroupingSet(_)))
+                {
                     return Err(unsupported("grouping sets"));
                 }
                 let (from, alias) = self.derived(&aggregate.input)?;
@@ -145,13 +156,27 @@ impl Writer<'_> {
                     conditions.push(format!("({a}) = ({b})"));
                 }
                 if let Some(filter) = &join.filter {
-                    conditions.push(format!("({})", self.join_expr(filter, left_schema, &l, right_schema, &r)?));
+                    conditions.push(format!(
+                        "({})",
+                        self.join_expr(filter, left_schema, &l, right_schema, &r)?
+                    ));
                 }
-                let on = if conditions.is_empty() { "TRUE".to_string() } else { conditions.join(" AND ") };
+                let on = if conditions.is_empty() {
+                    "TRUE".to_string()
+                } else {
+                    conditions.join(" AND ")
+                };
                 // The columns of `alias`'s `count` outputs, numbered from `first`.
                 let keep = |alias: &str, count: usize, first: usize| {
                     (0..count)
-                        .map(|i| format!("{}.{} AS {}", quote_identifier(alias), column_name(i), column_name(first + i)))
+                        .map(|i| {
+                            format!(
+                                "{}.{} AS {}",
+                                quote_identifier(alias),
+                                column_name(i),
+                                column_name(first + i)
+                            )
+                        })
                         .collect::<Vec<_>>()
                         .join(", ")
                 };
@@ -162,11 +187,22 @@ impl Writer<'_> {
                     JoinOutput::Right => (keep(&r, right_count, 0), &right, &left),
                     JoinOutput::Both => {
                         let both = [keep(&l, left_count, 0), keep(&r, right_count, left_count)];
-                        (both.into_iter().filter(|list| !list.is_empty()).collect::<Vec<_>>().join(", "), &left, &right)
+                        (
+                            both.into_iter()
+                                .filter(|list| !list.is_empty())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            &left,
+                            &right,
+                        )
                     }
                 };
                 // A join that only counts rows still needs a column to select.
-                let columns = if columns.is_empty() { "NULL AS c".to_string() } else { columns };
+                let columns = if columns.is_empty() {
+                    "NULL AS c".to_string()
+                } else {
+                    columns
+                };
                 Ok(format!("SELECT {columns} FROM {from} {kind} JOIN {to} ON {on}"))
             }
             LogicalPlan::Sort(sort) => {
@@ -209,7 +245,13 @@ impl Writer<'_> {
         Ok(exprs
             .iter()
             .enumerate()
-            .map(|(index, expr)| Ok(format!("{} AS {}", self.expr(expr, schema, alias)?, column_name(first + index))))
+            .map(|(index, expr)| {
+                Ok(format!(
+                    "{} AS {}",
+                    self.expr(expr, schema, alias)?,
+                    column_name(first + index)
+                ))
+            })
             .collect::<DfResult<Vec<_>>>()?
             .join(", "))
     }
@@ -238,7 +280,10 @@ fn positional_sql<'a>(expr: &Expr, locate: impl Fn(&Column) -> DfResult<(&'a str
         .transform(|expr| match expr {
             Expr::Column(column) => {
                 let (alias, index) = locate(&column)?;
-                Ok(Transformed::yes(Expr::Column(Column::new(Some(alias), column_name(index)))))
+                Ok(Transformed::yes(Expr::Column(Column::new(
+                    Some(alias),
+                    column_name(index),
+                ))))
             }
             other => Ok(Transformed::no(other)),
         })?

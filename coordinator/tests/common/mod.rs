@@ -30,7 +30,12 @@ pub(crate) async fn cluster() -> Cluster {
             id: format!("exec-{index}"),
             ..ExecutorConfig::new(dir.path(), vec![database.to_string()])
         };
-        executors.push(Arc::new(tokio::task::spawn_blocking(move || Executor::open(config)).await.unwrap().unwrap()));
+        executors.push(Arc::new(
+            tokio::task::spawn_blocking(move || Executor::open(config))
+                .await
+                .unwrap()
+                .unwrap(),
+        ));
         dirs.push(dir);
     }
     let coordinator = Coordinator::new(
@@ -58,4 +63,3 @@ impl Cluster {
         self.coordinator.execute_update(&scope, sql, None).await.unwrap();
     }
 }
-

@@ -39,7 +39,13 @@ impl<'c> Appender<'c> {
         // SAFETY: the connection is alive; the appender is destroyed in Drop,
         // even when creating it fails.
         let state = unsafe {
-            ffi::duckdb_appender_create_ext(conn.raw(), catalog.as_ptr(), schema.as_ptr(), table.as_ptr(), &mut appender.raw)
+            ffi::duckdb_appender_create_ext(
+                conn.raw(),
+                catalog.as_ptr(),
+                schema.as_ptr(),
+                table.as_ptr(),
+                &mut appender.raw,
+            )
         };
         if state != ffi::DuckDBSuccess {
             // The appender reports a missing table without DuckDB's usual

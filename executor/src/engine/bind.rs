@@ -2,11 +2,10 @@
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{
-    DataType, Date32Type, Date64Type, Decimal128Type, Float16Type, Float32Type, Float64Type,
-    Int16Type, Int32Type, Int64Type, Int8Type, IntervalMonthDayNanoType, IntervalUnit,
-    Time32MillisecondType, Time32SecondType, Time64MicrosecondType, Time64NanosecondType,
-    TimeUnit, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
-    TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+    DataType, Date32Type, Date64Type, Decimal128Type, Float16Type, Float32Type, Float64Type, Int16Type, Int32Type,
+    Int64Type, Int8Type, IntervalMonthDayNanoType, IntervalUnit, Time32MillisecondType, Time32SecondType,
+    Time64MicrosecondType, Time64NanosecondType, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
 use duckdb::ffi;
 
@@ -44,7 +43,9 @@ pub(super) fn bind_value(
                 DataType::UInt16 => ffi::duckdb_bind_uint16(stmt, idx, array.as_primitive::<UInt16Type>().value(row)),
                 DataType::UInt32 => ffi::duckdb_bind_uint32(stmt, idx, array.as_primitive::<UInt32Type>().value(row)),
                 DataType::UInt64 => ffi::duckdb_bind_uint64(stmt, idx, array.as_primitive::<UInt64Type>().value(row)),
-                DataType::Float16 => ffi::duckdb_bind_float(stmt, idx, array.as_primitive::<Float16Type>().value(row).to_f32()),
+                DataType::Float16 => {
+                    ffi::duckdb_bind_float(stmt, idx, array.as_primitive::<Float16Type>().value(row).to_f32())
+                }
                 DataType::Float32 => ffi::duckdb_bind_float(stmt, idx, array.as_primitive::<Float32Type>().value(row)),
                 DataType::Float64 => ffi::duckdb_bind_double(stmt, idx, array.as_primitive::<Float64Type>().value(row)),
                 DataType::Utf8 => bind_text(stmt, idx, array.as_string::<i32>().value(row)),
@@ -57,7 +58,9 @@ pub(super) fn bind_value(
                 DataType::Date32 => ffi::duckdb_bind_date(
                     stmt,
                     idx,
-                    ffi::duckdb_date { days: array.as_primitive::<Date32Type>().value(row) },
+                    ffi::duckdb_date {
+                        days: array.as_primitive::<Date32Type>().value(row),
+                    },
                 ),
                 DataType::Date64 => ffi::duckdb_bind_date(
                     stmt,
@@ -153,6 +156,9 @@ fn timestamp_micros(array: &dyn Array, unit: TimeUnit, row: usize) -> i64 {
         TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(row) * 1_000_000,
         TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().value(row) * 1_000,
         TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().value(row),
-        TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().value(row).div_euclid(1_000),
+        TimeUnit::Nanosecond => array
+            .as_primitive::<TimestampNanosecondType>()
+            .value(row)
+            .div_euclid(1_000),
     }
 }

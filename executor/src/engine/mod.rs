@@ -68,9 +68,7 @@ impl Database {
             for (key, value) in options {
                 let (k, v) = (c_string(key)?, c_string(value)?);
                 // SAFETY: config is valid; k and v outlive the call.
-                if unsafe { ffi::duckdb_set_config(config, k.as_ptr(), v.as_ptr()) }
-                    != ffi::DuckDBSuccess
-                {
+                if unsafe { ffi::duckdb_set_config(config, k.as_ptr(), v.as_ptr()) } != ffi::DuckDBSuccess {
                     return Err(open_error(format!("invalid setting {key}={value}")));
                 }
             }
@@ -226,7 +224,9 @@ pub(crate) struct Interrupter {
 
 impl std::fmt::Debug for Interrupter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Interrupter").field("generation", &self.generation).finish()
+        f.debug_struct("Interrupter")
+            .field("generation", &self.generation)
+            .finish()
     }
 }
 

@@ -50,13 +50,9 @@ impl<'c> Statements<'c> {
     pub(crate) fn prepare(&self, index: usize) -> Result<Prepared<'c>> {
         let mut raw: ffi::duckdb_prepared_statement = ptr::null_mut();
         // SAFETY: index < count; the out statement is destroyed by Prepared.
-        let state = unsafe {
-            ffi::duckdb_prepare_extracted_statement(self.conn.raw(), self.raw, index as u64, &mut raw)
-        };
-        let prepared = Prepared {
-            conn: self.conn,
-            raw,
-        };
+        let state =
+            unsafe { ffi::duckdb_prepare_extracted_statement(self.conn.raw(), self.raw, index as u64, &mut raw) };
+        let prepared = Prepared { conn: self.conn, raw };
         if state != ffi::DuckDBSuccess {
             // SAFETY: the error text belongs to the statement, copied before its Drop.
             let message = unsafe { borrowed_c_string(ffi::duckdb_prepare_error(raw)) };
@@ -154,14 +150,12 @@ impl Prepared<'_> {
         let mut types = LogicalTypes(Vec::with_capacity(count));
         for index in 0..count {
             let name = unsafe {
-                take_c_string(
-                    ffi::duckdb_prepared_statement_column_name(self.raw, index as u64) as *mut c_char,
-                )
+                take_c_string(ffi::duckdb_prepared_statement_column_name(self.raw, index as u64) as *mut c_char)
             };
             names.push(name);
-            types.0.push(unsafe {
-                ffi::duckdb_prepared_statement_column_logical_type(self.raw, index as u64)
-            });
+            types
+                .0
+                .push(unsafe { ffi::duckdb_prepared_statement_column_logical_type(self.raw, index as u64) });
         }
         let resolved = types.0.iter().all(|&logical| {
             // SAFETY: each type is a valid handle owned by `types`.
@@ -280,10 +274,11 @@ impl QueryResult<'_> {
         let mut types = LogicalTypes(Vec::with_capacity(count));
         for index in 0..count {
             names.push(
-                unsafe { borrowed_c_string(ffi::duckdb_column_name(&mut raw, index as u64)) }
-                    .unwrap_or_default(),
+                unsafe { borrowed_c_string(ffi::duckdb_column_name(&mut raw, index as u64)) }.unwrap_or_default(),
             );
-            types.0.push(unsafe { ffi::duckdb_column_logical_type(&mut raw, index as u64) });
+            types
+                .0
+                .push(unsafe { ffi::duckdb_column_logical_type(&mut raw, index as u64) });
         }
         let (schema, ffi_schema) = match arrow_schema(&options, &mut types.0, &names) {
             Ok(converted) => converted,
@@ -432,10 +427,11 @@ pub(super) fn check_error_data(mut error: ffi::duckdb_error_data) -> Result<()> 
 
 impl std::fmt::Debug for QueryResult<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QueryResult").field("schema", &self.schema).finish_non_exhaustive()
+        f.debug_struct("QueryResult")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
     }
 }
-
 
 /// DuckDB reports some errors as JSON (`{"exception_type":"Not implemented",
 /// "exception_message":"..."}`); turns them into its usual `<Type> Error: <message>`.
@@ -443,7 +439,10 @@ fn readable_error(raw: &str) -> String {
     if !raw.starts_with('{') {
         return raw.to_string();
     }
-    match (json_string_field(raw, "exception_type"), json_string_field(raw, "exception_message")) {
+    match (
+        json_string_field(raw, "exception_type"),
+        json_string_field(raw, "exception_message"),
+    ) {
         (Some(kind), Some(message)) => format!("{kind} Error: {message}"),
         (None, Some(message)) => message,
         _ => raw.to_string(),

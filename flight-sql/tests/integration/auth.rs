@@ -38,11 +38,17 @@ async fn bearer_token_is_required_and_checked() {
     let server = with_token().await;
     assert_eq!(total_rows(&server.query("SELECT 1").await.unwrap()), 1);
 
-    let anonymous = server.flight().get_flight_info(Request::new(select_one())).await.unwrap_err();
+    let anonymous = server
+        .flight()
+        .get_flight_info(Request::new(select_one()))
+        .await
+        .unwrap_err();
     assert_eq!(anonymous.code(), Code::Unauthenticated);
 
     let mut wrong = Request::new(select_one());
-    wrong.metadata_mut().insert("authorization", "Bearer guess".parse().unwrap());
+    wrong
+        .metadata_mut()
+        .insert("authorization", "Bearer guess".parse().unwrap());
     let status = server.flight().get_flight_info(wrong).await.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
     assert!(!status.message().contains("s3cret"));
@@ -73,7 +79,10 @@ async fn handshake_with_basic_credentials_returns_a_bearer_token() {
 async fn refuses_non_loopback_addresses_without_a_token() {
     let dir = tempfile::TempDir::new().unwrap();
     let config = ExecutorConfig::new(dir.path(), vec!["mydb".into()]);
-    let executor = tokio::task::spawn_blocking(move || Executor::open(config)).await.unwrap().unwrap();
+    let executor = tokio::task::spawn_blocking(move || Executor::open(config))
+        .await
+        .unwrap()
+        .unwrap();
     let coordinator = Arc::new(Coordinator::embedded(executor, Duration::from_secs(60)));
     let refused = serve(
         Arc::clone(&coordinator),

@@ -18,7 +18,12 @@ async fn start(server: &TestServer, sql: &str) -> FlightRecordBatchStream {
         .await
         .unwrap();
     let ticket = info.endpoint[0].ticket.clone().unwrap();
-    let stream = server.flight().do_get(server.request(ticket)).await.unwrap().into_inner();
+    let stream = server
+        .flight()
+        .do_get(server.request(ticket))
+        .await
+        .unwrap()
+        .into_inner();
     FlightRecordBatchStream::new_from_flight_data(stream.map_err(FlightError::from))
 }
 
@@ -41,10 +46,18 @@ async fn dropping_a_stream_interrupts_the_query() {
 
 async fn abandon_queries_then_ask(server: &TestServer) -> String {
     for _ in 0..3 {
-        let unread = start(server, "SELECT sum(a.range * b.range) FROM range(1000000) a, range(1000000) b").await;
+        let unread = start(
+            server,
+            "SELECT sum(a.range * b.range) FROM range(1000000) a, range(1000000) b",
+        )
+        .await;
         drop(unread);
 
-        let mut streaming = start(server, "SELECT a.range * b.range AS x FROM range(100000) a, range(100000) b").await;
+        let mut streaming = start(
+            server,
+            "SELECT a.range * b.range AS x FROM range(100000) a, range(100000) b",
+        )
+        .await;
         let first = streaming.next().await.expect("a first batch").unwrap();
         assert!(first.num_rows() > 0);
         drop(streaming);
@@ -68,7 +81,12 @@ async fn cancel_flight_info_stops_a_running_query() {
         .await
         .unwrap();
     let ticket = info.endpoint[0].ticket.clone().unwrap();
-    let stream = server.flight().do_get(server.request(ticket)).await.unwrap().into_inner();
+    let stream = server
+        .flight()
+        .do_get(server.request(ticket))
+        .await
+        .unwrap()
+        .into_inner();
     let mut rows = FlightRecordBatchStream::new_from_flight_data(stream.map_err(FlightError::from));
 
     let cancel = CancelFlightInfoRequest { info: Some(info) }.encode_to_vec();
@@ -99,7 +117,9 @@ async fn cancel_query_action() {
 
     let server = TestServer::start().await;
     let cancel = |info: arrow_flight::FlightInfo| {
-        let request = ActionCancelQueryRequest { info: info.encode_to_vec().into() };
+        let request = ActionCancelQueryRequest {
+            info: info.encode_to_vec().into(),
+        };
         let server = &server;
         async move {
             let mut results = server
@@ -109,14 +129,26 @@ async fn cancel_query_action() {
                 .unwrap()
                 .into_inner();
             let body = results.message().await.unwrap().unwrap().body;
-            Any::decode(body).unwrap().unpack::<ActionCancelQueryResult>().unwrap().unwrap().result
+            Any::decode(body)
+                .unwrap()
+                .unpack::<ActionCancelQueryResult>()
+                .unwrap()
+                .unwrap()
+                .result
         }
     };
-    let query = |sql: &str| CommandStatementQuery { query: sql.into(), transaction_id: None };
+    let query = |sql: &str| CommandStatementQuery {
+        query: sql.into(),
+        transaction_id: None,
+    };
     let info = server.info(query("SELECT 42")).await.unwrap();
     assert_eq!(cancel(info.clone()).await, 1, "CANCEL_RESULT_CANCELLED");
     let refused = server.fetch(info).await.unwrap_err();
-    assert_eq!(refused.code(), tonic::Code::Cancelled, "a cancelled ticket does not run: {refused}");
+    assert_eq!(
+        refused.code(),
+        tonic::Code::Cancelled,
+        "a cancelled ticket does not run: {refused}"
+    );
     let ddl = server.info(query("CREATE TABLE t (x INTEGER)")).await.unwrap();
     assert_eq!(cancel(ddl).await, 3, "CANCEL_RESULT_NOT_CANCELLABLE");
 }

@@ -1,6 +1,6 @@
 //! Bad input gets the right status code, and the server keeps serving.
 
-use arrow_flight::sql::{TicketStatementQuery, ProstMessageExt};
+use arrow_flight::sql::{ProstMessageExt, TicketStatementQuery};
 use arrow_flight::{FlightDescriptor, Ticket};
 use prost::Message;
 use tonic::Code;
@@ -22,7 +22,10 @@ async fn syntax_errors_and_unknown_tables() {
     assert_eq!(status.code(), Code::NotFound);
     assert!(status.message().contains("no_such_table"), "{}", status.message());
 
-    let status = server.update("CREATE TABLE t (x INT); CREATE TABLE t (x INT)").await.unwrap_err();
+    let status = server
+        .update("CREATE TABLE t (x INT); CREATE TABLE t (x INT)")
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::AlreadyExists, "{status}");
 
     let status = server.query("SELECT nope FROM range(3)").await.unwrap_err();
@@ -45,7 +48,11 @@ async fn an_error_in_the_middle_of_a_stream_is_not_a_short_result() {
 async fn malformed_commands_and_forged_tickets() {
     let server = TestServer::start().await;
     let garbage = FlightDescriptor::new_cmd(vec![0xff, 0x00, 0x13, 0x37]);
-    let status = server.flight().get_flight_info(server.request(garbage)).await.unwrap_err();
+    let status = server
+        .flight()
+        .get_flight_info(server.request(garbage))
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument, "{status}");
 
     let forged = TicketStatementQuery {
@@ -67,7 +74,10 @@ async fn files_outside_the_data_directory_are_off_limits() {
     let server = TestServer::start().await;
     let status = server.query("SELECT * FROM read_csv('/etc/passwd')").await.unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied, "{status}");
-    let status = server.update("COPY (SELECT 1) TO '/tmp/openduck-escape.csv'").await.unwrap_err();
+    let status = server
+        .update("COPY (SELECT 1) TO '/tmp/openduck-escape.csv'")
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied, "{status}");
     let status = server.update("SET enable_external_access = true").await.unwrap_err();
     assert_ne!(status.code(), Code::Ok);

@@ -125,7 +125,11 @@ impl TestServer {
 
     pub(crate) async fn info(&self, command: impl ProstMessageExt) -> Result<FlightInfo, Status> {
         let descriptor = FlightDescriptor::new_cmd(command.as_any().encode_to_vec());
-        Ok(self.flight().get_flight_info(self.request(descriptor)).await?.into_inner())
+        Ok(self
+            .flight()
+            .get_flight_info(self.request(descriptor))
+            .await?
+            .into_inner())
     }
 
     /// Reads every endpoint of `info`, in order.

@@ -3,7 +3,9 @@
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Schema};
 use arrow::ipc::convert::try_schema_from_ipc_buffer;
-use arrow_flight::sql::{CommandGetCatalogs, CommandGetDbSchemas, CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, SqlInfo};
+use arrow_flight::sql::{
+    CommandGetCatalogs, CommandGetDbSchemas, CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, SqlInfo,
+};
 
 use crate::fixture::{Options, TestServer};
 
@@ -12,7 +14,9 @@ fn strings(batches: &[RecordBatch], column: &str) -> Vec<String> {
         .iter()
         .flat_map(|batch| {
             let array = batch.column_by_name(column).unwrap().as_string::<i32>().clone();
-            (0..array.len()).map(move |i| array.value(i).to_string()).collect::<Vec<_>>()
+            (0..array.len())
+                .map(move |i| array.value(i).to_string())
+                .collect::<Vec<_>>()
         })
         .collect()
 }
@@ -33,7 +37,10 @@ async fn setup() -> TestServer {
 #[tokio::test]
 async fn catalogs_and_schemas() {
     let server = setup().await;
-    let catalogs = server.fetch(server.info(CommandGetCatalogs {}).await.unwrap()).await.unwrap();
+    let catalogs = server
+        .fetch(server.info(CommandGetCatalogs {}).await.unwrap())
+        .await
+        .unwrap();
     assert_eq!(strings(&catalogs, "catalog_name"), ["mydb", "other"]);
 
     let schemas = server
@@ -83,10 +90,18 @@ async fn tables_with_patterns_types_and_schemas() {
     let batch = &tables[0];
     let schemas = batch.column_by_name("table_schema").unwrap().as_binary::<i32>();
     let orders: Schema = try_schema_from_ipc_buffer(schemas.value(1)).unwrap();
-    let fields: Vec<(&str, &DataType)> = orders.fields().iter().map(|f| (f.name().as_str(), f.data_type())).collect();
+    let fields: Vec<(&str, &DataType)> = orders
+        .fields()
+        .iter()
+        .map(|f| (f.name().as_str(), f.data_type()))
+        .collect();
     assert_eq!(
         fields,
-        [("id", &DataType::Int64), ("amount", &DataType::Decimal128(12, 2)), ("note", &DataType::Utf8)]
+        [
+            ("id", &DataType::Int64),
+            ("amount", &DataType::Decimal128(12, 2)),
+            ("note", &DataType::Utf8)
+        ]
     );
 
     let only_views = CommandGetTables {
@@ -114,7 +129,10 @@ async fn tables_with_patterns_types_and_schemas() {
 #[tokio::test]
 async fn table_types_and_sql_info() {
     let server = TestServer::start().await;
-    let types = server.fetch(server.info(CommandGetTableTypes {}).await.unwrap()).await.unwrap();
+    let types = server
+        .fetch(server.info(CommandGetTableTypes {}).await.unwrap())
+        .await
+        .unwrap();
     assert_eq!(strings(&types, "table_type"), ["TABLE", "VIEW"]);
 
     let wanted = [
@@ -130,7 +148,11 @@ async fn table_types_and_sql_info() {
     };
     let info = server.fetch(server.info(command).await.unwrap()).await.unwrap();
     let batch = &info[0];
-    assert_eq!(batch.num_rows(), wanted.len(), "unknown ids are ignored, known ones all answered");
+    assert_eq!(
+        batch.num_rows(),
+        wanted.len(),
+        "unknown ids are ignored, known ones all answered"
+    );
     let names = batch.column(0).as_primitive::<arrow::datatypes::UInt32Type>();
     let values = batch.column(1).as_union();
     let text = |id: SqlInfo| {

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use arrow::array::{AsArray, Int32Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use arrow_flight::sql::{
-    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
-    ActionCreatePreparedStatementResult, Any, CommandPreparedStatementQuery, ProstMessageExt,
+    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest, ActionCreatePreparedStatementResult,
+    Any, CommandPreparedStatementQuery, ProstMessageExt,
 };
 use arrow_flight::Action;
 use prost::Message;
@@ -27,14 +27,27 @@ fn rows(ids: Vec<i32>, names: Vec<&str>) -> RecordBatch {
 #[tokio::test]
 async fn executemany_runs_every_parameter_row() {
     let server = TestServer::start().await;
-    server.update("CREATE TABLE people (id INTEGER, name VARCHAR)").await.unwrap();
+    server
+        .update("CREATE TABLE people (id INTEGER, name VARCHAR)")
+        .await
+        .unwrap();
     let mut client = server.sql_client();
-    let mut insert = client.prepare("INSERT INTO people VALUES (?, ?)".into(), None).await.unwrap();
+    let mut insert = client
+        .prepare("INSERT INTO people VALUES (?, ?)".into(), None)
+        .await
+        .unwrap();
     assert_eq!(insert.parameter_schema().unwrap().fields().len(), 2);
-    insert.set_parameters(rows(vec![1, 2, 3], vec!["ann", "bob", "cid"])).unwrap();
+    insert
+        .set_parameters(rows(vec![1, 2, 3], vec!["ann", "bob", "cid"]))
+        .unwrap();
     assert_eq!(insert.execute_update().await.unwrap(), 3);
     insert.close().await.unwrap();
-    assert_eq!(server.scalar("SELECT string_agg(name, ',' ORDER BY id) FROM people").await, "ann,bob,cid");
+    assert_eq!(
+        server
+            .scalar("SELECT string_agg(name, ',' ORDER BY id) FROM people")
+            .await,
+        "ann,bob,cid"
+    );
 }
 
 #[tokio::test]
@@ -45,7 +58,10 @@ async fn prepared_queries_bind_parameters() {
         .await
         .unwrap();
     let mut client = server.sql_client();
-    let mut query = client.prepare("SELECT count(*) AS c FROM n WHERE i < ?".into(), None).await.unwrap();
+    let mut query = client
+        .prepare("SELECT count(*) AS c FROM n WHERE i < ?".into(), None)
+        .await
+        .unwrap();
     assert_eq!(query.dataset_schema().unwrap().field(0).name(), "c");
     let bound = RecordBatch::try_new(
         Arc::new(Schema::new(vec![Field::new("$1", DataType::Int64, false)])),
@@ -70,14 +86,22 @@ async fn a_closed_or_forged_handle_is_not_found() {
         .as_any()
         .encode_to_vec(),
     );
-    let mut results = server.flight().do_action(server.request(create)).await.unwrap().into_inner();
+    let mut results = server
+        .flight()
+        .do_action(server.request(create))
+        .await
+        .unwrap()
+        .into_inner();
     let body = results.message().await.unwrap().expect("one result").body;
     let created: ActionCreatePreparedStatementResult = Any::decode(body).unwrap().unpack().unwrap().unwrap();
     let handle = created.prepared_statement_handle;
     let query = CommandPreparedStatementQuery {
         prepared_statement_handle: handle.clone(),
     };
-    assert_eq!(total_rows(&server.fetch(server.info(query.clone()).await.unwrap()).await.unwrap()), 1);
+    assert_eq!(
+        total_rows(&server.fetch(server.info(query.clone()).await.unwrap()).await.unwrap()),
+        1
+    );
 
     let close = Action::new(
         "ClosePreparedStatement",

@@ -7,7 +7,10 @@ use crate::fixture::TestServer;
 #[tokio::test]
 async fn duckdb_types_map_to_arrow() {
     let server = TestServer::start().await;
-    server.update("CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')").await.unwrap();
+    server
+        .update("CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')")
+        .await
+        .unwrap();
     let sql = r"SELECT
         1::TINYINT AS i8, 1::SMALLINT AS i16, 1::INTEGER AS i32, 1::BIGINT AS i64,
         1::UTINYINT AS u8, 1::USMALLINT AS u16, 1::UINTEGER AS u32, 1::UBIGINT AS u64,
@@ -37,7 +40,10 @@ async fn duckdb_types_map_to_arrow() {
     assert_eq!(type_of("ts"), DataType::Timestamp(TimeUnit::Microsecond, None));
     assert_eq!(type_of("ts_s"), DataType::Timestamp(TimeUnit::Second, None));
     assert_eq!(type_of("ts_ns"), DataType::Timestamp(TimeUnit::Nanosecond, None));
-    assert!(matches!(type_of("tstz"), DataType::Timestamp(TimeUnit::Microsecond, Some(_))));
+    assert!(matches!(
+        type_of("tstz"),
+        DataType::Timestamp(TimeUnit::Microsecond, Some(_))
+    ));
     assert_eq!(type_of("span"), DataType::Interval(IntervalUnit::MonthDayNano));
     assert!(matches!(type_of("feeling"), DataType::Dictionary(_, _)));
     assert!(matches!(type_of("list"), DataType::List(_)));
@@ -45,9 +51,8 @@ async fn duckdb_types_map_to_arrow() {
     assert!(matches!(type_of("dict"), DataType::Map(_, _)));
 
     let batch = &batches[0];
-    let text = |name: &str| {
-        arrow::util::display::array_value_to_string(batch.column_by_name(name).unwrap(), 0).unwrap()
-    };
+    let text =
+        |name: &str| arrow::util::display::array_value_to_string(batch.column_by_name(name).unwrap(), 0).unwrap();
     assert_eq!(text("huge"), "-12345678901234567890123456789012345678");
     assert_eq!(text("f32"), "NaN");
     assert_eq!(text("f64"), "-inf");
