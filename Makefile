@@ -14,12 +14,17 @@ PYTHON := $(VENV)/bin/python
 OPENDUCK_BIN := $(CARGO_TARGET_DIR)/debug/openduck
 SERVE_ARGS ?=
 
-.PHONY: deps deps-test serve test test-rust test-python build bench bench-tpch bench-storage bench-load python-env
+.PHONY: deps deps-test lint serve test test-rust test-python build bench bench-tpch bench-storage bench-load python-env
 
 serve: deps
 	cargo run --bin openduck -- serve $(SERVE_ARGS)
 
-test: test-rust test-python
+test: lint test-rust test-python
+
+# Format and lints: the tree is rustfmt-clean and clippy-clean with -D warnings.
+lint: deps-test
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
 
 # System packages (protoc, etcd, ...), installed from Debian's when missing.
 deps:
