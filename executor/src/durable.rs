@@ -2,13 +2,15 @@
 //! published as a snapshot in differential storage before the write is
 //! acknowledged.
 //!
-//! DuckDB checkpoints only when no other write transaction is open, so
-//! writes pass a gate:
+//! DuckDB refuses to checkpoint while a transaction that updated, deleted or
+//! changed the catalog is open (and, once it committed, while a transaction
+//! older than it is open), so writes pass a gate:
 //!
 //! - a write that commits on its own (autocommit) holds the gate shared while
 //!   it runs, and lets go once it committed;
 //! - a session's transaction takes the gate shared at its first write and
-//!   holds it until it commits or rolls back;
+//!   holds it until it commits or rolls back (its DuckDB transaction starts
+//!   at that write, so a transaction that only reads holds no snapshot);
 //! - publication closes the gate: it waits for the writes inside to commit,
 //!   holds new ones back, checkpoints, takes the snapshot and opens the gate
 //!   again. The checkpoint runs on a connection of its own, so reads, which
