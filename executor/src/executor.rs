@@ -226,10 +226,10 @@ impl Executor {
 
     /// A connection for `statement`, and its permission to write.
     ///
-    /// A write that commits on its own takes the write gate once it has its
-    /// connection, and holds it only while it runs, so that a publication
-    /// waits for writes that run, never for writes that wait for a
-    /// connection. In a session's transaction, the first write takes the
+    /// A write that commits on its own takes the write gate before it takes
+    /// a pooled connection, so that writers held back by a publication (for
+    /// as long as a transaction that wrote stays open) hold no connection a
+    /// reader needs. In a session's transaction, the first write takes the
     /// gate and starts DuckDB's transaction, which keeps the gate until it
     /// ends.
     pub(crate) async fn lease_for_write(&self, statement: &Statement) -> Result<(Lease, Writing)> {
@@ -256,8 +256,8 @@ impl Executor {
                 return Ok((self.lease(statement).await?, Writing::InTransaction));
             }
         }
-        let conn = self.lease(statement).await?;
-        Ok((conn, Writing::Autocommit(durability.enter().await?)))
+        let access = durability.enter().await?;
+        Ok((self.lease(statement).await?, Writing::Autocommit(access)))
     }
 
     /// Refuses `what` inside a session's transaction: it publishes, and a

@@ -387,6 +387,20 @@ mod tests {
     }
 
     #[cfg(unix)]
+    fn assert_storage_in_data_dir(result: Result<()>) {
+        let error = result.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::StorageInSqlReach {
+                    reach: Reach::StorageInDataDir,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+    }
+
     #[test]
     fn links_are_resolved_before_paths_are_compared() {
         use std::os::unix::fs::symlink;
@@ -400,30 +414,10 @@ mod tests {
         confine_storage(&data, &storage, refuse).unwrap();
         // Storage named through a link to a place inside the data directory.
         symlink(data.join("sub"), root.join("alias")).unwrap();
-        let error = confine_storage(&data, &root.join("alias/store"), refuse).unwrap_err();
-        assert!(
-            matches!(
-                error,
-                Error::StorageInSqlReach {
-                    reach: Reach::StorageInDataDir,
-                    ..
-                }
-            ),
-            "{error}"
-        );
+        assert_storage_in_data_dir(confine_storage(&data, &root.join("alias/store"), refuse));
         // `..` through the data directory, to storage that does not exist yet.
         confine_storage(&data, &data.join("../elsewhere"), refuse).unwrap();
-        let error = confine_storage(&data, &data.join("sub/../new"), refuse).unwrap_err();
-        assert!(
-            matches!(
-                error,
-                Error::StorageInSqlReach {
-                    reach: Reach::StorageInDataDir,
-                    ..
-                }
-            ),
-            "{error}"
-        );
+        assert_storage_in_data_dir(confine_storage(&data, &data.join("sub/../new"), refuse));
         // A link in the data directory into storage, deep down.
         symlink(storage.join("heads"), data.join("sub/heads")).unwrap();
         let error = confine_storage(&data, &storage, refuse).unwrap_err();
