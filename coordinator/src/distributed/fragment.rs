@@ -30,9 +30,10 @@ use datafusion::physical_plan::{
 };
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 use futures::{stream, TryStreamExt};
-use openduck_executor::Statement;
+use openduck_executor::{ErrorKind, Statement};
 use tracing::info;
 
+use crate::error::Error;
 use crate::site::Site;
 
 /// A subtree of the plan that runs on one executor as DuckDB SQL.
@@ -212,9 +213,10 @@ impl ExecutionPlan for FragmentExec {
             rows: 0,
             bytes: 0,
         };
+        let sql = self.sql.clone();
         let batches = stream::once(async move { site.query(statement).await })
             .try_flatten()
-            .map_err(|error| DataFusionError::External(Box::new(error)))
+            .map_err(move |error| DataFusionError::External(Box::new(unrunnable(error, &sql))))
             .and_then(move |batch| {
                 // The whole guard moves into the closure, and logs when the stream goes.
                 let moved = &mut moved;
@@ -228,6 +230,26 @@ impl ExecutionPlan for FragmentExec {
 
     fn metrics(&self) -> Option<MetricsSet> {
         Some(self.metrics.clone_inner())
+    }
+}
+
+/// An executor's error for a fragment. DataFusion parsed and bound the
+/// query already, so DuckDB failing to parse or bind the SQL written for it
+/// means the query has a shape the fragment writer does not support: that
+/// is `Unimplemented`, naming the fragment, not the client's bad SQL.
+fn unrunnable(error: Error, sql: &str) -> Error {
+    let message = error.to_string();
+    if error.kind() != ErrorKind::InvalidArgument
+        || !(message.contains("Parser Error") || message.contains("Binder Error"))
+    {
+        return error;
+    }
+    Error::Distributed {
+        kind: ErrorKind::Unimplemented,
+        message: format!(
+            "this query's shape is not supported across executors: the fragment written for it \
+             does not run ({message}); fragment: {sql}"
+        ),
     }
 }
 
@@ -291,4 +313,49 @@ fn conform(batch: &RecordBatch, target: &SchemaRef, rows: &Count, bytes: &Count)
         columns,
         &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn remote(kind: ErrorKind, message: &str) -> Error {
+        Error::Remote(openduck_remote::Error::Remote {
+            executor: "exec-1".into(),
+            kind,
+            message: message.into(),
+        })
+    }
+
+    #[test]
+    fn sql_the_executor_cannot_parse_or_bind_is_unimplemented_and_names_the_fragment() {
+        for message in [
+            "Parser Error: SELECT clause without selection list",
+            "Binder Error: Referenced column \"c9\" not found",
+        ] {
+            let error = unrunnable(remote(ErrorKind::InvalidArgument, message), "SELECT FROM t");
+            assert_eq!(error.kind(), ErrorKind::Unimplemented, "{error}");
+            let text = error.to_string();
+            assert!(
+                text.contains(message) && text.contains("fragment: SELECT FROM t"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn errors_of_the_data_keep_their_kind() {
+        for (kind, message) in [
+            (
+                ErrorKind::InvalidArgument,
+                "Conversion Error: Could not convert string 'x' to INT32",
+            ),
+            (ErrorKind::Cancelled, "INTERRUPT Error: Interrupted!"),
+            (ErrorKind::Unavailable, "transport error"),
+        ] {
+            let error = unrunnable(remote(kind, message), "SELECT 1");
+            assert_eq!(error.kind(), kind, "{error}");
+            assert!(!error.to_string().contains("fragment:"), "{error}");
+        }
+    }
 }

@@ -145,27 +145,43 @@ pub(crate) fn from_datafusion(error: DataFusionError) -> Error {
             },
         },
         DataFusionError::Context(_, inner) => from_datafusion(*inner),
+        // One error seen by several operators (a join's shared build side).
         DataFusionError::Shared(shared) => match Arc::try_unwrap(shared) {
             Ok(inner) => from_datafusion(inner),
             Err(shared) => Error::Distributed {
-                kind: ErrorKind::Internal,
-                message: shared.to_string(),
+                kind: kind_of(&shared),
+                message: message_of(&shared),
             },
         },
-        other => {
-            let kind = match &other {
-                DataFusionError::NotImplemented(_) => ErrorKind::Unimplemented,
-                DataFusionError::ResourcesExhausted(_) => ErrorKind::ResourceExhausted,
-                DataFusionError::Plan(message) if message.contains("not found") => ErrorKind::NotFound,
-                DataFusionError::SchemaError(..) | DataFusionError::Plan(_) | DataFusionError::SQL(..) => {
-                    ErrorKind::InvalidArgument
-                }
-                _ => ErrorKind::Internal,
-            };
-            Error::Distributed {
-                kind,
-                message: other.strip_backtrace(),
-            }
+        other => Error::Distributed {
+            kind: kind_of(&other),
+            message: message_of(&other),
+        },
+    }
+}
+
+/// How an error is classified, looking through DataFusion's wrappers.
+fn kind_of(error: &DataFusionError) -> ErrorKind {
+    match error {
+        DataFusionError::External(inner) => inner.downcast_ref::<Error>().map_or(ErrorKind::Internal, Error::kind),
+        DataFusionError::Context(_, inner) => kind_of(inner),
+        DataFusionError::Shared(inner) => kind_of(inner),
+        DataFusionError::NotImplemented(_) => ErrorKind::Unimplemented,
+        DataFusionError::ResourcesExhausted(_) => ErrorKind::ResourceExhausted,
+        DataFusionError::Plan(message) if message.contains("not found") => ErrorKind::NotFound,
+        DataFusionError::SchemaError(..) | DataFusionError::Plan(_) | DataFusionError::SQL(..) => {
+            ErrorKind::InvalidArgument
         }
+        _ => ErrorKind::Internal,
+    }
+}
+
+/// The message of the error inside DataFusion's wrappers.
+fn message_of(error: &DataFusionError) -> String {
+    match error {
+        DataFusionError::External(inner) => inner.to_string(),
+        DataFusionError::Context(_, inner) => message_of(inner),
+        DataFusionError::Shared(inner) => message_of(inner),
+        other => other.strip_backtrace(),
     }
 }

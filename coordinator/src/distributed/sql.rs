@@ -45,6 +45,20 @@ fn unsupported(what: impl Into<String>) -> DataFusionError {
     DataFusionError::NotImplemented(what.into())
 }
 
+/// The one column of an operator whose parent needs none of its columns
+/// (a `count(*)`, a scalar subquery's or EXISTS's input): DuckDB has no
+/// empty SELECT list. The Bridge drops it.
+const PLACEHOLDER: &str = "c";
+
+/// `columns`, or the placeholder column when there are none.
+fn or_placeholder(columns: String) -> String {
+    if columns.is_empty() {
+        format!("NULL AS {PLACEHOLDER}")
+    } else {
+        columns
+    }
+}
+
 fn column_name(index: usize) -> String {
     format!("c{index}")
 }
@@ -78,12 +92,7 @@ impl Writer<'_> {
                     .enumerate()
                     .map(|(index, field)| format!("{} AS {}", quote_identifier(field.name()), column_name(index)))
                     .collect();
-                // A scan that only counts rows still needs a column to select.
-                let columns = if columns.is_empty() {
-                    "NULL AS c".to_string()
-                } else {
-                    columns.join(", ")
-                };
+                let columns = or_placeholder(columns.join(", "));
                 let mut sql = format!("SELECT {columns} FROM {}", table.qualified_name());
                 if let Some(fetch) = scan.fetch {
                     sql.push_str(&format!(" LIMIT {fetch}"));
@@ -94,7 +103,7 @@ impl Writer<'_> {
             LogicalPlan::Projection(projection) => {
                 let (from, alias) = self.derived(&projection.input)?;
                 let columns = self.select_list(&projection.expr, projection.input.schema(), &alias, 0)?;
-                Ok(format!("SELECT {columns} FROM {from}"))
+                Ok(format!("SELECT {} FROM {from}", or_placeholder(columns)))
             }
             LogicalPlan::Filter(filter) => {
                 let (from, alias) = self.derived(&filter.input)?;
@@ -118,6 +127,13 @@ impl Writer<'_> {
                     .filter(|list| !list.is_empty())
                     .collect::<Vec<_>>()
                     .join(", ");
+                // Without groups an aggregate has one row, also when it
+                // computes nothing: its placeholder must be an aggregate too.
+                let columns = if columns.is_empty() {
+                    format!("count(*) AS {PLACEHOLDER}")
+                } else {
+                    columns
+                };
                 let mut sql = format!("SELECT {columns} FROM {from}");
                 if !aggregate.group_expr.is_empty() {
                     let keys = aggregate
@@ -197,12 +213,7 @@ impl Writer<'_> {
                         )
                     }
                 };
-                // A join that only counts rows still needs a column to select.
-                let columns = if columns.is_empty() {
-                    "NULL AS c".to_string()
-                } else {
-                    columns
-                };
+                let columns = or_placeholder(columns);
                 Ok(format!("SELECT {columns} FROM {from} {kind} JOIN {to} ON {on}"))
             }
             LogicalPlan::Sort(sort) => {
