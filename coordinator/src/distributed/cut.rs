@@ -10,8 +10,9 @@
 //! table scans.
 //!
 //! Some operators and expressions are kept LOCAL on purpose, because DuckDB
-//! would give them another meaning: integer division (DuckDB's `/` is a
-//! float division), casts from fractional to integer types (DuckDB rounds,
+//! would give them another meaning: a division of integers, should one
+//! remain (planning rewrites `/` to DuckDB's float division first, see
+//! `division`), casts from fractional to integer types (DuckDB rounds,
 //! DataFusion truncates), subquery expressions, mark joins and NOT IN's
 //! null-aware anti joins, and sorts and limits anywhere but at the root of
 //! the query.

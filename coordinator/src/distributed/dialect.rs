@@ -4,8 +4,9 @@ use datafusion::sql::sqlparser::ast::BinaryOperator;
 use datafusion::sql::unparser::dialect::{CharacterLengthStyle, Dialect, IntervalStyle};
 
 /// DataFusion's DuckDB dialect, except for division: DataFusion's unparser
-/// writes `//` there, which truncates fractions too; fragments never divide
-/// integers (the cut keeps that LOCAL), so DuckDB's `/` means the same.
+/// writes `//` there, which truncates fractions too; fragments divide only
+/// floats (planning casts the operands of `/`, and the cut keeps any
+/// integer division left LOCAL), so DuckDB's `/` means the same.
 #[derive(Debug, Default)]
 pub(crate) struct OpenDuckDialect;
 

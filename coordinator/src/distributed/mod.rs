@@ -5,6 +5,7 @@
 mod catalog;
 mod cut;
 mod dialect;
+mod division;
 mod explain;
 mod fragment;
 mod group;
@@ -96,6 +97,7 @@ impl DistributedPlanner {
             .with_query_planner(Arc::new(fragment::WithFragments))
             .build();
         let logical = state.create_logical_plan(sql).await.map_err(from_datafusion)?;
+        let logical = division::as_duckdb_divides(logical).map_err(from_datafusion)?;
         let grouped = group::group_by_executor(logical).map_err(from_datafusion)?;
         let optimized = state.optimize(&grouped).map_err(from_datafusion)?;
         let moved = semi::push_down_semi_joins(optimized).map_err(from_datafusion)?;

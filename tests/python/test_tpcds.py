@@ -1,0 +1,103 @@
+"""The 99 TPC-DS queries over three executors, against one DuckDB holding
+every table: each must give DuckDB's rows.
+
+The data is TPC-DS-shaped (`tpcds_data`, small and deterministic), the
+queries are DuckDB's own TPC-DS queries as ibis-framework ships them. Fact
+tables live on one executor, the customer and time dimensions on a second
+and the organisation's (stores, warehouses, promotions, ...) on a third, so
+nearly every query joins across executors."""
+
+from importlib.metadata import distribution
+
+import duckdb
+import pytest
+
+import tpcds_data
+from cluster_harness import Coordinator, Etcd, Executor, wait_until
+from query_compare import assert_same_rows, qualified, rows_of
+
+QUERIES = distribution("ibis-framework").locate_file("ibis/backends/tests/tpc/queries/duckdb/ds")
+
+PLACEMENT = {
+    "facts": [
+        "store_sales",
+        "store_returns",
+        "catalog_sales",
+        "catalog_returns",
+        "web_sales",
+        "web_returns",
+        "inventory",
+    ],
+    "people": [
+        "customer",
+        "customer_address",
+        "customer_demographics",
+        "household_demographics",
+        "income_band",
+        "date_dim",
+        "time_dim",
+        "item",
+    ],
+    "org": [
+        "store",
+        "call_center",
+        "catalog_page",
+        "web_page",
+        "web_site",
+        "warehouse",
+        "promotion",
+        "reason",
+        "ship_mode",
+    ],
+}
+DATABASE_OF = {table: db for db, tables in PLACEMENT.items() for table in tables}
+
+
+def test_the_placement_holds_every_table():
+    assert sorted(DATABASE_OF) == sorted(tpcds_data.SCHEMA_SPEC)
+
+
+@pytest.fixture(scope="module")
+def tables():
+    return tpcds_data.generate()
+
+
+@pytest.fixture(scope="module")
+def reference(tables):
+    con = duckdb.connect()
+    tpcds_data.load_into_duckdb(con, tables)
+    yield con
+    con.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, tables):
+    root = tmp_path_factory.mktemp("tpcds")
+    etcd = Etcd(root / "etcd").start()
+    executors = []
+    coordinator = None
+    try:
+        for index, database in enumerate(PLACEMENT):
+            executors.append(Executor(root / f"exec-{index}", etcd, f"exec-{index}", [database]).start())
+        coordinator = Coordinator(root / "coordinator", etcd).start()
+        with coordinator.connect() as conn:
+            wait_until(lambda: len(conn.adbc_get_objects(depth="catalogs").read_all()) >= 3, what="executors")
+            with conn.cursor() as cur:
+                for table, database in DATABASE_OF.items():
+                    cur.adbc_ingest(table, tables[table], mode="create", catalog_name=database)
+        yield coordinator
+    finally:
+        if coordinator:
+            coordinator.stop()
+        for executor in executors:
+            executor.stop()
+        etcd.stop()
+
+
+@pytest.mark.parametrize("query", [f"{n:02}" for n in range(1, 100)])
+def test_tpcds_across_three_executors(cluster, reference, query):
+    sql = (QUERIES / f"{query}.sql").read_text()
+    expected = [tuple(row) for row in reference.execute(sql).fetchall()]
+    with cluster.connect() as conn:
+        actual = rows_of(conn, qualified(sql, DATABASE_OF))
+    assert_same_rows(actual, expected, sql)
