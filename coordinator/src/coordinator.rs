@@ -10,8 +10,8 @@ use arrow::datatypes::SchemaRef;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 use openduck_executor::{BatchStream, CatalogFilter, Description, Executor, IngestTarget, TableEntry};
-use openduck_proto::FragmentTicket;
-use openduck_remote::{batch_to_bytes, statement_of, TicketSigner};
+use openduck_proto::{DistributedQuery, FragmentTicket, HeldResult};
+use openduck_remote::{batch_to_bytes, TicketKind, TicketSigner};
 use tracing::{debug, info};
 
 use crate::distributed::{DistributedPlanner, RunningQueries};
@@ -309,26 +309,25 @@ impl Coordinator {
         let description = site.describe(&scope.statement(&database, sql)).await?;
         let query_id = uuid::Uuid::new_v4().to_string();
         let mut location = None;
-        let mut ticket = FragmentTicket {
-            query_id: query_id.clone(),
-            executor_id: site.id().to_string(),
-            database: database.clone(),
-            schema: scope.schema.clone().unwrap_or_default(),
-            session_id: scope.session_id().unwrap_or_default(),
-            ..FragmentTicket::default()
-        };
-        let schema = if description.is_query {
-            ticket.sql = sql.to_string();
-            ticket.parameters = parameters
-                .map(batch_to_bytes)
-                .transpose()
-                .map_err(Error::Parameters)?
-                .unwrap_or_default();
+        let (schema, ticket) = if description.is_query {
+            let fragment = FragmentTicket {
+                query_id: query_id.clone(),
+                executor_id: site.id().to_string(),
+                database: database.clone(),
+                sql: sql.to_string(),
+                parameters: parameters
+                    .map(batch_to_bytes)
+                    .transpose()
+                    .map_err(Error::Parameters)?
+                    .unwrap_or_default(),
+                session_id: scope.session_id().unwrap_or_default(),
+                schema: scope.schema.clone().unwrap_or_default(),
+            };
             if self.direct_results {
                 location = site.endpoint().map(str::to_string);
             }
             debug!(%query_id, executor = site.id(), database, "planned single-site query");
-            description.schema
+            (description.schema, TicketKind::Fragment(fragment))
         } else {
             let mut statement = scope.statement(&database, sql);
             statement.parameters = parameters.cloned();
@@ -338,9 +337,11 @@ impl Coordinator {
             let result_schema = rows.schema();
             let batches: Vec<RecordBatch> = rows.try_collect().await?;
             self.held.put(&query_id, SchemaRef::clone(&result_schema), batches);
-            ticket.held_result = true;
             debug!(%query_id, executor = site.id(), database, "ran a changing statement at planning");
-            Some(result_schema)
+            let held = HeldResult {
+                query_id: query_id.clone(),
+            };
+            (Some(result_schema), TicketKind::Held(held))
         };
         Ok(PlannedQuery {
             query_id,
@@ -379,25 +380,25 @@ impl Coordinator {
             )
             .await?;
         let query_id = uuid::Uuid::new_v4().to_string();
-        let mut ticket = FragmentTicket {
-            query_id: query_id.clone(),
-            database: database.to_string(),
-            schema: scope.schema.clone().unwrap_or_default(),
-            ..FragmentTicket::default()
-        };
-        let schema = if explain {
+        let (schema, ticket) = if explain {
             let lines = plan.explain().await?;
             let schema = explain_schema();
             let column = arrow::array::StringArray::from(lines);
             let batch =
                 RecordBatch::try_new(SchemaRef::clone(&schema), vec![Arc::new(column)]).map_err(Error::Parameters)?;
             self.held.put(&query_id, SchemaRef::clone(&schema), vec![batch]);
-            ticket.held_result = true;
-            schema
+            let held = HeldResult {
+                query_id: query_id.clone(),
+            };
+            (schema, TicketKind::Held(held))
         } else {
-            ticket.sql = sql.to_string();
-            ticket.distributed = true;
-            plan.schema()
+            let query = DistributedQuery {
+                query_id: query_id.clone(),
+                database: database.to_string(),
+                schema: scope.schema.clone().unwrap_or_default(),
+                sql: sql.to_string(),
+            };
+            (plan.schema(), TicketKind::Distributed(query))
         };
         debug!(%query_id, database, "planned a query across executors");
         Ok(PlannedQuery {
@@ -409,37 +410,41 @@ impl Coordinator {
         })
     }
 
-    /// Verifies a ticket and streams its rows.
+    /// Verifies a ticket and streams its rows. A fragment's ticket goes
+    /// to its executor as it is.
     pub async fn execute_ticket(&self, ticket: &[u8]) -> Result<ResultStream> {
-        let ticket = self.signer.verify(ticket)?;
-        if ticket.held_result {
-            let (schema, batches) = self
-                .held
-                .take(&ticket.query_id)
-                .ok_or_else(|| Error::ResultGone(ticket.query_id.clone()))?;
-            return Ok(ResultStream {
-                schema,
-                batches: futures::stream::iter(batches.into_iter().map(Ok)).boxed(),
-            });
-        }
-        if ticket.distributed {
-            let sites = self.registry.sites();
-            let schema = Some(ticket.schema.as_str()).filter(|schema| !schema.is_empty());
-            let plan = self
-                .planner
-                .plan(
-                    (&sites, self.registry.catalog_epoch()),
-                    &ticket.database,
+        match self.signer.verify(ticket)? {
+            TicketKind::Held(held) => {
+                let (schema, batches) = self
+                    .held
+                    .take(&held.query_id)
+                    .ok_or_else(|| Error::ResultGone(held.query_id.clone()))?;
+                Ok(ResultStream {
                     schema,
-                    &ticket.sql,
-                )
-                .await?;
-            info!(query_id = %ticket.query_id, "executing a query across executors");
-            return self.distributed.track(&ticket.query_id, plan.execute().await?);
+                    batches: futures::stream::iter(batches.into_iter().map(Ok)).boxed(),
+                })
+            }
+            TicketKind::Distributed(query) => {
+                let sites = self.registry.sites();
+                let schema = Some(query.schema.as_str()).filter(|schema| !schema.is_empty());
+                let plan = self
+                    .planner
+                    .plan(
+                        (&sites, self.registry.catalog_epoch()),
+                        &query.database,
+                        schema,
+                        &query.sql,
+                    )
+                    .await?;
+                info!(query_id = %query.query_id, "executing a query across executors");
+                self.distributed.track(&query.query_id, plan.execute().await?)
+            }
+            TicketKind::Fragment(fragment) => {
+                let site = self.site(&fragment.executor_id)?;
+                info!(query_id = %fragment.query_id, executor = site.id(), "executing fragment");
+                site.redeem(ticket, fragment).await
+            }
         }
-        let site = self.site(&ticket.executor_id)?;
-        info!(query_id = %ticket.query_id, executor = site.id(), "executing fragment");
-        site.query(statement_of(ticket).map_err(Error::Parameters)?).await
     }
 
     /// Runs a statement whose rows are not wanted; returns the rows changed
@@ -462,18 +467,20 @@ impl Coordinator {
     /// Cancels the query a ticket runs: interrupts it if it runs and refuses
     /// to run it later.
     pub async fn cancel(&self, ticket: &[u8]) -> Result<Cancelled> {
-        let ticket = self.signer.verify(ticket)?;
-        if ticket.held_result {
-            return Ok(Cancelled::NotCancellable);
+        match self.signer.verify(ticket)? {
+            TicketKind::Held(_) => Ok(Cancelled::NotCancellable),
+            TicketKind::Distributed(query) => {
+                let was_running = self.distributed.cancel(&query.query_id);
+                info!(query_id = %query.query_id, was_running, "query across executors cancelled");
+                Ok(Cancelled::Cancelled)
+            }
+            TicketKind::Fragment(fragment) => {
+                let site = self.site(&fragment.executor_id)?;
+                let was_running = site.cancel(&fragment.query_id).await?;
+                info!(query_id = %fragment.query_id, was_running, "query cancelled");
+                Ok(Cancelled::Cancelled)
+            }
         }
-        if ticket.distributed {
-            let was_running = self.distributed.cancel(&ticket.query_id);
-            info!(query_id = %ticket.query_id, was_running, "query across executors cancelled");
-            return Ok(Cancelled::Cancelled);
-        }
-        let was_running = self.site(&ticket.executor_id)?.cancel(&ticket.query_id).await?;
-        info!(query_id = %ticket.query_id, was_running, "query cancelled");
-        Ok(Cancelled::Cancelled)
     }
 
     /// Opens a session on the executor that hosts `database` (the default

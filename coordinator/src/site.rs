@@ -10,7 +10,8 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use openduck_executor::{
     CatalogFilter, Description, Executor, IngestTarget, KeyColumn, Session, Statement, TableEntry,
 };
-use openduck_remote::RemoteExecutor;
+use openduck_proto::FragmentTicket;
+use openduck_remote::{statement_of, RemoteExecutor};
 use tracing::debug;
 
 use crate::coordinator::ResultStream;
@@ -186,6 +187,22 @@ impl Site {
             SiteKind::Local(executor) => Ok(executor.query(statement).await?.into()),
             SiteKind::Remote(remote) => {
                 let (schema, rows) = remote.query(&statement).await?;
+                Ok(ResultStream::new(schema, rows.map_err(Error::from).boxed()))
+            }
+        }
+    }
+
+    /// Streams the rows of a signed ticket for `fragment`: an executor in
+    /// another process gets the ticket as it is, one in this process runs
+    /// the fragment.
+    pub(crate) async fn redeem(&self, ticket: &[u8], fragment: FragmentTicket) -> Result<ResultStream> {
+        match &self.kind {
+            SiteKind::Local(executor) => {
+                let statement = statement_of(fragment).map_err(Error::Parameters)?;
+                Ok(executor.query(statement).await?.into())
+            }
+            SiteKind::Remote(remote) => {
+                let (schema, rows) = remote.redeem(ticket.to_vec()).await?;
                 Ok(ResultStream::new(schema, rows.map_err(Error::from).boxed()))
             }
         }

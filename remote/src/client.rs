@@ -23,7 +23,7 @@ use tracing::debug;
 use crate::convert::{description_from_pb, filter_to_pb, ingest_to_pb, key_from_pb, table_from_pb, ticket_of};
 use crate::error::{Error, Result};
 use crate::server::ACTION;
-use crate::signing::TicketSigner;
+use crate::signing::{TicketKind, TicketSigner};
 
 /// How long a connection attempt to an executor may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -86,7 +86,7 @@ impl RemoteExecutor {
     /// A signed ticket that runs `statement` on this executor, to hand to a
     /// client (direct results) or to redeem with [`RemoteExecutor::query`].
     pub fn ticket(&self, statement: &Statement) -> Result<Vec<u8>> {
-        Ok(self.signer.sign(ticket_of(statement, &self.id)?))
+        Ok(self.signer.sign(TicketKind::Fragment(ticket_of(statement, &self.id)?)))
     }
 
     /// Runs `statement` and streams its rows.

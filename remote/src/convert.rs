@@ -39,7 +39,7 @@ pub fn batch_from_bytes(bytes: &[u8]) -> Result<RecordBatch, ArrowError> {
     arrow::compute::concat_batches(&schema, &batches)
 }
 
-/// The statement a ticket runs.
+/// The statement a fragment runs.
 pub fn statement_of(ticket: pb::FragmentTicket) -> Result<Statement, ArrowError> {
     let mut statement = Statement::new(ticket.database, ticket.sql);
     statement.schema = Some(ticket.schema).filter(|schema| !schema.is_empty());
@@ -51,7 +51,7 @@ pub fn statement_of(ticket: pb::FragmentTicket) -> Result<Statement, ArrowError>
     Ok(statement)
 }
 
-/// A ticket for `statement` on `executor_id`.
+/// The fragment that runs `statement` on `executor_id`.
 pub fn ticket_of(statement: &Statement, executor_id: &str) -> Result<pb::FragmentTicket, ArrowError> {
     Ok(pb::FragmentTicket {
         query_id: statement.query_id.clone().unwrap_or_default(),
@@ -64,8 +64,6 @@ pub fn ticket_of(statement: &Statement, executor_id: &str) -> Result<pb::Fragmen
             .map(batch_to_bytes)
             .transpose()?
             .unwrap_or_default(),
-        held_result: false,
-        distributed: false,
         session_id: statement.session_id.clone().unwrap_or_default(),
         schema: statement.schema.clone().unwrap_or_default(),
     })

@@ -34,6 +34,10 @@ pub enum Error {
     /// A ticket for another executor.
     #[error("the ticket is for executor {0:?}, not this one")]
     WrongExecutor(String),
+    /// A ticket that only a coordinator redeems (a held result, a query
+    /// across executors), presented to an executor.
+    #[error("the ticket is redeemed by a coordinator, not by an executor")]
+    CoordinatorTicket,
     /// The rows to ingest stopped with an error; nothing was appended.
     #[error("the rows to ingest failed: {0}")]
     IngestAborted(String),
@@ -60,7 +64,9 @@ impl Error {
             Error::Remote { kind, .. } => *kind,
             Error::Protocol(_) => ErrorKind::Internal,
             Error::UnknownSession(_) => ErrorKind::NotFound,
-            Error::WrongExecutor(_) | Error::IngestAborted(_) | Error::Arrow(_) => ErrorKind::InvalidArgument,
+            Error::WrongExecutor(_) | Error::CoordinatorTicket | Error::IngestAborted(_) | Error::Arrow(_) => {
+                ErrorKind::InvalidArgument
+            }
         }
     }
 }

@@ -26,5 +26,5 @@ pub use convert::{batch_from_bytes, batch_to_bytes, statement_of, ticket_of};
 pub use error::{Error, Result};
 pub use results::{encode_results, for_client, incoming_batches};
 pub use server::{ExecutorService, ACTION};
-pub use signing::{TicketError, TicketSigner};
+pub use signing::{TicketError, TicketKind, TicketSigner};
 pub use status::{code_of, status_with_causes};

@@ -1,7 +1,7 @@
 //! The executor's Flight service: what coordinators (and, for direct results,
 //! clients holding a ticket) call on an executor.
 //!
-//! - `DoGet(ticket)` runs the fragment a signed [`FragmentTicket`] names and
+//! - `DoGet(ticket)` runs the fragment a signed ticket names and
 //!   streams its rows. The ticket may come bare, as coordinators send it, or
 //!   wrapped in Flight SQL's `TicketStatementQuery`, as a client redeeming a
 //!   FlightInfo endpoint sends it.
@@ -34,7 +34,7 @@ use tracing::{debug, info};
 use crate::convert::{description_to_pb, filter_from_pb, ingest_from_pb, key_to_pb, statement_of, table_to_pb};
 use crate::error::{Error, Result};
 use crate::results::{encode_results, incoming_batches};
-use crate::signing::TicketSigner;
+use crate::signing::{TicketKind, TicketSigner};
 
 /// The action type of every coordinator request.
 pub const ACTION: &str = "openduck.v1";
@@ -165,15 +165,16 @@ impl FlightService for ExecutorService {
     type DoExchangeStream = Stream<FlightData>;
 
     async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
-        let ticket = self
+        let ticket = match self
             .signer
             .verify(&signed_ticket(&request.into_inner().ticket))
-            .map_err(Error::from)?;
+            .map_err(Error::from)?
+        {
+            TicketKind::Fragment(fragment) => fragment,
+            TicketKind::Held(_) | TicketKind::Distributed(_) => return Err(Error::CoordinatorTicket.into()),
+        };
         if ticket.executor_id != self.executor.id() {
             return Err(Error::WrongExecutor(ticket.executor_id).into());
-        }
-        if ticket.held_result {
-            return Err(Error::Protocol("a held result lives on the coordinator".into()).into());
         }
         let query_id = ticket.query_id.clone();
         let statement = statement_of(ticket).map_err(Error::from)?;

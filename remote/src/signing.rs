@@ -1,6 +1,7 @@
 //! Signing and checking what coordinators send executors.
 //!
-//! A [`FragmentTicket`] or an [`ExecutorRequest`] travels encoded with prost
+//! A ticket (a [`QueryTicket`], read as a [`TicketKind`]) or an
+//! [`ExecutorRequest`] travels encoded with prost
 //! inside a [`SignedTicket`] envelope, together with its kind, its expiry and
 //! an HMAC-SHA256 over all three keyed with the cluster secret. Whoever holds
 //! the secret can mint tickets and requests; whoever does not cannot forge or
@@ -9,12 +10,16 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
-use openduck_proto::{ExecutorRequest, FragmentTicket, Message, SignedTicket};
+use openduck_proto::{query_ticket, ExecutorRequest, Message, QueryTicket, SignedTicket};
 use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
 
-const FRAGMENT: &str = "fragment";
+/// What a ticket redeems: a fragment on one executor, a result the
+/// coordinator holds, or a query across executors.
+pub use query_ticket::Kind as TicketKind;
+
+const TICKET: &str = "ticket";
 const REQUEST: &str = "request";
 
 /// Why a ticket or request was refused.
@@ -68,14 +73,17 @@ impl TicketSigner {
     }
 
     /// Signs a ticket, valid for the signer's lifetime from now.
-    pub fn sign(&self, ticket: FragmentTicket) -> Vec<u8> {
-        self.seal(FRAGMENT, ticket.encode_to_vec())
+    pub fn sign(&self, ticket: TicketKind) -> Vec<u8> {
+        self.seal(TICKET, QueryTicket { kind: Some(ticket) }.encode_to_vec())
     }
 
-    /// Checks signature and expiry, and returns the ticket.
-    pub fn verify(&self, bytes: &[u8]) -> Result<FragmentTicket, TicketError> {
-        let payload = self.open(FRAGMENT, bytes)?;
-        FragmentTicket::decode(payload.as_slice()).map_err(|_| TicketError::Malformed)
+    /// Checks signature and expiry, and returns what the ticket redeems.
+    pub fn verify(&self, bytes: &[u8]) -> Result<TicketKind, TicketError> {
+        let payload = self.open(TICKET, bytes)?;
+        QueryTicket::decode(payload.as_slice())
+            .ok()
+            .and_then(|ticket| ticket.kind)
+            .ok_or(TicketError::Malformed)
     }
 
     /// Signs a request to an executor, valid for the signer's lifetime from now.
@@ -138,17 +146,18 @@ fn unix_ms(time: SystemTime) -> i64 {
 #[cfg(test)]
 mod tests {
     use openduck_proto::executor_request::Request;
+    use openduck_proto::{FragmentTicket, HeldResult};
 
     use super::*;
 
-    fn ticket() -> FragmentTicket {
-        FragmentTicket {
+    fn ticket() -> TicketKind {
+        TicketKind::Fragment(FragmentTicket {
             query_id: "q1".into(),
             executor_id: "executor-0".into(),
             database: "mydb".into(),
             sql: "SELECT 42".into(),
             ..Default::default()
-        }
+        })
     }
 
     fn signer() -> TicketSigner {
@@ -158,9 +167,9 @@ mod tests {
     #[test]
     fn round_trips_a_signed_ticket_and_request() {
         let signer = signer();
-        let back = signer.verify(&signer.sign(ticket())).unwrap();
-        assert_eq!(back.sql, "SELECT 42");
-        assert_eq!(back.database, "mydb");
+        assert_eq!(signer.verify(&signer.sign(ticket())).unwrap(), ticket());
+        let held = TicketKind::Held(HeldResult { query_id: "q2".into() });
+        assert_eq!(signer.verify(&signer.sign(held.clone())).unwrap(), held);
 
         let request = ExecutorRequest {
             request: Some(Request::CancelQueryId("q1".into())),
@@ -175,10 +184,17 @@ mod tests {
         assert_eq!(signer.verify(&other.sign(ticket())), Err(TicketError::BadSignature));
 
         let mut signed = SignedTicket::decode(signer.sign(ticket()).as_slice()).unwrap();
-        let mut altered = FragmentTicket::decode(signed.payload.as_slice()).unwrap();
-        altered.sql = "DROP TABLE t".into();
+        let mut altered = QueryTicket::decode(signed.payload.as_slice()).unwrap();
+        let Some(TicketKind::Fragment(fragment)) = &mut altered.kind else {
+            panic!("not a fragment: {altered:?}");
+        };
+        fragment.sql = "DROP TABLE t".into();
         signed.payload = altered.encode_to_vec();
         assert_eq!(signer.verify(&signed.encode_to_vec()), Err(TicketError::BadSignature));
+
+        // Genuine, but of no kind.
+        let empty = signer.seal(TICKET, QueryTicket { kind: None }.encode_to_vec());
+        assert_eq!(signer.verify(&empty), Err(TicketError::Malformed));
 
         let mut extended = SignedTicket::decode(signer.sign(ticket()).as_slice()).unwrap();
         extended.expires_at_unix_ms += 3_600_000;

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use futures::TryStreamExt;
 use openduck_executor::{ErrorKind, Executor, ExecutorConfig, Statement};
-use openduck_remote::{Error, ExecutorService, RemoteExecutor, TicketSigner};
+use openduck_proto as pb;
+use openduck_remote::{Error, ExecutorService, RemoteExecutor, TicketKind, TicketSigner};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -121,6 +122,27 @@ async fn refuses_a_ticket_for_another_executor() {
     );
     let error = query_error(&elsewhere, &Statement::new("db", "SELECT 1")).await;
     assert_eq!(kind(error), ErrorKind::InvalidArgument);
+}
+
+#[tokio::test]
+async fn refuses_tickets_only_a_coordinator_redeems() {
+    let served = serve().await;
+    let signer = TicketSigner::new(SECRET, Duration::from_secs(60));
+    let remote = client(&served, "exec-test", signer.clone());
+    let held = TicketKind::Held(pb::HeldResult { query_id: "q1".into() });
+    let distributed = TicketKind::Distributed(pb::DistributedQuery {
+        query_id: "q2".into(),
+        database: "db".into(),
+        sql: "SELECT 1".into(),
+        ..Default::default()
+    });
+    for ticket in [held, distributed] {
+        let error = match remote.redeem(signer.sign(ticket)).await {
+            Ok(_) => panic!("an executor redeemed a coordinator's ticket"),
+            Err(error) => error,
+        };
+        assert_eq!(kind(error), ErrorKind::InvalidArgument);
+    }
 }
 
 #[tokio::test]
