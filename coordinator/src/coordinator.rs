@@ -14,9 +14,9 @@ use openduck_proto::{DistributedQuery, FragmentTicket, HeldResult};
 use openduck_remote::{batch_to_bytes, TicketKind, TicketSigner};
 use tracing::{debug, info};
 
-use crate::distributed::{DistributedPlanner, RunningQueries};
+use crate::distributed::{DistributedPlan, DistributedPlanner, RunningQueries};
 use crate::error::{Error, Result};
-use crate::held::HeldResults;
+use crate::held::Held;
 use crate::registry::Registry;
 use crate::route::{databases_touched, read_only_query};
 use crate::scope::{ClientSession, Scope};
@@ -91,12 +91,21 @@ impl From<BatchStream> for ResultStream {
     }
 }
 
+/// Most results of statements that ran at planning held at once.
+const HELD_RESULTS: usize = 10_000;
+/// Most plans of queries across executors held at once (a client that asks
+/// for a FlightInfo and never redeems it leaves one behind).
+const HELD_PLANS: usize = 1_000;
+
 /// Routes statements to executors, signs tickets, and aggregates catalogs.
 #[derive(Debug)]
 pub struct Coordinator {
     registry: Registry,
     signer: TicketSigner,
-    held: HeldResults,
+    /// Results of statements that ran when they were planned.
+    held: Held<(SchemaRef, Vec<RecordBatch>)>,
+    /// Plans of queries across executors, until their ticket is redeemed here.
+    plans: Held<DistributedPlan>,
     default_database: Option<String>,
     direct_results: bool,
     planner: DistributedPlanner,
@@ -118,7 +127,8 @@ impl Coordinator {
     pub fn new(registry: Registry, signer: TicketSigner, default_database: Option<String>) -> Self {
         Coordinator {
             registry,
-            held: HeldResults::new(signer.ttl()),
+            held: Held::new(signer.ttl(), HELD_RESULTS),
+            plans: Held::new(signer.ttl(), HELD_PLANS),
             signer,
             default_database,
             direct_results: false,
@@ -336,7 +346,7 @@ impl Coordinator {
             self.registry.refresh_local();
             let result_schema = rows.schema();
             let batches: Vec<RecordBatch> = rows.try_collect().await?;
-            self.held.put(&query_id, SchemaRef::clone(&result_schema), batches);
+            self.held.put(&query_id, (SchemaRef::clone(&result_schema), batches));
             debug!(%query_id, executor = site.id(), database, "ran a changing statement at planning");
             let held = HeldResult {
                 query_id: query_id.clone(),
@@ -352,8 +362,8 @@ impl Coordinator {
         })
     }
 
-    /// Plans a query across executors. Its ticket carries the SQL, which
-    /// is planned again when redeemed, so any coordinator can redeem it.
+    /// Plans a query across executors. The plan waits here for the ticket;
+    /// the ticket carries the SQL too, so that any coordinator can redeem it.
     async fn plan_spanning(
         &self,
         scope: &Scope,
@@ -386,7 +396,7 @@ impl Coordinator {
             let column = arrow::array::StringArray::from(lines);
             let batch =
                 RecordBatch::try_new(SchemaRef::clone(&schema), vec![Arc::new(column)]).map_err(Error::Parameters)?;
-            self.held.put(&query_id, SchemaRef::clone(&schema), vec![batch]);
+            self.held.put(&query_id, (SchemaRef::clone(&schema), vec![batch]));
             let held = HeldResult {
                 query_id: query_id.clone(),
             };
@@ -398,7 +408,9 @@ impl Coordinator {
                 schema: scope.schema.clone().unwrap_or_default(),
                 sql: sql.to_string(),
             };
-            (plan.schema(), TicketKind::Distributed(query))
+            let schema = plan.schema();
+            self.plans.put(&query_id, plan);
+            (schema, TicketKind::Distributed(query))
         };
         debug!(%query_id, database, "planned a query across executors");
         Ok(PlannedQuery {
@@ -425,17 +437,17 @@ impl Coordinator {
                 })
             }
             TicketKind::Distributed(query) => {
-                let sites = self.registry.sites();
-                let schema = Some(query.schema.as_str()).filter(|schema| !schema.is_empty());
-                let plan = self
-                    .planner
-                    .plan(
-                        (&sites, self.registry.catalog_epoch()),
-                        &query.database,
-                        schema,
-                        &query.sql,
-                    )
-                    .await?;
+                // Planned here: the plan whose schema the client was given.
+                // Planned elsewhere: planned again from the ticket's SQL.
+                let plan = match self.plans.take(&query.query_id) {
+                    Some(plan) => plan,
+                    None => {
+                        let sites = self.registry.sites();
+                        let schema = Some(query.schema.as_str()).filter(|schema| !schema.is_empty());
+                        let catalogs = (&sites[..], self.registry.catalog_epoch());
+                        self.planner.plan(catalogs, &query.database, schema, &query.sql).await?
+                    }
+                };
                 info!(query_id = %query.query_id, "executing a query across executors");
                 self.distributed.track(&query.query_id, plan.execute().await?)
             }

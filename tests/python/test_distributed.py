@@ -164,6 +164,25 @@ def test_executors_refuse_unsigned_and_forged_tickets(cluster):
     client.close()
 
 
+def test_any_coordinator_redeems_a_query_across_executors(cluster, tmp_path):
+    """The coordinator that planned a query runs the plan it kept; another
+    one plans the ticket's SQL again."""
+    sql = "SELECT count(*) AS n FROM sales.main.orders o JOIN crm.main.customer c ON o.o_custkey = c.c_custkey"
+    client, info = statement_info(cluster["coordinator"].uri, sql)
+    expected = client.do_get(info.endpoints[0].ticket).read_all()
+    client.close()
+    other = Coordinator(tmp_path / "other", cluster["etcd"]).start()
+    try:
+        client, info = statement_info(cluster["coordinator"].uri, sql)
+        client.close()
+        elsewhere = flight.FlightClient(other.uri.replace("grpc://", "grpc+tcp://"))
+        assert elsewhere.do_get(info.endpoints[0].ticket).read_all() == expected
+        assert expected.column("n")[0].as_py() > 0
+        elsewhere.close()
+    finally:
+        other.stop()
+
+
 def test_a_second_writer_of_a_database_is_refused(cluster, tmp_path):
     rogue = Executor(tmp_path / "rogue", cluster["etcd"], "rogue", ["sales"])
     with pytest.raises(AssertionError):
