@@ -18,7 +18,7 @@ use crate::distributed::{DistributedPlan, DistributedPlanner, RunningQueries};
 use crate::error::{Error, Result};
 use crate::held::Held;
 use crate::registry::Registry;
-use crate::route::{databases_touched, read_only_query};
+use crate::route::{analyse, Analysis};
 use crate::scope::{ClientSession, Scope};
 use crate::site::Site;
 
@@ -167,11 +167,14 @@ impl Coordinator {
     /// it names (`"mydb@1a2b3c"`) are attached on their executor first.
     async fn route_in(&self, scope: &Scope, sql: &str) -> Result<(Route, String)> {
         let mut database = scope.database.clone().unwrap_or_else(|| self.default_database());
+        let analysis = analyse(sql, &self.registry.known_databases(), &database);
         let preferred = scope.session.as_ref().map(|session| session.executor_id.as_str());
-        let route = self.route(&database, sql, preferred)?;
+        let route = self.route(&database, &analysis, preferred)?;
         if let Route::Site(site) = &route {
-            self.attach_snapshots(site, &database, sql).await?;
-            database = Self::database_on(site, &database, sql, &self.registry.databases());
+            for snapshot in analysis.snapshots() {
+                site.attach_snapshot(snapshot).await?;
+            }
+            database = Self::database_on(site, &database, &analysis);
         }
         match (&route, &scope.session) {
             (Route::Site(site), _) => scope.check_executor(site.id())?,
@@ -184,21 +187,6 @@ impl Coordinator {
             (Route::Spanning { .. }, None) => {}
         }
         Ok((route, database))
-    }
-
-    /// Attaches the snapshots `sql` names (or its default database, when
-    /// that is one) on `site`. Only text with an `@` can name one.
-    async fn attach_snapshots(&self, site: &Site, database: &str, sql: &str) -> Result<()> {
-        if !sql.contains('@') && !database.contains('@') {
-            return Ok(());
-        }
-        let known = self.registry.known_databases();
-        for name in databases_touched(sql, &known, database) {
-            if crate::route::snapshot_of(&name).is_some() {
-                site.attach_snapshot(&name).await?;
-            }
-        }
-        Ok(())
     }
 
     /// The executor that must run `sql` in `scope`: refuses statements
@@ -214,15 +202,15 @@ impl Coordinator {
         }
     }
 
-    /// Where `sql` runs with `database` as its default: the one executor
-    /// that serves every database it touches, or, for a query, across them.
-    /// When there are replicas, a read-only query goes to any executor that
-    /// serves all its databases, the writers and their replicas in turn
-    /// (`preferred`, the executor of the client's session, when it can).
-    fn route(&self, database: &str, sql: &str, preferred: Option<&str>) -> Result<Route> {
-        let known = self.registry.known_databases();
-        let touched = databases_touched(sql, &known, database);
-        if self.registry.has_replicas() && read_only_query(sql).is_some() {
+    /// Where a statement runs with `database` as its default: the one
+    /// executor that serves every database it touches, or, for a query,
+    /// across them. When there are replicas, a read-only query goes to any
+    /// executor that serves all its databases, the writers and their
+    /// replicas in turn (`preferred`, the executor of the client's session,
+    /// when it can).
+    fn route(&self, database: &str, analysis: &Analysis, preferred: Option<&str>) -> Result<Route> {
+        let touched = &analysis.touched;
+        if self.registry.has_replicas() && analysis.query.is_some() {
             if let Some(site) = self.registry.reader_for(touched.iter(), preferred) {
                 return Ok(Route::Site(site));
             }
@@ -233,8 +221,11 @@ impl Coordinator {
             .unwrap_or_else(|| Err(Error::NoExecutor(database.into())))?;
         for other in sites {
             if other?.id() != first.id() {
-                return match read_only_query(sql) {
-                    Some((explain, query)) => Ok(Route::Spanning { explain, query }),
+                return match &analysis.query {
+                    Some((explain, query)) => Ok(Route::Spanning {
+                        explain: *explain,
+                        query: query.clone(),
+                    }),
                     None => Err(Error::SpansExecutors(
                         touched.iter().cloned().collect::<Vec<_>>().join(", "),
                     )),
@@ -247,13 +238,15 @@ impl Coordinator {
     /// The database a statement on `site` runs in: the client's, when the
     /// site hosts it (it names unqualified tables), or else one the
     /// statement names (all its tables are qualified then).
-    fn database_on(site: &Site, database: &str, sql: &str, known: &[String]) -> String {
+    fn database_on(site: &Site, database: &str, analysis: &Analysis) -> String {
         if site.serves(database) {
             return database.to_string();
         }
-        databases_touched(sql, known, database)
-            .into_iter()
+        analysis
+            .touched
+            .iter()
             .find(|db| site.serves(db))
+            .cloned()
             .unwrap_or_else(|| database.to_string())
     }
 

@@ -1,4 +1,6 @@
-//! Which databases a statement touches, read from its SQL.
+//! What a statement's SQL says about where it runs: the databases it
+//! touches, and whether it is one read-only query. Parsed once per
+//! statement, into an [`Analysis`].
 //!
 //! sqlparser's DuckDB dialect finds the table references; a reference
 //! qualified with the name of a known database (`db.schema.table`, or
@@ -14,16 +16,46 @@ use sqlparser::ast::{ObjectName, Query, Statement, TableFactor, Visit, Visitor};
 use sqlparser::dialect::DuckDbDialect;
 use sqlparser::parser::Parser;
 
-/// The databases `sql` reads or writes, given the known database names and the
-/// default database. The default counts when a table name is not qualified
-/// with a database (CTE names and table functions such as `range(10)` are
-/// not tables), or when no table is named.
-pub(crate) fn databases_touched(sql: &str, known: &[String], default: &str) -> BTreeSet<String> {
+/// What the coordinator reads from a statement's SQL, parsed once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Analysis {
+    /// The databases it reads or writes (a snapshot as `db@snapshot`).
+    /// The default counts when a table name is not qualified with a
+    /// database (CTE names and table functions such as `range(10)` are not
+    /// tables), when no table is named, or when the SQL does not parse.
+    pub(crate) touched: BTreeSet<String>,
+    /// For a text that is one read-only query, or an `EXPLAIN` of one:
+    /// whether it is an EXPLAIN, and the query. `None` for anything else.
+    pub(crate) query: Option<(bool, String)>,
+}
+
+impl Analysis {
+    /// The snapshots it names (`db@snapshot`).
+    pub(crate) fn snapshots(&self) -> impl Iterator<Item = &str> {
+        self.touched
+            .iter()
+            .map(String::as_str)
+            .filter(|name| snapshot_of(name).is_some())
+    }
+}
+
+/// Analyses `sql`, given the known database names and the default database.
+pub(crate) fn analyse(sql: &str, known: &[String], default: &str) -> Analysis {
     let Ok(statements) = Parser::parse_sql(&DuckDbDialect {}, sql) else {
-        return BTreeSet::from([default.to_string()]);
+        return Analysis {
+            touched: BTreeSet::from([default.to_string()]),
+            query: None,
+        };
     };
+    Analysis {
+        touched: databases_touched(&statements, known, default),
+        query: read_only_query(&statements, sql),
+    }
+}
+
+fn databases_touched(statements: &[Statement], known: &[String], default: &str) -> BTreeSet<String> {
     let mut relations = Relations::default();
-    for statement in &statements {
+    for statement in statements {
         let _ = statement.visit(&mut relations);
     }
     let mut touched = BTreeSet::new();
@@ -96,11 +128,8 @@ impl Visitor for Relations {
     }
 }
 
-/// For a text that is one read-only query, or an `EXPLAIN` of one: whether
-/// it is an EXPLAIN, and the query. `None` for anything else.
-pub(crate) fn read_only_query(sql: &str) -> Option<(bool, String)> {
-    let statements = Parser::parse_sql(&DuckDbDialect {}, sql).ok()?;
-    match statements.as_slice() {
+fn read_only_query(statements: &[Statement], sql: &str) -> Option<(bool, String)> {
+    match statements {
         [Statement::Query(_)] => Some((false, sql.to_string())),
         [Statement::Explain {
             statement,
@@ -152,7 +181,11 @@ mod tests {
     }
 
     fn touched(sql: &str) -> Vec<String> {
-        databases_touched(sql, &known(), "mydb").into_iter().collect()
+        analyse(sql, &known(), "mydb").touched.into_iter().collect()
+    }
+
+    fn read_only_query(sql: &str) -> Option<(bool, String)> {
+        analyse(sql, &known(), "mydb").query
     }
 
     #[test]
@@ -204,6 +237,16 @@ mod tests {
         assert_eq!(read_only_query("INSERT INTO t SELECT 1"), None);
         assert_eq!(read_only_query("SELECT 1; SELECT 2"), None);
         assert_eq!(read_only_query("CREATE TABLE t AS SELECT 1"), None);
+    }
+
+    #[test]
+    fn lists_the_snapshots_named() {
+        let analysis = analyse(
+            "SELECT * FROM \"sales@1a2b3c\".o JOIN sales.o USING (id)",
+            &known(),
+            "mydb",
+        );
+        assert_eq!(analysis.snapshots().collect::<Vec<_>>(), ["sales@1a2b3c"]);
     }
 
     #[test]
