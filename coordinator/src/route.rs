@@ -12,6 +12,7 @@
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
+use openduck_executor::BUILT_IN_CATALOGS;
 use sqlparser::ast::{ObjectName, Query, Statement, TableFactor, Visit, Visitor};
 use sqlparser::dialect::DuckDbDialect;
 use sqlparser::parser::Parser;
@@ -139,10 +140,6 @@ fn read_only_query(statements: &[Statement], sql: &str) -> Option<(bool, String)
         _ => None,
     }
 }
-
-/// Catalogs every executor has: DuckDB's own, and `openduck`, whose
-/// `snapshots` table lists the snapshots in storage.
-const BUILT_IN_CATALOGS: [&str; 4] = ["system", "temp", "memory", "openduck"];
 
 /// The database a table name names: the first of three parts (a database
 /// nobody serves included, so that the statement fails saying so), or the

@@ -48,6 +48,7 @@ pub use catalog::{CatalogFilter, KeyColumn, TableEntry, TableKind};
 pub use error::{Error, ErrorKind, Result};
 pub use executor::{Description, Executor, ExecutorConfig, Statement};
 pub use ingest::{duckdb_type_name, IngestMode, IngestTarget};
+pub use open::BUILT_IN_CATALOGS;
 pub use openduck_storage::is_valid_database_name;
 pub use placement::{confine_storage, default_storage_dir, prepare_default_storage, Reach, SqlFileAccess};
 pub use session::Session;

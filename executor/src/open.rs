@@ -164,8 +164,10 @@ fn prepare_data_dir(dir: &Path) -> Result<PathBuf> {
 pub(crate) const SYSTEM_CATALOG: &str = "openduck";
 pub(crate) const SNAPSHOTS_TABLE: &str = "openduck.main.snapshots";
 
-/// Names DuckDB or openduck use for catalogs of their own.
-const RESERVED_NAMES: [&str; 4] = ["memory", "system", "temp", SYSTEM_CATALOG];
+/// The catalogs every executor has: DuckDB's own, and openduck's, whose
+/// `snapshots` table lists the snapshots in storage. No database takes
+/// their names, and a table name qualified with one names no database.
+pub const BUILT_IN_CATALOGS: [&str; 4] = ["memory", "system", "temp", SYSTEM_CATALOG];
 
 /// Checks database names and drops repeats, keeping the first position.
 fn hosted_names(names: &[String]) -> Result<Vec<String>> {
@@ -174,7 +176,7 @@ fn hosted_names(names: &[String]) -> Result<Vec<String>> {
         if !is_valid_database_name(name) {
             return Err(Error::InvalidDatabaseName(name.clone()));
         }
-        if RESERVED_NAMES
+        if BUILT_IN_CATALOGS
             .iter()
             .any(|reserved| reserved.eq_ignore_ascii_case(name))
         {

@@ -34,3 +34,51 @@ pub mod flight_session {
 
 pub use generated::*;
 pub use prost::Message;
+
+/// Where a cluster's state lives in etcd, under the prefix (such as
+/// `/openduck`) that every process of the cluster is given. The registry and
+/// storage's heads both use these keys; fencing depends on their agreeing.
+pub mod etcd_keys {
+    fn root(prefix: &str) -> &str {
+        prefix.trim_end_matches('/')
+    }
+
+    /// `<prefix>/executors/`, under which each live executor keeps its
+    /// [`ExecutorRecord`](crate::ExecutorRecord), bound to its lease.
+    pub fn executors(prefix: &str) -> String {
+        format!("{}/executors/", root(prefix))
+    }
+
+    /// `<prefix>/executors/<id>`.
+    pub fn executor(prefix: &str, id: &str) -> String {
+        format!("{}{id}", executors(prefix))
+    }
+
+    /// `<prefix>/writers/<database>`: the id of the one executor that may
+    /// write `database`; every swap of its head checks it.
+    pub fn writer(prefix: &str, database: &str) -> String {
+        format!("{}/writers/{database}", root(prefix))
+    }
+
+    /// `<prefix>/heads/`, under which each database's latest snapshot is kept.
+    pub fn heads(prefix: &str) -> String {
+        format!("{}/heads/", root(prefix))
+    }
+
+    /// `<prefix>/heads/<database>`.
+    pub fn head(prefix: &str, database: &str) -> String {
+        format!("{}{database}", heads(prefix))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn a_trailing_slash_of_the_prefix_changes_no_key() {
+            for prefix in ["/openduck", "/openduck/"] {
+                assert_eq!(super::writer(prefix, "db"), "/openduck/writers/db");
+                assert_eq!(super::head(prefix, "db"), "/openduck/heads/db");
+                assert_eq!(super::executor(prefix, "e1"), "/openduck/executors/e1");
+            }
+        }
+    }
+}

@@ -49,15 +49,15 @@ impl RegistryConfig {
     }
 
     fn executors_prefix(&self) -> String {
-        format!("{}/executors/", self.prefix.trim_end_matches('/'))
+        openduck_proto::etcd_keys::executors(&self.prefix)
     }
 
     fn executor_key(&self, id: &str) -> String {
-        format!("{}{id}", self.executors_prefix())
+        openduck_proto::etcd_keys::executor(&self.prefix, id)
     }
 
     fn writer_key(&self, database: &str) -> String {
-        format!("{}/writers/{database}", self.prefix.trim_end_matches('/'))
+        openduck_proto::etcd_keys::writer(&self.prefix, database)
     }
 }
 

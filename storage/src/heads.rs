@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp};
+use openduck_proto::etcd_keys;
 
 use crate::error::{check_name, Error, Result};
 use crate::manifest::SnapshotId;
@@ -221,11 +222,11 @@ impl EtcdHeads {
     }
 
     fn head_key(&self, database: &str) -> String {
-        format!("{}/heads/{database}", self.prefix)
+        etcd_keys::head(&self.prefix, database)
     }
 
     fn writer_key(&self, database: &str) -> String {
-        format!("{}/writers/{database}", self.prefix)
+        etcd_keys::writer(&self.prefix, database)
     }
 
     async fn value(&self, key: &str) -> Result<Option<String>> {
@@ -311,7 +312,7 @@ impl Heads for EtcdHeads {
     }
 
     async fn list(&self) -> Result<Vec<(String, SnapshotId)>> {
-        let prefix = format!("{}/heads/", self.prefix);
+        let prefix = etcd_keys::heads(&self.prefix);
         let response = self
             .client
             .kv_client()
