@@ -203,6 +203,7 @@ NULL_CASES = [
     "SELECT a.k FROM sales.main.a, crm.main.c WHERE a.k IN (SELECT k FROM sales.main.b)",
     "SELECT a.k, c.x FROM sales.main.a LEFT JOIN crm.main.c ON a.k = c.x",
     "SELECT a.k / 2 AS half, CAST(a.k * 1.5 AS INTEGER) AS rounded FROM sales.main.a, crm.main.c",
+    "SELECT a.k / 0 AS infinite, c.x / 2 AS half FROM sales.main.a, crm.main.c",
     "SELECT count(*) FROM sales.main.a, sales.main.b, crm.main.c",
 ]
 
