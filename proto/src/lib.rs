@@ -1,13 +1,15 @@
 //! openduck's internal protocol, `openduck.v1`.
 //!
 //! The messages the coordinator and executors exchange besides Arrow data:
-//! [`FragmentTicket`], which says what one executor must run;
-//! [`ExecutorRequest`], everything else a coordinator asks of an executor;
-//! [`SignedTicket`], the envelope that carries either with a MAC so that
-//! executors run only what a coordinator of their cluster asked for; and
-//! [`ExecutorRecord`], what an executor announces in the registry. Signing and
-//! checking live in the `openduck-remote` crate; this crate only holds the
-//! generated types.
+//! [`QueryTicket`], what a ticket redeems (a [`FragmentTicket`] that one
+//! executor runs, a [`HeldResult`] or a [`DistributedQuery`] that a
+//! coordinator serves); [`ExecutorRequest`], everything else a coordinator
+//! asks of an executor; [`SignedTicket`], the envelope that carries either
+//! with a MAC so that executors run only what a coordinator of their cluster
+//! asked for; and [`ExecutorRecord`], what an executor announces in the
+//! registry, under the keys [`etcd_keys`] lays out. Signing and checking
+//! live in the `openduck-remote` crate; this crate holds the generated types
+//! and the key layout.
 //!
 //! [`flight_session`] holds Arrow Flight's session messages, which the
 //! arrow-flight crate does not generate yet.
