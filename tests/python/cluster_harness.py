@@ -2,6 +2,7 @@
 Debian's etcd-server package, `openduck executor` processes and an
 `openduck coordinator`, all on loopback ports, stopped afterwards."""
 
+import contextlib
 import os
 import re
 import shutil
@@ -141,3 +142,34 @@ def wait_until(predicate, timeout_s=20.0, interval_s=0.1, what="condition"):
             last_error = error
         time.sleep(interval_s)
     raise AssertionError(f"timed out waiting for {what}; last error: {last_error}")
+
+
+@contextlib.contextmanager
+def placed_cluster(root: Path, placement: dict, tables: dict):
+    """A real etcd, one executor per database of `placement` (database:
+    its table names) and a coordinator, with each Arrow table of `tables`
+    ingested into its database. Yields {"etcd", "executors" (by database),
+    "coordinator"}; stops everything on exit."""
+    etcd = Etcd(root / "etcd").start()
+    executors = {}
+    coordinator = None
+    try:
+        for index, database in enumerate(placement):
+            executors[database] = Executor(root / f"exec-{index}", etcd, f"exec-{index}", [database]).start()
+        coordinator = Coordinator(root / "coordinator", etcd).start()
+        with coordinator.connect() as conn:
+            wait_until(
+                lambda: len(conn.adbc_get_objects(depth="catalogs").read_all()) >= len(placement),
+                what="executors",
+            )
+            with conn.cursor() as cur:
+                for database, names in placement.items():
+                    for name in names:
+                        cur.adbc_ingest(name, tables[name], mode="create", catalog_name=database)
+        yield {"etcd": etcd, "executors": executors, "coordinator": coordinator}
+    finally:
+        if coordinator:
+            coordinator.stop()
+        for executor in executors.values():
+            executor.stop()
+        etcd.stop()

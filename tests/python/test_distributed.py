@@ -14,7 +14,7 @@ import pyarrow.flight as flight
 import pyarrow.parquet as pq
 import pytest
 import query_compare
-from cluster_harness import Coordinator, Etcd, Executor, wait_until
+from cluster_harness import Coordinator, Executor, placed_cluster
 from openduck_harness import Server
 from query_compare import assert_same_rows, rows_of
 from test_jdbc_metadata import command
@@ -65,26 +65,8 @@ def reference(tpch):
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, tpch):
-    root = tmp_path_factory.mktemp("cluster")
-    etcd = Etcd(root / "etcd").start()
-    executors = {}
-    coordinator = None
-    try:
-        for index, database in enumerate(PLACEMENT):
-            executors[database] = Executor(root / f"exec-{index}", etcd, f"exec-{index}", [database]).start()
-        coordinator = Coordinator(root / "coordinator", etcd).start()
-        with coordinator.connect() as conn:
-            wait_until(lambda: len(conn.adbc_get_objects(depth="catalogs").read_all()) >= 3, what="executors")
-            with conn.cursor() as cur:
-                for table, database in DATABASE_OF.items():
-                    cur.adbc_ingest(table, tpch[table], mode="create", catalog_name=database)
-        yield {"etcd": etcd, "executors": executors, "coordinator": coordinator}
-    finally:
-        if coordinator:
-            coordinator.stop()
-        for executor in executors.values():
-            executor.stop()
-        etcd.stop()
+    with placed_cluster(tmp_path_factory.mktemp("cluster"), PLACEMENT, tpch) as cluster:
+        yield cluster
 
 
 QUERIES = sorted(path.stem for path in TPCH_QUERIES.glob("q*.sql"))

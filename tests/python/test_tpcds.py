@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 import tpcds_data
-from cluster_harness import Coordinator, Etcd, Executor, wait_until
+from cluster_harness import placed_cluster
 from query_compare import assert_same_rows, qualified, rows_of
 
 QUERIES = distribution("ibis-framework").locate_file("ibis/backends/tests/tpc/queries/duckdb/ds")
@@ -72,26 +72,8 @@ def reference(tables):
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, tables):
-    root = tmp_path_factory.mktemp("tpcds")
-    etcd = Etcd(root / "etcd").start()
-    executors = []
-    coordinator = None
-    try:
-        for index, database in enumerate(PLACEMENT):
-            executors.append(Executor(root / f"exec-{index}", etcd, f"exec-{index}", [database]).start())
-        coordinator = Coordinator(root / "coordinator", etcd).start()
-        with coordinator.connect() as conn:
-            wait_until(lambda: len(conn.adbc_get_objects(depth="catalogs").read_all()) >= 3, what="executors")
-            with conn.cursor() as cur:
-                for table, database in DATABASE_OF.items():
-                    cur.adbc_ingest(table, tables[table], mode="create", catalog_name=database)
-        yield coordinator
-    finally:
-        if coordinator:
-            coordinator.stop()
-        for executor in executors:
-            executor.stop()
-        etcd.stop()
+    with placed_cluster(tmp_path_factory.mktemp("tpcds"), PLACEMENT, tables) as cluster:
+        yield cluster["coordinator"]
 
 
 @pytest.mark.parametrize("query", [f"{n:02}" for n in range(1, 100)])
