@@ -176,7 +176,7 @@ pub(crate) async fn run_executor(args: ExecutorProcessArgs) -> Result<(), Box<dy
         }
     };
 
-    let service = ExecutorService::new(Arc::clone(&executor), signer).into_server(args.max_message_size);
+    let service = ExecutorService::new(Arc::clone(&executor) as _, signer).into_server(args.max_message_size);
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
         tonic::transport::Server::builder()

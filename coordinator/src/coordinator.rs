@@ -9,7 +9,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
-use openduck_executor::{BatchStream, CatalogFilter, Description, Executor, IngestTarget, TableEntry};
+use openduck_executor::{CatalogFilter, Description, Executor, IngestTarget, TableEntry};
 use openduck_proto::{DistributedQuery, FragmentTicket, HeldResult};
 use openduck_remote::{batch_to_bytes, TicketKind, TicketSigner};
 use tracing::{debug, info};
@@ -82,11 +82,11 @@ impl Stream for ResultStream {
     }
 }
 
-impl From<BatchStream> for ResultStream {
-    fn from(stream: BatchStream) -> Self {
+impl From<openduck_api::Rows> for ResultStream {
+    fn from(rows: openduck_api::Rows) -> Self {
         ResultStream {
-            schema: stream.schema(),
-            batches: stream.map_err(Error::from).boxed(),
+            schema: rows.schema,
+            batches: rows.batches.map_err(Error::from).boxed(),
         }
     }
 }
@@ -172,7 +172,7 @@ impl Coordinator {
         let route = self.route(&database, &analysis, preferred)?;
         if let Route::Site(site) = &route {
             for snapshot in analysis.snapshots() {
-                site.attach_snapshot(snapshot).await?;
+                site.executor().attach_snapshot(snapshot).await?;
             }
             database = Self::database_on(site, &database, &analysis);
         }
@@ -269,7 +269,7 @@ impl Coordinator {
     /// Result and parameter schemas of `sql`, without running it.
     pub async fn describe(&self, scope: &Scope, sql: &str) -> Result<Description> {
         match self.route_in(scope, sql).await? {
-            (Route::Site(site), database) => site.describe(&scope.statement(&database, sql)).await,
+            (Route::Site(site), database) => Ok(site.executor().describe(&scope.statement(&database, sql)).await?),
             (Route::Spanning { explain, query }, database) => {
                 let schema = if explain {
                     explain_schema()
@@ -309,7 +309,7 @@ impl Coordinator {
                     .await;
             }
         };
-        let description = site.describe(&scope.statement(&database, sql)).await?;
+        let description = site.executor().describe(&scope.statement(&database, sql)).await?;
         let query_id = uuid::Uuid::new_v4().to_string();
         let mut location = None;
         let (schema, ticket) = if description.is_query {
@@ -463,10 +463,10 @@ impl Coordinator {
         let (site, database) = self.site_in(scope, sql).await?;
         let mut statement = scope.statement(&database, sql);
         statement.parameters = parameters;
-        let changed = site.update(statement).await;
+        let changed = site.executor().update(statement).await;
         self.planner.invalidate();
         self.registry.refresh_local();
-        changed
+        Ok(changed?)
     }
 
     /// Cancels the query a ticket runs: interrupts it if it runs and refuses
@@ -481,7 +481,7 @@ impl Coordinator {
             }
             TicketKind::Fragment(fragment) => {
                 let site = self.site(&fragment.executor_id)?;
-                let was_running = site.cancel(&fragment.query_id).await?;
+                let was_running = site.executor().cancel(&fragment.query_id).await?;
                 info!(query_id = %fragment.query_id, was_running, "query cancelled");
                 Ok(Cancelled::Cancelled)
             }
@@ -501,17 +501,29 @@ impl Coordinator {
 
     /// Starts a transaction in `session`.
     pub async fn begin(&self, session: &ClientSession) -> Result<()> {
-        self.site(&session.executor_id)?.begin(session.session.id()).await
+        Ok(self
+            .site(&session.executor_id)?
+            .executor()
+            .begin(session.session.id())
+            .await?)
     }
 
     /// Commits the transaction of `session`.
     pub async fn commit(&self, session: &ClientSession) -> Result<()> {
-        self.site(&session.executor_id)?.commit(session.session.id()).await
+        Ok(self
+            .site(&session.executor_id)?
+            .executor()
+            .commit(session.session.id())
+            .await?)
     }
 
     /// Rolls the transaction of `session` back.
     pub async fn rollback(&self, session: &ClientSession) -> Result<()> {
-        self.site(&session.executor_id)?.rollback(session.session.id()).await
+        Ok(self
+            .site(&session.executor_id)?
+            .executor()
+            .rollback(session.session.id())
+            .await?)
     }
 
     /// Appends a stream of record batches to a table on the executor that
@@ -544,7 +556,7 @@ impl Coordinator {
     pub async fn schemas(&self, filter: &CatalogFilter) -> Result<Vec<(String, String)>> {
         let mut all = Vec::new();
         for site in self.sites_for(filter) {
-            all.extend(site.schemas(filter).await?);
+            all.extend(site.executor().schemas(filter).await?);
         }
         all.sort();
         Ok(all)
@@ -554,7 +566,7 @@ impl Coordinator {
     pub async fn tables(&self, filter: &CatalogFilter, with_schemas: bool) -> Result<Vec<TableEntry>> {
         let mut all = Vec::new();
         for site in self.sites_for(filter) {
-            all.extend(site.tables(filter, with_schemas).await?);
+            all.extend(site.executor().tables(filter, with_schemas).await?);
         }
         all.sort_by(|a, b| (&a.catalog, &a.schema, &a.name).cmp(&(&b.catalog, &b.schema, &b.name)));
         Ok(all)
@@ -564,7 +576,7 @@ impl Coordinator {
     pub async fn keys(&self) -> Result<Vec<openduck_executor::KeyColumn>> {
         let mut all = Vec::new();
         for site in self.registry.sites().iter() {
-            all.extend(site.keys().await?);
+            all.extend(site.executor().keys().await?);
         }
         Ok(all)
     }
@@ -573,7 +585,7 @@ impl Coordinator {
     /// databases checkpointed.
     pub async fn shutdown(&self, grace: Duration) -> Result<()> {
         for site in self.registry.sites().iter() {
-            site.shutdown(grace).await?;
+            site.executor().shutdown(grace).await?;
         }
         Ok(())
     }

@@ -5,9 +5,9 @@ use openduck_remote::TicketError;
 /// Errors of the coordinator.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The executor refused or failed the statement.
+    /// The executor refused or failed the statement, or could not be reached.
     #[error(transparent)]
-    Executor(#[from] openduck_executor::Error),
+    Executor(#[from] openduck_api::Error),
     /// Talking to a remote executor failed, or it refused the request.
     #[error(transparent)]
     Remote(#[from] openduck_remote::Error),

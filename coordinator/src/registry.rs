@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use openduck_api::{ExecutorApi, Hosting};
 use openduck_executor::Executor;
 use openduck_proto::{ExecutorRecord, Role};
 use openduck_registry::Membership;
@@ -41,7 +42,10 @@ impl Drop for Registry {
 impl Registry {
     /// A fixed registry of executors in this process.
     pub fn embedded(executors: Vec<Arc<Executor>>) -> Self {
-        let sites: Vec<Site> = executors.into_iter().map(Site::local).collect();
+        let sites: Vec<Site> = executors
+            .into_iter()
+            .map(|executor| Site::local(executor as Arc<dyn ExecutorApi>))
+            .collect();
         let seen = sites.iter().flat_map(served).collect();
         Registry {
             sites: Arc::new(RwLock::new(Arc::new(sites))),
@@ -184,7 +188,12 @@ fn sites_of<'a>(
         let (databases, replicas) = (with_role(Role::Writer), with_role(Role::Reader));
         match RemoteExecutor::connect(&record.id, &record.endpoint, signer.clone(), max_message_size) {
             Ok(remote) => {
-                let site = Site::remote(remote, databases, replicas, record.catalog_version);
+                let hosting = Hosting {
+                    databases,
+                    replicas,
+                    catalog_version: record.catalog_version,
+                };
+                let site = Site::remote(Arc::new(remote), hosting);
                 match old.iter().find(|known| known.same_as(&site)) {
                     // Keep its client (and connection); take the new catalog version.
                     Some(known) => sites.push(known.with_catalog_version(record.catalog_version)),

@@ -1,38 +1,6 @@
 use std::path::PathBuf;
 
-/// What went wrong, in terms a caller can act on. Service boundaries map it to
-/// a protocol status code (for example gRPC's `InvalidArgument` or `NotFound`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// The statement is malformed or cannot be bound (syntax, unknown column,
-    /// wrong parameter type, a value out of range).
-    InvalidArgument,
-    /// A table, view, schema or database that does not exist.
-    NotFound,
-    /// Something that must be unique exists already.
-    AlreadyExists,
-    /// A constraint or the state of the database refuses the statement.
-    FailedPrecondition,
-    /// The statement was interrupted because its caller cancelled it.
-    Cancelled,
-    /// The statement touches something it may not (for example files outside
-    /// the data directory).
-    PermissionDenied,
-    /// Out of memory or of connections.
-    ResourceExhausted,
-    /// A feature that DuckDB or openduck does not provide.
-    Unimplemented,
-    /// A transaction conflict; retrying may succeed.
-    Aborted,
-    /// A ticket or credential that is missing, forged or expired.
-    Unauthenticated,
-    /// The executor that serves the data is not reachable (gone, not yet registered).
-    Unavailable,
-    /// Stored data failed its checksum.
-    DataLoss,
-    /// A fault of the executor itself (I/O, DuckDB internal errors).
-    Internal,
-}
+pub use openduck_api::ErrorKind;
 
 /// Errors of the executor.
 #[derive(Debug, thiserror::Error)]
@@ -259,6 +227,12 @@ fn catalog_kind(message: &str) -> ErrorKind {
         ErrorKind::NotFound
     } else {
         ErrorKind::InvalidArgument
+    }
+}
+
+impl From<Error> for openduck_api::Error {
+    fn from(error: Error) -> Self {
+        openduck_api::Error::new(error.kind(), error)
     }
 }
 

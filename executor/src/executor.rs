@@ -16,6 +16,8 @@ use tracing::{debug, info, warn};
 
 use crate::durable::Durability;
 use crate::engine::StatementKind;
+pub use openduck_api::{Description, Statement};
+
 use crate::error::{Error, Result};
 use crate::ingest::IngestTarget;
 use crate::pool::{Lease, Pool, PooledConnection};
@@ -69,61 +71,6 @@ impl ExecutorConfig {
             replica_interval: Duration::from_secs(1),
         }
     }
-}
-
-/// A statement to run: SQL in DuckDB's dialect, the database unqualified
-/// names resolve in, and optional parameter rows (one execution per row).
-#[derive(Debug, Clone)]
-pub struct Statement {
-    /// The default database of the statement.
-    pub database: String,
-    /// One or more SQL statements separated by `;`. Parameters are allowed
-    /// only with a single statement.
-    pub sql: String,
-    /// Parameter values, one column per parameter, one row per execution.
-    pub parameters: Option<RecordBatch>,
-    /// The schema unqualified names resolve in; `None` for the database's default.
-    pub schema: Option<String>,
-    /// Run on the connection of this [`Session`] instead of a pooled one.
-    pub session_id: Option<String>,
-    /// An id under which [`Executor::cancel`] can stop the statement.
-    pub query_id: Option<String>,
-}
-
-impl Statement {
-    /// A statement without parameters.
-    pub fn new(database: impl Into<String>, sql: impl Into<String>) -> Self {
-        Statement {
-            database: database.into(),
-            sql: sql.into(),
-            parameters: None,
-            schema: None,
-            session_id: None,
-            query_id: None,
-        }
-    }
-
-    /// The same statement with parameter rows bound.
-    pub fn with_parameters(mut self, parameters: RecordBatch) -> Self {
-        self.parameters = Some(parameters);
-        self
-    }
-}
-
-/// What a statement would return, known without running it.
-#[derive(Debug, Clone)]
-pub struct Description {
-    /// The schema of its rows (for DDL and DML, DuckDB's `Count` or `Success`
-    /// column); `None` when it depends on parameters not bound yet
-    /// (`SELECT ? + 1`), or on objects that earlier statements of the same
-    /// text create.
-    pub schema: Option<SchemaRef>,
-    /// Its parameters, `$1`, `$2`, ...; `Null`-typed where DuckDB cannot infer a type.
-    pub parameters: Schema,
-    /// Whether the text is one statement that only reads (SELECT, EXPLAIN,
-    /// PRAGMA, CALL, ...). Anything else changes something and must not wait
-    /// for a client to fetch its result before it takes effect.
-    pub is_query: bool,
 }
 
 /// A DuckDB executor hosting one or more databases.

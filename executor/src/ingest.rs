@@ -5,75 +5,42 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
 use tokio::sync::mpsc;
 
+pub use openduck_api::{IngestMode, IngestTarget};
+
 use crate::error::{Error, Result};
 use crate::pool::PooledConnection;
 use crate::sql::quote_identifier;
 
-/// What to do about the target table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IngestMode {
-    /// Create the table; fail if it exists.
-    Create,
-    /// Append to the table; fail if it does not exist.
-    Append,
-    /// Drop the table if it exists, then create it.
-    Replace,
-    /// Create the table if it does not exist, then append.
-    CreateOrAppend,
+/// `(catalog, schema)` where the table of `target` lives.
+pub(crate) fn location(target: &IngestTarget) -> (&str, &str) {
+    if target.temporary {
+        ("temp", "main")
+    } else {
+        (target.database.as_str(), target.schema.as_deref().unwrap_or("main"))
+    }
 }
 
-/// Where ingested rows go.
-#[derive(Debug, Clone)]
-pub struct IngestTarget {
-    /// The database (DuckDB catalog).
-    pub database: String,
-    /// The schema; `None` for the database's default (`main`).
-    pub schema: Option<String>,
-    /// The table.
-    pub table: String,
-    /// What to do about the table.
-    pub mode: IngestMode,
-    /// A temporary table (visible only to the session that creates it).
-    pub temporary: bool,
-    /// The session to run in (required for temporary tables to outlive the call).
-    pub session_id: Option<String>,
-    /// The session has a transaction open: the ingest joins it instead of
-    /// committing on its own.
-    pub in_transaction: bool,
-}
-
-impl IngestTarget {
-    /// `(catalog, schema)` where the table lives.
-    pub(crate) fn location(&self) -> (&str, &str) {
-        if self.temporary {
-            ("temp", "main")
-        } else {
-            (self.database.as_str(), self.schema.as_deref().unwrap_or("main"))
-        }
-    }
-
-    /// The statement that prepares the table for appending, if any.
-    pub(crate) fn prepare_sql(&self, schema: &Schema) -> Result<Option<String>> {
-        let (catalog, db_schema) = self.location();
-        let name = if self.temporary {
-            quote_identifier(&self.table)
-        } else {
-            format!(
-                "{}.{}.{}",
-                quote_identifier(catalog),
-                quote_identifier(db_schema),
-                quote_identifier(&self.table)
-            )
-        };
-        let temp = if self.temporary { "TEMPORARY " } else { "" };
-        let create = match self.mode {
-            IngestMode::Append => return Ok(None),
-            IngestMode::Create => format!("CREATE {temp}TABLE {name}"),
-            IngestMode::Replace => format!("CREATE OR REPLACE {temp}TABLE {name}"),
-            IngestMode::CreateOrAppend => format!("CREATE {temp}TABLE IF NOT EXISTS {name}"),
-        };
-        Ok(Some(format!("{create} ({})", column_definitions(schema)?)))
-    }
+/// The statement that prepares the table of `target` for appending, if any.
+pub(crate) fn prepare_sql(target: &IngestTarget, schema: &Schema) -> Result<Option<String>> {
+    let (catalog, db_schema) = location(target);
+    let name = if target.temporary {
+        quote_identifier(&target.table)
+    } else {
+        format!(
+            "{}.{}.{}",
+            quote_identifier(catalog),
+            quote_identifier(db_schema),
+            quote_identifier(&target.table)
+        )
+    };
+    let temp = if target.temporary { "TEMPORARY " } else { "" };
+    let create = match target.mode {
+        IngestMode::Append => return Ok(None),
+        IngestMode::Create => format!("CREATE {temp}TABLE {name}"),
+        IngestMode::Replace => format!("CREATE OR REPLACE {temp}TABLE {name}"),
+        IngestMode::CreateOrAppend => format!("CREATE {temp}TABLE IF NOT EXISTS {name}"),
+    };
+    Ok(Some(format!("{create} ({})", column_definitions(schema)?)))
 }
 
 /// Prepares the table and appends every batch `batches` delivers, in one
@@ -89,10 +56,10 @@ pub(crate) fn append_all(
         conn.conn().execute_batch("BEGIN TRANSACTION")?;
     }
     let mut append = || -> Result<u64> {
-        if let Some(sql) = target.prepare_sql(schema)? {
+        if let Some(sql) = prepare_sql(target, schema)? {
             conn.conn().execute_batch(&sql)?;
         }
-        let (catalog, db_schema) = target.location();
+        let (catalog, db_schema) = location(target);
         let mut appender = conn.conn().appender(catalog, db_schema, &target.table, schema)?;
         let mut rows = 0u64;
         while let Some(batch) = batches.blocking_recv() {
@@ -268,23 +235,26 @@ mod tests {
     #[test]
     fn prepares_the_table_by_mode() {
         let schema = Schema::new(vec![Field::new("a", DataType::Int32, true)]);
-        assert_eq!(target(IngestMode::Append, false).prepare_sql(&schema).unwrap(), None);
+        assert_eq!(prepare_sql(&target(IngestMode::Append, false), &schema).unwrap(), None);
         assert_eq!(
-            target(IngestMode::Create, false).prepare_sql(&schema).unwrap().unwrap(),
+            prepare_sql(&target(IngestMode::Create, false), &schema)
+                .unwrap()
+                .unwrap(),
             r#"CREATE TABLE "db"."s"."t""x" ("a" INTEGER)"#
         );
         assert_eq!(
-            target(IngestMode::Replace, true).prepare_sql(&schema).unwrap().unwrap(),
+            prepare_sql(&target(IngestMode::Replace, true), &schema)
+                .unwrap()
+                .unwrap(),
             r#"CREATE OR REPLACE TEMPORARY TABLE "t""x" ("a" INTEGER)"#
         );
         assert_eq!(
-            target(IngestMode::CreateOrAppend, false)
-                .prepare_sql(&schema)
+            prepare_sql(&target(IngestMode::CreateOrAppend, false), &schema)
                 .unwrap()
                 .unwrap(),
             r#"CREATE TABLE IF NOT EXISTS "db"."s"."t""x" ("a" INTEGER)"#
         );
-        assert_eq!(target(IngestMode::Create, true).location(), ("temp", "main"));
+        assert_eq!(location(&target(IngestMode::Create, true)), ("temp", "main"));
     }
 
     #[test]

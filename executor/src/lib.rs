@@ -26,7 +26,13 @@
 //! out of SQL's reach ([`default_storage_dir`], [`confine_storage`]).
 //! Errors carry an [`ErrorKind`] that service boundaries map to protocol
 //! status codes.
+//!
+//! The executor also answers [`openduck_api::ExecutorApi`], the interface a
+//! coordinator uses for an executor in its own process or in another one;
+//! the types that interface exchanges ([`Statement`], [`CatalogFilter`],
+//! [`IngestTarget`], ...) are re-exported here.
 
+mod api;
 mod catalog;
 mod clone;
 mod durable;

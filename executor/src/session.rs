@@ -102,6 +102,9 @@ impl Session {
 #[derive(Debug)]
 pub(crate) struct Sessions {
     open: Mutex<HashMap<String, Weak<SessionInner>>>,
+    /// Sessions kept open for callers that name them only by id (through
+    /// the executor interface), until they close them.
+    held: Mutex<HashMap<String, Session>>,
     permits: Arc<Semaphore>,
     limit: usize,
 }
@@ -118,6 +121,7 @@ impl Sessions {
     pub(crate) fn new(limit: usize) -> Self {
         Sessions {
             open: Mutex::new(HashMap::new()),
+            held: Mutex::new(HashMap::new()),
             permits: Arc::new(Semaphore::new(limit)),
             limit,
         }
@@ -144,6 +148,18 @@ impl Sessions {
         open.retain(|_, session| session.strong_count() > 0);
         open.insert(inner.id.clone(), Arc::downgrade(&inner));
         Ok(Session { inner })
+    }
+
+    /// Keeps `session` open until [`Sessions::release`] names it.
+    pub(crate) fn hold(&self, session: Session) {
+        self.held.lock().insert(session.id().to_string(), session);
+    }
+
+    /// Lets go of a held session: it closes once no statement uses it,
+    /// which rolls back what it left open.
+    pub(crate) fn release(&self, id: &str) {
+        let session = self.held.lock().remove(id);
+        drop(session);
     }
 
     /// Session `id`, while it is open.

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::encode::FlightDataEncoderBuilder;
@@ -11,9 +10,10 @@ use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::{Action, FlightDescriptor, Ticket};
 use futures::future::{self, Either};
-use futures::stream::BoxStream;
-use futures::{Stream, StreamExt, TryStreamExt};
-use openduck_executor::{CatalogFilter, Description, IngestTarget, KeyColumn, Statement, TableEntry};
+use futures::{StreamExt, TryStreamExt};
+use openduck_api::{
+    Batches, CatalogFilter, Description, ExecutorApi, IngestTarget, KeyColumn, Rows, Statement, TableEntry,
+};
 use openduck_proto::executor_request::Request as Req;
 use openduck_proto::{self as pb, ExecutorRequest, Message};
 use tokio::sync::oneshot;
@@ -43,9 +43,6 @@ pub struct RemoteExecutor {
     signer: TicketSigner,
 }
 
-/// Rows streamed from an executor.
-pub type RemoteRows = BoxStream<'static, Result<RecordBatch>>;
-
 impl RemoteExecutor {
     /// A client for executor `id` at `endpoint` (`grpc://host:port` or
     /// `http://host:port`). Connects lazily: an executor that is down fails
@@ -73,30 +70,14 @@ impl RemoteExecutor {
         })
     }
 
-    /// The executor's id.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    /// Where it is reached, as it advertised it.
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
-    }
-
     /// A signed ticket that runs `statement` on this executor, to hand to a
-    /// client (direct results) or to redeem with [`RemoteExecutor::query`].
+    /// client (direct results).
     pub fn ticket(&self, statement: &Statement) -> Result<Vec<u8>> {
         Ok(self.signer.sign(TicketKind::Fragment(ticket_of(statement, &self.id)?)))
     }
 
-    /// Runs `statement` and streams its rows.
-    pub async fn query(&self, statement: &Statement) -> Result<(SchemaRef, RemoteRows)> {
-        let ticket = self.ticket(statement)?;
-        self.redeem(ticket).await
-    }
-
-    /// Streams the rows of a ticket this executor runs.
-    pub async fn redeem(&self, ticket: Vec<u8>) -> Result<(SchemaRef, RemoteRows)> {
+    /// Streams the rows of a signed ticket this executor runs.
+    async fn fetch(&self, ticket: Vec<u8>) -> Result<Rows> {
         let response = self
             .client
             .clone()
@@ -118,94 +99,138 @@ impl RemoteExecutor {
             .schema()
             .cloned()
             .ok_or_else(|| Error::Protocol(format!("executor {executor:?} sent no schema")))?;
-        let rows = futures::stream::iter(first.map(Ok))
-            .chain(batches.map_err(move |error| flight_error(&executor, error)))
+        let batches = futures::stream::iter(first.map(Ok))
+            .chain(batches.map_err(move |error| flight_error(&executor, error).into()))
             .boxed();
-        Ok((schema, rows))
+        Ok(Rows { schema, batches })
+    }
+
+    async fn call(&self, request: Req) -> Result<bytes::Bytes> {
+        let request = ExecutorRequest { request: Some(request) };
+        let mut action = tonic::Request::new(Action::new(ACTION, self.signer.sign_request(&request)));
+        action.set_timeout(REQUEST_TIMEOUT);
+        let mut results = self
+            .client
+            .clone()
+            .do_action(action)
+            .await
+            .map_err(|status| Error::remote(&self.id, &status))?
+            .into_inner();
+        let result = results
+            .message()
+            .await
+            .map_err(|status| Error::remote(&self.id, &status))?;
+        Ok(result.map(|result| result.body).unwrap_or_default())
+    }
+}
+
+#[async_trait::async_trait]
+impl ExecutorApi for RemoteExecutor {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn endpoint(&self) -> Option<&str> {
+        Some(&self.endpoint)
+    }
+
+    async fn query(&self, statement: Statement) -> openduck_api::Result<Rows> {
+        Ok(self.fetch(self.ticket(&statement)?).await?)
+    }
+
+    /// Forwards the ticket as the coordinator signed it.
+    async fn redeem(&self, signed: &[u8], _statement: Statement) -> openduck_api::Result<Rows> {
+        Ok(self.fetch(signed.to_vec()).await?)
     }
 
     /// Result and parameter schemas of `statement`, without running it.
-    pub async fn describe(&self, statement: &Statement) -> Result<Description> {
-        let body = self.call(Req::Describe(ticket_of(statement, &self.id)?)).await?;
-        Ok(description_from_pb(decode(&self.id, &body)?)?)
+    async fn describe(&self, statement: &Statement) -> openduck_api::Result<Description> {
+        let body = self
+            .call(Req::Describe(ticket_of(statement, &self.id).map_err(Error::from)?))
+            .await?;
+        Ok(description_from_pb(decode(&self.id, &body)?).map_err(Error::from)?)
     }
 
     /// Runs a statement whose rows are not wanted; the rows changed.
-    pub async fn update(&self, statement: &Statement) -> Result<Option<u64>> {
-        let body = self.call(Req::Update(ticket_of(statement, &self.id)?)).await?;
+    async fn update(&self, statement: Statement) -> openduck_api::Result<Option<u64>> {
+        let body = self
+            .call(Req::Update(ticket_of(&statement, &self.id).map_err(Error::from)?))
+            .await?;
         Ok(decode::<pb::UpdateResult>(&self.id, &body)?.rows)
     }
 
     /// Stops a query by id; whether it was running.
-    pub async fn cancel(&self, query_id: &str) -> Result<bool> {
+    async fn cancel(&self, query_id: &str) -> openduck_api::Result<bool> {
         let body = self.call(Req::CancelQueryId(query_id.to_string())).await?;
         Ok(decode::<pb::CancelResult>(&self.id, &body)?.was_running)
     }
 
     /// Sets a connection aside for one client; its session id.
-    pub async fn open_session(&self) -> Result<String> {
+    async fn open_session(&self) -> openduck_api::Result<String> {
         let body = self.call(Req::OpenSession(pb::OpenSession {})).await?;
         Ok(decode::<pb::SessionOpened>(&self.id, &body)?.session_id)
     }
 
     /// Closes a session, rolling back what it left open.
-    pub async fn close_session(&self, session_id: &str) -> Result<()> {
-        self.call(Req::CloseSession(session_id.to_string())).await.map(drop)
+    async fn close_session(&self, session_id: &str) -> openduck_api::Result<()> {
+        self.call(Req::CloseSession(session_id.to_string())).await?;
+        Ok(())
     }
 
     /// Starts a transaction in a session.
-    pub async fn begin(&self, session_id: &str) -> Result<()> {
-        self.call(Req::Begin(session_id.to_string())).await.map(drop)
+    async fn begin(&self, session_id: &str) -> openduck_api::Result<()> {
+        self.call(Req::Begin(session_id.to_string())).await?;
+        Ok(())
     }
 
     /// Commits the transaction of a session.
-    pub async fn commit(&self, session_id: &str) -> Result<()> {
-        self.call(Req::Commit(session_id.to_string())).await.map(drop)
+    async fn commit(&self, session_id: &str) -> openduck_api::Result<()> {
+        self.call(Req::Commit(session_id.to_string())).await?;
+        Ok(())
     }
 
     /// Attaches a snapshot read-only as catalog `database@snapshot`.
-    pub async fn attach_snapshot(&self, name: &str) -> Result<()> {
-        self.call(Req::AttachSnapshot(name.to_string())).await.map(drop)
+    async fn attach_snapshot(&self, name: &str) -> openduck_api::Result<()> {
+        self.call(Req::AttachSnapshot(name.to_string())).await?;
+        Ok(())
     }
 
     /// Rolls the transaction of a session back.
-    pub async fn rollback(&self, session_id: &str) -> Result<()> {
-        self.call(Req::Rollback(session_id.to_string())).await.map(drop)
+    async fn rollback(&self, session_id: &str) -> openduck_api::Result<()> {
+        self.call(Req::Rollback(session_id.to_string())).await?;
+        Ok(())
     }
 
     /// `(database, schema)` pairs matching `filter`.
-    pub async fn schemas(&self, filter: &CatalogFilter) -> Result<Vec<(String, String)>> {
+    async fn schemas(&self, filter: &CatalogFilter) -> openduck_api::Result<Vec<(String, String)>> {
         let body = self.call(Req::ListSchemas(filter_to_pb(filter))).await?;
         let list: pb::SchemaList = decode(&self.id, &body)?;
         Ok(list.schemas.into_iter().map(|s| (s.catalog, s.schema)).collect())
     }
 
     /// Tables and views matching `filter`.
-    pub async fn tables(&self, filter: &CatalogFilter, with_schemas: bool) -> Result<Vec<TableEntry>> {
+    async fn tables(&self, filter: &CatalogFilter, with_schemas: bool) -> openduck_api::Result<Vec<TableEntry>> {
         let request = pb::ListTables {
             filter: Some(filter_to_pb(filter)),
             with_schemas,
         };
         let body = self.call(Req::ListTables(request)).await?;
         let list: pb::TableList = decode(&self.id, &body)?;
-        Ok(list.tables.into_iter().map(table_from_pb).collect::<Result<_, _>>()?)
+        let tables = list.tables.into_iter().map(table_from_pb).collect::<Result<_, _>>();
+        Ok(tables.map_err(Error::from)?)
     }
 
     /// Every column of every primary and foreign key.
-    pub async fn keys(&self) -> Result<Vec<KeyColumn>> {
+    async fn keys(&self) -> openduck_api::Result<Vec<KeyColumn>> {
         let body = self.call(Req::ListKeys(pb::Empty {})).await?;
         let list: pb::KeyList = decode(&self.id, &body)?;
         Ok(list.columns.into_iter().map(key_from_pb).collect())
     }
 
     /// Appends a stream of record batches of `schema` to a table; the rows appended.
-    pub async fn ingest<S, E>(&self, target: &IngestTarget, schema: SchemaRef, batches: S) -> Result<u64>
-    where
-        S: Stream<Item = std::result::Result<RecordBatch, E>> + Send + 'static,
-        E: std::fmt::Display + Send + 'static,
-    {
+    async fn ingest(&self, target: IngestTarget, schema: SchemaRef, batches: Batches) -> openduck_api::Result<u64> {
         let request = ExecutorRequest {
-            request: Some(Req::Ingest(ingest_to_pb(target))),
+            request: Some(Req::Ingest(ingest_to_pb(&target))),
         };
         let descriptor = FlightDescriptor::new_cmd(self.signer.sign_request(&request));
         let batches = batches.map_err(|error| FlightError::ExternalError(error.to_string().into()));
@@ -231,7 +256,7 @@ impl RemoteExecutor {
         let put = client.do_put(data);
         let response = tokio::select! {
             response = put => response.map_err(|status| Error::remote(&self.id, &status))?,
-            Ok(message) = &mut failure => return Err(Error::IngestAborted(message)),
+            Ok(message) = &mut failure => return Err(Error::IngestAborted(message).into()),
         };
         let mut results = response.into_inner();
         let result = results
@@ -244,24 +269,6 @@ impl RemoteExecutor {
             .unwrap_or(0);
         debug!(executor = %self.id, rows, "ingested");
         Ok(rows)
-    }
-
-    async fn call(&self, request: Req) -> Result<bytes::Bytes> {
-        let request = ExecutorRequest { request: Some(request) };
-        let mut action = tonic::Request::new(Action::new(ACTION, self.signer.sign_request(&request)));
-        action.set_timeout(REQUEST_TIMEOUT);
-        let mut results = self
-            .client
-            .clone()
-            .do_action(action)
-            .await
-            .map_err(|status| Error::remote(&self.id, &status))?
-            .into_inner();
-        let result = results
-            .message()
-            .await
-            .map_err(|status| Error::remote(&self.id, &status))?;
-        Ok(result.map(|result| result.body).unwrap_or_default())
     }
 }
 

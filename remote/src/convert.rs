@@ -5,9 +5,7 @@ use arrow::datatypes::{Schema, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
-use openduck_executor::{
-    CatalogFilter, Description, IngestMode, IngestTarget, KeyColumn, Statement, TableEntry, TableKind,
-};
+use openduck_api::{CatalogFilter, Description, IngestMode, IngestTarget, KeyColumn, Statement, TableEntry, TableKind};
 use openduck_proto as pb;
 
 /// A schema as an Arrow IPC stream without batches.

@@ -1,6 +1,6 @@
 //! The remote protocol's errors and their one conversion to `tonic::Status`.
 
-use openduck_executor::ErrorKind;
+use openduck_api::ErrorKind;
 use tonic::Status;
 
 use crate::signing::TicketError;
@@ -11,7 +11,7 @@ use crate::status::{code_of, kind_of, status_with_causes};
 pub enum Error {
     /// The executor refused or failed the statement (executor side).
     #[error(transparent)]
-    Executor(#[from] openduck_executor::Error),
+    Executor(#[from] openduck_api::Error),
     /// A ticket or request was refused (executor side).
     #[error(transparent)]
     Ticket(#[from] TicketError),
@@ -28,9 +28,6 @@ pub enum Error {
     /// A request or answer that does not follow the protocol.
     #[error("protocol error: {0}")]
     Protocol(String),
-    /// A session id this executor does not know (closed, or opened before a restart).
-    #[error("session {0:?} does not exist on this executor")]
-    UnknownSession(String),
     /// A ticket for another executor.
     #[error("the ticket is for executor {0:?}, not this one")]
     WrongExecutor(String),
@@ -63,7 +60,6 @@ impl Error {
             Error::Ticket(_) => ErrorKind::Unauthenticated,
             Error::Remote { kind, .. } => *kind,
             Error::Protocol(_) => ErrorKind::Internal,
-            Error::UnknownSession(_) => ErrorKind::NotFound,
             Error::WrongExecutor(_) | Error::CoordinatorTicket | Error::IngestAborted(_) | Error::Arrow(_) => {
                 ErrorKind::InvalidArgument
             }
@@ -76,6 +72,16 @@ impl From<arrow_flight::error::FlightError> for Error {
         match error {
             arrow_flight::error::FlightError::Arrow(error) => Error::Arrow(error),
             other => Error::Protocol(other.to_string()),
+        }
+    }
+}
+
+/// On the coordinator's side, an executor operation that failed.
+impl From<Error> for openduck_api::Error {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Executor(error) => error,
+            other => openduck_api::Error::new(other.kind(), other),
         }
     }
 }

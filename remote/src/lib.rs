@@ -6,8 +6,10 @@
 //!   coordinator of their cluster asked for, and only for a while.
 //! - [`ExecutorService`] is an executor's Flight service: `DoGet` streams a
 //!   fragment's rows, `DoAction` answers requests (describe, update, cancel,
-//!   sessions, catalog listings), `DoPut` ingests.
-//! - [`RemoteExecutor`] is the coordinator's client for it.
+//!   sessions, catalog listings), `DoPut` ingests. It serves any
+//!   [`openduck_api::ExecutorApi`], dispatching each request to it.
+//! - [`RemoteExecutor`] is the coordinator's client for it, and implements
+//!   the same [`openduck_api::ExecutorApi`] over the wire.
 //! - [`encode_results`] and [`incoming_batches`] put rows on and take them
 //!   off the wire the same way in every server of openduck, and
 //!   [`for_client`] gives the schema clients see (no view types).
@@ -21,7 +23,7 @@ mod server;
 mod signing;
 mod status;
 
-pub use client::{RemoteExecutor, RemoteRows};
+pub use client::RemoteExecutor;
 pub use convert::{batch_from_bytes, batch_to_bytes, statement_of, ticket_of};
 pub use error::{Error, Result};
 pub use results::{encode_results, for_client, incoming_batches};

@@ -12,7 +12,6 @@
 //!
 //! Nothing unsigned, forged or expired runs: those get `Unauthenticated`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_flight::flight_service_server::{FlightService, FlightServiceServer};
@@ -24,10 +23,9 @@ use arrow_flight::{
 use bytes::Bytes;
 use futures::stream::{self, BoxStream};
 use futures::{StreamExt, TryStreamExt};
-use openduck_executor::{Executor, Session};
+use openduck_api::ExecutorApi;
 use openduck_proto::executor_request::Request as Req;
 use openduck_proto::{self as pb, ExecutorRequest, Message};
-use parking_lot::Mutex;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, info};
 
@@ -42,19 +40,14 @@ pub const ACTION: &str = "openduck.v1";
 /// Serves one executor over Arrow Flight.
 #[derive(Debug)]
 pub struct ExecutorService {
-    executor: Arc<Executor>,
+    executor: Arc<dyn ExecutorApi>,
     signer: TicketSigner,
-    sessions: Mutex<HashMap<String, Session>>,
 }
 
 impl ExecutorService {
     /// A service for `executor` that accepts what `signer`'s secret signed.
-    pub fn new(executor: Arc<Executor>, signer: TicketSigner) -> Self {
-        ExecutorService {
-            executor,
-            signer,
-            sessions: Mutex::new(HashMap::new()),
-        }
+    pub fn new(executor: Arc<dyn ExecutorApi>, signer: TicketSigner) -> Self {
+        ExecutorService { executor, signer }
     }
 
     /// The tonic service, with message limits fit for bulk data.
@@ -62,14 +55,6 @@ impl ExecutorService {
         FlightServiceServer::new(self)
             .max_decoding_message_size(max_message_size)
             .max_encoding_message_size(max_message_size)
-    }
-
-    fn session(&self, id: &str) -> Result<Session> {
-        self.sessions
-            .lock()
-            .get(id)
-            .cloned()
-            .ok_or_else(|| Error::UnknownSession(id.to_string()))
     }
 
     async fn handle(&self, request: Req) -> Result<Vec<u8>> {
@@ -84,32 +69,28 @@ impl ExecutorService {
                 pb::UpdateResult { rows }.encode_to_vec()
             }
             Req::CancelQueryId(query_id) => {
-                let was_running = executor.cancel(&query_id);
+                let was_running = executor.cancel(&query_id).await?;
                 info!(%query_id, was_running, "query cancelled");
                 pb::CancelResult { was_running }.encode_to_vec()
             }
-            Req::OpenSession(_) => {
-                let session = executor.open_session()?;
-                let session_id = session.id().to_string();
-                self.sessions.lock().insert(session_id.clone(), session);
-                pb::SessionOpened { session_id }.encode_to_vec()
+            Req::OpenSession(_) => pb::SessionOpened {
+                session_id: executor.open_session().await?,
             }
+            .encode_to_vec(),
             Req::CloseSession(id) => {
-                // Dropping the last handle closes the connection, which rolls
-                // back whatever it left open.
-                self.sessions.lock().remove(&id);
+                executor.close_session(&id).await?;
                 Vec::new()
             }
             Req::Begin(id) => {
-                executor.begin(self.session(&id)?.id()).await?;
+                executor.begin(&id).await?;
                 Vec::new()
             }
             Req::Commit(id) => {
-                executor.commit(self.session(&id)?.id()).await?;
+                executor.commit(&id).await?;
                 Vec::new()
             }
             Req::Rollback(id) => {
-                executor.rollback(self.session(&id)?.id()).await?;
+                executor.rollback(&id).await?;
                 Vec::new()
             }
             Req::AttachSnapshot(name) => {
@@ -180,8 +161,10 @@ impl FlightService for ExecutorService {
         let statement = statement_of(ticket).map_err(Error::from)?;
         debug!(%query_id, database = %statement.database, "running fragment");
         let rows = self.executor.query(statement).await.map_err(Error::from)?;
-        let schema = rows.schema();
-        Ok(Response::new(encode_results(schema, rows.map_err(Error::from))))
+        Ok(Response::new(encode_results(
+            rows.schema,
+            rows.batches.map_err(Error::from),
+        )))
     }
 
     async fn do_action(&self, request: Request<Action>) -> Result<Response<Self::DoActionStream>, Status> {
@@ -216,6 +199,7 @@ impl FlightService for ExecutorService {
             .await
             .map_err(Error::from)?
             .ok_or_else(|| Error::Protocol("an ingest must send the schema of its rows".into()))?;
+        let batches = batches.map_err(|error| Error::from(error).into()).boxed();
         let rows = self
             .executor
             .ingest(ingest_from_pb(ingest), schema, batches)

@@ -2,7 +2,7 @@
 
 use std::error::Error as StdError;
 
-use openduck_executor::ErrorKind;
+use openduck_api::ErrorKind;
 use tonic::{Code, Status};
 use tracing::{info, warn};
 

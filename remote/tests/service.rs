@@ -4,10 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use arrow::array::AsArray;
+use arrow::datatypes::Int64Type;
 use futures::TryStreamExt;
-use openduck_executor::{ErrorKind, Executor, ExecutorConfig, Statement};
+use openduck_api::{Error, ErrorKind, ExecutorApi, Statement};
+use openduck_executor::{Executor, ExecutorConfig};
 use openduck_proto as pb;
-use openduck_remote::{Error, ExecutorService, RemoteExecutor, TicketKind, TicketSigner};
+use openduck_remote::{ExecutorService, RemoteExecutor, TicketKind, TicketSigner};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -59,7 +62,7 @@ fn kind(error: Error) -> ErrorKind {
 
 /// The error of a query that must fail before any row arrives.
 async fn query_error(remote: &RemoteExecutor, statement: &Statement) -> Error {
-    match remote.query(statement).await {
+    match remote.query(statement.clone()).await {
         Ok(_) => panic!("the query ran"),
         Err(error) => error,
     }
@@ -69,15 +72,15 @@ async fn query_error(remote: &RemoteExecutor, statement: &Statement) -> Error {
 async fn runs_what_the_cluster_signed() {
     let served = serve().await;
     let remote = client(&served, "exec-test", TicketSigner::new(SECRET, Duration::from_secs(60)));
-    let (_, rows) = remote
-        .query(&Statement::new("db", "SELECT range AS i FROM range(5000)"))
+    let rows = remote
+        .query(Statement::new("db", "SELECT range AS i FROM range(5000)"))
         .await
         .unwrap();
-    let batches: Vec<_> = rows.try_collect().await.unwrap();
+    let batches: Vec<_> = rows.batches.try_collect().await.unwrap();
     assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 5000);
     assert_eq!(
         remote
-            .update(&Statement::new("db", "CREATE TABLE t AS SELECT 1 AS x"))
+            .update(Statement::new("db", "CREATE TABLE t AS SELECT 1 AS x"))
             .await
             .unwrap(),
         None
@@ -137,7 +140,10 @@ async fn refuses_tickets_only_a_coordinator_redeems() {
         ..Default::default()
     });
     for ticket in [held, distributed] {
-        let error = match remote.redeem(signer.sign(ticket)).await {
+        let error = match remote
+            .redeem(&signer.sign(ticket), Statement::new("db", "SELECT 1"))
+            .await
+        {
             Ok(_) => panic!("an executor redeemed a coordinator's ticket"),
             Err(error) => error,
         };
@@ -157,4 +163,45 @@ async fn an_unreachable_executor_is_unavailable_and_named() {
     let error = query_error(&remote, &Statement::new("db", "SELECT 1")).await;
     assert!(error.to_string().contains("exec-gone"), "{error}");
     assert_eq!(kind(error), ErrorKind::Unavailable);
+}
+
+/// The rows of `sql`'s single BIGINT column.
+async fn numbers(remote: &RemoteExecutor, mut statement: Statement, sql: &str) -> Vec<i64> {
+    statement.sql = sql.into();
+    let rows = remote.query(statement).await.unwrap();
+    let batches: Vec<_> = rows.batches.try_collect().await.unwrap();
+    batches
+        .iter()
+        .flat_map(|batch| batch.column(0).as_primitive::<Int64Type>().values().to_vec())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_session_keeps_its_transaction_until_it_is_closed() {
+    let served = serve().await;
+    let remote = client(&served, "exec-test", TicketSigner::new(SECRET, Duration::from_secs(60)));
+    remote
+        .update(Statement::new("db", "CREATE TABLE t (x BIGINT)"))
+        .await
+        .unwrap();
+    let session = remote.open_session().await.unwrap();
+    let in_session = Statement {
+        session_id: Some(session.clone()),
+        ..Statement::new("db", "")
+    };
+    remote.begin(&session).await.unwrap();
+    let insert = Statement {
+        sql: "INSERT INTO t VALUES (1), (2)".into(),
+        ..in_session.clone()
+    };
+    assert_eq!(remote.update(insert).await.unwrap(), Some(2));
+    let count = "SELECT count(*)::BIGINT FROM t";
+    assert_eq!(numbers(&remote, in_session.clone(), count).await, [2]);
+    assert_eq!(numbers(&remote, Statement::new("db", ""), count).await, [0]);
+
+    // Closing the session rolls its open transaction back, and the id is gone.
+    remote.close_session(&session).await.unwrap();
+    assert_eq!(numbers(&remote, Statement::new("db", ""), count).await, [0]);
+    let error = remote.commit(&session).await.unwrap_err();
+    assert_eq!(kind(error), ErrorKind::FailedPrecondition);
 }

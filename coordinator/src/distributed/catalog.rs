@@ -106,7 +106,7 @@ pub(crate) async fn mirror(sites: &[Site]) -> Result<Arc<dyn CatalogProviderList
         for database in site.databases() {
             catalogs.entry(database.clone()).or_default();
         }
-        for entry in site.tables(&CatalogFilter::default(), true).await? {
+        for entry in site.executor().tables(&CatalogFilter::default(), true).await? {
             if !site.hosts(&entry.catalog) {
                 continue; // DuckDB's own `system` and `temp` catalogs
             }

@@ -320,11 +320,10 @@ mod tests {
     use super::*;
 
     fn remote(kind: ErrorKind, message: &str) -> Error {
-        Error::Remote(openduck_remote::Error::Remote {
-            executor: "exec-1".into(),
+        Error::Executor(openduck_api::Error::new(
             kind,
-            message: message.into(),
-        })
+            format!("executor \"exec-1\": {message}"),
+        ))
     }
 
     #[test]
