@@ -11,6 +11,7 @@ use crate::catalog::{CatalogFilter, KeyColumn, TableEntry};
 use crate::error::Result;
 use crate::ingest::IngestTarget;
 use crate::statement::{Description, Statement};
+use crate::statistics::{TableName, TableStatistics};
 
 /// Record batches as they come: from an executor's result, or into an ingest.
 pub type Batches = BoxStream<'static, Result<RecordBatch>>;
@@ -120,6 +121,11 @@ pub trait ExecutorApi: Debug + Send + Sync {
 
     /// Every column of every primary and foreign key.
     async fn keys(&self) -> Result<Vec<KeyColumn>>;
+
+    /// Statistics of a table or view: its rows and, per column, NULLs,
+    /// distinct values (estimated) and bounds. Scans it once; `NotFound`
+    /// when it does not exist.
+    async fn table_statistics(&self, table: &TableName) -> Result<TableStatistics>;
 
     /// Interrupts running statements and checkpoints within `grace`, for an
     /// executor in this process; one in another process shuts down on its own.

@@ -2,7 +2,7 @@
 //!
 //! [`ExecutorApi`] is what a coordinator asks of an executor: describe, query
 //! and update statements, ingest rows, sessions and their transactions,
-//! cancel, catalog listings, snapshots. Two implementations answer it, with
+//! cancel, catalog listings, table statistics, snapshots. Two implementations answer it, with
 //! no difference a caller can see: the DuckDB executor in the coordinator's
 //! own process (`openduck-executor`), and the client of an executor in
 //! another process, over Arrow Flight (`openduck-remote`), whose server
@@ -18,9 +18,11 @@ mod error;
 mod executor;
 mod ingest;
 mod statement;
+mod statistics;
 
 pub use catalog::{CatalogFilter, KeyColumn, TableEntry, TableKind};
 pub use error::{Error, ErrorKind, Result};
 pub use executor::{Batches, ExecutorApi, Hosting, Rows};
 pub use ingest::{IngestMode, IngestTarget};
 pub use statement::{Description, Statement};
+pub use statistics::{ColumnStatistics, TableName, TableStatistics};

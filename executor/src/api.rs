@@ -6,7 +6,7 @@ use arrow::datatypes::SchemaRef;
 use futures::TryStreamExt;
 use openduck_api::{
     Batches, CatalogFilter, Description, ExecutorApi, Hosting, IngestTarget, KeyColumn, Result, Rows, Statement,
-    TableEntry,
+    TableEntry, TableName, TableStatistics,
 };
 
 use crate::executor::Executor;
@@ -94,6 +94,10 @@ impl ExecutorApi for Executor {
 
     async fn keys(&self) -> Result<Vec<KeyColumn>> {
         Ok(Executor::keys(self).await?)
+    }
+
+    async fn table_statistics(&self, table: &TableName) -> Result<TableStatistics> {
+        Ok(Executor::table_statistics(self, table).await?)
     }
 
     async fn shutdown(&self, grace: Duration) -> Result<()> {

@@ -30,6 +30,9 @@ pub enum Error {
     /// A statement named a database this executor does not host.
     #[error("database {0:?} is not hosted here")]
     UnknownDatabase(String),
+    /// A table or view that does not exist (`database.schema.table`).
+    #[error("table {0} does not exist")]
+    UnknownTable(String),
     /// A parameter value whose Arrow type cannot be bound to DuckDB.
     #[error("cannot bind parameter {index} of Arrow type {data_type}")]
     UnsupportedParameter {
@@ -160,7 +163,7 @@ impl Error {
             | Error::NoDefaultStorage(_)
             | Error::StorageInTwoPlaces { .. }
             | Error::StorageInUse { .. } => ErrorKind::FailedPrecondition,
-            Error::UnknownDatabase(_) => ErrorKind::NotFound,
+            Error::UnknownDatabase(_) | Error::UnknownTable(_) => ErrorKind::NotFound,
             Error::ShuttingDown => ErrorKind::ResourceExhausted,
             Error::Open { .. }
             | Error::Arrow(_)

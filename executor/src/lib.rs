@@ -19,7 +19,8 @@
 //!   [`Executor::rollback`]) and temporary tables; statements name it by id;
 //! - [`Executor::cancel`] stops a statement by its query id;
 //! - [`Executor::catalogs`], [`Executor::schemas`] and [`Executor::tables`]
-//!   list what the hosted databases hold.
+//!   list what the hosted databases hold, [`Executor::table_statistics`]
+//!   measures a table.
 //!
 //! File access from SQL is confined to the data directory unless the
 //! configuration allows more; local differential storage lives beside it,
@@ -48,6 +49,7 @@ mod running;
 mod session;
 mod snapshots;
 mod sql;
+mod statistics;
 mod stream;
 
 pub use catalog::{CatalogFilter, KeyColumn, TableEntry, TableKind};

@@ -12,7 +12,8 @@ use arrow_flight::{Action, FlightDescriptor, Ticket};
 use futures::future::{self, Either};
 use futures::{StreamExt, TryStreamExt};
 use openduck_api::{
-    Batches, CatalogFilter, Description, ExecutorApi, IngestTarget, KeyColumn, Rows, Statement, TableEntry,
+    Batches, CatalogFilter, Description, ExecutorApi, IngestTarget, KeyColumn, Rows, Statement, TableEntry, TableName,
+    TableStatistics,
 };
 use openduck_proto::executor_request::Request as Req;
 use openduck_proto::{self as pb, ExecutorRequest, Message};
@@ -20,7 +21,10 @@ use tokio::sync::oneshot;
 use tonic::transport::{Channel, Endpoint};
 use tracing::debug;
 
-use crate::convert::{description_from_pb, filter_to_pb, ingest_to_pb, key_from_pb, table_from_pb, ticket_of};
+use crate::convert::{
+    description_from_pb, filter_to_pb, ingest_to_pb, key_from_pb, statistics_from_pb, table_from_pb, table_name_to_pb,
+    ticket_of,
+};
 use crate::error::{Error, Result};
 use crate::server::ACTION;
 use crate::signing::{TicketKind, TicketSigner};
@@ -225,6 +229,11 @@ impl ExecutorApi for RemoteExecutor {
         let body = self.call(Req::ListKeys(pb::Empty {})).await?;
         let list: pb::KeyList = decode(&self.id, &body)?;
         Ok(list.columns.into_iter().map(key_from_pb).collect())
+    }
+
+    async fn table_statistics(&self, table: &TableName) -> openduck_api::Result<TableStatistics> {
+        let body = self.call(Req::TableStatistics(table_name_to_pb(table))).await?;
+        Ok(statistics_from_pb(decode(&self.id, &body)?))
     }
 
     /// Appends a stream of record batches of `schema` to a table; the rows appended.

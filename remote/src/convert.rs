@@ -5,7 +5,10 @@ use arrow::datatypes::{Schema, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
-use openduck_api::{CatalogFilter, Description, IngestMode, IngestTarget, KeyColumn, Statement, TableEntry, TableKind};
+use openduck_api::{
+    CatalogFilter, ColumnStatistics, Description, IngestMode, IngestTarget, KeyColumn, Statement, TableEntry,
+    TableKind, TableName, TableStatistics,
+};
 use openduck_proto as pb;
 
 /// A schema as an Arrow IPC stream without batches.
@@ -182,5 +185,45 @@ pub(crate) fn ingest_from_pb(ingest: pb::Ingest) -> IngestTarget {
         temporary: ingest.temporary,
         session_id: Some(ingest.session_id).filter(|id| !id.is_empty()),
         in_transaction: ingest.in_transaction,
+    }
+}
+
+pub(crate) fn table_name_to_pb(name: &TableName) -> pb::TableName {
+    pb::TableName {
+        database: name.database.clone(),
+        schema: name.schema.clone(),
+        table: name.table.clone(),
+    }
+}
+
+pub(crate) fn table_name_from_pb(name: pb::TableName) -> TableName {
+    TableName::new(name.database, name.schema, name.table)
+}
+
+pub(crate) fn statistics_to_pb(statistics: TableStatistics) -> pb::TableStatistics {
+    let columns = statistics.columns.into_iter().map(|column| pb::ColumnStatistics {
+        name: column.name,
+        null_count: column.null_count,
+        distinct_estimate: column.distinct_estimate,
+        min: column.min,
+        max: column.max,
+    });
+    pb::TableStatistics {
+        rows: statistics.rows,
+        columns: columns.collect(),
+    }
+}
+
+pub(crate) fn statistics_from_pb(statistics: pb::TableStatistics) -> TableStatistics {
+    let columns = statistics.columns.into_iter().map(|column| ColumnStatistics {
+        name: column.name,
+        null_count: column.null_count,
+        distinct_estimate: column.distinct_estimate,
+        min: column.min,
+        max: column.max,
+    });
+    TableStatistics {
+        rows: statistics.rows,
+        columns: columns.collect(),
     }
 }

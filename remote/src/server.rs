@@ -6,7 +6,8 @@
 //!   wrapped in Flight SQL's `TicketStatementQuery`, as a client redeeming a
 //!   FlightInfo endpoint sends it.
 //! - `DoAction("openduck.v1")` carries a signed [`ExecutorRequest`]: describe,
-//!   update, cancel, sessions and transactions, catalog listings.
+//!   update, cancel, sessions and transactions, catalog listings, table
+//!   statistics.
 //! - `DoPut` whose descriptor command is a signed ingest request appends the
 //!   streamed rows to a table.
 //!
@@ -29,7 +30,10 @@ use openduck_proto::{self as pb, ExecutorRequest, Message};
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, info};
 
-use crate::convert::{description_to_pb, filter_from_pb, ingest_from_pb, key_to_pb, statement_of, table_to_pb};
+use crate::convert::{
+    description_to_pb, filter_from_pb, ingest_from_pb, key_to_pb, statement_of, statistics_to_pb, table_name_from_pb,
+    table_to_pb,
+};
 use crate::error::{Error, Result};
 use crate::results::{encode_results, incoming_batches};
 use crate::signing::{TicketKind, TicketSigner};
@@ -119,6 +123,9 @@ impl ExecutorService {
                 columns: executor.keys().await?.iter().map(key_to_pb).collect(),
             }
             .encode_to_vec(),
+            Req::TableStatistics(name) => {
+                statistics_to_pb(executor.table_statistics(&table_name_from_pb(name)).await?).encode_to_vec()
+            }
             Req::Ingest(_) => return Err(Error::Protocol("an ingest is a DoPut, not an action".into())),
         })
     }

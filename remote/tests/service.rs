@@ -7,7 +7,7 @@ use std::time::Duration;
 use arrow::array::AsArray;
 use arrow::datatypes::Int64Type;
 use futures::TryStreamExt;
-use openduck_api::{Error, ErrorKind, ExecutorApi, Statement};
+use openduck_api::{Error, ErrorKind, ExecutorApi, Statement, TableName};
 use openduck_executor::{Executor, ExecutorConfig};
 use openduck_proto as pb;
 use openduck_remote::{ExecutorService, RemoteExecutor, TicketKind, TicketSigner};
@@ -204,4 +204,46 @@ async fn a_session_keeps_its_transaction_until_it_is_closed() {
     assert_eq!(numbers(&remote, Statement::new("db", ""), count).await, [0]);
     let error = remote.commit(&session).await.unwrap_err();
     assert_eq!(kind(error), ErrorKind::FailedPrecondition);
+}
+
+#[tokio::test]
+async fn measures_a_table_over_the_wire() {
+    let served = serve().await;
+    let remote = client(&served, "exec-test", TicketSigner::new(SECRET, Duration::from_secs(60)));
+    let create = r#"CREATE TABLE "Odd Table" AS SELECT range AS id,
+        CASE WHEN range % 4 = 0 THEN NULL ELSE 'v' || (range % 10) END AS "we""ird",
+        NULL::INTEGER AS nothing
+        FROM range(1000)"#;
+    remote.update(Statement::new("db", create)).await.unwrap();
+
+    let statistics = remote
+        .table_statistics(&TableName::new("db", "main", "Odd Table"))
+        .await
+        .unwrap();
+    assert_eq!(statistics.rows, 1000);
+    let names: Vec<_> = statistics.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["id", "we\"ird", "nothing"]);
+    let [id, label, nothing] = &statistics.columns[..] else {
+        unreachable!()
+    };
+    assert_eq!(
+        (id.null_count, id.min.as_deref(), id.max.as_deref()),
+        (0, Some("0"), Some("999"))
+    );
+    // An estimate (HyperLogLog): the right order of magnitude.
+    assert!((500..=2000).contains(&id.distinct_estimate), "{id:?}");
+    assert_eq!(
+        (label.null_count, label.min.as_deref(), label.max.as_deref()),
+        (250, Some("v0"), Some("v9"))
+    );
+    assert!((5..=20).contains(&label.distinct_estimate), "{label:?}");
+    assert_eq!((nothing.null_count, nothing.distinct_estimate), (1000, 0));
+    assert_eq!((nothing.min.as_deref(), nothing.max.as_deref()), (None, None));
+
+    let error = remote
+        .table_statistics(&TableName::new("db", "main", "missing"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::NotFound);
+    assert!(error.to_string().contains("db.main.missing"), "{error}");
 }
