@@ -10,9 +10,8 @@ use clap::Args;
 use openduck_coordinator::{Coordinator, Registry, TicketSigner};
 use openduck_proto::{ExecutorRecord, HostedDatabase, Role};
 use openduck_registry::RegistryConfig;
-use openduck_remote::ExecutorService;
+use openduck_remote::serve_executor;
 use openduck_storage::EtcdHeads;
-use tokio_stream::wrappers::TcpListenerStream;
 use tracing::{info, warn};
 
 use crate::serve::{
@@ -21,6 +20,8 @@ use crate::serve::{
 
 /// Shortest cluster secret accepted, in bytes.
 const MIN_SECRET_LEN: usize = 16;
+/// How long an executor that was told to stop lets running calls finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// How a process finds the cluster and proves it belongs to it.
 #[derive(Debug, Args)]
@@ -176,16 +177,7 @@ pub(crate) async fn run_executor(args: ExecutorProcessArgs) -> Result<(), Box<dy
         }
     };
 
-    let service = ExecutorService::new(Arc::clone(&executor) as _, signer).into_server(args.max_message_size);
-    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
-        tonic::transport::Server::builder()
-            .http2_keepalive_interval(Some(Duration::from_secs(10)))
-            .add_service(service)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
-                let _ = server_stopped.await;
-            }),
-    );
+    let server = serve_executor(Arc::clone(&executor) as _, signer, listener, args.max_message_size)?;
 
     // Coordinators list a catalog again when its version in the registry moves.
     let announcement = Arc::new(announcement);
@@ -208,9 +200,7 @@ pub(crate) async fn run_executor(args: ExecutorProcessArgs) -> Result<(), Box<dy
     if let Ok(announcement) = Arc::try_unwrap(announcement) {
         announcement.withdraw().await;
     }
-    let _ = stop_server.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
-    executor.shutdown(Duration::from_secs(5)).await?;
+    server.shutdown(SHUTDOWN_GRACE).await?;
     Ok(())
 }
 

@@ -8,6 +8,8 @@
 //!   fragment's rows, `DoAction` answers requests (describe, update, cancel,
 //!   sessions, catalog listings), `DoPut` ingests. It serves any
 //!   [`openduck_api::ExecutorApi`], dispatching each request to it.
+//! - [`serve_executor`] puts an executor on the wire, and shuts it down
+//!   in order ([`RunningExecutor::shutdown`]).
 //! - [`RemoteExecutor`] is the coordinator's client for it, and implements
 //!   the same [`openduck_api::ExecutorApi`] over the wire.
 //! - [`encode_results`] and [`incoming_batches`] put rows on and take them
@@ -19,6 +21,7 @@ mod client;
 mod convert;
 mod error;
 mod results;
+mod serve;
 mod server;
 mod signing;
 mod status;
@@ -27,6 +30,7 @@ pub use client::RemoteExecutor;
 pub use convert::{batch_from_bytes, batch_to_bytes, statement_of, ticket_of};
 pub use error::{Error, Result};
 pub use results::{encode_results, for_client, incoming_batches};
+pub use serve::{serve_executor, RunningExecutor};
 pub use server::{ExecutorService, ACTION};
 pub use signing::{TicketError, TicketKind, TicketSigner};
 pub use status::{code_of, status_with_causes};

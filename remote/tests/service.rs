@@ -10,17 +10,16 @@ use futures::TryStreamExt;
 use openduck_api::{Error, ErrorKind, ExecutorApi, Statement, TableName};
 use openduck_executor::{Executor, ExecutorConfig};
 use openduck_proto as pb;
-use openduck_remote::{ExecutorService, RemoteExecutor, TicketKind, TicketSigner};
+use openduck_remote::{serve_executor, RemoteExecutor, RunningExecutor, TicketKind, TicketSigner};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 
 const SECRET: &[u8] = b"the cluster secret of this test";
 
 struct Served {
     endpoint: String,
+    _server: RunningExecutor,
     _dir: TempDir,
-    _server: tokio::task::JoinHandle<()>,
 }
 
 async fn serve() -> Served {
@@ -35,20 +34,13 @@ async fn serve() -> Served {
             .unwrap()
             .unwrap(),
     );
-    let service = ExecutorService::new(executor, TicketSigner::new(SECRET, Duration::from_secs(60)));
+    let signer = TicketSigner::new(SECRET, Duration::from_secs(60));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("grpc://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .add_service(service.into_server(16 << 20))
-            .serve_with_incoming(TcpListenerStream::new(listener))
-            .await
-            .unwrap();
-    });
+    let server = serve_executor(executor, signer, listener, 16 << 20).unwrap();
     Served {
-        endpoint,
-        _dir: dir,
+        endpoint: format!("grpc://{}", server.local_addr()),
         _server: server,
+        _dir: dir,
     }
 }
 

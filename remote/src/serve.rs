@@ -1,0 +1,92 @@
+//! An executor's Flight server: the one way to put an executor on the wire.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openduck_api::ExecutorApi;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tracing::{info, warn};
+
+use crate::error::{Error, Result};
+use crate::server::ExecutorService;
+use crate::signing::TicketSigner;
+
+/// HTTP/2 pings on every connection, so that a coordinator that went away
+/// in the middle of a stream is noticed.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// An executor serving Flight until [`RunningExecutor::shutdown`].
+#[derive(Debug)]
+pub struct RunningExecutor {
+    local_addr: SocketAddr,
+    executor: Arc<dyn ExecutorApi>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+/// Serves `executor` on `listener`, answering what `signer`'s secret signed,
+/// with messages up to `max_message_size` bytes.
+pub fn serve_executor(
+    executor: Arc<dyn ExecutorApi>,
+    signer: TicketSigner,
+    listener: TcpListener,
+    max_message_size: usize,
+) -> Result<RunningExecutor> {
+    let local_addr = listener
+        .local_addr()
+        .map_err(|error| Error::Protocol(format!("the executor's listener has no address: {error}")))?;
+    let service = ExecutorService::new(Arc::clone(&executor), signer).into_server(max_message_size);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(
+        tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+            .add_service(service)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+                let _ = stopped.await;
+            }),
+    );
+    info!(%local_addr, executor = executor.id(), "executor listening");
+    Ok(RunningExecutor {
+        local_addr,
+        executor,
+        stop: Some(stop),
+        task,
+    })
+}
+
+impl RunningExecutor {
+    /// The address it listens on, with the real port.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting calls, lets the running ones finish for up to
+    /// `grace`, then shuts the executor down (interrupting what still runs,
+    /// checkpointing its databases).
+    pub async fn shutdown(mut self, grace: Duration) -> Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match tokio::time::timeout(grace, &mut self.task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(error))) => warn!(%error, "the executor's server failed"),
+            Ok(Err(join)) => warn!(error = %join, "the executor's server task failed"),
+            Err(_) => {
+                warn!("calls still running after the grace period; closing them");
+                self.task.abort();
+            }
+        }
+        self.executor.shutdown(grace).await?;
+        Ok(())
+    }
+}
+
+impl Drop for RunningExecutor {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
