@@ -228,7 +228,7 @@ impl ExecutorArgs {
 pub(crate) async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     init_logging(&args.log)?;
     let executor = args.executor.open("executor-0".into(), None, true).await?;
-    let coordinator = Arc::new(Coordinator::embedded(executor, TICKET_TTL));
+    let coordinator = Arc::new(Coordinator::embedded(Arc::new(executor), TICKET_TTL));
     serve_frontend(coordinator, args.frontend).await
 }
 

@@ -1,15 +1,12 @@
 //! The coordinator: decides where each statement runs and hands out tickets.
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
-use openduck_executor::{CatalogFilter, Description, Executor, IngestTarget, TableEntry};
+use openduck_api::{CatalogFilter, Description, ExecutorApi, IngestTarget, TableEntry};
 use openduck_proto::{DistributedQuery, FragmentTicket, HeldResult};
 use openduck_remote::{batch_to_bytes, TicketKind, TicketSigner};
 use tracing::{debug, info};
@@ -18,6 +15,7 @@ use crate::distributed::{DistributedPlan, DistributedPlanner, RunningQueries};
 use crate::error::{Error, Result};
 use crate::held::Held;
 use crate::registry::Registry;
+use crate::results::ResultStream;
 use crate::route::{analyse, Analysis};
 use crate::scope::{ClientSession, Scope};
 use crate::site::Site;
@@ -47,48 +45,6 @@ pub struct PlannedQuery {
     /// endpoint), so rows do not pass through the coordinator; `None` when
     /// only the coordinator can. The coordinator redeems it either way.
     pub location: Option<String>,
-}
-
-/// The rows of a redeemed ticket.
-pub struct ResultStream {
-    schema: SchemaRef,
-    batches: BoxStream<'static, Result<RecordBatch>>,
-}
-
-impl std::fmt::Debug for ResultStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResultStream")
-            .field("schema", &self.schema)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ResultStream {
-    pub(crate) fn new(schema: SchemaRef, batches: BoxStream<'static, Result<RecordBatch>>) -> Self {
-        ResultStream { schema, batches }
-    }
-
-    /// The schema of every batch.
-    pub fn schema(&self) -> SchemaRef {
-        SchemaRef::clone(&self.schema)
-    }
-}
-
-impl Stream for ResultStream {
-    type Item = Result<RecordBatch>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.batches.poll_next_unpin(cx)
-    }
-}
-
-impl From<openduck_api::Rows> for ResultStream {
-    fn from(rows: openduck_api::Rows) -> Self {
-        ResultStream {
-            schema: rows.schema,
-            batches: rows.batches.map_err(Error::from).boxed(),
-        }
-    }
 }
 
 /// Most results of statements that ran at planning held at once.
@@ -145,13 +101,15 @@ impl Coordinator {
     }
 
     /// An embedded coordinator over one in-process executor, with a random
-    /// ticket secret; the executor's first database is the default.
-    pub fn embedded(executor: Executor, ticket_ttl: Duration) -> Self {
-        let default = executor.databases()[0].clone();
+    /// ticket secret; the first database it hosts is the default.
+    pub fn embedded(executor: Arc<dyn ExecutorApi>, ticket_ttl: Duration) -> Self {
+        let default = executor
+            .hosting()
+            .and_then(|hosting| hosting.databases.into_iter().next());
         Coordinator::new(
-            Registry::embedded(vec![Arc::new(executor)]),
+            Registry::embedded(vec![executor]),
             TicketSigner::random(ticket_ttl),
-            Some(default),
+            default,
         )
     }
 
@@ -195,7 +153,7 @@ impl Coordinator {
         match self.route_in(scope, sql).await? {
             (Route::Site(site), database) => Ok((site, database)),
             (Route::Spanning { .. }, _) => Err(Error::Distributed {
-                kind: openduck_executor::ErrorKind::InvalidArgument,
+                kind: openduck_api::ErrorKind::InvalidArgument,
                 message: "a query across executors must run as a query (its rows are its result), not as an update"
                     .into(),
             }),
@@ -368,7 +326,7 @@ impl Coordinator {
     ) -> Result<PlannedQuery> {
         if parameters.is_some() {
             return Err(Error::Distributed {
-                kind: openduck_executor::ErrorKind::Unimplemented,
+                kind: openduck_api::ErrorKind::Unimplemented,
                 message: "parameters are not supported yet in queries across executors".into(),
             });
         }
@@ -424,10 +382,10 @@ impl Coordinator {
                     .held
                     .take(&held.query_id)
                     .ok_or_else(|| Error::ResultGone(held.query_id.clone()))?;
-                Ok(ResultStream {
+                Ok(ResultStream::new(
                     schema,
-                    batches: futures::stream::iter(batches.into_iter().map(Ok)).boxed(),
-                })
+                    futures::stream::iter(batches.into_iter().map(Ok)).boxed(),
+                ))
             }
             TicketKind::Distributed(query) => {
                 // Planned here: the plan whose schema the client was given.
@@ -573,7 +531,7 @@ impl Coordinator {
     }
 
     /// Every column of every primary and foreign key, over all executors.
-    pub async fn keys(&self) -> Result<Vec<openduck_executor::KeyColumn>> {
+    pub async fn keys(&self) -> Result<Vec<openduck_api::KeyColumn>> {
         let mut all = Vec::new();
         for site in self.registry.sites().iter() {
             all.extend(site.executor().keys().await?);

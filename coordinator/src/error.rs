@@ -1,4 +1,4 @@
-use openduck_executor::ErrorKind;
+use openduck_api::ErrorKind;
 
 use openduck_remote::TicketError;
 

@@ -26,16 +26,18 @@ mod distributed;
 mod error;
 mod held;
 mod registry;
+mod results;
 mod route;
 mod scope;
 mod site;
 
-pub use coordinator::{Cancelled, Coordinator, PlannedQuery, ResultStream};
+pub use coordinator::{Cancelled, Coordinator, PlannedQuery};
 pub use error::{Error, Result};
-pub use openduck_executor::{
-    duckdb_type_name, BatchStream, CatalogFilter, Description, ErrorKind, Executor, ExecutorConfig, IngestMode,
-    IngestTarget, KeyColumn, TableEntry, TableKind,
+pub use openduck_api::{
+    duckdb_type_name, CatalogFilter, Description, ErrorKind, ExecutorApi, IngestMode, IngestTarget, KeyColumn,
+    TableEntry, TableKind,
 };
 pub use openduck_remote::{TicketError, TicketSigner};
 pub use registry::Registry;
+pub use results::ResultStream;
 pub use scope::{ClientSession, Scope};

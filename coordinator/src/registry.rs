@@ -9,7 +9,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use openduck_api::{ExecutorApi, Hosting};
-use openduck_executor::Executor;
 use openduck_proto::{ExecutorRecord, Role};
 use openduck_registry::Membership;
 use openduck_remote::{RemoteExecutor, TicketSigner};
@@ -41,11 +40,8 @@ impl Drop for Registry {
 
 impl Registry {
     /// A fixed registry of executors in this process.
-    pub fn embedded(executors: Vec<Arc<Executor>>) -> Self {
-        let sites: Vec<Site> = executors
-            .into_iter()
-            .map(|executor| Site::local(executor as Arc<dyn ExecutorApi>))
-            .collect();
+    pub fn embedded(executors: Vec<Arc<dyn ExecutorApi>>) -> Self {
+        let sites: Vec<Site> = executors.into_iter().map(Site::local).collect();
         let seen = sites.iter().flat_map(served).collect();
         Registry {
             sites: Arc::new(RwLock::new(Arc::new(sites))),

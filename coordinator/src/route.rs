@@ -12,7 +12,7 @@
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
-use openduck_executor::BUILT_IN_CATALOGS;
+use openduck_api::BUILT_IN_CATALOGS;
 use sqlparser::ast::{ObjectName, Query, Statement, TableFactor, Visit, Visitor};
 use sqlparser::dialect::DuckDbDialect;
 use sqlparser::parser::Parser;

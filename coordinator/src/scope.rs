@@ -1,7 +1,7 @@
 //! Where a client's statements run: its current database and schema, and the
 //! session (a connection held on one executor) it may have open.
 
-use openduck_executor::Statement;
+use openduck_api::Statement;
 
 use crate::error::{Error, Result};
 use crate::site::SiteSession;

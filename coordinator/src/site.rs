@@ -12,8 +12,8 @@ use openduck_proto::FragmentTicket;
 use openduck_remote::statement_of;
 use tracing::debug;
 
-use crate::coordinator::ResultStream;
 use crate::error::{Error, Result};
+use crate::results::ResultStream;
 
 /// One executor: where it is, and which databases it serves.
 #[derive(Debug, Clone)]

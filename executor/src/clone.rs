@@ -88,7 +88,7 @@ impl Executor {
             // The source's local file holds the same blocks: start from a
             // local copy (a reflink where the file system has them), so that
             // nothing comes from object storage.
-            crate::open::copy_file(self.local_file(&statement.source), path.clone()).await?;
+            crate::files::copy_file(self.local_file(&statement.source), path.clone()).await?;
         }
         let (writer, _) = DatabaseWriter::open(storage, &statement.target, &path)
             .await

@@ -144,7 +144,7 @@ impl Executor {
 
     /// The local file of a database this executor writes.
     pub(crate) fn local_file(&self, name: &str) -> PathBuf {
-        crate::open::local_file(&self.data_dir, name)
+        crate::files::local_file(&self.data_dir, name)
     }
 
     /// Starts hosting a database attached as `writer`'s.

@@ -2,10 +2,10 @@
 //! arrives (never held whole), in one transaction.
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use tokio::sync::mpsc;
 
-pub use openduck_api::{IngestMode, IngestTarget};
+pub use openduck_api::{duckdb_type_name, IngestMode, IngestTarget};
 
 use crate::error::{Error, Result};
 use crate::pool::PooledConnection;
@@ -99,69 +99,9 @@ pub(crate) fn column_definitions(schema: &Schema) -> Result<String> {
     Ok(columns.join(", "))
 }
 
-/// The name of the DuckDB type that holds values of an Arrow type, if any.
-pub fn duckdb_type_name(data_type: &DataType) -> Option<String> {
-    duckdb_type(data_type).ok()
-}
-
 /// The DuckDB type that holds values of an Arrow type.
 pub(crate) fn duckdb_type(data_type: &DataType) -> Result<String> {
-    Ok(match data_type {
-        DataType::Null => "INTEGER".into(),
-        DataType::Boolean => "BOOLEAN".into(),
-        DataType::Int8 => "TINYINT".into(),
-        DataType::Int16 => "SMALLINT".into(),
-        DataType::Int32 => "INTEGER".into(),
-        DataType::Int64 => "BIGINT".into(),
-        DataType::UInt8 => "UTINYINT".into(),
-        DataType::UInt16 => "USMALLINT".into(),
-        DataType::UInt32 => "UINTEGER".into(),
-        DataType::UInt64 => "UBIGINT".into(),
-        DataType::Float16 | DataType::Float32 => "FLOAT".into(),
-        DataType::Float64 => "DOUBLE".into(),
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "VARCHAR".into(),
-        DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) => "BLOB".into(),
-        DataType::Date32 | DataType::Date64 => "DATE".into(),
-        DataType::Time32(_) | DataType::Time64(_) => "TIME".into(),
-        DataType::Timestamp(unit, tz) => match (unit, tz) {
-            (_, Some(_)) => "TIMESTAMPTZ".into(),
-            (TimeUnit::Second, None) => "TIMESTAMP_S".into(),
-            (TimeUnit::Millisecond, None) => "TIMESTAMP_MS".into(),
-            (TimeUnit::Microsecond, None) => "TIMESTAMP".into(),
-            (TimeUnit::Nanosecond, None) => "TIMESTAMP_NS".into(),
-        },
-        DataType::Duration(_) | DataType::Interval(_) => "INTERVAL".into(),
-        DataType::Decimal32(p, s) | DataType::Decimal64(p, s) | DataType::Decimal128(p, s) if *p <= 38 => {
-            format!("DECIMAL({p}, {s})")
-        }
-        DataType::Dictionary(_, value) => duckdb_type(value)?,
-        DataType::List(item) | DataType::LargeList(item) | DataType::ListView(item) | DataType::LargeListView(item) => {
-            format!("{}[]", duckdb_type(item.data_type())?)
-        }
-        DataType::FixedSizeList(item, size) => format!("{}[{size}]", duckdb_type(item.data_type())?),
-        DataType::Struct(fields) => {
-            let members: Vec<String> = fields
-                .iter()
-                .map(|field| {
-                    Ok(format!(
-                        "{} {}",
-                        quote_identifier(field.name()),
-                        duckdb_type(field.data_type())?
-                    ))
-                })
-                .collect::<Result<_>>()?;
-            format!("STRUCT({})", members.join(", "))
-        }
-        DataType::Map(entries, _) => match entries.data_type() {
-            DataType::Struct(kv) if kv.len() == 2 => format!(
-                "MAP({}, {})",
-                duckdb_type(kv[0].data_type())?,
-                duckdb_type(kv[1].data_type())?
-            ),
-            other => return Err(unsupported(other)),
-        },
-        other => return Err(unsupported(other)),
-    })
+    duckdb_type_name(data_type).ok_or_else(|| unsupported(data_type))
 }
 
 fn unsupported(data_type: &DataType) -> Error {
@@ -192,7 +132,7 @@ pub(crate) fn check_batch(expected: &SchemaRef, batch: &RecordBatch) -> Result<(
 mod tests {
     use std::sync::Arc;
 
-    use arrow::datatypes::{Field, Fields};
+    use arrow::datatypes::{Field, Fields, TimeUnit};
 
     use super::*;
 

@@ -40,6 +40,7 @@ mod durable;
 mod engine;
 mod error;
 mod executor;
+mod files;
 mod ingest;
 mod open;
 mod placement;

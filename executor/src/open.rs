@@ -13,6 +13,7 @@ use crate::durable::Durability;
 use crate::engine::Database;
 use crate::error::{Error, Result};
 use crate::executor::{Executor, ExecutorConfig};
+use crate::files::local_file;
 use crate::pool::Pool;
 use crate::replica::Replica;
 use crate::session::Sessions;
@@ -158,16 +159,12 @@ fn prepare_data_dir(dir: &Path) -> Result<PathBuf> {
         source,
     })
 }
+pub(crate) use openduck_api::SYSTEM_CATALOG;
 
-/// The in-memory catalog of every executor, and its table that lists the
-/// snapshots in storage.
-pub(crate) const SYSTEM_CATALOG: &str = "openduck";
+/// The table of the in-memory system catalog that lists the snapshots in storage.
 pub(crate) const SNAPSHOTS_TABLE: &str = "openduck.main.snapshots";
 
-/// The catalogs every executor has: DuckDB's own, and openduck's, whose
-/// `snapshots` table lists the snapshots in storage. No database takes
-/// their names, and a table name qualified with one names no database.
-pub const BUILT_IN_CATALOGS: [&str; 4] = ["memory", "system", "temp", SYSTEM_CATALOG];
+pub use openduck_api::BUILT_IN_CATALOGS;
 
 /// Checks database names and drops repeats, keeping the first position.
 fn hosted_names(names: &[String]) -> Result<Vec<String>> {
@@ -189,22 +186,6 @@ fn hosted_names(names: &[String]) -> Result<Vec<String>> {
         }
     }
     Ok(hosted)
-}
-
-/// Copies a local file off the async runtime (a reflink where the file
-/// system offers one).
-pub(crate) async fn copy_file(from: PathBuf, to: PathBuf) -> Result<()> {
-    let path = to.clone();
-    tokio::task::spawn_blocking(move || std::fs::copy(from, to))
-        .await
-        .map_err(|error| Error::TaskFailed(error.to_string()))?
-        .map(drop)
-        .map_err(|source| Error::Io { path, source })
-}
-
-/// The local file of a database an executor writes.
-pub(crate) fn local_file(data_dir: &Path, name: &str) -> PathBuf {
-    data_dir.join(format!("{name}.duckdb"))
 }
 
 async fn run_open(open: impl FnOnce() -> Result<Executor> + Send + 'static) -> Result<Executor> {

@@ -92,7 +92,7 @@ async fn advance(storage: &Storage, replica: &mut Replica, pool: &Arc<Pool>, swa
     if !replica.files[next].exists() {
         // Start the second file from the first: a local copy, so that only
         // the blocks that changed come from storage.
-        crate::open::copy_file(replica.active_file().to_path_buf(), replica.files[next].clone()).await?;
+        crate::files::copy_file(replica.active_file().to_path_buf(), replica.files[next].clone()).await?;
     }
     let stats = hydrate(storage, &manifest, &replica.files[next]).await?;
     let fetched = started.elapsed();

@@ -14,7 +14,7 @@ use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
-use openduck_executor::{quote_identifier, CatalogFilter, TableKind};
+use openduck_api::{quote_identifier, CatalogFilter, TableKind};
 
 use super::fragment::FragmentExec;
 use crate::error::Result;

@@ -30,7 +30,7 @@ use datafusion::physical_plan::{
 };
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 use futures::{stream, TryStreamExt};
-use openduck_executor::{ErrorKind, Statement};
+use openduck_api::{ErrorKind, Statement};
 use tracing::info;
 
 use crate::error::Error;

@@ -26,11 +26,11 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::{execute_stream, ExecutionPlan};
 use datafusion::prelude::SessionConfig;
 use futures::{StreamExt, TryStreamExt};
-use openduck_executor::ErrorKind;
+use openduck_api::ErrorKind;
 use parking_lot::Mutex;
 
-use crate::coordinator::ResultStream;
 use crate::error::{Error, Result};
+use crate::results::ResultStream;
 use crate::site::Site;
 
 pub(crate) use explain::explain_lines;

@@ -9,12 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use futures::{stream, StreamExt};
-use openduck_executor::ErrorKind;
+use openduck_api::ErrorKind;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use crate::coordinator::ResultStream;
 use crate::error::Error;
+use crate::results::ResultStream;
 
 /// How many ids cancelled before they started are remembered.
 const REMEMBERED: usize = 10_000;

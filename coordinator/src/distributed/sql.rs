@@ -13,7 +13,7 @@ use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::logical_plan::{FetchType, SkipType};
 use datafusion::logical_expr::{Distinct, Expr, JoinType, Limit, LogicalPlan, SortExpr};
 use datafusion::sql::unparser::Unparser;
-use openduck_executor::quote_identifier;
+use openduck_api::quote_identifier;
 
 use super::catalog::RemoteTable;
 use super::dialect::OpenDuckDialect;

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use openduck_coordinator::{Coordinator, Executor, ExecutorConfig, Registry, Scope, TicketSigner};
+use openduck_coordinator::{Coordinator, ExecutorApi, Registry, Scope, TicketSigner};
+use openduck_executor::{Executor, ExecutorConfig};
 use tempfile::TempDir;
 
 const TABLES: &[(&str, &str)] = &[
@@ -30,12 +31,11 @@ pub(crate) async fn cluster() -> Cluster {
             id: format!("exec-{index}"),
             ..ExecutorConfig::new(dir.path(), vec![database.to_string()])
         };
-        executors.push(Arc::new(
-            tokio::task::spawn_blocking(move || Executor::open(config))
-                .await
-                .unwrap()
-                .unwrap(),
-        ));
+        let executor = tokio::task::spawn_blocking(move || Executor::open(config))
+            .await
+            .unwrap()
+            .unwrap();
+        executors.push(Arc::new(executor) as Arc<dyn ExecutorApi>);
         dirs.push(dir);
     }
     let coordinator = Coordinator::new(

@@ -83,7 +83,7 @@ async fn refuses_non_loopback_addresses_without_a_token() {
         .await
         .unwrap()
         .unwrap();
-    let coordinator = Arc::new(Coordinator::embedded(executor, Duration::from_secs(60)));
+    let coordinator = Arc::new(Coordinator::embedded(Arc::new(executor), Duration::from_secs(60)));
     let refused = serve(
         Arc::clone(&coordinator),
         ServerConfig {

@@ -63,7 +63,7 @@ impl TestServer {
             .await
             .unwrap()
             .expect("executor opens");
-        let coordinator = Arc::new(Coordinator::embedded(executor, Duration::from_secs(60)));
+        let coordinator = Arc::new(Coordinator::embedded(Arc::new(executor), Duration::from_secs(60)));
         let server = serve(
             coordinator,
             ServerConfig {
