@@ -10,8 +10,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 use futures::{Stream, StreamExt};
 use openduck_storage::{DatabaseWriter, Storage};
-use tokio::sync::{mpsc, RwLock};
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::durable::Durability;
@@ -21,6 +20,7 @@ pub use openduck_api::{Description, Statement};
 use crate::error::{Error, Result};
 use crate::ingest::IngestTarget;
 use crate::pool::{Lease, Pool, PooledConnection};
+use crate::replica::Replication;
 use crate::running::RunningQueries;
 use crate::session::{Session, Sessions};
 use crate::sql::quote_identifier;
@@ -80,29 +80,18 @@ pub struct Executor {
     /// Every database hosted; writers first, then replicas (clones made
     /// with `CREATE DATABASE ... FROM` join at the end).
     pub(crate) databases: parking_lot::RwLock<Vec<String>>,
-    pub(crate) replicas: Vec<String>,
     pub(crate) data_dir: PathBuf,
     pub(crate) pool: Arc<Pool>,
     pub(crate) sessions: Sessions,
     pub(crate) running: Arc<RunningQueries>,
     pub(crate) storage: Option<Storage>,
     pub(crate) durability: Option<Arc<Durability>>,
-    /// Held for reading by every statement, for writing by a replica moving
-    /// to a new snapshot; `None` without replicas.
-    pub(crate) replica_swap: Option<Arc<RwLock<()>>>,
-    pub(crate) follower: Option<JoinHandle<()>>,
+    /// Read replicas and their follower; `None` without replicas.
+    pub(crate) replication: Option<Replication>,
     /// Snapshots attached for time travel (`db@snapshot`).
     pub(crate) snapshots: parking_lot::Mutex<BTreeSet<String>>,
     /// One refresh of `openduck.main.snapshots` at a time.
     pub(crate) listing: tokio::sync::Mutex<()>,
-}
-
-impl Drop for Executor {
-    fn drop(&mut self) {
-        if let Some(follower) = &self.follower {
-            follower.abort();
-        }
-    }
 }
 
 impl Executor {
@@ -130,7 +119,7 @@ impl Executor {
 
     /// The databases served read-only as replicas (also in [`Executor::databases`]).
     pub fn replicas(&self) -> &[String] {
-        &self.replicas
+        self.replication.as_ref().map_or(&[], Replication::names)
     }
 
     /// The differential storage of this executor, if it has one.
@@ -381,7 +370,7 @@ impl Executor {
         let writers: Vec<String> = self
             .databases()
             .into_iter()
-            .filter(|db| !self.replicas.contains(db))
+            .filter(|db| !self.replicas().contains(db))
             .collect();
         run_blocking(Lease::pooled(conn), move |conn| {
             for name in &writers {
@@ -501,8 +490,8 @@ impl Executor {
         }
         // The replicas' swap lock first, then a connection: a replica that
         // moves holds the lock and then needs a connection of its own.
-        let swap = match &self.replica_swap {
-            Some(lock) => Some(Arc::clone(lock).read_owned().await),
+        let swap = match &self.replication {
+            Some(replication) => Some(Arc::clone(replication.swap()).read_owned().await),
             None => None,
         };
         let conn = match &statement.session_id {

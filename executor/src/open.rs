@@ -5,8 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use openduck_storage::{is_valid_database_name, DatabaseWriter};
-use tokio::sync::RwLock;
+use openduck_storage::{is_valid_database_name, DatabaseWriter, Storage};
 use tracing::info;
 
 use crate::durable::Durability;
@@ -15,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::executor::{Executor, ExecutorConfig};
 use crate::files::local_file;
 use crate::pool::Pool;
-use crate::replica::Replica;
+use crate::replica::{Replica, Replication};
 use crate::session::Sessions;
 use crate::sql::{quote_identifier, quote_literal};
 
@@ -35,7 +34,8 @@ impl Executor {
             .iter()
             .map(|name| (name.clone(), local_file(&data_dir, name), false))
             .collect();
-        Executor::open_instance(config, data_dir, attach)
+        let instance = Instance::open(&config, &data_dir, attach)?;
+        Ok(Executor::assemble(config, data_dir, instance, None))
     }
 
     /// Opens an executor, with differential storage when `config` has it:
@@ -71,30 +71,71 @@ impl Executor {
             attach.push((replica.name().to_string(), replica.active_file().to_path_buf(), true));
             replicas.push(replica);
         }
-        let interval = config.replica_interval;
-        let mut executor = run_open(move || Executor::open_instance(config, data_dir, attach)).await?;
-        executor.replicas = replica_names;
-        executor.storage = Some(storage.clone());
-        let durability = Durability::new(executor.pool.database())?;
+        let (config, data_dir, instance) = tokio::task::spawn_blocking(move || {
+            let instance = Instance::open(&config, &data_dir, attach)?;
+            Ok::<_, Error>((config, data_dir, instance))
+        })
+        .await
+        .map_err(|error| Error::TaskFailed(error.to_string()))??;
+        let durability = Durability::new(instance.pool.database())?;
         for writer in database_writers {
             durability.add(writer);
         }
         durability.publish_all().await?;
-        executor.durability = Some(Arc::new(durability));
-        if !replicas.is_empty() {
-            let swap = Arc::new(RwLock::new(()));
-            executor.replica_swap = Some(Arc::clone(&swap));
-            let pool = Arc::clone(&executor.pool);
-            executor.follower = Some(tokio::spawn(crate::replica::follow(
-                storage, replicas, pool, swap, interval,
-            )));
-        }
-        Ok(executor)
+        let replication = (!replicas.is_empty()).then(|| {
+            let pool = Arc::clone(&instance.pool);
+            Replication::start(storage.clone(), replicas, pool, config.replica_interval)
+        });
+        let durable = Durable {
+            storage,
+            durability: Arc::new(durability),
+            replication,
+        };
+        Ok(Executor::assemble(config, data_dir, instance, Some(durable)))
     }
 
-    /// One DuckDB instance (in memory) with each of `attach` (name, file,
-    /// read-only) attached.
-    fn open_instance(config: ExecutorConfig, data_dir: PathBuf, attach: Vec<(String, PathBuf, bool)>) -> Result<Self> {
+    /// The one constructor: an opened instance, and with differential
+    /// storage what keeps it durable and its replicas current.
+    fn assemble(config: ExecutorConfig, data_dir: PathBuf, instance: Instance, durable: Option<Durable>) -> Self {
+        info!(executor = %config.id, databases = ?instance.databases, dir = %data_dir.display(), "executor open");
+        let (storage, durability, replication) = match durable {
+            Some(durable) => (Some(durable.storage), Some(durable.durability), durable.replication),
+            None => (None, None, None),
+        };
+        Executor {
+            id: config.id,
+            pool: instance.pool,
+            sessions: Sessions::new(config.max_sessions),
+            running: Arc::default(),
+            databases: parking_lot::RwLock::new(instance.databases),
+            data_dir,
+            storage,
+            durability,
+            replication,
+            snapshots: parking_lot::Mutex::default(),
+            listing: tokio::sync::Mutex::default(),
+        }
+    }
+}
+
+/// What differential storage adds to an executor.
+struct Durable {
+    storage: Storage,
+    durability: Arc<Durability>,
+    replication: Option<Replication>,
+}
+
+/// One DuckDB instance (in memory) with the hosted databases attached, and
+/// the pool of connections to it.
+struct Instance {
+    pool: Arc<Pool>,
+    databases: Vec<String>,
+}
+
+impl Instance {
+    /// Opens the instance with each of `attach` (name, file, read-only)
+    /// attached. Blocking.
+    fn open(config: &ExecutorConfig, data_dir: &Path, attach: Vec<(String, PathBuf, bool)>) -> Result<Self> {
         let database = Arc::new(Database::open("memory", Path::new(":memory:"), &[])?);
         let setup = database.connect()?;
         setup.execute_batch(&format!(
@@ -129,21 +170,9 @@ impl Executor {
         if databases.is_empty() {
             return Err(Error::Refused("an executor needs at least one database".into()));
         }
-        info!(executor = %config.id, databases = ?databases, dir = %data_dir.display(), "executor open");
-        Ok(Executor {
-            id: config.id,
+        Ok(Instance {
             pool: Arc::new(Pool::new(database, config.max_connections)),
-            sessions: Sessions::new(config.max_sessions),
-            running: Arc::default(),
-            databases: parking_lot::RwLock::new(databases),
-            replicas: Vec::new(),
-            data_dir,
-            storage: None,
-            durability: None,
-            replica_swap: None,
-            follower: None,
-            snapshots: parking_lot::Mutex::default(),
-            listing: tokio::sync::Mutex::default(),
+            databases,
         })
     }
 }
@@ -159,6 +188,7 @@ fn prepare_data_dir(dir: &Path) -> Result<PathBuf> {
         source,
     })
 }
+
 pub(crate) use openduck_api::SYSTEM_CATALOG;
 
 /// The table of the in-memory system catalog that lists the snapshots in storage.

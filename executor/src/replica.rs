@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use openduck_storage::{hydrate, SnapshotId, Storage};
 use tokio::sync::RwLock;
+use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::error::Result;
@@ -59,8 +60,44 @@ impl Replica {
     }
 }
 
+/// The replicas of an executor, and the task that moves them to their
+/// writers' new snapshots; stops following when dropped.
+#[derive(Debug)]
+pub(crate) struct Replication {
+    names: Vec<String>,
+    swap: Arc<RwLock<()>>,
+    follower: JoinHandle<()>,
+}
+
+impl Replication {
+    /// Follows `replicas`, attached on `pool`, checking every `interval`.
+    pub(crate) fn start(storage: Storage, replicas: Vec<Replica>, pool: Arc<Pool>, interval: Duration) -> Self {
+        let names = replicas.iter().map(|replica| replica.name.clone()).collect();
+        let swap = Arc::new(RwLock::new(()));
+        let follower = tokio::spawn(follow(storage, replicas, pool, Arc::clone(&swap), interval));
+        Replication { names, swap, follower }
+    }
+
+    /// The databases replicated.
+    pub(crate) fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Held for reading by every statement, for writing by a replica moving
+    /// to a new snapshot.
+    pub(crate) fn swap(&self) -> &Arc<RwLock<()>> {
+        &self.swap
+    }
+}
+
+impl Drop for Replication {
+    fn drop(&mut self) {
+        self.follower.abort();
+    }
+}
+
 /// Follows the heads of every replica, checking every `interval`.
-pub(crate) async fn follow(
+async fn follow(
     storage: Storage,
     mut replicas: Vec<Replica>,
     pool: Arc<Pool>,
