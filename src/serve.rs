@@ -108,6 +108,13 @@ pub(crate) struct ExecutorArgs {
     #[arg(long, env = "OPENDUCK_MAX_CONNECTIONS", default_value_t = 16)]
     pub(crate) max_connections: usize,
 
+    /// DuckDB's memory limit for this executor, in DuckDB's syntax (4GB,
+    /// 512MiB). What does not fit spills to <data-dir>/.tmp; a statement that
+    /// cannot spill fails with RESOURCE_EXHAUSTED. Default: DuckDB's, 80% of
+    /// the machine's memory.
+    #[arg(long, env = "OPENDUCK_MEMORY_LIMIT")]
+    memory_limit: Option<String>,
+
     /// Let SQL read and write files outside the data directory (read_csv,
     /// COPY TO, ATTACH). Off by default: clients must not reach the server's files.
     #[arg(long, env = "OPENDUCK_ALLOW_EXTERNAL_ACCESS")]
@@ -219,6 +226,7 @@ impl ExecutorArgs {
             storage,
             replicas: self.replicas.clone(),
             replica_interval: self.replica_interval,
+            memory_limit: self.memory_limit.clone(),
             ..ExecutorConfig::new(&self.storage.data_dir, writers)
         };
         Ok(Executor::start(config).await?)

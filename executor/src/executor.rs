@@ -54,6 +54,10 @@ pub struct ExecutorConfig {
     pub replicas: Vec<String>,
     /// How often a replica looks for a newer snapshot.
     pub replica_interval: Duration,
+    /// DuckDB's memory limit for the whole executor, in DuckDB's syntax
+    /// (`4GB`, `512MiB`); `None` keeps DuckDB's default, 80% of the
+    /// machine's memory. What does not fit spills to `<data_dir>/.tmp`.
+    pub memory_limit: Option<String>,
 }
 
 impl ExecutorConfig {
@@ -69,6 +73,7 @@ impl ExecutorConfig {
             storage: None,
             replicas: Vec::new(),
             replica_interval: Duration::from_secs(1),
+            memory_limit: None,
         }
     }
 }

@@ -156,6 +156,18 @@ impl Instance {
                     message: error.to_string(),
                 })?;
         }
+        // Spill what does not fit in memory inside the data directory (an
+        // in-memory DuckDB would spill to `.tmp` in the working directory).
+        let spill = data_dir.join(SPILL_DIR);
+        setup.execute_batch(&format!(
+            "SET temp_directory = {}",
+            quote_literal(&spill.to_string_lossy())
+        ))?;
+        if let Some(limit) = &config.memory_limit {
+            setup
+                .execute_batch(&format!("SET memory_limit = {}", quote_literal(limit)))
+                .map_err(|error| Error::Refused(format!("invalid memory limit {limit:?}: {error}")))?;
+        }
         if !config.allow_external_access {
             // Confine file access to the data directory. DuckDB refuses to turn
             // external access back on once it is off, so SQL cannot undo this.
@@ -190,6 +202,9 @@ fn prepare_data_dir(dir: &Path) -> Result<PathBuf> {
 }
 
 pub(crate) use openduck_api::SYSTEM_CATALOG;
+
+/// Where DuckDB spills, inside the data directory.
+pub(crate) const SPILL_DIR: &str = ".tmp";
 
 /// The table of the in-memory system catalog that lists the snapshots in storage.
 pub(crate) const SNAPSHOTS_TABLE: &str = "openduck.main.snapshots";

@@ -195,3 +195,57 @@ async fn a_streamed_statement_leaves_no_transaction_open() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_memory_limit_holds_and_what_does_not_fit_spills_inside_the_data_directory() {
+    let dir = TempDir::new().unwrap();
+    let config = ExecutorConfig {
+        memory_limit: Some("32MB".into()),
+        ..ExecutorConfig::new(dir.path(), vec!["mydb".into()])
+    };
+    let executor = Executor::open(config).unwrap();
+    assert_eq!(
+        scalar(&executor, "SELECT current_setting('memory_limit')").await,
+        "30.5 MiB"
+    );
+    let spill = dir.path().canonicalize().unwrap().join(".tmp");
+    assert_eq!(
+        scalar(&executor, "SELECT current_setting('temp_directory')").await,
+        spill.to_string_lossy()
+    );
+
+    // A sort larger than the limit spills there and finishes.
+    let sorted = "SELECT count(*) FROM (SELECT range, random() AS r FROM range(5000000) ORDER BY r)";
+    assert_eq!(scalar(&executor, sorted).await, "5000000");
+    assert!(spill.is_dir(), "nothing spilled to {}", spill.display());
+
+    // What cannot spill is refused as exhausted, not as a fault.
+    let unspillable = Statement::new("mydb", "SELECT length(list(range::VARCHAR)) FROM range(10000000)");
+    let error = match executor.query(unspillable).await {
+        Ok(rows) => rows.try_collect::<Vec<_>>().await.unwrap_err(),
+        Err(error) => error,
+    };
+    assert_eq!(error.kind(), ErrorKind::ResourceExhausted, "{error}");
+    // SQL cannot move the spill directory out.
+    let error = executor
+        .update(Statement::new("mydb", "SET temp_directory = '/tmp'"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::PermissionDenied, "{error}");
+}
+
+#[test]
+fn an_invalid_memory_limit_is_refused_with_duckdbs_reason() {
+    let dir = TempDir::new().unwrap();
+    let config = ExecutorConfig {
+        memory_limit: Some("lots".into()),
+        ..ExecutorConfig::new(dir.path(), vec!["mydb".into()])
+    };
+    let error = Executor::open(config).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("\"lots\"") && message.contains("Memory must have a number"),
+        "{message}"
+    );
+    assert_eq!(error.kind(), ErrorKind::FailedPrecondition);
+}

@@ -302,3 +302,24 @@ def test_sql_cannot_reach_an_executors_storage(tmp_path, etcd):
     message = refused_start(["executor", "--listen", "127.0.0.1:0", "--id", "exec-1", "--data-dir", str(data),
                              "--database", "mydb"], env=cluster_env(etcd))
     assert str(data / "peek") in message and str(storage) in message, message
+
+
+def test_spills_stay_in_the_data_directory_under_a_memory_limit(tmp_path):
+    """`--memory-limit` (here through its environment variable) bounds
+    DuckDB; a sort larger than it spills inside the data directory, where SQL
+    cannot move the spill directory from."""
+    data = tmp_path / "data"
+    server = Server(data, env={"OPENDUCK_MEMORY_LIMIT": "32MB"}).start()
+    try:
+        with server.connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT current_setting('memory_limit'), current_setting('temp_directory')")
+            limit, spill = cur.fetchone()
+            assert limit == "30.5 MiB"
+            assert Path(spill) == data.resolve() / ".tmp"
+            cur.execute("SELECT count(*) FROM (SELECT range, random() AS r FROM range(5000000) ORDER BY r)")
+            assert cur.fetchone() == (5000000,)
+            assert (data / ".tmp").is_dir()
+        with server.connect() as conn:
+            permission_denied(conn, f"SET temp_directory = '{tmp_path}'")
+    finally:
+        server.stop()
