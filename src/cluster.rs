@@ -177,7 +177,7 @@ pub(crate) async fn run_executor(args: ExecutorProcessArgs) -> Result<(), Box<dy
         }
     };
 
-    let server = serve_executor(Arc::clone(&executor) as _, signer, listener, args.max_message_size)?;
+    let server = serve_executor(Arc::clone(&executor) as _, signer, listener, args.max_message_size).await?;
 
     // Coordinators list a catalog again when its version in the registry moves.
     let announcement = Arc::new(announcement);

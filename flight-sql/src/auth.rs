@@ -196,7 +196,9 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let verdict = if request.uri().path() == HANDSHAKE_PATH {
+        // Logging in, and health checks (probes carry no credentials), are open.
+        let path = request.uri().path();
+        let verdict = if path == HANDSHAKE_PATH || path.starts_with(openduck_remote::HEALTH_PATH_PREFIX) {
             Verdict::Open
         } else {
             let header = request.headers().get(http::header::AUTHORIZATION);

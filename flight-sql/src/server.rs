@@ -7,6 +7,7 @@ use std::time::Duration;
 use arrow_flight::flight_service_server::FlightServiceServer;
 use futures::StreamExt;
 use openduck_coordinator::Coordinator;
+use openduck_remote::Health;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -102,6 +103,7 @@ impl Default for ServerConfig {
 pub struct RunningServer {
     local_addr: SocketAddr,
     coordinator: Arc<Coordinator>,
+    health: Health,
     grace: Duration,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<()>>,
@@ -111,7 +113,8 @@ pub struct RunningServer {
 ///
 /// Refuses to listen on an address that is not loopback unless a token is
 /// configured: an open server on a network would hand every database to
-/// anyone who can reach it.
+/// anyone who can reach it. Health checks (`grpc.health.v1`) need no
+/// credentials; they answer SERVING until [`RunningServer::shutdown`] begins.
 pub async fn serve(coordinator: Arc<Coordinator>, config: ServerConfig) -> Result<RunningServer> {
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host(&config.listen)
         .await
@@ -161,11 +164,13 @@ pub async fn serve(coordinator: Arc<Coordinator>, config: ServerConfig) -> Resul
             TrackedConnection::new(tcp, Arc::clone(&sessions))
         })
     });
+    let (health, health_service) = Health::serving().await;
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         builder
             .layer(LimitsLayer)
             .layer(AuthLayer::new(credentials))
+            .add_service(health_service)
             .add_service(service)
             .serve_with_incoming_shutdown(incoming, async {
                 let _ = stopped.await;
@@ -177,6 +182,7 @@ pub async fn serve(coordinator: Arc<Coordinator>, config: ServerConfig) -> Resul
     Ok(RunningServer {
         local_addr,
         coordinator,
+        health,
         grace: config.shutdown_grace,
         stop: Some(stop),
         task,
@@ -192,6 +198,7 @@ impl RunningServer {
     /// Stops accepting calls, interrupts running statements, checkpoints
     /// every database and waits for the server to finish.
     pub async fn shutdown(mut self) -> Result<()> {
+        self.health.draining().await;
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -15,11 +15,13 @@
 //! - [`encode_results`] and [`incoming_batches`] put rows on and take them
 //!   off the wire the same way in every server of openduck, and
 //!   [`for_client`] gives the schema clients see (no view types).
+//! - [`Health`] answers the gRPC health checking protocol for every server.
 //! - [`code_of`] and [`status_with_causes`] map errors to gRPC statuses in one place.
 
 mod client;
 mod convert;
 mod error;
+mod health;
 mod results;
 mod serve;
 mod server;
@@ -29,6 +31,7 @@ mod status;
 pub use client::RemoteExecutor;
 pub use convert::{batch_from_bytes, batch_to_bytes, statement_of, ticket_of};
 pub use error::{Error, Result};
+pub use health::{Health, HEALTH_PATH_PREFIX};
 pub use results::{encode_results, for_client, incoming_batches};
 pub use serve::{serve_executor, RunningExecutor};
 pub use server::{ExecutorService, ACTION};

@@ -12,6 +12,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tracing::{info, warn};
 
 use crate::error::{Error, Result};
+use crate::health::Health;
 use crate::server::ExecutorService;
 use crate::signing::TicketSigner;
 
@@ -24,13 +25,15 @@ const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 pub struct RunningExecutor {
     local_addr: SocketAddr,
     executor: Arc<dyn ExecutorApi>,
+    health: Health,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
 }
 
 /// Serves `executor` on `listener`, answering what `signer`'s secret signed,
-/// with messages up to `max_message_size` bytes.
-pub fn serve_executor(
+/// with messages up to `max_message_size` bytes, and health checks
+/// (`grpc.health.v1`): the executor is open, so it is ready.
+pub async fn serve_executor(
     executor: Arc<dyn ExecutorApi>,
     signer: TicketSigner,
     listener: TcpListener,
@@ -40,10 +43,13 @@ pub fn serve_executor(
         .local_addr()
         .map_err(|error| Error::Protocol(format!("the executor's listener has no address: {error}")))?;
     let service = ExecutorService::new(Arc::clone(&executor), signer).into_server(max_message_size);
+    // Open, registered and listening: ready.
+    let (health, health_service) = Health::serving().await;
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(
         tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+            .add_service(health_service)
             .add_service(service)
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
                 let _ = stopped.await;
@@ -53,6 +59,7 @@ pub fn serve_executor(
     Ok(RunningExecutor {
         local_addr,
         executor,
+        health,
         stop: Some(stop),
         task,
     })
@@ -68,6 +75,7 @@ impl RunningExecutor {
     /// `grace`, then shuts the executor down (interrupting what still runs,
     /// checkpointing its databases).
     pub async fn shutdown(mut self, grace: Duration) -> Result<()> {
+        self.health.draining().await;
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -36,7 +36,7 @@ async fn serve() -> Served {
     );
     let signer = TicketSigner::new(SECRET, Duration::from_secs(60));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = serve_executor(executor, signer, listener, 16 << 20).unwrap();
+    let server = serve_executor(executor, signer, listener, 16 << 20).await.unwrap();
     Served {
         endpoint: format!("grpc://{}", server.local_addr()),
         _server: server,
@@ -238,4 +238,27 @@ async fn measures_a_table_over_the_wire() {
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::NotFound);
     assert!(error.to_string().contains("db.main.missing"), "{error}");
+}
+
+#[tokio::test]
+async fn answers_health_checks() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::HealthCheckRequest;
+
+    let served = serve().await;
+    let endpoint = served.endpoint.replacen("grpc://", "http://", 1);
+    let channel = tonic::transport::Endpoint::from_shared(endpoint)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel);
+    for service in ["", "arrow.flight.protocol.FlightService"] {
+        let request = HealthCheckRequest {
+            service: service.into(),
+        };
+        let answer = health.check(request).await.unwrap().into_inner();
+        assert_eq!(answer.status(), ServingStatus::Serving, "service {service:?}");
+    }
 }

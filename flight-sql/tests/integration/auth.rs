@@ -109,3 +109,32 @@ async fn refuses_non_loopback_addresses_without_a_token() {
     .unwrap();
     allowed.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn health_checks_need_no_token_and_answer_serving() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::HealthCheckRequest;
+
+    let server = with_token().await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", server.addr()))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel);
+    for service in ["", "arrow.flight.protocol.FlightService"] {
+        let request = HealthCheckRequest {
+            service: service.into(),
+        };
+        let answer = health.check(request).await.unwrap().into_inner();
+        assert_eq!(answer.status(), ServingStatus::Serving, "service {service:?}");
+    }
+    let unknown = HealthCheckRequest {
+        service: "no.such.Service".into(),
+    };
+    assert_eq!(health.check(unknown).await.unwrap_err().code(), Code::NotFound);
+    // The token still guards everything else.
+    let anonymous = server.flight().get_flight_info(Request::new(select_one())).await;
+    assert_eq!(anonymous.unwrap_err().code(), Code::Unauthenticated);
+}
