@@ -596,9 +596,14 @@ impl FlightSqlService for OpenDuckFlightSql {
         request: Request<Action>,
     ) -> Result<ActionBeginTransactionResult, Status> {
         let client = client_of(&request);
+        // The transaction lives on the executor of the client's current
+        // catalog (in a cluster, databases live on different executors).
+        let catalog = client.and_then(|client| self.sessions.options(client).0);
         let session = self
             .sessions
-            .pin(client, async { Ok(self.coordinator.open_session(None).await?) })
+            .pin(client, async {
+                Ok(self.coordinator.open_session(catalog.as_deref()).await?)
+            })
             .await?;
         let id = self.sessions.start_transaction(client)?;
         if let Err(error) = self.coordinator.begin(&session).await {

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import adbc_driver_flightsql.dbapi as flight_sql
 import duckdb
 import pyarrow as pa
 import pyarrow.flight as flight
@@ -267,3 +268,48 @@ def test_a_coordinator_that_takes_credentials_keeps_clients_away_from_executors(
         client.close()
     finally:
         guarded.stop()
+
+
+def test_transactions_on_an_executor_behind_the_coordinator(cluster):
+    """A client's transaction lives in a session on the executor that holds
+    the table, reached over the wire: invisible to others until commit,
+    gone with rollback, and rolled back there when the client goes away."""
+    coordinator = cluster["coordinator"]
+
+    def in_sales():
+        # The session opens on the executor of the connection's catalog.
+        options = {"adbc.connection.catalog": "sales"}
+        return flight_sql.connect(coordinator.uri, conn_kwargs=options, autocommit=False)
+
+    def total(conn):
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*), coalesce(sum(x), 0) FROM sales.main.ledger_tx")
+            return cur.fetchone()
+
+    with coordinator.connect() as setup, setup.cursor() as cur:
+        cur.execute("CREATE TABLE sales.main.ledger_tx (x INTEGER)")
+    with in_sales() as conn, coordinator.connect() as outside:
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO sales.main.ledger_tx VALUES (1), (2)")
+        assert total(conn) == (2, 3)
+        assert total(outside) == (0, 0)
+        conn.rollback()
+        assert total(conn) == (0, 0)
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO sales.main.ledger_tx VALUES (10)")
+        conn.commit()
+        assert total(outside) == (1, 10)
+
+    dropped = in_sales()
+    with dropped.cursor() as cur:
+        cur.execute("INSERT INTO sales.main.ledger_tx VALUES (100)")
+    dropped.close()
+    # The dropped client's transaction wrote, so it holds the executor's
+    # write gate: this write goes through only once the coordinator has
+    # closed that session on the executor, rolling the transaction back
+    # (a session left open makes it wait past the deadline and fail).
+    deadline = {f"adbc.flight.sql.rpc.timeout_seconds.{call}": "20" for call in ("query", "update", "fetch")}
+    with coordinator.connect(**deadline) as outside:
+        with outside.cursor() as cur:
+            cur.execute("INSERT INTO sales.main.ledger_tx VALUES (20)")
+        assert total(outside) == (2, 30)
