@@ -3,10 +3,10 @@
 //! [`ExecutorApi`] is what a coordinator asks of an executor: describe, query
 //! and update statements, ingest rows, sessions and their transactions,
 //! cancel, catalog listings, table statistics, snapshots. Two implementations
-//! answer it, with no difference a caller can see: the DuckDB executor in the coordinator's
-//! own process (`openduck-executor`), and the client of an executor in
-//! another process, over Arrow Flight (`openduck-remote`), whose server
-//! dispatches the wire's requests to any implementation.
+//! answer it, with no difference a caller can see: the DuckDB executor in
+//! the coordinator's own process (`openduck-executor`), and the client of an
+//! executor in another process, over Arrow Flight (`openduck-remote`), whose
+//! server dispatches the wire's requests to any implementation.
 //!
 //! This crate holds the trait and the types the operations exchange
 //! ([`Statement`], [`Description`], [`Rows`], [`IngestTarget`], catalog
