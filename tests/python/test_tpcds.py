@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 import tpcds_data
+import tpcds_schema
 from cluster_harness import placed_cluster
 from query_compare import assert_same_rows, qualified, rows_of
 
@@ -54,7 +55,7 @@ DATABASE_OF = {table: db for db, tables in PLACEMENT.items() for table in tables
 
 
 def test_the_placement_holds_every_table():
-    assert sorted(DATABASE_OF) == sorted(tpcds_data.SCHEMA_SPEC)
+    assert sorted(DATABASE_OF) == sorted(tpcds_schema.SCHEMA_SPEC)
 
 
 @pytest.fixture(scope="module")
