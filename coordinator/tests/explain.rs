@@ -7,23 +7,9 @@ mod common;
 
 use arrow::array::{Array, StringArray};
 use common::{cluster, Cluster};
-use futures::TryStreamExt;
-use openduck_coordinator::Scope;
 
 async fn explain(cluster: &Cluster, sql: &str) -> String {
-    let planned = cluster
-        .coordinator
-        .plan_query(&Scope::default(), &format!("EXPLAIN {sql}"), None)
-        .await
-        .unwrap();
-    let batches: Vec<_> = cluster
-        .coordinator
-        .execute_ticket(&planned.ticket)
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let batches = cluster.query(&format!("EXPLAIN {sql}")).await.unwrap();
     let mut lines = Vec::new();
     for batch in batches {
         let column = batch.column(0).as_any().downcast_ref::<StringArray>().unwrap();

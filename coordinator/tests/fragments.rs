@@ -7,11 +7,8 @@
 
 mod common;
 
-use arrow::array::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use common::{cluster, Cluster};
-use futures::TryStreamExt;
-use openduck_coordinator::Scope;
 
 async fn with_tables() -> Cluster {
     let cluster = cluster().await;
@@ -29,13 +26,7 @@ async fn with_tables() -> Cluster {
 
 /// The rows of `sql`, each formatted as one line.
 async fn rows(cluster: &Cluster, sql: &str) -> Result<Vec<String>, openduck_coordinator::Error> {
-    let planned = cluster.coordinator.plan_query(&Scope::default(), sql, None).await?;
-    let batches: Vec<RecordBatch> = cluster
-        .coordinator
-        .execute_ticket(&planned.ticket)
-        .await?
-        .try_collect()
-        .await?;
+    let batches = cluster.query(sql).await?;
     let mut lines = Vec::new();
     for batch in batches {
         let options = FormatOptions::default().with_null("NULL");

@@ -18,17 +18,10 @@ impl ExecutorApi for Executor {
     }
 
     fn hosting(&self) -> Option<Hosting> {
-        let replicas = self.replicas().to_vec();
-        let databases = self
-            .databases()
-            .into_iter()
-            .filter(|db| !replicas.contains(db))
-            .collect();
-        let catalog_version = *self.catalog_changes().borrow();
         Some(Hosting {
-            databases,
-            replicas,
-            catalog_version,
+            databases: self.writers(),
+            replicas: self.replicas().to_vec(),
+            catalog_version: *self.catalog_changes().borrow(),
         })
     }
 

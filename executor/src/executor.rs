@@ -122,6 +122,15 @@ impl Executor {
         self.databases.read().iter().any(|name| name == database) || self.snapshots.lock().contains(database)
     }
 
+    /// The databases this executor writes: every hosted one but the replicas.
+    pub(crate) fn writers(&self) -> Vec<String> {
+        let replicas = self.replicas();
+        self.databases()
+            .into_iter()
+            .filter(|db| !replicas.contains(db))
+            .collect()
+    }
+
     /// The databases served read-only as replicas (also in [`Executor::databases`]).
     pub fn replicas(&self) -> &[String] {
         self.replication.as_ref().map_or(&[], Replication::names)
@@ -372,11 +381,7 @@ impl Executor {
     /// Checkpoints every database this executor writes.
     async fn checkpoint_all(&self) -> Result<()> {
         let conn = self.pool.get().await?;
-        let writers: Vec<String> = self
-            .databases()
-            .into_iter()
-            .filter(|db| !self.replicas().contains(db))
-            .collect();
+        let writers = self.writers();
         run_blocking(Lease::pooled(conn), move |conn| {
             for name in &writers {
                 conn.conn()

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use openduck_coordinator::{Coordinator, ExecutorApi, Registry, Scope, TicketSigner};
+use arrow::array::RecordBatch;
+use futures::TryStreamExt;
+use openduck_coordinator::{Coordinator, Error, ExecutorApi, Registry, Scope, TicketSigner};
 use openduck_executor::{Executor, ExecutorConfig};
 use tempfile::TempDir;
 
@@ -61,5 +63,18 @@ impl Cluster {
             ..Scope::default()
         };
         self.coordinator.execute_update(&scope, sql, None).await.unwrap();
+    }
+
+    /// The rows of a ticket the coordinator planned.
+    #[allow(dead_code)] // not every test binary redeems tickets this way
+    pub(crate) async fn redeem(&self, ticket: &[u8]) -> Result<Vec<RecordBatch>, Error> {
+        self.coordinator.execute_ticket(ticket).await?.try_collect().await
+    }
+
+    /// The rows of `sql`, planned and redeemed.
+    #[allow(dead_code)] // not every test binary runs queries this way
+    pub(crate) async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, Error> {
+        let planned = self.coordinator.plan_query(&Scope::default(), sql, None).await?;
+        self.redeem(&planned.ticket).await
     }
 }
