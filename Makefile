@@ -12,9 +12,10 @@ export CARGO_TARGET_DIR
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 OPENDUCK_BIN := $(CARGO_TARGET_DIR)/debug/openduck
+OPENDUCK_EXTENSION := $(CARGO_TARGET_DIR)/extension/openduck.duckdb_extension
 SERVE_ARGS ?=
 
-.PHONY: deps deps-test lint serve test test-rust test-python build bench bench-tpch bench-storage bench-load python-env
+.PHONY: deps deps-test lint serve test test-rust test-python build extension bench bench-tpch bench-storage bench-load python-env
 
 serve: deps
 	cargo run --bin openduck -- serve $(SERVE_ARGS)
@@ -33,14 +34,18 @@ deps:
 deps-test:
 	scripts/install-deps test
 
+# The workspace, then the DuckDB extension (extension/), linked from what cargo built.
 build: deps-test
 	cargo build --workspace --all-targets
+	scripts/build-extension
+
+extension: build
 
 test-rust: build
 	cargo test --workspace
 
 test-python: build python-env
-	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) -m pytest tests/python -q -p no:cacheprovider
+	OPENDUCK_BIN=$(OPENDUCK_BIN) OPENDUCK_EXTENSION=$(OPENDUCK_EXTENSION) $(PYTHON) -m pytest tests/python -q -p no:cacheprovider
 
 bench: build python-env
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/stream_throughput.py

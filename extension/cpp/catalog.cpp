@@ -1,0 +1,268 @@
+#include "catalog.hpp"
+
+#include "scan.hpp"
+
+#include "duckdb/common/arrow/arrow_wrapper.hpp"
+#include "duckdb/function/table/arrow.hpp"
+#include "duckdb/parser/constraints/not_null_constraint.hpp"
+#include "duckdb/parser/parsed_data/create_schema_info.hpp"
+#include "duckdb/parser/parsed_data/create_table_info.hpp"
+#include "duckdb/storage/database_size.hpp"
+#include "duckdb/storage/table_storage_info.hpp"
+
+namespace openduck {
+
+using namespace duckdb;
+
+namespace {
+
+const char *const READ_ONLY_YET = "openduck: writing through an attachment is not supported yet; "
+                                  "run the statement on the service with openduck_query('%s', '...')";
+
+//! Arrow's flag for a nullable field (ARROW_FLAG_NULLABLE in the C data interface).
+constexpr int64_t ARROW_NULLABLE = 2;
+
+[[noreturn]] void NotYet(const std::string &catalog) {
+	throw NotImplementedException(READ_ONLY_YET, catalog);
+}
+
+} // namespace
+
+//===--------------------------------------------------------------------===//
+// Tables
+//===--------------------------------------------------------------------===//
+
+OpenduckTable::OpenduckTable(Catalog &catalog, SchemaCatalogEntry &schema, CreateTableInfo &info,
+                             shared_ptr<OdCatalog> listing, size_t index)
+    : TableCatalogEntry(catalog, schema, info), listing(std::move(listing)), index(index) {
+}
+
+unique_ptr<BaseStatistics> OpenduckTable::GetStatistics(ClientContext &context, column_t column_id) {
+	return nullptr;
+}
+
+TableFunction OpenduckTable::GetScanFunction(ClientContext &context, unique_ptr<FunctionData> &bind_data) {
+	auto &attached = catalog.Cast<OpenduckCatalog>();
+	ArrowSchemaWrapper arrow;
+	Check(od_catalog_table_arrow(listing.get(), index, &arrow.arrow_schema));
+	bind_data = BindTableScan(context, *this, attached.GetClient(), RemoteTable {attached.RemoteName(), schema.name, name},
+	                          arrow);
+	return TableScanFunction();
+}
+
+TableStorageInfo OpenduckTable::GetStorageInfo(ClientContext &context) {
+	return TableStorageInfo();
+}
+
+//===--------------------------------------------------------------------===//
+// Schemas
+//===--------------------------------------------------------------------===//
+
+OpenduckSchema::OpenduckSchema(Catalog &catalog, CreateSchemaInfo &info) : SchemaCatalogEntry(catalog, info) {
+}
+
+void OpenduckSchema::AddTable(unique_ptr<OpenduckTable> table) {
+	auto name = table->name;
+	tables[name] = std::move(table);
+}
+
+void OpenduckSchema::Scan(ClientContext &context, CatalogType type, const std::function<void(CatalogEntry &)> &callback) {
+	Scan(type, callback);
+}
+
+void OpenduckSchema::Scan(CatalogType type, const std::function<void(CatalogEntry &)> &callback) {
+	if (type != CatalogType::TABLE_ENTRY) {
+		return;
+	}
+	for (auto &entry : tables) {
+		callback(*entry.second);
+	}
+}
+
+optional_ptr<CatalogEntry> OpenduckSchema::LookupEntry(CatalogTransaction transaction,
+                                                       const EntryLookupInfo &lookup_info) {
+	if (lookup_info.GetCatalogType() != CatalogType::TABLE_ENTRY) {
+		return nullptr;
+	}
+	auto entry = tables.find(lookup_info.GetEntryName());
+	if (entry == tables.end()) {
+		return nullptr;
+	}
+	return entry->second.get();
+}
+
+optional_ptr<CatalogEntry> OpenduckSchema::CreateIndex(CatalogTransaction, CreateIndexInfo &, TableCatalogEntry &) {
+	NotYet(catalog.GetName());
+}
+optional_ptr<CatalogEntry> OpenduckSchema::CreateFunction(CatalogTransaction, CreateFunctionInfo &) {
+	NotYet(catalog.GetName());
+}
+optional_ptr<CatalogEntry> OpenduckSchema::CreateTable(CatalogTransaction, BoundCreateTableInfo &) {
+	NotYet(catalog.GetName());
+}
+optional_ptr<CatalogEntry> OpenduckSchema::CreateView(CatalogTransaction, CreateViewInfo &) {
+	NotYet(catalog.GetName());
+}
+optional_ptr<CatalogEntry> OpenduckSchema::CreateSequence(CatalogTransaction, CreateSequenceInfo &) {
+	NotYet(catalog.GetName());
+}
+optional_ptr<CatalogEntry> OpenduckSchema::CreateTableFunction(CatalogTransaction, CreateTableFunctionInfo &) {
+	NotYet(catalog.GetName());
+}
+optional_ptr<CatalogEntry> OpenduckSchema::CreateCopyFunction(CatalogTransaction, CreateCopyFunctionInfo &) {
+	NotYet(catalog.GetName());
+}
+optional_ptr<CatalogEntry> OpenduckSchema::CreatePragmaFunction(CatalogTransaction, CreatePragmaFunctionInfo &) {
+	NotYet(catalog.GetName());
+}
+optional_ptr<CatalogEntry> OpenduckSchema::CreateCollation(CatalogTransaction, CreateCollationInfo &) {
+	NotYet(catalog.GetName());
+}
+optional_ptr<CatalogEntry> OpenduckSchema::CreateType(CatalogTransaction, CreateTypeInfo &) {
+	NotYet(catalog.GetName());
+}
+void OpenduckSchema::DropEntry(ClientContext &, DropInfo &) {
+	NotYet(catalog.GetName());
+}
+void OpenduckSchema::Alter(CatalogTransaction, AlterInfo &) {
+	NotYet(catalog.GetName());
+}
+
+//===--------------------------------------------------------------------===//
+// The catalog
+//===--------------------------------------------------------------------===//
+
+OpenduckCatalog::OpenduckCatalog(AttachedDatabase &db, shared_ptr<Client> client, AccessMode access_mode)
+    : Catalog(db), client(std::move(client)), remote_name(this->client->Database()), access_mode(access_mode) {
+}
+
+void OpenduckCatalog::Initialize(bool load_builtin) {
+}
+
+void OpenduckCatalog::Load(ClientContext &context) {
+	std::lock_guard<std::mutex> guard(lock);
+	if (loaded) {
+		return;
+	}
+	OdCatalog *raw = nullptr;
+	Check(od_catalog_load(client->Get(), remote_name.c_str(), &raw));
+	shared_ptr<OdCatalog> listing(raw, od_catalog_free);
+
+	auto schema_named = [&](const std::string &name) -> OpenduckSchema & {
+		auto entry = schemas.find(name);
+		if (entry == schemas.end()) {
+			CreateSchemaInfo info;
+			info.schema = name;
+			auto schema = make_uniq<OpenduckSchema>(*this, info);
+			entry = schemas.emplace(name, std::move(schema)).first;
+		}
+		return *entry->second;
+	};
+	for (size_t i = 0; i < od_catalog_schema_count(raw); i++) {
+		schema_named(od_catalog_schema(raw, i));
+	}
+	for (size_t i = 0; i < od_catalog_table_count(raw); i++) {
+		const char *schema_name, *table_name, *kind;
+		od_catalog_table(raw, i, &schema_name, &table_name, &kind);
+		auto &schema = schema_named(schema_name);
+
+		ArrowSchemaWrapper arrow;
+		Check(od_catalog_table_arrow(raw, i, &arrow.arrow_schema));
+		ArrowTableSchema columns;
+		ArrowTableFunction::PopulateArrowTableSchema(context, columns, arrow.arrow_schema);
+
+		CreateTableInfo info(schema, table_name);
+		auto &names = columns.GetNames();
+		auto &types = columns.GetTypes();
+		for (idx_t c = 0; c < names.size(); c++) {
+			info.columns.AddColumn(ColumnDefinition(names[c], types[c]));
+			if (!(arrow.arrow_schema.children[c]->flags & ARROW_NULLABLE)) {
+				info.constraints.push_back(make_uniq<NotNullConstraint>(LogicalIndex(c)));
+			}
+		}
+		schema.AddTable(make_uniq<OpenduckTable>(*this, schema, info, listing, i));
+	}
+	loaded = true;
+}
+
+optional_ptr<CatalogEntry> OpenduckCatalog::CreateSchema(CatalogTransaction, CreateSchemaInfo &) {
+	NotYet(GetName());
+}
+
+optional_ptr<SchemaCatalogEntry> OpenduckCatalog::LookupSchema(CatalogTransaction transaction,
+                                                               const EntryLookupInfo &schema_lookup,
+                                                               OnEntryNotFound if_not_found) {
+	if (transaction.context) {
+		Load(*transaction.context);
+	}
+	auto entry = schemas.find(schema_lookup.GetEntryName());
+	if (entry != schemas.end()) {
+		return entry->second.get();
+	}
+	if (if_not_found == OnEntryNotFound::THROW_EXCEPTION) {
+		throw CatalogException("openduck: schema \"%s\" does not exist in \"%s\" on %s", schema_lookup.GetEntryName(),
+		                       remote_name, client->Endpoint());
+	}
+	return nullptr;
+}
+
+void OpenduckCatalog::ScanSchemas(ClientContext &context, std::function<void(SchemaCatalogEntry &)> callback) {
+	Load(context);
+	for (auto &entry : schemas) {
+		callback(*entry.second);
+	}
+}
+
+void OpenduckCatalog::DropSchema(ClientContext &, DropInfo &) {
+	NotYet(GetName());
+}
+
+PhysicalOperator &OpenduckCatalog::PlanCreateTableAs(ClientContext &, PhysicalPlanGenerator &, LogicalCreateTable &,
+                                                     PhysicalOperator &) {
+	NotYet(GetName());
+}
+PhysicalOperator &OpenduckCatalog::PlanInsert(ClientContext &, PhysicalPlanGenerator &, LogicalInsert &,
+                                              optional_ptr<PhysicalOperator>) {
+	NotYet(GetName());
+}
+PhysicalOperator &OpenduckCatalog::PlanDelete(ClientContext &, PhysicalPlanGenerator &, LogicalDelete &,
+                                              PhysicalOperator &) {
+	NotYet(GetName());
+}
+PhysicalOperator &OpenduckCatalog::PlanUpdate(ClientContext &, PhysicalPlanGenerator &, LogicalUpdate &,
+                                              PhysicalOperator &) {
+	NotYet(GetName());
+}
+
+DatabaseSize OpenduckCatalog::GetDatabaseSize(ClientContext &) {
+	return DatabaseSize();
+}
+
+std::string OpenduckCatalog::GetDBPath() {
+	return client->Endpoint() + "/" + remote_name;
+}
+
+//===--------------------------------------------------------------------===//
+// Transactions
+//===--------------------------------------------------------------------===//
+
+Transaction &OpenduckTransactionManager::StartTransaction(ClientContext &context) {
+	auto transaction = make_uniq<Transaction>(*this, context);
+	auto &result = *transaction;
+	std::lock_guard<std::mutex> guard(lock);
+	transactions[result] = std::move(transaction);
+	return result;
+}
+
+ErrorData OpenduckTransactionManager::CommitTransaction(ClientContext &, Transaction &transaction) {
+	std::lock_guard<std::mutex> guard(lock);
+	transactions.erase(transaction);
+	return ErrorData();
+}
+
+void OpenduckTransactionManager::RollbackTransaction(Transaction &transaction) {
+	std::lock_guard<std::mutex> guard(lock);
+	transactions.erase(transaction);
+}
+
+} // namespace openduck

@@ -1,0 +1,133 @@
+//===----------------------------------------------------------------------===//
+// openduck.duckdb_extension: `ATTACH 'openduck:mydb'` (or `od:mydb`) in a user's DuckDB.
+//
+// The entry point registers the storage extension behind ATTACH and openduck_query().
+// Everything DuckDB calls is here in C++; the Flight SQL client is the Rust core
+// (openduck_core.h), called only as leaf functions that return errors as values.
+//===----------------------------------------------------------------------===//
+#include "catalog.hpp"
+#include "scan.hpp"
+
+#include "duckdb/main/attached_database.hpp"
+#include "duckdb/main/extension/extension_loader.hpp"
+#include "duckdb/main/secret/secret_manager.hpp"
+#include "duckdb/parser/parsed_data/attach_info.hpp"
+#include "duckdb/storage/storage_extension.hpp"
+
+namespace openduck {
+
+using namespace duckdb;
+
+void Throw(OdError *error) {
+	std::string message = error->message ? error->message : "openduck: unknown error";
+	auto code = error->code;
+	od_error_free(error);
+	switch (code) {
+	case OD_INVALID_ARGUMENT:
+		throw InvalidInputException(message);
+	case OD_NOT_FOUND:
+		throw CatalogException(message);
+	case OD_PERMISSION_DENIED:
+	case OD_UNAUTHENTICATED:
+		throw PermissionException(message);
+	default:
+		throw IOException(message);
+	}
+}
+
+unique_ptr<ArrowArrayStreamWrapper> Client::Query(const std::string &sql) const {
+	auto stream = make_uniq<ArrowArrayStreamWrapper>();
+	Check(od_query(client, sql.c_str(), &stream->arrow_array_stream));
+	stream->number_of_rows = -1;
+	return stream;
+}
+
+namespace {
+
+//! The text after the scheme: DuckDB hands over `mydb?...`, or the whole path.
+std::string StripScheme(const std::string &path) {
+	for (auto scheme : {"openduck:", "od:"}) {
+		if (StringUtil::StartsWith(path, scheme)) {
+			return path.substr(strlen(scheme));
+		}
+	}
+	return path;
+}
+
+//! `CREATE SECRET (TYPE openduck, TOKEN '...', SCOPE 'grpc://host:port')`: the token for
+//! the endpoints the scope covers (all of them without a scope). DuckDB redacts it.
+unique_ptr<BaseSecret> CreateTokenSecret(ClientContext &, CreateSecretInput &input) {
+	auto secret = make_uniq<KeyValueSecret>(input.scope, input.type, input.provider, input.name);
+	auto token = input.options.find("token");
+	if (token == input.options.end() || token->second.IsNull()) {
+		throw InvalidInputException("an openduck secret needs a TOKEN");
+	}
+	secret->secret_map["token"] = token->second.ToString();
+	secret->redact_keys = {"token"};
+	return std::move(secret);
+}
+
+//! The token of the best-matching openduck secret for `endpoint`, or "" if none.
+std::string TokenFor(ClientContext &context, const std::string &endpoint) {
+	auto &secrets = SecretManager::Get(context);
+	auto match = secrets.LookupSecret(CatalogTransaction::GetSystemCatalogTransaction(context), endpoint, "openduck");
+	if (!match.HasMatch()) {
+		return "";
+	}
+	auto &secret = static_cast<const KeyValueSecret &>(match.GetSecret());
+	auto token = secret.TryGetValue("token");
+	return token.IsNull() ? "" : token.ToString();
+}
+
+unique_ptr<Catalog> Attach(optional_ptr<StorageExtensionInfo>, ClientContext &context, AttachedDatabase &db,
+                           const std::string &name, AttachInfo &info, AttachOptions &options) {
+	auto path = StripScheme(info.path);
+	char *endpoint = nullptr;
+	Check(od_endpoint(path.c_str(), &endpoint));
+	auto token = TokenFor(context, endpoint);
+	od_string_free(endpoint);
+	OdClient *raw = nullptr;
+	Check(od_connect(path.c_str(), token.empty() ? nullptr : token.c_str(), &raw));
+	auto client = make_shared_ptr<Client>(raw);
+	if (client->Database().empty()) {
+		throw NotImplementedException("openduck: ATTACH 'openduck:' without a database is not supported yet; "
+		                              "name one: ATTACH 'openduck:mydb'");
+	}
+	return make_uniq<OpenduckCatalog>(db, std::move(client), options.access_mode);
+}
+
+unique_ptr<TransactionManager> CreateTransactionManager(optional_ptr<StorageExtensionInfo>, AttachedDatabase &db,
+                                                        Catalog &) {
+	return make_uniq<OpenduckTransactionManager>(db);
+}
+
+void Load(ExtensionLoader &loader) {
+	auto &config = DBConfig::GetConfig(loader.GetDatabaseInstance());
+	auto storage = make_shared_ptr<StorageExtension>();
+	storage->attach = Attach;
+	storage->create_transaction_manager = CreateTransactionManager;
+	StorageExtension::Register(config, "openduck", storage);
+	StorageExtension::Register(config, "od", storage);
+	loader.RegisterFunction(QueryFunction());
+
+	SecretType secret_type;
+	secret_type.name = "openduck";
+	secret_type.deserializer = KeyValueSecret::Deserialize<KeyValueSecret>;
+	secret_type.default_provider = "config";
+	secret_type.extension = "openduck";
+	loader.RegisterSecretType(secret_type);
+	CreateSecretFunction token_secret = {"openduck", "config", CreateTokenSecret, {}};
+	token_secret.named_parameters["token"] = LogicalType::VARCHAR;
+	loader.RegisterFunction(token_secret);
+	loader.SetDescription("Attach databases of an openduck service (Arrow Flight SQL)");
+}
+
+} // namespace
+
+} // namespace openduck
+
+extern "C" {
+DUCKDB_CPP_EXTENSION_ENTRY(openduck, loader) {
+	openduck::Load(loader);
+}
+}

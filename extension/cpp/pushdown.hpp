@@ -1,0 +1,25 @@
+//===----------------------------------------------------------------------===//
+// Filters as SQL for the service. Both sides are DuckDB, so a predicate rendered here
+// means on the service exactly what it meant in the user's DuckDB; anything without an
+// exact rendering is refused (returns false) and stays in the user's DuckDB.
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "duckdb/planner/expression.hpp"
+#include "duckdb/planner/table_filter.hpp"
+
+#include <functional>
+
+namespace openduck {
+
+//! Names a column by its binding's index into the scan's column ids; false when the
+//! binding is no column of the remote table (rowid, virtual columns).
+using ColumnNamer = std::function<bool(duckdb::idx_t column_index, std::string &quoted)>;
+
+//! `filter` applied to `column` (already SQL) as an exact predicate.
+bool FilterSQL(const duckdb::TableFilter &filter, const std::string &column, std::string &out);
+
+//! A bound expression (a filter DuckDB offers a scan) as exact SQL.
+bool ExpressionSQL(const duckdb::Expression &expression, const ColumnNamer &column, std::string &out);
+
+} // namespace openduck

@@ -1,0 +1,321 @@
+#include "scan.hpp"
+
+#include "catalog.hpp"
+#include "pushdown.hpp"
+
+#include "duckdb/execution/expression_executor.hpp"
+#include "duckdb/function/table/arrow.hpp"
+#include "duckdb/planner/expression/bound_conjunction_expression.hpp"
+#include "duckdb/planner/expression/bound_reference_expression.hpp"
+#include "duckdb/planner/operator/logical_get.hpp"
+#include "duckdb/planner/filter/optional_filter.hpp"
+#include "duckdb/planner/table_filter.hpp"
+
+namespace openduck {
+
+using namespace duckdb;
+
+std::string QuoteIdentifier(const std::string &name) {
+	std::string quoted = "\"";
+	for (char c : name) {
+		quoted += c;
+		if (c == '"') {
+			quoted += '"';
+		}
+	}
+	return quoted + "\"";
+}
+
+std::string RemoteTable::ToSQL() const {
+	return QuoteIdentifier(catalog) + "." + QuoteIdentifier(schema) + "." + QuoteIdentifier(name);
+}
+
+namespace {
+
+//! What a scan needs beyond DuckDB's Arrow scan: where the rows come from.
+struct ScanData : public ArrowScanFunctionData {
+	ScanData() : ArrowScanFunctionData(nullptr, 0) {
+	}
+	shared_ptr<Client> client;
+	//! A table scan: the table, whose columns and filters are chosen at init.
+	RemoteTable table;
+	optional_ptr<TableCatalogEntry> entry;
+	//! Predicates taken over from DuckDB's filters at optimization (exact SQL).
+	vector<std::string> pushed;
+	//! openduck_query: the SQL run verbatim.
+	std::string sql;
+	//! openduck_query: the stream opened at bind (its schema typed the result).
+	unique_ptr<ArrowArrayStreamWrapper> pending;
+};
+
+struct ScanGlobal : public ArrowScanGlobalState {
+	//! Pushed filters the service could not be sent; evaluated here on each chunk.
+	unique_ptr<Expression> residual;
+	//! No column is read (count(*)): only row counts matter.
+	bool no_columns = false;
+	//! The SQL sent to the service (EXPLAIN ANALYZE shows it).
+	std::string sql;
+};
+
+//! Filters DuckDB does not need applied for a correct answer (it checks them again above
+//! the scan, or they only prune).
+bool IsOptional(const TableFilter &filter) {
+	return filter.filter_type == TableFilterType::OPTIONAL_FILTER ||
+	       filter.filter_type == TableFilterType::DYNAMIC_FILTER || filter.filter_type == TableFilterType::BLOOM_FILTER;
+}
+
+//===--------------------------------------------------------------------===//
+// The scan
+//===--------------------------------------------------------------------===//
+
+//! Fails clearly when the rows do not have the types the catalog promised, rather than
+//! letting DuckDB read Arrow buffers of one type as another.
+void CheckTypes(ArrowArrayStreamWrapper &stream, const ArrowSchema &expected, const vector<column_t> &column_ids,
+                const std::string &what) {
+	ArrowSchemaWrapper actual;
+	stream.GetSchema(actual);
+	for (idx_t i = 0; i < column_ids.size(); i++) {
+		auto id = column_ids[i];
+		if (id >= static_cast<idx_t>(expected.n_children)) {
+			continue;
+		}
+		auto &want = *expected.children[id];
+		if (i >= static_cast<idx_t>(actual.arrow_schema.n_children) ||
+		    std::string(actual.arrow_schema.children[i]->format) != want.format) {
+			throw IOException("openduck: column \"%s\" of %s arrived with another type than its catalog entry says; "
+			                  "the table changed on the service: DETACH and ATTACH again",
+			                  want.name ? want.name : "", what);
+		}
+	}
+}
+
+unique_ptr<GlobalTableFunctionState> InitScan(ClientContext &context, TableFunctionInitInput &input) {
+	auto &data = input.bind_data->CastNoConst<ScanData>();
+	auto result = make_uniq<ScanGlobal>();
+	result->max_threads = context.db->NumberOfThreads();
+	if (!data.sql.empty()) {
+		result->sql = data.sql;
+		result->stream = data.pending ? std::move(data.pending) : data.client->Query(data.sql);
+		return std::move(result);
+	}
+
+	auto &names = data.arrow_table.GetNames();
+	auto &types = data.arrow_table.GetTypes();
+	std::string columns;
+	result->no_columns = true;
+	for (idx_t i = 0; i < input.column_ids.size(); i++) {
+		auto id = input.column_ids[i];
+		bool real = id < names.size();
+		result->no_columns = result->no_columns && !real;
+		// Placeholders keep each column at the position DuckDB expects it.
+		columns += (i ? ", " : "") + (real ? QuoteIdentifier(names[id]) : std::string("NULL"));
+	}
+	if (columns.empty()) {
+		columns = "NULL";
+	}
+
+	std::string where;
+	for (auto &predicate : data.pushed) {
+		where += (where.empty() ? " WHERE " : " AND ") + predicate;
+	}
+	vector<unique_ptr<Expression>> residual;
+	if (input.filters) {
+		for (auto &entry : input.filters->filters) {
+			auto position = entry.first;
+			auto id = input.column_ids[position];
+			auto &filter = *entry.second;
+			auto &pushed = filter.filter_type == TableFilterType::OPTIONAL_FILTER
+			                   ? *filter.Cast<OptionalFilter>().child_filter
+			                   : filter;
+			std::string predicate;
+			if (id < names.size() && FilterSQL(pushed, QuoteIdentifier(names[id]), predicate)) {
+				where += (where.empty() ? " WHERE " : " AND ") + predicate;
+			} else if (!IsOptional(filter)) {
+				BoundReferenceExpression column(types[id], position);
+				residual.push_back(filter.ToExpression(column));
+			}
+		}
+	}
+	if (residual.size() == 1) {
+		result->residual = std::move(residual[0]);
+	} else if (residual.size() > 1) {
+		auto conjunction = make_uniq<BoundConjunctionExpression>(ExpressionType::CONJUNCTION_AND);
+		for (auto &expression : residual) {
+			conjunction->children.push_back(std::move(expression));
+		}
+		result->residual = std::move(conjunction);
+	}
+
+	result->sql = "SELECT " + columns + " FROM " + data.table.ToSQL() + where;
+	result->stream = data.client->Query(result->sql);
+	if (!result->no_columns) {
+		CheckTypes(*result->stream, data.schema_root.arrow_schema, input.column_ids, data.table.ToSQL());
+	}
+	return std::move(result);
+}
+
+void Scan(ClientContext &context, TableFunctionInput &input, DataChunk &output) {
+	if (!input.local_state) {
+		return;
+	}
+	auto &data = input.bind_data->CastNoConst<ScanData>();
+	auto &state = input.local_state->Cast<ArrowScanLocalState>();
+	auto &global = input.global_state->Cast<ScanGlobal>();
+	while (true) {
+		if (state.chunk_offset >= static_cast<idx_t>(state.chunk->arrow_array.length)) {
+			if (!ArrowTableFunction::ArrowScanParallelStateNext(context, input.bind_data.get(), state, global)) {
+				return;
+			}
+		}
+		auto size = MinValue<idx_t>(STANDARD_VECTOR_SIZE,
+		                            NumericCast<idx_t>(state.chunk->arrow_array.length) - state.chunk_offset);
+		output.Reset();
+		output.SetCardinality(size);
+		if (!global.no_columns) {
+			ArrowTableFunction::ArrowToDuckDB(state, data.arrow_table.GetColumns(), output);
+		}
+		state.chunk_offset += size;
+		if (!global.residual) {
+			return;
+		}
+		SelectionVector selection(STANDARD_VECTOR_SIZE);
+		ExpressionExecutor executor(context, *global.residual);
+		auto kept = executor.SelectExpression(output, selection);
+		if (kept == size) {
+			return;
+		}
+		if (kept > 0) {
+			output.Slice(selection, kept);
+			return;
+		}
+		// Nothing of this chunk passed: an empty chunk would end the scan, so read on.
+	}
+}
+
+InsertionOrderPreservingMap<std::string> Describe(TableFunctionToStringInput &input) {
+	InsertionOrderPreservingMap<std::string> result;
+	auto &data = input.bind_data->Cast<ScanData>();
+	result["Service"] = data.client->Endpoint();
+	if (data.sql.empty()) {
+		result["Table"] = data.table.ToSQL();
+	}
+	return result;
+}
+
+InsertionOrderPreservingMap<std::string> DescribeRun(TableFunctionDynamicToStringInput &input) {
+	InsertionOrderPreservingMap<std::string> result;
+	if (input.global_state) {
+		result["Remote SQL"] = input.global_state->Cast<ScanGlobal>().sql;
+	}
+	return result;
+}
+
+//! Takes over every filter with an exact SQL rendering; the rest stay with DuckDB.
+void PushdownFilters(ClientContext &, LogicalGet &get, FunctionData *bind_data,
+                     vector<unique_ptr<Expression>> &filters) {
+	auto &data = bind_data->Cast<ScanData>();
+	auto &names = data.arrow_table.GetNames();
+	auto &column_ids = get.GetColumnIds();
+	ColumnNamer column = [&](idx_t index, std::string &quoted) {
+		if (index >= column_ids.size() || column_ids[index].IsRowIdColumn()) {
+			return false;
+		}
+		auto id = column_ids[index].GetPrimaryIndex();
+		if (id >= names.size() || column_ids[index].HasChildren()) {
+			return false;
+		}
+		quoted = QuoteIdentifier(names[id]);
+		return true;
+	};
+	for (idx_t i = 0; i < filters.size();) {
+		std::string sql;
+		if (ExpressionSQL(*filters[i], column, sql)) {
+			data.pushed.push_back(std::move(sql));
+			filters.erase_at(i);
+		} else {
+			i++;
+		}
+	}
+}
+
+BindInfo ScannedTable(const optional_ptr<FunctionData> bind_data) {
+	auto &data = bind_data->CastNoConst<ScanData>();
+	if (data.entry) {
+		return BindInfo(*data.entry);
+	}
+	return BindInfo(ScanType::EXTERNAL);
+}
+
+bool AnyTypePushesDown(const FunctionData &, idx_t) {
+	return true;
+}
+
+//===--------------------------------------------------------------------===//
+// openduck_query
+//===--------------------------------------------------------------------===//
+
+unique_ptr<FunctionData> BindQuery(ClientContext &context, TableFunctionBindInput &input,
+                                   vector<LogicalType> &return_types, vector<std::string> &names) {
+	for (auto &value : input.inputs) {
+		if (value.IsNull()) {
+			throw BinderException("openduck_query: the attachment and the SQL must not be NULL");
+		}
+	}
+	auto alias = input.inputs[0].GetValue<std::string>();
+	auto &catalog = Catalog::GetCatalog(context, alias);
+	if (catalog.GetCatalogType() != "openduck") {
+		throw BinderException("openduck_query: \"%s\" is not an openduck attachment", alias);
+	}
+	auto data = make_uniq<ScanData>();
+	data->client = catalog.Cast<OpenduckCatalog>().GetClient();
+	data->sql = input.inputs[1].GetValue<std::string>();
+	data->pending = data->client->Query(data->sql);
+	data->pending->GetSchema(data->schema_root);
+	ArrowTableFunction::PopulateArrowTableSchema(context, data->arrow_table, data->schema_root.arrow_schema);
+	names = data->arrow_table.GetNames();
+	return_types = data->arrow_table.GetTypes();
+	if (return_types.empty()) {
+		throw BinderException("openduck_query: the statement returns no columns");
+	}
+	data->all_types = return_types;
+	data->projection_pushdown_enabled = false;
+	return std::move(data);
+}
+
+} // namespace
+
+unique_ptr<FunctionData> BindTableScan(ClientContext &context, TableCatalogEntry &entry,
+                                       const shared_ptr<Client> &client, RemoteTable table, ArrowSchemaWrapper &arrow) {
+	auto data = make_uniq<ScanData>();
+	data->entry = &entry;
+	data->client = client;
+	data->table = std::move(table);
+	data->schema_root.arrow_schema = arrow.arrow_schema;
+	arrow.arrow_schema.release = nullptr;
+	ArrowTableFunction::PopulateArrowTableSchema(context, data->arrow_table, data->schema_root.arrow_schema);
+	data->all_types = data->arrow_table.GetTypes();
+	return std::move(data);
+}
+
+TableFunction TableScanFunction() {
+	TableFunction function("openduck_scan", {}, Scan, nullptr, InitScan, ArrowTableFunction::ArrowScanInitLocal);
+	function.projection_pushdown = true;
+	function.filter_pushdown = true;
+	function.filter_prune = false;
+	function.supports_pushdown_type = AnyTypePushesDown;
+	function.pushdown_complex_filter = PushdownFilters;
+	function.get_bind_info = ScannedTable;
+	function.to_string = Describe;
+	function.dynamic_to_string = DescribeRun;
+	return function;
+}
+
+TableFunction QueryFunction() {
+	TableFunction function("openduck_query", {LogicalType::VARCHAR, LogicalType::VARCHAR}, Scan, BindQuery, InitScan,
+	                       ArrowTableFunction::ArrowScanInitLocal);
+	function.to_string = Describe;
+	function.dynamic_to_string = DescribeRun;
+	return function;
+}
+
+} // namespace openduck

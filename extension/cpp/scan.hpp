@@ -1,0 +1,40 @@
+//===----------------------------------------------------------------------===//
+// Reading from the service: table scans with projections and filters pushed down as SQL,
+// and openduck_query() for SQL run verbatim. Rows arrive as an Arrow C stream and become
+// DuckDB vectors through DuckDB's own Arrow conversion.
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "core.hpp"
+#include "duckdb/common/arrow/arrow_wrapper.hpp"
+#include "duckdb/catalog/catalog_entry/table_catalog_entry.hpp"
+#include "duckdb/function/table_function.hpp"
+
+namespace openduck {
+
+//! A table as the service names it.
+struct RemoteTable {
+	std::string catalog;
+	std::string schema;
+	std::string name;
+
+	//! `"catalog"."schema"."name"`, each part quoted.
+	std::string ToSQL() const;
+};
+
+//! `name` as a DuckDB identifier, always quoted.
+std::string QuoteIdentifier(const std::string &name);
+
+//! The bind data of a scan of `table`, whose columns `arrow` describes (taken over).
+duckdb::unique_ptr<duckdb::FunctionData> BindTableScan(duckdb::ClientContext &context,
+                                                       duckdb::TableCatalogEntry &entry,
+                                                       const duckdb::shared_ptr<Client> &client, RemoteTable table,
+                                                       duckdb::ArrowSchemaWrapper &arrow);
+
+//! The table function that scans a table bound by BindTableScan.
+duckdb::TableFunction TableScanFunction();
+
+//! `openduck_query(attachment, sql)`: rows of SQL run verbatim on the attachment's service.
+duckdb::TableFunction QueryFunction();
+
+} // namespace openduck

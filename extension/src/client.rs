@@ -1,0 +1,326 @@
+//! A Flight SQL connection to the service, with blocking calls for DuckDB's threads.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use arrow::array::{Array, BinaryArray, RecordBatch, RecordBatchReader, StringArray};
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::error::ArrowError;
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::flight_service_client::FlightServiceClient;
+use arrow_flight::sql::{
+    CommandGetCatalogs, CommandGetDbSchemas, CommandGetTables, CommandStatementQuery, ProstMessageExt,
+};
+use arrow_flight::{Action, FlightDescriptor, FlightInfo, Ticket};
+use futures::{StreamExt, TryStreamExt};
+use openduck_proto::flight_session::session_option_value::OptionValue;
+use openduck_proto::flight_session::{SessionOptionValue, SetSessionOptionsRequest};
+use prost::Message;
+use tokio::runtime::Runtime;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::catalog::{Catalog, TableEntry};
+use crate::{Error, Target};
+
+/// How long connecting and each metadata call may take before the attach fails.
+const METADATA_DEADLINE: Duration = Duration::from_secs(20);
+
+/// The one runtime every client of this process shares; DuckDB's threads block on it.
+fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("openduck-extension")
+            .enable_all()
+            .build()
+            .expect("the openduck extension cannot start its I/O threads")
+    })
+}
+
+/// A connection to one openduck service, for one attached database.
+#[derive(Debug, Clone)]
+pub struct Client {
+    target: Arc<Target>,
+    flight: FlightServiceClient<Channel>,
+}
+
+impl Client {
+    /// Connects to the target's endpoint and checks that the token is accepted and the
+    /// database exists, so a wrong token or name fails at `ATTACH`, within a deadline.
+    pub fn connect(target: Target) -> Result<Client, Error> {
+        let target = Arc::new(target);
+        let unreachable = |reason: String| Error::Unreachable {
+            endpoint: target.endpoint.clone(),
+            reason,
+        };
+        let endpoint = Endpoint::from_shared(target.uri())
+            .map_err(|error| {
+                Error::InvalidTarget(format!("openduck: invalid endpoint {:?}: {error}", target.endpoint))
+            })?
+            .connect_timeout(METADATA_DEADLINE)
+            .tcp_nodelay(true);
+        let channel = block_on(async {
+            tokio::time::timeout(METADATA_DEADLINE, endpoint.connect())
+                .await
+                .map_err(|_| unreachable(format!("no answer within {}s", METADATA_DEADLINE.as_secs())))?
+                .map_err(|error| unreachable(error_chain(&error)))
+        })?;
+        let flight = FlightServiceClient::new(channel).max_decoding_message_size(usize::MAX);
+        let client = Client { target, flight };
+        let databases = client.databases()?;
+        let database = &client.target.database;
+        if !database.is_empty() && !databases.iter().any(|name| name == database) {
+            return Err(Error::Status(tonic::Status::not_found(format!(
+                "database {database:?} not found on {}; it hosts: {}",
+                client.target.endpoint,
+                databases.join(", ")
+            ))));
+        }
+        if !database.is_empty() {
+            client.use_database(database)?;
+        }
+        Ok(client)
+    }
+
+    /// Makes `database` the session's current catalog, so that SQL run verbatim
+    /// (`openduck_query`) resolves unqualified names in the attached database.
+    fn use_database(&self, database: &str) -> Result<(), Error> {
+        let value = SessionOptionValue {
+            option_value: Some(OptionValue::StringValue(database.to_owned())),
+        };
+        let options = SetSessionOptionsRequest {
+            session_options: [("catalog".to_owned(), value)].into(),
+        };
+        let action = Action {
+            r#type: "SetSessionOptions".into(),
+            body: options.encode_to_vec().into(),
+        };
+        let mut flight = self.flight.clone();
+        let request = self.request(action);
+        let call = async move {
+            let mut results = flight.do_action(request).await?.into_inner();
+            while results.message().await?.is_some() {}
+            Ok(())
+        };
+        Ok(block_on(with_deadline(call, Some(METADATA_DEADLINE)))?)
+    }
+
+    /// What this client was attached to.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// The databases (Flight SQL catalogs) the service hosts.
+    pub fn databases(&self) -> Result<Vec<String>, Error> {
+        let batches = self.metadata(CommandGetCatalogs {}.as_any().encode_to_vec())?;
+        let mut names = Vec::new();
+        for batch in &batches {
+            names.extend(strings(batch, "catalog_name")?.iter().flatten().map(str::to_owned));
+        }
+        Ok(names)
+    }
+
+    /// The schemas and tables of `database`, with each table's Arrow schema.
+    pub fn catalog(&self, database: &str) -> Result<Catalog, Error> {
+        let schemas = CommandGetDbSchemas {
+            catalog: Some(database.to_owned()),
+            db_schema_filter_pattern: None,
+        };
+        let mut catalog = Catalog::default();
+        for batch in self.metadata(schemas.as_any().encode_to_vec())? {
+            catalog
+                .schemas
+                .extend(strings(&batch, "db_schema_name")?.iter().flatten().map(str::to_owned));
+        }
+        let tables = CommandGetTables {
+            catalog: Some(database.to_owned()),
+            db_schema_filter_pattern: None,
+            table_name_filter_pattern: None,
+            table_types: vec![],
+            include_schema: true,
+        };
+        for batch in self.metadata(tables.as_any().encode_to_vec())? {
+            let schema = strings(&batch, "db_schema_name")?;
+            let name = strings(&batch, "table_name")?;
+            let kind = strings(&batch, "table_type")?;
+            let arrow = column::<BinaryArray>(&batch, "table_schema")?;
+            for row in 0..batch.num_rows() {
+                catalog.tables.push(TableEntry {
+                    schema: schema.value(row).to_owned(),
+                    name: name.value(row).to_owned(),
+                    kind: kind.value(row).to_owned(),
+                    arrow: Arc::new(arrow::ipc::convert::try_schema_from_ipc_buffer(arrow.value(row))?),
+                });
+            }
+        }
+        Ok(catalog)
+    }
+
+    /// Runs `sql` on the service and streams its rows.
+    pub fn query(&self, sql: &str) -> Result<QueryReader, Error> {
+        let command = CommandStatementQuery {
+            query: sql.to_owned(),
+            transaction_id: None,
+        };
+        let info = self.flight_info(command.as_any().encode_to_vec(), None)?;
+        let tickets = info
+            .endpoint
+            .iter()
+            .filter_map(|endpoint| endpoint.ticket.clone())
+            .collect();
+        let declared = (!info.schema.is_empty())
+            .then(|| info.clone().try_decode_schema())
+            .transpose()?;
+        let mut reader = QueryReader {
+            client: self.clone(),
+            tickets,
+            current: None,
+            schema: Arc::new(declared.unwrap_or_else(Schema::empty)),
+            first: None,
+        };
+        if reader.schema.fields().is_empty() {
+            // The service did not declare a schema: take it from the first batch.
+            reader.first = reader.next_batch()?;
+            if let Some(batch) = &reader.first {
+                reader.schema = batch.schema();
+            }
+        }
+        Ok(reader)
+    }
+
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Some(token) = &self.target.token {
+            if let Ok(value) = format!("Bearer {token}").parse() {
+                request.metadata_mut().insert("authorization", value);
+            }
+        }
+        request
+    }
+
+    fn flight_info(&self, command: Vec<u8>, deadline: Option<Duration>) -> Result<FlightInfo, Error> {
+        let mut flight = self.flight.clone();
+        let request = self.request(FlightDescriptor::new_cmd(command));
+        let call = async move { flight.get_flight_info(request).await.map(tonic::Response::into_inner) };
+        Ok(block_on(with_deadline(call, deadline))?)
+    }
+
+    /// A metadata call: small results, fetched whole, within the metadata deadline.
+    fn metadata(&self, command: Vec<u8>) -> Result<Vec<RecordBatch>, Error> {
+        let info = self.flight_info(command, Some(METADATA_DEADLINE))?;
+        let mut batches = Vec::new();
+        for ticket in info.endpoint.into_iter().filter_map(|endpoint| endpoint.ticket) {
+            let stream = self.do_get(ticket, Some(METADATA_DEADLINE))?;
+            batches.extend(block_on(stream.map_err(Error::from).try_collect::<Vec<_>>())?);
+        }
+        Ok(batches)
+    }
+
+    fn do_get(&self, ticket: Ticket, deadline: Option<Duration>) -> Result<FlightRecordBatchStream, Error> {
+        let mut flight = self.flight.clone();
+        let request = self.request(ticket);
+        let call = async move { flight.do_get(request).await.map(tonic::Response::into_inner) };
+        let stream = block_on(with_deadline(call, deadline))?;
+        Ok(FlightRecordBatchStream::new_from_flight_data(stream.map_err(
+            |status| arrow_flight::error::FlightError::Tonic(Box::new(status)),
+        )))
+    }
+}
+
+/// The rows of one query, endpoint after endpoint, as an Arrow record batch reader (which
+/// the C interface exports as an `ArrowArrayStream`).
+#[derive(Debug)]
+pub struct QueryReader {
+    client: Client,
+    tickets: VecDeque<Ticket>,
+    current: Option<FlightRecordBatchStream>,
+    schema: SchemaRef,
+    first: Option<RecordBatch>,
+}
+
+impl QueryReader {
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>, Error> {
+        if let Some(batch) = self.first.take() {
+            return Ok(Some(batch));
+        }
+        loop {
+            if self.current.is_none() {
+                let Some(ticket) = self.tickets.pop_front() else {
+                    return Ok(None);
+                };
+                self.current = Some(self.client.do_get(ticket, None)?);
+            }
+            let stream = self.current.as_mut().expect("a stream was just opened");
+            match block_on(stream.next()) {
+                Some(batch) => return Ok(Some(batch?)),
+                None => self.current = None,
+            }
+        }
+    }
+}
+
+impl Iterator for QueryReader {
+    type Item = Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_batch()
+            .map_err(|error| ArrowError::ExternalError(Box::new(error)))
+            .transpose()
+    }
+}
+
+impl RecordBatchReader for QueryReader {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+}
+
+fn block_on<F: Future>(future: F) -> F::Output {
+    runtime().block_on(future)
+}
+
+async fn with_deadline<T>(
+    call: impl Future<Output = Result<T, tonic::Status>>,
+    deadline: Option<Duration>,
+) -> Result<T, tonic::Status> {
+    match deadline {
+        None => call.await,
+        Some(deadline) => tokio::time::timeout(deadline, call).await.unwrap_or_else(|_| {
+            Err(tonic::Status::deadline_exceeded(format!(
+                "no answer within {}s",
+                deadline.as_secs()
+            )))
+        }),
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, Error> {
+    batch
+        .column_by_name(name)
+        .and_then(|column| column.as_any().downcast_ref::<T>())
+        .ok_or_else(|| {
+            Error::Arrow(ArrowError::SchemaError(format!(
+                "the service's metadata lacks column {name}"
+            )))
+        })
+}
+
+fn strings<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray, Error> {
+    let array = column::<StringArray>(batch, name)?;
+    debug_assert!(array.len() == batch.num_rows());
+    Ok(array)
+}

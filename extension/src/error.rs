@@ -1,0 +1,54 @@
+//! The one error type of the extension's core, classified by gRPC code.
+
+use tonic::Code;
+
+/// Why a call of the extension's core failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// What `ATTACH` was given cannot be used.
+    #[error("{0}")]
+    InvalidTarget(String),
+    /// The service could not be reached.
+    #[error("cannot reach the openduck service at {endpoint}: {reason}")]
+    Unreachable { endpoint: String, reason: String },
+    /// The service answered with an error.
+    #[error("{}", describe(.0))]
+    Status(#[from] tonic::Status),
+    /// Rows or schemas that could not be decoded.
+    #[error("openduck: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    /// A bug in the extension: a panic caught at the C boundary.
+    #[error("openduck extension panicked: {0}")]
+    Panic(String),
+}
+
+impl Error {
+    /// The gRPC code that best classifies this error.
+    pub fn code(&self) -> Code {
+        match self {
+            Error::InvalidTarget(_) => Code::InvalidArgument,
+            Error::Unreachable { .. } => Code::Unavailable,
+            Error::Status(status) => status.code(),
+            Error::Arrow(_) => Code::DataLoss,
+            Error::Panic(_) => Code::Internal,
+        }
+    }
+}
+
+impl From<arrow_flight::error::FlightError> for Error {
+    fn from(error: arrow_flight::error::FlightError) -> Self {
+        match error {
+            arrow_flight::error::FlightError::Tonic(status) => Error::Status(*status),
+            arrow_flight::error::FlightError::Arrow(error) => Error::Arrow(error),
+            other => Error::Arrow(arrow::error::ArrowError::ExternalError(Box::new(other))),
+        }
+    }
+}
+
+fn describe(status: &tonic::Status) -> String {
+    match status.code() {
+        Code::Unauthenticated => format!("openduck: authentication failed: {}", status.message()),
+        Code::PermissionDenied => format!("openduck: permission denied: {}", status.message()),
+        code => format!("openduck: {} ({code:?})", status.message()),
+    }
+}

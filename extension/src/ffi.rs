@@ -1,0 +1,305 @@
+//! The C interface the extension's C++ layer calls (declared in `cpp/openduck_core.h`).
+//!
+//! Every function is a leaf: it never calls back into DuckDB, never unwinds (a panic is
+//! caught and returned as an error), and reports failure by returning an [`OdError`] that the
+//! caller frees with [`od_error_free`]; success returns null. Strings are UTF-8 and
+//! NUL-terminated; those returned by accessors live as long as the object they came from.
+#![allow(unsafe_code)]
+
+use std::ffi::{c_char, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+
+use arrow::datatypes::SchemaRef;
+use arrow::ffi::FFI_ArrowSchema;
+use arrow::ffi_stream::FFI_ArrowArrayStream;
+
+use crate::{Client, Error, Target};
+
+/// An error: its gRPC code and a message for the user.
+#[repr(C)]
+#[derive(Debug)]
+pub struct OdError {
+    pub code: i32,
+    pub message: *mut c_char,
+}
+
+/// A connected client (opaque to C).
+#[derive(Debug)]
+pub struct OdClient {
+    client: Client,
+    database: CString,
+    endpoint: CString,
+}
+
+/// A loaded catalog (opaque to C).
+#[derive(Debug)]
+pub struct OdCatalog {
+    schemas: Vec<CString>,
+    tables: Vec<OdTable>,
+}
+
+#[derive(Debug)]
+struct OdTable {
+    schema: CString,
+    name: CString,
+    kind: CString,
+    arrow: SchemaRef,
+}
+
+fn text(value: &str) -> CString {
+    CString::new(value.replace('\0', " ")).expect("NULs were replaced")
+}
+
+fn into_error(error: Error) -> *mut OdError {
+    Box::into_raw(Box::new(OdError {
+        code: error.code() as i32,
+        message: text(&error.to_string()).into_raw(),
+    }))
+}
+
+/// Runs `body`, turning an error or a panic into an [`OdError`].
+fn guard(body: impl FnOnce() -> Result<(), Error>) -> *mut OdError {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => ptr::null_mut(),
+        Ok(Err(error)) => into_error(error),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            into_error(Error::Panic(message))
+        }
+    }
+}
+
+/// # Safety
+/// `text` is null or a valid NUL-terminated string.
+unsafe fn optional_str<'a>(text: *const c_char) -> Result<Option<&'a str>, Error> {
+    if text.is_null() {
+        return Ok(None);
+    }
+    unsafe { CStr::from_ptr(text) }
+        .to_str()
+        .map(Some)
+        .map_err(|_| Error::InvalidTarget("openduck: text is not UTF-8".into()))
+}
+
+/// The endpoint `path` (the text after `openduck:`) resolves to, with the
+/// `OPENDUCK_ENDPOINT` default: what a DuckDB secret's scope is matched against. The caller
+/// frees the string with [`od_string_free`].
+///
+/// # Safety
+/// `path` is a valid string, `out` valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn od_endpoint(path: *const c_char, out: *mut *mut c_char) -> *mut OdError {
+    guard(|| {
+        let path = unsafe { optional_str(path) }?.unwrap_or_default();
+        let env_endpoint = std::env::var("OPENDUCK_ENDPOINT").ok();
+        let target = Target::parse(path, env_endpoint.as_deref(), None)?;
+        unsafe { *out = text(&target.endpoint).into_raw() };
+        Ok(())
+    })
+}
+
+/// # Safety
+/// `text` is null or came from this interface and is not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn od_string_free(text: *mut c_char) {
+    if !text.is_null() {
+        drop(unsafe { CString::from_raw(text) });
+    }
+}
+
+/// Connects to the database `path` names (the text after `openduck:`), with `token` (null:
+/// the `OPENDUCK_TOKEN` variable, if set) and checks both.
+///
+/// # Safety
+/// `path` is a valid string, `token` null or a valid string, `out` valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn od_connect(
+    path: *const c_char,
+    token: *const c_char,
+    out: *mut *mut OdClient,
+) -> *mut OdError {
+    guard(|| {
+        let path = unsafe { optional_str(path) }?.unwrap_or_default();
+        let env_token = std::env::var("OPENDUCK_TOKEN").ok();
+        let token = unsafe { optional_str(token) }?.or(env_token.as_deref());
+        let env_endpoint = std::env::var("OPENDUCK_ENDPOINT").ok();
+        let target = Target::parse(path, env_endpoint.as_deref(), token)?;
+        let database = text(&target.database);
+        let endpoint = text(&target.endpoint);
+        let client = Client::connect(target)?;
+        unsafe {
+            *out = Box::into_raw(Box::new(OdClient {
+                client,
+                database,
+                endpoint,
+            }))
+        };
+        Ok(())
+    })
+}
+
+/// # Safety
+/// `client` is null or came from [`od_connect`] and is not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn od_client_free(client: *mut OdClient) {
+    if !client.is_null() {
+        drop(unsafe { Box::from_raw(client) });
+    }
+}
+
+/// The database the client was attached to (empty: all of the service's).
+///
+/// # Safety
+/// `client` came from [`od_connect`].
+#[no_mangle]
+pub unsafe extern "C" fn od_client_database(client: *const OdClient) -> *const c_char {
+    unsafe { (*client).database.as_ptr() }
+}
+
+/// The endpoint (`grpc://host:port`) the client talks to.
+///
+/// # Safety
+/// `client` came from [`od_connect`].
+#[no_mangle]
+pub unsafe extern "C" fn od_client_endpoint(client: *const OdClient) -> *const c_char {
+    unsafe { (*client).endpoint.as_ptr() }
+}
+
+/// Lists the schemas and tables of `database`.
+///
+/// # Safety
+/// `client` came from [`od_connect`], `database` is a valid string, `out` valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn od_catalog_load(
+    client: *const OdClient,
+    database: *const c_char,
+    out: *mut *mut OdCatalog,
+) -> *mut OdError {
+    guard(|| {
+        let database = unsafe { optional_str(database) }?.unwrap_or_default();
+        let catalog = unsafe { &(*client).client }.catalog(database)?;
+        let loaded = OdCatalog {
+            schemas: catalog.schemas.iter().map(|name| text(name)).collect(),
+            tables: catalog
+                .tables
+                .into_iter()
+                .map(|table| OdTable {
+                    schema: text(&table.schema),
+                    name: text(&table.name),
+                    kind: text(&table.kind),
+                    arrow: table.arrow,
+                })
+                .collect(),
+        };
+        unsafe { *out = Box::into_raw(Box::new(loaded)) };
+        Ok(())
+    })
+}
+
+/// # Safety
+/// `catalog` is null or came from [`od_catalog_load`] and is not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn od_catalog_free(catalog: *mut OdCatalog) {
+    if !catalog.is_null() {
+        drop(unsafe { Box::from_raw(catalog) });
+    }
+}
+
+/// # Safety
+/// `catalog` came from [`od_catalog_load`].
+#[no_mangle]
+pub unsafe extern "C" fn od_catalog_schema_count(catalog: *const OdCatalog) -> usize {
+    unsafe { (*catalog).schemas.len() }
+}
+
+/// # Safety
+/// `catalog` came from [`od_catalog_load`]; `index` is below the schema count.
+#[no_mangle]
+pub unsafe extern "C" fn od_catalog_schema(catalog: *const OdCatalog, index: usize) -> *const c_char {
+    unsafe { (&(*catalog).schemas)[index].as_ptr() }
+}
+
+/// # Safety
+/// `catalog` came from [`od_catalog_load`].
+#[no_mangle]
+pub unsafe extern "C" fn od_catalog_table_count(catalog: *const OdCatalog) -> usize {
+    unsafe { (*catalog).tables.len() }
+}
+
+/// The schema, name and kind (`BASE TABLE`, `VIEW`, …) of one table.
+///
+/// # Safety
+/// `catalog` came from [`od_catalog_load`]; `index` is below the table count; the out
+/// pointers are valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn od_catalog_table(
+    catalog: *const OdCatalog,
+    index: usize,
+    schema: *mut *const c_char,
+    name: *mut *const c_char,
+    kind: *mut *const c_char,
+) {
+    let table = unsafe { &(&(*catalog).tables)[index] };
+    unsafe {
+        *schema = table.schema.as_ptr();
+        *name = table.name.as_ptr();
+        *kind = table.kind.as_ptr();
+    }
+}
+
+/// Exports one table's columns as an Arrow C schema (a struct of its columns); the caller
+/// releases it.
+///
+/// # Safety
+/// `catalog` came from [`od_catalog_load`]; `index` is below the table count; `out` is
+/// valid for writes of an `ArrowSchema`.
+#[no_mangle]
+pub unsafe extern "C" fn od_catalog_table_arrow(
+    catalog: *const OdCatalog,
+    index: usize,
+    out: *mut FFI_ArrowSchema,
+) -> *mut OdError {
+    guard(|| {
+        let table = unsafe { &(&(*catalog).tables)[index] };
+        let schema = FFI_ArrowSchema::try_from(table.arrow.as_ref())?;
+        unsafe { ptr::write(out, schema) };
+        Ok(())
+    })
+}
+
+/// Runs `sql` on the service; its rows stream through `out` (an Arrow C stream the caller
+/// releases), fetched as the caller pulls them.
+///
+/// # Safety
+/// `client` came from [`od_connect`], `sql` is a valid string, `out` is valid for writes of
+/// an `ArrowArrayStream`.
+#[no_mangle]
+pub unsafe extern "C" fn od_query(
+    client: *const OdClient,
+    sql: *const c_char,
+    out: *mut FFI_ArrowArrayStream,
+) -> *mut OdError {
+    guard(|| {
+        let sql = unsafe { optional_str(sql) }?.unwrap_or_default();
+        let reader = unsafe { &(*client).client }.query(sql)?;
+        unsafe { ptr::write(out, FFI_ArrowArrayStream::new(Box::new(reader))) };
+        Ok(())
+    })
+}
+
+/// # Safety
+/// `error` is null or came from one of these functions and is not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn od_error_free(error: *mut OdError) {
+    if !error.is_null() {
+        let error = unsafe { Box::from_raw(error) };
+        if !error.message.is_null() {
+            drop(unsafe { CString::from_raw(error.message) });
+        }
+    }
+}

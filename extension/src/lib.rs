@@ -1,0 +1,24 @@
+//! The Rust core of openduck's DuckDB extension.
+//!
+//! The extension (`openduck.duckdb_extension`) lets a user's own DuckDB
+//! `ATTACH 'openduck:mydb'`. Everything DuckDB calls is C++ (`cpp/`); the C++ layer calls
+//! this crate only through the leaf `extern "C"` functions of [`ffi`], declared for C in
+//! `cpp/openduck_core.h`. Those functions never unwind: a panic becomes an error value, and
+//! rows cross as the Arrow C stream interface, which DuckDB converts natively.
+//!
+//! Behind the C interface:
+//! - [`Target`]: what `ATTACH 'openduck:…'` names (database, endpoint, token), with the
+//!   `OPENDUCK_ENDPOINT` and `OPENDUCK_TOKEN` defaults;
+//! - [`Client`]: a Flight SQL connection to the service (blocking calls on one shared Tokio
+//!   runtime), its catalog listing ([`Catalog`]) and streaming queries.
+
+mod catalog;
+mod client;
+mod error;
+pub mod ffi;
+mod target;
+
+pub use catalog::{Catalog, TableEntry};
+pub use client::Client;
+pub use error::Error;
+pub use target::{Target, DEFAULT_ENDPOINT};

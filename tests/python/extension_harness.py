@@ -1,0 +1,27 @@
+"""The openduck DuckDB extension in the `duckdb` package: where the built file
+is, and a DuckDB connection that loads it."""
+
+import os
+from pathlib import Path
+
+import duckdb
+
+
+def extension_path() -> str:
+    """$OPENDUCK_EXTENSION (the Makefile sets it), else the build's output."""
+    path = os.environ.get("OPENDUCK_EXTENSION") or str(
+        Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache/openduck/target"))
+        / "extension"
+        / "openduck.duckdb_extension"
+    )
+    if not Path(path).exists():
+        raise FileNotFoundError(f"openduck extension not found at {path}; run make build or set OPENDUCK_EXTENSION")
+    return path
+
+
+def local_duckdb(**config) -> duckdb.DuckDBPyConnection:
+    """A user's DuckDB with the extension loaded (unsigned extensions must be
+    allowed when the connection opens)."""
+    con = duckdb.connect(config={"allow_unsigned_extensions": "true", **config})
+    con.execute(f"LOAD '{extension_path()}'")
+    return con

@@ -1,0 +1,303 @@
+"""The DuckDB extension: a user's own DuckDB (the `duckdb` package, 1.5.2)
+attaches a database of a real `openduck serve` with ATTACH 'openduck:mydb',
+lists its catalog and reads its tables, with columns and filters pushed down
+into the SQL the service receives (EXPLAIN ANALYZE shows it)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import duckdb
+import pyarrow as pa
+import pytest
+from extension_harness import extension_path, local_duckdb
+from openduck_harness import Server
+from test_types import CASES, ENUM, case_sql
+
+# Rows with NULLs in every column, for filters whose NULL handling matters.
+PEOPLE = """
+    CREATE TABLE people AS
+    SELECT i AS id,
+           CASE WHEN i % 7 = 0 THEN NULL ELSE 'name' || i END AS name,
+           CASE WHEN i % 5 = 0 THEN NULL ELSE i % 13 END AS score,
+           DATE '2020-01-01' + (i % 400)::INTEGER AS day,
+           {'city': 'c' || (i % 3), 'zip': i % 100} AS address,
+           (i / 7)::DECIMAL(10, 2) AS amount
+    FROM range(3000) r(i)
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = Server(tmp_path_factory.mktemp("ext") / "data", databases=("mydb", "other")).start()
+    with srv.connect() as conn, conn.cursor() as cur:
+        cur.execute(PEOPLE)
+        cur.execute("CREATE SCHEMA sales")
+        cur.execute("CREATE TABLE sales.\"Odd \"\"Name\" (\"we\"\"ird\" INTEGER, plain VARCHAR)")
+        cur.execute("INSERT INTO sales.\"Odd \"\"Name\" VALUES (1, 'one'), (2, NULL)")
+        cur.execute("CREATE VIEW adults AS SELECT id, name FROM people WHERE score > 10")
+        cur.execute(ENUM)
+        for index, type_name in enumerate(CASES):
+            cur.execute(f"CREATE TABLE types_{index} AS {case_sql(type_name, CASES[type_name])}")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """The same data in a plain DuckDB: what every answer must equal."""
+    con = duckdb.connect()
+    con.execute(PEOPLE)
+    con.execute(ENUM)
+    yield con
+    con.close()
+
+
+def attach(con, server, database="mydb", alias="cloud", scheme="openduck"):
+    con.execute(f"ATTACH '{scheme}:{database}?endpoint={server.uri}' AS {alias}")
+
+
+@pytest.fixture
+def con(server):
+    con = local_duckdb()
+    attach(con, server)
+    yield con
+    con.close()
+
+
+def remote_sql(con, sql):
+    """The SQL each scan of `sql` sent to the service, from EXPLAIN ANALYZE."""
+    plan = json.loads(con.sql(f"EXPLAIN (ANALYZE, FORMAT json) {sql}").fetchall()[0][1])
+    sent, pending = [], [plan]
+    while pending:
+        node = pending.pop()
+        if "Remote SQL" in node.get("extra_info", {}):
+            sent.append(node["extra_info"]["Remote SQL"])
+        pending.extend(node.get("children", []))
+    return sent
+
+
+def test_the_catalog_lists_schemas_tables_and_views(con):
+    tables = con.sql(
+        "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'cloud' ORDER BY ALL"
+    ).fetchall()
+    assert ("main", "people") in tables
+    assert ("main", "adults") in tables
+    assert ("sales", 'Odd "Name') in tables
+    assert ("main", "types_0") in tables
+    assert {row[0] for row in con.sql("SELECT schema_name FROM duckdb_schemas() WHERE database_name = 'cloud'").fetchall()} >= {"main", "sales"}
+
+    described = con.sql("DESCRIBE cloud.people").fetchall()
+    assert [(row[0], row[1]) for row in described] == [
+        ("id", "BIGINT"),
+        ("name", "VARCHAR"),
+        ("score", "BIGINT"),
+        ("day", "DATE"),
+        ("address", "STRUCT(city VARCHAR, zip BIGINT)"),
+        ("amount", "DECIMAL(10,2)"),
+    ]
+    columns = con.sql(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_catalog = 'cloud' AND table_schema = 'sales' ORDER BY ordinal_position"
+    ).fetchall()
+    assert columns == [('we"ird',), ("plain",)]
+    show = con.sql("SHOW ALL TABLES").fetchall()
+    assert any(row[0] == "cloud" and row[2] == "people" for row in show)
+
+
+def test_rows_equal_the_same_query_on_a_local_duckdb(con, reference):
+    for sql in [
+        "SELECT * FROM {t} ORDER BY id",
+        "SELECT count(*) FROM {t}",
+        "SELECT score, count(*), sum(amount) FROM {t} GROUP BY score ORDER BY score NULLS FIRST",
+        "SELECT address.city, max(day) FROM {t} GROUP BY ALL ORDER BY 1",
+    ]:
+        got = con.sql(sql.format(t="cloud.people")).fetchall()
+        want = reference.sql(sql.format(t="people")).fetchall()
+        assert got == want, sql
+    assert con.sql('SELECT * FROM cloud.sales."Odd ""Name" ORDER BY 1').fetchall() == [(1, "one"), (2, None)]
+    assert con.sql("SELECT count(*) FROM cloud.adults").fetchone() == reference.sql(
+        "SELECT count(*) FROM people WHERE score > 10"
+    ).fetchone()
+
+
+FILTERS = [
+    # (predicate, what the service must receive in its WHERE clause, or None
+    # when the filter has no exact rendering and must stay in the user's DuckDB)
+    ("id = 42", '("id" = 42)'),
+    ("id <> 42 AND id < 100", '("id" <> 42) AND ("id" < 100)'),
+    ("score >= 12", '("score" >= 12)'),
+    ("name = 'it''s'", "(\"name\" = 'it''s')"),
+    ("id IN (1, 7, 2999, 5000)", '("id" IN (1, 7, 2999, 5000))'),
+    ("id NOT IN (1, 2, 3) AND id < 6", '("id" NOT IN (1, 2, 3))'),
+    ("score IS NULL", '("score" IS NULL)'),
+    ("name IS NOT NULL AND id < 10", '("name" IS NOT NULL) AND ("id" < 10)'),
+    ("score IS NULL OR id = 3", '(("score" IS NULL) OR ("id" = 3))'),
+    ("day BETWEEN DATE '2020-02-01' AND DATE '2020-02-03'", "\"day\" >= '2020-02-01'::DATE AND"),
+    ("(score = 1 OR score = 2) AND id < 300", '(("score" = 1) OR ("score" = 2))'),
+    ("address.city = 'c1' AND id < 20", "(struct_extract(\"address\", 'city') = 'c1')"),
+    ("amount > 400.5", '("amount" > 400.50)'),
+    ("name LIKE 'name1%'", "prefix(\"name\", 'name1')"),
+    ("name LIKE '%1_'", "(\"name\" LIKE '%1_')"),
+    ("name ILIKE 'NAME2%' AND id < 300", "(\"name\" ILIKE 'NAME2%')"),
+    ("NOT (id > 5)", '("id" <= 5)'),
+    ("id % 7 = 3 AND score = 3", '(("id" % 7) = 3)'),
+    ("day + INTERVAL 1 DAY > TIMESTAMP '2020-03-01'", "((\"day\" + '1 day'::INTERVAL) > '2020-03-01 00:00:00'::TIMESTAMP)"),
+    ("md5(name) LIKE 'a%'", None),
+]
+
+
+@pytest.mark.parametrize("predicate,pushed", FILTERS)
+def test_filters_are_pushed_down_and_exact(con, reference, predicate, pushed):
+    sql = "SELECT id, name FROM {t} WHERE " + predicate + " ORDER BY id"
+    got = con.sql(sql.format(t="cloud.people")).fetchall()
+    want = reference.sql(sql.format(t="people")).fetchall()
+    assert got == want
+    (sent,) = remote_sql(con, sql.format(t="cloud.people"))
+    if pushed is None:
+        assert "WHERE" not in sent, sent
+    else:
+        assert "WHERE" in sent and pushed in sent, sent
+
+
+def test_only_the_columns_a_query_needs_are_fetched(con):
+    (sent,) = remote_sql(con, "SELECT name FROM cloud.people WHERE id < 5")
+    # The filter runs on the service, so its column need not come back.
+    assert sent == 'SELECT "name" FROM "mydb"."main"."people" WHERE ("id" < 5)', sent
+    (sent,) = remote_sql(con, "SELECT name FROM cloud.people WHERE md5(name) LIKE 'a%'")
+    assert sent == 'SELECT "name" FROM "mydb"."main"."people"', sent
+    (sent,) = remote_sql(con, "SELECT count(*) FROM cloud.people")
+    assert sent == 'SELECT NULL FROM "mydb"."main"."people"', sent
+
+
+# Types the service's Arrow rows carry as another DuckDB type (the mapping every
+# Flight SQL client sees); the values convert back without loss.
+MAPPED = {"HUGEINT": "DECIMAL(38,0)", "UUID": "VARCHAR", "mood": "VARCHAR"}
+
+
+@pytest.mark.parametrize("index,type_name", list(enumerate(CASES)))
+def test_every_type_reads_as_the_duckdb_package_reads_it(con, reference, index, type_name):
+    sql = case_sql(type_name, CASES[type_name])
+    want = reference.sql(sql)
+    got = con.sql(f"SELECT v FROM cloud.types_{index}")
+    want_type = MAPPED.get(type_name, str(want.types[0]))
+    assert [str(t) for t in got.types] == [want_type], type_name
+    # Compared as DuckDB prints them, which needs no Python time zone module.
+    got_rows = con.sql(f"SELECT v::VARCHAR FROM cloud.types_{index}").fetchall()
+    want_rows = reference.sql(f"SELECT v::VARCHAR FROM ({sql})").fetchall()
+    assert sorted(got_rows, key=repr) == sorted(want_rows, key=repr), type_name
+
+
+def test_openduck_query_runs_sql_verbatim_in_the_attached_database(con):
+    rows = con.sql(
+        "SELECT * FROM openduck_query('cloud', 'SELECT current_database() AS db, count(*) AS n FROM people')"
+    ).fetchall()
+    assert rows == [("mydb", 3000)]
+    with pytest.raises(duckdb.BinderException, match="not an openduck attachment"):
+        con.sql("SELECT * FROM openduck_query('memory', 'SELECT 1')")
+    with pytest.raises(duckdb.Error, match="nope"):
+        con.sql("SELECT * FROM openduck_query('cloud', 'SELECT * FROM nope')").fetchall()
+
+
+def test_two_databases_side_by_side_and_the_od_scheme(server):
+    con = local_duckdb()
+    attach(con, server, "mydb", "a")
+    attach(con, server, "other", "b", scheme="od")
+    assert con.sql("SELECT count(*) FROM a.people").fetchone() == (3000,)
+    tables = con.sql("SELECT table_name FROM duckdb_tables() WHERE database_name = 'b'").fetchall()
+    assert tables == []
+    con.close()
+
+
+def test_writes_are_refused_with_a_clear_error(con):
+    for sql in [
+        "CREATE TABLE cloud.t2 (i INTEGER)",
+        "INSERT INTO cloud.people (id) VALUES (1)",
+        "DELETE FROM cloud.people WHERE id = 1",
+        "UPDATE cloud.people SET name = 'x' WHERE id = 1",
+        "DROP TABLE cloud.people",
+    ]:
+        with pytest.raises(duckdb.NotImplementedException, match="not supported yet"):
+            con.execute(sql)
+    assert con.sql("SELECT count(*) FROM cloud.people").fetchone() == (3000,)
+
+
+def test_an_unknown_database_or_table_is_a_clear_error(server, con):
+    other = local_duckdb()
+    with pytest.raises(duckdb.Error, match='database "nowhere" not found.*it hosts: '):
+        attach(other, server, "nowhere", "x")
+    other.close()
+    with pytest.raises(duckdb.CatalogException, match="missing"):
+        con.sql("SELECT * FROM cloud.missing")
+
+
+def test_an_unreachable_service_fails_at_attach_naming_it(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    con = local_duckdb()
+    started = time.monotonic()
+    with pytest.raises(duckdb.IOException, match=f"grpc://127.0.0.1:{port}"):
+        con.execute(f"ATTACH 'openduck:mydb?endpoint=grpc://127.0.0.1:{port}' AS cloud")
+    assert time.monotonic() - started < 30
+    with pytest.raises(duckdb.Error, match="unknown ATTACH option"):
+        con.execute("ATTACH 'openduck:mydb?colour=red' AS cloud")
+    con.close()
+
+
+def test_tokens_from_a_secret_or_the_environment_never_shown(tmp_path):
+    token = "s3cr3t-t0ken"
+    srv = Server(tmp_path / "data", token=token).start()
+    try:
+        con = local_duckdb()
+        with pytest.raises(duckdb.Error, match="authentication failed") as refused:
+            attach(con, srv)
+        assert token not in str(refused.value)
+
+        con.execute(f"CREATE SECRET cloud_token (TYPE openduck, TOKEN '{token}', SCOPE '{srv.uri}')")
+        attach(con, srv)
+        assert con.sql("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'cloud'").fetchone() == (0,)
+        for table in ["duckdb_secrets()", "duckdb_databases()"]:
+            shown = str(con.sql(f"SELECT * FROM {table}").fetchall())
+            assert token not in shown, table
+        con.close()
+
+        # The variable, in a process of its own (the core reads it at ATTACH).
+        script = (
+            "from extension_harness import local_duckdb\n"
+            "con = local_duckdb()\n"
+            f"con.execute(\"ATTACH 'openduck:mydb' AS cloud\")\n"
+            "print(con.sql(\"SELECT count(*) FROM duckdb_tables() WHERE database_name = 'cloud'\").fetchall())\n"
+        )
+        env = dict(os.environ, OPENDUCK_TOKEN=token, OPENDUCK_ENDPOINT=srv.uri)
+        env["PYTHONPATH"] = os.path.dirname(__file__)
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        env["OPENDUCK_TOKEN"] = "wrong"
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode != 0 and "authentication failed" in done.stderr, done.stderr
+    finally:
+        srv.stop()
+
+
+def test_install_once_then_attach_loads_it(server, tmp_path):
+    directory = str(tmp_path / "extensions")
+    con = duckdb.connect(config={"allow_unsigned_extensions": "true", "extension_directory": directory})
+    con.execute(f"INSTALL '{extension_path()}'")
+    con.close()
+    con = duckdb.connect(config={"allow_unsigned_extensions": "true", "extension_directory": directory})
+    attach(con, server)
+    assert con.sql("SELECT count(*) FROM cloud.people").fetchone() == (3000,)
+    assert con.sql("SELECT loaded FROM duckdb_extensions() WHERE extension_name = 'openduck'").fetchone() == (True,)
+    con.close()
+
+
+def test_a_large_scan_streams(con):
+    rows = con.sql("SELECT count(*), sum(i) FROM openduck_query('cloud', 'SELECT * FROM range(2000000) t(i)')")
+    assert rows.fetchone() == (2000000, 1999999000000)
+    arrow = con.sql("SELECT * FROM cloud.people").arrow()
+    table = arrow.read_all() if isinstance(arrow, pa.RecordBatchReader) else arrow
+    assert table.num_rows == 3000
