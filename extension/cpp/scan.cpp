@@ -3,6 +3,7 @@
 #include "catalog.hpp"
 #include "pushdown.hpp"
 
+#include "duckdb/common/serializer/serializer.hpp"
 #include "duckdb/execution/expression_executor.hpp"
 #include "duckdb/function/table/arrow.hpp"
 #include "duckdb/planner/expression/bound_conjunction_expression.hpp"
@@ -246,6 +247,21 @@ BindInfo ScannedTable(const optional_ptr<FunctionData> bind_data) {
 	return BindInfo(ScanType::EXTERNAL);
 }
 
+//! What makes two scans the same: DuckDB compares serialized plans to share a subplan
+//! between equal scans, so the table, the SQL and the predicates taken over must be part
+//! of it (scans of one table with other pushed filters are different scans).
+void Signature(Serializer &serializer, const optional_ptr<FunctionData> bind_data, const TableFunction &) {
+	auto &data = bind_data->Cast<ScanData>();
+	serializer.WriteProperty(100, "endpoint", data.client->Endpoint());
+	serializer.WriteProperty(101, "table", data.table.ToSQL());
+	serializer.WriteProperty(102, "sql", data.sql);
+	serializer.WriteProperty(103, "pushed", data.pushed);
+}
+
+unique_ptr<FunctionData> NoDeserialize(Deserializer &, TableFunction &) {
+	throw NotImplementedException("openduck: a scan of an attached openduck database cannot be deserialized");
+}
+
 bool AnyTypePushesDown(const FunctionData &, idx_t) {
 	return true;
 }
@@ -305,6 +321,8 @@ TableFunction TableScanFunction() {
 	function.supports_pushdown_type = AnyTypePushesDown;
 	function.pushdown_complex_filter = PushdownFilters;
 	function.get_bind_info = ScannedTable;
+	function.serialize = Signature;
+	function.deserialize = NoDeserialize;
 	function.to_string = Describe;
 	function.dynamic_to_string = DescribeRun;
 	return function;
