@@ -20,9 +20,13 @@ def best_times(runs, sides, rows):
 
 
 def report(header, rows, best):
-    """Prints rows per second of openduck and the embedded baseline, and their ratio."""
+    """Prints rows per second of each side, and each side's ratio to the
+    embedded DuckDB baseline."""
     rate = {name: rows / seconds for name, seconds in best.items()}
+    width = max(len(name) for name in best)
     print(header)
-    for name in ("openduck", "embedded"):
-        print(f"{name:>9}: {rate[name]:>14,.0f} rows/s  ({best[name]:.3f} s)")
-    print(f"    ratio: {rate['openduck'] / rate['embedded']:.2f} (openduck / embedded DuckDB)")
+    for name in best:
+        print(f"{name:>{width}}: {rate[name]:>14,.0f} rows/s  ({best[name]:.3f} s)")
+    for name in best:
+        if name != "embedded":
+            print(f"{'ratio':>{width}}: {rate[name] / rate['embedded']:.2f} ({name} / embedded DuckDB)")

@@ -211,6 +211,14 @@ InsertionOrderPreservingMap<std::string> DescribeRun(TableFunctionDynamicToStrin
 	return result;
 }
 
+//! The batch a chunk came from: lets DuckDB insert in parallel and keep the order.
+OperatorPartitionData Batch(ClientContext &, TableFunctionGetPartitionInput &input) {
+	if (input.partition_info.RequiresPartitionColumns()) {
+		throw InternalException("openduck: a scan has no partition columns");
+	}
+	return OperatorPartitionData(input.local_state->Cast<ArrowScanLocalState>().batch_index);
+}
+
 //! Takes over every filter with an exact SQL rendering; the rest stay with DuckDB.
 void PushdownFilters(ClientContext &, LogicalGet &get, FunctionData *bind_data,
                      vector<unique_ptr<Expression>> &filters) {
@@ -323,6 +331,7 @@ TableFunction TableScanFunction() {
 	function.get_bind_info = ScannedTable;
 	function.serialize = Signature;
 	function.deserialize = NoDeserialize;
+	function.get_partition_data = Batch;
 	function.to_string = Describe;
 	function.dynamic_to_string = DescribeRun;
 	return function;
@@ -331,6 +340,7 @@ TableFunction TableScanFunction() {
 TableFunction QueryFunction() {
 	TableFunction function("openduck_query", {LogicalType::VARCHAR, LogicalType::VARCHAR}, Scan, BindQuery, InitScan,
 	                       ArrowTableFunction::ArrowScanInitLocal);
+	function.get_partition_data = Batch;
 	function.to_string = Describe;
 	function.dynamic_to_string = DescribeRun;
 	return function;
