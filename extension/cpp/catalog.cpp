@@ -33,8 +33,8 @@ constexpr int64_t ARROW_NULLABLE = 2;
 //===--------------------------------------------------------------------===//
 
 OpenduckTable::OpenduckTable(Catalog &catalog, SchemaCatalogEntry &schema, CreateTableInfo &info,
-                             shared_ptr<OdCatalog> listing, size_t index)
-    : TableCatalogEntry(catalog, schema, info), listing(std::move(listing)), index(index) {
+                             shared_ptr<OdCatalog> listing, size_t index, optional_idx rows)
+    : TableCatalogEntry(catalog, schema, info), listing(std::move(listing)), index(index), rows(rows) {
 }
 
 unique_ptr<BaseStatistics> OpenduckTable::GetStatistics(ClientContext &context, column_t column_id) {
@@ -46,12 +46,14 @@ TableFunction OpenduckTable::GetScanFunction(ClientContext &context, unique_ptr<
 	ArrowSchemaWrapper arrow;
 	Check(od_catalog_table_arrow(listing.get(), index, &arrow.arrow_schema));
 	bind_data = BindTableScan(context, *this, attached.GetClient(), RemoteTable {attached.RemoteName(), schema.name, name},
-	                          arrow);
+	                          arrow, rows);
 	return TableScanFunction();
 }
 
 TableStorageInfo OpenduckTable::GetStorageInfo(ClientContext &context) {
-	return TableStorageInfo();
+	TableStorageInfo info;
+	info.cardinality = rows;
+	return info;
 }
 
 //===--------------------------------------------------------------------===//
@@ -163,12 +165,16 @@ void OpenduckCatalog::Load(ClientContext &context) {
 	}
 	for (size_t i = 0; i < od_catalog_table_count(raw); i++) {
 		const char *schema_name, *table_name, *kind;
-		od_catalog_table(raw, i, &schema_name, &table_name, &kind);
+		int64_t rows;
+		od_catalog_table(raw, i, &schema_name, &table_name, &kind, &rows);
 		auto &schema = schema_named(schema_name);
 
 		ArrowSchemaWrapper arrow;
 		Check(od_catalog_table_arrow(raw, i, &arrow.arrow_schema));
 		ArrowTableSchema columns;
+		if (arrow.arrow_schema.n_children == 0) {
+			continue; // a view that no longer binds on the service
+		}
 		ArrowTableFunction::PopulateArrowTableSchema(context, columns, arrow.arrow_schema);
 
 		CreateTableInfo info(schema, table_name);
@@ -180,9 +186,19 @@ void OpenduckCatalog::Load(ClientContext &context) {
 				info.constraints.push_back(make_uniq<NotNullConstraint>(LogicalIndex(c)));
 			}
 		}
-		schema.AddTable(make_uniq<OpenduckTable>(*this, schema, info, listing, i));
+		auto estimate = rows >= 0 ? optional_idx(NumericCast<idx_t>(rows)) : optional_idx();
+		schema.AddTable(make_uniq<OpenduckTable>(*this, schema, info, listing, i, estimate));
 	}
 	loaded = true;
+}
+
+void OpenduckCatalog::Refresh() {
+	std::lock_guard<std::mutex> guard(lock);
+	if (loaded) {
+		retired.push_back(std::move(schemas));
+		schemas.clear();
+		loaded = false;
+	}
 }
 
 optional_ptr<CatalogEntry> OpenduckCatalog::CreateSchema(CatalogTransaction, CreateSchemaInfo &) {

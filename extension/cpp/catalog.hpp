@@ -25,7 +25,7 @@ class OpenduckCatalog;
 class OpenduckTable : public duckdb::TableCatalogEntry {
 public:
 	OpenduckTable(duckdb::Catalog &catalog, duckdb::SchemaCatalogEntry &schema, duckdb::CreateTableInfo &info,
-	              shared_ptr<OdCatalog> listing, size_t index);
+	              shared_ptr<OdCatalog> listing, size_t index, duckdb::optional_idx rows);
 
 	unique_ptr<duckdb::BaseStatistics> GetStatistics(ClientContext &context, duckdb::column_t column_id) override;
 	duckdb::TableFunction GetScanFunction(ClientContext &context, unique_ptr<duckdb::FunctionData> &bind_data) override;
@@ -35,6 +35,8 @@ private:
 	//! The listing this table came from, and its place there (for its Arrow schema).
 	shared_ptr<OdCatalog> listing;
 	size_t index;
+	//! The service's estimate of its rows.
+	duckdb::optional_idx rows;
 };
 
 //! One schema of the service's database.
@@ -119,6 +121,9 @@ public:
 	}
 	std::string GetDBPath() override;
 
+	//! Forgets the listing: the next use lists the service's schemas and tables again.
+	void Refresh();
+
 private:
 	//! Lists the service's schemas and tables once (DuckDB asks from many threads).
 	void Load(ClientContext &context);
@@ -129,6 +134,8 @@ private:
 	std::mutex lock;
 	bool loaded = false;
 	duckdb::case_insensitive_map_t<unique_ptr<OpenduckSchema>> schemas;
+	//! Listings replaced by a refresh, kept while queries bound to them may still run.
+	duckdb::vector<duckdb::case_insensitive_map_t<unique_ptr<OpenduckSchema>>> retired;
 };
 
 //! Transactions on an attachment: reads need no state (writes are not supported yet).

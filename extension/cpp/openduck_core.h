@@ -43,7 +43,7 @@ size_t od_catalog_schema_count(const OdCatalog *catalog);
 const char *od_catalog_schema(const OdCatalog *catalog, size_t index);
 size_t od_catalog_table_count(const OdCatalog *catalog);
 void od_catalog_table(const OdCatalog *catalog, size_t index, const char **schema, const char **name,
-                      const char **kind);
+                      const char **kind, int64_t *rows);
 OdError *od_catalog_table_arrow(const OdCatalog *catalog, size_t index, struct ArrowSchema *out);
 
 OdError *od_query(const OdClient *client, const char *sql, struct ArrowArrayStream *out);

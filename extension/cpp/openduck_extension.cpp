@@ -109,6 +109,7 @@ void Load(ExtensionLoader &loader) {
 	StorageExtension::Register(config, "openduck", storage);
 	StorageExtension::Register(config, "od", storage);
 	loader.RegisterFunction(QueryFunction());
+	loader.RegisterFunction(RefreshFunction());
 
 	SecretType secret_type;
 	secret_type.name = "openduck";

@@ -6,6 +6,7 @@
 #include "duckdb/common/serializer/serializer.hpp"
 #include "duckdb/execution/expression_executor.hpp"
 #include "duckdb/function/table/arrow.hpp"
+#include "duckdb/main/database_manager.hpp"
 #include "duckdb/planner/expression/bound_conjunction_expression.hpp"
 #include "duckdb/planner/expression/bound_reference_expression.hpp"
 #include "duckdb/planner/operator/logical_get.hpp"
@@ -43,6 +44,8 @@ struct ScanData : public ArrowScanFunctionData {
 	optional_ptr<TableCatalogEntry> entry;
 	//! Predicates taken over from DuckDB's filters at optimization (exact SQL).
 	vector<std::string> pushed;
+	//! The service's estimate of the table's rows.
+	optional_idx rows;
 	//! openduck_query: the SQL run verbatim.
 	std::string sql;
 	//! openduck_query: the stream opened at bind (its schema typed the result).
@@ -211,6 +214,14 @@ InsertionOrderPreservingMap<std::string> DescribeRun(TableFunctionDynamicToStrin
 	return result;
 }
 
+unique_ptr<NodeStatistics> Cardinality(ClientContext &, const FunctionData *bind_data) {
+	auto &data = bind_data->Cast<ScanData>();
+	if (!data.rows.IsValid()) {
+		return nullptr;
+	}
+	return make_uniq<NodeStatistics>(data.rows.GetIndex(), data.rows.GetIndex());
+}
+
 //! The batch a chunk came from: lets DuckDB insert in parallel and keep the order.
 OperatorPartitionData Batch(ClientContext &, TableFunctionGetPartitionInput &input) {
 	if (input.partition_info.RequiresPartitionColumns()) {
@@ -306,11 +317,55 @@ unique_ptr<FunctionData> BindQuery(ClientContext &context, TableFunctionBindInpu
 	return std::move(data);
 }
 
+//===--------------------------------------------------------------------===//
+// openduck_refresh
+//===--------------------------------------------------------------------===//
+
+struct Refreshed : public GlobalTableFunctionState {
+	vector<std::string> databases;
+	idx_t offset = 0;
+};
+
+unique_ptr<FunctionData> BindRefresh(ClientContext &, TableFunctionBindInput &, vector<LogicalType> &return_types,
+                                     vector<std::string> &names) {
+	names = {"database"};
+	return_types = {LogicalType::VARCHAR};
+	return make_uniq<TableFunctionData>();
+}
+
+//! Refreshes at each run (a prepared CALL refreshes every time it runs).
+unique_ptr<GlobalTableFunctionState> RunRefresh(ClientContext &context, TableFunctionInitInput &) {
+	auto result = make_uniq<Refreshed>();
+	for (auto &database : DatabaseManager::Get(context).GetDatabases(context)) {
+		auto &catalog = database->GetCatalog();
+		if (catalog.GetCatalogType() == "openduck") {
+			catalog.Cast<OpenduckCatalog>().Refresh();
+			result->databases.push_back(catalog.GetName());
+		}
+	}
+	return std::move(result);
+}
+
+void ListRefreshed(ClientContext &, TableFunctionInput &input, DataChunk &output) {
+	auto &state = input.global_state->Cast<Refreshed>();
+	idx_t count = 0;
+	for (; state.offset < state.databases.size() && count < STANDARD_VECTOR_SIZE; state.offset++, count++) {
+		output.SetValue(0, count, Value(state.databases[state.offset]));
+	}
+	output.SetCardinality(count);
+}
+
 } // namespace
 
+TableFunction RefreshFunction() {
+	return TableFunction("openduck_refresh", {}, ListRefreshed, BindRefresh, RunRefresh);
+}
+
 unique_ptr<FunctionData> BindTableScan(ClientContext &context, TableCatalogEntry &entry,
-                                       const shared_ptr<Client> &client, RemoteTable table, ArrowSchemaWrapper &arrow) {
+                                       const shared_ptr<Client> &client, RemoteTable table, ArrowSchemaWrapper &arrow,
+                                       optional_idx rows) {
 	auto data = make_uniq<ScanData>();
+	data->rows = rows;
 	data->entry = &entry;
 	data->client = client;
 	data->table = std::move(table);
@@ -332,6 +387,7 @@ TableFunction TableScanFunction() {
 	function.serialize = Signature;
 	function.deserialize = NoDeserialize;
 	function.get_partition_data = Batch;
+	function.cardinality = Cardinality;
 	function.to_string = Describe;
 	function.dynamic_to_string = DescribeRun;
 	return function;

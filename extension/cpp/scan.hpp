@@ -29,10 +29,13 @@ std::string QuoteIdentifier(const std::string &name);
 duckdb::unique_ptr<duckdb::FunctionData> BindTableScan(duckdb::ClientContext &context,
                                                        duckdb::TableCatalogEntry &entry,
                                                        const duckdb::shared_ptr<Client> &client, RemoteTable table,
-                                                       duckdb::ArrowSchemaWrapper &arrow);
+                                                       duckdb::ArrowSchemaWrapper &arrow, duckdb::optional_idx rows);
 
 //! The table function that scans a table bound by BindTableScan.
 duckdb::TableFunction TableScanFunction();
+
+//! `CALL openduck_refresh()`: every openduck attachment lists its catalog again.
+duckdb::TableFunction RefreshFunction();
 
 //! `openduck_query(attachment, sql)`: rows of SQL run verbatim on the attachment's service.
 duckdb::TableFunction QueryFunction();

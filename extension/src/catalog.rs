@@ -20,4 +20,6 @@ pub struct TableEntry {
     pub kind: String,
     /// The columns, as the service's rows will carry them.
     pub arrow: SchemaRef,
+    /// The service's estimate of the table's rows, if it gave one.
+    pub rows: Option<u64>,
 }

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use arrow::array::{Array, BinaryArray, RecordBatch, RecordBatchReader, StringArray};
+use arrow::array::{Array, BinaryArray, Int64Array, RecordBatch, RecordBatchReader, StringArray};
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::error::ArrowError;
 use arrow_flight::decode::FlightRecordBatchStream;
@@ -153,10 +153,47 @@ impl Client {
                     name: name.value(row).to_owned(),
                     kind: kind.value(row).to_owned(),
                     arrow: Arc::new(arrow::ipc::convert::try_schema_from_ipc_buffer(arrow.value(row))?),
+                    rows: None,
                 });
             }
         }
+        self.estimate_rows(database, &mut catalog);
         Ok(catalog)
+    }
+
+    /// Fills in the service's row estimates (DuckDB's `duckdb_tables()`), which DuckDB's
+    /// join ordering needs. Best effort: without them scans are estimated as DuckDB does
+    /// for any table function.
+    fn estimate_rows(&self, database: &str, catalog: &mut Catalog) {
+        let sql = format!(
+            "SELECT schema_name, table_name, estimated_size FROM duckdb_tables() WHERE database_name = '{}'",
+            database.replace('\'', "''")
+        );
+        let Ok(reader) = self.query(&sql) else { return };
+        let mut estimates = std::collections::HashMap::new();
+        for batch in reader.flatten() {
+            let (Ok(schema), Ok(name)) = (strings(&batch, "schema_name"), strings(&batch, "table_name")) else {
+                return;
+            };
+            let Some(rows) = batch
+                .column_by_name("estimated_size")
+                .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+            else {
+                return;
+            };
+            for row in 0..batch.num_rows() {
+                if rows.is_valid(row) {
+                    estimates.insert(
+                        (schema.value(row).to_owned(), name.value(row).to_owned()),
+                        rows.value(row),
+                    );
+                }
+            }
+        }
+        for table in &mut catalog.tables {
+            let key = (table.schema.clone(), table.name.clone());
+            table.rows = estimates.get(&key).and_then(|rows| u64::try_from(*rows).ok());
+        }
     }
 
     /// Runs `sql` on the service and streams its rows.

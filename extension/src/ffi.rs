@@ -45,6 +45,7 @@ struct OdTable {
     name: CString,
     kind: CString,
     arrow: SchemaRef,
+    rows: Option<u64>,
 }
 
 fn text(value: &str) -> CString {
@@ -193,6 +194,7 @@ pub unsafe extern "C" fn od_catalog_load(
                     name: text(&table.name),
                     kind: text(&table.kind),
                     arrow: table.arrow,
+                    rows: table.rows,
                 })
                 .collect(),
         };
@@ -231,7 +233,8 @@ pub unsafe extern "C" fn od_catalog_table_count(catalog: *const OdCatalog) -> us
     unsafe { (*catalog).tables.len() }
 }
 
-/// The schema, name and kind (`BASE TABLE`, `VIEW`, …) of one table.
+/// The schema, name, kind (`BASE TABLE`, `VIEW`, …) and estimated rows (-1: unknown) of
+/// one table.
 ///
 /// # Safety
 /// `catalog` came from [`od_catalog_load`]; `index` is below the table count; the out
@@ -243,12 +246,14 @@ pub unsafe extern "C" fn od_catalog_table(
     schema: *mut *const c_char,
     name: *mut *const c_char,
     kind: *mut *const c_char,
+    rows: *mut i64,
 ) {
     let table = unsafe { &(&(*catalog).tables)[index] };
     unsafe {
         *schema = table.schema.as_ptr();
         *name = table.name.as_ptr();
         *kind = table.kind.as_ptr();
+        *rows = table.rows.and_then(|rows| i64::try_from(rows).ok()).unwrap_or(-1);
     }
 }
 

@@ -311,3 +311,30 @@ def test_a_large_scan_streams(con):
     arrow = con.sql("SELECT * FROM cloud.people").arrow()
     table = arrow.read_all() if isinstance(arrow, pa.RecordBatchReader) else arrow
     assert table.num_rows == 3000
+
+
+def test_scans_carry_the_services_row_estimates(con):
+    plan = json.loads(con.sql("EXPLAIN (FORMAT json) SELECT * FROM cloud.people").fetchall()[0][1])
+    scan = plan[0]
+    while scan["name"] != "OPENDUCK_SCAN":
+        (scan,) = scan["children"]
+    assert scan["extra_info"]["Estimated Cardinality"] == "3000"
+
+
+def test_refresh_shows_tables_made_and_dropped_elsewhere(server, con):
+    con.sql("SELECT count(*) FROM cloud.people").fetchall()  # the catalog is listed
+    with server.connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE later AS SELECT 1 AS one")
+    with pytest.raises(duckdb.CatalogException, match="later"):
+        con.sql("SELECT * FROM cloud.later")
+    assert con.sql("CALL openduck_refresh()").fetchall() == [("cloud",)]
+    assert con.sql("SELECT * FROM cloud.later").fetchall() == [(1,)]
+
+    with server.connect() as conn, conn.cursor() as cur:
+        cur.execute("DROP TABLE later")
+    # Still listed until the next refresh: the service's error says what happened.
+    with pytest.raises(duckdb.Error, match="later"):
+        con.sql("SELECT * FROM cloud.later").fetchall()
+    con.sql("CALL openduck_refresh()").fetchall()
+    with pytest.raises(duckdb.CatalogException, match="later"):
+        con.sql("SELECT * FROM cloud.later")
