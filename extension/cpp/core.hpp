@@ -38,8 +38,10 @@ public:
 	std::string Endpoint() const {
 		return od_client_endpoint(client);
 	}
-	//! Runs `sql` on the service; rows stream as they are pulled.
-	duckdb::unique_ptr<duckdb::ArrowArrayStreamWrapper> Query(const std::string &sql) const;
+	//! Runs `sql` on the service; rows stream as they are pulled. Interrupting `context`
+	//! (Ctrl-C, con.interrupt()) stops the wait and cancels the query on the service.
+	duckdb::unique_ptr<duckdb::ArrowArrayStreamWrapper> Query(const std::string &sql,
+	                                                          duckdb::ClientContext &context) const;
 
 private:
 	OdClient *client;

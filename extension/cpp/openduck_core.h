@@ -24,6 +24,7 @@ typedef struct OdCatalog OdCatalog;
 
 /* gRPC codes the C++ layer tells apart. */
 enum {
+	OD_CANCELLED = 1,
 	OD_INVALID_ARGUMENT = 3,
 	OD_NOT_FOUND = 5,
 	OD_PERMISSION_DENIED = 7,
@@ -46,7 +47,9 @@ void od_catalog_table(const OdCatalog *catalog, size_t index, const char **schem
                       const char **kind, int64_t *rows);
 OdError *od_catalog_table_arrow(const OdCatalog *catalog, size_t index, struct ArrowSchema *out);
 
-OdError *od_query(const OdClient *client, const char *sql, struct ArrowArrayStream *out);
+/* `interrupted` (may be NULL) is DuckDB's std::atomic<bool> interrupt flag of the client
+ * context running the query; it must outlive the stream. */
+OdError *od_query(const OdClient *client, const char *sql, const void *interrupted, struct ArrowArrayStream *out);
 
 void od_error_free(OdError *error);
 

@@ -23,6 +23,8 @@ void Throw(OdError *error) {
 	auto code = error->code;
 	od_error_free(error);
 	switch (code) {
+	case OD_CANCELLED:
+		throw InterruptException();
 	case OD_INVALID_ARGUMENT:
 		throw InvalidInputException(message);
 	case OD_NOT_FOUND:
@@ -35,9 +37,9 @@ void Throw(OdError *error) {
 	}
 }
 
-unique_ptr<ArrowArrayStreamWrapper> Client::Query(const std::string &sql) const {
+unique_ptr<ArrowArrayStreamWrapper> Client::Query(const std::string &sql, ClientContext &context) const {
 	auto stream = make_uniq<ArrowArrayStreamWrapper>();
-	Check(od_query(client, sql.c_str(), &stream->arrow_array_stream));
+	Check(od_query(client, sql.c_str(), &context.interrupted, &stream->arrow_array_stream));
 	stream->number_of_rows = -1;
 	return stream;
 }

@@ -99,7 +99,7 @@ unique_ptr<GlobalTableFunctionState> InitScan(ClientContext &context, TableFunct
 	result->max_threads = context.db->NumberOfThreads();
 	if (!data.sql.empty()) {
 		result->sql = data.sql;
-		result->stream = data.pending ? std::move(data.pending) : data.client->Query(data.sql);
+		result->stream = data.pending ? std::move(data.pending) : data.client->Query(data.sql, context);
 		return std::move(result);
 	}
 
@@ -151,11 +151,31 @@ unique_ptr<GlobalTableFunctionState> InitScan(ClientContext &context, TableFunct
 	}
 
 	result->sql = "SELECT " + columns + " FROM " + data.table.ToSQL() + where;
-	result->stream = data.client->Query(result->sql);
+	result->stream = data.client->Query(result->sql, context);
 	if (!result->no_columns) {
 		CheckTypes(*result->stream, data.schema_root.arrow_schema, input.column_ids, data.table.ToSQL());
 	}
 	return std::move(result);
+}
+
+//! Runs `pull`, reporting a pull that ended because the user interrupted as DuckDB's
+//! own interrupt (the stream can only say so in its error text).
+template <class PULL>
+auto Interruptible(ClientContext &context, PULL pull) -> decltype(pull()) {
+	try {
+		return pull();
+	} catch (std::exception &) {
+		if (context.interrupted) {
+			throw InterruptException();
+		}
+		throw;
+	}
+}
+
+unique_ptr<LocalTableFunctionState> InitLocal(ExecutionContext &context, TableFunctionInitInput &input,
+                                              GlobalTableFunctionState *global) {
+	return Interruptible(context.client,
+	                     [&]() { return ArrowTableFunction::ArrowScanInitLocal(context, input, global); });
 }
 
 void Scan(ClientContext &context, TableFunctionInput &input, DataChunk &output) {
@@ -167,7 +187,10 @@ void Scan(ClientContext &context, TableFunctionInput &input, DataChunk &output) 
 	auto &global = input.global_state->Cast<ScanGlobal>();
 	while (true) {
 		if (state.chunk_offset >= static_cast<idx_t>(state.chunk->arrow_array.length)) {
-			if (!ArrowTableFunction::ArrowScanParallelStateNext(context, input.bind_data.get(), state, global)) {
+			auto more = Interruptible(context, [&]() {
+				return ArrowTableFunction::ArrowScanParallelStateNext(context, input.bind_data.get(), state, global);
+			});
+			if (!more) {
 				return;
 			}
 		}
@@ -304,7 +327,7 @@ unique_ptr<FunctionData> BindQuery(ClientContext &context, TableFunctionBindInpu
 	auto data = make_uniq<ScanData>();
 	data->client = catalog.Cast<OpenduckCatalog>().GetClient();
 	data->sql = input.inputs[1].GetValue<std::string>();
-	data->pending = data->client->Query(data->sql);
+	data->pending = data->client->Query(data->sql, context);
 	data->pending->GetSchema(data->schema_root);
 	ArrowTableFunction::PopulateArrowTableSchema(context, data->arrow_table, data->schema_root.arrow_schema);
 	names = data->arrow_table.GetNames();
@@ -377,7 +400,7 @@ unique_ptr<FunctionData> BindTableScan(ClientContext &context, TableCatalogEntry
 }
 
 TableFunction TableScanFunction() {
-	TableFunction function("openduck_scan", {}, Scan, nullptr, InitScan, ArrowTableFunction::ArrowScanInitLocal);
+	TableFunction function("openduck_scan", {}, Scan, nullptr, InitScan, InitLocal);
 	function.projection_pushdown = true;
 	function.filter_pushdown = true;
 	function.filter_prune = false;
@@ -395,7 +418,7 @@ TableFunction TableScanFunction() {
 
 TableFunction QueryFunction() {
 	TableFunction function("openduck_query", {LogicalType::VARCHAR, LogicalType::VARCHAR}, Scan, BindQuery, InitScan,
-	                       ArrowTableFunction::ArrowScanInitLocal);
+	                       InitLocal);
 	function.get_partition_data = Batch;
 	function.to_string = Describe;
 	function.dynamic_to_string = DescribeRun;

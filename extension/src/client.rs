@@ -13,7 +13,7 @@ use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::sql::{
     CommandGetCatalogs, CommandGetDbSchemas, CommandGetTables, CommandStatementQuery, ProstMessageExt,
 };
-use arrow_flight::{Action, FlightDescriptor, FlightInfo, Ticket};
+use arrow_flight::{Action, CancelFlightInfoRequest, FlightDescriptor, FlightInfo, Ticket};
 use futures::{StreamExt, TryStreamExt};
 use openduck_proto::flight_session::session_option_value::OptionValue;
 use openduck_proto::flight_session::{SessionOptionValue, SetSessionOptionsRequest};
@@ -26,6 +26,10 @@ use crate::{Error, Target};
 
 /// How long connecting and each metadata call may take before the attach fails.
 const METADATA_DEADLINE: Duration = Duration::from_secs(20);
+/// How often a waiting query looks at the user's interrupt.
+const INTERRUPT_POLL: Duration = Duration::from_millis(50);
+/// How long telling the service to cancel an interrupted query may take.
+const CANCEL_DEADLINE: Duration = Duration::from_secs(5);
 
 /// The one runtime every client of this process shares; DuckDB's threads block on it.
 fn runtime() -> &'static Runtime {
@@ -169,7 +173,9 @@ impl Client {
             "SELECT schema_name, table_name, estimated_size FROM duckdb_tables() WHERE database_name = '{}'",
             database.replace('\'', "''")
         );
-        let Ok(reader) = self.query(&sql) else { return };
+        let Ok(reader) = self.query(&sql, Interrupt::never()) else {
+            return;
+        };
         let mut estimates = std::collections::HashMap::new();
         for batch in reader.flatten() {
             let (Ok(schema), Ok(name)) = (strings(&batch, "schema_name"), strings(&batch, "table_name")) else {
@@ -196,13 +202,18 @@ impl Client {
         }
     }
 
-    /// Runs `sql` on the service and streams its rows.
-    pub fn query(&self, sql: &str) -> Result<QueryReader, Error> {
+    /// Runs `sql` on the service and streams its rows. Waiting for the service stops as
+    /// soon as `interrupt` reports the user interrupted the query; the service is then
+    /// told to cancel it.
+    pub fn query(&self, sql: &str, interrupt: Interrupt) -> Result<QueryReader, Error> {
         let command = CommandStatementQuery {
             query: sql.to_owned(),
             transaction_id: None,
         };
-        let info = self.flight_info(command.as_any().encode_to_vec(), None)?;
+        let mut flight = self.flight.clone();
+        let request = self.request(FlightDescriptor::new_cmd(command.as_any().encode_to_vec()));
+        let call = async move { Ok(flight.get_flight_info(request).await?.into_inner()) };
+        let info = interruptible(call, &interrupt)?;
         let tickets = info
             .endpoint
             .iter()
@@ -217,6 +228,8 @@ impl Client {
             current: None,
             schema: Arc::new(declared.unwrap_or_else(Schema::empty)),
             first: None,
+            info,
+            interrupt,
         };
         if reader.schema.fields().is_empty() {
             // The service did not declare a schema: take it from the first batch.
@@ -261,10 +274,86 @@ impl Client {
         let request = self.request(ticket);
         let call = async move { flight.do_get(request).await.map(tonic::Response::into_inner) };
         let stream = block_on(with_deadline(call, deadline))?;
-        Ok(FlightRecordBatchStream::new_from_flight_data(stream.map_err(
-            |status| arrow_flight::error::FlightError::Tonic(Box::new(status)),
-        )))
+        Ok(record_batches(stream))
     }
+
+    /// Asks the service to stop the query `info` describes (best effort: the dropped
+    /// stream stops it too).
+    fn cancel(&self, info: FlightInfo) {
+        let request = CancelFlightInfoRequest { info: Some(info) };
+        let action = Action {
+            r#type: "CancelFlightInfo".into(),
+            body: request.encode_to_vec().into(),
+        };
+        let mut flight = self.flight.clone();
+        let request = self.request(action);
+        let call = async move {
+            let mut results = flight.do_action(request).await?.into_inner();
+            while results.message().await?.is_some() {}
+            Ok(())
+        };
+        if let Err(error) = block_on(with_deadline(call, Some(CANCEL_DEADLINE))) {
+            tracing::debug!(%error, "cancelling an interrupted query failed");
+        }
+    }
+}
+
+fn record_batches(stream: tonic::Streaming<arrow_flight::FlightData>) -> FlightRecordBatchStream {
+    FlightRecordBatchStream::new_from_flight_data(
+        stream.map_err(|status| arrow_flight::error::FlightError::Tonic(Box::new(status))),
+    )
+}
+
+/// Tells a waiting call whether the user interrupted the query it serves (DuckDB's
+/// interrupt flag, read through the C interface).
+#[derive(Clone)]
+pub struct Interrupt(Option<Arc<dyn Fn() -> bool + Send + Sync>>);
+
+impl Interrupt {
+    /// An interrupt that never comes.
+    pub fn never() -> Interrupt {
+        Interrupt(None)
+    }
+
+    /// Interrupted once `check` says so.
+    pub fn when(check: impl Fn() -> bool + Send + Sync + 'static) -> Interrupt {
+        Interrupt(Some(Arc::new(check)))
+    }
+
+    fn is_set(&self) -> bool {
+        self.0.as_ref().is_some_and(|check| check())
+    }
+}
+
+impl std::fmt::Debug for Interrupt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Interrupt(when)"
+        } else {
+            "Interrupt(never)"
+        })
+    }
+}
+
+/// Waits for `call` on the shared runtime, looking at `interrupt` every
+/// [`INTERRUPT_POLL`].
+fn interruptible<T>(call: impl Future<Output = Result<T, Error>>, interrupt: &Interrupt) -> Result<T, Error> {
+    if interrupt.0.is_none() {
+        return block_on(call);
+    }
+    block_on(async {
+        tokio::pin!(call);
+        loop {
+            tokio::select! {
+                result = &mut call => return result,
+                _ = tokio::time::sleep(INTERRUPT_POLL) => {
+                    if interrupt.is_set() {
+                        return Err(Error::Interrupted);
+                    }
+                }
+            }
+        }
+    })
 }
 
 /// The rows of one query, endpoint after endpoint, as an Arrow record batch reader (which
@@ -276,10 +365,23 @@ pub struct QueryReader {
     current: Option<FlightRecordBatchStream>,
     schema: SchemaRef,
     first: Option<RecordBatch>,
+    /// What the service said about the query: to cancel it by.
+    info: FlightInfo,
+    interrupt: Interrupt,
 }
 
 impl QueryReader {
     fn next_batch(&mut self) -> Result<Option<RecordBatch>, Error> {
+        let next = self.pull();
+        if let Err(Error::Interrupted) = next {
+            self.current = None;
+            self.tickets.clear();
+            self.client.cancel(self.info.clone());
+        }
+        next
+    }
+
+    fn pull(&mut self) -> Result<Option<RecordBatch>, Error> {
         if let Some(batch) = self.first.take() {
             return Ok(Some(batch));
         }
@@ -288,11 +390,15 @@ impl QueryReader {
                 let Some(ticket) = self.tickets.pop_front() else {
                     return Ok(None);
                 };
-                self.current = Some(self.client.do_get(ticket, None)?);
+                let mut flight = self.client.flight.clone();
+                let request = self.client.request(ticket);
+                let call = async move { Ok(flight.do_get(request).await?.into_inner()) };
+                self.current = Some(record_batches(interruptible(call, &self.interrupt)?));
             }
             let stream = self.current.as_mut().expect("a stream was just opened");
-            match block_on(stream.next()) {
-                Some(batch) => return Ok(Some(batch?)),
+            let next = async { stream.next().await.transpose().map_err(Error::from) };
+            match interruptible(next, &self.interrupt)? {
+                Some(batch) => return Ok(Some(batch)),
                 None => self.current = None,
             }
         }

@@ -17,6 +17,9 @@ pub enum Error {
     /// Rows or schemas that could not be decoded.
     #[error("openduck: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
+    /// The user interrupted the query.
+    #[error("openduck: the query was interrupted and cancelled on the service")]
+    Interrupted,
     /// A bug in the extension: a panic caught at the C boundary.
     #[error("openduck extension panicked: {0}")]
     Panic(String),
@@ -30,6 +33,7 @@ impl Error {
             Error::Unreachable { .. } => Code::Unavailable,
             Error::Status(status) => status.code(),
             Error::Arrow(_) => Code::DataLoss,
+            Error::Interrupted => Code::Cancelled,
             Error::Panic(_) => Code::Internal,
         }
     }

@@ -9,12 +9,13 @@
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arrow::datatypes::SchemaRef;
 use arrow::ffi::FFI_ArrowSchema;
 use arrow::ffi_stream::FFI_ArrowArrayStream;
 
-use crate::{Client, Error, Target};
+use crate::{Client, Error, Interrupt, Target};
 
 /// An error: its gRPC code and a message for the user.
 #[repr(C)]
@@ -277,21 +278,47 @@ pub unsafe extern "C" fn od_catalog_table_arrow(
     })
 }
 
+/// A flag the caller sets when the user interrupts (DuckDB's `std::atomic<bool>`, which
+/// has `AtomicBool`'s layout), valid while the query's stream lives.
+struct InterruptFlag(*const AtomicBool);
+
+// SAFETY: the flag is an atomic, read only with atomic loads, and the caller keeps it
+// alive as long as the stream (DuckDB's client context outlives its queries).
+unsafe impl Send for InterruptFlag {}
+unsafe impl Sync for InterruptFlag {}
+
+impl InterruptFlag {
+    fn is_set(&self) -> bool {
+        // SAFETY: see the type: the flag outlives every stream that holds it.
+        unsafe { &*self.0 }.load(Ordering::Relaxed)
+    }
+}
+
 /// Runs `sql` on the service; its rows stream through `out` (an Arrow C stream the caller
-/// releases), fetched as the caller pulls them.
+/// releases), fetched as the caller pulls them. While it waits for the service it watches
+/// `interrupted` (may be null): once set, the wait ends with an error and the service is
+/// told to cancel the query.
 ///
 /// # Safety
-/// `client` came from [`od_connect`], `sql` is a valid string, `out` is valid for writes of
-/// an `ArrowArrayStream`.
+/// `client` came from [`od_connect`], `sql` is a valid string, `interrupted` null or an
+/// atomic boolean that outlives the stream, `out` is valid for writes of an
+/// `ArrowArrayStream`.
 #[no_mangle]
 pub unsafe extern "C" fn od_query(
     client: *const OdClient,
     sql: *const c_char,
+    interrupted: *const AtomicBool,
     out: *mut FFI_ArrowArrayStream,
 ) -> *mut OdError {
     guard(|| {
         let sql = unsafe { optional_str(sql) }?.unwrap_or_default();
-        let reader = unsafe { &(*client).client }.query(sql)?;
+        let interrupt = if interrupted.is_null() {
+            Interrupt::never()
+        } else {
+            let flag = InterruptFlag(interrupted);
+            Interrupt::when(move || flag.is_set())
+        };
+        let reader = unsafe { &(*client).client }.query(sql, interrupt)?;
         unsafe { ptr::write(out, FFI_ArrowArrayStream::new(Box::new(reader))) };
         Ok(())
     })

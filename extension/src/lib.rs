@@ -19,6 +19,6 @@ pub mod ffi;
 mod target;
 
 pub use catalog::{Catalog, TableEntry};
-pub use client::Client;
+pub use client::{Client, Interrupt, QueryReader};
 pub use error::Error;
 pub use target::{Target, DEFAULT_ENDPOINT};

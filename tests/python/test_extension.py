@@ -8,13 +8,16 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import duckdb
 import pyarrow as pa
+import pyarrow.flight as flight
 import pytest
 from extension_harness import extension_path, local_duckdb
 from openduck_harness import Server
+from test_transactions_ingest import encode_statement_query
 from test_types import CASES, ENUM, case_sql
 
 # Rows with NULLs in every column, for filters whose NULL handling matters.
@@ -338,3 +341,48 @@ def test_refresh_shows_tables_made_and_dropped_elsewhere(server, con):
     con.sql("CALL openduck_refresh()").fetchall()
     with pytest.raises(duckdb.CatalogException, match="later"):
         con.sql("SELECT * FROM cloud.later")
+
+
+def answers_within(server, seconds):
+    """Whether the server answers a trivial query within `seconds`."""
+    client = flight.FlightClient(server.uri.replace("grpc://", "grpc+tcp://"))
+    options = flight.FlightCallOptions(timeout=seconds)
+    try:
+        descriptor = flight.FlightDescriptor.for_command(encode_statement_query("SELECT 42 AS answer"))
+        info = client.get_flight_info(descriptor, options)
+        return client.do_get(info.endpoints[0].ticket, options).read_all().column(0).to_pylist() == [42]
+    except flight.FlightError:
+        return False
+    finally:
+        client.close()
+
+
+def test_interrupting_a_query_cancels_it_on_the_service(tmp_path):
+    # One connection on the service: while the query holds it, nothing else is
+    # answered; it is answered again only if the interrupt cancelled the query.
+    srv = Server(tmp_path / "data", extra_args=["--max-connections", "1"]).start()
+    try:
+        con = local_duckdb()
+        attach(con, srv)
+        forever = "SELECT sum(a.range * b.range) FROM range(1000000) a, range(1000000) b"
+        errors = []
+
+        def run():
+            try:
+                con.sql(f"SELECT * FROM openduck_query('cloud', '{forever}')").fetchall()
+            except Exception as error:  # noqa: BLE001 - reported below
+                errors.append(error)
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        deadline = time.monotonic() + 30
+        while answers_within(srv, 0.5):  # until the query holds the one connection
+            assert time.monotonic() < deadline, "the query never started"
+        con.interrupt()
+        worker.join(timeout=30)
+        assert not worker.is_alive(), "the interrupt did not end the query"
+        assert len(errors) == 1 and isinstance(errors[0], duckdb.InterruptException), errors
+        assert answers_within(srv, 20), "the service still runs the interrupted query"
+        con.close()
+    finally:
+        srv.stop()
