@@ -184,6 +184,23 @@ impl Connection {
         self.slot.lock().running = false;
     }
 
+    /// Begins a transaction. A BEGIN cancelled while it ran may have begun
+    /// all the same: a failed BEGIN rolls back, so that it leaves no
+    /// transaction open.
+    pub(crate) fn begin(&self) -> Result<()> {
+        self.execute_batch("BEGIN TRANSACTION").inspect_err(|_| {
+            let _ = self.rollback();
+        })
+    }
+
+    /// Rolls back the open transaction, also after its query was cancelled:
+    /// the cancellation stopped the query's work, and its cleanup must still
+    /// run, or the connection would go back to the pool inside a transaction.
+    pub(crate) fn rollback(&self) -> Result<()> {
+        self.end_query();
+        self.execute_batch("ROLLBACK")
+    }
+
     /// Interrupts this connection's query from its own thread: before a
     /// statement is abandoned, so that DuckDB's worker threads stop its tasks
     /// instead of running them to completion.
@@ -191,6 +208,30 @@ impl Connection {
         // SAFETY: the connection is alive (&self) and duckdb_interrupt is safe
         // to call from any thread.
         unsafe { ffi::duckdb_interrupt(self.raw) };
+    }
+
+    /// The error of a statement that failed with DuckDB's `message`.
+    ///
+    /// DuckDB (1.5.2) may report an error raised on one of its worker threads
+    /// as `INTERRUPT Error: Interrupted!`: the failing task flags the query as
+    /// interrupted, and a streaming fetch that checks the flag before the
+    /// executor's errors throws an interrupt instead, losing the real error.
+    /// An interrupt nobody asked for is that case: it is reported as an
+    /// internal failure, never as a cancellation the client did not make.
+    fn failure(&self, message: Option<String>) -> Error {
+        let error = Error::from_duckdb_message(message.unwrap_or_else(|| "the statement failed".into()));
+        match error {
+            Error::DuckDb {
+                kind: crate::ErrorKind::Cancelled,
+                message,
+            } if !self.cancelled() => Error::DuckDb {
+                kind: crate::ErrorKind::Internal,
+                message: format!(
+                    "the query failed on one of DuckDB's worker threads, and DuckDB reported only \"{message}\" (its own error was lost in a race inside DuckDB 1.5.2)"
+                ),
+            },
+            other => other,
+        }
     }
 
     /// Whether the running query was interrupted.
@@ -275,4 +316,37 @@ unsafe fn take_c_string(text: *mut c_char) -> String {
 /// `text` is null or a NUL-terminated string valid for this call.
 unsafe fn borrowed_c_string(text: *const c_char) -> Option<String> {
     (!text.is_null()).then(|| unsafe { CStr::from_ptr(text) }.to_string_lossy().into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    fn kind(error: &Error) -> ErrorKind {
+        match error {
+            Error::DuckDb { kind, .. } => *kind,
+            other => panic!("not a DuckDB error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_interrupt_nobody_asked_for_is_not_a_cancellation() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Arc::new(Database::open("t", &dir.path().join("t.duckdb"), &[]).unwrap());
+        let conn = database.connect().unwrap();
+        let interrupt = Some("INTERRUPT Error: Interrupted!".to_string());
+
+        let interrupter = conn.begin_query();
+        let unasked = conn.failure(interrupt.clone());
+        assert_eq!(kind(&unasked), ErrorKind::Internal, "{unasked}");
+        assert!(unasked.to_string().contains("worker threads"), "{unasked}");
+
+        interrupter.interrupt();
+        assert_eq!(kind(&conn.failure(interrupt.clone())), ErrorKind::Cancelled);
+        conn.end_query();
+
+        let other = conn.failure(Some("Invalid Input Error: boom".into()));
+        assert_eq!(kind(&other), ErrorKind::InvalidArgument);
+    }
 }

@@ -1,7 +1,6 @@
 //! Prepared statements and their (streaming) results as Arrow.
 
 use std::ffi::{c_char, CString};
-use std::marker::PhantomData;
 use std::ptr;
 use std::sync::Arc;
 
@@ -237,7 +236,7 @@ impl Prepared<'_> {
         // SAFETY: a valid pending result; the result outlives it (it holds what it needs).
         let state = unsafe { ffi::duckdb_execute_pending(pending, &mut raw) };
         unsafe { ffi::duckdb_destroy_pending(&mut pending) };
-        QueryResult::new(raw, state)
+        QueryResult::new(self.conn, raw, state)
     }
 }
 
@@ -254,18 +253,16 @@ pub(crate) struct QueryResult<'p> {
     options: ArrowOptions,
     schema: SchemaRef,
     ffi_schema: FFI_ArrowSchema,
-    _statement: PhantomData<&'p ()>,
+    conn: &'p Connection,
 }
 
-impl QueryResult<'_> {
-    fn new(mut raw: ffi::duckdb_result, state: ffi::duckdb_state) -> Result<Self> {
+impl<'p> QueryResult<'p> {
+    fn new(conn: &'p Connection, mut raw: ffi::duckdb_result, state: ffi::duckdb_state) -> Result<Self> {
         if state != ffi::DuckDBSuccess {
             // SAFETY: the message belongs to the result; copied before destroying it.
             let message = unsafe { borrowed_c_string(ffi::duckdb_result_error(&mut raw)) };
             unsafe { ffi::duckdb_destroy_result(&mut raw) };
-            return Err(Error::from_duckdb_message(
-                message.unwrap_or_else(|| "the statement failed".into()),
-            ));
+            return Err(conn.failure(message));
         }
         // SAFETY: a successful result; column indexes below its column count.
         let options = ArrowOptions(unsafe { ffi::duckdb_result_get_arrow_options(&mut raw) });
@@ -292,7 +289,7 @@ impl QueryResult<'_> {
             options,
             schema: Arc::new(schema),
             ffi_schema,
-            _statement: PhantomData,
+            conn,
         })
     }
 
@@ -314,7 +311,7 @@ impl QueryResult<'_> {
         if chunk.is_null() {
             let message = unsafe { borrowed_c_string(ffi::duckdb_result_error(&mut self.raw)) };
             return match message {
-                Some(message) => Err(Error::from_duckdb_message(message)),
+                Some(message) => Err(self.conn.failure(Some(message))),
                 None => Ok(None),
             };
         }

@@ -40,7 +40,14 @@ async fn an_error_in_the_middle_of_a_stream_is_not_a_short_result() {
         .query("SELECT CASE WHEN i = 300000 THEN error('boom at 300000') ELSE i END FROM range(1000000) r(i)")
         .await
         .unwrap_err();
-    assert!(status.message().contains("boom at 300000"), "{status}");
+    // DuckDB 1.5.2 sometimes loses a worker thread's error to its own
+    // interrupt flag; the service then says so instead of reporting a
+    // cancellation nobody made. Either way the stream ends in an error.
+    let lost_in_duckdb = status.code() == Code::Internal && status.message().contains("worker threads");
+    assert!(
+        status.message().contains("boom at 300000") || lost_in_duckdb,
+        "{status}"
+    );
     still_serving(&server).await;
 }
 
