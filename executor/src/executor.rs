@@ -18,7 +18,7 @@ use crate::engine::StatementKind;
 pub use openduck_api::{Description, Statement};
 
 use crate::error::{Error, Result};
-use crate::ingest::IngestTarget;
+use crate::ingest::{Feed, IngestTarget};
 use crate::pool::{Lease, Pool, PooledConnection};
 use crate::replica::Replication;
 use crate::running::RunningQueries;
@@ -196,7 +196,7 @@ impl Executor {
                     // only one starts the transaction.
                     run_blocking(conn, move |conn| {
                         if session.is_pending() {
-                            conn.conn().execute_batch("BEGIN TRANSACTION")?;
+                            conn.conn().begin()?;
                             session.started(access);
                         }
                         Ok(())
@@ -476,10 +476,17 @@ impl Executor {
         });
         let feed = async move {
             while let Some(batch) = batches.next().await {
-                if sender.send(batch.map_err(|error| error.to_string())).await.is_err() {
-                    break;
+                let item = match batch {
+                    Ok(batch) => Feed::Batch(batch),
+                    Err(error) => Feed::Failed(error.to_string()),
+                };
+                if sender.send(item).await.is_err() {
+                    return;
                 }
             }
+            // Dropped before this point (the request cancelled), the appender sees
+            // the feed cut off and rolls back.
+            let _ = sender.send(Feed::End).await;
         };
         tokio::pin!(work);
         let rows = tokio::select! {

@@ -43,17 +43,28 @@ pub(crate) fn prepare_sql(target: &IngestTarget, schema: &Schema) -> Result<Opti
     Ok(Some(format!("{create} ({})", column_definitions(schema)?)))
 }
 
+/// What the network side hands the appender. Only [`Feed::End`] ends an ingest
+/// well: a feed that stops without it (its sender dropped because the client
+/// reset the stream or the request was cancelled) is cut off, and nothing of it
+/// may be committed.
+#[derive(Debug)]
+pub(crate) enum Feed {
+    Batch(RecordBatch),
+    Failed(String),
+    End,
+}
+
 /// Prepares the table and appends every batch `batches` delivers, in one
 /// transaction unless the session has one open. Blocking.
 pub(crate) fn append_all(
     conn: &PooledConnection,
     target: &IngestTarget,
     schema: &SchemaRef,
-    mut batches: mpsc::Receiver<std::result::Result<RecordBatch, String>>,
+    mut batches: mpsc::Receiver<Feed>,
 ) -> Result<u64> {
     let own_transaction = !target.in_transaction;
     if own_transaction {
-        conn.conn().execute_batch("BEGIN TRANSACTION")?;
+        conn.conn().begin()?;
     }
     let mut append = || -> Result<u64> {
         if let Some(sql) = prepare_sql(target, schema)? {
@@ -62,25 +73,36 @@ pub(crate) fn append_all(
         let (catalog, db_schema) = location(target);
         let mut appender = conn.conn().appender(catalog, db_schema, &target.table, schema)?;
         let mut rows = 0u64;
-        while let Some(batch) = batches.blocking_recv() {
-            let batch = batch.map_err(|message| Error::Refused(format!("the ingest stream failed: {message}")))?;
-            check_batch(schema, &batch)?;
-            appender.append(&batch)?;
-            rows += batch.num_rows() as u64;
+        loop {
+            match batches.blocking_recv() {
+                Some(Feed::Batch(batch)) => {
+                    check_batch(schema, &batch)?;
+                    appender.append(&batch)?;
+                    rows += batch.num_rows() as u64;
+                }
+                Some(Feed::End) => break,
+                Some(Feed::Failed(message)) => {
+                    return Err(Error::Refused(format!("the ingest stream failed: {message}")))
+                }
+                None => return Err(Error::Refused("the ingest stream was cut off before its end".into())),
+            }
         }
         appender.finish()?;
         Ok(rows)
     };
     let appended = append();
-    if own_transaction {
-        match &appended {
-            Ok(_) => conn.conn().execute_batch("COMMIT")?,
-            Err(_) => {
-                let _ = conn.conn().execute_batch("ROLLBACK");
-            }
-        }
+    if !own_transaction {
+        return appended;
     }
-    appended
+    let committed = appended.and_then(|rows| {
+        conn.conn().execute_batch("COMMIT")?;
+        Ok(rows)
+    });
+    if committed.is_err() && conn.conn().rollback().is_err() {
+        // Closing the connection ends whatever transaction it still has.
+        conn.discard();
+    }
+    committed
 }
 
 /// `"name" TYPE, ...` for a table that holds batches of `schema`.

@@ -256,6 +256,60 @@ async fn a_failing_stream_leaves_no_rows_behind() {
     assert_eq!(missing.kind(), ErrorKind::NotFound, "the create rolled back too");
 }
 
+/// A client that resets its ingest half way (the request is dropped) must leave
+/// no rows and no open transaction behind. With one connection, a transaction
+/// left open on it would swallow the next statement: its insert would see the
+/// cut-off rows and never be committed.
+#[tokio::test]
+async fn an_ingest_cut_off_half_way_leaves_nothing_open() {
+    let dir = TempDir::new().unwrap();
+    let config = ExecutorConfig {
+        max_connections: 1,
+        ..ExecutorConfig::new(dir.path(), vec!["mydb".into()])
+    };
+    let executor = Executor::open(config).unwrap();
+    executor
+        .update(Statement::new(
+            "mydb",
+            "CREATE TABLE cut (id BIGINT NOT NULL, name VARCHAR)",
+        ))
+        .await
+        .unwrap();
+
+    // Whether the appender sees its feed end before or after the interrupt of
+    // the dropped request is a race; several rounds meet both orders.
+    for round in 1..=5 {
+        let (reached, waiting) = tokio::sync::oneshot::channel();
+        let parts = stream::iter(vec![Ok::<_, String>(batch(0, 5000)), Ok(batch(5000, 5000))])
+            .chain(stream::once(async move {
+                let _ = reached.send(());
+                std::future::pending::<Result<RecordBatch, String>>().await
+            }))
+            .boxed();
+        tokio::select! {
+            outcome = executor.ingest(target("cut", IngestMode::Append), schema(), parts) => {
+                panic!("an endless ingest ended: {outcome:?}")
+            }
+            _ = waiting => {}
+        }
+
+        let statement = Statement::new("mydb", format!("INSERT INTO cut VALUES ({}, 'after')", -round));
+        let inserted = tokio::time::timeout(Duration::from_secs(30), executor.update(statement)).await;
+        assert_eq!(inserted.expect("the connection came back").unwrap(), Some(1));
+        let counted = scalar(
+            &executor,
+            Statement::new("mydb", "SELECT count(*) || ',' || min(id) FROM cut"),
+        )
+        .await;
+        assert_eq!(
+            counted,
+            format!("{round},{}", -round),
+            "only the later inserts, committed"
+        );
+    }
+    executor.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
 #[tokio::test]
 async fn ingest_joins_an_open_transaction_and_temporary_tables() {
     let (executor, _dir) = open();
