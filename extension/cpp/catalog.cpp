@@ -1,12 +1,18 @@
 #include "catalog.hpp"
 
 #include "scan.hpp"
+#include "write.hpp"
 
 #include "duckdb/common/arrow/arrow_wrapper.hpp"
 #include "duckdb/function/table/arrow.hpp"
 #include "duckdb/parser/constraints/not_null_constraint.hpp"
 #include "duckdb/parser/parsed_data/create_schema_info.hpp"
 #include "duckdb/parser/parsed_data/create_table_info.hpp"
+#include "duckdb/parser/parsed_data/drop_info.hpp"
+#include "duckdb/execution/physical_plan_generator.hpp"
+#include "duckdb/planner/operator/logical_create_table.hpp"
+#include "duckdb/planner/operator/logical_insert.hpp"
+#include "duckdb/planner/parsed_data/bound_create_table_info.hpp"
 #include "duckdb/storage/database_size.hpp"
 #include "duckdb/storage/table_storage_info.hpp"
 
@@ -99,8 +105,14 @@ optional_ptr<CatalogEntry> OpenduckSchema::CreateIndex(CatalogTransaction, Creat
 optional_ptr<CatalogEntry> OpenduckSchema::CreateFunction(CatalogTransaction, CreateFunctionInfo &) {
 	NotYet(catalog.GetName());
 }
-optional_ptr<CatalogEntry> OpenduckSchema::CreateTable(CatalogTransaction, BoundCreateTableInfo &) {
-	NotYet(catalog.GetName());
+optional_ptr<CatalogEntry> OpenduckSchema::CreateTable(CatalogTransaction transaction, BoundCreateTableInfo &info) {
+	auto &attached = catalog.Cast<OpenduckCatalog>();
+	auto &base = info.Base();
+	auto create = base.Copy();
+	create->catalog = attached.RemoteName();
+	create->schema = name;
+	attached.Execute(transaction.GetContext(), create->ToString());
+	return attached.Relist(transaction.GetContext(), name, base.table);
 }
 optional_ptr<CatalogEntry> OpenduckSchema::CreateView(CatalogTransaction, CreateViewInfo &) {
 	NotYet(catalog.GetName());
@@ -123,8 +135,15 @@ optional_ptr<CatalogEntry> OpenduckSchema::CreateCollation(CatalogTransaction, C
 optional_ptr<CatalogEntry> OpenduckSchema::CreateType(CatalogTransaction, CreateTypeInfo &) {
 	NotYet(catalog.GetName());
 }
-void OpenduckSchema::DropEntry(ClientContext &, DropInfo &) {
-	NotYet(catalog.GetName());
+void OpenduckSchema::DropEntry(ClientContext &context, DropInfo &info) {
+	if (info.type != CatalogType::TABLE_ENTRY) {
+		throw NotImplementedException("openduck: DROP %s through an attachment is not supported yet",
+		                              ParseInfo::TypeToString(info.type));
+	}
+	auto drop = info.Copy();
+	drop->catalog = catalog.Cast<OpenduckCatalog>().RemoteName();
+	drop->schema = name;
+	catalog.Cast<OpenduckCatalog>().Execute(context, drop->ToString());
 }
 void OpenduckSchema::Alter(CatalogTransaction, AlterInfo &) {
 	NotYet(catalog.GetName());
@@ -201,8 +220,29 @@ void OpenduckCatalog::Refresh() {
 	}
 }
 
-optional_ptr<CatalogEntry> OpenduckCatalog::CreateSchema(CatalogTransaction, CreateSchemaInfo &) {
-	NotYet(GetName());
+optional_ptr<CatalogEntry> OpenduckCatalog::CreateSchema(CatalogTransaction transaction, CreateSchemaInfo &info) {
+	auto create = info.Copy();
+	create->catalog = remote_name;
+	Execute(transaction.GetContext(), create->ToString());
+	Load(transaction.GetContext());
+	auto entry = schemas.find(info.schema);
+	return entry == schemas.end() ? nullptr : entry->second.get();
+}
+
+void OpenduckCatalog::Execute(ClientContext &context, const std::string &sql) {
+	Check(od_execute(client->Get(), sql.c_str(), &context.interrupted));
+	Refresh();
+}
+
+optional_ptr<CatalogEntry> OpenduckCatalog::Relist(ClientContext &context, const std::string &schema,
+                                                   const std::string &name) {
+	Load(context);
+	auto entry = schemas.find(schema);
+	if (entry == schemas.end()) {
+		return nullptr;
+	}
+	CatalogTransaction transaction(*this, context);
+	return entry->second->LookupEntry(transaction, EntryLookupInfo(CatalogType::TABLE_ENTRY, name));
 }
 
 optional_ptr<SchemaCatalogEntry> OpenduckCatalog::LookupSchema(CatalogTransaction transaction,
@@ -229,17 +269,52 @@ void OpenduckCatalog::ScanSchemas(ClientContext &context, std::function<void(Sch
 	}
 }
 
-void OpenduckCatalog::DropSchema(ClientContext &, DropInfo &) {
-	NotYet(GetName());
+void OpenduckCatalog::DropSchema(ClientContext &context, DropInfo &info) {
+	auto drop = info.Copy();
+	drop->catalog = remote_name;
+	Execute(context, drop->ToString());
 }
 
-PhysicalOperator &OpenduckCatalog::PlanCreateTableAs(ClientContext &, PhysicalPlanGenerator &, LogicalCreateTable &,
-                                                     PhysicalOperator &) {
-	NotYet(GetName());
+PhysicalOperator &OpenduckCatalog::PlanCreateTableAs(ClientContext &context, PhysicalPlanGenerator &planner,
+                                                     LogicalCreateTable &op, PhysicalOperator &plan) {
+	auto &base = op.info->Base();
+	auto create = base.Copy();
+	auto &table = create->Cast<CreateTableInfo>();
+	table.catalog = remote_name;
+	table.schema = op.schema.name;
+	table.query = nullptr; // the rows come through the ingest
+	auto &insert = planner.Make<OpenduckInsert>(*this, RemoteTable {remote_name, op.schema.name, base.table},
+	                                            table.ToString(), base.columns.GetColumnNames(),
+	                                            base.columns.GetColumnTypes(), op.estimated_cardinality);
+	insert.children.push_back(plan);
+	return insert;
 }
-PhysicalOperator &OpenduckCatalog::PlanInsert(ClientContext &, PhysicalPlanGenerator &, LogicalInsert &,
-                                              optional_ptr<PhysicalOperator>) {
-	NotYet(GetName());
+
+PhysicalOperator &OpenduckCatalog::PlanInsert(ClientContext &context, PhysicalPlanGenerator &planner,
+                                              LogicalInsert &op, optional_ptr<PhysicalOperator> plan) {
+	if (op.return_chunk) {
+		throw NotImplementedException("openduck: INSERT ... RETURNING into an attached openduck table is not "
+		                              "supported yet");
+	}
+	if (op.on_conflict_info.action_type != OnConflictAction::THROW) {
+		throw NotImplementedException("openduck: INSERT ... ON CONFLICT into an attached openduck table is not "
+		                              "supported yet");
+	}
+	for (idx_t i = 0; i < op.column_index_map.size(); i++) {
+		if (op.column_index_map[PhysicalIndex(i)] != i) {
+			throw NotImplementedException("openduck: an INSERT into an attached openduck table must give every "
+			                              "column, in the table's order (the service's defaults are not known here)");
+		}
+	}
+	if (!plan) {
+		throw NotImplementedException("openduck: INSERT without a source is not supported");
+	}
+	auto &table = op.table;
+	auto &insert = planner.Make<OpenduckInsert>(*this, RemoteTable {remote_name, table.schema.name, table.name},
+	                                            std::string(), table.GetColumns().GetColumnNames(),
+	                                            table.GetColumns().GetColumnTypes(), op.estimated_cardinality);
+	insert.children.push_back(*plan);
+	return insert;
 }
 PhysicalOperator &OpenduckCatalog::PlanDelete(ClientContext &, PhysicalPlanGenerator &, LogicalDelete &,
                                               PhysicalOperator &) {

@@ -124,6 +124,13 @@ public:
 	//! Forgets the listing: the next use lists the service's schemas and tables again.
 	void Refresh();
 
+	//! Runs DDL on the service, then refreshes the listing.
+	void Execute(ClientContext &context, const std::string &sql);
+
+	//! The entry of `schema`.`name` as the service now lists it (after DDL).
+	duckdb::optional_ptr<duckdb::CatalogEntry> Relist(ClientContext &context, const std::string &schema,
+	                                                  const std::string &name);
+
 private:
 	//! Lists the service's schemas and tables once (DuckDB asks from many threads).
 	void Load(ClientContext &context);

@@ -13,6 +13,7 @@ extern "C" {
 
 struct ArrowSchema;
 struct ArrowArrayStream;
+struct ArrowArray;
 
 typedef struct OdError {
 	int32_t code; /* a gRPC status code */
@@ -27,6 +28,7 @@ enum {
 	OD_CANCELLED = 1,
 	OD_INVALID_ARGUMENT = 3,
 	OD_NOT_FOUND = 5,
+	OD_ALREADY_EXISTS = 6,
 	OD_PERMISSION_DENIED = 7,
 	OD_UNAUTHENTICATED = 16,
 };
@@ -50,6 +52,18 @@ OdError *od_catalog_table_arrow(const OdCatalog *catalog, size_t index, struct A
 /* `interrupted` (may be NULL) is DuckDB's std::atomic<bool> interrupt flag of the client
  * context running the query; it must outlive the stream. */
 OdError *od_query(const OdClient *client, const char *sql, const void *interrupted, struct ArrowArrayStream *out);
+
+OdError *od_execute(const OdClient *client, const char *sql, const void *interrupted);
+
+/* Bulk ingest into an existing table. The schema and arrays are taken over (moved out of
+ * and released by the core). An ingest freed without od_ingest_finish is cancelled: the
+ * service keeps none of its rows. */
+typedef struct OdIngest OdIngest;
+OdError *od_ingest_begin(const OdClient *client, const char *catalog, const char *schema_name, const char *table,
+                         struct ArrowSchema *schema, OdIngest **out);
+OdError *od_ingest_push(OdIngest *ingest, struct ArrowArray *array);
+OdError *od_ingest_finish(OdIngest *ingest, int64_t *rows);
+void od_ingest_free(OdIngest *ingest);
 
 void od_error_free(OdError *error);
 

@@ -28,6 +28,7 @@ void Throw(OdError *error) {
 	case OD_INVALID_ARGUMENT:
 		throw InvalidInputException(message);
 	case OD_NOT_FOUND:
+	case OD_ALREADY_EXISTS:
 		throw CatalogException(message);
 	case OD_PERMISSION_DENIED:
 	case OD_UNAUTHENTICATED:

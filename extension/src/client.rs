@@ -32,7 +32,7 @@ const INTERRUPT_POLL: Duration = Duration::from_millis(50);
 const CANCEL_DEADLINE: Duration = Duration::from_secs(5);
 
 /// The one runtime every client of this process shares; DuckDB's threads block on it.
-fn runtime() -> &'static Runtime {
+pub(crate) fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
@@ -48,13 +48,23 @@ fn runtime() -> &'static Runtime {
 #[derive(Debug, Clone)]
 pub struct Client {
     target: Arc<Target>,
-    flight: FlightServiceClient<Channel>,
+    pub(crate) flight: FlightServiceClient<Channel>,
 }
 
 impl Client {
     /// Connects to the target's endpoint and checks that the token is accepted and the
     /// database exists, so a wrong token or name fails at `ATTACH`, within a deadline.
     pub fn connect(target: Target) -> Result<Client, Error> {
+        if let Some(snapshot) = &target.snapshot {
+            // The service's metadata calls do not list snapshot catalogs yet; attaching
+            // the head under a snapshot's name would show the wrong rows.
+            let name = format!("{}@{snapshot}", target.database);
+            return Err(Error::InvalidTarget(format!(
+                "openduck: attaching a snapshot is not supported yet; query it on the service with \
+                 openduck_query('<an attachment of {}>', 'SELECT ... FROM \"{name}\".main.<table>')",
+                target.database
+            )));
+        }
         let target = Arc::new(target);
         let unreachable = |reason: String| Error::Unreachable {
             endpoint: target.endpoint.clone(),
@@ -202,6 +212,14 @@ impl Client {
         }
     }
 
+    /// Runs a statement whose rows do not matter (DDL), to its end.
+    pub fn execute(&self, sql: &str, interrupt: Interrupt) -> Result<(), Error> {
+        for batch in self.query(sql, interrupt)? {
+            batch?;
+        }
+        Ok(())
+    }
+
     /// Runs `sql` on the service and streams its rows. Waiting for the service stops as
     /// soon as `interrupt` reports the user interrupted the query; the service is then
     /// told to cancel it.
@@ -241,7 +259,7 @@ impl Client {
         Ok(reader)
     }
 
-    fn request<T>(&self, message: T) -> tonic::Request<T> {
+    pub(crate) fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         if let Some(token) = &self.target.token {
             if let Ok(value) = format!("Bearer {token}").parse() {
@@ -421,7 +439,7 @@ impl RecordBatchReader for QueryReader {
     }
 }
 
-fn block_on<F: Future>(future: F) -> F::Output {
+pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
     runtime().block_on(future)
 }
 

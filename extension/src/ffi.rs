@@ -10,12 +10,14 @@ use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
-use arrow::datatypes::SchemaRef;
-use arrow::ffi::FFI_ArrowSchema;
+use arrow::array::{RecordBatch, StructArray};
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::ffi::{FFI_ArrowArray, FFI_ArrowSchema};
 use arrow::ffi_stream::FFI_ArrowArrayStream;
 
-use crate::{Client, Error, Interrupt, Target};
+use crate::{Client, Error, Ingest, IngestTarget, Interrupt, Target};
 
 /// An error: its gRPC code and a message for the user.
 #[repr(C)]
@@ -294,6 +296,16 @@ impl InterruptFlag {
     }
 }
 
+/// # Safety
+/// `interrupted` is null or an atomic boolean that outlives what the interrupt is given to.
+unsafe fn interrupt_of(interrupted: *const AtomicBool) -> Interrupt {
+    if interrupted.is_null() {
+        return Interrupt::never();
+    }
+    let flag = InterruptFlag(interrupted);
+    Interrupt::when(move || flag.is_set())
+}
+
 /// Runs `sql` on the service; its rows stream through `out` (an Arrow C stream the caller
 /// releases), fetched as the caller pulls them. While it waits for the service it watches
 /// `interrupted` (may be null): once set, the wait ends with an error and the service is
@@ -312,16 +324,106 @@ pub unsafe extern "C" fn od_query(
 ) -> *mut OdError {
     guard(|| {
         let sql = unsafe { optional_str(sql) }?.unwrap_or_default();
-        let interrupt = if interrupted.is_null() {
-            Interrupt::never()
-        } else {
-            let flag = InterruptFlag(interrupted);
-            Interrupt::when(move || flag.is_set())
-        };
-        let reader = unsafe { &(*client).client }.query(sql, interrupt)?;
+        let reader = unsafe { &(*client).client }.query(sql, unsafe { interrupt_of(interrupted) })?;
         unsafe { ptr::write(out, FFI_ArrowArrayStream::new(Box::new(reader))) };
         Ok(())
     })
+}
+
+/// Runs a statement whose rows do not matter (DDL) to its end.
+///
+/// # Safety
+/// As for [`od_query`].
+#[no_mangle]
+pub unsafe extern "C" fn od_execute(
+    client: *const OdClient,
+    sql: *const c_char,
+    interrupted: *const AtomicBool,
+) -> *mut OdError {
+    guard(|| {
+        let sql = unsafe { optional_str(sql) }?.unwrap_or_default();
+        unsafe { &(*client).client }.execute(sql, unsafe { interrupt_of(interrupted) })
+    })
+}
+
+/// An ingest in progress (opaque to C), with the schema its arrays are imported by.
+#[derive(Debug)]
+pub struct OdIngest {
+    ingest: Ingest,
+    schema: FFI_ArrowSchema,
+}
+
+/// Starts appending rows to an existing table; `schema` (taken over: released by this
+/// interface) describes the struct arrays [`od_ingest_push`] receives.
+///
+/// # Safety
+/// `client` came from [`od_connect`]; the names are valid strings; `schema` is a valid
+/// Arrow C schema, moved out of by this call; `out` is valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn od_ingest_begin(
+    client: *const OdClient,
+    catalog: *const c_char,
+    schema_name: *const c_char,
+    table: *const c_char,
+    schema: *mut FFI_ArrowSchema,
+    out: *mut *mut OdIngest,
+) -> *mut OdError {
+    // Take the schema over first, so that it is released whatever happens below.
+    let schema = unsafe { ptr::replace(schema, FFI_ArrowSchema::empty()) };
+    guard(move || {
+        let target = IngestTarget {
+            catalog: unsafe { optional_str(catalog) }?.unwrap_or_default().to_owned(),
+            schema: unsafe { optional_str(schema_name) }?.unwrap_or_default().to_owned(),
+            table: unsafe { optional_str(table) }?.unwrap_or_default().to_owned(),
+        };
+        let columns = Arc::new(Schema::try_from(&schema)?);
+        let ingest = unsafe { &(*client).client }.ingest(target, columns)?;
+        unsafe { *out = Box::into_raw(Box::new(OdIngest { ingest, schema })) };
+        Ok(())
+    })
+}
+
+/// Sends one struct array of rows (taken over: released by this interface).
+///
+/// # Safety
+/// `ingest` came from [`od_ingest_begin`]; `array` is a valid Arrow C array of the
+/// ingest's schema, moved out of by this call.
+#[no_mangle]
+pub unsafe extern "C" fn od_ingest_push(ingest: *mut OdIngest, array: *mut FFI_ArrowArray) -> *mut OdError {
+    let array = unsafe { ptr::replace(array, FFI_ArrowArray::empty()) };
+    guard(move || {
+        let ingest = unsafe { &mut *ingest };
+        let data = unsafe { arrow::ffi::from_ffi(array, &ingest.schema) }?;
+        let rows = StructArray::from(data);
+        let batch = RecordBatch::try_new(Arc::clone(ingest.ingest.schema()), rows.columns().to_vec())?;
+        ingest.ingest.push(batch)
+    })
+}
+
+/// Ends the upload, frees the ingest, and tells how many rows the service wrote.
+///
+/// # Safety
+/// `ingest` came from [`od_ingest_begin`] and is not used afterwards; `rows` is valid
+/// for writes.
+#[no_mangle]
+pub unsafe extern "C" fn od_ingest_finish(ingest: *mut OdIngest, rows: *mut i64) -> *mut OdError {
+    let ingest = unsafe { Box::from_raw(ingest) };
+    guard(move || {
+        let written = ingest.ingest.finish()?;
+        unsafe { *rows = written };
+        Ok(())
+    })
+}
+
+/// Abandons an ingest: the upload is cancelled and the service keeps none of its rows.
+///
+/// # Safety
+/// `ingest` is null or came from [`od_ingest_begin`] and is not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn od_ingest_free(ingest: *mut OdIngest) {
+    if !ingest.is_null() {
+        drop(unsafe { Box::from_raw(ingest) });
+    }
 }
 
 /// # Safety

@@ -16,9 +16,11 @@ mod catalog;
 mod client;
 mod error;
 pub mod ffi;
+mod ingest;
 mod target;
 
 pub use catalog::{Catalog, TableEntry};
 pub use client::{Client, Interrupt, QueryReader};
 pub use error::Error;
+pub use ingest::{Ingest, IngestTarget};
 pub use target::{Target, DEFAULT_ENDPOINT};

@@ -1,0 +1,59 @@
+//===----------------------------------------------------------------------===//
+// Writing through an attachment: INSERT INTO and CREATE TABLE AS stream their rows to
+// the service through Flight SQL bulk ingest, chunk by chunk as DuckDB produces them.
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "scan.hpp"
+
+#include "duckdb/execution/physical_operator.hpp"
+
+namespace openduck {
+
+class OpenduckCatalog;
+
+//! Sinks rows into a table of the service; as a source, yields the number written.
+class OpenduckInsert : public duckdb::PhysicalOperator {
+public:
+	//! `create` (may be empty) is the DDL that makes the table first (CREATE TABLE AS).
+	OpenduckInsert(duckdb::PhysicalPlan &plan, OpenduckCatalog &catalog, RemoteTable target, std::string create,
+	               duckdb::vector<std::string> names, duckdb::vector<duckdb::LogicalType> types,
+	               duckdb::idx_t estimated_cardinality);
+
+	std::string GetName() const override {
+		return "OPENDUCK_INSERT";
+	}
+	duckdb::InsertionOrderPreservingMap<std::string> ParamsToString() const override;
+
+	// Sink: the rows to write, in order, from one thread.
+	duckdb::unique_ptr<duckdb::GlobalSinkState> GetGlobalSinkState(duckdb::ClientContext &context) const override;
+	duckdb::SinkResultType Sink(duckdb::ExecutionContext &context, duckdb::DataChunk &chunk,
+	                            duckdb::OperatorSinkInput &input) const override;
+	duckdb::SinkFinalizeType Finalize(duckdb::Pipeline &pipeline, duckdb::Event &event, duckdb::ClientContext &context,
+	                                  duckdb::OperatorSinkFinalizeInput &input) const override;
+	bool IsSink() const override {
+		return true;
+	}
+	bool ParallelSink() const override {
+		return false;
+	}
+	bool SinkOrderDependent() const override {
+		return true;
+	}
+
+	// Source: one row, the count written.
+	duckdb::SourceResultType GetDataInternal(duckdb::ExecutionContext &context, duckdb::DataChunk &chunk,
+	                                         duckdb::OperatorSourceInput &input) const override;
+	bool IsSource() const override {
+		return true;
+	}
+
+private:
+	OpenduckCatalog &catalog;
+	RemoteTable target;
+	std::string create;
+	duckdb::vector<std::string> names;
+	duckdb::vector<duckdb::LogicalType> types;
+};
+
+} // namespace openduck
