@@ -15,7 +15,7 @@ OPENDUCK_BIN := $(CARGO_TARGET_DIR)/debug/openduck
 OPENDUCK_EXTENSION := $(CARGO_TARGET_DIR)/extension/openduck.duckdb_extension
 SERVE_ARGS ?=
 
-.PHONY: deps deps-test lint serve test test-rust test-python build extension bench bench-tpch bench-storage bench-load python-env
+.PHONY: deps deps-test lint serve test test-rust test-python build extension bench bench-tpch bench-storage bench-load bench-extension python-env
 
 serve: deps
 	cargo run --bin openduck -- serve $(SERVE_ARGS)
@@ -50,6 +50,7 @@ test-python: build python-env
 bench: build python-env
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/stream_throughput.py
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/ingest_throughput.py
+	OPENDUCK_BIN=$(OPENDUCK_BIN) OPENDUCK_EXTENSION=$(OPENDUCK_EXTENSION) $(PYTHON) benches/extension_scan.py
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/tpch_distributed.py --scale 1
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/storage.py
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/load.py
@@ -61,6 +62,10 @@ bench-storage: build python-env
 # 64 clients reading and writing one server for 30 s: statements/s, latency, memory.
 bench-load: build python-env
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/load.py
+
+# The DuckDB extension's scans (10M rows) against the ADBC driver and embedded DuckDB.
+bench-extension: build python-env
+	OPENDUCK_BIN=$(OPENDUCK_BIN) OPENDUCK_EXTENSION=$(OPENDUCK_EXTENSION) $(PYTHON) benches/extension_scan.py
 
 # TPC-H SF1 over three executors against one embedded DuckDB (needs etcd).
 bench-tpch: build python-env
