@@ -1,5 +1,6 @@
 //! Listing what the hosted databases hold: catalogs, schemas, tables, views.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch, StringArray};
@@ -44,6 +45,15 @@ WHERE (CAST($1 AS VARCHAR) IS NULL OR database_name = $1)
   AND (CAST($3 AS VARCHAR) IS NULL OR table_name LIKE $3 ESCAPE '\')
 ORDER BY database_name, schema_name, table_name";
 
+/// The columns that hold no NULL (NOT NULL, or part of a primary key) of the
+/// tables `TABLES_SQL` lists with the same parameters.
+const NOT_NULL_SQL: &str = r"
+SELECT database_name, schema_name, table_name, column_name FROM duckdb_columns()
+WHERE NOT is_nullable AND NOT internal
+  AND (CAST($1 AS VARCHAR) IS NULL OR database_name = $1)
+  AND (CAST($2 AS VARCHAR) IS NULL OR schema_name LIKE $2 ESCAPE '\')
+  AND (CAST($3 AS VARCHAR) IS NULL OR table_name LIKE $3 ESCAPE '\')";
+
 impl Executor {
     /// The hosted databases, sorted by name.
     pub fn catalogs(&self) -> Vec<String> {
@@ -79,6 +89,11 @@ impl Executor {
         let conn = self.lease(&Statement::new(default, "")).await?;
         run_blocking(conn, move |conn| {
             let rows = string_rows(conn, TABLES_SQL, &params)?;
+            let not_null: HashSet<Vec<String>> = if with_schemas {
+                string_rows(conn, NOT_NULL_SQL, &params)?.into_iter().collect()
+            } else {
+                HashSet::new()
+            };
             let mut entries = Vec::with_capacity(rows.len());
             for row in rows {
                 let [catalog, schema, name, kind] = <[String; 4]>::try_from(row).unwrap_or_default();
@@ -86,7 +101,9 @@ impl Executor {
                     continue;
                 }
                 let arrow_schema = if with_schemas {
-                    Some(table_schema(conn, &catalog, &schema, &name)?)
+                    let columns = table_schema(conn, &catalog, &schema, &name)?;
+                    let key = |column: &str| vec![catalog.clone(), schema.clone(), name.clone(), column.to_string()];
+                    Some(with_not_null(&columns, |column| not_null.contains(&key(column))))
                 } else {
                     None
                 };
@@ -168,6 +185,20 @@ fn bind_strings(prepared: &crate::engine::Prepared<'_>, params: &[Option<String>
         .collect();
     let bound = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
     prepared.bind_row(&bound, 0)
+}
+
+/// `schema` with the columns `not_null` names marked non-nullable: a query's
+/// result schema says every column may be NULL.
+fn with_not_null(schema: &SchemaRef, not_null: impl Fn(&str) -> bool) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let nullable = field.is_nullable() && !not_null(field.name());
+            field.as_ref().clone().with_nullable(nullable)
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
 /// The Arrow schema of a table's rows, from preparing `SELECT *` on it. A view

@@ -33,6 +33,10 @@ void Throw(OdError *error) {
 	case OD_PERMISSION_DENIED:
 	case OD_UNAUTHENTICATED:
 		throw PermissionException(message);
+	case OD_FAILED_PRECONDITION: // a constraint (NOT NULL, a key) refused it on the service
+		throw ConstraintException(message);
+	case OD_UNIMPLEMENTED:
+		throw NotImplementedException(message);
 	default:
 		throw IOException(message);
 	}

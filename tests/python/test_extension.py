@@ -111,6 +111,16 @@ def test_the_catalog_lists_schemas_tables_and_views(con):
     assert any(row[0] == "cloud" and row[2] == "people" for row in show)
 
 
+def test_not_null_and_primary_keys_are_in_the_catalog(server, con):
+    con.execute("CREATE TABLE cloud.keyed (id BIGINT PRIMARY KEY, code VARCHAR NOT NULL, note VARCHAR)")
+    described = con.sql("SELECT column_name, \"null\" FROM (DESCRIBE cloud.keyed)").fetchall()
+    assert described == [("id", "NO"), ("code", "NO"), ("note", "YES")]
+    with pytest.raises(duckdb.ConstraintException, match="NOT NULL"):
+        con.execute("INSERT INTO cloud.keyed VALUES (1, NULL, 'x')")
+    assert service_rows(server, "SELECT count(*) FROM keyed") == [(0,)]
+    con.execute("DROP TABLE cloud.keyed")
+
+
 def test_rows_equal_the_same_query_on_a_local_duckdb(con, reference):
     for sql in [
         "SELECT * FROM {t} ORDER BY id",

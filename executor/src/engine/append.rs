@@ -128,9 +128,33 @@ impl<'c> Appender<'c> {
         if self.raw.is_null() {
             return Error::Refused(fallback.to_string());
         }
-        // SAFETY: the message belongs to the appender; copied at once.
-        let message = unsafe { borrowed_c_string(ffi::duckdb_appender_error(self.raw)) };
-        Error::from_duckdb_message(message.unwrap_or_else(|| fallback.to_string()))
+        // SAFETY: a valid appender; the error data is destroyed below.
+        let mut data = unsafe { ffi::duckdb_appender_error_data(self.raw) };
+        if data.is_null() {
+            return Error::Refused(fallback.to_string());
+        }
+        let (message, error_type) = unsafe {
+            (
+                borrowed_c_string(ffi::duckdb_error_data_message(data)),
+                ffi::duckdb_error_data_error_type(data),
+            )
+        };
+        unsafe { ffi::duckdb_destroy_error_data(&mut data) };
+        let message = message.unwrap_or_else(|| fallback.to_string());
+        // The appender's messages ("Failed to append: NOT NULL constraint
+        // failed: t.c") carry no "<Type> Error:" prefix; its error type does.
+        let prefix = match error_type {
+            ffi::duckdb_error_type_DUCKDB_ERROR_CONSTRAINT => "Constraint",
+            ffi::duckdb_error_type_DUCKDB_ERROR_CONVERSION => "Conversion",
+            ffi::duckdb_error_type_DUCKDB_ERROR_OUT_OF_RANGE => "Out of Range",
+            ffi::duckdb_error_type_DUCKDB_ERROR_INVALID_INPUT => "Invalid Input",
+            _ => return Error::from_duckdb_message(message),
+        };
+        if message.contains(" Error: ") {
+            Error::from_duckdb_message(message)
+        } else {
+            Error::from_duckdb_message(format!("{prefix} Error: {message}"))
+        }
     }
 }
 

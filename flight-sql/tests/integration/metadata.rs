@@ -28,7 +28,7 @@ async fn setup() -> TestServer {
     })
     .await;
     server
-        .update("CREATE TABLE orders (id BIGINT, amount DECIMAL(12,2), note VARCHAR); CREATE VIEW big_orders AS SELECT * FROM orders WHERE amount > 100; CREATE SCHEMA staging; CREATE TABLE staging.raw_orders (line VARCHAR); CREATE TABLE other.main.customers (id INT)")
+        .update("CREATE TABLE orders (id BIGINT PRIMARY KEY, amount DECIMAL(12,2) NOT NULL, note VARCHAR); CREATE VIEW big_orders AS SELECT * FROM orders WHERE amount > 100; CREATE SCHEMA staging; CREATE TABLE staging.raw_orders (line VARCHAR); CREATE TABLE other.main.customers (id INT)")
         .await
         .unwrap();
     server
@@ -90,17 +90,18 @@ async fn tables_with_patterns_types_and_schemas() {
     let batch = &tables[0];
     let schemas = batch.column_by_name("table_schema").unwrap().as_binary::<i32>();
     let orders: Schema = try_schema_from_ipc_buffer(schemas.value(1)).unwrap();
-    let fields: Vec<(&str, &DataType)> = orders
+    let fields: Vec<(&str, &DataType, bool)> = orders
         .fields()
         .iter()
-        .map(|f| (f.name().as_str(), f.data_type()))
+        .map(|f| (f.name().as_str(), f.data_type(), f.is_nullable()))
         .collect();
+    // Nullability is the table's: a primary key and NOT NULL columns hold no NULL.
     assert_eq!(
         fields,
         [
-            ("id", &DataType::Int64),
-            ("amount", &DataType::Decimal128(12, 2)),
-            ("note", &DataType::Utf8)
+            ("id", &DataType::Int64, false),
+            ("amount", &DataType::Decimal128(12, 2), false),
+            ("note", &DataType::Utf8, true)
         ]
     );
 
