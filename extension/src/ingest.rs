@@ -113,7 +113,9 @@ impl Ingest {
             self.encoder
                 .encode(&batch, &mut self.dictionaries, &self.options, &mut self.compression)?;
         for frame in dictionaries.into_iter().chain(std::iter::once(batch)) {
-            let sender = self.frames.as_ref().expect("push after the upload ended");
+            let Some(sender) = self.frames.as_ref() else {
+                return Err(Error::Status(tonic::Status::aborted("the ingest already ended")));
+            };
             if sender.blocking_send(frame.into()).is_err() {
                 // The upload ended early: its error says why.
                 self.frames = None;
