@@ -47,12 +47,27 @@ unique_ptr<BaseStatistics> OpenduckTable::GetStatistics(ClientContext &context, 
 	return nullptr;
 }
 
+unique_ptr<OpenduckTable> OpenduckTable::CopyInto(SchemaCatalogEntry &schema) {
+	auto info = GetInfo();
+	return make_uniq<OpenduckTable>(catalog, schema, info->Cast<CreateTableInfo>(), listing, index, rows);
+}
+
 TableFunction OpenduckTable::GetScanFunction(ClientContext &context, unique_ptr<FunctionData> &bind_data) {
 	auto &attached = catalog.Cast<OpenduckCatalog>();
+	auto through = attached.ClientFor(context, false);
+	RemoteTable table {attached.RemoteName(), schema.name, name};
 	ArrowSchemaWrapper arrow;
-	Check(od_catalog_table_arrow(listing.get(), index, &arrow.arrow_schema));
-	bind_data = BindTableScan(context, *this, attached.GetClient(), RemoteTable {attached.RemoteName(), schema.name, name},
-	                          arrow, rows);
+	if (listing) {
+		Check(od_catalog_table_arrow(listing.get(), index, &arrow.arrow_schema));
+	} else {
+		// Made by this transaction: the service says how its rows come, in the transaction.
+		auto empty = through->Query("SELECT * FROM " + table.ToSQL() + " LIMIT 0", context);
+		auto &stream = empty->arrow_array_stream;
+		if (stream.get_schema(&stream, &arrow.arrow_schema) != 0) {
+			throw IOException("openduck: the service sent no schema for %s", table.ToSQL());
+		}
+	}
+	bind_data = BindTableScan(context, *this, through, std::move(table), arrow, rows);
 	return TableScanFunction();
 }
 
@@ -69,9 +84,31 @@ TableStorageInfo OpenduckTable::GetStorageInfo(ClientContext &context) {
 OpenduckSchema::OpenduckSchema(Catalog &catalog, CreateSchemaInfo &info) : SchemaCatalogEntry(catalog, info) {
 }
 
-void OpenduckSchema::AddTable(unique_ptr<OpenduckTable> table) {
+unique_ptr<OpenduckTable> OpenduckSchema::AddTable(unique_ptr<OpenduckTable> table) {
 	auto name = table->name;
+	auto replaced = RemoveTable(name);
 	tables[name] = std::move(table);
+	return replaced;
+}
+
+unique_ptr<OpenduckTable> OpenduckSchema::RemoveTable(const std::string &name) {
+	auto entry = tables.find(name);
+	if (entry == tables.end()) {
+		return nullptr;
+	}
+	auto removed = std::move(entry->second);
+	tables.erase(entry);
+	return removed;
+}
+
+unique_ptr<OpenduckSchema> OpenduckSchema::Copy() {
+	CreateSchemaInfo info;
+	info.schema = name;
+	auto copy = make_uniq<OpenduckSchema>(catalog, info);
+	for (auto &table : tables) {
+		copy->AddTable(table.second->CopyInto(*copy));
+	}
+	return copy;
 }
 
 void OpenduckSchema::Scan(ClientContext &context, CatalogType type, const std::function<void(CatalogEntry &)> &callback) {
@@ -111,8 +148,29 @@ optional_ptr<CatalogEntry> OpenduckSchema::CreateTable(CatalogTransaction transa
 	auto create = base.Copy();
 	create->catalog = attached.RemoteName();
 	create->schema = name;
-	attached.Execute(transaction.GetContext(), create->ToString());
-	return attached.Relist(transaction.GetContext(), name, base.table);
+	auto &context = transaction.GetContext();
+	attached.Execute(context, create->ToString());
+	optional_ptr<CatalogEntry> result;
+	attached.Overlay(context, [&](Listing &listing, vector<unique_ptr<CatalogEntry>> &retired) {
+		auto schema = listing.find(name);
+		if (schema == listing.end()) {
+			return; // dropped by the transaction: the service said so already
+		}
+		auto &into = *schema->second;
+		auto existing = into.LookupEntry(transaction, EntryLookupInfo(CatalogType::TABLE_ENTRY, base.table));
+		if (existing && base.on_conflict == OnCreateConflict::IGNORE_ON_CONFLICT) {
+			result = existing;
+			return;
+		}
+		auto columns = base.Copy(); // the entry takes its columns over
+		auto made = make_uniq<OpenduckTable>(attached, into, columns->Cast<CreateTableInfo>(), nullptr, 0,
+		                                     optional_idx());
+		result = made.get();
+		if (auto replaced = into.AddTable(std::move(made))) {
+			retired.push_back(std::move(replaced));
+		}
+	});
+	return result;
 }
 optional_ptr<CatalogEntry> OpenduckSchema::CreateView(CatalogTransaction, CreateViewInfo &) {
 	NotYet(catalog.GetName());
@@ -140,10 +198,20 @@ void OpenduckSchema::DropEntry(ClientContext &context, DropInfo &info) {
 		throw NotImplementedException("openduck: DROP %s through an attachment is not supported yet",
 		                              ParseInfo::TypeToString(info.type));
 	}
+	auto &attached = catalog.Cast<OpenduckCatalog>();
 	auto drop = info.Copy();
-	drop->catalog = catalog.Cast<OpenduckCatalog>().RemoteName();
+	drop->catalog = attached.RemoteName();
 	drop->schema = name;
-	catalog.Cast<OpenduckCatalog>().Execute(context, drop->ToString());
+	attached.Execute(context, drop->ToString());
+	attached.Overlay(context, [&](Listing &listing, vector<unique_ptr<CatalogEntry>> &retired) {
+		auto schema = listing.find(name);
+		if (schema == listing.end()) {
+			return;
+		}
+		if (auto dropped = schema->second->RemoveTable(info.name)) {
+			retired.push_back(std::move(dropped));
+		}
+	});
 }
 void OpenduckSchema::Alter(CatalogTransaction, AlterInfo &) {
 	NotYet(catalog.GetName());
@@ -160,22 +228,19 @@ OpenduckCatalog::OpenduckCatalog(AttachedDatabase &db, shared_ptr<Client> client
 void OpenduckCatalog::Initialize(bool load_builtin) {
 }
 
-void OpenduckCatalog::Load(ClientContext &context) {
-	std::lock_guard<std::mutex> guard(lock);
-	if (loaded) {
-		return;
-	}
+Listing OpenduckCatalog::List(ClientContext &context) {
 	OdCatalog *raw = nullptr;
 	Check(od_catalog_load(client->Get(), remote_name.c_str(), &raw));
-	shared_ptr<OdCatalog> listing(raw, od_catalog_free);
+	shared_ptr<OdCatalog> listed(raw, od_catalog_free);
 
+	Listing listing;
 	auto schema_named = [&](const std::string &name) -> OpenduckSchema & {
-		auto entry = schemas.find(name);
-		if (entry == schemas.end()) {
+		auto entry = listing.find(name);
+		if (entry == listing.end()) {
 			CreateSchemaInfo info;
 			info.schema = name;
 			auto schema = make_uniq<OpenduckSchema>(*this, info);
-			entry = schemas.emplace(name, std::move(schema)).first;
+			entry = listing.emplace(name, std::move(schema)).first;
 		}
 		return *entry->second;
 	};
@@ -206,53 +271,125 @@ void OpenduckCatalog::Load(ClientContext &context) {
 			}
 		}
 		auto estimate = rows >= 0 ? optional_idx(NumericCast<idx_t>(rows)) : optional_idx();
-		schema.AddTable(make_uniq<OpenduckTable>(*this, schema, info, listing, i, estimate));
+		schema.AddTable(make_uniq<OpenduckTable>(*this, schema, info, listed, i, estimate));
 	}
-	loaded = true;
+	return listing;
+}
+
+optional_ptr<OpenduckTransaction> OpenduckCatalog::TransactionOf(ClientContext &context) {
+	if (!context.transaction.HasActiveTransaction()) {
+		return nullptr;
+	}
+	return &Transaction::Get(context, *this).Cast<OpenduckTransaction>();
+}
+
+Listing &OpenduckCatalog::ListingFor(ClientContext &context) {
+	auto transaction = TransactionOf(context);
+	if (transaction) {
+		std::lock_guard<std::mutex> guard(transaction->lock);
+		if (transaction->overlaid) {
+			return transaction->listing;
+		}
+		if (transaction->pinned) {
+			return *transaction->pinned;
+		}
+	}
+	shared_ptr<Listing> current;
+	{
+		std::lock_guard<std::mutex> guard(lock);
+		if (!schemas) {
+			schemas = make_shared_ptr<Listing>(List(context));
+		}
+		current = schemas;
+		used_outside = used_outside || !transaction;
+	}
+	if (!transaction) {
+		return *current; // kept by `retired` after a refresh
+	}
+	std::lock_guard<std::mutex> guard(transaction->lock);
+	if (!transaction->pinned) {
+		transaction->pinned = std::move(current);
+	}
+	return *transaction->pinned;
+}
+
+void OpenduckCatalog::Overlay(ClientContext &context,
+                              const std::function<void(Listing &, vector<unique_ptr<CatalogEntry>> &)> &change) {
+	auto transaction = TransactionOf(context);
+	if (!transaction) {
+		Refresh();
+		return;
+	}
+	if (!transaction->overlaid) {
+		auto &listed = ListingFor(context);
+		Listing copy;
+		for (auto &schema : listed) {
+			copy.emplace(schema.first, schema.second->Copy());
+		}
+		std::lock_guard<std::mutex> guard(transaction->lock);
+		transaction->listing = std::move(copy);
+		transaction->overlaid = true;
+	}
+	std::lock_guard<std::mutex> guard(transaction->lock);
+	change(transaction->listing, transaction->retired);
 }
 
 void OpenduckCatalog::Refresh() {
 	std::lock_guard<std::mutex> guard(lock);
-	if (loaded) {
+	if (schemas && used_outside) {
 		retired.push_back(std::move(schemas));
-		schemas.clear();
-		loaded = false;
 	}
+	schemas = nullptr;
+	used_outside = false;
+}
+
+shared_ptr<Client> OpenduckCatalog::ClientFor(ClientContext &context, bool write) {
+	auto transaction = TransactionOf(context);
+	if (!transaction) {
+		return client;
+	}
+	std::lock_guard<std::mutex> guard(transaction->lock);
+	if (write) {
+		if (!transaction->remote) {
+			transaction->remote = client->Begin();
+		}
+		transaction->wrote = true;
+	}
+	return transaction->remote ? transaction->remote : client;
 }
 
 optional_ptr<CatalogEntry> OpenduckCatalog::CreateSchema(CatalogTransaction transaction, CreateSchemaInfo &info) {
 	auto create = info.Copy();
 	create->catalog = remote_name;
-	Execute(transaction.GetContext(), create->ToString());
-	Load(transaction.GetContext());
-	auto entry = schemas.find(info.schema);
-	return entry == schemas.end() ? nullptr : entry->second.get();
+	auto &context = transaction.GetContext();
+	Execute(context, create->ToString());
+	optional_ptr<CatalogEntry> result;
+	Overlay(context, [&](Listing &listing, vector<unique_ptr<CatalogEntry>> &) {
+		auto entry = listing.find(info.schema);
+		if (entry == listing.end()) {
+			CreateSchemaInfo made;
+			made.schema = info.schema;
+			entry = listing.emplace(info.schema, make_uniq<OpenduckSchema>(*this, made)).first;
+		}
+		result = entry->second.get();
+	});
+	return result;
 }
 
 void OpenduckCatalog::Execute(ClientContext &context, const std::string &sql) {
-	Check(od_execute(client->Get(), sql.c_str(), &context.interrupted));
-	Refresh();
-}
-
-optional_ptr<CatalogEntry> OpenduckCatalog::Relist(ClientContext &context, const std::string &schema,
-                                                   const std::string &name) {
-	Load(context);
-	auto entry = schemas.find(schema);
-	if (entry == schemas.end()) {
-		return nullptr;
-	}
-	CatalogTransaction transaction(*this, context);
-	return entry->second->LookupEntry(transaction, EntryLookupInfo(CatalogType::TABLE_ENTRY, name));
+	auto through = ClientFor(context, true);
+	Check(od_execute(through->Get(), sql.c_str(), &context.interrupted));
 }
 
 optional_ptr<SchemaCatalogEntry> OpenduckCatalog::LookupSchema(CatalogTransaction transaction,
                                                                const EntryLookupInfo &schema_lookup,
                                                                OnEntryNotFound if_not_found) {
-	if (transaction.context) {
-		Load(*transaction.context);
+	if (!transaction.context) {
+		return nullptr;
 	}
-	auto entry = schemas.find(schema_lookup.GetEntryName());
-	if (entry != schemas.end()) {
+	auto &listing = ListingFor(*transaction.context);
+	auto entry = listing.find(schema_lookup.GetEntryName());
+	if (entry != listing.end()) {
 		return entry->second.get();
 	}
 	if (if_not_found == OnEntryNotFound::THROW_EXCEPTION) {
@@ -263,8 +400,7 @@ optional_ptr<SchemaCatalogEntry> OpenduckCatalog::LookupSchema(CatalogTransactio
 }
 
 void OpenduckCatalog::ScanSchemas(ClientContext &context, std::function<void(SchemaCatalogEntry &)> callback) {
-	Load(context);
-	for (auto &entry : schemas) {
+	for (auto &entry : ListingFor(context)) {
 		callback(*entry.second);
 	}
 }
@@ -273,6 +409,13 @@ void OpenduckCatalog::DropSchema(ClientContext &context, DropInfo &info) {
 	auto drop = info.Copy();
 	drop->catalog = remote_name;
 	Execute(context, drop->ToString());
+	Overlay(context, [&](Listing &listing, vector<unique_ptr<CatalogEntry>> &retired) {
+		auto entry = listing.find(info.name);
+		if (entry != listing.end()) {
+			retired.push_back(std::move(entry->second));
+			listing.erase(entry);
+		}
+	});
 }
 
 PhysicalOperator &OpenduckCatalog::PlanCreateTableAs(ClientContext &context, PhysicalPlanGenerator &planner,
@@ -338,7 +481,7 @@ std::string OpenduckCatalog::GetDBPath() {
 //===--------------------------------------------------------------------===//
 
 Transaction &OpenduckTransactionManager::StartTransaction(ClientContext &context) {
-	auto transaction = make_uniq<Transaction>(*this, context);
+	auto transaction = make_uniq<OpenduckTransaction>(*this, context);
 	auto &result = *transaction;
 	std::lock_guard<std::mutex> guard(lock);
 	transactions[result] = std::move(transaction);
@@ -346,12 +489,32 @@ Transaction &OpenduckTransactionManager::StartTransaction(ClientContext &context
 }
 
 ErrorData OpenduckTransactionManager::CommitTransaction(ClientContext &, Transaction &transaction) {
+	auto &ours = transaction.Cast<OpenduckTransaction>();
+	ErrorData result;
+	if (ours.remote) {
+		if (auto error = ours.remote->End(true)) {
+			try {
+				Throw(error);
+			} catch (std::exception &exception) {
+				result = ErrorData(exception);
+			}
+		}
+	}
+	if (ours.wrote) {
+		// New tables, and new row counts for the planner.
+		db.GetCatalog().Cast<OpenduckCatalog>().Refresh();
+	}
 	std::lock_guard<std::mutex> guard(lock);
 	transactions.erase(transaction);
-	return ErrorData();
+	return result;
 }
 
 void OpenduckTransactionManager::RollbackTransaction(Transaction &transaction) {
+	auto &ours = transaction.Cast<OpenduckTransaction>();
+	if (ours.remote) {
+		// The service rolls back on its own if this fails (its connection's session ends).
+		od_error_free(ours.remote->End(false));
+	}
 	std::lock_guard<std::mutex> guard(lock);
 	transactions.erase(transaction);
 }

@@ -1,6 +1,7 @@
 //===----------------------------------------------------------------------===//
 // An attached openduck database as a DuckDB catalog: its schemas and tables, listed from
-// the service on first use, and a transaction manager with nothing to keep.
+// the service on first use, and its transactions, which become transactions of the
+// service once they write.
 //===----------------------------------------------------------------------===//
 #pragma once
 
@@ -24,8 +25,14 @@ class OpenduckCatalog;
 //! One table (or view) of the service: scanned with its filters and columns pushed down.
 class OpenduckTable : public duckdb::TableCatalogEntry {
 public:
+	//! A table as the service listed it: `listing` holds its Arrow schema at `index`.
+	//! Without a listing, the table was made by the running transaction, and its Arrow
+	//! schema is asked of the service in that transaction.
 	OpenduckTable(duckdb::Catalog &catalog, duckdb::SchemaCatalogEntry &schema, duckdb::CreateTableInfo &info,
 	              shared_ptr<OdCatalog> listing, size_t index, duckdb::optional_idx rows);
+
+	//! The same table, in `schema` (a transaction's copy of the listing).
+	unique_ptr<OpenduckTable> CopyInto(duckdb::SchemaCatalogEntry &schema);
 
 	unique_ptr<duckdb::BaseStatistics> GetStatistics(ClientContext &context, duckdb::column_t column_id) override;
 	duckdb::TableFunction GetScanFunction(ClientContext &context, unique_ptr<duckdb::FunctionData> &bind_data) override;
@@ -44,7 +51,12 @@ class OpenduckSchema : public duckdb::SchemaCatalogEntry {
 public:
 	OpenduckSchema(duckdb::Catalog &catalog, duckdb::CreateSchemaInfo &info);
 
-	void AddTable(unique_ptr<OpenduckTable> table);
+	//! Adds or replaces a table (and gives back the one it replaced, if any).
+	unique_ptr<OpenduckTable> AddTable(unique_ptr<OpenduckTable> table);
+	//! Takes a table out (null if there is none of that name).
+	unique_ptr<OpenduckTable> RemoveTable(const std::string &name);
+	//! The same schema and tables, for a transaction's copy of the listing.
+	unique_ptr<OpenduckSchema> Copy();
 
 	void Scan(ClientContext &context, duckdb::CatalogType type,
 	          const std::function<void(duckdb::CatalogEntry &)> &callback) override;
@@ -79,15 +91,46 @@ private:
 	duckdb::case_insensitive_map_t<unique_ptr<OpenduckTable>> tables;
 };
 
+//! The schemas (with their tables) of the service's database, as one listing returned them.
+using Listing = duckdb::case_insensitive_map_t<unique_ptr<OpenduckSchema>>;
+
+//! A DuckDB transaction on an attachment. It reads outside any transaction of the service
+//! until it first writes; from then on all its statements run in one service transaction,
+//! which commits or rolls back with it (all or nothing on the service).
+class OpenduckTransaction : public duckdb::Transaction {
+public:
+	OpenduckTransaction(duckdb::TransactionManager &manager, ClientContext &context)
+	    : Transaction(manager, context) {
+	}
+
+	std::mutex lock;
+	//! The client of the service transaction, once the transaction wrote.
+	shared_ptr<Client> remote;
+	//! Whether it wrote: the attachment's listing is stale once it commits.
+	bool wrote = false;
+	//! The attachment's listing as it was when the transaction first looked: it sees one
+	//! catalog throughout, and the listing lives as long as statements bound to it.
+	shared_ptr<Listing> pinned;
+	//! After DDL, what this transaction sees of the service's catalog: the attachment's
+	//! listing with the transaction's own changes (the service lists only what is
+	//! committed). Entries it replaced stay while statements bound to them may run.
+	bool overlaid = false;
+	Listing listing;
+	duckdb::vector<unique_ptr<duckdb::CatalogEntry>> retired;
+};
+
 //! An attached database of an openduck service.
 class OpenduckCatalog : public duckdb::Catalog {
 public:
 	OpenduckCatalog(AttachedDatabase &db, shared_ptr<Client> client, duckdb::AccessMode access_mode);
 
-	//! The connection every scan of this attachment uses.
+	//! The connection the attachment was made with.
 	const shared_ptr<Client> &GetClient() const {
 		return client;
 	}
+	//! The connection `context`'s statements on this attachment use: its transaction's on
+	//! the service once it wrote. `write` begins that service transaction.
+	shared_ptr<Client> ClientFor(ClientContext &context, bool write);
 	//! The database's name on the service (which may differ from the attachment's alias).
 	const std::string &RemoteName() const {
 		return remote_name;
@@ -124,28 +167,38 @@ public:
 	//! Forgets the listing: the next use lists the service's schemas and tables again.
 	void Refresh();
 
-	//! Runs DDL on the service, then refreshes the listing.
+	//! Runs DDL on the service, in `context`'s transaction on the service.
 	void Execute(ClientContext &context, const std::string &sql);
 
-	//! The entry of `schema`.`name` as the service now lists it (after DDL).
-	duckdb::optional_ptr<duckdb::CatalogEntry> Relist(ClientContext &context, const std::string &schema,
-	                                                  const std::string &name);
+	//! Applies DDL `context`'s transaction ran to what it sees of the catalog; `change`
+	//! edits the transaction's copy of the listing (made on first use) and may move
+	//! replaced entries into `retired`.
+	void Overlay(ClientContext &context,
+	             const std::function<void(Listing &listing, duckdb::vector<unique_ptr<duckdb::CatalogEntry>> &retired)>
+	                 &change);
 
 private:
-	//! Lists the service's schemas and tables once (DuckDB asks from many threads).
-	void Load(ClientContext &context);
+	//! `context`'s transaction on this attachment, if it has one running.
+	duckdb::optional_ptr<OpenduckTransaction> TransactionOf(ClientContext &context);
+	//! What `context` sees of the service's catalog: the attachment's listing, made once
+	//! (DuckDB asks from many threads), or its transaction's copy after DDL in it.
+	Listing &ListingFor(ClientContext &context);
+	//! Lists the service's schemas and tables.
+	Listing List(ClientContext &context);
 
 	shared_ptr<Client> client;
 	std::string remote_name;
 	duckdb::AccessMode access_mode;
 	std::mutex lock;
-	bool loaded = false;
-	duckdb::case_insensitive_map_t<unique_ptr<OpenduckSchema>> schemas;
-	//! Listings replaced by a refresh, kept while queries bound to them may still run.
-	duckdb::vector<duckdb::case_insensitive_map_t<unique_ptr<OpenduckSchema>>> retired;
+	//! The current listing (null: list again at next use).
+	shared_ptr<Listing> schemas;
+	//! Whether a lookup outside any transaction used the current listing, which then
+	//! must outlive a refresh (transactions keep theirs alive by pinning).
+	bool used_outside = false;
+	duckdb::vector<shared_ptr<Listing>> retired;
 };
 
-//! Transactions on an attachment: reads need no state (writes are not supported yet).
+//! Transactions on an attachment (OpenduckTransaction).
 class OpenduckTransactionManager : public duckdb::TransactionManager {
 public:
 	explicit OpenduckTransactionManager(AttachedDatabase &db) : TransactionManager(db) {

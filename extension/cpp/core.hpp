@@ -18,7 +18,8 @@ inline void Check(OdError *error) {
 	}
 }
 
-//! One connection to the service, shared by the catalog and every scan of an attachment.
+//! A connection to the service: the one an attachment's catalog and scans share, or one
+//! that runs its statements in a transaction of the service (Begin).
 class Client {
 public:
 	explicit Client(OdClient *client) : client(client) {
@@ -37,6 +38,16 @@ public:
 	}
 	std::string Endpoint() const {
 		return od_client_endpoint(client);
+	}
+	//! A client whose statements all run in one new transaction of the service.
+	duckdb::shared_ptr<Client> Begin() const {
+		OdClient *raw = nullptr;
+		Check(od_begin(client, &raw));
+		return duckdb::make_shared_ptr<Client>(raw);
+	}
+	//! Commits or rolls back the transaction of a client from Begin; null on success.
+	OdError *End(bool commit) const {
+		return od_end(client, commit);
 	}
 	//! Runs `sql` on the service; rows stream as they are pulled. Interrupting `context`
 	//! (Ctrl-C, con.interrupt()) stops the wait and cancels the query on the service.

@@ -4,6 +4,7 @@
  * od_error_free. No function calls back into DuckDB or lets a panic escape. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,9 @@ void od_string_free(char *text);
 OdError *od_connect(const char *path, const char *token, OdClient **out);
 void od_client_free(OdClient *client);
 const char *od_client_database(const OdClient *client);
+/* A client whose statements run in one new transaction on the service; od_end ends it. */
+OdError *od_begin(const OdClient *client, OdClient **out);
+OdError *od_end(const OdClient *client, bool commit);
 const char *od_client_endpoint(const OdClient *client);
 
 OdError *od_catalog_load(const OdClient *client, const char *database, OdCatalog **out);

@@ -325,7 +325,7 @@ unique_ptr<FunctionData> BindQuery(ClientContext &context, TableFunctionBindInpu
 		throw BinderException("openduck_query: \"%s\" is not an openduck attachment", alias);
 	}
 	auto data = make_uniq<ScanData>();
-	data->client = catalog.Cast<OpenduckCatalog>().GetClient();
+	data->client = catalog.Cast<OpenduckCatalog>().ClientFor(context, false);
 	data->sql = input.inputs[1].GetValue<std::string>();
 	data->pending = data->client->Query(data->sql, context);
 	data->pending->GetSchema(data->schema_root);

@@ -11,8 +11,8 @@ using namespace duckdb;
 
 namespace {
 
-//! An ingest under way; freed unfinished (the statement failed), it is cancelled and the
-//! service keeps none of its rows.
+//! An ingest under way, in the statement's transaction on the service; freed unfinished
+//! (the statement failed), it is cancelled, and the transaction rolls back with DuckDB's.
 struct IngestState : public GlobalSinkState {
 	~IngestState() override {
 		od_ingest_free(ingest);
@@ -46,7 +46,7 @@ unique_ptr<GlobalSinkState> OpenduckInsert::GetGlobalSinkState(ClientContext &co
 	}
 	ArrowSchema schema;
 	ArrowConverter::ToArrowSchema(&schema, types, names, state->properties);
-	Check(od_ingest_begin(catalog.GetClient()->Get(), target.catalog.c_str(), target.schema.c_str(),
+	Check(od_ingest_begin(catalog.ClientFor(context, true)->Get(), target.catalog.c_str(), target.schema.c_str(),
 	                      target.name.c_str(), &schema, &state->ingest));
 	return std::move(state);
 }
@@ -65,8 +65,6 @@ SinkFinalizeType OpenduckInsert::Finalize(Pipeline &, Event &, ClientContext &co
 	auto ingest = state.ingest;
 	state.ingest = nullptr; // od_ingest_finish frees it, whatever the outcome
 	Check(od_ingest_finish(ingest, &state.written));
-	// New tables, and new row counts for the planner.
-	catalog.Refresh();
 	return SinkFinalizeType::READY;
 }
 

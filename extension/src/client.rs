@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use arrow::array::{Array, BinaryArray, Int64Array, RecordBatch, RecordBatchReader, StringArray};
@@ -14,6 +14,7 @@ use arrow_flight::sql::{
     CommandGetCatalogs, CommandGetDbSchemas, CommandGetTables, CommandStatementQuery, ProstMessageExt,
 };
 use arrow_flight::{Action, CancelFlightInfoRequest, FlightDescriptor, FlightInfo, Ticket};
+use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use openduck_proto::flight_session::session_option_value::OptionValue;
 use openduck_proto::flight_session::{SessionOptionValue, SetSessionOptionsRequest};
@@ -25,7 +26,7 @@ use crate::catalog::{Catalog, TableEntry};
 use crate::{Error, Target};
 
 /// How long connecting and each metadata call may take before the attach fails.
-const METADATA_DEADLINE: Duration = Duration::from_secs(20);
+pub(crate) const METADATA_DEADLINE: Duration = Duration::from_secs(20);
 /// How often a waiting query looks at the user's interrupt.
 const INTERRUPT_POLL: Duration = Duration::from_millis(50);
 /// How long telling the service to cancel an interrupted query may take.
@@ -45,10 +46,19 @@ pub(crate) fn runtime() -> &'static Runtime {
 }
 
 /// A connection to one openduck service, for one attached database.
+///
+/// The client an attachment connects with runs each statement in a transaction of its
+/// own on the service. [`Client::begin`] gives a client whose statements all run in one
+/// service transaction, on a connection of its own (the service keeps one transaction per
+/// client connection).
 #[derive(Debug, Clone)]
 pub struct Client {
-    target: Arc<Target>,
+    pub(crate) target: Arc<Target>,
     pub(crate) flight: FlightServiceClient<Channel>,
+    /// The service transaction this client's statements run in, if any.
+    pub(crate) transaction: Option<Bytes>,
+    /// Connections whose transactions ended, kept for the next one.
+    pub(crate) idle: Arc<Mutex<Vec<FlightServiceClient<Channel>>>>,
 }
 
 impl Client {
@@ -66,24 +76,12 @@ impl Client {
             )));
         }
         let target = Arc::new(target);
-        let unreachable = |reason: String| Error::Unreachable {
-            endpoint: target.endpoint.clone(),
-            reason,
+        let client = Client {
+            flight: open(&target)?,
+            target,
+            transaction: None,
+            idle: Arc::default(),
         };
-        let endpoint = Endpoint::from_shared(target.uri())
-            .map_err(|error| {
-                Error::InvalidTarget(format!("openduck: invalid endpoint {:?}: {error}", target.endpoint))
-            })?
-            .connect_timeout(METADATA_DEADLINE)
-            .tcp_nodelay(true);
-        let channel = block_on(async {
-            tokio::time::timeout(METADATA_DEADLINE, endpoint.connect())
-                .await
-                .map_err(|_| unreachable(format!("no answer within {}s", METADATA_DEADLINE.as_secs())))?
-                .map_err(|error| unreachable(error_chain(&error)))
-        })?;
-        let flight = FlightServiceClient::new(channel).max_decoding_message_size(usize::MAX);
-        let client = Client { target, flight };
         let databases = client.databases()?;
         let database = &client.target.database;
         if !database.is_empty() && !databases.iter().any(|name| name == database) {
@@ -101,7 +99,7 @@ impl Client {
 
     /// Makes `database` the session's current catalog, so that SQL run verbatim
     /// (`openduck_query`) resolves unqualified names in the attached database.
-    fn use_database(&self, database: &str) -> Result<(), Error> {
+    pub(crate) fn use_database(&self, database: &str) -> Result<(), Error> {
         let value = SessionOptionValue {
             option_value: Some(OptionValue::StringValue(database.to_owned())),
         };
@@ -112,14 +110,8 @@ impl Client {
             r#type: "SetSessionOptions".into(),
             body: options.encode_to_vec().into(),
         };
-        let mut flight = self.flight.clone();
-        let request = self.request(action);
-        let call = async move {
-            let mut results = flight.do_action(request).await?.into_inner();
-            while results.message().await?.is_some() {}
-            Ok(())
-        };
-        Ok(block_on(with_deadline(call, Some(METADATA_DEADLINE)))?)
+        self.action(action, Some(METADATA_DEADLINE))?;
+        Ok(())
     }
 
     /// What this client was attached to.
@@ -226,7 +218,7 @@ impl Client {
     pub fn query(&self, sql: &str, interrupt: Interrupt) -> Result<QueryReader, Error> {
         let command = CommandStatementQuery {
             query: sql.to_owned(),
-            transaction_id: None,
+            transaction_id: self.transaction.clone(),
         };
         let mut flight = self.flight.clone();
         let request = self.request(FlightDescriptor::new_cmd(command.as_any().encode_to_vec()));
@@ -257,6 +249,21 @@ impl Client {
             }
         }
         Ok(reader)
+    }
+
+    /// Runs `action` and returns the body of its one result.
+    pub(crate) fn action(&self, action: Action, deadline: Option<Duration>) -> Result<Bytes, Error> {
+        let mut flight = self.flight.clone();
+        let request = self.request(action);
+        let call = async move {
+            let mut results = flight.do_action(request).await?.into_inner();
+            let mut body = Bytes::new();
+            while let Some(result) = results.message().await? {
+                body = result.body;
+            }
+            Ok(body)
+        };
+        Ok(block_on(with_deadline(call, deadline))?)
     }
 
     pub(crate) fn request<T>(&self, message: T) -> tonic::Request<T> {
@@ -303,17 +310,29 @@ impl Client {
             r#type: "CancelFlightInfo".into(),
             body: request.encode_to_vec().into(),
         };
-        let mut flight = self.flight.clone();
-        let request = self.request(action);
-        let call = async move {
-            let mut results = flight.do_action(request).await?.into_inner();
-            while results.message().await?.is_some() {}
-            Ok(())
-        };
-        if let Err(error) = block_on(with_deadline(call, Some(CANCEL_DEADLINE))) {
+        if let Err(error) = self.action(action, Some(CANCEL_DEADLINE)) {
             tracing::debug!(%error, "cancelling an interrupted query failed");
         }
     }
+}
+
+/// A new connection to the target's endpoint, within the metadata deadline.
+pub(crate) fn open(target: &Target) -> Result<FlightServiceClient<Channel>, Error> {
+    let unreachable = |reason: String| Error::Unreachable {
+        endpoint: target.endpoint.clone(),
+        reason,
+    };
+    let endpoint = Endpoint::from_shared(target.uri())
+        .map_err(|error| Error::InvalidTarget(format!("openduck: invalid endpoint {:?}: {error}", target.endpoint)))?
+        .connect_timeout(METADATA_DEADLINE)
+        .tcp_nodelay(true);
+    let channel = block_on(async {
+        tokio::time::timeout(METADATA_DEADLINE, endpoint.connect())
+            .await
+            .map_err(|_| unreachable(format!("no answer within {}s", METADATA_DEADLINE.as_secs())))?
+            .map_err(|error| unreachable(error_chain(&error)))
+    })?;
+    Ok(FlightServiceClient::new(channel).max_decoding_message_size(usize::MAX))
 }
 
 fn record_batches(stream: tonic::Streaming<arrow_flight::FlightData>) -> FlightRecordBatchStream {

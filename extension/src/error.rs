@@ -17,6 +17,9 @@ pub enum Error {
     /// Rows or schemas that could not be decoded.
     #[error("openduck: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
+    /// The service answered with something other than what the protocol says.
+    #[error("openduck: unexpected answer from the service: {0}")]
+    Protocol(String),
     /// The user interrupted the query.
     #[error("openduck: the query was interrupted and cancelled on the service")]
     Interrupted,
@@ -33,6 +36,7 @@ impl Error {
             Error::Unreachable { .. } => Code::Unavailable,
             Error::Status(status) => status.code(),
             Error::Arrow(_) => Code::DataLoss,
+            Error::Protocol(_) => Code::Internal,
             Error::Interrupted => Code::Cancelled,
             Error::Panic(_) => Code::Internal,
         }

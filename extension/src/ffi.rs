@@ -156,6 +156,38 @@ pub unsafe extern "C" fn od_client_free(client: *mut OdClient) {
     }
 }
 
+/// Begins a transaction on the service: `out` is a client whose statements (queries,
+/// DDL, ingests) all run in it, on a connection of its own. End it with [`od_end`], then
+/// free it with [`od_client_free`].
+///
+/// # Safety
+/// `client` came from [`od_connect`] or [`od_begin`]; `out` is valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn od_begin(client: *const OdClient, out: *mut *mut OdClient) -> *mut OdError {
+    guard(|| {
+        let parent = unsafe { &*client };
+        let client = parent.client.begin()?;
+        unsafe {
+            *out = Box::into_raw(Box::new(OdClient {
+                client,
+                database: parent.database.clone(),
+                endpoint: parent.endpoint.clone(),
+            }))
+        };
+        Ok(())
+    })
+}
+
+/// Commits (`commit`) or rolls back the transaction of a client from [`od_begin`]. The
+/// transaction is over either way: a commit that fails has rolled back.
+///
+/// # Safety
+/// `client` came from [`od_begin`].
+#[no_mangle]
+pub unsafe extern "C" fn od_end(client: *const OdClient, commit: bool) -> *mut OdError {
+    guard(|| unsafe { &(*client).client }.end(commit))
+}
+
 /// The database the client was attached to (empty: all of the service's).
 ///
 /// # Safety

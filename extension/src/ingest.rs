@@ -58,7 +58,7 @@ impl Client {
             schema: Some(target.schema),
             catalog: Some(target.catalog),
             temporary: false,
-            transaction_id: None,
+            transaction_id: self.transaction.clone(),
             options: Default::default(),
         };
         let options = IpcWriteOptions::default();

@@ -10,7 +10,8 @@
 //! - [`Target`]: what `ATTACH 'openduck:…'` names (database, endpoint, token), with the
 //!   `OPENDUCK_ENDPOINT` and `OPENDUCK_TOKEN` defaults;
 //! - [`Client`]: a Flight SQL connection to the service (blocking calls on one shared Tokio
-//!   runtime), its catalog listing ([`Catalog`]) and streaming queries.
+//!   runtime), its catalog listing ([`Catalog`]), streaming queries, bulk ingest
+//!   ([`Ingest`]) and transactions ([`Client::begin`]).
 
 mod catalog;
 mod client;
@@ -18,6 +19,7 @@ mod error;
 pub mod ffi;
 mod ingest;
 mod target;
+mod transaction;
 
 pub use catalog::{Catalog, TableEntry};
 pub use client::{Client, Interrupt, QueryReader};

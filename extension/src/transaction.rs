@@ -1,0 +1,80 @@
+//! Transactions on the service: a DuckDB transaction that writes through an attachment
+//! runs all its statements in one Flight SQL transaction, committed or rolled back with it.
+
+use std::sync::Arc;
+
+use arrow_flight::sql::{
+    ActionBeginTransactionRequest, ActionBeginTransactionResult, ActionEndTransactionRequest, Any, EndTransaction,
+    ProstMessageExt,
+};
+use arrow_flight::Action;
+use prost::Message;
+
+use crate::client::{open, METADATA_DEADLINE};
+use crate::{Client, Error};
+
+/// Connections kept for later transactions; more are closed when their transaction ends.
+const IDLE_CONNECTIONS: usize = 4;
+
+impl Client {
+    /// Begins a transaction on the service and returns a client whose statements run in
+    /// it, on a connection of its own. End it with [`Client::end`].
+    pub fn begin(&self) -> Result<Client, Error> {
+        let idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
+        let fresh = idle.is_none();
+        let mut client = Client {
+            target: Arc::clone(&self.target),
+            flight: match idle {
+                Some(flight) => flight,
+                None => open(&self.target)?,
+            },
+            transaction: None,
+            idle: Arc::clone(&self.idle),
+        };
+        if fresh && !self.target.database.is_empty() {
+            // The service starts a transaction on the executor of the connection's
+            // current database.
+            client.use_database(&self.target.database)?;
+        }
+        let action = Action {
+            r#type: "BeginTransaction".into(),
+            body: ActionBeginTransactionRequest {}.as_any().encode_to_vec().into(),
+        };
+        let body = client.action(action, Some(METADATA_DEADLINE))?;
+        let began: ActionBeginTransactionResult = Any::decode(body)
+            .map_err(|error| Error::Protocol(format!("BeginTransaction answered with {error}")))?
+            .unpack()
+            .map_err(|error| Error::Protocol(format!("BeginTransaction answered with {error}")))?
+            .ok_or_else(|| Error::Protocol("BeginTransaction answered with something else".into()))?;
+        client.transaction = Some(began.transaction_id);
+        Ok(client)
+    }
+
+    /// Commits (`commit`) or rolls back the transaction [`Client::begin`] began. The
+    /// transaction is over whatever the outcome: a commit that fails rolls back.
+    pub fn end(&self, commit: bool) -> Result<(), Error> {
+        let Some(transaction_id) = self.transaction.clone() else {
+            return Ok(());
+        };
+        let action = if commit {
+            EndTransaction::Commit
+        } else {
+            EndTransaction::Rollback
+        };
+        let request = ActionEndTransactionRequest {
+            transaction_id,
+            action: action as i32,
+        };
+        let action = Action {
+            r#type: "EndTransaction".into(),
+            body: request.as_any().encode_to_vec().into(),
+        };
+        // A commit publishes what the transaction wrote, which takes as long as it takes.
+        self.action(action, (!commit).then_some(METADATA_DEADLINE))?;
+        let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if idle.len() < IDLE_CONNECTIONS {
+            idle.push(self.flight.clone());
+        }
+        Ok(())
+    }
+}
