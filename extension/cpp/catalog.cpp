@@ -1,6 +1,7 @@
 #include "catalog.hpp"
 
 #include "scan.hpp"
+#include "modify.hpp"
 #include "write.hpp"
 
 #include "duckdb/common/arrow/arrow_wrapper.hpp"
@@ -11,7 +12,9 @@
 #include "duckdb/parser/parsed_data/drop_info.hpp"
 #include "duckdb/execution/physical_plan_generator.hpp"
 #include "duckdb/planner/operator/logical_create_table.hpp"
+#include "duckdb/planner/operator/logical_delete.hpp"
 #include "duckdb/planner/operator/logical_insert.hpp"
+#include "duckdb/planner/operator/logical_update.hpp"
 #include "duckdb/planner/parsed_data/bound_create_table_info.hpp"
 #include "duckdb/storage/database_size.hpp"
 #include "duckdb/storage/table_storage_info.hpp"
@@ -459,13 +462,14 @@ PhysicalOperator &OpenduckCatalog::PlanInsert(ClientContext &context, PhysicalPl
 	insert.children.push_back(*plan);
 	return insert;
 }
-PhysicalOperator &OpenduckCatalog::PlanDelete(ClientContext &, PhysicalPlanGenerator &, LogicalDelete &,
-                                              PhysicalOperator &) {
-	NotYet(GetName());
+PhysicalOperator &OpenduckCatalog::PlanDelete(ClientContext &context, PhysicalPlanGenerator &planner,
+                                              LogicalDelete &op, PhysicalOperator &) {
+	return OpenduckStatement::Plan(context, planner, *this, op, op.table);
 }
-PhysicalOperator &OpenduckCatalog::PlanUpdate(ClientContext &, PhysicalPlanGenerator &, LogicalUpdate &,
-                                              PhysicalOperator &) {
-	NotYet(GetName());
+
+PhysicalOperator &OpenduckCatalog::PlanUpdate(ClientContext &context, PhysicalPlanGenerator &planner,
+                                              LogicalUpdate &op, PhysicalOperator &) {
+	return OpenduckStatement::Plan(context, planner, *this, op, op.table);
 }
 
 DatabaseSize OpenduckCatalog::GetDatabaseSize(ClientContext &) {

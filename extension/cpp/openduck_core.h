@@ -61,6 +61,9 @@ OdError *od_query(const OdClient *client, const char *sql, const void *interrupt
 
 OdError *od_execute(const OdClient *client, const char *sql, const void *interrupted);
 
+/* Runs a statement that changes rows (UPDATE, DELETE); `rows` gets how many it changed. */
+OdError *od_update(const OdClient *client, const char *sql, const void *interrupted, int64_t *rows);
+
 /* Bulk ingest into an existing table. The schema and arrays are taken over (moved out of
  * and released by the core). An ingest freed without od_ingest_finish is cancelled: the
  * service keeps none of its rows. */

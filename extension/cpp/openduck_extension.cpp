@@ -6,6 +6,7 @@
 // (openduck_core.h), called only as leaf functions that return errors as values.
 //===----------------------------------------------------------------------===//
 #include "catalog.hpp"
+#include "modify.hpp"
 #include "scan.hpp"
 
 #include "duckdb/main/attached_database.hpp"
@@ -115,6 +116,9 @@ void Load(ExtensionLoader &loader) {
 	storage->create_transaction_manager = CreateTransactionManager;
 	StorageExtension::Register(config, "openduck", storage);
 	StorageExtension::Register(config, "od", storage);
+	PlannerExtension shipping;
+	shipping.post_bind_function = CheckShipping;
+	PlannerExtension::Register(config, shipping);
 	loader.RegisterFunction(QueryFunction());
 	loader.RegisterFunction(RefreshFunction());
 

@@ -43,12 +43,6 @@ bool IsPortableFunction(const std::string &name) {
 	return portable.count(name) > 0;
 }
 
-//! Values whose meaning depends on the session's time zone, which the service's session
-//! need not share: nothing computed from them is sent.
-bool ZoneDependent(const LogicalType &type) {
-	return type.id() == LogicalTypeId::TIMESTAMP_TZ || type.id() == LogicalTypeId::TIME_TZ;
-}
-
 //! LIKE and friends: DuckDB binds them to these function names.
 const char *LikeOperator(const std::string &name) {
 	if (name == "~~") {
@@ -86,6 +80,10 @@ std::string Join(const vector<std::string> &parts, const std::string &separator)
 }
 
 } // namespace
+
+bool ZoneDependent(const LogicalType &type) {
+	return type.id() == LogicalTypeId::TIMESTAMP_TZ || type.id() == LogicalTypeId::TIME_TZ;
+}
 
 bool FilterSQL(const TableFilter &filter, const std::string &column, std::string &out) {
 	switch (filter.filter_type) {

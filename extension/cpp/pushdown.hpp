@@ -16,6 +16,10 @@ namespace openduck {
 //! binding is no column of the remote table (rowid, virtual columns).
 using ColumnNamer = std::function<bool(duckdb::idx_t column_index, std::string &quoted)>;
 
+//! Values whose meaning depends on the session's time zone, which the service's session
+//! need not share: nothing computed from them is sent.
+bool ZoneDependent(const duckdb::LogicalType &type);
+
 //! `filter` applied to `column` (already SQL) as an exact predicate.
 bool FilterSQL(const duckdb::TableFilter &filter, const std::string &column, std::string &out);
 

@@ -11,9 +11,10 @@ use arrow::error::ArrowError;
 use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::sql::{
-    CommandGetCatalogs, CommandGetDbSchemas, CommandGetTables, CommandStatementQuery, ProstMessageExt,
+    CommandGetCatalogs, CommandGetDbSchemas, CommandGetTables, CommandStatementQuery, CommandStatementUpdate,
+    DoPutUpdateResult, ProstMessageExt,
 };
-use arrow_flight::{Action, CancelFlightInfoRequest, FlightDescriptor, FlightInfo, Ticket};
+use arrow_flight::{Action, CancelFlightInfoRequest, FlightData, FlightDescriptor, FlightInfo, Ticket};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use openduck_proto::flight_session::session_option_value::OptionValue;
@@ -210,6 +211,34 @@ impl Client {
             batch?;
         }
         Ok(())
+    }
+
+    /// Runs a statement that changes rows (UPDATE, DELETE) as a Flight SQL update and
+    /// returns how many rows it changed. Interrupted, the call is dropped, which cancels
+    /// the statement on the service.
+    pub fn update(&self, sql: &str, interrupt: Interrupt) -> Result<i64, Error> {
+        let command = CommandStatementUpdate {
+            query: sql.to_owned(),
+            transaction_id: self.transaction.clone(),
+        };
+        let descriptor = FlightDescriptor::new_cmd(command.as_any().encode_to_vec());
+        let first = FlightData {
+            flight_descriptor: Some(descriptor),
+            ..FlightData::default()
+        };
+        let mut flight = self.flight.clone();
+        let request = self.request(futures::stream::iter([first]));
+        let call = async move {
+            let mut results = flight.do_put(request).await?.into_inner();
+            let mut count = -1;
+            while let Some(result) = results.message().await? {
+                if let Ok(update) = DoPutUpdateResult::decode(result.app_metadata) {
+                    count = update.record_count;
+                }
+            }
+            Ok(count)
+        };
+        interruptible(call, &interrupt)
     }
 
     /// Runs `sql` on the service and streams its rows. Waiting for the service stops as

@@ -378,6 +378,25 @@ pub unsafe extern "C" fn od_execute(
     })
 }
 
+/// Runs a statement that changes rows (UPDATE, DELETE) and tells how many it changed.
+///
+/// # Safety
+/// As for [`od_query`]; `rows` is valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn od_update(
+    client: *const OdClient,
+    sql: *const c_char,
+    interrupted: *const AtomicBool,
+    rows: *mut i64,
+) -> *mut OdError {
+    guard(|| {
+        let sql = unsafe { optional_str(sql) }?.unwrap_or_default();
+        let changed = unsafe { &(*client).client }.update(sql, unsafe { interrupt_of(interrupted) })?;
+        unsafe { *rows = changed };
+        Ok(())
+    })
+}
+
 /// An ingest in progress (opaque to C), with the schema its arrays are imported by.
 #[derive(Debug)]
 pub struct OdIngest {

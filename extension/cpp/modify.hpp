@@ -1,0 +1,74 @@
+//===----------------------------------------------------------------------===//
+// UPDATE and DELETE on tables of the service, shipped whole: the statement the user wrote
+// runs on the service as one statement, with its table names made the service's and its
+// prepared parameters made literals. Both sides are DuckDB, so it means there what it meant
+// here. Only a statement that reads nothing but this attachment's tables is shipped; any
+// other is refused with a clear error, never run half here and half there.
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "core.hpp"
+
+#include "duckdb/execution/physical_operator.hpp"
+#include "duckdb/execution/physical_plan_generator.hpp"
+#include "duckdb/main/client_context_state.hpp"
+#include "duckdb/planner/planner_extension.hpp"
+
+namespace openduck {
+
+class OpenduckCatalog;
+
+//! Runs the UPDATE or DELETE being executed on the service, as one statement; as a
+//! source, yields the number of rows it changed.
+class OpenduckStatement : public duckdb::PhysicalOperator {
+public:
+	//! Plans `op`, refused unless its statement can be shipped exactly (CheckShipping).
+	static duckdb::PhysicalOperator &Plan(duckdb::ClientContext &context, duckdb::PhysicalPlanGenerator &planner,
+	                                      OpenduckCatalog &catalog, duckdb::LogicalOperator &op,
+	                                      duckdb::TableCatalogEntry &table);
+
+	OpenduckStatement(duckdb::PhysicalPlan &plan, OpenduckCatalog &catalog, duckdb::TableCatalogEntry &table,
+	                  bool update, duckdb::idx_t estimated_cardinality);
+
+	std::string GetName() const override {
+		return "OPENDUCK_STATEMENT";
+	}
+	duckdb::InsertionOrderPreservingMap<std::string> ParamsToString() const override;
+
+	duckdb::SourceResultType GetDataInternal(duckdb::ExecutionContext &context, duckdb::DataChunk &chunk,
+	                                         duckdb::OperatorSourceInput &input) const override;
+	bool IsSource() const override {
+		return true;
+	}
+
+private:
+	OpenduckCatalog &catalog;
+	//! The table changed.
+	duckdb::TableCatalogEntry &table;
+	bool update;
+	//! The SQL sent: made at planning when the statement is running then (for EXPLAIN),
+	//! and again when it runs.
+	mutable std::string sent;
+};
+
+//! A planner hook (right after binding) that decides from the bound plan whether an UPDATE
+//! or DELETE of an openduck table can be shipped (every table it reads is one of the same
+//! attachment, and nothing depends on the session's time zone), and keeps the values of its
+//! parameters, which DuckDB then folds into the plan.
+void CheckShipping(duckdb::PlannerExtensionInput &input, duckdb::BoundStatement &statement);
+
+//! Per connection: what a statement shipped as written needs from the planning of it.
+class StatementState : public duckdb::ClientContextState {
+public:
+	static StatementState &Get(duckdb::ClientContext &context);
+
+	void QueryEnd(duckdb::ClientContext &context) override;
+
+	//! The values of the statement's parameters, as bound.
+	duckdb::case_insensitive_map_t<duckdb::Value> values;
+	//! Whether CheckShipping saw the plan being made, and why it cannot be shipped (empty: it can).
+	bool checked = false;
+	std::string refusal;
+};
+
+} // namespace openduck

@@ -1,0 +1,150 @@
+"""UPDATE and DELETE through the DuckDB extension: the statement the user
+wrote runs on the service as one statement (its rows never cross), with its
+parameters, in the transaction of the user's DuckDB; a statement that cannot
+run there exactly as written is refused, and nothing changes."""
+
+import json
+
+import duckdb
+import pytest
+from extension_harness import local_duckdb
+from openduck_harness import Server
+from test_extension_transactions import service_rows
+
+ROWS = 100_000
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = Server(tmp_path_factory.mktemp("ext-modify") / "data", databases=("mydb",)).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def con(server):
+    with server.connect() as conn, conn.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS items")
+        cur.execute("DROP TABLE IF EXISTS prices")
+        cur.execute(
+            f"CREATE TABLE items AS SELECT range AS id, 'item' || range AS name, range % 100 AS price, "
+            f"TIMESTAMPTZ '2024-01-01 00:00:00+00' AS seen FROM range({ROWS})"
+        )
+        cur.execute("CREATE TABLE prices AS SELECT range AS id, range * 1000 AS price FROM range(10)")
+    con = local_duckdb()
+    con.execute(f"ATTACH 'openduck:mydb?endpoint={server.uri}' AS cloud")
+    yield con
+    con.close()
+
+
+def explain(con, sql):
+    """The operators of `sql`'s plan: (name, extra info), from the root down."""
+    pending, nodes = [json.loads(con.sql(f"EXPLAIN (FORMAT json) {sql}").fetchall()[0][1])], []
+    while pending:
+        node = pending.pop()
+        if isinstance(node, list):
+            pending.extend(node)
+            continue
+        nodes.append((node.get("name"), node.get("extra_info", {})))
+        pending.extend(node.get("children", []))
+    return nodes
+
+
+def test_an_update_runs_on_the_service_as_one_statement(server, con):
+    changed = con.execute("UPDATE cloud.items SET price = price + 1000 WHERE id % 10 = 0").fetchall()
+    assert changed == [(ROWS // 10,)]
+    assert service_rows(server, "SELECT count(*) FROM items WHERE price >= 1000") == [(ROWS // 10,)]
+    assert con.sql("SELECT count(*) FROM cloud.items WHERE price >= 1000").fetchall() == [(ROWS // 10,)]
+    # What ran is the statement itself: no scan of the table in the user's DuckDB.
+    plan = explain(con, "UPDATE cloud.items SET name = upper(name) WHERE id < 5")
+    assert [name for name, _ in plan] == ["OPENDUCK_STATEMENT"]
+    assert plan[0][1]["Remote SQL"] == 'UPDATE mydb.main.items SET "name" = upper("name") WHERE (id < 5)'
+    con.execute("UPDATE cloud.items SET name = upper(name) WHERE id < 5")
+    assert service_rows(server, "SELECT name FROM items WHERE id = 3") == [("ITEM3",)]
+
+
+def test_a_delete_runs_on_the_service(server, con):
+    assert con.execute("DELETE FROM cloud.items WHERE id >= 1000").fetchall() == [(ROWS - 1000,)]
+    assert service_rows(server, "SELECT count(*), max(id) FROM items") == [(1000, 999)]
+    assert con.execute("DELETE FROM cloud.items").fetchall() == [(1000,)]
+    assert con.sql("SELECT count(*) FROM cloud.items").fetchall() == [(0,)]
+
+
+def test_parameters_are_sent_as_their_values(server, con):
+    assert con.execute("UPDATE cloud.items SET name = ? WHERE id = ?", ["it's one", 1]).fetchall() == [(1,)]
+    assert con.execute("DELETE FROM cloud.items WHERE id BETWEEN $low AND $high", {"low": 10, "high": 19}).fetchall() == [(10,)]
+    assert service_rows(server, "SELECT name FROM items WHERE id = 1") == [("it's one",)]
+    assert service_rows(server, "SELECT count(*) FROM items WHERE id BETWEEN 10 AND 19") == [(0,)]
+
+
+def test_statements_over_several_tables_of_the_attachment(server, con):
+    con.execute("UPDATE cloud.items AS i SET price = p.price FROM cloud.prices p WHERE i.id = p.id")
+    assert service_rows(server, "SELECT sum(price) FROM items WHERE id < 10") == [(sum(i * 1000 for i in range(10)),)]
+    con.execute("DELETE FROM cloud.items USING cloud.prices WHERE items.id = prices.id AND prices.price > 5000")
+    assert service_rows(server, "SELECT count(*) FROM items WHERE id < 10") == [(6,)]
+    con.execute(
+        "WITH cheap AS (SELECT id FROM cloud.items WHERE price < 2) "
+        "DELETE FROM cloud.items WHERE id IN (SELECT id FROM cheap)"
+    )
+    assert service_rows(server, "SELECT count(*) FROM items WHERE price < 2") == [(0,)]
+    con.execute("USE cloud")
+    assert con.execute("UPDATE items SET name = 'unqualified' WHERE id = 50").fetchall() == [(1,)]
+    assert service_rows(server, "SELECT name FROM items WHERE id = 50") == [("unqualified",)]
+
+
+def test_an_attachment_under_another_name(server, con):
+    other = local_duckdb()
+    other.execute(f"ATTACH 'openduck:mydb?endpoint={server.uri}' AS elsewhere")
+    assert other.execute("UPDATE elsewhere.main.items SET name = 'renamed' WHERE id = 7").fetchall() == [(1,)]
+    assert service_rows(server, "SELECT name FROM items WHERE id = 7") == [("renamed",)]
+    other.close()
+
+
+@pytest.mark.parametrize(
+    "sql,why",
+    [
+        ("UPDATE cloud.items SET price = 0 WHERE id IN (SELECT id FROM laptop)", "memory.main.laptop"),
+        ("DELETE FROM cloud.items WHERE id IN (SELECT * FROM range(5))", "range()"),
+        ("UPDATE cloud.items SET name = current_setting('TimeZone')", "current_setting"),
+        ("UPDATE cloud.items SET seen = seen + INTERVAL 1 DAY", "time zones"),
+        ("DELETE FROM cloud.items WHERE seen < '2024-01-02'", "time zones"),
+        ("UPDATE cloud.items SET price = 0 RETURNING id", "RETURNING"),
+        ("DELETE FROM cloud.items RETURNING *", "RETURNING"),
+    ],
+)
+def test_what_cannot_run_there_as_written_is_refused(server, con, sql, why):
+    con.execute("CREATE TABLE laptop AS SELECT 1 AS id")
+    with pytest.raises(duckdb.NotImplementedException, match=why):
+        con.execute(sql)
+    assert service_rows(server, "SELECT count(*), sum(price), min(name) FROM items") == [
+        (ROWS, sum(i % 100 for i in range(ROWS)), "item0")
+    ]
+
+
+def test_a_statement_prepared_in_sql_is_refused(server, con):
+    with pytest.raises(duckdb.NotImplementedException, match="not the statement being run"):
+        con.execute("PREPARE wipe AS DELETE FROM cloud.items WHERE id = $1")
+    assert service_rows(server, "SELECT count(*) FROM items") == [(ROWS,)]
+
+
+def test_updates_in_a_transaction_roll_back_with_it(server, con):
+    con.execute("BEGIN")
+    con.execute("UPDATE cloud.items SET price = -1 WHERE id < 100")
+    con.execute("DELETE FROM cloud.items WHERE id >= 100")
+    assert con.sql("SELECT count(*), sum(price) FROM cloud.items").fetchall() == [(100, -100)]
+    assert service_rows(server, "SELECT count(*) FROM items") == [(ROWS,)]
+    con.execute("ROLLBACK")
+    assert service_rows(server, "SELECT count(*), min(price) FROM items") == [(ROWS, 0)]
+
+
+def test_errors_on_the_service_arrive_with_their_kind(server, con):
+    with server.connect() as conn, conn.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS strict")
+        cur.execute("CREATE TABLE strict (id INTEGER PRIMARY KEY, v VARCHAR NOT NULL)")
+        cur.execute("INSERT INTO strict VALUES (1, 'a'), (2, 'b')")
+    con.execute("CALL openduck_refresh()")
+    with pytest.raises(duckdb.Error, match="NOT NULL"):
+        con.execute("UPDATE cloud.strict SET v = NULL WHERE id = 1")
+    with pytest.raises(duckdb.Error, match="(?i)conversion|convert|could not"):
+        con.execute("UPDATE cloud.strict SET id = 'x' || id::VARCHAR")
+    assert service_rows(server, "SELECT v FROM strict ORDER BY id") == [("a",), ("b",)]
