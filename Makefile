@@ -13,9 +13,10 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 OPENDUCK_BIN := $(CARGO_TARGET_DIR)/debug/openduck
 OPENDUCK_EXTENSION := $(CARGO_TARGET_DIR)/extension/openduck.duckdb_extension
+OPENDUCK_WHEEL = $(wildcard $(CARGO_TARGET_DIR)/wheels/openduck-*.whl)
 SERVE_ARGS ?=
 
-.PHONY: deps deps-test lint serve test test-rust test-python build extension bench bench-tpch bench-storage bench-load bench-extension python-env
+.PHONY: deps deps-test lint serve test test-rust test-python build extension wheel bench bench-tpch bench-storage bench-load bench-extension python-env
 
 serve: deps
 	cargo run --bin openduck -- serve $(SERVE_ARGS)
@@ -41,11 +42,15 @@ build: deps-test
 
 extension: build
 
+# The Python package (clients/python) as a wheel that ships the extension.
+wheel: build python-env
+	PYTHON=$(PYTHON) scripts/build-wheel
+
 test-rust: build
 	cargo test --workspace
 
-test-python: build python-env
-	OPENDUCK_BIN=$(OPENDUCK_BIN) OPENDUCK_EXTENSION=$(OPENDUCK_EXTENSION) $(PYTHON) -m pytest tests/python -q -p no:cacheprovider
+test-python: build python-env wheel
+	OPENDUCK_BIN=$(OPENDUCK_BIN) OPENDUCK_EXTENSION=$(OPENDUCK_EXTENSION) OPENDUCK_WHEEL=$(OPENDUCK_WHEEL) $(PYTHON) -m pytest tests/python -q -p no:cacheprovider
 
 bench: build python-env
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/stream_throughput.py
