@@ -240,6 +240,69 @@ async fn ingest_appends_a_stream_in_every_mode() {
     assert_eq!(missing.kind(), ErrorKind::NotFound, "{missing}");
 }
 
+/// A stream whose fields all name columns of the table (exactly) fills them by name,
+/// in any order, and the columns it leaves out take their defaults; any other stream fills
+/// the table's columns in order.
+#[tokio::test]
+async fn ingest_fills_named_columns_and_defaults_the_rest() {
+    let (executor, _dir) = open();
+    for create in [
+        "CREATE SEQUENCE serial START 100",
+        "CREATE TABLE people (num BIGINT DEFAULT nextval('serial'), id BIGINT, name VARCHAR DEFAULT 'nobody')",
+    ] {
+        executor.update(Statement::new("mydb", create)).await.unwrap();
+    }
+    let reversed = Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, true),
+        Field::new("id", DataType::Int64, false),
+    ]));
+    let rows = RecordBatch::try_new(
+        Arc::clone(&reversed),
+        vec![
+            Arc::new(StringArray::from(vec![Some("a"), None])),
+            Arc::new(Int64Array::from(vec![1, 2])),
+        ],
+    )
+    .unwrap();
+    executor
+        .ingest(target("people", IngestMode::Append), reversed, batches(vec![rows]))
+        .await
+        .unwrap();
+    let only_id = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+    let rows = RecordBatch::try_new(Arc::clone(&only_id), vec![Arc::new(Int64Array::from(vec![3]))]).unwrap();
+    executor
+        .ingest(target("people", IngestMode::Append), only_id, batches(vec![rows]))
+        .await
+        .unwrap();
+    // Fields named otherwise: by position, as before.
+    let positional = Arc::new(Schema::new(vec![
+        Field::new("a", DataType::Int64, false),
+        Field::new("b", DataType::Int64, false),
+        Field::new("c", DataType::Utf8, true),
+    ]));
+    let rows = RecordBatch::try_new(
+        Arc::clone(&positional),
+        vec![
+            Arc::new(Int64Array::from(vec![7])),
+            Arc::new(Int64Array::from(vec![4])),
+            Arc::new(StringArray::from(vec![Some("d")])),
+        ],
+    )
+    .unwrap();
+    executor
+        .ingest(target("people", IngestMode::Append), positional, batches(vec![rows]))
+        .await
+        .unwrap();
+
+    let statement = Statement::new(
+        "mydb",
+        "SELECT string_agg(num || ':' || id || ':' || coalesce(name, 'NULL'), ' ' ORDER BY id) FROM people",
+    );
+    let batches: Vec<RecordBatch> = executor.query(statement).await.unwrap().try_collect().await.unwrap();
+    let rows = array_value_to_string(batches[0].column(0), 0).unwrap();
+    assert_eq!(rows, "100:1:a 101:2:NULL 102:3:nobody 7:4:d");
+}
+
 #[tokio::test]
 async fn a_failing_stream_leaves_no_rows_behind() {
     let (executor, _dir) = open();

@@ -9,6 +9,7 @@
 #include "duckdb/parser/constraints/not_null_constraint.hpp"
 #include "duckdb/parser/parsed_data/create_schema_info.hpp"
 #include "duckdb/parser/parsed_data/create_table_info.hpp"
+#include "duckdb/parser/parsed_data/create_view_info.hpp"
 #include "duckdb/parser/parsed_data/drop_info.hpp"
 #include "duckdb/execution/physical_plan_generator.hpp"
 #include "duckdb/planner/operator/logical_create_table.hpp"
@@ -25,8 +26,8 @@ using namespace duckdb;
 
 namespace {
 
-const char *const READ_ONLY_YET = "openduck: writing through an attachment is not supported yet; "
-                                  "run the statement on the service with openduck_query('%s', '...')";
+const char *const READ_ONLY_YET = "openduck: this statement is not supported through an attachment yet; "
+                                  "run it on the service with openduck_query('%s', '...')";
 
 //! Arrow's flag for a nullable field (ARROW_FLAG_NULLABLE in the C data interface).
 constexpr int64_t ARROW_NULLABLE = 2;
@@ -42,8 +43,8 @@ constexpr int64_t ARROW_NULLABLE = 2;
 //===--------------------------------------------------------------------===//
 
 OpenduckTable::OpenduckTable(Catalog &catalog, SchemaCatalogEntry &schema, CreateTableInfo &info,
-                             shared_ptr<OdCatalog> listing, size_t index, optional_idx rows)
-    : TableCatalogEntry(catalog, schema, info), listing(std::move(listing)), index(index), rows(rows) {
+                             shared_ptr<OdCatalog> listing, size_t index, optional_idx rows, bool view)
+    : TableCatalogEntry(catalog, schema, info), listing(std::move(listing)), index(index), rows(rows), view(view) {
 }
 
 unique_ptr<BaseStatistics> OpenduckTable::GetStatistics(ClientContext &context, column_t column_id) {
@@ -52,7 +53,7 @@ unique_ptr<BaseStatistics> OpenduckTable::GetStatistics(ClientContext &context, 
 
 unique_ptr<OpenduckTable> OpenduckTable::CopyInto(SchemaCatalogEntry &schema) {
 	auto info = GetInfo();
-	return make_uniq<OpenduckTable>(catalog, schema, info->Cast<CreateTableInfo>(), listing, index, rows);
+	return make_uniq<OpenduckTable>(catalog, schema, info->Cast<CreateTableInfo>(), listing, index, rows, view);
 }
 
 TableFunction OpenduckTable::GetScanFunction(ClientContext &context, unique_ptr<FunctionData> &bind_data) {
@@ -129,11 +130,12 @@ void OpenduckSchema::Scan(CatalogType type, const std::function<void(CatalogEntr
 
 optional_ptr<CatalogEntry> OpenduckSchema::LookupEntry(CatalogTransaction transaction,
                                                        const EntryLookupInfo &lookup_info) {
-	if (lookup_info.GetCatalogType() != CatalogType::TABLE_ENTRY) {
+	auto type = lookup_info.GetCatalogType();
+	if (type != CatalogType::TABLE_ENTRY && type != CatalogType::VIEW_ENTRY) {
 		return nullptr;
 	}
 	auto entry = tables.find(lookup_info.GetEntryName());
-	if (entry == tables.end()) {
+	if (entry == tables.end() || (type == CatalogType::VIEW_ENTRY && !entry->second->IsView())) {
 		return nullptr;
 	}
 	return entry->second.get();
@@ -167,7 +169,7 @@ optional_ptr<CatalogEntry> OpenduckSchema::CreateTable(CatalogTransaction transa
 		}
 		auto columns = base.Copy(); // the entry takes its columns over
 		auto made = make_uniq<OpenduckTable>(attached, into, columns->Cast<CreateTableInfo>(), nullptr, 0,
-		                                     optional_idx());
+		                                     optional_idx(), false);
 		result = made.get();
 		if (auto replaced = into.AddTable(std::move(made))) {
 			retired.push_back(std::move(replaced));
@@ -175,8 +177,29 @@ optional_ptr<CatalogEntry> OpenduckSchema::CreateTable(CatalogTransaction transa
 	});
 	return result;
 }
-optional_ptr<CatalogEntry> OpenduckSchema::CreateView(CatalogTransaction, CreateViewInfo &) {
-	NotYet(catalog.GetName());
+optional_ptr<CatalogEntry> OpenduckSchema::CreateView(CatalogTransaction transaction, CreateViewInfo &info) {
+	auto &attached = catalog.Cast<OpenduckCatalog>();
+	auto &context = transaction.GetContext();
+	attached.Execute(context, ViewSQL(context, attached, name, info));
+	// The view's columns as DuckDB bound them here: what the service binds them to.
+	CreateTableInfo columns(*this, info.view_name);
+	for (idx_t i = 0; i < info.types.size(); i++) {
+		auto &column = i < info.aliases.size() ? info.aliases[i] : info.names[i];
+		columns.columns.AddColumn(ColumnDefinition(column, info.types[i]));
+	}
+	optional_ptr<CatalogEntry> result;
+	attached.Overlay(context, [&](Listing &listing, vector<unique_ptr<CatalogEntry>> &retired) {
+		auto schema = listing.find(name);
+		if (schema == listing.end()) {
+			return;
+		}
+		auto made = make_uniq<OpenduckTable>(attached, *schema->second, columns, nullptr, 0, optional_idx(), true);
+		result = made.get();
+		if (auto replaced = schema->second->AddTable(std::move(made))) {
+			retired.push_back(std::move(replaced));
+		}
+	});
+	return result;
 }
 optional_ptr<CatalogEntry> OpenduckSchema::CreateSequence(CatalogTransaction, CreateSequenceInfo &) {
 	NotYet(catalog.GetName());
@@ -197,7 +220,7 @@ optional_ptr<CatalogEntry> OpenduckSchema::CreateType(CatalogTransaction, Create
 	NotYet(catalog.GetName());
 }
 void OpenduckSchema::DropEntry(ClientContext &context, DropInfo &info) {
-	if (info.type != CatalogType::TABLE_ENTRY) {
+	if (info.type != CatalogType::TABLE_ENTRY && info.type != CatalogType::VIEW_ENTRY) {
 		throw NotImplementedException("openduck: DROP %s through an attachment is not supported yet",
 		                              ParseInfo::TypeToString(info.type));
 	}
@@ -274,7 +297,8 @@ Listing OpenduckCatalog::List(ClientContext &context) {
 			}
 		}
 		auto estimate = rows >= 0 ? optional_idx(NumericCast<idx_t>(rows)) : optional_idx();
-		schema.AddTable(make_uniq<OpenduckTable>(*this, schema, info, listed, i, estimate));
+		auto view = std::string(kind) == "VIEW";
+		schema.AddTable(make_uniq<OpenduckTable>(*this, schema, info, listed, i, estimate, view));
 	}
 	return listing;
 }
@@ -446,19 +470,27 @@ PhysicalOperator &OpenduckCatalog::PlanInsert(ClientContext &context, PhysicalPl
 		throw NotImplementedException("openduck: INSERT ... ON CONFLICT into an attached openduck table is not "
 		                              "supported yet");
 	}
-	for (idx_t i = 0; i < op.column_index_map.size(); i++) {
-		if (op.column_index_map[PhysicalIndex(i)] != i) {
-			throw NotImplementedException("openduck: an INSERT into an attached openduck table must give every "
-			                              "column, in the table's order (the service's defaults are not known here)");
-		}
-	}
 	if (!plan) {
-		throw NotImplementedException("openduck: INSERT without a source is not supported");
+		throw NotImplementedException("openduck: INSERT without a source (DEFAULT VALUES) is not supported yet");
 	}
 	auto &table = op.table;
+	// The rows' columns, named: with a column list (INSERT INTO t (c, a)) the service fills
+	// them by name and the columns left out take the service's defaults.
+	auto names = table.GetColumns().GetColumnNames();
+	auto types = table.GetColumns().GetColumnTypes();
+	if (!op.column_index_map.empty()) {
+		names.assign(op.expected_types.size(), std::string());
+		types = op.expected_types;
+		for (auto &column : table.GetColumns().Physical()) {
+			auto position = op.column_index_map[column.Physical()];
+			if (position != DConstants::INVALID_INDEX) {
+				names[position] = column.Name();
+			}
+		}
+	}
 	auto &insert = planner.Make<OpenduckInsert>(*this, RemoteTable {remote_name, table.schema.name, table.name},
-	                                            std::string(), table.GetColumns().GetColumnNames(),
-	                                            table.GetColumns().GetColumnTypes(), op.estimated_cardinality);
+	                                            std::string(), std::move(names), std::move(types),
+	                                            op.estimated_cardinality);
 	insert.children.push_back(*plan);
 	return insert;
 }

@@ -29,7 +29,12 @@ public:
 	//! Without a listing, the table was made by the running transaction, and its Arrow
 	//! schema is asked of the service in that transaction.
 	OpenduckTable(duckdb::Catalog &catalog, duckdb::SchemaCatalogEntry &schema, duckdb::CreateTableInfo &info,
-	              shared_ptr<OdCatalog> listing, size_t index, duckdb::optional_idx rows);
+	              shared_ptr<OdCatalog> listing, size_t index, duckdb::optional_idx rows, bool view);
+
+	//! A view on the service (read like a table; DROP VIEW drops it).
+	bool IsView() const {
+		return view;
+	}
 
 	//! The same table, in `schema` (a transaction's copy of the listing).
 	unique_ptr<OpenduckTable> CopyInto(duckdb::SchemaCatalogEntry &schema);
@@ -44,6 +49,7 @@ private:
 	size_t index;
 	//! The service's estimate of its rows.
 	duckdb::optional_idx rows;
+	bool view;
 };
 
 //! One schema of the service's database.

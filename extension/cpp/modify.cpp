@@ -11,6 +11,7 @@
 #include "duckdb/parser/expression/parameter_expression.hpp"
 #include "duckdb/parser/expression/subquery_expression.hpp"
 #include "duckdb/parser/parsed_expression_iterator.hpp"
+#include "duckdb/parser/parsed_data/create_view_info.hpp"
 #include "duckdb/parser/parser.hpp"
 #include "duckdb/parser/statement/delete_statement.hpp"
 #include "duckdb/parser/statement/explain_statement.hpp"
@@ -80,8 +81,9 @@ void CheckPlan(const std::string &statement, OpenduckCatalog &catalog, LogicalOp
 //! Rewrites a parsed UPDATE or DELETE for the service.
 class Rewriter {
 public:
-	Rewriter(ClientContext &context, OpenduckCatalog &catalog, const std::string &statement)
-	    : context(context), catalog(catalog), statement(statement), parameters(StatementState::Get(context)) {
+	Rewriter(ClientContext &context, OpenduckCatalog &catalog, std::string statement)
+	    : context(context), catalog(catalog), statement(std::move(statement)),
+	      parameters(StatementState::Get(context)) {
 	}
 
 	void Visit(unique_ptr<ParsedExpression> &expression) {
@@ -142,9 +144,15 @@ public:
 		}
 	}
 
-	//! The table entry a base table reference of the statement resolved to (null: a CTE).
+	//! Whether `ref` names a CTE of the statement.
+	bool IsCte(const BaseTableRef &ref) const {
+		return ref.catalog_name.empty() && ref.schema_name.empty() && ctes.count(ref.table_name);
+	}
+
+	//! The table entry a base table reference resolves to, in any catalog (null: a CTE,
+	//! or nothing).
 	optional_ptr<TableCatalogEntry> Resolved(BaseTableRef &ref) {
-		if (ref.catalog_name.empty() && ref.schema_name.empty() && ctes.count(ref.table_name)) {
+		if (IsCte(ref)) {
 			return nullptr;
 		}
 		auto catalog_name = ref.catalog_name;
@@ -153,29 +161,38 @@ public:
 		auto entry = Catalog::GetEntry(context, catalog_name, schema_name,
 		                               EntryLookupInfo(CatalogType::TABLE_ENTRY, ref.table_name),
 		                               OnEntryNotFound::RETURN_NULL);
-		if (!entry || entry->type != CatalogType::TABLE_ENTRY || &entry->ParentCatalog() != &catalog) {
-			// Shadowed by a CTE (the plan read nothing but the attachment's tables).
+		if (!entry || entry->type != CatalogType::TABLE_ENTRY) {
 			return nullptr;
 		}
 		return &entry->Cast<TableCatalogEntry>();
 	}
 
+	//! Refuse every reference that is no table of the attachment (nor a CTE), instead of
+	//! leaving it as written: for a view, whose query DuckDB did not plan here.
+	bool strict = false;
+
 private:
 	void Reference(TableRef &ref) {
+		if (strict && ref.type == TableReferenceType::TABLE_FUNCTION) {
+			CannotShip(statement, "it calls a table function, which would run on the service");
+		}
 		if (ref.type != TableReferenceType::BASE_TABLE) {
 			return;
 		}
 		auto &table = ref.Cast<BaseTableRef>();
 		auto entry = Resolved(table);
-		if (entry) {
+		if (entry && &entry->ParentCatalog() == &catalog) {
 			table.catalog_name = catalog.RemoteName();
 			table.schema_name = entry->ParentSchema().name;
+		} else if (strict && !IsCte(table)) {
+			CannotShip(statement, "it reads " + table.ToString() + ", which is not a table of the same attachment");
 		}
+		// Otherwise the name is a CTE's (the plan read nothing but the attachment's tables).
 	}
 
 	ClientContext &context;
 	OpenduckCatalog &catalog;
-	const std::string &statement;
+	std::string statement;
 	StatementState &parameters;
 	case_insensitive_set_t ctes;
 };
@@ -236,6 +253,21 @@ std::string ShippedSQL(ClientContext &context, OpenduckCatalog &catalog, TableCa
 }
 
 } // namespace
+
+std::string ViewSQL(ClientContext &context, OpenduckCatalog &catalog, const std::string &schema,
+                    CreateViewInfo &info) {
+	auto copy = info.Copy();
+	auto &view = copy->Cast<CreateViewInfo>();
+	if (view.temporary) {
+		CannotShip("CREATE VIEW", "a temporary view belongs to this session");
+	}
+	view.catalog = catalog.RemoteName();
+	view.schema = schema;
+	Rewriter rewriter(context, catalog, "CREATE VIEW");
+	rewriter.strict = true;
+	rewriter.VisitNode(*view.query->node);
+	return view.ToString();
+}
 
 void CheckShipping(PlannerExtensionInput &input, BoundStatement &statement) {
 	std::function<void(LogicalOperator &)> find = [&](LogicalOperator &op) {

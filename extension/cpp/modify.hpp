@@ -51,6 +51,12 @@ private:
 	mutable std::string sent;
 };
 
+//! `CREATE VIEW` of `info` in `schema` of the service, its query's table names made the
+//! service's. Refused unless the query reads only tables of the same attachment (a view
+//! runs on the service, where nothing of this session exists).
+std::string ViewSQL(duckdb::ClientContext &context, OpenduckCatalog &catalog, const std::string &schema,
+                    duckdb::CreateViewInfo &info);
+
 //! A planner hook (right after binding) that decides from the bound plan whether an UPDATE
 //! or DELETE of an openduck table can be shipped (every table it reads is one of the same
 //! attachment, and nothing depends on the session's time zone), and keeps the values of its

@@ -1,7 +1,7 @@
-"""UPDATE and DELETE through the DuckDB extension: the statement the user
-wrote runs on the service as one statement (its rows never cross), with its
-parameters, in the transaction of the user's DuckDB; a statement that cannot
-run there exactly as written is refused, and nothing changes."""
+"""UPDATE, DELETE and CREATE VIEW through the DuckDB extension: the statement
+the user wrote runs on the service as one statement (its rows never cross),
+with its parameters, in the transaction of the user's DuckDB; a statement that
+cannot run there exactly as written is refused, and nothing changes."""
 
 import json
 
@@ -148,3 +148,29 @@ def test_errors_on_the_service_arrive_with_their_kind(server, con):
     with pytest.raises(duckdb.Error, match="(?i)conversion|convert|could not"):
         con.execute("UPDATE cloud.strict SET id = 'x' || id::VARCHAR")
     assert service_rows(server, "SELECT v FROM strict ORDER BY id") == [("a",), ("b",)]
+
+
+def test_views_are_created_on_the_service_and_dropped(server, con):
+    con.execute("CREATE VIEW cloud.expensive AS SELECT i.id, i.name, p.price FROM cloud.items i JOIN cloud.prices p USING (id) WHERE p.price > 3000")
+    assert con.sql("SELECT count(*), min(id) FROM cloud.expensive").fetchall() == [(6, 4)]
+    assert service_rows(server, "SELECT count(*) FROM expensive") == [(6,)]
+    described = con.sql("SELECT column_name, column_type FROM (DESCRIBE cloud.expensive)").fetchall()
+    assert described == [("id", "BIGINT"), ("name", "VARCHAR"), ("price", "BIGINT")]
+    con.execute("CREATE OR REPLACE VIEW cloud.expensive (k) AS SELECT id FROM cloud.prices WHERE price > 8000")
+    assert service_rows(server, "SELECT * FROM expensive") == [(9,)]
+    con.execute("DROP VIEW cloud.expensive")
+    assert service_rows(server, "SELECT count(*) FROM duckdb_views() WHERE view_name = 'expensive'") == [(0,)]
+    with pytest.raises(duckdb.CatalogException):
+        con.sql("SELECT * FROM cloud.expensive")
+
+
+def test_a_view_over_what_the_service_cannot_see_is_refused(server, con):
+    con.execute("CREATE TABLE laptop AS SELECT 1 AS id")
+    for sql, why in [
+        ("CREATE VIEW cloud.mixed AS SELECT * FROM cloud.items WHERE id IN (SELECT id FROM laptop)", "laptop"),
+        ("CREATE VIEW cloud.generated AS SELECT * FROM range(3)", "table function"),
+        ("CREATE VIEW cloud.setting AS SELECT current_setting('TimeZone') AS zone", "current_setting"),
+    ]:
+        with pytest.raises(duckdb.NotImplementedException, match=why):
+            con.execute(sql)
+    assert service_rows(server, "SELECT count(*) FROM duckdb_views() WHERE NOT internal") == [(0,)]

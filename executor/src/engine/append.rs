@@ -58,6 +58,7 @@ impl<'c> Appender<'c> {
                 other => other,
             });
         }
+        appender.choose_columns(arrow);
         let mut ffi_schema = FFI_ArrowSchema::try_from(arrow)?;
         // SAFETY: a valid schema that outlives the call; converted is destroyed in Drop.
         let error = unsafe {
@@ -71,7 +72,25 @@ impl<'c> Appender<'c> {
         Ok(appender)
     }
 
-    /// Appends every row of `batch` (whose columns match the table's, in order).
+    /// When every field of `arrow` names a column of the table (exactly: DuckDB's appender
+    /// compares names as written), the rows fill those columns by name, in any order, and the columns left out take their defaults (an
+    /// `INSERT INTO t (a, c)` sent as an ingest). Otherwise they fill the table's columns in
+    /// order, whatever the fields are called.
+    fn choose_columns(&mut self, arrow: &Schema) {
+        for field in arrow.fields() {
+            let named = c_string(field.name()).is_ok_and(|name| {
+                // SAFETY: a valid appender and a NUL-terminated name.
+                unsafe { ffi::duckdb_appender_add_column(self.raw, name.as_ptr()) == ffi::DuckDBSuccess }
+            });
+            if !named {
+                // SAFETY: a valid appender; nothing was appended yet.
+                unsafe { ffi::duckdb_appender_clear_columns(self.raw) };
+                return;
+            }
+        }
+    }
+
+    /// Appends every row of `batch` (columns as `choose_columns` chose).
     pub(crate) fn append(&mut self, batch: &RecordBatch) -> Result<()> {
         let mut offset = 0;
         while offset < batch.num_rows() {
