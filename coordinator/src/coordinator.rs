@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::held::Held;
 use crate::registry::Registry;
 use crate::results::ResultStream;
-use crate::route::{analyse, Analysis};
+use crate::route::{analyse, snapshot_of, Analysis};
 use crate::scope::{ClientSession, Scope};
 use crate::site::Site;
 
@@ -513,7 +513,7 @@ impl Coordinator {
     /// `(database, schema)` pairs matching `filter`, over all executors.
     pub async fn schemas(&self, filter: &CatalogFilter) -> Result<Vec<(String, String)>> {
         let mut all = Vec::new();
-        for site in self.sites_for(filter) {
+        for site in self.metadata_sites(filter).await? {
             all.extend(site.executor().schemas(filter).await?);
         }
         all.sort();
@@ -523,7 +523,7 @@ impl Coordinator {
     /// Tables and views matching `filter`, over all executors.
     pub async fn tables(&self, filter: &CatalogFilter, with_schemas: bool) -> Result<Vec<TableEntry>> {
         let mut all = Vec::new();
-        for site in self.sites_for(filter) {
+        for site in self.metadata_sites(filter).await? {
             all.extend(site.executor().tables(filter, with_schemas).await?);
         }
         all.sort_by(|a, b| (&a.catalog, &a.schema, &a.name).cmp(&(&b.catalog, &b.schema, &b.name)));
@@ -546,6 +546,18 @@ impl Coordinator {
             site.executor().shutdown(grace).await?;
         }
         Ok(())
+    }
+
+    /// The executors whose catalogs `filter` may match. A filter naming a snapshot
+    /// (`mydb@1a2b3c`) lists it as SQL would see it: attached first on its executor.
+    async fn metadata_sites(&self, filter: &CatalogFilter) -> Result<Vec<Site>> {
+        let sites = self.sites_for(filter);
+        if let Some(snapshot) = filter.catalog.as_deref().filter(|name| snapshot_of(name).is_some()) {
+            for site in &sites {
+                site.executor().attach_snapshot(snapshot).await?;
+            }
+        }
+        Ok(sites)
     }
 
     fn sites_for(&self, filter: &CatalogFilter) -> Vec<Site> {

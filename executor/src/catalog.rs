@@ -85,7 +85,9 @@ impl Executor {
             filter.table_pattern.clone(),
         ];
         let default = self.databases()[0].clone();
-        let hosted: Vec<String> = self.databases().to_vec();
+        // Hosted databases, and the snapshots of them attached (`mydb@1a2b3c`).
+        let mut hosted: Vec<String> = self.databases().to_vec();
+        hosted.extend(self.snapshots.lock().iter().cloned());
         let conn = self.lease(&Statement::new(default, "")).await?;
         run_blocking(conn, move |conn| {
             let rows = string_rows(conn, TABLES_SQL, &params)?;

@@ -101,6 +101,11 @@ unique_ptr<Catalog> Attach(optional_ptr<StorageExtensionInfo>, ClientContext &co
 		throw NotImplementedException("openduck: ATTACH 'openduck:' without a database is not supported yet; "
 		                              "name one: ATTACH 'openduck:mydb'");
 	}
+	if (client->Database().find('@') != std::string::npos) {
+		// A snapshot never changes: attached read-only, whatever was asked.
+		db.SetReadOnlyDatabase();
+		options.access_mode = AccessMode::READ_ONLY;
+	}
 	return make_uniq<OpenduckCatalog>(db, std::move(client), options.access_mode);
 }
 

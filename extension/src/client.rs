@@ -66,16 +66,6 @@ impl Client {
     /// Connects to the target's endpoint and checks that the token is accepted and the
     /// database exists, so a wrong token or name fails at `ATTACH`, within a deadline.
     pub fn connect(target: Target) -> Result<Client, Error> {
-        if let Some(snapshot) = &target.snapshot {
-            // The service's metadata calls do not list snapshot catalogs yet; attaching
-            // the head under a snapshot's name would show the wrong rows.
-            let name = format!("{}@{snapshot}", target.database);
-            return Err(Error::InvalidTarget(format!(
-                "openduck: attaching a snapshot is not supported yet; query it on the service with \
-                 openduck_query('<an attachment of {}>', 'SELECT ... FROM \"{name}\".main.<table>')",
-                target.database
-            )));
-        }
         let target = Arc::new(target);
         let client = Client {
             flight: open(&target)?,
@@ -94,6 +84,14 @@ impl Client {
         }
         if !database.is_empty() {
             client.use_database(database)?;
+        }
+        if client.target.snapshot.is_some() {
+            // An unknown snapshot fails here, at ATTACH (listing it attaches it on the service).
+            let schemas = CommandGetDbSchemas {
+                catalog: Some(client.target.catalog()),
+                db_schema_filter_pattern: None,
+            };
+            client.metadata(schemas.as_any().encode_to_vec())?;
         }
         Ok(client)
     }

@@ -133,7 +133,7 @@ pub unsafe extern "C" fn od_connect(
         let token = unsafe { optional_str(token) }?.or(env_token.as_deref());
         let env_endpoint = std::env::var("OPENDUCK_ENDPOINT").ok();
         let target = Target::parse(path, env_endpoint.as_deref(), token)?;
-        let database = text(&target.database);
+        let database = text(&target.catalog());
         let endpoint = text(&target.endpoint);
         let client = Client::connect(target)?;
         unsafe {
@@ -188,7 +188,8 @@ pub unsafe extern "C" fn od_end(client: *const OdClient, commit: bool) -> *mut O
     guard(|| unsafe { &(*client).client }.end(commit))
 }
 
-/// The database the client was attached to (empty: all of the service's).
+/// The catalog the client was attached to, as the service names it: a database, or a
+/// snapshot `database@snapshot` (empty: all of the service's).
 ///
 /// # Safety
 /// `client` came from [`od_connect`].

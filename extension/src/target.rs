@@ -30,6 +30,15 @@ impl std::fmt::Debug for Target {
 }
 
 impl Target {
+    /// The catalog the service names what this target attaches: the database, or its
+    /// snapshot `database@snapshot`.
+    pub fn catalog(&self) -> String {
+        match &self.snapshot {
+            Some(snapshot) => format!("{}@{snapshot}", self.database),
+            None => self.database.clone(),
+        }
+    }
+
     /// Parses the text after the `openduck:` (or `od:`) scheme. The endpoint defaults to
     /// `endpoint_env` (the `OPENDUCK_ENDPOINT` variable), then [`DEFAULT_ENDPOINT`]; the
     /// token is `token` (from a DuckDB secret or `OPENDUCK_TOKEN`), if any.
@@ -92,6 +101,7 @@ mod tests {
         let target = Target::parse("mydb@s1?endpoint=grpc://h:1", Some("grpc://env:2"), None).unwrap();
         assert_eq!(target.database, "mydb");
         assert_eq!(target.snapshot.as_deref(), Some("s1"));
+        assert_eq!(target.catalog(), "mydb@s1");
         assert_eq!(target.endpoint, "grpc://h:1");
         assert_eq!(target.uri(), "http://h:1");
     }

@@ -246,20 +246,28 @@ def test_a_read_only_attachment_refuses_writes(server):
     con.close()
 
 
-def test_a_snapshot_is_refused_at_attach_and_reachable_through_openduck_query(server, con):
+def test_a_snapshot_attaches_read_only_with_its_rows_then(server, con):
     con.execute("CREATE TABLE cloud.travel AS SELECT range AS i FROM range(3)")
     (snapshot,) = service_rows(
         server, "SELECT snapshot FROM openduck.main.snapshots WHERE database = 'mydb' ORDER BY created_at DESC LIMIT 1"
     )[0]
     con.execute("INSERT INTO cloud.travel VALUES (3)")
-    other = local_duckdb()
-    with pytest.raises(duckdb.Error, match="attaching a snapshot is not supported yet"):
-        other.execute(f"ATTACH 'openduck:mydb@{snapshot}?endpoint={server.uri}' AS old")
-    other.close()
+    con.execute("CREATE TABLE cloud.later (x INTEGER)")
+    con.execute(f"ATTACH 'openduck:mydb@{snapshot}?endpoint={server.uri}' AS old")
+    assert con.sql("SELECT count(*), max(i) FROM old.travel").fetchall() == [(3, 2)]
+    assert con.sql("SELECT count(*), max(i) FROM cloud.travel").fetchall() == [(4, 3)]
+    tables = {row[0] for row in con.sql("SELECT table_name FROM duckdb_tables() WHERE database_name = 'old'").fetchall()}
+    assert "travel" in tables and "later" not in tables
+    assert con.sql("SELECT readonly FROM duckdb_databases() WHERE database_name = 'old'").fetchone() == (True,)
+    with pytest.raises(duckdb.Error, match="read-only"):
+        con.execute("INSERT INTO old.travel VALUES (9)")
     then = con.sql(f"""FROM openduck_query('cloud', 'SELECT count(*) FROM "mydb@{snapshot}".main.travel')""")
     assert then.fetchone() == (3,)
-    assert con.sql("SELECT count(*) FROM cloud.travel").fetchone() == (4,)
+    with pytest.raises(duckdb.Error, match="(?i)snapshot"):
+        con.execute(f"ATTACH 'openduck:mydb@ffffffffffff?endpoint={server.uri}' AS nowhere")
+    con.execute("DETACH old")
     con.execute("DROP TABLE cloud.travel")
+    con.execute("DROP TABLE cloud.later")
 
 
 def test_an_unknown_database_or_table_is_a_clear_error(server, con):
