@@ -38,7 +38,9 @@ enum {
 
 OdError *od_endpoint(const char *path, char **out);
 void od_string_free(char *text);
-OdError *od_connect(const char *path, const char *token, OdClient **out);
+/* Each credential may be NULL (then from OPENDUCK_TOKEN, OPENDUCK_USER/PASSWORD, OPENDUCK_CA). */
+OdError *od_connect(const char *path, const char *token, const char *user, const char *password, const char *ca,
+                    OdClient **out);
 void od_client_free(OdClient *client);
 const char *od_client_database(const OdClient *client);
 /* A client whose statements run in one new transaction on the service; od_end ends it. */

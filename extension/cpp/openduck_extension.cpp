@@ -62,29 +62,57 @@ std::string StripScheme(const std::string &path) {
 	return path;
 }
 
-//! `CREATE SECRET (TYPE openduck, TOKEN '...', SCOPE 'grpc://host:port')`: the token for
-//! the endpoints the scope covers (all of them without a scope). DuckDB redacts it.
-unique_ptr<BaseSecret> CreateTokenSecret(ClientContext &, CreateSecretInput &input) {
+//! `CREATE SECRET (TYPE openduck, TOKEN '...', SCOPE 'grpc://host:port')`: how to connect to
+//! the endpoints the scope covers (all of them without a scope): a TOKEN, or a USER and
+//! PASSWORD of an account, and the CA of a grpc+tls:// endpoint. DuckDB redacts the token
+//! and the password.
+unique_ptr<BaseSecret> CreateOpenduckSecret(ClientContext &, CreateSecretInput &input) {
 	auto secret = make_uniq<KeyValueSecret>(input.scope, input.type, input.provider, input.name);
-	auto token = input.options.find("token");
-	if (token == input.options.end() || token->second.IsNull()) {
-		throw InvalidInputException("an openduck secret needs a TOKEN");
+	for (auto key : {"token", "user", "password", "ca"}) {
+		auto value = input.options.find(key);
+		if (value != input.options.end() && !value->second.IsNull()) {
+			secret->secret_map[key] = value->second.ToString();
+		}
 	}
-	secret->secret_map["token"] = token->second.ToString();
-	secret->redact_keys = {"token"};
+	auto has = [&](const char *key) {
+		return secret->secret_map.count(key) > 0;
+	};
+	if (has("user") != has("password")) {
+		throw InvalidInputException("an openduck secret with a USER needs its PASSWORD, and the other way round");
+	}
+	if (!has("token") && !has("user") && !has("ca")) {
+		throw InvalidInputException("an openduck secret needs a TOKEN, a USER and PASSWORD, or a CA");
+	}
+	secret->redact_keys = {"token", "password"};
 	return std::move(secret);
 }
 
-//! The token of the best-matching openduck secret for `endpoint`, or "" if none.
-std::string TokenFor(ClientContext &context, const std::string &endpoint) {
+//! What the best-matching openduck secret for `endpoint` holds (empty if there is none).
+struct Credentials {
+	std::string token, user, password, ca;
+
+	static const char *OrNull(const std::string &value) {
+		return value.empty() ? nullptr : value.c_str();
+	}
+};
+
+Credentials CredentialsFor(ClientContext &context, const std::string &endpoint) {
+	Credentials credentials;
 	auto &secrets = SecretManager::Get(context);
 	auto match = secrets.LookupSecret(CatalogTransaction::GetSystemCatalogTransaction(context), endpoint, "openduck");
 	if (!match.HasMatch()) {
-		return "";
+		return credentials;
 	}
 	auto &secret = static_cast<const KeyValueSecret &>(match.GetSecret());
-	auto token = secret.TryGetValue("token");
-	return token.IsNull() ? "" : token.ToString();
+	auto get = [&](const char *key) {
+		auto value = secret.TryGetValue(key);
+		return value.IsNull() ? std::string() : value.ToString();
+	};
+	credentials.token = get("token");
+	credentials.user = get("user");
+	credentials.password = get("password");
+	credentials.ca = get("ca");
+	return credentials;
 }
 
 unique_ptr<Catalog> Attach(optional_ptr<StorageExtensionInfo>, ClientContext &context, AttachedDatabase &db,
@@ -92,10 +120,11 @@ unique_ptr<Catalog> Attach(optional_ptr<StorageExtensionInfo>, ClientContext &co
 	auto path = StripScheme(info.path);
 	char *endpoint = nullptr;
 	Check(od_endpoint(path.c_str(), &endpoint));
-	auto token = TokenFor(context, endpoint);
+	auto credentials = CredentialsFor(context, endpoint);
 	od_string_free(endpoint);
 	OdClient *raw = nullptr;
-	Check(od_connect(path.c_str(), token.empty() ? nullptr : token.c_str(), &raw));
+	Check(od_connect(path.c_str(), Credentials::OrNull(credentials.token), Credentials::OrNull(credentials.user),
+	                 Credentials::OrNull(credentials.password), Credentials::OrNull(credentials.ca), &raw));
 	auto client = make_shared_ptr<Client>(raw);
 	if (client->Database().empty()) {
 		throw NotImplementedException("openduck: ATTACH 'openduck:' without a database is not supported yet; "
@@ -133,9 +162,11 @@ void Load(ExtensionLoader &loader) {
 	secret_type.default_provider = "config";
 	secret_type.extension = "openduck";
 	loader.RegisterSecretType(secret_type);
-	CreateSecretFunction token_secret = {"openduck", "config", CreateTokenSecret, {}};
-	token_secret.named_parameters["token"] = LogicalType::VARCHAR;
-	loader.RegisterFunction(token_secret);
+	CreateSecretFunction secret = {"openduck", "config", CreateOpenduckSecret, {}};
+	for (auto key : {"token", "user", "password", "ca"}) {
+		secret.named_parameters[key] = LogicalType::VARCHAR;
+	}
+	loader.RegisterFunction(secret);
 	loader.SetDescription("Attach databases of an openduck service (Arrow Flight SQL)");
 }
 

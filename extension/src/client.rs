@@ -14,14 +14,16 @@ use arrow_flight::sql::{
     CommandGetCatalogs, CommandGetDbSchemas, CommandGetTables, CommandStatementQuery, CommandStatementUpdate,
     DoPutUpdateResult, ProstMessageExt,
 };
-use arrow_flight::{Action, CancelFlightInfoRequest, FlightData, FlightDescriptor, FlightInfo, Ticket};
+use arrow_flight::{
+    Action, CancelFlightInfoRequest, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest, Ticket,
+};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use openduck_proto::flight_session::session_option_value::OptionValue;
 use openduck_proto::flight_session::{SessionOptionValue, SetSessionOptionsRequest};
 use prost::Message;
 use tokio::runtime::Runtime;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 use crate::catalog::{Catalog, TableEntry};
 use crate::{Error, Target};
@@ -65,11 +67,14 @@ pub struct Client {
 impl Client {
     /// Connects to the target's endpoint and checks that the token is accepted and the
     /// database exists, so a wrong token or name fails at `ATTACH`, within a deadline.
-    pub fn connect(target: Target) -> Result<Client, Error> {
-        let target = Arc::new(target);
+    pub fn connect(mut target: Target) -> Result<Client, Error> {
+        let flight = open(&target)?;
+        if let Some((user, password)) = target.login.take() {
+            target.token = Some(log_in(&flight, &target.endpoint, &user, &password)?);
+        }
         let client = Client {
-            flight: open(&target)?,
-            target,
+            flight,
+            target: Arc::new(target),
             transaction: None,
             idle: Arc::default(),
         };
@@ -349,10 +354,23 @@ pub(crate) fn open(target: &Target) -> Result<FlightServiceClient<Channel>, Erro
         endpoint: target.endpoint.clone(),
         reason,
     };
-    let endpoint = Endpoint::from_shared(target.uri())
+    let mut endpoint = Endpoint::from_shared(target.uri())
         .map_err(|error| Error::InvalidTarget(format!("openduck: invalid endpoint {:?}: {error}", target.endpoint)))?
         .connect_timeout(METADATA_DEADLINE)
         .tcp_nodelay(true);
+    if target.tls() {
+        let ca = target.ca.as_deref().ok_or_else(|| {
+            Error::InvalidTarget(format!(
+                "openduck: {} uses TLS: name the CA its certificate is signed by with \
+                 CREATE SECRET (TYPE openduck, CA '/path/ca.pem', SCOPE '{}') or OPENDUCK_CA",
+                target.endpoint, target.endpoint
+            ))
+        })?;
+        let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca));
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|error| Error::InvalidTarget(format!("openduck: TLS for {}: {error}", target.endpoint)))?;
+    }
     let channel = block_on(async {
         tokio::time::timeout(METADATA_DEADLINE, endpoint.connect())
             .await
@@ -360,6 +378,36 @@ pub(crate) fn open(target: &Target) -> Result<FlightServiceClient<Channel>, Erro
             .map_err(|error| unreachable(error_chain(&error)))
     })?;
     Ok(FlightServiceClient::new(channel).max_decoding_message_size(usize::MAX))
+}
+
+/// Logs `user` in through the Flight handshake (Basic credentials) and returns the bearer
+/// token the service hands out. Neither the password nor the token is ever in an error.
+fn log_in(flight: &FlightServiceClient<Channel>, endpoint: &str, user: &str, password: &str) -> Result<String, Error> {
+    use base64::Engine;
+    let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let mut request = tonic::Request::new(futures::stream::iter([HandshakeRequest::default()]));
+    let header = format!("Basic {credentials}")
+        .parse()
+        .map_err(|_| Error::InvalidTarget("openduck: the user name or password is not valid in a header".into()))?;
+    request.metadata_mut().insert("authorization", header);
+    let mut flight = flight.clone();
+    let call = async move {
+        let response = flight.handshake(request).await?;
+        let bearer = response
+            .metadata()
+            .get("authorization")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::to_owned);
+        let mut replies = response.into_inner();
+        while replies.message().await?.is_some() {}
+        Ok(bearer)
+    };
+    block_on(with_deadline(call, Some(METADATA_DEADLINE)))?.ok_or_else(|| {
+        Error::Protocol(format!(
+            "{endpoint} accepted the login but sent no token (does it have user accounts?)"
+        ))
+    })
 }
 
 fn record_batches(stream: tonic::Streaming<arrow_flight::FlightData>) -> FlightRecordBatchStream {

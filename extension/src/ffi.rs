@@ -116,23 +116,38 @@ pub unsafe extern "C" fn od_string_free(text: *mut c_char) {
     }
 }
 
-/// Connects to the database `path` names (the text after `openduck:`), with `token` (null:
-/// the `OPENDUCK_TOKEN` variable, if set) and checks both.
+/// Connects to the database `path` names (the text after `openduck:`) and checks the
+/// credentials and the database. Each credential may be null, then taken from the
+/// environment: `token` (`OPENDUCK_TOKEN`), `user` and `password` (`OPENDUCK_USER`,
+/// `OPENDUCK_PASSWORD`: logged in with, for a service with user accounts), `ca` (`OPENDUCK_CA`:
+/// the CA certificate of a `grpc+tls://` endpoint, as PEM text or a file's path).
 ///
 /// # Safety
-/// `path` is a valid string, `token` null or a valid string, `out` valid for writes.
+/// `path` is a valid string; the others null or valid strings; `out` valid for writes.
 #[no_mangle]
 pub unsafe extern "C" fn od_connect(
     path: *const c_char,
     token: *const c_char,
+    user: *const c_char,
+    password: *const c_char,
+    ca: *const c_char,
     out: *mut *mut OdClient,
 ) -> *mut OdError {
     guard(|| {
+        let given = |text: *const c_char, variable: &str| -> Result<Option<String>, Error> {
+            let given = unsafe { optional_str(text) }?.filter(|text| !text.is_empty());
+            Ok(given
+                .map(str::to_owned)
+                .or_else(|| std::env::var(variable).ok().filter(|text| !text.is_empty())))
+        };
         let path = unsafe { optional_str(path) }?.unwrap_or_default();
-        let env_token = std::env::var("OPENDUCK_TOKEN").ok();
-        let token = unsafe { optional_str(token) }?.or(env_token.as_deref());
+        let token = given(token, "OPENDUCK_TOKEN")?;
         let env_endpoint = std::env::var("OPENDUCK_ENDPOINT").ok();
-        let target = Target::parse(path, env_endpoint.as_deref(), token)?;
+        let mut target = Target::parse(path, env_endpoint.as_deref(), token.as_deref())?;
+        if let (Some(user), Some(password)) = (given(user, "OPENDUCK_USER")?, given(password, "OPENDUCK_PASSWORD")?) {
+            target.login = Some((user, password));
+        }
+        target.ca = given(ca, "OPENDUCK_CA")?.map(read_ca).transpose()?;
         let database = text(&target.catalog());
         let endpoint = text(&target.endpoint);
         let client = Client::connect(target)?;
@@ -145,6 +160,15 @@ pub unsafe extern "C" fn od_connect(
         };
         Ok(())
     })
+}
+
+/// A CA certificate given as PEM text, or as the path of a PEM file.
+fn read_ca(ca: String) -> Result<String, Error> {
+    if ca.trim_start().starts_with("-----BEGIN") {
+        return Ok(ca);
+    }
+    std::fs::read_to_string(&ca)
+        .map_err(|error| Error::InvalidTarget(format!("openduck: cannot read the CA certificate {ca:?}: {error}")))
 }
 
 /// # Safety

@@ -1,4 +1,5 @@
-//! What `ATTACH 'openduck:…'` names: `mydb[@snapshot][?endpoint=grpc://host:port]`.
+//! What `ATTACH 'openduck:…'` names: `mydb[@snapshot][?endpoint=grpc[+tls]://host:port]`,
+//! and the credentials it connects with.
 
 use crate::Error;
 
@@ -16,6 +17,11 @@ pub struct Target {
     pub endpoint: String,
     /// The bearer token, if any. Never printed (see the `Debug` impl).
     pub token: Option<String>,
+    /// A user account's name and password, logged in with at connect (the service then
+    /// hands out the token). The password is never printed.
+    pub login: Option<(String, String)>,
+    /// The CA certificate (PEM) a `grpc+tls://` endpoint's certificate must chain to.
+    pub ca: Option<String>,
 }
 
 impl std::fmt::Debug for Target {
@@ -25,6 +31,8 @@ impl std::fmt::Debug for Target {
             .field("snapshot", &self.snapshot)
             .field("endpoint", &self.endpoint)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("user", &self.login.as_ref().map(|(user, _)| user))
+            .field("ca", &self.ca.is_some())
             .finish()
     }
 }
@@ -64,9 +72,9 @@ impl Target {
             }
         }
         let endpoint = endpoint.unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
-        if !endpoint.starts_with("grpc://") {
+        if !endpoint.starts_with("grpc://") && !endpoint.starts_with("grpc+tls://") {
             return Err(Error::InvalidTarget(format!(
-                "openduck: unsupported endpoint {endpoint:?}: use grpc://host:port"
+                "openduck: unsupported endpoint {endpoint:?}: use grpc://host:port or grpc+tls://host:port"
             )));
         }
         let (database, snapshot) = match name.split_once('@') {
@@ -83,12 +91,22 @@ impl Target {
             snapshot,
             endpoint,
             token: token.filter(|t| !t.is_empty()).map(str::to_owned),
+            login: None,
+            ca: None,
         })
+    }
+
+    /// Whether the endpoint is `grpc+tls://`.
+    pub fn tls(&self) -> bool {
+        self.endpoint.starts_with("grpc+tls://")
     }
 
     /// The endpoint as an HTTP/2 URI for tonic.
     pub(crate) fn uri(&self) -> String {
-        format!("http://{}", self.endpoint.trim_start_matches("grpc://"))
+        match self.endpoint.strip_prefix("grpc+tls://") {
+            Some(address) => format!("https://{address}"),
+            None => format!("http://{}", self.endpoint.trim_start_matches("grpc://")),
+        }
     }
 }
 
@@ -104,6 +122,10 @@ mod tests {
         assert_eq!(target.catalog(), "mydb@s1");
         assert_eq!(target.endpoint, "grpc://h:1");
         assert_eq!(target.uri(), "http://h:1");
+        assert!(!target.tls());
+        let secure = Target::parse("mydb?endpoint=grpc+tls://db.example:7878", None, None).unwrap();
+        assert!(secure.tls());
+        assert_eq!(secure.uri(), "https://db.example:7878");
     }
 
     #[test]

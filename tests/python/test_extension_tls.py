@@ -1,0 +1,101 @@
+"""The DuckDB extension against a service with TLS and with user accounts:
+a private CA from a secret or OPENDUCK_CA, a user name and password from a
+secret, neither the password nor a token ever shown."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import duckdb
+import pytest
+from extension_harness import extension_path, local_duckdb
+from openduck_harness import Server
+from test_tls_accounts import add_user, certs  # noqa: F401 - certs is a fixture
+
+PASSWORD = "correct-h0rse-battery"
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory, certs):  # noqa: F811 - the fixture imported above
+    args = ["--tls-cert", str(certs / "server.pem"), "--tls-key", str(certs / "server.key")]
+    srv = Server(tmp_path_factory.mktemp("ext-tls") / "data", extra_args=args).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def accounts_server(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("ext-accounts")
+    users = directory / "users"
+    add_user(users, "alice", PASSWORD)
+    srv = Server(directory / "data", extra_args=["--users", str(users)]).start()
+    yield srv
+    srv.stop()
+
+
+def test_tls_with_the_ca_from_a_secret(tls_server, certs):  # noqa: F811
+    assert tls_server.uri.startswith("grpc+tls://")
+    con = local_duckdb()
+    con.execute(f"CREATE SECRET tls (TYPE openduck, CA '{certs / 'ca.pem'}', SCOPE '{tls_server.uri}')")
+    con.execute(f"ATTACH 'openduck:mydb?endpoint={tls_server.uri}' AS cloud")
+    con.execute("CREATE TABLE cloud.secure AS SELECT range AS i FROM range(100)")
+    assert con.sql("SELECT count(*), sum(i) FROM cloud.secure").fetchall() == [(100, 4950)]
+    con.close()
+
+
+def test_tls_without_the_ca_is_refused_clearly(tls_server):
+    con = local_duckdb()
+    with pytest.raises(duckdb.Error, match="uses TLS: name the CA"):
+        con.execute(f"ATTACH 'openduck:mydb?endpoint={tls_server.uri}' AS cloud")
+    # A CA that did not sign the server's certificate: the connection fails, naming the endpoint.
+    other_ca = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other",
+         "-keyout", "/dev/null"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    con.execute(f"CREATE SECRET wrong (TYPE openduck, CA '{other_ca}')")
+    with pytest.raises(duckdb.Error, match=tls_server.uri.replace("+", r"\+")):
+        con.execute(f"ATTACH 'openduck:mydb?endpoint={tls_server.uri}' AS cloud")
+    con.close()
+
+
+def test_tls_with_the_ca_from_the_environment(tls_server, certs):  # noqa: F811
+    script = f"""
+        import duckdb
+        con = duckdb.connect(config={{"allow_unsigned_extensions": "true"}})
+        con.execute("LOAD '{extension_path()}'")
+        con.execute("ATTACH 'openduck:mydb?endpoint={tls_server.uri}' AS cloud")
+        print(con.sql("SELECT 41 + 1").fetchone()[0], len(con.sql("SHOW ALL TABLES").fetchall()) >= 0)
+    """
+    env = dict(os.environ, OPENDUCK_CA=str(certs / "ca.pem"))
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["42", "True"]
+
+
+def test_a_user_logs_in_with_name_and_password(accounts_server):
+    con = local_duckdb()
+    uri = accounts_server.uri
+    con.execute(f"CREATE SECRET alice (TYPE openduck, USER 'alice', PASSWORD '{PASSWORD}', SCOPE '{uri}')")
+    con.execute(f"ATTACH 'openduck:mydb?endpoint={uri}' AS cloud")
+    con.execute("CREATE TABLE cloud.mine AS SELECT 1 AS x")
+    assert con.sql("SELECT x FROM cloud.mine").fetchall() == [(1,)]
+    shown = str(con.sql("SELECT * FROM duckdb_secrets()").fetchall()) + str(
+        con.sql("SELECT * FROM duckdb_databases()").fetchall()
+    )
+    assert PASSWORD not in shown and "odt1." not in shown
+    con.close()
+
+
+def test_a_wrong_password_fails_at_attach(accounts_server):
+    con = local_duckdb()
+    uri = accounts_server.uri
+    con.execute(f"CREATE SECRET alice (TYPE openduck, USER 'alice', PASSWORD 'not-it', SCOPE '{uri}')")
+    with pytest.raises(duckdb.Error, match="authentication failed") as refused:
+        con.execute(f"ATTACH 'openduck:mydb?endpoint={uri}' AS cloud")
+    assert "not-it" not in str(refused.value)
+    with pytest.raises(duckdb.Error, match="needs its PASSWORD"):
+        con.execute("CREATE SECRET half (TYPE openduck, USER 'alice')")
+    con.close()
