@@ -15,7 +15,7 @@ use arrow_flight::sql::{
     DoPutUpdateResult, ProstMessageExt,
 };
 use arrow_flight::{
-    Action, CancelFlightInfoRequest, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest, Ticket,
+    Action, CancelFlightInfoRequest, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest, PutResult, Ticket,
 };
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
@@ -231,16 +231,7 @@ impl Client {
         };
         let mut flight = self.flight.clone();
         let request = self.request(futures::stream::iter([first]));
-        let call = async move {
-            let mut results = flight.do_put(request).await?.into_inner();
-            let mut count = -1;
-            while let Some(result) = results.message().await? {
-                if let Ok(update) = DoPutUpdateResult::decode(result.app_metadata) {
-                    count = update.record_count;
-                }
-            }
-            Ok(count)
-        };
+        let call = async move { Ok(update_count(flight.do_put(request).await?.into_inner()).await?) };
         interruptible(call, &interrupt)
     }
 
@@ -346,6 +337,17 @@ impl Client {
             tracing::debug!(%error, "cancelling an interrupted query failed");
         }
     }
+}
+
+/// The rows a DoPut changed, as its `DoPutUpdateResult` says (-1 when it says nothing).
+pub(crate) async fn update_count(mut results: tonic::Streaming<PutResult>) -> Result<i64, tonic::Status> {
+    let mut count = -1;
+    while let Some(result) = results.message().await? {
+        if let Ok(update) = DoPutUpdateResult::decode(result.app_metadata) {
+            count = update.record_count;
+        }
+    }
+    Ok(count)
 }
 
 /// A new connection to the target's endpoint, within the metadata deadline.

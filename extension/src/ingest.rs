@@ -5,17 +5,15 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use arrow::ipc::writer::{CompressionContext, DictionaryTracker, IpcDataGenerator, IpcWriteOptions};
 use arrow_flight::sql::{
-    CommandStatementIngest, DoPutUpdateResult, ProstMessageExt, TableDefinitionOptions, TableExistsOption,
-    TableNotExistOption,
+    CommandStatementIngest, ProstMessageExt, TableDefinitionOptions, TableExistsOption, TableNotExistOption,
 };
 use arrow_flight::{FlightData, FlightDescriptor};
-use futures::TryStreamExt;
 use prost::Message;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tonic::CancellationHandle;
 
-use crate::client::{block_on, runtime};
+use crate::client::{block_on, runtime, update_count};
 use crate::{Client, Error};
 
 /// Encoded frames in flight between the writer and the network: backpressure beyond this.
@@ -77,16 +75,8 @@ impl Client {
         let mut flight = self.flight.clone();
         let mut request = self.request(frames_of(receiver));
         let cancel = request.cancellation_handle();
-        let upload = runtime().spawn(async move {
-            let mut results = flight.do_put(request).await?.into_inner();
-            let mut count = -1;
-            while let Some(result) = results.try_next().await? {
-                if let Ok(update) = DoPutUpdateResult::decode(result.app_metadata) {
-                    count = update.record_count;
-                }
-            }
-            Ok(count)
-        });
+        let upload =
+            runtime().spawn(async move { Ok(update_count(flight.do_put(request).await?.into_inner()).await?) });
         Ok(Ingest {
             schema,
             encoder,

@@ -1,5 +1,5 @@
 """The openduck DuckDB extension in the `duckdb` package: where the built file
-is, and a DuckDB connection that loads it."""
+is, a DuckDB connection that loads it, and the service's own view of what it did."""
 
 import os
 from pathlib import Path
@@ -25,3 +25,10 @@ def local_duckdb(**config) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(config={"allow_unsigned_extensions": "true", **config})
     con.execute(f"LOAD '{extension_path()}'")
     return con
+
+
+def service_rows(server, sql):
+    """Rows of `sql` read straight from the service (ADBC), not through the extension."""
+    with server.connect() as conn, conn.cursor() as cur:
+        cur.execute(sql)
+        return [tuple(row.values()) for row in cur.fetch_arrow_table().to_pylist()]

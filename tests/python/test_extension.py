@@ -15,7 +15,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
-from extension_harness import extension_path, local_duckdb
+from extension_harness import extension_path, local_duckdb, service_rows
 from openduck_harness import Server
 from test_transactions_ingest import encode_statement_query
 from test_types import CASES, ENUM, case_sql
@@ -418,13 +418,6 @@ def test_interrupting_a_query_cancels_it_on_the_service(tmp_path):
         con.close()
     finally:
         srv.stop()
-
-
-def service_rows(server, sql):
-    """Rows of `sql` read straight from the service (ADBC), not through the extension."""
-    with server.connect() as conn, conn.cursor() as cur:
-        cur.execute(sql)
-        return [tuple(row.values()) for row in cur.fetch_arrow_table().to_pylist()]
 
 
 def test_create_insert_and_drop_through_the_attachment(server, con):

@@ -7,9 +7,8 @@ import json
 
 import duckdb
 import pytest
-from extension_harness import local_duckdb
+from extension_harness import local_duckdb, service_rows
 from openduck_harness import Server
-from test_extension_transactions import service_rows
 
 ROWS = 100_000
 

@@ -6,7 +6,7 @@ import threading
 
 import duckdb
 import pytest
-from extension_harness import local_duckdb
+from extension_harness import local_duckdb, service_rows
 from openduck_harness import Server
 
 
@@ -23,13 +23,6 @@ def con(server):
     con.execute(f"ATTACH 'openduck:mydb?endpoint={server.uri}' AS cloud")
     yield con
     con.close()
-
-
-def service_rows(server, sql):
-    """Rows of `sql` read straight from the service (ADBC), not through the extension."""
-    with server.connect() as conn, conn.cursor() as cur:
-        cur.execute(sql)
-        return [tuple(row.values()) for row in cur.fetch_arrow_table().to_pylist()]
 
 
 def service_has_table(server, name):
