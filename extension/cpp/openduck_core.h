@@ -38,9 +38,10 @@ enum {
 
 OdError *od_endpoint(const char *path, char **out);
 void od_string_free(char *text);
-/* Each credential may be NULL (then from OPENDUCK_TOKEN, OPENDUCK_USER/PASSWORD, OPENDUCK_CA). */
+/* Each credential may be NULL (then from OPENDUCK_TOKEN, OPENDUCK_USER/PASSWORD, OPENDUCK_CA,
+ * OPENDUCK_CERT/KEY). */
 OdError *od_connect(const char *path, const char *token, const char *user, const char *password, const char *ca,
-                    OdClient **out);
+                    const char *cert, const char *key, OdClient **out);
 void od_client_free(OdClient *client);
 const char *od_client_database(const OdClient *client);
 /* A client whose statements run in one new transaction on the service; od_end ends it. */

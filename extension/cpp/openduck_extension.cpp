@@ -62,13 +62,16 @@ std::string StripScheme(const std::string &path) {
 	return path;
 }
 
+//! The options of an openduck secret.
+const char *const SECRET_KEYS[] = {"token", "user", "password", "ca", "cert", "key"};
+
 //! `CREATE SECRET (TYPE openduck, TOKEN '...', SCOPE 'grpc://host:port')`: how to connect to
 //! the endpoints the scope covers (all of them without a scope): a TOKEN, or a USER and
-//! PASSWORD of an account, and the CA of a grpc+tls:// endpoint. DuckDB redacts the token
-//! and the password.
+//! PASSWORD of an account; for a grpc+tls:// endpoint its CA, and a client CERT and KEY for
+//! mutual TLS. DuckDB redacts the token, the password and the key.
 unique_ptr<BaseSecret> CreateOpenduckSecret(ClientContext &, CreateSecretInput &input) {
 	auto secret = make_uniq<KeyValueSecret>(input.scope, input.type, input.provider, input.name);
-	for (auto key : {"token", "user", "password", "ca"}) {
+	for (auto key : SECRET_KEYS) {
 		auto value = input.options.find(key);
 		if (value != input.options.end() && !value->second.IsNull()) {
 			secret->secret_map[key] = value->second.ToString();
@@ -80,16 +83,19 @@ unique_ptr<BaseSecret> CreateOpenduckSecret(ClientContext &, CreateSecretInput &
 	if (has("user") != has("password")) {
 		throw InvalidInputException("an openduck secret with a USER needs its PASSWORD, and the other way round");
 	}
-	if (!has("token") && !has("user") && !has("ca")) {
-		throw InvalidInputException("an openduck secret needs a TOKEN, a USER and PASSWORD, or a CA");
+	if (has("cert") != has("key")) {
+		throw InvalidInputException("an openduck secret with a CERT needs its KEY, and the other way round");
 	}
-	secret->redact_keys = {"token", "password"};
+	if (!has("token") && !has("user") && !has("ca") && !has("cert")) {
+		throw InvalidInputException("an openduck secret needs a TOKEN, a USER and PASSWORD, a CA, or a CERT and KEY");
+	}
+	secret->redact_keys = {"token", "password", "key"};
 	return std::move(secret);
 }
 
 //! What the best-matching openduck secret for `endpoint` holds (empty if there is none).
 struct Credentials {
-	std::string token, user, password, ca;
+	std::string token, user, password, ca, cert, key;
 
 	static const char *OrNull(const std::string &value) {
 		return value.empty() ? nullptr : value.c_str();
@@ -112,6 +118,8 @@ Credentials CredentialsFor(ClientContext &context, const std::string &endpoint) 
 	credentials.user = get("user");
 	credentials.password = get("password");
 	credentials.ca = get("ca");
+	credentials.cert = get("cert");
+	credentials.key = get("key");
 	return credentials;
 }
 
@@ -124,7 +132,8 @@ unique_ptr<Catalog> Attach(optional_ptr<StorageExtensionInfo>, ClientContext &co
 	od_string_free(endpoint);
 	OdClient *raw = nullptr;
 	Check(od_connect(path.c_str(), Credentials::OrNull(credentials.token), Credentials::OrNull(credentials.user),
-	                 Credentials::OrNull(credentials.password), Credentials::OrNull(credentials.ca), &raw));
+	                 Credentials::OrNull(credentials.password), Credentials::OrNull(credentials.ca),
+	                 Credentials::OrNull(credentials.cert), Credentials::OrNull(credentials.key), &raw));
 	auto client = make_shared_ptr<Client>(raw);
 	if (client->Database().empty()) {
 		throw NotImplementedException("openduck: ATTACH 'openduck:' without a database is not supported yet; "
@@ -163,7 +172,7 @@ void Load(ExtensionLoader &loader) {
 	secret_type.extension = "openduck";
 	loader.RegisterSecretType(secret_type);
 	CreateSecretFunction secret = {"openduck", "config", CreateOpenduckSecret, {}};
-	for (auto key : {"token", "user", "password", "ca"}) {
+	for (auto key : SECRET_KEYS) {
 		secret.named_parameters[key] = LogicalType::VARCHAR;
 	}
 	loader.RegisterFunction(secret);

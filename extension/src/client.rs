@@ -23,7 +23,7 @@ use openduck_proto::flight_session::session_option_value::OptionValue;
 use openduck_proto::flight_session::{SessionOptionValue, SetSessionOptionsRequest};
 use prost::Message;
 use tokio::runtime::Runtime;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::catalog::{Catalog, TableEntry};
 use crate::{Error, Target};
@@ -78,7 +78,17 @@ impl Client {
             transaction: None,
             idle: Arc::default(),
         };
-        let databases = client.databases()?;
+        // The first call is where a connection the service refuses fails (a TLS client
+        // certificate it does not accept, say): name the endpoint and the whole cause.
+        let databases = client.databases().map_err(|error| match error {
+            Error::Status(status) if matches!(status.code(), tonic::Code::Unknown | tonic::Code::Unavailable) => {
+                Error::Unreachable {
+                    endpoint: client.target.endpoint.clone(),
+                    reason: error_chain(&status),
+                }
+            }
+            other => other,
+        })?;
         let database = &client.target.database;
         if !database.is_empty() && !databases.iter().any(|name| name == database) {
             return Err(Error::Status(tonic::Status::not_found(format!(
@@ -360,6 +370,12 @@ pub(crate) fn open(target: &Target) -> Result<FlightServiceClient<Channel>, Erro
         .map_err(|error| Error::InvalidTarget(format!("openduck: invalid endpoint {:?}: {error}", target.endpoint)))?
         .connect_timeout(METADATA_DEADLINE)
         .tcp_nodelay(true);
+    if target.identity.is_some() && !target.tls() {
+        return Err(Error::InvalidTarget(format!(
+            "openduck: a client certificate needs a grpc+tls:// endpoint, not {}",
+            target.endpoint
+        )));
+    }
     if target.tls() {
         let ca = target.ca.as_deref().ok_or_else(|| {
             Error::InvalidTarget(format!(
@@ -368,7 +384,10 @@ pub(crate) fn open(target: &Target) -> Result<FlightServiceClient<Channel>, Erro
                 target.endpoint, target.endpoint
             ))
         })?;
-        let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca));
+        let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca));
+        if let Some((cert, key)) = &target.identity {
+            tls = tls.identity(Identity::from_pem(cert, key));
+        }
         endpoint = endpoint
             .tls_config(tls)
             .map_err(|error| Error::InvalidTarget(format!("openduck: TLS for {}: {error}", target.endpoint)))?;

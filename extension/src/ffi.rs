@@ -120,7 +120,9 @@ pub unsafe extern "C" fn od_string_free(text: *mut c_char) {
 /// credentials and the database. Each credential may be null, then taken from the
 /// environment: `token` (`OPENDUCK_TOKEN`), `user` and `password` (`OPENDUCK_USER`,
 /// `OPENDUCK_PASSWORD`: logged in with, for a service with user accounts), `ca` (`OPENDUCK_CA`:
-/// the CA certificate of a `grpc+tls://` endpoint, as PEM text or a file's path).
+/// the CA certificate of a `grpc+tls://` endpoint), `cert` and `key` (`OPENDUCK_CERT`,
+/// `OPENDUCK_KEY`: a client certificate and its key, for mutual TLS); certificates and keys
+/// as PEM text or a file's path.
 ///
 /// # Safety
 /// `path` is a valid string; the others null or valid strings; `out` valid for writes.
@@ -131,6 +133,8 @@ pub unsafe extern "C" fn od_connect(
     user: *const c_char,
     password: *const c_char,
     ca: *const c_char,
+    cert: *const c_char,
+    key: *const c_char,
     out: *mut *mut OdClient,
 ) -> *mut OdError {
     guard(|| {
@@ -147,7 +151,15 @@ pub unsafe extern "C" fn od_connect(
         if let (Some(user), Some(password)) = (given(user, "OPENDUCK_USER")?, given(password, "OPENDUCK_PASSWORD")?) {
             target.login = Some((user, password));
         }
-        target.ca = given(ca, "OPENDUCK_CA")?.map(read_ca).transpose()?;
+        target.ca = given(ca, "OPENDUCK_CA")?
+            .map(|ca| read_pem(ca, "the CA certificate"))
+            .transpose()?;
+        if let (Some(cert), Some(key)) = (given(cert, "OPENDUCK_CERT")?, given(key, "OPENDUCK_KEY")?) {
+            target.identity = Some((
+                read_pem(cert, "the client certificate")?,
+                read_pem(key, "the client key")?,
+            ));
+        }
         let database = text(&target.catalog());
         let endpoint = text(&target.endpoint);
         let client = Client::connect(target)?;
@@ -162,13 +174,14 @@ pub unsafe extern "C" fn od_connect(
     })
 }
 
-/// A CA certificate given as PEM text, or as the path of a PEM file.
-fn read_ca(ca: String) -> Result<String, Error> {
-    if ca.trim_start().starts_with("-----BEGIN") {
-        return Ok(ca);
+/// A certificate or key given as PEM text, or as the path of a PEM file. An error names
+/// the path, never the text.
+fn read_pem(given: String, what: &str) -> Result<String, Error> {
+    if given.trim_start().starts_with("-----BEGIN") {
+        return Ok(given);
     }
-    std::fs::read_to_string(&ca)
-        .map_err(|error| Error::InvalidTarget(format!("openduck: cannot read the CA certificate {ca:?}: {error}")))
+    std::fs::read_to_string(&given)
+        .map_err(|error| Error::InvalidTarget(format!("openduck: cannot read {what} {given:?}: {error}")))
 }
 
 /// # Safety

@@ -22,6 +22,9 @@ pub struct Target {
     pub login: Option<(String, String)>,
     /// The CA certificate (PEM) a `grpc+tls://` endpoint's certificate must chain to.
     pub ca: Option<String>,
+    /// A client certificate and its private key (PEM), for a service that asks for one
+    /// (mutual TLS). The key is never printed.
+    pub identity: Option<(String, String)>,
 }
 
 impl std::fmt::Debug for Target {
@@ -33,6 +36,7 @@ impl std::fmt::Debug for Target {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("user", &self.login.as_ref().map(|(user, _)| user))
             .field("ca", &self.ca.is_some())
+            .field("identity", &self.identity.is_some())
             .finish()
     }
 }
@@ -93,6 +97,7 @@ impl Target {
             token: token.filter(|t| !t.is_empty()).map(str::to_owned),
             login: None,
             ca: None,
+            identity: None,
         })
     }
 

@@ -99,3 +99,26 @@ def test_a_wrong_password_fails_at_attach(accounts_server):
     with pytest.raises(duckdb.Error, match="needs its PASSWORD"):
         con.execute("CREATE SECRET half (TYPE openduck, USER 'alice')")
     con.close()
+
+
+def test_mutual_tls_with_a_client_certificate(tmp_path, certs):  # noqa: F811
+    args = ["--tls-cert", str(certs / "server.pem"), "--tls-key", str(certs / "server.key"),
+            "--tls-client-ca", str(certs / "ca.pem")]
+    srv = Server(tmp_path / "data", extra_args=args).start()
+    try:
+        con = local_duckdb()
+        con.execute(f"CREATE SECRET ca_only (TYPE openduck, CA '{certs / 'ca.pem'}', SCOPE '{srv.uri}')")
+        # Without a client certificate the service refuses the connection.
+        with pytest.raises(duckdb.Error, match=srv.uri.replace("+", r"\+")):
+            con.execute(f"ATTACH 'openduck:mydb?endpoint={srv.uri}' AS cloud")
+        key = (certs / "client.key").read_text()
+        con.execute(
+            f"CREATE OR REPLACE SECRET ca_only (TYPE openduck, CA '{certs / 'ca.pem'}', "
+            f"CERT '{certs / 'client.pem'}', KEY '{key}', SCOPE '{srv.uri}')"
+        )
+        con.execute(f"ATTACH 'openduck:mydb?endpoint={srv.uri}' AS cloud")
+        assert con.sql("SELECT * FROM openduck_query('cloud', 'SELECT 7 AS seven')").fetchall() == [(7,)]
+        assert "PRIVATE KEY" not in str(con.sql("SELECT * FROM duckdb_secrets()").fetchall())
+        con.close()
+    finally:
+        srv.stop()
