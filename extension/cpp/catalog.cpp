@@ -411,13 +411,22 @@ void OpenduckCatalog::Execute(ClientContext &context, const std::string &sql) {
 optional_ptr<SchemaCatalogEntry> OpenduckCatalog::LookupSchema(CatalogTransaction transaction,
                                                                const EntryLookupInfo &schema_lookup,
                                                                OnEntryNotFound if_not_found) {
-	if (!transaction.context) {
-		return nullptr;
-	}
-	auto &listing = ListingFor(*transaction.context);
-	auto entry = listing.find(schema_lookup.GetEntryName());
-	if (entry != listing.end()) {
-		return entry->second.get();
+	if (transaction.context) {
+		auto &listing = ListingFor(*transaction.context);
+		auto entry = listing.find(schema_lookup.GetEntryName());
+		if (entry != listing.end()) {
+			return entry->second.get();
+		}
+	} else {
+		// No client context to list with: what the attachment has listed already.
+		std::lock_guard<std::mutex> guard(lock);
+		if (schemas) {
+			auto entry = schemas->find(schema_lookup.GetEntryName());
+			if (entry != schemas->end()) {
+				used_outside = true;
+				return entry->second.get();
+			}
+		}
 	}
 	if (if_not_found == OnEntryNotFound::THROW_EXCEPTION) {
 		throw CatalogException("openduck: schema \"%s\" does not exist in \"%s\" on %s", schema_lookup.GetEntryName(),

@@ -81,7 +81,14 @@ impl Client {
         // The first call is where a connection the service refuses fails (a TLS client
         // certificate it does not accept, say): name the endpoint and the whole cause.
         let databases = client.databases().map_err(|error| match error {
-            Error::Status(status) if matches!(status.code(), tonic::Code::Unknown | tonic::Code::Unavailable) => {
+            // (Cancelled too: a connection reset in the TLS handshake reads as one, and
+            // nobody can interrupt an ATTACH's first call.)
+            Error::Status(status)
+                if matches!(
+                    status.code(),
+                    tonic::Code::Unknown | tonic::Code::Unavailable | tonic::Code::Cancelled
+                ) =>
+            {
                 Error::Unreachable {
                     endpoint: client.target.endpoint.clone(),
                     reason: error_chain(&status),
