@@ -314,8 +314,8 @@ Listing &OpenduckCatalog::ListingFor(ClientContext &context) {
 	auto transaction = TransactionOf(context);
 	if (transaction) {
 		std::lock_guard<std::mutex> guard(transaction->lock);
-		if (transaction->overlaid) {
-			return transaction->listing;
+		if (transaction->overlay) {
+			return *transaction->overlay;
 		}
 		if (transaction->pinned) {
 			return *transaction->pinned;
@@ -347,18 +347,17 @@ void OpenduckCatalog::Overlay(ClientContext &context,
 		Refresh();
 		return;
 	}
-	if (!transaction->overlaid) {
+	if (!transaction->overlay) {
 		auto &listed = ListingFor(context);
-		Listing copy;
+		auto copy = make_uniq<Listing>();
 		for (auto &schema : listed) {
-			copy.emplace(schema.first, schema.second->Copy());
+			copy->emplace(schema.first, schema.second->Copy());
 		}
 		std::lock_guard<std::mutex> guard(transaction->lock);
-		transaction->listing = std::move(copy);
-		transaction->overlaid = true;
+		transaction->overlay = std::move(copy);
 	}
 	std::lock_guard<std::mutex> guard(transaction->lock);
-	change(transaction->listing, transaction->retired);
+	change(*transaction->overlay, transaction->retired);
 }
 
 void OpenduckCatalog::Refresh() {

@@ -120,8 +120,7 @@ public:
 	//! After DDL, what this transaction sees of the service's catalog: the attachment's
 	//! listing with the transaction's own changes (the service lists only what is
 	//! committed). Entries it replaced stay while statements bound to them may run.
-	bool overlaid = false;
-	Listing listing;
+	unique_ptr<Listing> overlay;
 	duckdb::vector<unique_ptr<duckdb::CatalogEntry>> retired;
 };
 

@@ -198,7 +198,8 @@ private:
 };
 
 //! The statement being run, rewritten for the service: an UPDATE (`update`) or DELETE
-//! of `changed`.
+//! of `changed` that CheckShipping let through (RETURNING, local tables and the like are
+//! refused there, from the bound plan).
 std::string ShippedSQL(ClientContext &context, OpenduckCatalog &catalog, TableCatalogEntry &changed, bool update) {
 	auto kind = update ? "UPDATE" : "DELETE";
 	Parser parser(context.GetParserOptions());
@@ -215,9 +216,6 @@ std::string ShippedSQL(ClientContext &context, OpenduckCatalog &catalog, TableCa
 	unique_ptr<TableRef> *target = nullptr;
 	if (statement->type == StatementType::UPDATE_STATEMENT && update) {
 		auto &statement_ = statement->Cast<UpdateStatement>();
-		if (!statement_.returning_list.empty()) {
-			CannotShip(kind, "RETURNING is not supported yet");
-		}
 		rewriter.VisitCtes(statement_.cte_map);
 		target = &statement_.table;
 		if (statement_.from_table) {
@@ -229,9 +227,6 @@ std::string ShippedSQL(ClientContext &context, OpenduckCatalog &catalog, TableCa
 		}
 	} else if (statement->type == StatementType::DELETE_STATEMENT && !update) {
 		auto &statement_ = statement->Cast<DeleteStatement>();
-		if (!statement_.returning_list.empty()) {
-			CannotShip(kind, "RETURNING is not supported yet");
-		}
 		rewriter.VisitCtes(statement_.cte_map);
 		target = &statement_.table;
 		for (auto &using_clause : statement_.using_clauses) {
@@ -329,8 +324,8 @@ PhysicalOperator &OpenduckStatement::Plan(ClientContext &context, PhysicalPlanGe
 	// DuckDB made below this operator is never run.
 	auto &made = planner.Make<OpenduckStatement>(catalog, table, update, op.estimated_cardinality);
 	if (context.transaction.GetActiveQuery() != MAXIMUM_QUERY_ID) {
-		// Planned as the statement runs (not prepared ahead): the SQL is known now, for
-		// EXPLAIN, and a statement that cannot be shipped fails before anything runs.
+		// Planned as the statement runs (not prepared ahead): the SQL is made now, for
+		// EXPLAIN and to be sent, and one that cannot be shipped fails before anything runs.
 		made.Cast<OpenduckStatement>().sent = ShippedSQL(context, catalog, table, update);
 	}
 	return made;
@@ -355,12 +350,13 @@ InsertionOrderPreservingMap<std::string> OpenduckStatement::ParamsToString() con
 SourceResultType OpenduckStatement::GetDataInternal(ExecutionContext &context, DataChunk &chunk,
                                                     OperatorSourceInput &input) const {
 	auto &client = context.client;
-	// Made here, where the statement's text and its parameters' values are known.
-	auto sql = ShippedSQL(client, catalog, table, update);
+	if (sent.empty()) {
+		// Prepared ahead: made here, where the statement's text and values are known.
+		sent = ShippedSQL(client, catalog, table, update);
+	}
 	auto through = catalog.ClientFor(client, true);
 	int64_t rows = 0;
-	Check(od_update(through->Get(), sql.c_str(), &client.interrupted, &rows));
-	sent = std::move(sql);
+	Check(od_update(through->Get(), sent.c_str(), &client.interrupted, &rows));
 	chunk.SetCardinality(1);
 	chunk.SetValue(0, 0, Value::BIGINT(rows));
 	return SourceResultType::FINISHED;

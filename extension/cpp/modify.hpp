@@ -47,7 +47,7 @@ private:
 	duckdb::TableCatalogEntry &table;
 	bool update;
 	//! The SQL sent: made at planning when the statement is running then (for EXPLAIN),
-	//! and again when it runs.
+	//! else when it runs.
 	mutable std::string sent;
 };
 

@@ -81,8 +81,7 @@ impl Client {
         // The first call is where a connection the service refuses fails (a TLS client
         // certificate it does not accept, say): name the endpoint and the whole cause.
         let databases = client.databases().map_err(|error| match error {
-            // (Cancelled too: a connection reset in the TLS handshake reads as one, and
-            // nobody can interrupt an ATTACH's first call.)
+            // (Cancelled too: a connection reset in the TLS handshake can read as one.)
             Error::Status(status)
                 if matches!(
                     status.code(),

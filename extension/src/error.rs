@@ -34,6 +34,9 @@ impl Error {
         match self {
             Error::InvalidTarget(_) => Code::InvalidArgument,
             Error::Unreachable { .. } => Code::Unavailable,
+            // Only the user's own interrupt is a cancellation to DuckDB (its
+            // InterruptException); a call the service or the transport cancelled failed.
+            Error::Status(status) if status.code() == Code::Cancelled => Code::Aborted,
             Error::Status(status) => status.code(),
             Error::Arrow(_) => Code::DataLoss,
             Error::Protocol(_) => Code::Internal,
@@ -58,5 +61,20 @@ fn describe(status: &tonic::Status) -> String {
         Code::Unauthenticated => format!("openduck: authentication failed: {}", status.message()),
         Code::PermissionDenied => format!("openduck: permission denied: {}", status.message()),
         code => format!("openduck: {} ({code:?})", status.message()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_users_interrupt_is_a_cancellation() {
+        assert_eq!(Error::Interrupted.code(), Code::Cancelled);
+        let reset = Error::Status(tonic::Status::cancelled("h2 protocol error: stream reset"));
+        assert_eq!(reset.code(), Code::Aborted);
+        assert!(reset.to_string().contains("stream reset"));
+        let refused = Error::Status(tonic::Status::unauthenticated("invalid credentials"));
+        assert_eq!(refused.code(), Code::Unauthenticated);
     }
 }

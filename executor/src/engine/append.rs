@@ -73,9 +73,10 @@ impl<'c> Appender<'c> {
     }
 
     /// When every field of `arrow` names a column of the table (exactly: DuckDB's appender
-    /// compares names as written), the rows fill those columns by name, in any order, and the columns left out take their defaults (an
-    /// `INSERT INTO t (a, c)` sent as an ingest). Otherwise they fill the table's columns in
-    /// order, whatever the fields are called.
+    /// compares names as written), the rows fill those columns by name, in any order, and
+    /// the columns left out take their defaults (an `INSERT INTO t (a, c)` sent as an
+    /// ingest). Otherwise they fill the table's columns in order, whatever the fields are
+    /// called.
     fn choose_columns(&mut self, arrow: &Schema) {
         for field in arrow.fields() {
             let named = c_string(field.name()).is_ok_and(|name| {
