@@ -15,13 +15,12 @@ use openduck_storage::EtcdHeads;
 use tracing::{info, warn};
 
 use crate::serve::{
-    init_logging, parse_duration, serve_frontend, shutdown_signal, ExecutorArgs, FrontendArgs, TICKET_TTL,
+    init_logging, parse_duration, parse_duration_ms, serve_frontend, shutdown_signal, ExecutorArgs, FrontendArgs,
+    TICKET_TTL,
 };
 
 /// Shortest cluster secret accepted, in bytes.
 const MIN_SECRET_LEN: usize = 16;
-/// How long an executor that was told to stop lets running calls finish.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// How a process finds the cluster and proves it belongs to it.
 #[derive(Debug, Args)]
@@ -132,6 +131,12 @@ pub(crate) struct ExecutorProcessArgs {
     #[arg(long, env = "OPENDUCK_MAX_MESSAGE_SIZE", default_value_t = 64 << 20)]
     max_message_size: usize,
 
+    /// On SIGTERM or Ctrl-C, how long running calls may finish after the
+    /// executor has left the registry, before they are interrupted. Keep
+    /// Kubernetes' terminationGracePeriodSeconds above it.
+    #[arg(long, env = "OPENDUCK_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration_ms)]
+    shutdown_grace: Duration,
+
     /// Log filter (tracing's EnvFilter syntax).
     #[arg(long, env = "OPENDUCK_LOG", default_value = "info")]
     log: String,
@@ -153,13 +158,15 @@ pub(crate) async fn run_executor(args: ExecutorProcessArgs) -> Result<(), Box<dy
             role: role as i32,
         }
     };
-    let mut databases: Vec<HostedDatabase> = args.executor.writers().iter().map(role(Role::Writer)).collect();
-    databases.extend(args.executor.replicas().iter().map(role(Role::Reader)));
+    // Writers are claimed at once; replicas are announced once they serve
+    // (a replica may first wait for its writer's first snapshot).
+    let writers: Vec<HostedDatabase> = args.executor.writers().iter().map(role(Role::Writer)).collect();
+    let replicas: Vec<HostedDatabase> = args.executor.replicas().iter().map(role(Role::Reader)).collect();
 
     let record = ExecutorRecord {
         id: id.clone(),
         endpoint: format!("grpc://{advertise}"),
-        databases,
+        databases: writers,
         version: env!("CARGO_PKG_VERSION").into(),
         capacity,
         catalog_version: 0,
@@ -178,6 +185,10 @@ pub(crate) async fn run_executor(args: ExecutorProcessArgs) -> Result<(), Box<dy
     };
 
     let server = serve_executor(Arc::clone(&executor) as _, signer, listener, args.max_message_size).await?;
+
+    if !replicas.is_empty() {
+        announcement.update(|record| record.databases.extend(replicas));
+    }
 
     // Coordinators list a catalog again when its version in the registry moves.
     let announcement = Arc::new(announcement);
@@ -200,7 +211,7 @@ pub(crate) async fn run_executor(args: ExecutorProcessArgs) -> Result<(), Box<dy
     if let Ok(announcement) = Arc::try_unwrap(announcement) {
         announcement.withdraw().await;
     }
-    server.shutdown(SHUTDOWN_GRACE).await?;
+    server.shutdown(args.shutdown_grace).await?;
     Ok(())
 }
 

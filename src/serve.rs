@@ -68,6 +68,13 @@ pub(crate) struct FrontendArgs {
     /// Largest total size of a request's headers, in bytes.
     #[arg(long, env = "OPENDUCK_MAX_HEADER_SIZE", default_value_t = 256 << 10)]
     max_header_size: u32,
+
+    /// On SIGTERM or Ctrl-C, how long running statements may finish before
+    /// they are interrupted; no new statement starts meanwhile (health
+    /// checks answer NOT_SERVING). Keep Kubernetes'
+    /// terminationGracePeriodSeconds above it.
+    #[arg(long, env = "OPENDUCK_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration_ms)]
+    shutdown_grace: Duration,
 }
 
 impl FrontendArgs {
@@ -279,7 +286,7 @@ pub(crate) async fn serve_frontend(
             tls,
             max_message_size: args.max_message_size,
             max_header_size: args.max_header_size,
-            ..ServerConfig::default()
+            shutdown_grace: args.shutdown_grace,
         },
     )
     .await;

@@ -67,7 +67,7 @@ impl Executor {
         }
         let mut replicas = Vec::new();
         for name in &replica_names {
-            let replica = Replica::prepare(&storage, &data_dir, name).await?;
+            let replica = Replica::prepare(&storage, &data_dir, name, config.replica_interval).await?;
             attach.push((replica.name().to_string(), replica.active_file().to_path_buf(), true));
             replicas.push(replica);
         }

@@ -31,12 +31,11 @@ pub(crate) struct Replica {
 
 impl Replica {
     /// Brings the first file of replica `name` to the database's head,
-    /// before DuckDB attaches it.
-    pub(crate) async fn prepare(storage: &Storage, data_dir: &Path, name: &str) -> Result<Self> {
-        let snapshot = storage
-            .head(name)
-            .await?
-            .ok_or_else(|| openduck_storage::Error::NoSuchDatabase(name.to_string()))?;
+    /// before DuckDB attaches it. A database without a snapshot yet is
+    /// waited for, looking again every `poll`: a replica may start before
+    /// its writer has published (every pod of a new cluster starts at once).
+    pub(crate) async fn prepare(storage: &Storage, data_dir: &Path, name: &str, poll: Duration) -> Result<Self> {
+        let snapshot = first_snapshot(storage, name, poll).await?;
         let manifest = storage.manifest(name, &snapshot).await?;
         let files = [0, 1].map(|n| data_dir.join(format!("{name}.replica{n}.duckdb")));
         let stats = hydrate(storage, &manifest, &files[0]).await?;
@@ -57,6 +56,21 @@ impl Replica {
     /// The database replicated.
     pub(crate) fn name(&self) -> &str {
         &self.name
+    }
+}
+
+/// The head of database `name`, once it has one.
+async fn first_snapshot(storage: &Storage, name: &str, poll: Duration) -> Result<SnapshotId> {
+    let mut waiting = false;
+    loop {
+        if let Some(snapshot) = storage.head(name).await? {
+            return Ok(snapshot);
+        }
+        if !waiting {
+            info!(database = name, "replica waits for its writer's first snapshot");
+            waiting = true;
+        }
+        tokio::time::sleep(poll).await;
     }
 }
 

@@ -163,3 +163,47 @@ async fn concurrent_writes_all_succeed_and_survive_the_loss_of_the_disk() {
     assert_eq!(written(&executor).await, WRITTEN);
     executor.shutdown(Duration::from_secs(5)).await.unwrap();
 }
+
+/// Every pod of a new cluster starts at once, so a replica may open before
+/// its writer has published anything: it waits for the first snapshot
+/// instead of failing, then follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_started_before_its_writer_waits_for_its_first_snapshot() {
+    let dir = TempDir::new().unwrap();
+    let replica_config = ExecutorConfig {
+        storage: Some(Storage::local(dir.path().join("storage")).unwrap()),
+        replicas: vec!["mydb".into()],
+        replica_interval: Duration::from_millis(50),
+        ..ExecutorConfig::new(dir.path().join("replica"), vec![])
+    };
+    let mut replica = tokio::spawn(Executor::start(replica_config));
+    // Still waiting after many looks at storage.
+    assert!(tokio::time::timeout(Duration::from_millis(500), &mut replica)
+        .await
+        .is_err());
+
+    let writer = start(&dir, 2).await;
+    writer
+        .update(Statement::new("mydb", "CREATE TABLE t AS SELECT 42 AS answer"))
+        .await
+        .unwrap();
+    let replica = tokio::time::timeout(Duration::from_secs(20), replica)
+        .await
+        .expect("the replica opens once the writer has published")
+        .unwrap()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let seen = replica.query(Statement::new("mydb", "SELECT answer FROM t")).await;
+        if let Ok(batches) = seen {
+            let batches: Vec<RecordBatch> = batches.try_collect().await.unwrap();
+            assert_eq!(array_value_to_string(batches[0].column(0), 0).unwrap(), "42");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replica never saw the writer's table"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,131 @@
+{{/* The chart's name, or nameOverride. */}}
+{{- define "openduck.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The release's full name: the prefix of every object's name. */}}
+{{- define "openduck.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else if contains (include "openduck.name" .) .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name (include "openduck.name" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{/* Labels of every object; pass a dict with "ctx" (the root) and "component". */}}
+{{- define "openduck.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version | replace "+" "_" }}
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
+{{ include "openduck.selectorLabels" . }}
+{{- end }}
+
+{{/* The labels a component's selector matches. */}}
+{{- define "openduck.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "openduck.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "openduck.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end }}
+
+{{- define "openduck.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "openduck.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* Secret names: the user's own, or the ones the chart makes. */}}
+{{- define "openduck.clusterSecretName" -}}
+{{- .Values.clusterSecret.existingSecret | default (printf "%s-cluster" (include "openduck.fullname" .)) }}
+{{- end }}
+
+{{/* Whether clients authenticate with a token (given, existing or generated). */}}
+{{- define "openduck.usesToken" -}}
+{{- if or .Values.auth.token .Values.auth.existingSecret (not (or .Values.auth.users .Values.auth.usersExistingSecret)) }}true{{ end }}
+{{- end }}
+
+{{- define "openduck.tokenSecretName" -}}
+{{- .Values.auth.existingSecret | default (printf "%s-token" (include "openduck.fullname" .)) }}
+{{- end }}
+
+{{- define "openduck.usersSecretName" -}}
+{{- .Values.auth.usersExistingSecret | default (printf "%s-users" (include "openduck.fullname" .)) }}
+{{- end }}
+
+{{- define "openduck.s3SecretName" -}}
+{{- .Values.storage.s3.credentialsSecret | default (printf "%s-s3" (include "openduck.fullname" .)) }}
+{{- end }}
+
+{{/* A secret value kept across upgrades: the one the live Secret holds,
+     else the given one, else a new random one. Base64-encoded.
+     Pass a dict with "ctx", "secret" (name), "key" and "given". */}}
+{{- define "openduck.keptSecretValue" -}}
+{{- $live := lookup "v1" "Secret" .ctx.Release.Namespace .secret }}
+{{- $kept := dig "data" .key "" ($live | default dict) }}
+{{- if .given }}{{ .given | b64enc }}{{ else if $kept }}{{ $kept }}{{ else }}{{ randAlphaNum 48 | b64enc }}{{ end }}
+{{- end }}
+
+{{/* The etcd client URLs openduck processes use. */}}
+{{- define "openduck.etcdEndpoints" -}}
+{{- if .Values.etcd.enabled }}
+{{- $fullname := include "openduck.fullname" . }}
+{{- $urls := list }}
+{{- range $i := until (int .Values.etcd.members) }}
+{{- $urls = append $urls (printf "http://%s-etcd-%d.%s-etcd.%s.svc.%s:2379" $fullname $i $fullname $.Release.Namespace $.Values.clusterDomain) }}
+{{- end }}
+{{- join "," $urls }}
+{{- else }}
+{{- join "," .Values.etcd.endpoints }}
+{{- end }}
+{{- end }}
+
+{{/* Environment every openduck process shares: the cluster, logs, storage credentials. */}}
+{{- define "openduck.clusterEnv" -}}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+# DuckDB keeps per-user files under HOME; the root filesystem is read-only.
+- name: HOME
+  value: /tmp
+- name: OPENDUCK_ETCD
+  value: {{ include "openduck.etcdEndpoints" . | quote }}
+- name: OPENDUCK_ETCD_PREFIX
+  value: {{ .Values.etcd.prefix | quote }}
+- name: OPENDUCK_CLUSTER_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "openduck.clusterSecretName" . }}
+      key: cluster-secret
+- name: OPENDUCK_LOG
+  value: {{ .Values.log | quote }}
+- name: OPENDUCK_SHUTDOWN_GRACE
+  value: {{ .Values.shutdownGrace | quote }}
+{{- end }}
+
+{{/* terminationGracePeriodSeconds: the shutdown grace and 5 s more. */}}
+{{- define "openduck.terminationGrace" -}}
+{{- $grace := .Values.shutdownGrace | toString }}
+{{- $n := regexFind "^[0-9]+" $grace | int }}
+{{- $unit := trimPrefix (toString $n) $grace }}
+{{- $seconds := $n }}
+{{- if eq $unit "m" }}{{ $seconds = mul $n 60 }}{{ else if eq $unit "h" }}{{ $seconds = mul $n 3600 }}{{ end }}
+{{- add $seconds 5 }}
+{{- end }}
+
+{{/* Changes when a value behind the Secrets changes, so pods restart and read
+     them again (generated values are kept, so they do not count). */}}
+{{- define "openduck.secretsChecksum" -}}
+{{- pick .Values "auth" "clusterSecret" "tls" "storage" | toJson | sha256sum }}
+{{- end }}
