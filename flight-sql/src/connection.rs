@@ -6,21 +6,22 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tonic::transport::server::{Connected, TlsConnectInfo};
+
+use openduck_remote::LingeringTcp;
 
 use crate::session::{ClientSessions, CloseOnDrop, ConnectionId};
 
 /// A client's TCP connection; its id reaches every request as an extension.
 #[derive(Debug)]
 pub(crate) struct TrackedConnection {
-    tcp: TcpStream,
+    tcp: LingeringTcp,
     id: ConnectionId,
     _close: CloseOnDrop,
 }
 
 impl TrackedConnection {
-    pub(crate) fn new(tcp: TcpStream, sessions: Arc<ClientSessions>) -> Self {
+    pub(crate) fn new(tcp: LingeringTcp, sessions: Arc<ClientSessions>) -> Self {
         let id = ClientSessions::connection_id();
         TrackedConnection {
             tcp,

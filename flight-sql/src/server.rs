@@ -7,7 +7,7 @@ use std::time::Duration;
 use arrow_flight::flight_service_server::FlightServiceServer;
 use futures::StreamExt;
 use openduck_coordinator::Coordinator;
-use openduck_remote::Health;
+use openduck_remote::{Connections, Health, LINGER};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -64,7 +64,7 @@ pub struct ServerConfig {
     pub max_message_size: usize,
     /// Largest total size of a request's headers (HTTP/2 header list).
     pub max_header_size: u32,
-    /// How long shutdown waits for running statements after interrupting them.
+    /// How long shutdown lets running calls finish before interrupting them.
     pub shutdown_grace: Duration,
 }
 
@@ -105,6 +105,7 @@ pub struct RunningServer {
     coordinator: Arc<Coordinator>,
     health: Health,
     grace: Duration,
+    connections: Connections,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<()>>,
 }
@@ -158,11 +159,15 @@ pub async fn serve(coordinator: Arc<Coordinator>, config: ServerConfig) -> Resul
     let service = FlightServiceServer::new(OpenDuckFlight::new(flight_sql))
         .max_decoding_message_size(config.max_message_size)
         .max_encoding_message_size(config.max_message_size);
-    let incoming = TcpListenerStream::new(listener).map(move |stream| {
-        stream.map(|tcp| {
-            let _ = tcp.set_nodelay(true);
-            TrackedConnection::new(tcp, Arc::clone(&sessions))
-        })
+    let connections = Connections::default();
+    let incoming = TcpListenerStream::new(listener).map({
+        let connections = connections.clone();
+        move |stream| {
+            stream.map(|tcp| {
+                let _ = tcp.set_nodelay(true);
+                TrackedConnection::new(connections.accept(tcp), Arc::clone(&sessions))
+            })
+        }
     });
     let (health, health_service) = Health::serving().await;
     let (stop, stopped) = oneshot::channel::<()>();
@@ -184,6 +189,7 @@ pub async fn serve(coordinator: Arc<Coordinator>, config: ServerConfig) -> Resul
         coordinator,
         health,
         grace: config.shutdown_grace,
+        connections,
         stop: Some(stop),
         task,
     })
@@ -195,22 +201,38 @@ impl RunningServer {
         self.local_addr
     }
 
-    /// Stops accepting calls, interrupts running statements, checkpoints
-    /// every database and waits for the server to finish.
+    /// Drains: stops accepting calls (health checks answer NOT_SERVING),
+    /// lets running calls finish for up to the grace period, then interrupts
+    /// what still runs, checkpoints every database and closes the
+    /// connections left.
     pub async fn shutdown(mut self) -> Result<()> {
         self.health.draining().await;
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let checkpointed = self.coordinator.shutdown(self.grace).await;
-        match tokio::time::timeout(self.grace + Duration::from_secs(1), &mut self.task).await {
-            Ok(Ok(served)) => served?,
-            Ok(Err(join)) => warn!(error = %join, "the server task failed"),
+        let served = match tokio::time::timeout(self.grace, &mut self.task).await {
+            Ok(served) => Some(served),
             Err(_) => {
+                warn!(grace = ?self.grace, "calls still running after the grace period; interrupting them");
+                None
+            }
+        };
+        let checkpointed = self.coordinator.shutdown(self.grace).await;
+        let served = match served {
+            Some(served) => Some(served),
+            // Interrupted statements end their calls; whatever is left is closed.
+            None => tokio::time::timeout(Duration::from_secs(1), &mut self.task).await.ok(),
+        };
+        match served {
+            Some(Ok(served)) => served?,
+            Some(Err(join)) => warn!(error = %join, "the server task failed"),
+            None => {
                 warn!("connections still open after the grace period; closing them");
                 self.task.abort();
             }
         }
+        // Clients read the ends of their streams before the sockets close.
+        self.connections.closed_within(LINGER).await;
         checkpointed?;
         info!("server stopped");
         Ok(())

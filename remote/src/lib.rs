@@ -15,10 +15,13 @@
 //! - [`encode_results`] and [`incoming_batches`] put rows on and take them
 //!   off the wire the same way in every server of openduck, and
 //!   [`for_client`] gives the schema clients see (no view types).
+//! - [`Connections`] closes a server's connections without losing the end
+//!   of a stream, and counts them until they are gone.
 //! - [`Health`] answers the gRPC health checking protocol for every server.
 //! - [`code_of`] and [`status_with_causes`] map errors to gRPC statuses in one place.
 
 mod client;
+mod connections;
 mod convert;
 mod error;
 mod health;
@@ -29,6 +32,7 @@ mod signing;
 mod status;
 
 pub use client::RemoteExecutor;
+pub use connections::{Connections, LingeringTcp, LINGER};
 pub use convert::{batch_from_bytes, batch_to_bytes, statement_of, ticket_of};
 pub use error::{Error, Result};
 pub use health::{Health, HEALTH_PATH_PREFIX};

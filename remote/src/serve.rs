@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use openduck_api::ExecutorApi;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -11,6 +12,7 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 use tracing::{info, warn};
 
+use crate::connections::{Connections, LINGER};
 use crate::error::{Error, Result};
 use crate::health::Health;
 use crate::server::ExecutorService;
@@ -26,6 +28,7 @@ pub struct RunningExecutor {
     local_addr: SocketAddr,
     executor: Arc<dyn ExecutorApi>,
     health: Health,
+    connections: Connections,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
 }
@@ -46,12 +49,17 @@ pub async fn serve_executor(
     // Open, registered and listening: ready.
     let (health, health_service) = Health::serving().await;
     let (stop, stopped) = oneshot::channel::<()>();
+    let connections = Connections::default();
+    let incoming = TcpListenerStream::new(listener).map({
+        let connections = connections.clone();
+        move |accepted| accepted.map(|tcp| connections.accept(tcp))
+    });
     let task = tokio::spawn(
         tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
             .add_service(health_service)
             .add_service(service)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+            .serve_with_incoming_shutdown(incoming, async {
                 let _ = stopped.await;
             }),
     );
@@ -60,6 +68,7 @@ pub async fn serve_executor(
         local_addr,
         executor,
         health,
+        connections,
         stop: Some(stop),
         task,
     })
@@ -88,6 +97,8 @@ impl RunningExecutor {
                 self.task.abort();
             }
         }
+        // Coordinators read the ends of their streams before the sockets close.
+        self.connections.closed_within(LINGER).await;
         self.executor.shutdown(grace).await?;
         Ok(())
     }
