@@ -15,9 +15,9 @@ use openduck_storage::EtcdHeads;
 use tracing::{info, warn};
 
 use crate::serve::{
-    init_logging, parse_duration, parse_duration_ms, serve_frontend, shutdown_signal, ExecutorArgs, FrontendArgs,
-    TICKET_TTL,
+    parse_duration, parse_duration_ms, serve_frontend, shutdown_signal, ExecutorArgs, FrontendArgs, TICKET_TTL,
 };
+use crate::telemetry::TelemetryArgs;
 
 /// Shortest cluster secret accepted, in bytes.
 const MIN_SECRET_LEN: usize = 16;
@@ -86,13 +86,12 @@ pub(crate) struct CoordinatorArgs {
     #[arg(long, env = "OPENDUCK_DIRECT_RESULTS", action = clap::ArgAction::Set)]
     direct_results: Option<bool>,
 
-    /// Log filter (tracing's EnvFilter syntax).
-    #[arg(long, env = "OPENDUCK_LOG", default_value = "info")]
-    log: String,
+    #[command(flatten)]
+    telemetry: TelemetryArgs,
 }
 
 pub(crate) async fn run_coordinator(args: CoordinatorArgs) -> Result<(), Box<dyn std::error::Error>> {
-    init_logging(&args.log)?;
+    let telemetry = args.telemetry.start("openduck-coordinator").await?;
     let signer = args.cluster.signer()?;
     let membership = openduck_registry::watch(args.cluster.registry()).await?;
     let registry = Registry::cluster(membership, signer.clone(), args.frontend.max_message_size);
@@ -102,7 +101,9 @@ pub(crate) async fn run_coordinator(args: CoordinatorArgs) -> Result<(), Box<dyn
         warn!("--direct-results with TLS or client credentials: drivers send their credentials to executors, in plain gRPC");
     }
     let coordinator = Coordinator::new(registry, signer, args.default_database).with_direct_results(direct_results);
-    serve_frontend(Arc::new(coordinator), args.frontend).await
+    let served = serve_frontend(Arc::new(coordinator), args.frontend).await;
+    telemetry.shutdown();
+    served
 }
 
 #[derive(Debug, Args)]
@@ -137,13 +138,12 @@ pub(crate) struct ExecutorProcessArgs {
     #[arg(long, env = "OPENDUCK_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration_ms)]
     shutdown_grace: Duration,
 
-    /// Log filter (tracing's EnvFilter syntax).
-    #[arg(long, env = "OPENDUCK_LOG", default_value = "info")]
-    log: String,
+    #[command(flatten)]
+    telemetry: TelemetryArgs,
 }
 
 pub(crate) async fn run_executor(args: ExecutorProcessArgs) -> Result<(), Box<dyn std::error::Error>> {
-    init_logging(&args.log)?;
+    let telemetry = args.telemetry.start("openduck-executor").await?;
     let signer = args.cluster.signer()?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -211,8 +211,9 @@ pub(crate) async fn run_executor(args: ExecutorProcessArgs) -> Result<(), Box<dy
     if let Ok(announcement) = Arc::try_unwrap(announcement) {
         announcement.withdraw().await;
     }
-    server.shutdown(args.shutdown_grace).await?;
-    Ok(())
+    let stopped = server.shutdown(args.shutdown_grace).await;
+    telemetry.shutdown();
+    Ok(stopped?)
 }
 
 /// The address to advertise: the one given, or the bound one; never a

@@ -9,6 +9,7 @@ mod cluster;
 mod passwd;
 mod query;
 mod serve;
+mod telemetry;
 
 use std::process::ExitCode;
 

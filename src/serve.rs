@@ -9,7 +9,8 @@ use openduck_coordinator::Coordinator;
 use openduck_executor::{confine_storage, prepare_default_storage, Executor, ExecutorConfig, SqlFileAccess};
 use openduck_flight_sql::{serve, ServerConfig, TlsConfig, UserAccounts};
 use openduck_storage::{Heads, Location, Storage};
-use tracing_subscriber::EnvFilter;
+
+use crate::telemetry::TelemetryArgs;
 
 /// How long a query ticket stays valid after the query is planned.
 pub(crate) const TICKET_TTL: Duration = Duration::from_secs(15 * 60);
@@ -22,9 +23,8 @@ pub(crate) struct ServeArgs {
     #[command(flatten)]
     executor: ExecutorArgs,
 
-    /// Log filter (tracing's EnvFilter syntax, for example `info` or `openduck=debug`).
-    #[arg(long, env = "OPENDUCK_LOG", default_value = "info")]
-    log: String,
+    #[command(flatten)]
+    telemetry: TelemetryArgs,
 }
 
 /// How clients reach the Flight SQL front end (`serve` and `coordinator`).
@@ -241,20 +241,12 @@ impl ExecutorArgs {
 }
 
 pub(crate) async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
-    init_logging(&args.log)?;
+    let telemetry = args.telemetry.start("openduck").await?;
     let executor = args.executor.open("executor-0".into(), None, true).await?;
     let coordinator = Arc::new(Coordinator::embedded(Arc::new(executor), TICKET_TTL));
-    serve_frontend(coordinator, args.frontend).await
-}
-
-/// Installs the log subscriber (stderr; colours only on a terminal).
-pub(crate) fn init_logging(filter: &str) -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_new(filter)?)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    Ok(())
+    let served = serve_frontend(coordinator, args.frontend).await;
+    telemetry.shutdown();
+    served
 }
 
 /// Serves Flight SQL over `coordinator` until SIGINT or SIGTERM, then shuts

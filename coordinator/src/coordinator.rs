@@ -9,7 +9,7 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use openduck_api::{CatalogFilter, Description, ExecutorApi, IngestTarget, TableEntry};
 use openduck_proto::{DistributedQuery, FragmentTicket, HeldResult};
 use openduck_remote::{batch_to_bytes, TicketKind, TicketSigner};
-use tracing::{debug, info};
+use tracing::{debug, info, info_span, Instrument};
 
 use crate::distributed::{DistributedPlan, DistributedPlanner, RunningQueries};
 use crate::error::{Error, Result};
@@ -259,7 +259,8 @@ impl Coordinator {
     /// query) runs right here instead, so that it takes effect even if the
     /// client never fetches its result; the ticket then redeems the held result.
     pub async fn plan_query(&self, scope: &Scope, sql: &str, parameters: Option<&RecordBatch>) -> Result<PlannedQuery> {
-        let (site, database) = match self.route_in(scope, sql).await? {
+        let routed = self.route_in(scope, sql).instrument(info_span!("route")).await?;
+        let (site, database) = match routed {
             (Route::Site(site), database) => (site, database),
             (Route::Spanning { explain, query }, database) => {
                 return self
@@ -339,6 +340,7 @@ impl Coordinator {
                 scope.schema.as_deref(),
                 query,
             )
+            .instrument(info_span!("plan", openduck.database = database))
             .await?;
         let query_id = uuid::Uuid::new_v4().to_string();
         let (schema, ticket) = if explain {

@@ -38,11 +38,22 @@ pub(crate) struct Pool {
 impl Pool {
     pub(crate) fn new(database: Arc<Database>, size: usize) -> Self {
         let size = size.max(1);
+        let permits = Arc::new(Semaphore::new(size));
+        let free = Arc::downgrade(&permits);
+        opentelemetry::global::meter("openduck")
+            .u64_observable_gauge("openduck_executor_connections_in_use")
+            .with_description("DuckDB connections of an executor's pool running a statement or held by a session.")
+            .with_callback(move |observer| {
+                if let Some(free) = free.upgrade() {
+                    observer.observe(size.saturating_sub(free.available_permits()) as u64, &[]);
+                }
+            })
+            .build();
         Pool {
             database,
             generation: std::sync::atomic::AtomicU64::new(0),
             idle: Mutex::new(Vec::new()),
-            permits: Arc::new(Semaphore::new(size)),
+            permits,
             size,
             running: Mutex::new(Vec::new()),
             catalog_version: tokio::sync::watch::Sender::new(0),

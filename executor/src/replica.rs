@@ -20,6 +20,16 @@ use crate::pool::{Lease, Pool};
 use crate::sql::{quote_identifier, quote_literal};
 use crate::stream::run_blocking;
 
+/// How old the snapshot a replica just moved to was (its writer published
+/// it that long before it became visible here).
+static REPLICA_LAG: std::sync::LazyLock<opentelemetry::metrics::Gauge<f64>> = std::sync::LazyLock::new(|| {
+    opentelemetry::global::meter("openduck")
+        .f64_gauge("openduck_replica_lag_seconds")
+        .with_unit("s")
+        .with_description("Age of the snapshot a read replica last moved to, when it moved, by database.")
+        .build()
+});
+
 /// One database served read-only.
 #[derive(Debug)]
 pub(crate) struct Replica {
@@ -178,6 +188,15 @@ async fn advance(storage: &Storage, replica: &mut Replica, pool: &Arc<Pool>, swa
     pool.catalog_changed();
     replica.active = next;
     replica.snapshot = head;
+    let lag = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |now| {
+            (now.as_millis() as f64 - manifest.created_at_ms as f64) / 1000.0
+        });
+    REPLICA_LAG.record(
+        lag.max(0.0),
+        &[opentelemetry::KeyValue::new("database", replica.name.clone())],
+    );
     info!(
         database = %replica.name,
         snapshot = %replica.snapshot,

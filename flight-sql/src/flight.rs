@@ -7,10 +7,13 @@ use arrow_flight::sql::{Any, Command};
 use arrow_flight::{
     Action, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest, PollInfo, SchemaResult, Ticket,
 };
+use futures::StreamExt;
 use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
+use tracing::Instrument;
 
 use crate::error::{Error, Result};
+use crate::observe::{kind_of_action, kind_of_command, Call, PutKind};
 use crate::service::OpenDuckFlightSql;
 
 type Inner = OpenDuckFlightSql;
@@ -63,7 +66,7 @@ impl FlightService for OpenDuckFlight {
         &self,
         request: Request<Streaming<HandshakeRequest>>,
     ) -> Result<Response<Self::HandshakeStream>, Status> {
-        self.inner.handshake(request).await
+        measured(Call::start("Handshake", "handshake"), self.inner.handshake(request)).await
     }
 
     async fn list_flights(&self, request: Request<Criteria>) -> Result<Response<Self::ListFlightsStream>, Status> {
@@ -71,13 +74,15 @@ impl FlightService for OpenDuckFlight {
     }
 
     async fn get_flight_info(&self, request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
-        self.inner.get_flight_info(request).await
+        let call = Call::start("GetFlightInfo", kind_of_command(&request.get_ref().cmd));
+        measured(call, self.inner.get_flight_info(request)).await
     }
 
     /// Queries are planned when asked, so the answer is final at once: a
     /// PollInfo with the FlightInfo and no descriptor to poll again.
     async fn poll_flight_info(&self, request: Request<FlightDescriptor>) -> Result<Response<PollInfo>, Status> {
-        let info = self.inner.get_flight_info(request).await?.into_inner();
+        let call = Call::start("PollFlightInfo", kind_of_command(&request.get_ref().cmd));
+        let info = measured(call, self.inner.get_flight_info(request)).await?.into_inner();
         Ok(Response::new(PollInfo {
             info: Some(info),
             flight_descriptor: None,
@@ -87,24 +92,52 @@ impl FlightService for OpenDuckFlight {
     }
 
     async fn get_schema(&self, request: Request<FlightDescriptor>) -> Result<Response<SchemaResult>, Status> {
-        let schema = self.schema_of(&request).await?.ok_or_else(|| {
-            Error::InvalidRequest("the result schema depends on parameters not bound yet; bind them and execute".into())
-        })?;
-        let options = arrow::ipc::writer::IpcWriteOptions::default();
-        let result = SchemaResult::try_from(arrow_flight::SchemaAsIpc::new(&schema, &options)).map_err(Error::from)?;
-        Ok(Response::new(result))
+        let call = Call::start("GetSchema", kind_of_command(&request.get_ref().cmd));
+        let schema = async {
+            let schema = self.schema_of(&request).await?.ok_or_else(|| {
+                Error::InvalidRequest(
+                    "the result schema depends on parameters not bound yet; bind them and execute".into(),
+                )
+            })?;
+            let options = arrow::ipc::writer::IpcWriteOptions::default();
+            let result =
+                SchemaResult::try_from(arrow_flight::SchemaAsIpc::new(&schema, &options)).map_err(Error::from)?;
+            Ok::<_, Status>(Response::new(result))
+        };
+        measured(call, schema).await
     }
 
     async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
-        self.inner.do_get(request).await
+        let call = Call::start("DoGet", "fetch");
+        // Fetching rows continues the trace of the call that planned them.
+        openduck_telemetry::parent_from_text(
+            call.span(),
+            &openduck_remote::trace_context_of(&request.get_ref().ticket),
+        );
+        let span = call.span().clone();
+        match self.inner.do_get(request).instrument(span).await {
+            Ok(response) => Ok(response.map(|stream| call.follow(stream).boxed())),
+            Err(status) => {
+                call.finish(status.code());
+                Err(status)
+            }
+        }
     }
 
     async fn do_put(&self, request: Request<Streaming<FlightData>>) -> Result<Response<Self::DoPutStream>, Status> {
-        self.inner.do_put(request).await
+        // The command is inside the stream: the handler that decodes it names the kind.
+        let kind = PutKind::default();
+        let call_kind = kind.clone();
+        let call = Call::start("DoPut", "put");
+        let span = call.span().clone();
+        let result = kind.scope(self.inner.do_put(request)).instrument(span).await;
+        call.with_kind(call_kind.get()).finish_with(&result);
+        result
     }
 
     async fn do_action(&self, request: Request<Action>) -> Result<Response<Self::DoActionStream>, Status> {
-        self.inner.do_action(request).await
+        let call = Call::start("DoAction", kind_of_action(&request.get_ref().r#type));
+        measured(call, self.inner.do_action(request)).await
     }
 
     async fn list_actions(&self, request: Request<Empty>) -> Result<Response<Self::ListActionsStream>, Status> {
@@ -117,4 +150,11 @@ impl FlightService for OpenDuckFlight {
     ) -> Result<Response<Self::DoExchangeStream>, Status> {
         self.inner.do_exchange(request).await
     }
+}
+
+/// Runs a unary call in its span and records how it ended.
+async fn measured<T>(call: Call, handler: impl std::future::Future<Output = Result<T, Status>>) -> Result<T, Status> {
+    let result = handler.instrument(call.span().clone()).await;
+    call.finish_with(&result);
+    result
 }

@@ -34,6 +34,7 @@ mod flight;
 mod ingest;
 mod limits;
 mod metadata;
+mod observe;
 mod prepared;
 mod server;
 mod service;

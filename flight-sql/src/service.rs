@@ -41,7 +41,9 @@ use crate::metadata::{self, TableRef};
 use crate::prepared::PreparedStatements;
 use crate::session::ClientSessions;
 use crate::sql_info::sql_info;
-use openduck_remote::{encode_results, for_client};
+use openduck_remote::{encode_results, for_client, Receiver};
+
+use crate::observe::note_put_kind;
 
 type DoGetStream = <OpenDuckFlightSql as FlightService>::DoGetStream;
 type HandshakeStream = Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>;
@@ -130,7 +132,7 @@ fn metadata_info(command: Any, schema: &Schema, descriptor: FlightDescriptor) ->
 /// (DuckDB's ENUM) travel as dictionaries, as DuckDB produces them.
 fn encode_stream(batches: ResultStream) -> DoGetStream {
     let schema = batches.schema();
-    encode_results(schema, batches.map_err(Error::from))
+    encode_results(schema, batches.map_err(Error::from), Receiver::Client)
 }
 
 fn encode_batch(batch: RecordBatch) -> DoGetStream {
@@ -239,6 +241,7 @@ impl FlightSqlService for OpenDuckFlightSql {
         command: CommandStatementUpdate,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
+        note_put_kind("update");
         let scope = self.scope(&request, command.transaction_id.as_ref())?;
         let changed = self
             .coordinator
@@ -253,6 +256,7 @@ impl FlightSqlService for OpenDuckFlightSql {
         query: CommandPreparedStatementQuery,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<DoPutPreparedStatementResult, Status> {
+        note_put_kind("bind");
         let parameters = read_parameters(request).await?;
         self.prepared.bind(&query.prepared_statement_handle, parameters)?;
         Ok(DoPutPreparedStatementResult {
@@ -265,6 +269,7 @@ impl FlightSqlService for OpenDuckFlightSql {
         query: CommandPreparedStatementUpdate,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
+        note_put_kind("prepared_update");
         let prepared = self.prepared.get(&query.prepared_statement_handle)?;
         let scope = self.scope(&request, None)?;
         let parameters = read_parameters(request).await?.or(prepared.parameters);
@@ -559,6 +564,7 @@ impl FlightSqlService for OpenDuckFlightSql {
         command: CommandStatementIngest,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
+        note_put_kind("ingest");
         let client = client_of(&request);
         let mut target = ingest_target(&command, &self.coordinator.default_database())?;
         if target.temporary {

@@ -39,6 +39,11 @@ pub(crate) struct ClientSessions {
 }
 
 impl ClientSessions {
+    /// Clients holding state here (a transaction, a session's options).
+    pub(crate) fn len(&self) -> usize {
+        self.clients.lock().len()
+    }
+
     /// A new connection id.
     pub(crate) fn connection_id() -> ConnectionId {
         static NEXT: AtomicU64 = AtomicU64::new(1);

@@ -191,13 +191,27 @@ async fn keep_alive(
             () = tokio::time::sleep_until(renew_at) => {}
         }
         renew_at = next_renewal();
-        keeper.keep_alive().await.map_err(|error| error.to_string())?;
-        match tokio::time::timeout(period, responses.message()).await {
-            Ok(Ok(Some(response))) if response.ttl() > 0 => {}
-            Ok(Ok(Some(_))) => return Err("the lease expired".into()),
-            Ok(Ok(None)) => return Err("the keep-alive stream ended".into()),
-            Ok(Err(error)) => return Err(error.to_string()),
-            Err(_) => return Err("no keep-alive answer".into()),
+        let renewed = async {
+            keeper.keep_alive().await.map_err(|error| error.to_string())?;
+            match tokio::time::timeout(period, responses.message()).await {
+                Ok(Ok(Some(response))) if response.ttl() > 0 => Ok(()),
+                Ok(Ok(Some(_))) => Err("the lease expired".to_string()),
+                Ok(Ok(None)) => Err("the keep-alive stream ended".into()),
+                Ok(Err(error)) => Err(error.to_string()),
+                Err(_) => Err("no keep-alive answer".into()),
+            }
         }
+        .await;
+        let outcome = if renewed.is_ok() { "renewed" } else { "failed" };
+        LEASE_RENEWALS.add(1, &[opentelemetry::KeyValue::new("outcome", outcome)]);
+        renewed?;
     }
 }
+
+/// Keep-alives of the registry lease, by outcome (renewed or failed).
+static LEASE_RENEWALS: std::sync::LazyLock<opentelemetry::metrics::Counter<u64>> = std::sync::LazyLock::new(|| {
+    opentelemetry::global::meter("openduck")
+        .u64_counter("openduck_registry_lease_renewals")
+        .with_description("Keep-alives of an executor's registry lease in etcd, by outcome.")
+        .build()
+});

@@ -19,14 +19,14 @@ use openduck_proto::executor_request::Request as Req;
 use openduck_proto::{self as pb, ExecutorRequest, Message};
 use tokio::sync::oneshot;
 use tonic::transport::{Channel, Endpoint};
-use tracing::debug;
+use tracing::{debug, info_span, Instrument, Span};
 
 use crate::convert::{
     description_from_pb, filter_to_pb, ingest_to_pb, key_from_pb, statistics_from_pb, table_from_pb, table_name_to_pb,
     ticket_of,
 };
 use crate::error::{Error, Result};
-use crate::server::ACTION;
+use crate::server::{request_name, ACTION};
 use crate::signing::{TicketKind, TicketSigner};
 
 /// How long a connection attempt to an executor may take.
@@ -82,10 +82,12 @@ impl RemoteExecutor {
 
     /// Streams the rows of a signed ticket this executor runs.
     async fn fetch(&self, ticket: Vec<u8>) -> Result<Rows> {
+        let (request, span) = self.traced("DoGet", Ticket::new(ticket));
         let response = self
             .client
             .clone()
-            .do_get(Ticket::new(ticket))
+            .do_get(request)
+            .instrument(span.clone())
             .await
             .map_err(|status| Error::remote(&self.id, &status))?;
         let executor = self.id.clone();
@@ -103,28 +105,51 @@ impl RemoteExecutor {
             .schema()
             .cloned()
             .ok_or_else(|| Error::Protocol(format!("executor {executor:?} sent no schema")))?;
+        // The call's span lasts as long as its rows come.
         let batches = futures::stream::iter(first.map(Ok))
             .chain(batches.map_err(move |error| flight_error(&executor, error).into()))
+            .map(move |batch| {
+                let _receiving = &span;
+                batch
+            })
             .boxed();
         Ok(Rows { schema, batches })
     }
 
+    /// `message` as a request in a new client span of this executor, with
+    /// the span's trace context in its metadata.
+    fn traced<T>(&self, name: &'static str, message: T) -> (tonic::Request<T>, Span) {
+        let span = info_span!(
+            "executor_call",
+            otel.name = name,
+            otel.kind = "client",
+            openduck.executor = %self.id,
+        );
+        let mut request = tonic::Request::new(message);
+        span.in_scope(|| openduck_telemetry::inject(request.metadata_mut()));
+        (request, span)
+    }
+
     async fn call(&self, request: Req) -> Result<bytes::Bytes> {
+        let name = request_name(&request);
         let request = ExecutorRequest { request: Some(request) };
-        let mut action = tonic::Request::new(Action::new(ACTION, self.signer.sign_request(&request)));
+        let (mut action, span) = self.traced(name, Action::new(ACTION, self.signer.sign_request(&request)));
         action.set_timeout(REQUEST_TIMEOUT);
-        let mut results = self
-            .client
-            .clone()
-            .do_action(action)
-            .await
-            .map_err(|status| Error::remote(&self.id, &status))?
-            .into_inner();
-        let result = results
-            .message()
-            .await
-            .map_err(|status| Error::remote(&self.id, &status))?;
-        Ok(result.map(|result| result.body).unwrap_or_default())
+        let mut client = self.client.clone();
+        async move {
+            let mut results = client
+                .do_action(action)
+                .await
+                .map_err(|status| Error::remote(&self.id, &status))?
+                .into_inner();
+            let result = results
+                .message()
+                .await
+                .map_err(|status| Error::remote(&self.id, &status))?;
+            Ok(result.map(|result| result.body).unwrap_or_default())
+        }
+        .instrument(span)
+        .await
     }
 }
 
@@ -261,21 +286,28 @@ impl ExecutorApi for RemoteExecutor {
                     Either::Right(future::pending())
                 }
             });
+        let (data, span) = self.traced("ingest", data);
         let mut client = self.client.clone();
-        let put = client.do_put(data);
-        let response = tokio::select! {
-            response = put => response.map_err(|status| Error::remote(&self.id, &status))?,
-            Ok(message) = &mut failure => return Err(Error::IngestAborted(message).into()),
-        };
-        let mut results = response.into_inner();
-        let result = results
-            .message()
-            .await
-            .map_err(|status| Error::remote(&self.id, &status))?
-            .ok_or_else(|| Error::Protocol(format!("executor {:?} sent no ingest result", self.id)))?;
-        let rows = decode::<pb::UpdateResult>(&self.id, &result.app_metadata)?
-            .rows
-            .unwrap_or(0);
+        let rows = async move {
+            let put = client.do_put(data);
+            let response = tokio::select! {
+                response = put => response.map_err(|status| Error::remote(&self.id, &status))?,
+                Ok(message) = &mut failure => return Err(Error::IngestAborted(message)),
+            };
+            let mut results = response.into_inner();
+            let result = results
+                .message()
+                .await
+                .map_err(|status| Error::remote(&self.id, &status))?
+                .ok_or_else(|| Error::Protocol(format!("executor {:?} sent no ingest result", self.id)))?;
+            Ok::<_, Error>(
+                decode::<pb::UpdateResult>(&self.id, &result.app_metadata)?
+                    .rows
+                    .unwrap_or(0),
+            )
+        }
+        .instrument(span)
+        .await?;
         debug!(executor = %self.id, rows, "ingested");
         Ok(rows)
     }

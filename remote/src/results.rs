@@ -56,7 +56,13 @@ pub fn for_client(schema: &SchemaRef) -> SchemaRef {
 /// [`for_client`] announces; an error in the middle of the stream becomes the
 /// same status as one before it. Dictionaries (DuckDB's ENUM) travel as
 /// dictionaries, as DuckDB produces them.
-pub fn encode_results<S, E>(schema: SchemaRef, batches: S) -> BoxStream<'static, Result<FlightData, Status>>
+/// The rows and bytes sent count in `openduck_rows_streamed` and
+/// `openduck_bytes_streamed`, by who receives them.
+pub fn encode_results<S, E>(
+    schema: SchemaRef,
+    batches: S,
+    receiver: Receiver,
+) -> BoxStream<'static, Result<FlightData, Status>>
 where
     S: Stream<Item = Result<RecordBatch, E>> + Send + 'static,
     E: Into<Status> + 'static,
@@ -65,14 +71,28 @@ where
     let cast_target = SchemaRef::clone(&target);
     let batches = batches.map(move |batch| {
         let batch = batch.map_err(|error| FlightError::Tonic(Box::new(error.into())))?;
+        crate::metrics::rows_streamed(receiver, batch.num_rows());
         Ok(cast_batch(&batch, &cast_target)?)
     });
     FlightDataEncoderBuilder::new()
         .with_schema(target)
         .with_dictionary_handling(DictionaryHandling::Resend)
         .build(batches)
+        .map_ok(move |data| {
+            crate::metrics::bytes_streamed(receiver, data.data_header.len() + data.data_body.len());
+            data
+        })
         .map_err(Status::from)
         .boxed()
+}
+
+/// Who receives a stream of results, as metrics tell them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receiver {
+    /// A Flight SQL client of the front end.
+    Client,
+    /// A coordinator, from an executor.
+    Coordinator,
 }
 
 /// The schema and rows of an incoming Flight data stream (a DoPut).

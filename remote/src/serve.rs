@@ -50,6 +50,7 @@ pub async fn serve_executor(
     let (health, health_service) = Health::serving().await;
     let (stop, stopped) = oneshot::channel::<()>();
     let connections = Connections::default();
+    connections.observe("executor");
     let incoming = TcpListenerStream::new(listener).map({
         let connections = connections.clone();
         move |accepted| accepted.map(|tcp| connections.accept(tcp))

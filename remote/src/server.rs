@@ -28,14 +28,14 @@ use openduck_api::ExecutorApi;
 use openduck_proto::executor_request::Request as Req;
 use openduck_proto::{self as pb, ExecutorRequest, Message};
 use tonic::{Request, Response, Status, Streaming};
-use tracing::{debug, info};
+use tracing::{debug, info, info_span, Instrument, Span};
 
 use crate::convert::{
     description_to_pb, filter_from_pb, ingest_from_pb, key_to_pb, statement_of, statistics_to_pb, table_name_from_pb,
     table_to_pb,
 };
 use crate::error::{Error, Result};
-use crate::results::{encode_results, incoming_batches};
+use crate::results::{encode_results, incoming_batches, Receiver};
 use crate::signing::{TicketKind, TicketSigner};
 
 /// The action type of every coordinator request.
@@ -59,6 +59,72 @@ impl ExecutorService {
         FlightServiceServer::new(self)
             .max_decoding_message_size(max_message_size)
             .max_encoding_message_size(max_message_size)
+    }
+
+    /// A span for one call from a coordinator, in the coordinator's trace.
+    fn call_span(&self, name: &'static str, metadata: &tonic::metadata::MetadataMap) -> Span {
+        let span = info_span!(
+            "executor",
+            otel.name = name,
+            otel.kind = "server",
+            openduck.executor = self.executor.id(),
+        );
+        openduck_telemetry::extract(&span, metadata);
+        span
+    }
+
+    /// Runs the fragment a signed ticket names; its rows as Flight data.
+    async fn fragment(
+        &self,
+        request: Request<Ticket>,
+    ) -> Result<BoxStream<'static, Result<FlightData, Status>>, Status> {
+        let ticket = match self
+            .signer
+            .verify(&signed_ticket(&request.into_inner().ticket))
+            .map_err(Error::from)?
+        {
+            TicketKind::Fragment(fragment) => fragment,
+            TicketKind::Held(_) | TicketKind::Distributed(_) => return Err(Error::CoordinatorTicket.into()),
+        };
+        if ticket.executor_id != self.executor.id() {
+            return Err(Error::WrongExecutor(ticket.executor_id).into());
+        }
+        let query_id = ticket.query_id.clone();
+        let statement = statement_of(ticket).map_err(Error::from)?;
+        debug!(%query_id, database = %statement.database, "running fragment");
+        let rows = self.executor.query(statement).await.map_err(Error::from)?;
+        Ok(encode_results(
+            rows.schema,
+            rows.batches.map_err(Error::from),
+            Receiver::Coordinator,
+        ))
+    }
+
+    /// Appends the rows of a signed ingest DoPut; how many.
+    async fn ingest(&self, request: Request<Streaming<FlightData>>) -> Result<u64, Status> {
+        let mut data = request.into_inner().peekable();
+        let descriptor = match std::pin::Pin::new(&mut data).peek().await {
+            Some(Ok(first)) => first.flight_descriptor.clone(),
+            Some(Err(status)) => return Err(status.clone()),
+            None => None,
+        };
+        let command = descriptor
+            .map(|descriptor| descriptor.cmd)
+            .ok_or_else(|| Error::Protocol("a DoPut must carry a descriptor".into()))?;
+        let request = self.signer.verify_request(&command).map_err(Error::from)?;
+        let Some(Req::Ingest(ingest)) = request.request else {
+            return Err(Error::Protocol("a DoPut carries an ingest request".into()).into());
+        };
+        let (schema, batches) = incoming_batches(data)
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(|| Error::Protocol("an ingest must send the schema of its rows".into()))?;
+        let batches = batches.map_err(|error| Error::from(error).into()).boxed();
+        Ok(self
+            .executor
+            .ingest(ingest_from_pb(ingest), schema, batches)
+            .await
+            .map_err(Error::from)?)
     }
 
     async fn handle(&self, request: Req) -> Result<Vec<u8>> {
@@ -133,7 +199,7 @@ impl ExecutorService {
 
 /// The signed ticket inside what a DoGet presents: bare, or wrapped in Flight
 /// SQL's `TicketStatementQuery` (a client redeeming an endpoint).
-fn signed_ticket(bytes: &Bytes) -> Bytes {
+pub(crate) fn signed_ticket(bytes: &Bytes) -> Bytes {
     Any::decode(bytes.as_ref())
         .ok()
         .and_then(|any| any.unpack::<TicketStatementQuery>().ok().flatten())
@@ -153,28 +219,25 @@ impl FlightService for ExecutorService {
     type DoExchangeStream = Stream<FlightData>;
 
     async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
-        let ticket = match self
-            .signer
-            .verify(&signed_ticket(&request.into_inner().ticket))
-            .map_err(Error::from)?
-        {
-            TicketKind::Fragment(fragment) => fragment,
-            TicketKind::Held(_) | TicketKind::Distributed(_) => return Err(Error::CoordinatorTicket.into()),
-        };
-        if ticket.executor_id != self.executor.id() {
-            return Err(Error::WrongExecutor(ticket.executor_id).into());
+        let span = self.call_span("DoGet", request.metadata());
+        if request.metadata().get("traceparent").is_none() {
+            // A client redeeming a ticket itself (direct results): the trace
+            // of the call that planned it.
+            openduck_telemetry::parent_from_text(&span, &crate::signing::trace_context_of(&request.get_ref().ticket));
         }
-        let query_id = ticket.query_id.clone();
-        let statement = statement_of(ticket).map_err(Error::from)?;
-        debug!(%query_id, database = %statement.database, "running fragment");
-        let rows = self.executor.query(statement).await.map_err(Error::from)?;
-        Ok(Response::new(encode_results(
-            rows.schema,
-            rows.batches.map_err(Error::from),
-        )))
+        let rows = self.fragment(request).instrument(span.clone()).await?;
+        // The span lasts as long as the stream: the fragment's whole run.
+        Ok(Response::new(
+            rows.map(move |data| {
+                let _running = &span;
+                data
+            })
+            .boxed(),
+        ))
     }
 
     async fn do_action(&self, request: Request<Action>) -> Result<Response<Self::DoActionStream>, Status> {
+        let span = self.call_span("DoAction", request.metadata());
         let action = request.into_inner();
         if action.r#type != ACTION {
             return Err(Status::unimplemented(format!("unknown action {:?}", action.r#type)));
@@ -183,41 +246,20 @@ impl FlightService for ExecutorService {
         let request = request
             .request
             .ok_or_else(|| Error::Protocol("an empty request".into()))?;
-        let body = self.handle(request).await?;
+        span.record("otel.name", request_name(&request));
+        let body = self.handle(request).instrument(span).await?;
         let result = arrow_flight::Result { body: body.into() };
         Ok(Response::new(stream::iter([Ok(result)]).boxed()))
     }
 
     async fn do_put(&self, request: Request<Streaming<FlightData>>) -> Result<Response<Self::DoPutStream>, Status> {
-        let mut data = request.into_inner().peekable();
-        let descriptor = match std::pin::Pin::new(&mut data).peek().await {
-            Some(Ok(first)) => first.flight_descriptor.clone(),
-            Some(Err(status)) => return Err(status.clone()),
-            None => None,
-        };
-        let command = descriptor
-            .map(|descriptor| descriptor.cmd)
-            .ok_or_else(|| Error::Protocol("a DoPut must carry a descriptor".into()))?;
-        let request = self.signer.verify_request(&command).map_err(Error::from)?;
-        let Some(Req::Ingest(ingest)) = request.request else {
-            return Err(Error::Protocol("a DoPut carries an ingest request".into()).into());
-        };
-        let (schema, batches) = incoming_batches(data)
-            .await
-            .map_err(Error::from)?
-            .ok_or_else(|| Error::Protocol("an ingest must send the schema of its rows".into()))?;
-        let batches = batches.map_err(|error| Error::from(error).into()).boxed();
-        let rows = self
-            .executor
-            .ingest(ingest_from_pb(ingest), schema, batches)
-            .await
-            .map_err(Error::from)?;
+        let span = self.call_span("ingest", request.metadata());
+        let rows = self.ingest(request).instrument(span).await?;
         let result = PutResult {
             app_metadata: pb::UpdateResult { rows: Some(rows) }.encode_to_vec().into(),
         };
         Ok(Response::new(stream::iter([Ok(result)]).boxed()))
     }
-
     async fn list_actions(&self, _request: Request<Empty>) -> Result<Response<Self::ListActionsStream>, Status> {
         let action = ActionType {
             r#type: ACTION.into(),
@@ -254,5 +296,25 @@ impl FlightService for ExecutorService {
         _request: Request<Streaming<FlightData>>,
     ) -> Result<Response<Self::DoExchangeStream>, Status> {
         Err(Status::unimplemented("an executor does not exchange"))
+    }
+}
+
+/// The name of an executor request, in spans (client and server side).
+pub(crate) fn request_name(request: &Req) -> &'static str {
+    match request {
+        Req::Describe(_) => "describe",
+        Req::Update(_) => "update",
+        Req::CancelQueryId(_) => "cancel",
+        Req::OpenSession(_) => "open_session",
+        Req::CloseSession(_) => "close_session",
+        Req::Begin(_) => "begin",
+        Req::Commit(_) => "commit",
+        Req::Rollback(_) => "rollback",
+        Req::ListSchemas(_) => "list_schemas",
+        Req::ListTables(_) => "list_tables",
+        Req::ListKeys(_) => "list_keys",
+        Req::Ingest(_) => "ingest",
+        Req::AttachSnapshot(_) => "attach_snapshot",
+        Req::TableStatistics(_) => "table_statistics",
     }
 }

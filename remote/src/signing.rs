@@ -72,9 +72,14 @@ impl TicketSigner {
         self.ttl
     }
 
-    /// Signs a ticket, valid for the signer's lifetime from now.
+    /// Signs a ticket, valid for the signer's lifetime from now. It carries
+    /// the current span's trace context ([`trace_context_of`]).
     pub fn sign(&self, ticket: TicketKind) -> Vec<u8> {
-        self.seal(TICKET, QueryTicket { kind: Some(ticket) }.encode_to_vec())
+        let ticket = QueryTicket {
+            kind: Some(ticket),
+            traceparent: openduck_telemetry::context_text(),
+        };
+        self.seal(TICKET, ticket.encode_to_vec())
     }
 
     /// Checks signature and expiry, and returns what the ticket redeems.
@@ -139,6 +144,20 @@ impl TicketSigner {
     }
 }
 
+/// The trace context a ticket carries (empty when none), read without
+/// checking its signature: it only links a fetch to the trace of the call
+/// that planned it, and decides nothing. Takes the ticket bare or wrapped
+/// as Flight SQL clients send it.
+pub fn trace_context_of(ticket: &[u8]) -> String {
+    let bytes = crate::server::signed_ticket(&bytes::Bytes::copy_from_slice(ticket));
+    SignedTicket::decode(bytes.as_ref())
+        .ok()
+        .filter(|signed| signed.kind == TICKET)
+        .and_then(|signed| QueryTicket::decode(signed.payload.as_slice()).ok())
+        .map(|ticket| ticket.traceparent)
+        .unwrap_or_default()
+}
+
 fn unix_ms(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
@@ -193,7 +212,7 @@ mod tests {
         assert_eq!(signer.verify(&signed.encode_to_vec()), Err(TicketError::BadSignature));
 
         // Genuine, but of no kind.
-        let empty = signer.seal(TICKET, QueryTicket { kind: None }.encode_to_vec());
+        let empty = signer.seal(TICKET, QueryTicket::default().encode_to_vec());
         assert_eq!(signer.verify(&empty), Err(TicketError::Malformed));
 
         let mut extended = SignedTicket::decode(signer.sign(ticket()).as_slice()).unwrap();

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use tracing::{debug, info};
+use tracing::{debug, info, Instrument};
 
 use crate::error::{check_name, Error, Result};
 use crate::format::{checksum_matches, parse_headers, read_checksums, stored_checksum, Layout, HEADER_SIZE};
@@ -99,6 +99,18 @@ impl DatabaseWriter {
     /// file has not changed since the last snapshot. Once it returns `Ok`,
     /// the state of the file is durable.
     pub async fn snapshot(&mut self) -> Result<Option<SnapshotStats>> {
+        let span = tracing::info_span!("publish_snapshot", openduck.database = self.database());
+        let started = std::time::Instant::now();
+        let published = self.publish().instrument(span).await;
+        if let Ok(Some(stats)) = &published {
+            let database = [opentelemetry::KeyValue::new("database", self.database().to_string())];
+            PUBLISHED.duration.record(started.elapsed().as_secs_f64(), &database);
+            PUBLISHED.bytes.add(stats.uploaded_bytes, &database);
+        }
+        published
+    }
+
+    async fn publish(&mut self) -> Result<Option<SnapshotStats>> {
         for _ in 0..ATTEMPTS {
             let storage = self.storage.clone();
             let path = self.path.clone();
@@ -142,6 +154,31 @@ impl DatabaseWriter {
         Err(Error::FileChanging(self.path.clone()))
     }
 }
+
+struct Published {
+    duration: opentelemetry::metrics::Histogram<f64>,
+    bytes: opentelemetry::metrics::Counter<u64>,
+}
+
+/// Snapshots published, how long each took and what it uploaded.
+static PUBLISHED: std::sync::LazyLock<Published> = std::sync::LazyLock::new(|| {
+    let meter = opentelemetry::global::meter("openduck");
+    Published {
+        duration: meter
+            .f64_histogram("openduck_storage_publish_duration_seconds")
+            .with_unit("s")
+            .with_description("How long publishing a snapshot takes (scan, upload, manifest, head), by database.")
+            .with_boundaries(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ])
+            .build(),
+        bytes: meter
+            .u64_counter("openduck_storage_uploaded_bytes")
+            .with_unit("By")
+            .with_description("Bytes of changed blocks uploaded to storage, by database.")
+            .build(),
+    }
+});
 
 enum Scanned {
     Unchanged,

@@ -13,6 +13,7 @@ import pytest
 from cluster_harness import wait_until
 from helm_harness import CHART, KUBE_VERSION, RenderError, SimulatedInstall, find, helm, render
 from storage_harness import BUCKET, MotoS3
+from telemetry_harness import sample, scrape
 
 TOKEN = "a-token-given-in-values-0123456789"
 
@@ -213,6 +214,14 @@ def test_simulated_install_of_the_defaults_serves_queries(install):
     assert query(endpoint, token, "SELECT count(*), sum(id) FROM mydb.events") == [(1000, 499500)]
     with pytest.raises(flight_sql.Error, match="(?i)unauthenticated|token"):
         query(endpoint, "wrong", "SELECT 1")
+    # Every openduck pod serves metrics on the port its annotations name.
+    coordinator = cluster.pod("rel-openduck-coordinator-0")
+    annotations = coordinator.workload["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    text = scrape(f"127.0.0.1:{coordinator.port(int(annotations['prometheus.io/port']))}")
+    assert sample(text, "openduck_calls_total", method="GetFlightInfo", kind="prepared_query", code="OK") == 2
+    executor = cluster.pod("rel-openduck-executor-main-0")
+    assert sample(scrape(f"127.0.0.1:{executor.port(9464)}"), "openduck_storage_uploaded_bytes_total") > 0
     # SIGTERM drains every openduck process and each exits cleanly, as a rolling update would.
     codes = cluster.stop()
     assert {name: code for name, code in codes.items() if "etcd" not in name} == {

@@ -31,8 +31,9 @@ use datafusion::physical_plan::{
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 use futures::{stream, TryStreamExt};
 use openduck_api::{ErrorKind, Statement};
-use tracing::info;
+use tracing::{info, Instrument};
 
+use super::QuerySpan;
 use crate::error::Error;
 use crate::site::Site;
 
@@ -201,7 +202,11 @@ impl ExecutionPlan for FragmentExec {
         }
     }
 
-    fn execute(&self, partition: usize, _context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
+        let span = context
+            .session_config()
+            .get_extension::<QuerySpan>()
+            .map_or_else(tracing::Span::current, |query| query.0.clone());
         let site = self.site.clone();
         let statement = Statement::new(self.database.clone(), self.sql.clone());
         let schema = SchemaRef::clone(&self.schema);
@@ -214,7 +219,7 @@ impl ExecutionPlan for FragmentExec {
             bytes: 0,
         };
         let sql = self.sql.clone();
-        let batches = stream::once(async move { site.query(statement).await })
+        let batches = stream::once(async move { site.query(statement).await }.instrument(span))
             .try_flatten()
             .map_err(move |error| DataFusionError::External(Box::new(unrunnable(error, &sql))))
             .and_then(move |batch| {

@@ -127,13 +127,23 @@ impl DistributedPlan {
     }
 
     /// Runs it, streaming the rows as the LOCAL operators produce them.
-    pub(crate) async fn execute(self) -> Result<ResultStream> {
+    pub(crate) async fn execute(mut self) -> Result<ResultStream> {
         let physical = self.physical().await?;
+        // DataFusion runs parts of the plan in tasks of their own, where the
+        // current span is gone: the fragments find the query's span here.
+        self.state
+            .config_mut()
+            .set_extension(Arc::new(QuerySpan(tracing::Span::current())));
         let stream = execute_stream(physical, self.state.task_ctx()).map_err(from_datafusion)?;
         let schema = stream.schema();
         Ok(ResultStream::new(schema, stream.map_err(from_datafusion).boxed()))
     }
 }
+
+/// The span of the query a plan runs for, which its fragments' calls to
+/// executors are children of.
+#[derive(Debug)]
+pub(crate) struct QuerySpan(pub(crate) tracing::Span);
 
 /// The coordinator's error for a DataFusion error: an executor's own error
 /// comes back out as it went in; DataFusion's are classified.

@@ -110,6 +110,23 @@ app.kubernetes.io/component: {{ .component }}
       key: cluster-secret
 - name: OPENDUCK_LOG
   value: {{ .Values.log | quote }}
+- name: OPENDUCK_LOG_FORMAT
+  value: {{ .Values.logFormat | quote }}
+{{- if .Values.metrics.enabled }}
+- name: OPENDUCK_METRICS_LISTEN
+  value: {{ printf "0.0.0.0:%d" (int .Values.metrics.port) | quote }}
+{{- end }}
+{{- with .Values.otel.endpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.otel.resourceAttributes }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: {{ printf "k8s.pod.name=$(POD_NAME),k8s.namespace.name=$(POD_NAMESPACE),%s" . | quote }}
+{{- else }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: "k8s.pod.name=$(POD_NAME),k8s.namespace.name=$(POD_NAMESPACE)"
+{{- end }}
 - name: OPENDUCK_SHUTDOWN_GRACE
   value: {{ .Values.shutdownGrace | quote }}
 {{- end }}
@@ -128,4 +145,21 @@ app.kubernetes.io/component: {{ .component }}
      them again (generated values are kept, so they do not count). */}}
 {{- define "openduck.secretsChecksum" -}}
 {{- pick .Values "auth" "clusterSecret" "tls" "storage" | toJson | sha256sum }}
+{{- end }}
+
+{{/* The metrics port of an openduck container, and the pod annotations that point Prometheus at it. */}}
+{{- define "openduck.metricsPort" -}}
+{{- if .Values.metrics.enabled }}
+- name: metrics
+  containerPort: {{ .Values.metrics.port }}
+  protocol: TCP
+{{- end }}
+{{- end }}
+
+{{- define "openduck.metricsAnnotations" -}}
+{{- if and .Values.metrics.enabled .Values.metrics.podAnnotations }}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ .Values.metrics.port | quote }}
+prometheus.io/path: /metrics
+{{- end }}
 {{- end }}

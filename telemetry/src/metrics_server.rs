@@ -1,0 +1,115 @@
+//! `/metrics` over HTTP/1.1, for Prometheus to scrape: one small server,
+//! one response per connection.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+use crate::error::{Error, Result};
+use crate::init::Telemetry;
+
+/// Longest request head read, and how long a client may take to send it.
+const MAX_HEAD: usize = 16 << 10;
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The metrics endpoint; stops when dropped.
+#[derive(Debug)]
+pub struct MetricsServer {
+    local_addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl MetricsServer {
+    /// The address it listens on, with the real port.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+}
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Serves `telemetry`'s metrics on `http://<address>/metrics`.
+pub async fn serve_metrics(telemetry: Arc<Telemetry>, address: &str) -> Result<MetricsServer> {
+    let listener = TcpListener::bind(address).await.map_err(|source| Error::Bind {
+        address: address.to_string(),
+        source,
+    })?;
+    let local_addr = listener.local_addr().map_err(|source| Error::Bind {
+        address: address.to_string(),
+        source,
+    })?;
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let telemetry = Arc::clone(&telemetry);
+            tokio::spawn(async move {
+                if let Err(error) = answer(tcp, &telemetry).await {
+                    tracing::debug!(%error, "a metrics request failed");
+                }
+            });
+        }
+    });
+    tracing::info!(%local_addr, "serving metrics on /metrics");
+    Ok(MetricsServer { local_addr, task })
+}
+
+async fn answer(mut tcp: TcpStream, telemetry: &Telemetry) -> std::io::Result<()> {
+    let mut head = Vec::new();
+    let mut buffer = [0u8; 2048];
+    let complete = tokio::time::timeout(READ_TIMEOUT, async {
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD {
+            let read = tcp.read(&mut buffer).await?;
+            if read == 0 {
+                break;
+            }
+            head.extend_from_slice(&buffer[..read]);
+        }
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+    if !matches!(complete, Ok(Ok(()))) {
+        return Ok(());
+    }
+    let request_line = head.split(|&b| b == b'\r').next().unwrap_or_default();
+    let request_line = String::from_utf8_lossy(request_line);
+    let mut parts = request_line.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    let path = target.split('?').next().unwrap_or_default();
+    let (status, content_type, body) = match (method, path) {
+        ("GET" | "HEAD", "/metrics") => (
+            "200 OK",
+            "text/plain; version=0.0.4; charset=utf-8",
+            telemetry.prometheus(),
+        ),
+        ("GET" | "HEAD", _) => (
+            "404 Not Found",
+            "text/plain; charset=utf-8",
+            "try /metrics\n".to_string(),
+        ),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain; charset=utf-8",
+            "GET /metrics\n".to_string(),
+        ),
+    };
+    let mut response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    if method != "HEAD" {
+        response.extend_from_slice(body.as_bytes());
+    }
+    tcp.write_all(&response).await?;
+    tcp.shutdown().await
+}
