@@ -1,14 +1,16 @@
 //! The `openduck` command line: the one-process server (`openduck serve`, also
 //! what a bare `openduck` does), the cluster's processes (`openduck
 //! coordinator` and `openduck executor`), a small Flight SQL client
-//! (`openduck query`), `openduck passwd` for the users file, and the storage
-//! commands (`openduck snapshot`, `clone`, `gc`).
+//! (`openduck query`), `openduck status` for a cluster, `openduck passwd`
+//! for the users file, and the storage commands (`openduck snapshot`,
+//! `clone`, `gc`).
 
 mod admin;
 mod cluster;
 mod passwd;
 mod query;
 mod serve;
+mod status;
 mod telemetry;
 
 use std::process::ExitCode;
@@ -40,6 +42,9 @@ enum Command {
     Executor(cluster::ExecutorProcessArgs),
     /// Run SQL against an openduck server and print the rows.
     Query(query::QueryArgs),
+    /// Print a cluster as etcd has it: executors, their databases and
+    /// roles, and each database's writer, replicas and latest snapshot.
+    Status(status::StatusArgs),
     /// List or export the snapshots of a database in storage.
     Snapshot(admin::SnapshotArgs),
     /// Make a new database that shares every block of another (no data is copied).
@@ -66,6 +71,7 @@ fn main() -> ExitCode {
             Some(Command::Coordinator(args)) => cluster::run_coordinator(args).await,
             Some(Command::Executor(args)) => cluster::run_executor(args).await,
             Some(Command::Query(args)) => query::run(args).await,
+            Some(Command::Status(args)) => status::run(args).await,
             Some(Command::Passwd(args)) => passwd::run(args).await,
             Some(Command::Snapshot(args)) => admin::snapshot(args).await,
             Some(Command::Clone(args)) => admin::clone(args).await,
