@@ -19,6 +19,10 @@ use crate::serve::{
 };
 use crate::telemetry::TelemetryArgs;
 
+/// How long an executor that left the registry keeps taking calls before it
+/// drains, for queries routed to it just before it left.
+const DEREGISTRATION_DELAY: Duration = Duration::from_secs(1);
+
 /// Shortest cluster secret accepted, in bytes.
 const MIN_SECRET_LEN: usize = 16;
 
@@ -102,7 +106,7 @@ pub(crate) async fn run_coordinator(args: CoordinatorArgs) -> Result<(), Box<dyn
     }
     let coordinator = Coordinator::new(registry, signer, args.default_database).with_direct_results(direct_results);
     let served = serve_frontend(Arc::new(coordinator), args.frontend).await;
-    telemetry.shutdown();
+    telemetry.shutdown().await;
     served
 }
 
@@ -211,8 +215,12 @@ pub(crate) async fn run_executor(args: ExecutorProcessArgs) -> Result<(), Box<dy
     if let Ok(announcement) = Arc::try_unwrap(announcement) {
         announcement.withdraw().await;
     }
+    // Coordinators see the executor leave within milliseconds, but a query
+    // one of them routed here just before may not have fetched yet: keep
+    // taking calls a moment longer, then drain.
+    tokio::time::sleep(DEREGISTRATION_DELAY.min(args.shutdown_grace)).await;
     let stopped = server.shutdown(args.shutdown_grace).await;
-    telemetry.shutdown();
+    telemetry.shutdown().await;
     Ok(stopped?)
 }
 

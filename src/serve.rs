@@ -245,7 +245,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error
     let executor = args.executor.open("executor-0".into(), None, true).await?;
     let coordinator = Arc::new(Coordinator::embedded(Arc::new(executor), TICKET_TTL));
     let served = serve_frontend(coordinator, args.frontend).await;
-    telemetry.shutdown();
+    telemetry.shutdown().await;
     served
 }
 

@@ -3,6 +3,7 @@
 //! and OpenTelemetry's own `OTEL_*` variables.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use openduck_telemetry::{serve_metrics, LogFormat, MetricsServer, Telemetry, TelemetryConfig};
@@ -64,12 +65,18 @@ impl TelemetryArgs {
     }
 }
 
+/// Longest wait for the exporters to flush at exit.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
+
 impl Observability {
-    /// Exports what is still buffered.
-    pub(crate) fn shutdown(self) {
+    /// Exports what is still buffered, waiting at most a few seconds (an
+    /// unreachable collector must not hold up a pod's exit).
+    pub(crate) async fn shutdown(self) {
         drop(self._metrics);
-        if let Ok(telemetry) = Arc::try_unwrap(self.telemetry) {
-            telemetry.shutdown();
+        let telemetry = self.telemetry;
+        let flushed = tokio::task::spawn_blocking(move || telemetry.shutdown());
+        if tokio::time::timeout(FLUSH_TIMEOUT, flushed).await.is_err() {
+            tracing::warn!("telemetry still unexported after {FLUSH_TIMEOUT:?}; exiting without it");
         }
     }
 }

@@ -375,6 +375,15 @@ impl Coordinator {
         })
     }
 
+    /// The trace context of the call that planned a ticket, if the ticket
+    /// verifies (empty otherwise): fetching its rows joins that trace.
+    pub fn trace_context(&self, ticket: &[u8]) -> String {
+        self.signer
+            .verify_traced(ticket)
+            .map(|(_, trace)| trace)
+            .unwrap_or_default()
+    }
+
     /// Verifies a ticket and streams its rows. A fragment's ticket goes
     /// to its executor as it is.
     pub async fn execute_ticket(&self, ticket: &[u8]) -> Result<ResultStream> {

@@ -42,7 +42,9 @@ impl Pool {
         let free = Arc::downgrade(&permits);
         opentelemetry::global::meter("openduck")
             .u64_observable_gauge("openduck_executor_connections_in_use")
-            .with_description("DuckDB connections of an executor's pool running a statement or held by a session.")
+            .with_description(
+                "Connections of an executor's pool running a statement (sessions hold connections of their own).",
+            )
             .with_callback(move |observer| {
                 if let Some(free) = free.upgrade() {
                     observer.observe(size.saturating_sub(free.available_permits()) as u64, &[]);

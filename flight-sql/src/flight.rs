@@ -109,11 +109,11 @@ impl FlightService for OpenDuckFlight {
 
     async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
         let call = Call::start("DoGet", "fetch");
-        // Fetching rows continues the trace of the call that planned them.
-        openduck_telemetry::parent_from_text(
-            call.span(),
-            &openduck_remote::trace_context_of(&request.get_ref().ticket),
-        );
+        // Fetching rows continues the trace of the call that planned them,
+        // as a ticket that verifies says (set before the span starts).
+        if let Some(handle) = statement_handle(&request.get_ref().ticket) {
+            openduck_telemetry::parent_from_text(call.span(), &self.inner.coordinator.trace_context(&handle));
+        }
         let span = call.span().clone();
         match self.inner.do_get(request).instrument(span).await {
             Ok(response) => Ok(response.map(|stream| call.follow(stream).boxed())),
@@ -157,4 +157,14 @@ async fn measured<T>(call: Call, handler: impl std::future::Future<Output = Resu
     let result = handler.instrument(call.span().clone()).await;
     call.finish_with(&result);
     result
+}
+
+/// The coordinator's ticket inside a Flight SQL DoGet ticket.
+fn statement_handle(ticket: &[u8]) -> Option<bytes::Bytes> {
+    Any::decode(ticket)
+        .ok()?
+        .unpack::<arrow_flight::sql::TicketStatementQuery>()
+        .ok()
+        .flatten()
+        .map(|query| query.statement_handle)
 }

@@ -105,14 +105,10 @@ impl RemoteExecutor {
             .schema()
             .cloned()
             .ok_or_else(|| Error::Protocol(format!("executor {executor:?} sent no schema")))?;
-        // The call's span lasts as long as its rows come.
+        // Polled in the call's span, which so lasts as long as its rows come.
         let batches = futures::stream::iter(first.map(Ok))
-            .chain(batches.map_err(move |error| flight_error(&executor, error).into()))
-            .map(move |batch| {
-                let _receiving = &span;
-                batch
-            })
-            .boxed();
+            .chain(batches.map_err(move |error| flight_error(&executor, error).into()));
+        let batches = openduck_telemetry::in_span(batches, span).boxed();
         Ok(Rows { schema, batches })
     }
 

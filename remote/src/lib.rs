@@ -40,5 +40,5 @@ pub use health::{Health, HEALTH_PATH_PREFIX};
 pub use results::{encode_results, for_client, incoming_batches, Receiver};
 pub use serve::{serve_executor, RunningExecutor};
 pub use server::{ExecutorService, ACTION};
-pub use signing::{trace_context_of, TicketError, TicketKind, TicketSigner};
+pub use signing::{TicketError, TicketKind, TicketSigner};
 pub use status::{code_of, status_with_causes};

@@ -73,16 +73,14 @@ impl ExecutorService {
         span
     }
 
-    /// Runs the fragment a signed ticket names; its rows as Flight data.
+    /// Runs the fragment a verified ticket names; its rows as Flight data
+    /// for `receiver`.
     async fn fragment(
         &self,
-        request: Request<Ticket>,
+        ticket: TicketKind,
+        receiver: Receiver,
     ) -> Result<BoxStream<'static, Result<FlightData, Status>>, Status> {
-        let ticket = match self
-            .signer
-            .verify(&signed_ticket(&request.into_inner().ticket))
-            .map_err(Error::from)?
-        {
+        let ticket = match ticket {
             TicketKind::Fragment(fragment) => fragment,
             TicketKind::Held(_) | TicketKind::Distributed(_) => return Err(Error::CoordinatorTicket.into()),
         };
@@ -93,11 +91,7 @@ impl ExecutorService {
         let statement = statement_of(ticket).map_err(Error::from)?;
         debug!(%query_id, database = %statement.database, "running fragment");
         let rows = self.executor.query(statement).await.map_err(Error::from)?;
-        Ok(encode_results(
-            rows.schema,
-            rows.batches.map_err(Error::from),
-            Receiver::Coordinator,
-        ))
+        Ok(encode_results(rows.schema, rows.batches.map_err(Error::from), receiver))
     }
 
     /// Appends the rows of a signed ingest DoPut; how many.
@@ -199,11 +193,16 @@ impl ExecutorService {
 
 /// The signed ticket inside what a DoGet presents: bare, or wrapped in Flight
 /// SQL's `TicketStatementQuery` (a client redeeming an endpoint).
-pub(crate) fn signed_ticket(bytes: &Bytes) -> Bytes {
+/// The signed ticket in a DoGet, and who sent it: a client wraps it in
+/// Flight SQL's `TicketStatementQuery`, a coordinator sends it bare.
+fn signed_ticket(bytes: &Bytes) -> (Bytes, Receiver) {
     Any::decode(bytes.as_ref())
         .ok()
         .and_then(|any| any.unpack::<TicketStatementQuery>().ok().flatten())
-        .map_or_else(|| bytes.clone(), |query| query.statement_handle)
+        .map_or_else(
+            || (bytes.clone(), Receiver::Coordinator),
+            |query| (query.statement_handle, Receiver::Client),
+        )
 }
 
 type Stream<T> = BoxStream<'static, Result<T, Status>>;
@@ -220,20 +219,17 @@ impl FlightService for ExecutorService {
 
     async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
         let span = self.call_span("DoGet", request.metadata());
-        if request.metadata().get("traceparent").is_none() {
-            // A client redeeming a ticket itself (direct results): the trace
-            // of the call that planned it.
-            openduck_telemetry::parent_from_text(&span, &crate::signing::trace_context_of(&request.get_ref().ticket));
+        let traced = request.metadata().get("traceparent").is_some();
+        let (bytes, receiver) = signed_ticket(&request.into_inner().ticket);
+        let (ticket, trace) = self.signer.verify_traced(&bytes).map_err(Error::from)?;
+        if !traced {
+            // A client redeeming a ticket itself (direct results) sends no
+            // trace context: join the trace of the call that planned it.
+            openduck_telemetry::parent_from_text(&span, &trace);
         }
-        let rows = self.fragment(request).instrument(span.clone()).await?;
-        // The span lasts as long as the stream: the fragment's whole run.
-        Ok(Response::new(
-            rows.map(move |data| {
-                let _running = &span;
-                data
-            })
-            .boxed(),
-        ))
+        let rows = self.fragment(ticket, receiver).instrument(span.clone()).await?;
+        // Polled in the span, which so lasts for the fragment's whole run.
+        Ok(Response::new(openduck_telemetry::in_span(rows, span).boxed()))
     }
 
     async fn do_action(&self, request: Request<Action>) -> Result<Response<Self::DoActionStream>, Status> {

@@ -73,7 +73,7 @@ impl TicketSigner {
     }
 
     /// Signs a ticket, valid for the signer's lifetime from now. It carries
-    /// the current span's trace context ([`trace_context_of`]).
+    /// the current span's trace context ([`TicketSigner::verify_traced`]).
     pub fn sign(&self, ticket: TicketKind) -> Vec<u8> {
         let ticket = QueryTicket {
             kind: Some(ticket),
@@ -84,11 +84,16 @@ impl TicketSigner {
 
     /// Checks signature and expiry, and returns what the ticket redeems.
     pub fn verify(&self, bytes: &[u8]) -> Result<TicketKind, TicketError> {
+        self.verify_traced(bytes).map(|(kind, _)| kind)
+    }
+
+    /// [`TicketSigner::verify`], and the trace context the ticket carries
+    /// (empty when none): that of the call that planned it.
+    pub fn verify_traced(&self, bytes: &[u8]) -> Result<(TicketKind, String), TicketError> {
         let payload = self.open(TICKET, bytes)?;
-        QueryTicket::decode(payload.as_slice())
-            .ok()
-            .and_then(|ticket| ticket.kind)
-            .ok_or(TicketError::Malformed)
+        let ticket = QueryTicket::decode(payload.as_slice()).map_err(|_| TicketError::Malformed)?;
+        let kind = ticket.kind.ok_or(TicketError::Malformed)?;
+        Ok((kind, ticket.traceparent))
     }
 
     /// Signs a request to an executor, valid for the signer's lifetime from now.
@@ -142,20 +147,6 @@ impl TicketSigner {
         mac.update(payload);
         mac
     }
-}
-
-/// The trace context a ticket carries (empty when none), read without
-/// checking its signature: it only links a fetch to the trace of the call
-/// that planned it, and decides nothing. Takes the ticket bare or wrapped
-/// as Flight SQL clients send it.
-pub fn trace_context_of(ticket: &[u8]) -> String {
-    let bytes = crate::server::signed_ticket(&bytes::Bytes::copy_from_slice(ticket));
-    SignedTicket::decode(bytes.as_ref())
-        .ok()
-        .filter(|signed| signed.kind == TICKET)
-        .and_then(|signed| QueryTicket::decode(signed.payload.as_slice()).ok())
-        .map(|ticket| ticket.traceparent)
-        .unwrap_or_default()
 }
 
 fn unix_ms(time: SystemTime) -> i64 {

@@ -10,8 +10,9 @@ use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
-use tracing::{Event, Subscriber};
+use tracing::{Event, Level, Subscriber};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::filter::{filter_fn, FilterExt, Targets};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
@@ -99,19 +100,27 @@ impl Telemetry {
         opentelemetry::global::set_meter_provider(meter_provider.clone());
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 
-        let spans = tracing_opentelemetry::layer().with_tracer(tracer_provider.tracer("openduck"));
+        // Spans are openduck's own, at info, whatever the log filter says
+        // (which must not turn tracing off, nor trace the exporter's own
+        // gRPC calls); logs are events only, as the filter says, so that
+        // text lines read as they did before there were spans.
+        let spans = tracing_opentelemetry::layer()
+            .with_tracer(tracer_provider.tracer("openduck"))
+            .with_filter(Targets::new().with_target("openduck", Level::INFO));
+        let events = filter.and(filter_fn(|metadata| metadata.is_event()));
         let logs = match config.log_format {
             LogFormat::Text => tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
                 .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_filter(events)
                 .boxed(),
             LogFormat::Json => tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
                 .event_format(JsonLines)
+                .with_filter(events)
                 .boxed(),
         };
         tracing_subscriber::registry()
-            .with(filter)
             .with(spans)
             .with(logs)
             .try_init()
@@ -132,8 +141,9 @@ impl Telemetry {
         }
     }
 
-    /// Exports what is still buffered and stops exporting.
-    pub fn shutdown(self) {
+    /// Exports what is still buffered and stops exporting. Blocks while
+    /// the exporters flush (each gives up after a few seconds).
+    pub fn shutdown(&self) {
         if let Err(error) = self.tracer_provider.shutdown() {
             tracing::debug!(%error, "trace export did not shut down cleanly");
         }
@@ -151,10 +161,15 @@ fn exports(signal: &str) -> bool {
 }
 
 /// The process's resource: `OTEL_RESOURCE_ATTRIBUTES` and
-/// `OTEL_SERVICE_NAME` when set, else `service_name`.
+/// `OTEL_SERVICE_NAME` when either names the service, else `service_name`.
 fn resource(service_name: &str) -> Resource {
     let builder = Resource::builder();
-    if std::env::var("OTEL_SERVICE_NAME").is_ok_and(|name| !name.is_empty()) {
+    let named = |name: &str| std::env::var(name).unwrap_or_default();
+    let given = !named("OTEL_SERVICE_NAME").is_empty()
+        || named("OTEL_RESOURCE_ATTRIBUTES")
+            .split(',')
+            .any(|pair| pair.trim_start().starts_with("service.name="));
+    if given {
         builder.build()
     } else {
         builder.with_service_name(service_name.to_string()).build()
@@ -197,7 +212,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+    fn format_event(&self, _ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
         let mut time = String::new();
         SystemTime.format_time(&mut Writer::new(&mut time))?;
         let metadata = event.metadata();
@@ -213,10 +228,11 @@ where
         if !fields.values.is_empty() {
             line.insert("fields".into(), serde_json::Value::Object(fields.values));
         }
-        if let Some(span) = ctx.lookup_current() {
+        let current = tracing::Span::current();
+        if let Some(span) = current.metadata() {
             line.insert("span".into(), span.name().into());
         }
-        let context = tracing::Span::current().context();
+        let context = current.context();
         let span = context.span();
         let ids = span.span_context();
         if ids.is_valid() {

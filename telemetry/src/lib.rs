@@ -25,7 +25,7 @@ mod propagation;
 pub use error::{Error, Result};
 pub use init::{LogFormat, Telemetry, TelemetryConfig};
 pub use metrics_server::{serve_metrics, MetricsServer};
-pub use propagation::{context_text, extract, inject, parent_from_text};
+pub use propagation::{context_text, extract, in_span, inject, parent_from_text, InSpan};
 
 /// The meter every openduck crate records with.
 pub fn meter() -> opentelemetry::metrics::Meter {

@@ -7,14 +7,21 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
 use crate::init::Telemetry;
 
-/// Longest request head read, and how long a client may take to send it.
+/// Longest request head read.
 const MAX_HEAD: usize = 16 << 10;
-const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one request may take, from accept to the last byte sent: a
+/// client that never sends, or never reads, is dropped.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Requests answered at once; more connections are closed at once.
+const MAX_CONCURRENT: usize = 16;
+/// Pause after a failed accept (out of file descriptors, say).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// The metrics endpoint; stops when dropped.
 #[derive(Debug)]
@@ -47,15 +54,27 @@ pub async fn serve_metrics(telemetry: Arc<Telemetry>, address: &str) -> Result<M
         source,
     })?;
     let task = tokio::spawn(async move {
+        let slots = Arc::new(Semaphore::new(MAX_CONCURRENT));
         loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                continue;
+            let tcp = match listener.accept().await {
+                Ok((tcp, _)) => tcp,
+                Err(error) => {
+                    tracing::debug!(%error, "cannot accept a metrics connection");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            };
+            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                continue; // dropping it closes it: too many at once
             };
             let telemetry = Arc::clone(&telemetry);
             tokio::spawn(async move {
-                if let Err(error) = answer(tcp, &telemetry).await {
-                    tracing::debug!(%error, "a metrics request failed");
+                match tokio::time::timeout(REQUEST_TIMEOUT, answer(tcp, &telemetry)).await {
+                    Ok(Err(error)) => tracing::debug!(%error, "a metrics request failed"),
+                    Err(_) => tracing::debug!("a metrics request timed out"),
+                    Ok(Ok(())) => {}
                 }
+                drop(slot);
             });
         }
     });
@@ -66,19 +85,12 @@ pub async fn serve_metrics(telemetry: Arc<Telemetry>, address: &str) -> Result<M
 async fn answer(mut tcp: TcpStream, telemetry: &Telemetry) -> std::io::Result<()> {
     let mut head = Vec::new();
     let mut buffer = [0u8; 2048];
-    let complete = tokio::time::timeout(READ_TIMEOUT, async {
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD {
-            let read = tcp.read(&mut buffer).await?;
-            if read == 0 {
-                break;
-            }
-            head.extend_from_slice(&buffer[..read]);
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD {
+        let read = tcp.read(&mut buffer).await?;
+        if read == 0 {
+            return Ok(());
         }
-        Ok::<_, std::io::Error>(())
-    })
-    .await;
-    if !matches!(complete, Ok(Ok(()))) {
-        return Ok(());
+        head.extend_from_slice(&buffer[..read]);
     }
     let request_line = head.split(|&b| b == b'\r').next().unwrap_or_default();
     let request_line = String::from_utf8_lossy(request_line);

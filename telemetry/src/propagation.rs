@@ -81,3 +81,30 @@ impl Extractor for MetadataReader<'_> {
             .collect()
     }
 }
+
+/// `stream`, polled inside `span`: the span lasts, and its logs carry its
+/// trace, until the stream's last item (a span's end is the last time it is
+/// exited, so merely holding it would end it at the first poll).
+pub fn in_span<S>(stream: S, span: tracing::Span) -> InSpan<S> {
+    InSpan { inner: stream, span }
+}
+
+/// A stream polled inside a span ([`in_span`]).
+#[derive(Debug)]
+pub struct InSpan<S> {
+    inner: S,
+    span: tracing::Span,
+}
+
+impl<S: futures::Stream + Unpin> futures::Stream for InSpan<S> {
+    type Item = S::Item;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let _entered = this.span.enter();
+        std::pin::Pin::new(&mut this.inner).poll_next(cx)
+    }
+}

@@ -5,6 +5,7 @@ and against an executor of a cluster, under a stream through the
 coordinator."""
 
 import signal
+import threading
 import time
 
 import adbc_driver_flightsql.dbapi as flight_sql
@@ -89,6 +90,68 @@ def test_a_draining_executor_finishes_its_stream_and_leaves_the_registry(tmp_pat
                 cur.execute("SELECT count(*) FROM mydb.main.nothing")
             assert time.monotonic() - started_at < 10
     finally:
+        for process in reversed(started):
+            if process.proc is not None and process.proc.poll() is None:
+                process.stop()
+        etcd.stop()
+
+
+def test_a_rolling_restart_under_read_load_loses_no_query(tmp_path):
+    """Every executor of a database (its writer, then each replica) is
+    restarted in turn, as a rolling update does, while clients keep reading:
+    not one read fails."""
+    etcd = Etcd(tmp_path / "etcd").start()
+    bucket = str(tmp_path / "bucket")
+    started = []
+
+    def executor(name, *args):
+        process = Executor(tmp_path / name, etcd, name, [], extra_args=["--storage", bucket, *args])
+        started.append(process.start())
+        return process
+
+    stop = threading.Event()
+    errors, answered = [], []
+    try:
+        writer = executor("writer", "--database", "mydb")
+        coordinator = Coordinator(tmp_path / "coordinator", etcd)
+        started.append(coordinator.start())
+        with coordinator.connect() as conn, conn.cursor() as cur:
+            wait_until(lambda: cur.execute("SELECT 1") or cur.fetchall() == [(1,)], what="the writer registered")
+            cur.execute("CREATE TABLE mydb.main.t AS SELECT range AS id FROM range(100)")
+        replicas = [executor(f"replica-{i}", "--replica", "mydb", "--replica-interval", "200ms") for i in (1, 2)]
+
+        def joined(name):
+            return coordinator.log_path.read_text().count(f"executor joined executor={name} ")
+
+        wait_until(lambda: all(joined(r.executor_id) for r in replicas), what="the replicas to join")
+
+        def read_forever():
+            with coordinator.connect() as reader, reader.cursor() as cur:
+                while not stop.is_set():
+                    try:
+                        cur.execute("SELECT count(*), sum(id) FROM mydb.main.t")
+                        answer = cur.fetchall()
+                        (answered if answer == [(100, 4950)] else errors).append(answer)
+                    except Exception as error:  # noqa: BLE001 - every failure is what the test counts
+                        errors.append(repr(error))
+
+        readers = [threading.Thread(target=read_forever) for _ in range(4)]
+        for thread in readers:
+            thread.start()
+        for process in [writer, *replicas]:
+            before = joined(process.executor_id)
+            mark = len(answered)
+            process.stop()  # SIGTERM; asserts a clean exit
+            process.start()
+            wait_until(lambda: joined(process.executor_id) > before, what=f"{process.executor_id} to rejoin")
+            wait_until(lambda: len(answered) > mark + 20, what="reads to go on")
+        stop.set()
+        for thread in readers:
+            thread.join()
+        assert not errors, errors[:5]
+        assert len(answered) >= 60
+    finally:
+        stop.set()
         for process in reversed(started):
             if process.proc is not None and process.proc.poll() is None:
                 process.stop()

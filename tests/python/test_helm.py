@@ -105,6 +105,8 @@ def test_renders_manifests_kubernetes_accepts(tmp_path, variant):
     ({"etcd": {"enabled": False}}, "etcd.endpoints"),
     ({"storage": {"type": "s3"}}, "storage.s3.bucket"),
     ({"tls": {"enabled": True}}, "tls.secretName"),
+    ({"executors": {"port": 9000}, "metrics": {"port": 9000}}, "metrics.port 9000 is taken"),
+    ({"logFormat": "xml"}, "logFormat"),
 ])
 def test_values_that_make_no_sense_are_rejected(tmp_path, values, complaint):
     with pytest.raises(RenderError) as refused:
