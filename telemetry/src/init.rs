@@ -179,7 +179,7 @@ fn resource(service_name: &str) -> Resource {
 /// The one [`ManualReader`] of the provider, kept by [`Telemetry`] too so
 /// that `/metrics` can collect from it.
 #[derive(Debug)]
-struct SharedReader(Arc<ManualReader>);
+pub(crate) struct SharedReader(pub(crate) Arc<ManualReader>);
 
 impl MetricReader for SharedReader {
     fn register_pipeline(&self, pipeline: std::sync::Weak<opentelemetry_sdk::metrics::Pipeline>) {

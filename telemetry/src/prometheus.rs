@@ -205,40 +205,17 @@ fn escape_help(help: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::init::SharedReader;
     use opentelemetry::metrics::MeterProvider as _;
     use opentelemetry_sdk::metrics::reader::MetricReader;
     use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider};
     use std::sync::Arc;
 
-    #[derive(Debug)]
-    struct Shared(Arc<ManualReader>);
-
-    impl MetricReader for Shared {
-        fn register_pipeline(&self, pipeline: std::sync::Weak<opentelemetry_sdk::metrics::Pipeline>) {
-            self.0.register_pipeline(pipeline)
-        }
-        fn collect(&self, rm: &mut ResourceMetrics) -> opentelemetry_sdk::error::OTelSdkResult {
-            self.0.collect(rm)
-        }
-        fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
-            self.0.force_flush()
-        }
-        fn shutdown_with_timeout(&self, timeout: std::time::Duration) -> opentelemetry_sdk::error::OTelSdkResult {
-            self.0.shutdown_with_timeout(timeout)
-        }
-        fn temporality(
-            &self,
-            kind: opentelemetry_sdk::metrics::InstrumentKind,
-        ) -> opentelemetry_sdk::metrics::Temporality {
-            self.0.temporality(kind)
-        }
-    }
-
     #[test]
     fn counters_gauges_and_histograms_render_as_prometheus_expects() {
         let reader = Arc::new(ManualReader::builder().build());
         let provider = SdkMeterProvider::builder()
-            .with_reader(Shared(Arc::clone(&reader)))
+            .with_reader(SharedReader(Arc::clone(&reader)))
             .build();
         let meter = provider.meter("test");
         let calls = meter.u64_counter("openduck_calls").with_description("Calls.").build();

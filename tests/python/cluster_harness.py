@@ -72,15 +72,20 @@ class Etcd:
         raise AssertionError(f"etcd did not become healthy; log: {self.log_path.read_text()[-2000:]}")
 
     def stop(self):
-        if self.proc is None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc)
         self.proc = None
+
+
+def terminate(proc, timeout_s=10):
+    """SIGTERM, and SIGKILL if `proc` has not exited within `timeout_s`."""
+    if proc is None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def cluster_env(etcd: Etcd) -> dict:
