@@ -9,7 +9,7 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use openduck_api::{CatalogFilter, Description, ExecutorApi, IngestTarget, TableEntry};
 use openduck_proto::{DistributedQuery, FragmentTicket, HeldResult};
 use openduck_remote::{batch_to_bytes, TicketKind, TicketSigner};
-use tracing::{debug, info, info_span, Instrument};
+use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::distributed::{DistributedPlan, DistributedPlanner, RunningQueries};
 use crate::error::{Error, Result};
@@ -413,12 +413,38 @@ impl Coordinator {
                 info!(query_id = %query.query_id, "executing a query across executors");
                 self.distributed.track(&query.query_id, plan.execute().await?)
             }
-            TicketKind::Fragment(fragment) => {
-                let site = self.site(&fragment.executor_id)?;
-                info!(query_id = %fragment.query_id, executor = site.id(), "executing fragment");
-                site.redeem(ticket, fragment).await
-            }
+            TicketKind::Fragment(fragment) => match self.registry.site(&fragment.executor_id) {
+                Some(site) => {
+                    info!(query_id = %fragment.query_id, executor = site.id(), "executing fragment");
+                    site.redeem(ticket, fragment).await
+                }
+                None => self.reroute(fragment).await,
+            },
         }
+    }
+
+    /// Runs a fragment planned for an executor that has left since (drained
+    /// in a rolling update, say) where its databases are served now, as it
+    /// would be routed today: a fragment is a read-only query, so any
+    /// executor serving them answers alike. One bound to a session cannot
+    /// move (the session lives on the executor that left).
+    async fn reroute(&self, fragment: FragmentTicket) -> Result<ResultStream> {
+        let gone = fragment.executor_id.clone();
+        if !fragment.session_id.is_empty() {
+            return Err(Error::UnknownExecutor(gone));
+        }
+        let scope = Scope {
+            database: Some(fragment.database.clone()),
+            schema: Some(fragment.schema.clone()).filter(|schema| !schema.is_empty()),
+            session: None,
+        };
+        let (Route::Site(site), database) = self.route_in(&scope, &fragment.sql).await? else {
+            return Err(Error::UnknownExecutor(gone));
+        };
+        warn!(query_id = %fragment.query_id, %gone, executor = site.id(), "the executor a query was planned for has left; running it on another");
+        let mut statement = openduck_remote::statement_of(fragment).map_err(Error::Parameters)?;
+        statement.database = database;
+        site.query(statement).await
     }
 
     /// Runs a statement whose rows are not wanted; returns the rows changed

@@ -156,3 +156,49 @@ def test_a_rolling_restart_under_read_load_loses_no_query(tmp_path):
             if process.proc is not None and process.proc.poll() is None:
                 process.stop()
         etcd.stop()
+
+
+def test_a_query_planned_for_an_executor_that_left_runs_on_another(tmp_path):
+    """A client plans a read (GetFlightInfo), the executor it was planned for
+    leaves (a rolling update), then the client fetches: the coordinator runs
+    it where its database is served now."""
+    etcd = Etcd(tmp_path / "etcd").start()
+    bucket = str(tmp_path / "bucket")
+    started = []
+    try:
+        writer = Executor(tmp_path / "writer", etcd, "writer", ["mydb"], extra_args=["--storage", bucket])
+        started.append(writer.start())
+        coordinator = Coordinator(tmp_path / "coordinator", etcd, extra_args=["--direct-results", "false"])
+        started.append(coordinator.start())
+        with coordinator.connect() as conn, conn.cursor() as cur:
+            wait_until(lambda: cur.execute("SELECT 1") or cur.fetchall() == [(1,)], what="the writer registered")
+            cur.execute("CREATE TABLE mydb.main.t AS SELECT range AS id FROM range(100)")
+        replica = Executor(tmp_path / "replica", etcd, "replica", [],
+                           extra_args=["--storage", bucket, "--replica", "mydb", "--replica-interval", "200ms"])
+        started.append(replica.start())
+
+        def every_reader_answers():
+            with coordinator.connect() as conn, conn.cursor() as cur:
+                for _ in range(4):
+                    cur.execute("SELECT count(*) FROM mydb.main.t")
+                    if cur.fetchall() != [(100,)]:
+                        return False
+            return True
+
+        wait_until(every_reader_answers, what="the replica to serve mydb")
+        with coordinator.connect() as conn, conn.cursor() as cur:
+            partitions, _ = cur.adbc_execute_partitions("SELECT count(*), sum(id) FROM mydb.main.t")
+            (partition,) = partitions
+            # The signed ticket names the executor it was planned for.
+            (planned,) = [p for p in (writer, replica) if f"{p.executor_id}".encode() in partition]
+            planned.stop()
+            wait_until(lambda: f'executor left executor="{planned.executor_id}"' in coordinator.log_path.read_text(),
+                       what="the coordinator to see it leave")
+            cur.adbc_read_partition(partition)
+            assert cur.fetchall() == [(100, 4950)]
+        assert "running it on another" in coordinator.log_path.read_text()
+    finally:
+        for process in reversed(started):
+            if process.proc is not None and process.proc.poll() is None:
+                process.stop()
+        etcd.stop()
