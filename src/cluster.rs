@@ -19,8 +19,8 @@ use crate::serve::{
 };
 use crate::telemetry::TelemetryArgs;
 
-/// How long an executor that left the registry keeps taking calls before it
-/// drains, for queries routed to it just before it left.
+/// How long a stopping executor keeps taking calls after it told the
+/// registry it serves nothing, for queries routed to it just before.
 const DEREGISTRATION_DELAY: Duration = Duration::from_secs(1);
 
 /// Shortest cluster secret accepted, in bytes.
@@ -176,11 +176,22 @@ pub(crate) async fn run_executor(args: ExecutorProcessArgs) -> Result<(), Box<dy
         catalog_version: 0,
     };
     let stop = shutdown_signal();
+    tokio::pin!(stop);
     // Claim the databases first: only their claimed writer may move their
     // heads in storage, and opening publishes a first snapshot.
     let announcement = openduck_registry::announce(args.cluster.registry(), record).await?;
     let heads = EtcdHeads::connect(&args.cluster.etcd, &args.cluster.etcd_prefix, Some(id.clone())).await?;
-    let executor = match args.executor.open(id.clone(), Some(Arc::new(heads)), false).await {
+    // Opening may take long (a replica waiting for its writer's first
+    // snapshot, a large hydration): a stop meanwhile is honoured.
+    let opened = tokio::select! {
+        opened = args.executor.open(id.clone(), Some(Arc::new(heads)), false) => opened,
+        () = &mut stop => {
+            info!("stopped while opening the databases");
+            announcement.withdraw().await;
+            return Ok(());
+        }
+    };
+    let executor = match opened {
         Ok(executor) => Arc::new(executor),
         Err(error) => {
             announcement.withdraw().await;
@@ -209,17 +220,21 @@ pub(crate) async fn run_executor(args: ExecutorProcessArgs) -> Result<(), Box<dy
     println!("openduck executor {id} listening on grpc://{bound}, advertised as grpc://{advertise}");
 
     stop.await;
-    info!("shutting down: leaving the registry, then finishing running statements");
+    info!("shutting down: no new statements, then finishing running ones, then leaving the registry");
     catalog_follower.abort();
     let _ = catalog_follower.await;
+    // Coordinators stop routing here once the record names no database, but
+    // the lease (and with it the writer claims) stays until the end: a
+    // write committing while the executor drains must still publish.
+    announcement.update(|record| record.databases.clear());
+    // They see the change within milliseconds, but a query one of them
+    // routed here just before may not have fetched yet: keep taking calls a
+    // moment longer, then drain.
+    tokio::time::sleep(DEREGISTRATION_DELAY.min(args.shutdown_grace)).await;
+    let stopped = server.shutdown(args.shutdown_grace).await;
     if let Ok(announcement) = Arc::try_unwrap(announcement) {
         announcement.withdraw().await;
     }
-    // Coordinators see the executor leave within milliseconds, but a query
-    // one of them routed here just before may not have fetched yet: keep
-    // taking calls a moment longer, then drain.
-    tokio::time::sleep(DEREGISTRATION_DELAY.min(args.shutdown_grace)).await;
-    let stopped = server.shutdown(args.shutdown_grace).await;
     telemetry.shutdown().await;
     Ok(stopped?)
 }

@@ -79,6 +79,9 @@ fn main() -> ExitCode {
             None => serve::run(cli.serve).await,
         }
     });
+    // Whatever still runs on the blocking pool (a statement deaf to its
+    // interrupt) must not keep the process from exiting.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

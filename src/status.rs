@@ -20,7 +20,7 @@ pub(crate) struct StatusArgs {
     etcd_prefix: String,
 
     /// How to print it.
-    #[arg(long, env = "OPENDUCK_FORMAT", value_enum, default_value = "table")]
+    #[arg(long, env = "OPENDUCK_STATUS_FORMAT", value_enum, default_value = "table")]
     format: StatusFormat,
 }
 

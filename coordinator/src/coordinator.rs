@@ -425,9 +425,11 @@ impl Coordinator {
 
     /// Runs a fragment planned for an executor that has left since (drained
     /// in a rolling update, say) where its databases are served now, as it
-    /// would be routed today: a fragment is a read-only query, so any
-    /// executor serving them answers alike. One bound to a session cannot
-    /// move (the session lives on the executor that left).
+    /// would be routed today. It never ran (a fragment runs when fetched),
+    /// and it is a query, which any executor serving them answers alike (a
+    /// lagging replica as it would have if routed there at planning). One
+    /// bound to a session cannot move (the session lived on the executor
+    /// that left).
     async fn reroute(&self, fragment: FragmentTicket) -> Result<ResultStream> {
         let gone = fragment.executor_id.clone();
         if !fragment.session_id.is_empty() {
@@ -475,8 +477,17 @@ impl Coordinator {
                 Ok(Cancelled::Cancelled)
             }
             TicketKind::Fragment(fragment) => {
-                let site = self.site(&fragment.executor_id)?;
-                let was_running = site.executor().cancel(&fragment.query_id).await?;
+                let was_running = match self.registry.site(&fragment.executor_id) {
+                    Some(site) => site.executor().cancel(&fragment.query_id).await?,
+                    // Its executor left: the query may run where it was re-routed.
+                    None => {
+                        let mut was_running = false;
+                        for site in self.registry.sites().iter() {
+                            was_running |= site.executor().cancel(&fragment.query_id).await.unwrap_or(false);
+                        }
+                        was_running
+                    }
+                };
                 info!(query_id = %fragment.query_id, was_running, "query cancelled");
                 Ok(Cancelled::Cancelled)
             }

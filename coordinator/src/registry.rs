@@ -194,7 +194,11 @@ fn sites_of<'a>(
                     // Keep its client (and connection); take the new catalog version.
                     Some(known) => sites.push(known.with_catalog_version(record.catalog_version)),
                     None => {
-                        info!(executor = %record.id, endpoint = %record.endpoint, databases = ?site.databases(), "executor joined");
+                        if old.iter().any(|known| known.id() == site.id()) {
+                            info!(executor = %record.id, databases = ?site.databases(), replicas = ?site.replicas(), "executor changed");
+                        } else {
+                            info!(executor = %record.id, endpoint = %record.endpoint, databases = ?site.databases(), replicas = ?site.replicas(), "executor joined");
+                        }
                         sites.push(site);
                     }
                 }

@@ -23,7 +23,7 @@ use tokio::sync::Notify;
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
 /// Longest a closed connection waits for its client to close too.
-pub const LINGER: Duration = Duration::from_secs(5);
+pub const LINGER: Duration = Duration::from_secs(2);
 
 /// The connections a server has open, counting those still lingering.
 #[derive(Debug, Clone, Default)]

@@ -94,13 +94,15 @@ impl RunningExecutor {
             Ok(Ok(Err(error))) => warn!(%error, "the executor's server failed"),
             Ok(Err(join)) => warn!(error = %join, "the executor's server task failed"),
             Err(_) => {
-                warn!("calls still running after the grace period; closing them");
+                warn!("calls still running after the grace period; interrupting them");
                 self.task.abort();
             }
         }
-        // Coordinators read the ends of their streams before the sockets close.
+        // Interrupt what still runs, checkpoint; then let coordinators read
+        // the ends of their streams before the sockets close.
+        let stopped = self.executor.shutdown(grace).await;
         self.connections.closed_within(LINGER).await;
-        self.executor.shutdown(grace).await?;
+        stopped?;
         Ok(())
     }
 }

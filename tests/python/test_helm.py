@@ -107,6 +107,11 @@ def test_renders_manifests_kubernetes_accepts(tmp_path, variant):
     ({"tls": {"enabled": True}}, "tls.secretName"),
     ({"executors": {"port": 9000}, "metrics": {"port": 9000}}, "metrics.port 9000 is taken"),
     ({"logFormat": "xml"}, "logFormat"),
+    ({"etcd": {"enabled": False, "endpoints": ["https://etcd:2379"]}}, "etcd.endpoints.0"),
+    ({"executors": {"groups": [{"name": "a", "databases": ["one"]}, {"name": "a", "databases": ["two"]}]}},
+     "two executor groups are named a"),
+    ({"fullnameOverride": "a-rather-long-release-name-for-openduck",
+      "executors": {"groups": [{"name": "analytics-warehouse", "databases": ["x"]}]}}, "more than Kubernetes allows"),
 ])
 def test_values_that_make_no_sense_are_rejected(tmp_path, values, complaint):
     with pytest.raises(RenderError) as refused:
@@ -148,9 +153,9 @@ def test_pods_run_unprivileged_with_probes_and_a_matching_grace_period(tmp_path)
         assert c["securityContext"]["allowPrivilegeEscalation"] is False
         assert c["readinessProbe"] and c["livenessProbe"]
         if c["command"][0] == "openduck":
-            # 1m of --shutdown-grace, and 5 s more before Kubernetes kills the pod.
+            # 1m of --shutdown-grace, and 15 s more before Kubernetes kills the pod.
             assert env_of(workload)["OPENDUCK_SHUTDOWN_GRACE"]["value"] == "1m"
-            assert pod["terminationGracePeriodSeconds"] == 65
+            assert pod["terminationGracePeriodSeconds"] == 75
     executor = container(find(objects, "StatefulSet", "rel-openduck-executor-main"))
     assert executor["readinessProbe"]["grpc"]["port"] == 7879
     coordinator = container(find(objects, "Deployment", "rel-openduck-coordinator"))

@@ -131,20 +131,24 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ .Values.shutdownGrace | quote }}
 {{- end }}
 
-{{/* terminationGracePeriodSeconds: the shutdown grace and 5 s more. */}}
+{{/* terminationGracePeriodSeconds: the shutdown grace, and 15 s more for what
+     follows it (leaving the registry, the checkpoint, closing connections). */}}
 {{- define "openduck.terminationGrace" -}}
 {{- $grace := .Values.shutdownGrace | toString }}
 {{- $n := regexFind "^[0-9]+" $grace | int }}
 {{- $unit := trimPrefix (toString $n) $grace }}
 {{- $seconds := $n }}
 {{- if eq $unit "m" }}{{ $seconds = mul $n 60 }}{{ else if eq $unit "h" }}{{ $seconds = mul $n 3600 }}{{ end }}
-{{- add $seconds 5 }}
+{{- add $seconds 15 }}
 {{- end }}
 
 {{/* Changes when a value behind the Secrets changes, so pods restart and read
-     them again (generated values are kept, so they do not count). */}}
+     them again (generated values are kept, so they do not count). Salted with
+     the cluster secret: the annotation must not let anyone who can read pods
+     test guesses of an inline token. */}}
 {{- define "openduck.secretsChecksum" -}}
-{{- pick .Values "auth" "clusterSecret" "tls" "storage" | toJson | sha256sum }}
+{{- $salt := include "openduck.keptSecretValue" (dict "ctx" . "secret" (include "openduck.clusterSecretName" .) "key" "cluster-secret" "given" .Values.clusterSecret.value) }}
+{{- printf "%s%s" $salt (pick .Values "auth" "clusterSecret" "tls" "storage" | toJson) | sha256sum }}
 {{- end }}
 
 {{/* The metrics port of an openduck container, and the pod annotations that point Prometheus at it. */}}
