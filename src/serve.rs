@@ -75,6 +75,12 @@ pub(crate) struct FrontendArgs {
     /// terminationGracePeriodSeconds above it.
     #[arg(long, env = "OPENDUCK_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration_ms)]
     shutdown_grace: Duration,
+
+    /// On SIGTERM, how long to keep taking new calls while health checks
+    /// already answer NOT_SERVING, before draining: the time a load
+    /// balancer (a Kubernetes Service) needs to stop sending clients here.
+    #[arg(long, env = "OPENDUCK_SHUTDOWN_DELAY", default_value = "0s", value_parser = parse_duration_ms)]
+    shutdown_delay: Duration,
 }
 
 impl FrontendArgs {
@@ -279,6 +285,7 @@ pub(crate) async fn serve_frontend(
             max_message_size: args.max_message_size,
             max_header_size: args.max_header_size,
             shutdown_grace: args.shutdown_grace,
+            shutdown_delay: args.shutdown_delay,
         },
     )
     .await;

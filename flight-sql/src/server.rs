@@ -66,6 +66,9 @@ pub struct ServerConfig {
     pub max_header_size: u32,
     /// How long shutdown lets running calls finish before interrupting them.
     pub shutdown_grace: Duration,
+    /// How long shutdown keeps accepting calls after health checks turn
+    /// NOT_SERVING, so that a load balancer stops sending clients first.
+    pub shutdown_delay: Duration,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -79,6 +82,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("max_message_size", &self.max_message_size)
             .field("max_header_size", &self.max_header_size)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("shutdown_delay", &self.shutdown_delay)
             .finish()
     }
 }
@@ -94,6 +98,7 @@ impl Default for ServerConfig {
             max_message_size: 64 << 20,
             max_header_size: 256 << 10,
             shutdown_grace: Duration::from_secs(5),
+            shutdown_delay: Duration::ZERO,
         }
     }
 }
@@ -105,6 +110,7 @@ pub struct RunningServer {
     coordinator: Arc<Coordinator>,
     health: Health,
     grace: Duration,
+    delay: Duration,
     connections: Connections,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<()>>,
@@ -200,6 +206,7 @@ pub async fn serve(coordinator: Arc<Coordinator>, config: ServerConfig) -> Resul
         coordinator,
         health,
         grace: config.shutdown_grace,
+        delay: config.shutdown_delay,
         connections,
         stop: Some(stop),
         task,
@@ -212,12 +219,14 @@ impl RunningServer {
         self.local_addr
     }
 
-    /// Drains: stops accepting calls (health checks answer NOT_SERVING),
-    /// lets running calls finish for up to the grace period, then interrupts
-    /// what still runs, checkpoints every database and closes the
-    /// connections left.
+    /// Drains: health checks answer NOT_SERVING, calls are still taken for
+    /// the shutdown delay (a load balancer stops sending clients meanwhile),
+    /// then no new call is, running calls finish for up to the grace
+    /// period, what still runs is interrupted, every database checkpointed
+    /// and the connections left are closed.
     pub async fn shutdown(mut self) -> Result<()> {
         self.health.draining().await;
+        tokio::time::sleep(self.delay).await;
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

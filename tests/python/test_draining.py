@@ -206,3 +206,22 @@ def test_a_query_planned_for_an_executor_that_left_runs_on_another(tmp_path):
             if process.proc is not None and process.proc.poll() is None:
                 process.stop()
         etcd.stop()
+
+
+def test_during_the_shutdown_delay_health_fails_but_calls_are_still_taken(tmp_path):
+    """--shutdown-delay: what a coordinator behind a Kubernetes Service needs,
+    readiness failing at once while clients still routed here get answers."""
+    server = Server(tmp_path / "data", extra_args=["--shutdown-delay", "3s"]).start()
+    try:
+        server.proc.send_signal(signal.SIGTERM)
+        wait_until(lambda: not grpc_serving(port_of(server.uri)), timeout_s=5, what="health to answer NOT_SERVING")
+        with flight_sql.connect(server.uri, autocommit=True) as conn, conn.cursor() as cur:
+            cur.execute("SELECT 42")
+            assert cur.fetchall() == [(42,)]
+        assert server.proc.poll() is None
+        assert server.proc.wait(timeout=30) == 0
+        server.proc.stdout.close()
+        server.proc = None
+    finally:
+        if server.proc is not None:
+            server.proc.kill()

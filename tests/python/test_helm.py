@@ -162,6 +162,7 @@ def test_pods_run_unprivileged_with_probes_and_a_matching_grace_period(tmp_path)
     # Kubernetes' gRPC probes cannot speak TLS.
     assert coordinator["readinessProbe"] == {"tcpSocket": {"port": 7878}, "periodSeconds": 5}
     assert "--tls-client-ca=/etc/openduck/tls/ca.crt" in coordinator["args"]
+    assert env_of(find(objects, "Deployment", "rel-openduck-coordinator"))["OPENDUCK_SHUTDOWN_DELAY"]["value"] == "5s"
     assert "--users=/etc/openduck/users/users" in coordinator["args"]
     # Users only: no token is made up for clients.
     assert "OPENDUCK_TOKEN" not in env_of(find(objects, "Deployment", "rel-openduck-coordinator"))
