@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::durable::Durability;
-use crate::engine::StatementKind;
+use crate::engine::{Connection, StatementKind};
 pub use openduck_api::{Description, Statement};
 
 use crate::error::{Error, Result};
@@ -324,6 +324,7 @@ impl Executor {
             check_parameters_fit(&statement, statements.len())?;
             let mut changed: Option<u64> = None;
             for index in 0..statements.len() {
+                let transaction = conn.conn().statement_transaction()?;
                 let prepared = statements.prepare(index)?;
                 let kind = guard_kind(conn, prepared.kind())?;
                 let mut run = || -> Result<()> {
@@ -342,6 +343,8 @@ impl Executor {
                     }
                     None => run()?,
                 }
+                drop(prepared);
+                transaction.commit()?;
                 after_statement(conn, kind)?;
             }
             Ok(changed)
@@ -409,7 +412,7 @@ impl Executor {
         let session = self.sessions.get(session_id)?;
         let start_now = self.durability.is_none();
         if start_now {
-            self.transaction_statement(session_id, "BEGIN TRANSACTION").await?;
+            self.transaction_statement(session_id, Connection::begin).await?;
         } else if session.in_transaction() {
             return Err(Error::Refused("a transaction is already open in this session".into()));
         }
@@ -424,7 +427,7 @@ impl Executor {
         let committed = if session.is_pending() {
             Ok(())
         } else {
-            self.transaction_statement(session_id, "COMMIT").await
+            self.transaction_statement(session_id, Connection::commit).await
         };
         // Committed or not, the transaction is over (DuckDB rolls back a
         // commit that fails) and lets go of the write gate.
@@ -442,15 +445,16 @@ impl Executor {
         let rolled_back = if session.is_pending() {
             Ok(())
         } else {
-            self.transaction_statement(session_id, "ROLLBACK").await
+            self.transaction_statement(session_id, Connection::rollback).await
         };
         session.end();
         rolled_back
     }
 
-    async fn transaction_statement(&self, session_id: &str, sql: &'static str) -> Result<()> {
+    /// Begins, commits or rolls back (`action`) the session's transaction.
+    async fn transaction_statement(&self, session_id: &str, action: fn(&Connection) -> Result<()>) -> Result<()> {
         let conn = self.sessions.lease(session_id).await?;
-        run_blocking(conn, move |conn| conn.conn().execute_batch(sql)).await
+        run_blocking(conn, move |conn| action(conn.conn())).await
     }
 
     /// Appends a stream of record batches of `schema` to a table, creating it

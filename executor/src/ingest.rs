@@ -95,7 +95,7 @@ pub(crate) fn append_all(
         return appended;
     }
     let committed = appended.and_then(|rows| {
-        conn.conn().execute_batch("COMMIT")?;
+        conn.conn().commit()?;
         Ok(rows)
     });
     if committed.is_err() && conn.conn().rollback().is_err() {

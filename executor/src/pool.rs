@@ -297,7 +297,7 @@ impl Drop for PooledConnection {
     fn drop(&mut self) {
         if let Some(idle) = self.idle.take() {
             idle.conn.end_query();
-            if !self.discard.get() && !self.pool.permits.is_closed() {
+            if !self.discard.get() && !idle.conn.is_broken() && !self.pool.permits.is_closed() {
                 self.pool.idle.lock().push(idle);
             }
         }

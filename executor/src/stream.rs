@@ -304,12 +304,18 @@ fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink, acce
     };
     let mut wrote = false;
     for index in 0..last {
+        let transaction = conn.conn().statement_transaction()?;
         let prepared = statements.prepare(index)?;
         let kind = guard_kind(conn, prepared.kind())?;
         wrote |= writes(kind)?;
         prepared.execute()?;
+        drop(prepared);
+        transaction.commit()?;
         after_statement(conn, kind)?;
     }
+    // Declared before the statement, so dropped after it (rolling back
+    // when the statement fails or its consumer goes away).
+    let transaction = conn.conn().statement_transaction()?;
     let prepared = statements.prepare(last)?;
     let kind = guard_kind(conn, prepared.kind())?;
     if writes(kind)? {
@@ -355,6 +361,8 @@ fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink, acce
     if let Some(batch) = out.flush()? {
         sink.send(batch);
     }
+    drop(prepared);
+    transaction.commit()?;
     after_statement(conn, kind)?;
     Ok(Produced::Done { wrote })
 }

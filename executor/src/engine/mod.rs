@@ -18,6 +18,7 @@
 mod append;
 mod bind;
 mod statement;
+mod transaction;
 
 use std::ffi::{c_char, CStr, CString};
 use std::path::Path;
@@ -104,6 +105,8 @@ impl Database {
                 running: false,
                 cancelled: false,
             })),
+            in_transaction: std::cell::Cell::new(false),
+            broken: std::cell::Cell::new(false),
             _database: Arc::clone(self),
         })
     }
@@ -137,6 +140,11 @@ struct InterruptSlot {
 pub(crate) struct Connection {
     raw: ffi::duckdb_connection,
     slot: Arc<Mutex<InterruptSlot>>,
+    /// Whether a transaction begun with [`Connection::begin`] is open (SQL
+    /// that begins or ends one is refused before it reaches DuckDB).
+    in_transaction: std::cell::Cell<bool>,
+    /// Set when a rollback failed (see [`Connection::is_broken`]).
+    broken: std::cell::Cell<bool>,
     _database: Arc<Database>,
 }
 
@@ -182,23 +190,6 @@ impl Connection {
     /// interrupter of that query does nothing from now on.
     pub(crate) fn end_query(&self) {
         self.slot.lock().running = false;
-    }
-
-    /// Begins a transaction. A BEGIN cancelled while it ran may have begun
-    /// all the same: a failed BEGIN rolls back, so that it leaves no
-    /// transaction open.
-    pub(crate) fn begin(&self) -> Result<()> {
-        self.execute_batch("BEGIN TRANSACTION").inspect_err(|_| {
-            let _ = self.rollback();
-        })
-    }
-
-    /// Rolls back the open transaction, also after its query was cancelled:
-    /// the cancellation stopped the query's work, and its cleanup must still
-    /// run, or the connection would go back to the pool inside a transaction.
-    pub(crate) fn rollback(&self) -> Result<()> {
-        self.end_query();
-        self.execute_batch("ROLLBACK")
     }
 
     /// Interrupts this connection's query from its own thread: before a

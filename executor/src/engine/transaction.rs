@@ -1,0 +1,208 @@
+//! Transactions of a connection: the ones clients begin, and the one each
+//! statement runs in when no client began one.
+//!
+//! DuckDB 1.5.2 prunes filters with table statistics while it prepares a
+//! statement (`WHERE id <> 3` is dropped when the statistics say every id is
+//! 0), and through the C API an autocommit connection prepares in one
+//! transaction and executes in the next. A row committed by another
+//! connection in between then passes a filter the plan no longer has: a
+//! query returns rows its `WHERE` excludes, an `UPDATE` or `DELETE` touches
+//! rows it should not (duckdb/duckdb#23704, fixed after 1.5.2 by
+//! duckdb/duckdb#24696). A [`StatementTransaction`] makes preparing and
+//! executing one transaction, so the statistics a plan relied on cover every
+//! row it sees.
+
+use super::Connection;
+use crate::error::Result;
+
+impl Connection {
+    /// Begins a transaction. A BEGIN cancelled while it ran may have begun
+    /// all the same: a failed BEGIN rolls back, so that it leaves no
+    /// transaction open.
+    pub(crate) fn begin(&self) -> Result<()> {
+        self.execute_batch("BEGIN TRANSACTION").inspect_err(|_| {
+            let _ = self.rollback();
+        })?;
+        self.in_transaction.set(true);
+        Ok(())
+    }
+
+    /// Commits the open transaction. It is over either way: DuckDB rolls
+    /// back a commit that fails, and one that could not run is rolled back
+    /// here.
+    ///
+    /// The work is done when this runs: a cancellation of the query that
+    /// arrived since (its consumer left after the last row) does not stop
+    /// the commit, and still stands for the statements after it.
+    pub(crate) fn commit(&self) -> Result<()> {
+        self.in_transaction.set(false);
+        let cancelled = std::mem::take(&mut self.slot.lock().cancelled);
+        let committed = self.execute_batch("COMMIT");
+        if cancelled {
+            self.slot.lock().cancelled = true;
+        }
+        committed.inspect_err(|_| {
+            let _ = self.rollback();
+        })
+    }
+
+    /// Rolls back the open transaction, also after its query was cancelled:
+    /// the cancellation stopped the query's work, and its cleanup must still
+    /// run, or the connection would go back to the pool inside a transaction.
+    /// When even that fails, the connection is marked [`Connection::is_broken`].
+    pub(crate) fn rollback(&self) -> Result<()> {
+        self.in_transaction.set(false);
+        self.end_query();
+        self.execute_batch("ROLLBACK").inspect_err(|_| self.broken.set(true))
+    }
+
+    /// Whether the connection may be inside a transaction nobody will end:
+    /// it must be closed, never pooled.
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken.get()
+    }
+
+    /// Whether a transaction begun with [`Connection::begin`] is open.
+    pub(crate) fn in_transaction(&self) -> bool {
+        self.in_transaction.get()
+    }
+
+    /// The transaction one statement is prepared and executed in: a new one
+    /// when none is open, committed by [`StatementTransaction::commit`] and
+    /// rolled back when dropped before; the open one otherwise, left alone.
+    pub(crate) fn statement_transaction(&self) -> Result<StatementTransaction<'_>> {
+        let own = !self.in_transaction();
+        if own {
+            self.begin()?;
+        }
+        Ok(StatementTransaction { conn: self, own })
+    }
+}
+
+/// See [`Connection::statement_transaction`]. Drop the statement's result
+/// before committing: a result still open would be cut short.
+#[must_use = "a statement transaction rolls back unless committed"]
+pub(crate) struct StatementTransaction<'c> {
+    conn: &'c Connection,
+    own: bool,
+}
+
+impl StatementTransaction<'_> {
+    /// Commits what the statement did, when this transaction is its own.
+    pub(crate) fn commit(mut self) -> Result<()> {
+        if std::mem::take(&mut self.own) {
+            self.conn.commit()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for StatementTransaction<'_> {
+    fn drop(&mut self) {
+        if self.own {
+            let _ = self.conn.rollback();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::AsArray;
+    use arrow::datatypes::Int64Type;
+
+    use super::super::Database;
+
+    /// The ids `sql` returns (one BIGINT column) when `insert` commits on
+    /// another connection between preparing and executing it.
+    fn ids_with_a_commit_in_between(own_transaction: bool) -> Vec<i64> {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Arc::new(Database::open("t", &dir.path().join("t.duckdb"), &[]).unwrap());
+        let (reader, writer) = (database.connect().unwrap(), database.connect().unwrap());
+        writer
+            .execute_batch("CREATE TABLE t AS SELECT 0::BIGINT AS id")
+            .unwrap();
+
+        let transaction = own_transaction.then(|| reader.statement_transaction().unwrap());
+        let statements = reader.statements("SELECT id FROM t WHERE id <> 3").unwrap();
+        let prepared = statements.prepare(0).unwrap();
+        writer.execute_batch("INSERT INTO t VALUES (3)").unwrap();
+        let mut result = prepared.execute().unwrap();
+        let mut ids = Vec::new();
+        while let Some(batch) = result.next_batch().unwrap() {
+            ids.extend(batch.column(0).as_primitive::<Int64Type>().values().iter().copied());
+        }
+        drop(result);
+        drop(prepared);
+        if let Some(transaction) = transaction {
+            transaction.commit().unwrap();
+            assert!(!reader.in_transaction());
+        }
+        ids
+    }
+
+    #[test]
+    fn a_statement_sees_only_rows_its_plan_was_made_for() {
+        assert_eq!(ids_with_a_commit_in_between(true), vec![0]);
+    }
+
+    /// When this fails, the DuckDB in use prepares without relying on the
+    /// table's statistics (duckdb/duckdb#24696): statement transactions may go.
+    #[test]
+    fn duckdb_prunes_filters_with_statistics_when_it_prepares() {
+        assert_eq!(ids_with_a_commit_in_between(false), vec![0, 3]);
+    }
+
+    #[test]
+    fn a_statement_inside_a_transaction_leaves_it_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Arc::new(Database::open("t", &dir.path().join("t.duckdb"), &[]).unwrap());
+        let conn = database.connect().unwrap();
+        conn.execute_batch("CREATE TABLE t (id BIGINT)").unwrap();
+        conn.begin().unwrap();
+        let transaction = conn.statement_transaction().unwrap();
+        conn.execute_batch("INSERT INTO t VALUES (1)").unwrap();
+        transaction.commit().unwrap();
+        assert!(conn.in_transaction());
+        conn.rollback().unwrap();
+        assert!(!conn.in_transaction());
+
+        // Dropped uncommitted, a statement's own transaction rolls back.
+        let transaction = conn.statement_transaction().unwrap();
+        conn.execute_batch("INSERT INTO t VALUES (2)").unwrap();
+        drop(transaction);
+        assert!(!conn.in_transaction());
+        let statements = conn.statements("SELECT count(*) FROM t").unwrap();
+        let prepared = statements.prepare(0).unwrap();
+        let mut result = prepared.execute().unwrap();
+        let batch = result.next_batch().unwrap().unwrap();
+        assert_eq!(batch.column(0).as_primitive::<Int64Type>().value(0), 0);
+    }
+
+    #[test]
+    fn a_cancellation_after_the_statement_ran_does_not_stop_its_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Arc::new(Database::open("t", &dir.path().join("t.duckdb"), &[]).unwrap());
+        let conn = database.connect().unwrap();
+        conn.execute_batch("CREATE TABLE t (id BIGINT)").unwrap();
+        let interrupter = conn.begin_query();
+        let transaction = conn.statement_transaction().unwrap();
+        conn.execute_batch("INSERT INTO t VALUES (1)").unwrap();
+        // The consumer of the statement's rows went away after the last one.
+        interrupter.interrupt();
+        transaction.commit().unwrap();
+        assert!(!conn.in_transaction());
+        // The cancellation stands for what the query would run next.
+        assert!(conn.execute_batch("SELECT 1").is_err());
+        conn.end_query();
+        let statements = conn.statements("SELECT count(*) FROM t").unwrap();
+        let prepared = statements.prepare(0).unwrap();
+        let batch = prepared.execute().unwrap().next_batch().unwrap().unwrap();
+        assert_eq!(batch.column(0).as_primitive::<Int64Type>().value(0), 1);
+        // And a new transaction begins: none was left open.
+        conn.begin().unwrap();
+        conn.rollback().unwrap();
+        assert!(!conn.is_broken());
+    }
+}
