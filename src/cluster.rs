@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 use openduck_coordinator::{Coordinator, Registry, TicketSigner};
-use openduck_proto::{ExecutorRecord, HostedDatabase, Role};
+use openduck_proto::{ExecutorLoad, ExecutorRecord, HostedDatabase, Role};
 use openduck_registry::RegistryConfig;
 use openduck_remote::serve_executor;
 use openduck_storage::EtcdHeads;
@@ -205,6 +205,10 @@ pub(crate) async fn run_executor(args: ExecutorProcessArgs) -> Result<(), Box<dy
         announcement.update(|record| record.databases.extend(replicas));
     }
 
+    announcement.report_load({
+        let executor = Arc::clone(&executor);
+        move || load_record(&executor.load())
+    });
     // Coordinators list a catalog again when its version in the registry moves.
     let announcement = Arc::new(announcement);
     let catalog_follower = tokio::spawn({
@@ -237,6 +241,27 @@ pub(crate) async fn run_executor(args: ExecutorProcessArgs) -> Result<(), Box<dy
     }
     telemetry.shutdown().await;
     Ok(stopped?)
+}
+
+/// An executor's load as the registry keeps it.
+fn load_record(load: &openduck_executor::Load) -> ExecutorLoad {
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    ExecutorLoad {
+        statements_running: count(load.statements_running),
+        sessions_open: count(load.sessions_open),
+        replicas: load
+            .replicas
+            .iter()
+            .map(|replica| openduck_proto::ReplicaProgress {
+                database: replica.database.clone(),
+                snapshot: replica.snapshot.clone(),
+                behind_since_unix_ms: replica
+                    .behind_since
+                    .and_then(|since| since.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |since| since.as_millis() as u64),
+            })
+            .collect(),
+    }
 }
 
 /// The address to advertise: the one given, or the bound one; never a

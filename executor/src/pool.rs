@@ -39,18 +39,13 @@ impl Pool {
     pub(crate) fn new(database: Arc<Database>, size: usize) -> Self {
         let size = size.max(1);
         let permits = Arc::new(Semaphore::new(size));
-        let free = Arc::downgrade(&permits);
-        opentelemetry::global::meter("openduck")
-            .u64_observable_gauge("openduck_executor_connections_in_use")
-            .with_description(
-                "Connections of an executor's pool running a statement (sessions hold connections of their own).",
-            )
-            .with_callback(move |observer| {
-                if let Some(free) = free.upgrade() {
-                    observer.observe(size.saturating_sub(free.available_permits()) as u64, &[]);
-                }
-            })
-            .build();
+        openduck_telemetry::observe_gauge(
+            "openduck_executor_connections_in_use",
+            "Connections of an executor's pool running a statement (sessions hold connections of their own).",
+            openduck_telemetry::GaugeUnit::Count,
+            &permits,
+            move |free| vec![(size.saturating_sub(free.available_permits()) as f64, Vec::new())],
+        );
         Pool {
             database,
             generation: std::sync::atomic::AtomicU64::new(0),
@@ -141,6 +136,13 @@ impl Pool {
         }
         self.permits.close();
         self.idle.lock().clear();
+    }
+
+    /// Statements running now on this pool's connections (sessions' too).
+    pub(crate) fn running_count(&self) -> usize {
+        let mut running = self.running.lock();
+        running.retain(|known| known.is_live());
+        running.len()
     }
 
     fn track(&self, interrupter: Interrupter) {

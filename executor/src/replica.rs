@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use openduck_storage::{hydrate, SnapshotId, Storage};
 use tokio::sync::RwLock;
@@ -20,15 +20,31 @@ use crate::pool::{Lease, Pool};
 use crate::sql::{quote_identifier, quote_literal};
 use crate::stream::run_blocking;
 
-/// How old the snapshot a replica just moved to was (its writer published
-/// it that long before it became visible here).
-static REPLICA_LAG: std::sync::LazyLock<opentelemetry::metrics::Gauge<f64>> = std::sync::LazyLock::new(|| {
-    opentelemetry::global::meter("openduck")
-        .f64_gauge("openduck_replica_lag_seconds")
-        .with_unit("s")
-        .with_description("Age of the snapshot a read replica last moved to, when it moved, by database.")
-        .build()
-});
+/// Where one replica stands, as [`Replication::progress`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaProgress {
+    /// The database replicated.
+    pub database: String,
+    /// The snapshot it serves.
+    pub snapshot: String,
+    /// When the writer published the oldest snapshot this replica has seen
+    /// and not moved to yet; `None` when it serves the newest it saw.
+    pub behind_since: Option<SystemTime>,
+}
+
+impl ReplicaProgress {
+    /// How far behind its writer the replica is now: zero when it serves
+    /// the newest snapshot it saw, else the time since the writer published
+    /// one it has not moved to.
+    pub fn lag(&self) -> Duration {
+        self.behind_since
+            .and_then(|since| SystemTime::now().duration_since(since).ok())
+            .unwrap_or_default()
+    }
+}
+
+/// Every replica's progress, shared between the follower and its readers.
+type Progress = Arc<parking_lot::Mutex<Vec<ReplicaProgress>>>;
 
 /// One database served read-only.
 #[derive(Debug)]
@@ -90,6 +106,7 @@ async fn first_snapshot(storage: &Storage, name: &str, poll: Duration) -> Result
 pub(crate) struct Replication {
     names: Vec<String>,
     swap: Arc<RwLock<()>>,
+    progress: Progress,
     follower: JoinHandle<()>,
 }
 
@@ -98,13 +115,56 @@ impl Replication {
     pub(crate) fn start(storage: Storage, replicas: Vec<Replica>, pool: Arc<Pool>, interval: Duration) -> Self {
         let names = replicas.iter().map(|replica| replica.name.clone()).collect();
         let swap = Arc::new(RwLock::new(()));
-        let follower = tokio::spawn(follow(storage, replicas, pool, Arc::clone(&swap), interval));
-        Replication { names, swap, follower }
+        let progress: Progress = Arc::new(parking_lot::Mutex::new(
+            replicas
+                .iter()
+                .map(|replica| ReplicaProgress {
+                    database: replica.name.clone(),
+                    snapshot: replica.snapshot.to_string(),
+                    behind_since: None,
+                })
+                .collect(),
+        ));
+        openduck_telemetry::observe_gauge(
+            "openduck_replica_lag_seconds",
+            "How far a read replica is behind its writer: the time since the writer published a snapshot the replica has not moved to (0 when it serves the newest it saw), by database.",
+            openduck_telemetry::GaugeUnit::Seconds,
+            &progress,
+            |progress| {
+                progress
+                    .lock()
+                    .iter()
+                    .map(|replica| {
+                        let database = opentelemetry::KeyValue::new("database", replica.database.clone());
+                        (replica.lag().as_secs_f64(), vec![database])
+                    })
+                    .collect()
+            },
+        );
+        let follower = tokio::spawn(follow(
+            storage,
+            replicas,
+            pool,
+            Arc::clone(&swap),
+            Arc::clone(&progress),
+            interval,
+        ));
+        Replication {
+            names,
+            swap,
+            progress,
+            follower,
+        }
     }
 
     /// The databases replicated.
     pub(crate) fn names(&self) -> &[String] {
         &self.names
+    }
+
+    /// Where each replica stands.
+    pub(crate) fn progress(&self) -> Vec<ReplicaProgress> {
+        self.progress.lock().clone()
     }
 
     /// Held for reading by every statement, for writing by a replica moving
@@ -126,29 +186,63 @@ async fn follow(
     mut replicas: Vec<Replica>,
     pool: Arc<Pool>,
     swap: Arc<RwLock<()>>,
+    progress: Progress,
     interval: Duration,
 ) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        for replica in &mut replicas {
-            if let Err(error) = advance(&storage, replica, &pool, &swap).await {
+        for (index, replica) in replicas.iter_mut().enumerate() {
+            let note = Note {
+                progress: &progress,
+                index,
+            };
+            if let Err(error) = advance(&storage, replica, &pool, &swap, note).await {
                 warn!(database = %replica.name, %error, "replica cannot follow its writer yet");
             }
         }
     }
 }
 
-async fn advance(storage: &Storage, replica: &mut Replica, pool: &Arc<Pool>, swap: &Arc<RwLock<()>>) -> Result<()> {
+/// Where one replica's progress is noted.
+#[derive(Clone, Copy)]
+struct Note<'a> {
+    progress: &'a Progress,
+    index: usize,
+}
+
+impl Note<'_> {
+    fn update(self, change: impl FnOnce(&mut ReplicaProgress)) {
+        if let Some(entry) = self.progress.lock().get_mut(self.index) {
+            change(entry);
+        }
+    }
+}
+
+/// Moves `replica` to its database's head, if it has a newer one, and
+/// `note`s where it stands.
+async fn advance(
+    storage: &Storage,
+    replica: &mut Replica,
+    pool: &Arc<Pool>,
+    swap: &Arc<RwLock<()>>,
+    note: Note<'_>,
+) -> Result<()> {
     let Some(head) = storage.head(&replica.name).await? else {
         return Ok(());
     };
     if head == replica.snapshot {
+        note.update(|progress| progress.behind_since = None);
         return Ok(());
     }
     let started = Instant::now();
     let manifest = storage.manifest(&replica.name, &head).await?;
+    let published = UNIX_EPOCH + Duration::from_millis(manifest.created_at_ms);
+    note.update(|progress| {
+        // The oldest snapshot not moved to yet: a later head keeps it.
+        progress.behind_since.get_or_insert(published);
+    });
     let next = 1 - replica.active;
     if !replica.files[next].exists() {
         // Start the second file from the first: a local copy, so that only
@@ -188,15 +282,10 @@ async fn advance(storage: &Storage, replica: &mut Replica, pool: &Arc<Pool>, swa
     pool.catalog_changed();
     replica.active = next;
     replica.snapshot = head;
-    let lag = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |now| {
-            (now.as_millis() as f64 - manifest.created_at_ms as f64) / 1000.0
-        });
-    REPLICA_LAG.record(
-        lag.max(0.0),
-        &[opentelemetry::KeyValue::new("database", replica.name.clone())],
-    );
+    note.update(|progress| {
+        progress.snapshot = replica.snapshot.to_string();
+        progress.behind_since = None;
+    });
     info!(
         database = %replica.name,
         snapshot = %replica.snapshot,
@@ -208,4 +297,24 @@ async fn advance(storage: &Storage, replica: &mut Replica, pool: &Arc<Pool>, swa
         "replica moved to a new snapshot"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replica_is_behind_since_the_writer_published_what_it_has_not_moved_to() {
+        let mut progress = ReplicaProgress {
+            database: "db".into(),
+            snapshot: "s1".into(),
+            behind_since: None,
+        };
+        assert_eq!(progress.lag(), Duration::ZERO);
+        progress.behind_since = Some(SystemTime::now() - Duration::from_secs(30));
+        assert!((30..40).contains(&progress.lag().as_secs()), "{:?}", progress.lag());
+        // A clock that went back reports no lag rather than a negative one.
+        progress.behind_since = Some(SystemTime::now() + Duration::from_secs(30));
+        assert_eq!(progress.lag(), Duration::ZERO);
+    }
 }

@@ -150,6 +150,15 @@ impl Sessions {
         Ok(Session { inner })
     }
 
+    /// How many sessions are open.
+    pub(crate) fn open_count(&self) -> usize {
+        self.open
+            .lock()
+            .values()
+            .filter(|session| session.strong_count() > 0)
+            .count()
+    }
+
     /// Keeps `session` open until [`Sessions::release`] names it.
     pub(crate) fn hold(&self, session: Session) {
         self.held.lock().insert(session.id().to_string(), session);

@@ -161,16 +161,13 @@ pub async fn serve(coordinator: Arc<Coordinator>, config: ServerConfig) -> Resul
     })?;
 
     let sessions = Arc::new(ClientSessions::default());
-    let counted = Arc::downgrade(&sessions);
-    openduck_telemetry::meter()
-        .u64_observable_gauge("openduck_open_sessions")
-        .with_description("Clients with a session on the front end (a transaction, session options).")
-        .with_callback(move |observer| {
-            if let Some(sessions) = counted.upgrade() {
-                observer.observe(sessions.len() as u64, &[]);
-            }
-        })
-        .build();
+    openduck_telemetry::observe_gauge(
+        "openduck_open_sessions",
+        "Clients with a session on the front end (a transaction, session options).",
+        openduck_telemetry::GaugeUnit::Count,
+        &sessions,
+        |sessions| vec![(sessions.len() as f64, Vec::new())],
+    );
     let flight_sql = OpenDuckFlightSql::new(Arc::clone(&coordinator), credentials.clone(), Arc::clone(&sessions));
     let service = FlightServiceServer::new(OpenDuckFlight::new(flight_sql))
         .max_decoding_message_size(config.max_message_size)

@@ -72,6 +72,17 @@ pub mod etcd_keys {
         format!("{}{database}", heads(prefix))
     }
 
+    /// `<prefix>/load/`, under which each live executor reports its
+    /// [`ExecutorLoad`](crate::ExecutorLoad), bound to its lease.
+    pub fn loads(prefix: &str) -> String {
+        format!("{}/load/", root(prefix))
+    }
+
+    /// `<prefix>/load/<id>`.
+    pub fn load(prefix: &str, id: &str) -> String {
+        format!("{}{id}", loads(prefix))
+    }
+
     #[cfg(test)]
     mod tests {
         #[test]
@@ -80,6 +91,7 @@ pub mod etcd_keys {
                 assert_eq!(super::writer(prefix, "db"), "/openduck/writers/db");
                 assert_eq!(super::head(prefix, "db"), "/openduck/heads/db");
                 assert_eq!(super::executor(prefix, "e1"), "/openduck/executors/e1");
+                assert_eq!(super::load(prefix, "e1"), "/openduck/load/e1");
             }
         }
     }

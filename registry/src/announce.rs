@@ -1,15 +1,17 @@
 //! An executor's place in the registry: claimed, kept alive, reclaimed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_client::{Client, Compare, CompareOp, PutOptions, Txn, TxnOp, TxnOpResponse};
-use openduck_proto::{ExecutorRecord, Message, Role};
+use openduck_proto::{ExecutorLoad, ExecutorRecord, Message, Role};
 use rand::Rng;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::error::{Error, Result};
+use crate::load::LoadReport;
 use crate::{connect, RegistryConfig};
 
 /// An executor's registration. Dropping it stops the keep-alive (the lease
@@ -18,6 +20,7 @@ use crate::{connect, RegistryConfig};
 pub struct Announcement {
     stop: watch::Sender<bool>,
     record: watch::Sender<ExecutorRecord>,
+    load: Arc<LoadReport>,
     task: JoinHandle<()>,
 }
 
@@ -26,6 +29,12 @@ impl Announcement {
     /// again under the same lease.
     pub fn update(&self, change: impl FnOnce(&mut ExecutorRecord)) {
         self.record.send_modify(change);
+    }
+
+    /// Reports what `source` says at every lease renewal (every third of
+    /// the lease's TTL), when it changed since the last report.
+    pub fn report_load(&self, source: impl Fn() -> ExecutorLoad + Send + Sync + 'static) {
+        self.load.set_source(Arc::new(source));
     }
 
     /// Leaves the registry now: the lease is revoked, so the record and the
@@ -54,8 +63,14 @@ pub async fn announce(config: RegistryConfig, record: ExecutorRecord) -> Result<
     info!(executor = %record.id, endpoint = %record.endpoint, lease, "registered in etcd");
     let (stop, stopped) = watch::channel(false);
     let (record, records) = watch::channel(record);
-    let task = tokio::spawn(keep(client, config, records, lease, stopped));
-    Ok(Announcement { stop, record, task })
+    let load = Arc::new(LoadReport::default());
+    let task = tokio::spawn(keep(client, config, records, Arc::clone(&load), lease, stopped));
+    Ok(Announcement {
+        stop,
+        record,
+        load,
+        task,
+    })
 }
 
 /// Takes a lease, claims every database `record` writes, and puts the record.
@@ -119,11 +134,12 @@ async fn keep(
     mut client: Client,
     config: RegistryConfig,
     mut records: watch::Receiver<ExecutorRecord>,
+    load: Arc<LoadReport>,
     mut lease: i64,
     mut stopped: watch::Receiver<bool>,
 ) {
     loop {
-        let reason = match keep_alive(&mut client, &config, lease, &mut records, &mut stopped).await {
+        let reason = match keep_alive(&mut client, &config, lease, &mut records, &load, &mut stopped).await {
             Ok(()) => {
                 let _ = client.lease_revoke(lease).await;
                 info!(executor = %records.borrow().id, "left the registry");
@@ -163,6 +179,7 @@ async fn keep_alive(
     config: &RegistryConfig,
     lease: i64,
     records: &mut watch::Receiver<ExecutorRecord>,
+    load: &LoadReport,
     stopped: &mut watch::Receiver<bool>,
 ) -> std::result::Result<(), String> {
     let (mut keeper, mut responses) = client
@@ -205,6 +222,10 @@ async fn keep_alive(
         let outcome = if renewed.is_ok() { "renewed" } else { "failed" };
         LEASE_RENEWALS.add(1, &[opentelemetry::KeyValue::new("outcome", outcome)]);
         renewed?;
+        let id = records.borrow().id.clone();
+        if let Err(error) = load.put(client, config, &id, lease).await {
+            debug!(executor = %id, %error, "cannot report the load");
+        }
     }
 }
 

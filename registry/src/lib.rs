@@ -13,18 +13,24 @@
 //! when that revision was compacted or the connection broke. Nothing about
 //! queries lives in etcd.
 //!
+//! Each executor also reports its load (statements running, sessions open,
+//! how far its replicas are behind) at each renewal, when it changed; the
+//! [`loads`] are for operators (`openduck status`), not for routing.
+//!
 //! Keys, under a cluster prefix (default `/openduck`):
-//! `<prefix>/executors/<id>` holds a record; `<prefix>/writers/<database>`
-//! holds the id of the database's writer.
+//! `<prefix>/executors/<id>` holds a record; `<prefix>/load/<id>` its load;
+//! `<prefix>/writers/<database>` holds the id of the database's writer.
 
 mod announce;
 mod error;
+mod load;
 mod membership;
 
 use std::time::Duration;
 
 pub use announce::{announce, Announcement};
 pub use error::{Error, Result};
+pub use load::loads;
 pub use membership::{watch, Membership, Records};
 
 /// Where the registry lives and how executors keep their place in it.
@@ -54,6 +60,14 @@ impl RegistryConfig {
 
     fn executor_key(&self, id: &str) -> String {
         openduck_proto::etcd_keys::executor(&self.prefix, id)
+    }
+
+    fn loads_prefix(&self) -> String {
+        openduck_proto::etcd_keys::loads(&self.prefix)
+    }
+
+    fn load_key(&self, id: &str) -> String {
+        openduck_proto::etcd_keys::load(&self.prefix, id)
     }
 
     fn writer_key(&self, database: &str) -> String {

@@ -50,19 +50,18 @@ impl Connections {
     /// Reports how many are open in `openduck_connections_open`, labelled
     /// with `server`, for as long as these connections are counted.
     pub fn observe(&self, server: &'static str) {
-        let counter = Arc::downgrade(&self.inner);
-        openduck_telemetry::meter()
-            .u64_observable_gauge("openduck_connections_open")
-            .with_description("Client connections a server has open, counting those closing.")
-            .with_callback(move |observer| {
-                if let Some(counter) = counter.upgrade() {
-                    observer.observe(
-                        counter.open.load(Ordering::SeqCst) as u64,
-                        &[opentelemetry::KeyValue::new("server", server)],
-                    );
-                }
-            })
-            .build();
+        openduck_telemetry::observe_gauge(
+            "openduck_connections_open",
+            "Client connections a server has open, counting those closing.",
+            openduck_telemetry::GaugeUnit::Count,
+            &self.inner,
+            move |counter| {
+                vec![(
+                    counter.open.load(Ordering::SeqCst) as f64,
+                    vec![opentelemetry::KeyValue::new("server", server)],
+                )]
+            },
+        );
     }
 
     /// How many are open or lingering.

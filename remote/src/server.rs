@@ -22,7 +22,7 @@ use arrow_flight::{
     PollInfo, PutResult, SchemaResult, Ticket,
 };
 use bytes::Bytes;
-use futures::stream::{self, BoxStream};
+use futures::stream::{self, BoxStream, Peekable};
 use futures::{StreamExt, TryStreamExt};
 use openduck_api::ExecutorApi;
 use openduck_proto::executor_request::Request as Req;
@@ -62,6 +62,8 @@ impl ExecutorService {
     }
 
     /// A span for one call from a coordinator, in the coordinator's trace.
+    /// Made once the call's ticket or request verified: the trace context
+    /// of a caller without the cluster secret is never taken.
     fn call_span(&self, name: &'static str, metadata: &tonic::metadata::MetadataMap) -> Span {
         let span = info_span!(
             "executor",
@@ -94,10 +96,9 @@ impl ExecutorService {
         Ok(encode_results(rows.schema, rows.batches.map_err(Error::from), receiver))
     }
 
-    /// Appends the rows of a signed ingest DoPut; how many.
-    async fn ingest(&self, request: Request<Streaming<FlightData>>) -> Result<u64, Status> {
-        let mut data = request.into_inner().peekable();
-        let descriptor = match std::pin::Pin::new(&mut data).peek().await {
+    /// The verified ingest request a DoPut's descriptor carries.
+    async fn ingest_request(&self, data: &mut Peekable<Streaming<FlightData>>) -> Result<pb::Ingest, Status> {
+        let descriptor = match std::pin::Pin::new(data).peek().await {
             Some(Ok(first)) => first.flight_descriptor.clone(),
             Some(Err(status)) => return Err(status.clone()),
             None => None,
@@ -106,9 +107,14 @@ impl ExecutorService {
             .map(|descriptor| descriptor.cmd)
             .ok_or_else(|| Error::Protocol("a DoPut must carry a descriptor".into()))?;
         let request = self.signer.verify_request(&command).map_err(Error::from)?;
-        let Some(Req::Ingest(ingest)) = request.request else {
-            return Err(Error::Protocol("a DoPut carries an ingest request".into()).into());
-        };
+        match request.request {
+            Some(Req::Ingest(ingest)) => Ok(ingest),
+            _ => Err(Error::Protocol("a DoPut carries an ingest request".into()).into()),
+        }
+    }
+
+    /// Appends the rows of a verified ingest; how many.
+    async fn ingest(&self, ingest: pb::Ingest, data: Peekable<Streaming<FlightData>>) -> Result<u64, Status> {
         let (schema, batches) = incoming_batches(data)
             .await
             .map_err(Error::from)?
@@ -218,11 +224,11 @@ impl FlightService for ExecutorService {
     type DoExchangeStream = Stream<FlightData>;
 
     async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
-        let span = self.call_span("DoGet", request.metadata());
-        let traced = request.metadata().get("traceparent").is_some();
+        let metadata = request.metadata().clone();
         let (bytes, receiver) = signed_ticket(&request.into_inner().ticket);
         let (ticket, trace) = self.signer.verify_traced(&bytes).map_err(Error::from)?;
-        if !traced {
+        let span = self.call_span("DoGet", &metadata);
+        if metadata.get("traceparent").is_none() {
             // A client redeeming a ticket itself (direct results) sends no
             // trace context: join the trace of the call that planned it.
             openduck_telemetry::parent_from_text(&span, &trace);
@@ -233,7 +239,7 @@ impl FlightService for ExecutorService {
     }
 
     async fn do_action(&self, request: Request<Action>) -> Result<Response<Self::DoActionStream>, Status> {
-        let span = self.call_span("DoAction", request.metadata());
+        let metadata = request.metadata().clone();
         let action = request.into_inner();
         if action.r#type != ACTION {
             return Err(Status::unimplemented(format!("unknown action {:?}", action.r#type)));
@@ -242,15 +248,18 @@ impl FlightService for ExecutorService {
         let request = request
             .request
             .ok_or_else(|| Error::Protocol("an empty request".into()))?;
-        span.record("otel.name", request_name(&request));
+        let span = self.call_span(request_name(&request), &metadata);
         let body = self.handle(request).instrument(span).await?;
         let result = arrow_flight::Result { body: body.into() };
         Ok(Response::new(stream::iter([Ok(result)]).boxed()))
     }
 
     async fn do_put(&self, request: Request<Streaming<FlightData>>) -> Result<Response<Self::DoPutStream>, Status> {
-        let span = self.call_span("ingest", request.metadata());
-        let rows = self.ingest(request).instrument(span).await?;
+        let metadata = request.metadata().clone();
+        let mut data = request.into_inner().peekable();
+        let ingest = self.ingest_request(&mut data).await?;
+        let span = self.call_span("ingest", &metadata);
+        let rows = self.ingest(ingest, data).instrument(span).await?;
         let result = PutResult {
             app_metadata: pb::UpdateResult { rows: Some(rows) }.encode_to_vec().into(),
         };

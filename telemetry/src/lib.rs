@@ -8,6 +8,8 @@
 //!   otherwise.
 //! - [`Telemetry::prometheus`] renders the same metrics in Prometheus' text
 //!   exposition format, and [`serve_metrics`] serves them on `/metrics`.
+//! - [`observe_gauge`] reports a gauge read from live objects (pools,
+//!   servers, replicas), summed over every one that lives.
 //! - [`inject`] and [`extract`] carry the W3C trace context across a gRPC
 //!   call (coordinator → executor), [`context_text`] and [`parent_from_text`]
 //!   across a ticket, so that one statement is one trace.
@@ -17,12 +19,14 @@
 //! the binary calls [`Telemetry::init`].
 
 mod error;
+mod gauges;
 mod init;
 mod metrics_server;
 mod prometheus;
 mod propagation;
 
 pub use error::{Error, Result};
+pub use gauges::{observe_gauge, GaugeUnit, Readings};
 pub use init::{LogFormat, Telemetry, TelemetryConfig};
 pub use metrics_server::{serve_metrics, MetricsServer};
 pub use propagation::{context_text, extract, in_span, inject, parent_from_text, InSpan};
