@@ -45,6 +45,11 @@ pub(crate) struct ClusterArgs {
     /// How long an executor stays registered after its last keep-alive.
     #[arg(long, env = "OPENDUCK_LEASE_TTL", default_value = "10s", value_parser = parse_duration)]
     lease_ttl: Duration,
+
+    /// How long to wait at start for etcd to answer, trying again meanwhile
+    /// (the pods of a new cluster start together); then give up and exit.
+    #[arg(long, env = "OPENDUCK_ETCD_WAIT", default_value = "60s", value_parser = parse_duration)]
+    etcd_wait: Duration,
 }
 
 impl ClusterArgs {
@@ -58,6 +63,11 @@ impl ClusterArgs {
                     .into(),
             ),
         }
+    }
+
+    /// Waits (up to `--etcd-wait`) until etcd answers.
+    async fn wait_for_etcd(&self) -> Result<(), Box<dyn std::error::Error>> {
+        Ok(openduck_registry::wait_for_etcd(&self.registry(), self.etcd_wait).await?)
     }
 
     fn registry(&self) -> RegistryConfig {
@@ -97,6 +107,7 @@ pub(crate) struct CoordinatorArgs {
 pub(crate) async fn run_coordinator(args: CoordinatorArgs) -> Result<(), Box<dyn std::error::Error>> {
     let telemetry = args.telemetry.start("openduck-coordinator").await?;
     let signer = args.cluster.signer()?;
+    args.cluster.wait_for_etcd().await?;
     let membership = openduck_registry::watch(args.cluster.registry()).await?;
     let registry = Registry::cluster(membership, signer.clone(), args.frontend.max_message_size);
     let protected = args.frontend.protects_clients();
@@ -179,6 +190,13 @@ pub(crate) async fn run_executor(args: ExecutorProcessArgs) -> Result<(), Box<dy
     tokio::pin!(stop);
     // Claim the databases first: only their claimed writer may move their
     // heads in storage, and opening publishes a first snapshot.
+    tokio::select! {
+        waited = args.cluster.wait_for_etcd() => waited?,
+        () = &mut stop => {
+            info!("stopped while waiting for etcd");
+            return Ok(());
+        }
+    }
     let announcement = openduck_registry::announce(args.cluster.registry(), record).await?;
     let heads = EtcdHeads::connect(&args.cluster.etcd, &args.cluster.etcd_prefix, Some(id.clone())).await?;
     // Opening may take long (a replica waiting for its writer's first

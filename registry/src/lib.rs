@@ -75,6 +75,41 @@ impl RegistryConfig {
     }
 }
 
+/// Waits until etcd answers, trying again with backoff for at most
+/// `patience`: the pods of a new cluster start together, and etcd may take a
+/// few seconds to elect a leader. Fails with the last error after that.
+pub async fn wait_for_etcd(config: &RegistryConfig, patience: Duration) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + patience;
+    let mut backoff = Duration::from_millis(200);
+    let mut waiting = false;
+    loop {
+        let answered = match connect(config).await {
+            Ok(mut client) => client.status().await.map(drop).map_err(|source| Error::Etcd {
+                endpoints: config.endpoints.join(","),
+                source,
+            }),
+            Err(error) => Err(error),
+        };
+        match answered {
+            Ok(()) => {
+                if waiting {
+                    tracing::info!(endpoints = %config.endpoints.join(","), "etcd answers");
+                }
+                return Ok(());
+            }
+            Err(error) if tokio::time::Instant::now() + backoff < deadline => {
+                if !waiting {
+                    tracing::info!(%error, patience_s = patience.as_secs(), "waiting for etcd");
+                    waiting = true;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
 /// A client for etcd. No request timeout: it would cut the long-lived watch
 /// and keep-alive streams; HTTP/2 keep-alive pings find a dead etcd instead.
 async fn connect(config: &RegistryConfig) -> Result<etcd_client::Client> {

@@ -106,10 +106,9 @@ class Pod:
 
 
 class SimulatedInstall:
-    """The rendered chart's pods as processes; `start()` brings them up in
-    dependency order (etcd, executors, coordinators), each once its
-    readiness probe passes; `stop()` sends SIGTERM and waits as long as the
-    pod's terminationGracePeriodSeconds."""
+    """The rendered chart's pods as processes; `start()` starts them all at
+    once and waits for their readiness probes; `stop()` sends SIGTERM and
+    waits as long as the pod's terminationGracePeriodSeconds."""
 
     def __init__(self, objects, root: Path, namespace="ns", cluster_domain="cluster.local", secrets=None, env=None):
         self.objects = objects
@@ -262,20 +261,19 @@ class SimulatedInstall:
         raise AssertionError(f"pod {pod.name}: a probe of a kind the simulation lacks: {probe}")
 
     def start(self, timeout_s=90):
-        """Starts every pod, in waves (etcd, then executors, then the rest);
-        each wave must be ready before the next starts."""
-        for rank in range(3):
-            pods = [p for p in self.pods if wave(p) == rank]
-            for pod in pods:
-                self._launch(pod)
-            deadline = time.monotonic() + timeout_s
-            for pod in pods:
-                while not self._ready(pod):
-                    if pod.proc.poll() is not None:
-                        raise AssertionError(f"pod {pod.name} exited with {pod.proc.returncode}:\n{self.tail(pod)}")
-                    if time.monotonic() > deadline:
-                        raise AssertionError(f"pod {pod.name} not ready within {timeout_s} s:\n{self.tail(pod)}")
-                    time.sleep(0.1)
+        """Starts every pod at once, as Kubernetes does, dependents first
+        (coordinators, then executors, then etcd) so that each must wait for
+        what it needs; returns once every readiness probe passes."""
+        for pod in sorted(self.pods, key=wave, reverse=True):
+            self._launch(pod)
+        deadline = time.monotonic() + timeout_s
+        for pod in sorted(self.pods, key=wave):
+            while not self._ready(pod):
+                if pod.proc.poll() is not None:
+                    raise AssertionError(f"pod {pod.name} exited with {pod.proc.returncode}:\n{self.tail(pod)}")
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"pod {pod.name} not ready within {timeout_s} s:\n{self.tail(pod)}")
+                time.sleep(0.1)
         return self
 
     def endpoint(self, service: str, port: int, scheme="grpc") -> str:
@@ -313,7 +311,8 @@ class SimulatedInstall:
 
 
 def wave(pod: Pod) -> int:
-    """When a pod starts: etcd first (0), then executors (1), then coordinators (2)."""
+    """What a pod depends on: etcd (0) nothing, executors (1) etcd,
+    coordinators (2) both."""
     if pod.container.get("command", [""])[0] == "etcd":
         return 0
     return 1 if pod.workload["kind"] == "StatefulSet" else 2

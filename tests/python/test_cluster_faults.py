@@ -2,6 +2,7 @@
 its lease running out, its return; etcd going away and coming back. Each
 test gets its own etcd, two executors and a coordinator."""
 
+import threading
 import time
 
 import adbc_driver_manager
@@ -132,3 +133,40 @@ def test_a_burst_of_ddl_keeps_the_executor_registered(cluster):
         assert statements > 20
         assert "alpha" in catalogs(conn)
         assert count(conn, "SELECT count(*) FROM alpha.main.big b JOIN beta.main.one o ON b.x = o.y") == 1
+
+
+def test_executors_and_coordinators_started_before_etcd_wait_for_it(tmp_path):
+    """The pods of a new cluster start together: an executor and a
+    coordinator that start before etcd answers wait for it, then serve."""
+    etcd = Etcd(tmp_path / "etcd")  # its port is chosen; it is not started yet
+    executor = Executor(tmp_path / "exec", etcd, "exec-early", ["early"])
+    coordinator = Coordinator(tmp_path / "coordinator", etcd)
+    # start() returns once the process listens, which is after etcd answered.
+    starts = [threading.Thread(target=process.start, daemon=True) for process in (executor, coordinator)]
+    try:
+        for thread in starts:
+            thread.start()
+        for process in (executor, coordinator):
+            wait_until(lambda: "waiting for etcd" in process.log_path.read_text(), what="a process to wait for etcd")
+        etcd.start()
+        for thread in starts:
+            thread.join(timeout=60)
+            assert not thread.is_alive(), "a process did not start once etcd answered"
+        with coordinator.connect() as conn:
+            wait_until(lambda: "early" in catalogs(conn), what="the executor to register")
+            assert count(conn, "SELECT 42") == 42
+    finally:
+        for process in (coordinator, executor):
+            if process.proc is not None:
+                process.stop()
+        etcd.stop()
+
+
+def test_a_process_gives_up_on_etcd_after_its_patience(tmp_path):
+    etcd = Etcd(tmp_path / "etcd")  # never started
+    executor = Executor(tmp_path / "exec", etcd, "exec-alone", ["alone"], extra_args=["--etcd-wait", "1s"])
+    with pytest.raises(AssertionError):
+        executor.start()
+    assert executor.proc.wait(timeout=30) != 0
+    log = executor.log_path.read_text()
+    assert "waiting for etcd" in log and etcd.url.removeprefix("http://") in log, log
