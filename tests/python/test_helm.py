@@ -34,6 +34,9 @@ VARIANTS = {
                                          "accessKeyId": "AKIDEXAMPLE", "secretAccessKey": "s3-secret-in-values"}},
     },
     "tls-users": {
+        "networkPolicy": {"clients": [{"namespaceSelector": {"matchLabels": {"team": "bi"}}},
+                                      {"ipBlock": {"cidr": "10.20.0.0/16"}}],
+                          "metricsScrapers": [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}]},
         "tls": {"enabled": True, "secretName": "openduck-tls", "clientCA": True},
         "auth": {"users": "alice:$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA\n"},
         "shutdownGrace": "1m",
@@ -107,6 +110,8 @@ def test_renders_manifests_kubernetes_accepts(tmp_path, variant):
     ({"tls": {"enabled": True}}, "tls.secretName"),
     ({"executors": {"port": 9000}, "metrics": {"port": 9000}}, "metrics.port 9000 is taken"),
     ({"logFormat": "xml"}, "logFormat"),
+    ({"networkPolicy": {"clients": [{}]}}, "networkPolicy.clients.0"),
+    ({"networkPolicy": {"clients": [{"ipBlock": {}}]}}, "cidr"),
     ({"etcd": {"enabled": False, "endpoints": ["https://etcd:2379"]}}, "etcd.endpoints.0"),
     ({"executors": {"groups": [{"name": "a", "databases": ["one"]}, {"name": "a", "databases": ["two"]}]}},
      "two executor groups are named a"),
@@ -117,6 +122,64 @@ def test_values_that_make_no_sense_are_rejected(tmp_path, values, complaint):
     with pytest.raises(RenderError) as refused:
         render(values, tmp_path)
     assert complaint in str(refused.value)
+
+
+def selects_pod(selector, workload):
+    labels = workload["spec"]["template"]["metadata"]["labels"]
+    matches = all(labels.get(key) == value for key, value in selector.get("matchLabels", {}).items())
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In"
+        matches = matches and labels.get(expression["key"]) in expression["values"]
+    return matches
+
+
+def policies(objects):
+    return {obj["metadata"]["name"].removeprefix("rel-openduck-"): obj["spec"] for obj in find(objects, "NetworkPolicy")}
+
+
+def test_network_policies_admit_only_what_each_component_needs(tmp_path):
+    release = {"app.kubernetes.io/name": "openduck", "app.kubernetes.io/instance": "rel"}
+    coordinators = {**release, "app.kubernetes.io/component": "coordinator"}
+    objects = render(VARIANTS["replicas"], tmp_path)
+    policy = policies(objects)
+    assert set(policy) == {"coordinator", "executor", "etcd"}
+
+    # Every executor pod is selected, and its Flight port admits coordinators only.
+    executors = policy["executor"]["podSelector"]
+    assert executors["matchLabels"] == release
+    (groups,) = executors["matchExpressions"]
+    assert groups["values"] == ["executor-writer", "executor-readers"]
+    for workload in find(objects, "StatefulSet"):
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        selected = labels.get("app.kubernetes.io/component") in groups["values"]
+        assert selected == workload["metadata"]["name"].startswith("rel-openduck-executor-"), workload["metadata"]["name"]
+    flight, metrics = policy["executor"]["ingress"]
+    assert flight == {"ports": [{"port": "flight", "protocol": "TCP"}],
+                      "from": [{"podSelector": {"matchLabels": coordinators}}]}
+    # Every port a policy names is a port of every pod it selects.
+    workloads = find(objects, "StatefulSet") + find(objects, "Deployment")
+    for name, spec in policy.items():
+        selected = [w for w in workloads if selects_pod(spec["podSelector"], w)]
+        assert selected, f"policy {name} selects no pod"
+        for workload in selected:
+            named = {port["name"] for port in container(workload)["ports"]}
+            for rule in spec["ingress"]:
+                assert {p["port"] for p in rule["ports"]} <= named, (name, workload["metadata"]["name"], named)
+    assert metrics == {"ports": [{"port": "metrics", "protocol": "TCP"}]}
+
+    # The bundled etcd admits this release's pods only; coordinators admit anyone by default.
+    (etcd,) = policy["etcd"]["ingress"]
+    assert etcd["from"] == [{"podSelector": {"matchLabels": release}}]
+    assert {p["port"] for p in etcd["ports"]} == {"client", "peer"}
+    assert all("from" not in rule for rule in policy["coordinator"]["ingress"])
+
+    # Restricted clients and scrapers; no etcd policy for an external etcd; none when disabled.
+    policy = policies(render(VARIANTS["tls-users"], tmp_path))
+    flight_sql, metrics = policy["coordinator"]["ingress"]
+    assert flight_sql["from"] == VARIANTS["tls-users"]["networkPolicy"]["clients"]
+    assert metrics["from"] == policy["executor"]["ingress"][1]["from"]
+    assert "etcd" not in policies(render(VARIANTS["external-etcd"], tmp_path))
+    assert not policies(render({"networkPolicy": {"enabled": False}}, tmp_path))
 
 
 def test_executors_advertise_their_stable_pod_names(tmp_path):
