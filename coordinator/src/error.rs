@@ -20,6 +20,12 @@ pub enum Error {
     /// No executor serves the database, nor did one since this coordinator started.
     #[error("database {0:?} does not exist (no executor serves it)")]
     UnknownDatabase(String),
+    /// The statement names no database, and no executor serves one to
+    /// default to: none has registered yet, or all have left.
+    #[error(
+        "no executor serves any database yet: none has registered with this coordinator (is the cluster starting?)"
+    )]
+    NoDatabases,
     /// The ticket names an executor that is not registered (any more).
     #[error("executor {0:?} is not registered")]
     UnknownExecutor(String),
@@ -59,7 +65,7 @@ impl Error {
             Error::Executor(error) => error.kind(),
             Error::Remote(error) => error.kind(),
             Error::Ticket(_) => ErrorKind::Unauthenticated,
-            Error::NoExecutor(_) | Error::UnknownExecutor(_) => ErrorKind::Unavailable,
+            Error::NoExecutor(_) | Error::UnknownExecutor(_) | Error::NoDatabases => ErrorKind::Unavailable,
             Error::SpansExecutors(_) => ErrorKind::Unimplemented,
             Error::UnknownDatabase(_) => ErrorKind::NotFound,
             Error::Distributed { kind, .. } => *kind,

@@ -263,6 +263,18 @@ def query(endpoint, token, sql):
         return cur.fetchall() if cur.description else None
 
 
+def wait_for_database(endpoint, token, database):
+    """Pods are ready before every coordinator has seen every executor's
+    record (they follow etcd's watch): a client of a new install waits for
+    the database it needs, as one after `helm install --wait` would."""
+    def catalogs():
+        with flight_sql.connect(endpoint, db_kwargs={"adbc.flight.sql.authorization_header": f"Bearer {token}"},
+                                autocommit=True) as conn:
+            return conn.adbc_get_objects(depth="catalogs").read_all().column("catalog_name").to_pylist()
+
+    wait_until(lambda: database in catalogs(), what=f"{endpoint} to serve {database}")
+
+
 @pytest.fixture
 def install(tmp_path):
     installs = []
@@ -281,16 +293,23 @@ def test_simulated_install_of_the_defaults_serves_queries(install):
     cluster = install({})
     token = cluster.secret("rel-openduck-token")["token"].decode()
     endpoint = cluster.endpoint("rel-openduck", 7878)
-    query(endpoint, token, "CREATE TABLE events AS SELECT range AS id FROM range(1000)")
-    assert query(endpoint, token, "SELECT count(*), sum(id) FROM mydb.events") == [(1000, 499500)]
-    with pytest.raises(flight_sql.Error, match="(?i)unauthenticated|token"):
-        query(endpoint, "wrong", "SELECT 1")
+    wait_for_database(endpoint, token, "mydb")
     # Every openduck pod serves metrics on the port its annotations name.
     coordinator = cluster.pod("rel-openduck-coordinator-0")
     annotations = coordinator.workload["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true"
-    text = scrape(f"127.0.0.1:{coordinator.port(int(annotations['prometheus.io/port']))}")
-    assert sample(text, "openduck_calls_total", method="GetFlightInfo", kind="prepared_query", code="OK") == 2
+    metrics = f"127.0.0.1:{coordinator.port(int(annotations['prometheus.io/port']))}"
+
+    def queries_planned():
+        return sample(scrape(metrics), "openduck_calls_total", method="GetFlightInfo", kind="prepared_query",
+                      code="OK")
+
+    before = queries_planned() or 0
+    query(endpoint, token, "CREATE TABLE events AS SELECT range AS id FROM range(1000)")
+    assert query(endpoint, token, "SELECT count(*), sum(id) FROM mydb.events") == [(1000, 499500)]
+    with pytest.raises(flight_sql.Error, match="(?i)unauthenticated|token"):
+        query(endpoint, "wrong", "SELECT 1")
+    assert queries_planned() == before + 2
     executor = cluster.pod("rel-openduck-executor-main-0")
     assert sample(scrape(f"127.0.0.1:{executor.port(9464)}"), "openduck_storage_uploaded_bytes_total") > 0
     # SIGTERM drains every openduck process and each exits cleanly, as a rolling update would.
@@ -309,6 +328,9 @@ def test_simulated_install_with_three_etcd_members_s3_and_read_replicas(install,
         credentials = {"lake-credentials": {"AWS_ACCESS_KEY_ID": b"test", "AWS_SECRET_ACCESS_KEY": b"test"}}
         cluster = install(values, secrets=credentials)
         first, second = (cluster.pod_endpoint(f"rel-openduck-coordinator-{i}", 7878) for i in range(2))
+        for endpoint in (first, second):
+            for database in ("sales", "mydb"):
+                wait_for_database(endpoint, TOKEN, database)
         query(first, TOKEN, "CREATE TABLE sales.main.orders AS SELECT range AS id, range % 7 AS store FROM range(5000)")
         assert query(second, TOKEN, "SELECT count(*) FROM sales.main.orders") == [(5000,)]
         # Both replicas registered as readers of mydb, once they had opened it
