@@ -128,6 +128,12 @@ pub(crate) struct ExecutorArgs {
     #[arg(long, env = "OPENDUCK_MEMORY_LIMIT")]
     memory_limit: Option<String>,
 
+    /// Longest a SQL statement may run (500ms, 30s, 10m); one that runs
+    /// longer is stopped and fails with DEADLINE_EXCEEDED. 0 or unset: no
+    /// limit. Bulk ingests are not limited.
+    #[arg(long, env = "OPENDUCK_STATEMENT_TIMEOUT", value_parser = parse_duration_ms)]
+    statement_timeout: Option<Duration>,
+
     /// Let SQL read and write files outside the data directory (read_csv,
     /// COPY TO, ATTACH). Off by default: clients must not reach the server's files.
     #[arg(long, env = "OPENDUCK_ALLOW_EXTERNAL_ACCESS")]
@@ -240,6 +246,7 @@ impl ExecutorArgs {
             replicas: self.replicas.clone(),
             replica_interval: self.replica_interval,
             memory_limit: self.memory_limit.clone(),
+            statement_timeout: self.statement_timeout.filter(|limit| !limit.is_zero()),
             ..ExecutorConfig::new(&self.storage.data_dir, writers)
         };
         Ok(Executor::start(config).await?)

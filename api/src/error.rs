@@ -19,6 +19,8 @@ pub enum ErrorKind {
     FailedPrecondition,
     /// The statement was interrupted because its caller cancelled it.
     Cancelled,
+    /// The statement ran longer than the executor allows (`--statement-timeout`).
+    DeadlineExceeded,
     /// The statement touches something it may not (for example files outside
     /// the data directory).
     PermissionDenied,

@@ -24,7 +24,7 @@ use crate::replica::Replication;
 use crate::running::RunningQueries;
 use crate::session::{Session, Sessions};
 use crate::sql::quote_identifier;
-use crate::stream::{run_blocking, start_query, BatchStream, Publisher, Started};
+use crate::stream::{run_blocking, run_timed, start_query, BatchStream, Publisher, Started};
 
 /// How to open an executor.
 #[derive(Debug, Clone)]
@@ -58,6 +58,10 @@ pub struct ExecutorConfig {
     /// (`4GB`, `512MiB`); `None` keeps DuckDB's default, 80% of the
     /// machine's memory. What does not fit spills to `<data_dir>/.tmp`.
     pub memory_limit: Option<String>,
+    /// Longest a SQL statement may run (`None`: no limit); one that runs
+    /// longer is stopped and fails with `DeadlineExceeded`. Ingests are not
+    /// statements: they take as long as their rows take to arrive.
+    pub statement_timeout: Option<Duration>,
 }
 
 impl ExecutorConfig {
@@ -74,6 +78,7 @@ impl ExecutorConfig {
             replicas: Vec::new(),
             replica_interval: Duration::from_secs(1),
             memory_limit: None,
+            statement_timeout: None,
         }
     }
 }
@@ -97,6 +102,8 @@ pub struct Executor {
     pub(crate) snapshots: parking_lot::Mutex<BTreeSet<String>>,
     /// One refresh of `openduck.main.snapshots` at a time.
     pub(crate) listing: tokio::sync::Mutex<()>,
+    /// See [`ExecutorConfig::statement_timeout`].
+    pub(crate) statement_timeout: Option<Duration>,
 }
 
 impl Executor {
@@ -289,13 +296,29 @@ impl Executor {
             None => Some(Publisher::new(&None, Writing::Untracked)),
         };
         let conn = self.lease(&statement).await?;
-        let statement = match start_query(conn, statement, Arc::clone(&self.running), publisher).await? {
+        let statement = match start_query(
+            conn,
+            statement,
+            Arc::clone(&self.running),
+            publisher,
+            self.statement_timeout,
+        )
+        .await?
+        {
             Started::Running(stream) => return Ok(stream),
             Started::NeedsWriteAccess(statement) => statement,
         };
         let (conn, writing) = self.lease_for_write(&statement).await?;
         let publisher = Some(Publisher::new(&self.durability, writing));
-        match start_query(conn, statement, Arc::clone(&self.running), publisher).await? {
+        match start_query(
+            conn,
+            statement,
+            Arc::clone(&self.running),
+            publisher,
+            self.statement_timeout,
+        )
+        .await?
+        {
             Started::Running(stream) => Ok(stream),
             Started::NeedsWriteAccess(_) => Err(Error::TaskFailed("a write was refused the access it held".into())),
         }
@@ -319,7 +342,7 @@ impl Executor {
             return Ok(None);
         }
         let (conn, writing) = self.lease_for_write(&statement).await?;
-        let changed = run_blocking(conn, move |conn| {
+        let changed = run_timed(conn, self.statement_timeout, move |conn| {
             let statements = conn.conn().statements(&statement.sql)?;
             check_parameters_fit(&statement, statements.len())?;
             let mut changed: Option<u64> = None;

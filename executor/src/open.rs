@@ -114,6 +114,7 @@ impl Executor {
             replication,
             snapshots: parking_lot::Mutex::default(),
             listing: tokio::sync::Mutex::default(),
+            statement_timeout: config.statement_timeout,
         }
     }
 }

@@ -4,6 +4,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use arrow::compute::concat_batches;
@@ -52,10 +53,46 @@ where
     T: Send + 'static,
     F: FnOnce(&PooledConnection) -> Result<T> + Send + 'static,
 {
-    let guard = InterruptOnDrop(Some(conn.begin_query()));
+    run_timed(conn, None, work).await
+}
+
+/// [`run_blocking`], stopping the work's statement once it ran `timeout`.
+pub(crate) async fn run_timed<T, F>(conn: Lease, timeout: Option<Duration>, work: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&PooledConnection) -> Result<T> + Send + 'static,
+{
+    let interrupter = conn.begin_query();
+    let timer = StatementTimer::arm(&interrupter, timeout);
+    let guard = InterruptOnDrop(Some(interrupter));
     let outcome = tokio::task::spawn_blocking(move || work(&conn)).await;
+    drop(timer);
     guard.disarm();
     outcome.map_err(|join| Error::TaskFailed(join.to_string()))?
+}
+
+/// Stops a statement that runs longer than its timeout (it then fails with
+/// `DeadlineExceeded`); disarmed when dropped.
+struct StatementTimer(Option<tokio::task::JoinHandle<()>>);
+
+impl StatementTimer {
+    fn arm(interrupter: &Interrupter, timeout: Option<Duration>) -> Self {
+        StatementTimer(timeout.map(|limit| {
+            let interrupter = interrupter.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(limit).await;
+                interrupter.time_out(limit);
+            })
+        }))
+    }
+}
+
+impl Drop for StatementTimer {
+    fn drop(&mut self) {
+        if let Some(timer) = self.0.take() {
+            timer.abort();
+        }
+    }
 }
 
 /// A stream of record batches from a running query. Dropping it interrupts
@@ -153,8 +190,10 @@ pub(crate) async fn start_query(
     statement: Statement,
     running: Arc<RunningQueries>,
     publisher: Option<Publisher>,
+    timeout: Option<Duration>,
 ) -> Result<Started> {
     let interrupter = conn.begin_query();
+    let timer = StatementTimer::arm(&interrupter, timeout);
     let registration = match &statement.query_id {
         Some(id) => Some(running.register(id, interrupter.clone())?),
         None => None,
@@ -175,7 +214,10 @@ pub(crate) async fn start_query(
                 None => Access::Write,
             },
         };
-        match produce(&conn, &statement, &mut sink, access) {
+        let produced = produce(&conn, &statement, &mut sink, access);
+        // The statement is over: its timeout with it.
+        drop(timer);
+        match produced {
             Err(error) => sink.fail(error),
             Ok(Produced::NeedsWriteAccess) => sink.needs_write_access(statement),
             Ok(Produced::Done { wrote }) => {

@@ -17,6 +17,7 @@ pub fn code_of(kind: ErrorKind) -> Code {
         ErrorKind::AlreadyExists => Code::AlreadyExists,
         ErrorKind::FailedPrecondition => Code::FailedPrecondition,
         ErrorKind::Cancelled => Code::Cancelled,
+        ErrorKind::DeadlineExceeded => Code::DeadlineExceeded,
         ErrorKind::PermissionDenied => Code::PermissionDenied,
         ErrorKind::ResourceExhausted => Code::ResourceExhausted,
         ErrorKind::Unimplemented => Code::Unimplemented,
@@ -29,7 +30,8 @@ pub fn code_of(kind: ErrorKind) -> Code {
 }
 
 /// The kind of error a status from a peer reports. A broken transport
-/// (`Unknown`, `Unavailable`, a deadline) means the peer is gone.
+/// (`Unknown`, `Unavailable`) means the peer is gone; no call to a peer has
+/// a gRPC deadline, so `DeadlineExceeded` is a statement's own timeout.
 pub(crate) fn kind_of(code: Code) -> ErrorKind {
     match code {
         Code::InvalidArgument | Code::OutOfRange => ErrorKind::InvalidArgument,
@@ -37,12 +39,13 @@ pub(crate) fn kind_of(code: Code) -> ErrorKind {
         Code::AlreadyExists => ErrorKind::AlreadyExists,
         Code::FailedPrecondition => ErrorKind::FailedPrecondition,
         Code::Cancelled => ErrorKind::Cancelled,
+        Code::DeadlineExceeded => ErrorKind::DeadlineExceeded,
         Code::PermissionDenied => ErrorKind::PermissionDenied,
         Code::ResourceExhausted => ErrorKind::ResourceExhausted,
         Code::Unimplemented => ErrorKind::Unimplemented,
         Code::Aborted => ErrorKind::Aborted,
         Code::Unauthenticated => ErrorKind::Unauthenticated,
-        Code::Unavailable | Code::Unknown | Code::DeadlineExceeded => ErrorKind::Unavailable,
+        Code::Unavailable | Code::Unknown => ErrorKind::Unavailable,
         Code::DataLoss => ErrorKind::DataLoss,
         Code::Internal | Code::Ok => ErrorKind::Internal,
     }
@@ -89,6 +92,7 @@ mod tests {
             ErrorKind::AlreadyExists,
             ErrorKind::FailedPrecondition,
             ErrorKind::Cancelled,
+            ErrorKind::DeadlineExceeded,
             ErrorKind::PermissionDenied,
             ErrorKind::ResourceExhausted,
             ErrorKind::Unimplemented,

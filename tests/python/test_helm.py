@@ -20,7 +20,8 @@ TOKEN = "a-token-given-in-values-0123456789"
 # Small requests so that nothing here depends on the machine's size.
 SMALL = {
     "coordinator": {"resources": {"requests": {"cpu": "10m", "memory": "64Mi"}}},
-    "executors": {"resources": {"requests": {"cpu": "10m", "memory": "128Mi"}}, "memoryLimit": "512MB"},
+    "executors": {"resources": {"requests": {"cpu": "10m", "memory": "128Mi"}}, "memoryLimit": "512MB",
+                  "statementTimeout": "5m"},
 }
 
 VARIANTS = {
@@ -110,6 +111,7 @@ def test_renders_manifests_kubernetes_accepts(tmp_path, variant):
     ({"tls": {"enabled": True}}, "tls.secretName"),
     ({"executors": {"port": 9000}, "metrics": {"port": 9000}}, "metrics.port 9000 is taken"),
     ({"logFormat": "xml"}, "logFormat"),
+    ({"executors": {"statementTimeout": "soon"}}, "statementTimeout"),
     ({"networkPolicy": {"clients": [{}]}}, "networkPolicy.clients.0"),
     ({"networkPolicy": {"clients": [{"ipBlock": {}}]}}, "cidr"),
     ({"etcd": {"enabled": False, "endpoints": ["https://etcd:2379"]}}, "etcd.endpoints.0"),

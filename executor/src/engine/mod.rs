@@ -104,6 +104,7 @@ impl Database {
                 generation: 0,
                 running: false,
                 cancelled: false,
+                timed_out: None,
             })),
             in_transaction: std::cell::Cell::new(false),
             broken: std::cell::Cell::new(false),
@@ -134,6 +135,8 @@ struct InterruptSlot {
     /// begins: DuckDB forgets an interrupt that arrives before its query
     /// starts, this flag does not (see `Prepared::run`).
     cancelled: bool,
+    /// Set with `cancelled` when the interrupt was the statement timeout.
+    timed_out: Option<std::time::Duration>,
 }
 
 /// One DuckDB connection: the unit of a running statement.
@@ -180,6 +183,7 @@ impl Connection {
         slot.generation += 1;
         slot.running = true;
         slot.cancelled = false;
+        slot.timed_out = None;
         Interrupter {
             slot: Arc::clone(&self.slot),
             generation: slot.generation,
@@ -214,14 +218,36 @@ impl Connection {
         match error {
             Error::DuckDb {
                 kind: crate::ErrorKind::Cancelled,
+                ..
+            } if self.cancelled() => self.interruption(),
+            Error::DuckDb {
+                kind: crate::ErrorKind::Cancelled,
                 message,
-            } if !self.cancelled() => Error::DuckDb {
+            } => Error::DuckDb {
                 kind: crate::ErrorKind::Internal,
                 message: format!(
                     "the query failed on one of DuckDB's worker threads, and DuckDB reported only \"{message}\" (its own error was lost in a race inside DuckDB 1.5.2)"
                 ),
             },
             other => other,
+        }
+    }
+
+    /// Why the running query was interrupted: its caller cancelled it, or
+    /// it ran past the statement timeout.
+    fn interruption(&self) -> Error {
+        match self.slot.lock().timed_out {
+            Some(limit) => Error::DuckDb {
+                kind: crate::ErrorKind::DeadlineExceeded,
+                message: format!(
+                    "the statement ran longer than the statement timeout ({} s) and was stopped",
+                    limit.as_secs_f64()
+                ),
+            },
+            None => Error::DuckDb {
+                kind: crate::ErrorKind::Cancelled,
+                message: "INTERRUPT Error: the query was cancelled".into(),
+            },
         }
     }
 
@@ -271,9 +297,20 @@ impl Interrupter {
 
     /// Interrupts the query if it is still running; otherwise does nothing.
     pub(crate) fn interrupt(&self) {
+        self.stop(None);
+    }
+
+    /// Interrupts the query because it ran longer than `limit`: it fails
+    /// with `DeadlineExceeded` rather than as cancelled.
+    pub(crate) fn time_out(&self, limit: std::time::Duration) {
+        self.stop(Some(limit));
+    }
+
+    fn stop(&self, timed_out: Option<std::time::Duration>) {
         let mut slot = self.slot.lock();
         if slot.running && slot.generation == self.generation && !slot.raw.0.is_null() {
             slot.cancelled = true;
+            slot.timed_out = slot.timed_out.or(timed_out);
             // SAFETY: the connection is alive (its Drop clears `raw` under this
             // lock) and duckdb_interrupt is safe to call concurrently with a query.
             unsafe { ffi::duckdb_interrupt(slot.raw.0) };
@@ -339,5 +376,23 @@ mod tests {
 
         let other = conn.failure(Some("Invalid Input Error: boom".into()));
         assert_eq!(kind(&other), ErrorKind::InvalidArgument);
+    }
+
+    #[test]
+    fn a_statement_stopped_by_its_timeout_fails_as_deadline_exceeded() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Arc::new(Database::open("t", &dir.path().join("t.duckdb"), &[]).unwrap());
+        let conn = database.connect().unwrap();
+        let interrupter = conn.begin_query();
+        interrupter.time_out(std::time::Duration::from_millis(1500));
+        // A later cancellation does not turn the timeout into one.
+        interrupter.interrupt();
+        let error = conn.failure(Some("INTERRUPT Error: Interrupted!".into()));
+        assert_eq!(kind(&error), ErrorKind::DeadlineExceeded, "{error}");
+        assert!(error.to_string().contains("statement timeout (1.5 s)"), "{error}");
+        // The next query starts afresh.
+        conn.end_query();
+        let _next = conn.begin_query();
+        assert!(conn.execute_batch("SELECT 1").is_ok());
     }
 }

@@ -10,7 +10,7 @@ use arrow::ffi::{from_ffi, FFI_ArrowArray, FFI_ArrowSchema};
 use duckdb::ffi;
 
 use super::{borrowed_c_string, c_string, take_c_string, Connection};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 
 /// The statements of one SQL text, prepared one at a time.
 pub(crate) struct Statements<'c> {
@@ -227,10 +227,7 @@ impl Prepared<'_> {
             // cleared DuckDB's flag: interrupt again so that they stop.
             self.conn.interrupt_own_query();
             unsafe { ffi::duckdb_destroy_pending(&mut pending) };
-            return Err(Error::DuckDb {
-                kind: ErrorKind::Cancelled,
-                message: "INTERRUPT Error: the query was cancelled".into(),
-            });
+            return Err(self.conn.interruption());
         }
         let mut raw: ffi::duckdb_result = unsafe { std::mem::zeroed() };
         // SAFETY: a valid pending result; the result outlives it (it holds what it needs).

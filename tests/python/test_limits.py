@@ -1,0 +1,88 @@
+"""Limits an operator sets on what one statement may take: a statement that
+runs past --statement-timeout is stopped and fails with DEADLINE_EXCEEDED,
+alone and through a coordinator, and leaves nothing half done."""
+
+import time
+
+import adbc_driver_manager
+import pytest
+
+from cluster_harness import Coordinator, Etcd, Executor, wait_until
+from openduck_harness import Server
+
+TIMEOUT = "1s"
+# Far more rows than a second allows: only the timeout ends it.
+ENDLESS = "SELECT sum(i) FROM range(1000000000000000) t(i)"
+
+
+def fails_with_deadline(cur, sql):
+    started = time.monotonic()
+    with pytest.raises(adbc_driver_manager.Error) as failed:
+        cur.execute(sql)
+        cur.fetchall()
+    elapsed = time.monotonic() - started
+    message = str(failed.value)
+    assert "DeadlineExceeded" in message and "statement timeout (1 s)" in message, message
+    # Stopped at the limit, not when the work would have ended (never).
+    assert elapsed < 15, elapsed
+    return message
+
+
+@pytest.fixture
+def server(tmp_path):
+    server = Server(tmp_path / "data", extra_args=["--statement-timeout", TIMEOUT]).start()
+    yield server
+    server.stop()
+
+
+def test_a_statement_past_the_timeout_is_stopped_and_the_next_one_runs(server):
+    with server.connect() as conn, conn.cursor() as cur:
+        fails_with_deadline(cur, ENDLESS)
+        cur.execute("SELECT 42")
+        assert cur.fetchone() == (42,)
+
+
+def test_a_write_past_the_timeout_leaves_nothing_behind(server):
+    with server.connect() as conn, conn.cursor() as cur:
+        fails_with_deadline(cur, f"CREATE TABLE big AS {ENDLESS}")
+        cur.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'big'")
+        assert cur.fetchone() == (0,)
+        # A statement of a transaction too; the transaction can still roll back.
+    with server.connect(autocommit=False) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE small (x INT)")
+        fails_with_deadline(cur, f"INSERT INTO small SELECT i::INT FROM ({ENDLESS}) s(i)")
+        conn.rollback()
+        cur.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'small'")
+        assert cur.fetchone() == (0,)
+
+
+def test_no_limit_unless_one_is_set(tmp_path):
+    with pytest.raises(AssertionError, match="not a duration"):
+        Server(tmp_path / "bad", extra_args=["--statement-timeout", "soon"]).start()
+    server = Server(tmp_path / "data", extra_args=["--statement-timeout", "0"]).start()
+    try:
+        with server.connect() as conn, conn.cursor() as cur:
+            # 0 is no limit, not a limit of no time.
+            cur.execute("SELECT sum(i) FROM range(50000000) t(i)")
+            assert cur.fetchone() == (50000000 * 49999999 // 2,)
+    finally:
+        server.stop()
+
+
+def test_the_timeout_reaches_a_client_of_a_cluster_as_deadline_exceeded(tmp_path):
+    etcd = Etcd(tmp_path / "etcd").start()
+    started = []
+    try:
+        started.append(Executor(tmp_path / "exec", etcd, "exec-0", ["mydb"],
+                                extra_args=["--statement-timeout", TIMEOUT]).start())
+        coordinator = Coordinator(tmp_path / "coordinator", etcd).start()
+        started.append(coordinator)
+        with coordinator.connect() as conn, conn.cursor() as cur:
+            wait_until(lambda: cur.execute("SELECT 1") or True, what="the executor to register")
+            fails_with_deadline(cur, ENDLESS)
+            cur.execute("SELECT 7")
+            assert cur.fetchone() == (7,)
+    finally:
+        for process in reversed(started):
+            process.stop()
+        etcd.stop()
