@@ -450,7 +450,8 @@ impl Executor {
         let committed = if session.is_pending() {
             Ok(())
         } else {
-            self.transaction_statement(session_id, Connection::commit).await
+            self.transaction_statement(session_id, Connection::commit_client_transaction)
+                .await
         };
         // Committed or not, the transaction is over (DuckDB rolls back a
         // commit that fails) and lets go of the write gate.
@@ -569,7 +570,9 @@ pub(crate) fn after_statement(conn: &PooledConnection, kind: StatementKind) -> R
     if kind == StatementKind::Other {
         conn.catalog_changed();
     }
-    if kind == StatementKind::Other && !conn.is_discarded() && conn.has_temporary_objects()? {
+    // When it cannot be told (the statement was cancelled meanwhile), the
+    // connection is closed all the same.
+    if kind == StatementKind::Other && !conn.is_discarded() && !matches!(conn.has_temporary_objects(), Ok(false)) {
         conn.discard();
     }
     Ok(())

@@ -62,7 +62,7 @@ pub(crate) fn append_all(
     schema: &SchemaRef,
     mut batches: mpsc::Receiver<Feed>,
 ) -> Result<u64> {
-    let own_transaction = !target.in_transaction;
+    let own_transaction = !conn.conn().in_transaction();
     if own_transaction {
         conn.conn().begin()?;
     }
@@ -94,15 +94,17 @@ pub(crate) fn append_all(
     if !own_transaction {
         return appended;
     }
-    let committed = appended.and_then(|rows| {
-        conn.conn().commit()?;
-        Ok(rows)
-    });
-    if committed.is_err() && conn.conn().rollback().is_err() {
-        // Closing the connection ends whatever transaction it still has.
-        conn.discard();
+    match appended {
+        // A commit that fails is over, rolled back.
+        Ok(rows) => conn.conn().commit().map(|()| rows),
+        Err(error) => {
+            if conn.conn().rollback().is_err() {
+                // Closing the connection ends whatever transaction it still has.
+                conn.discard();
+            }
+            Err(error)
+        }
     }
-    committed
 }
 
 /// `"name" TYPE, ...` for a table that holds batches of `schema`.

@@ -299,7 +299,10 @@ impl Drop for PooledConnection {
     fn drop(&mut self) {
         if let Some(idle) = self.idle.take() {
             idle.conn.end_query();
-            if !self.discard.get() && !idle.conn.is_broken() && !self.pool.permits.is_closed() {
+            // A connection left inside a transaction (a panic mid-ingest, say)
+            // would run the next client's statements in it: closed instead.
+            let reusable = !idle.conn.is_broken() && !idle.conn.in_transaction();
+            if !self.discard.get() && reusable && !self.pool.permits.is_closed() {
                 self.pool.idle.lock().push(idle);
             }
         }

@@ -92,12 +92,16 @@ impl Executor {
                 ));
             }
         }
-        let mut sql = format!("BEGIN; DELETE FROM {SNAPSHOTS_TABLE};");
+        let mut sql = format!("DELETE FROM {SNAPSHOTS_TABLE};");
         if !rows.is_empty() {
             sql += &format!(" INSERT INTO {SNAPSHOTS_TABLE} VALUES {};", rows.join(", "));
         }
-        sql += " COMMIT;";
         let conn = self.pool.get().await?;
-        run_blocking(Lease::pooled(conn), move |conn| conn.conn().execute_batch(&sql)).await
+        run_blocking(Lease::pooled(conn), move |conn| {
+            let transaction = conn.conn().statement_transaction()?;
+            conn.conn().execute_batch(&sql)?;
+            transaction.commit()
+        })
+        .await
     }
 }

@@ -35,7 +35,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// the middle of a stream that sends nothing.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(4);
-/// How long one request (not a stream) may take.
+/// How long one request (not a stream, nor a statement: the executor's
+/// --statement-timeout bounds those) may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// An executor in another process.
@@ -128,9 +129,12 @@ impl RemoteExecutor {
 
     async fn call(&self, request: Req) -> Result<bytes::Bytes> {
         let name = request_name(&request);
+        let statement = matches!(request, Req::Update(_));
         let request = ExecutorRequest { request: Some(request) };
         let (mut action, span) = self.traced(name, Action::new(ACTION, self.signer.sign_request(&request)));
-        action.set_timeout(REQUEST_TIMEOUT);
+        if !statement {
+            action.set_timeout(REQUEST_TIMEOUT);
+        }
         let mut client = self.client.clone();
         async move {
             let mut results = client

@@ -30,8 +30,9 @@ pub fn code_of(kind: ErrorKind) -> Code {
 }
 
 /// The kind of error a status from a peer reports. A broken transport
-/// (`Unknown`, `Unavailable`) means the peer is gone; no call to a peer has
-/// a gRPC deadline, so `DeadlineExceeded` is a statement's own timeout.
+/// (`Unknown`, `Unavailable`) means the peer is gone. `DeadlineExceeded`
+/// is a statement's own timeout: statements to a peer carry no gRPC
+/// deadline (other requests' run out as `Cancelled`).
 pub(crate) fn kind_of(code: Code) -> ErrorKind {
     match code {
         Code::InvalidArgument | Code::OutOfRange => ErrorKind::InvalidArgument,

@@ -47,11 +47,17 @@ def test_a_write_past_the_timeout_leaves_nothing_behind(server):
         fails_with_deadline(cur, f"CREATE TABLE big AS {ENDLESS}")
         cur.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'big'")
         assert cur.fetchone() == (0,)
-        # A statement of a transaction too; the transaction can still roll back.
+
+
+def test_a_transaction_with_a_timed_out_statement_cannot_commit(server):
     with server.connect(autocommit=False) as conn, conn.cursor() as cur:
         cur.execute("CREATE TABLE small (x INT)")
+        cur.execute("INSERT INTO small VALUES (1)")
         fails_with_deadline(cur, f"INSERT INTO small SELECT i::INT FROM ({ENDLESS}) s(i)")
-        conn.rollback()
+        # DuckDB would roll the transaction back and call it a commit.
+        with pytest.raises(adbc_driver_manager.Error, match=r"(?s)rolled back, not committed.*\(Aborted; Commit\)"):
+            conn.commit()
+    with server.connect() as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'small'")
         assert cur.fetchone() == (0,)
 

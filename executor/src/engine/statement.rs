@@ -55,9 +55,9 @@ impl<'c> Statements<'c> {
         if state != ffi::DuckDBSuccess {
             // SAFETY: the error text belongs to the statement, copied before its Drop.
             let message = unsafe { borrowed_c_string(ffi::duckdb_prepare_error(raw)) };
-            return Err(Error::from_duckdb_message(
-                message.unwrap_or_else(|| "cannot prepare the statement".into()),
-            ));
+            return Err(self
+                .conn
+                .failure(Some(message.unwrap_or_else(|| "cannot prepare the statement".into()))));
         }
         Ok(prepared)
     }
@@ -218,9 +218,7 @@ impl Prepared<'_> {
         if state != ffi::DuckDBSuccess {
             let message = unsafe { borrowed_c_string(ffi::duckdb_pending_error(pending)) };
             unsafe { ffi::duckdb_destroy_pending(&mut pending) };
-            return Err(Error::from_duckdb_message(
-                message.unwrap_or_else(|| "the statement failed".into()),
-            ));
+            return Err(self.conn.failure(message));
         }
         if self.conn.cancelled() {
             // Creating the pending query already scheduled its tasks and

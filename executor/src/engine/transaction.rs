@@ -13,23 +13,28 @@
 //! row it sees.
 
 use super::Connection;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 
 impl Connection {
     /// Begins a transaction. A BEGIN cancelled while it ran may have begun
     /// all the same: a failed BEGIN rolls back, so that it leaves no
-    /// transaction open.
+    /// transaction open. Refused when one is open already: it is someone's.
     pub(crate) fn begin(&self) -> Result<()> {
+        if self.in_transaction() {
+            return Err(Error::DuckDb {
+                kind: ErrorKind::FailedPrecondition,
+                message: "a transaction is open already on this connection".into(),
+            });
+        }
         self.execute_batch("BEGIN TRANSACTION").inspect_err(|_| {
-            let _ = self.rollback();
+            let _ = self.rollback_quietly();
         })?;
         self.in_transaction.set(true);
         Ok(())
     }
 
     /// Commits the open transaction. It is over either way: DuckDB rolls
-    /// back a commit that fails, and one that could not run is rolled back
-    /// here.
+    /// back a commit that fails (a rollback after it finds nothing to do).
     ///
     /// The work is done when this runs: a cancellation of the query that
     /// arrived since (its consumer left after the last row) does not stop
@@ -37,13 +42,28 @@ impl Connection {
     pub(crate) fn commit(&self) -> Result<()> {
         self.in_transaction.set(false);
         let cancelled = std::mem::take(&mut self.slot.lock().cancelled);
-        let committed = self.execute_batch("COMMIT");
+        let committed = self.execute_batch("COMMIT").inspect_err(|_| {
+            let _ = self.execute_batch("ROLLBACK");
+        });
         if cancelled {
             self.slot.lock().cancelled = true;
         }
-        committed.inspect_err(|_| {
+        committed
+    }
+
+    /// Commits a client's transaction, or refuses to when a statement in it
+    /// failed (or timed out): DuckDB would roll it back and call that a
+    /// commit. Every statement of a failed transaction fails, which is how
+    /// it is found out.
+    pub(crate) fn commit_client_transaction(&self) -> Result<()> {
+        if let Err(error) = self.execute_batch("SELECT 1") {
             let _ = self.rollback();
-        })
+            return Err(Error::DuckDb {
+                kind: ErrorKind::Aborted,
+                message: format!("the transaction was rolled back, not committed: a statement in it failed ({error})"),
+            });
+        }
+        self.commit()
     }
 
     /// Rolls back the open transaction, also after its query was cancelled:
@@ -54,6 +74,13 @@ impl Connection {
         self.in_transaction.set(false);
         self.end_query();
         self.execute_batch("ROLLBACK").inspect_err(|_| self.broken.set(true))
+    }
+
+    /// Rolls back whatever may be open, not minding that nothing is.
+    fn rollback_quietly(&self) -> Result<()> {
+        self.in_transaction.set(false);
+        self.end_query();
+        self.execute_batch("ROLLBACK")
     }
 
     /// Whether the connection may be inside a transaction nobody will end:
@@ -204,5 +231,36 @@ mod tests {
         conn.begin().unwrap();
         conn.rollback().unwrap();
         assert!(!conn.is_broken());
+    }
+
+    #[test]
+    fn a_client_transaction_whose_statement_failed_is_not_called_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Arc::new(Database::open("t", &dir.path().join("t.duckdb"), &[]).unwrap());
+        let conn = database.connect().unwrap();
+        conn.execute_batch("CREATE TABLE t (id BIGINT)").unwrap();
+        conn.begin().unwrap();
+        conn.execute_batch("INSERT INTO t VALUES (1)").unwrap();
+        assert!(conn.execute_batch("SELECT CAST('x' AS INTEGER)").is_err());
+        let error = conn.commit_client_transaction().unwrap_err();
+        assert!(error.to_string().contains("rolled back, not committed"), "{error}");
+        assert!(!conn.in_transaction() && !conn.is_broken());
+        // Nothing was committed, and the connection begins afresh.
+        conn.begin().unwrap();
+        assert!(conn.begin().is_err(), "a second BEGIN must not roll back the first");
+        conn.execute_batch("INSERT INTO t VALUES (2)").unwrap();
+        conn.commit_client_transaction().unwrap();
+        let statements = conn.statements("SELECT list(id) FROM t").unwrap();
+        let prepared = statements.prepare(0).unwrap();
+        let batch = prepared.execute().unwrap().next_batch().unwrap().unwrap();
+        assert_eq!(
+            batch
+                .column(0)
+                .as_list::<i32>()
+                .value(0)
+                .as_primitive::<Int64Type>()
+                .values(),
+            &[2]
+        );
     }
 }
