@@ -56,8 +56,9 @@ struct ExecutorStatus {
     version: String,
     capacity: u32,
     databases: BTreeMap<String, &'static str>,
-    /// Statements running, once the executor reported its load (every few
-    /// seconds).
+    /// Statements running (sessions' too, which have connections of their
+    /// own beyond `capacity`), once the executor reported its load (every
+    /// few seconds).
     statements_running: Option<u32>,
     sessions_open: Option<u32>,
 }
@@ -150,14 +151,23 @@ fn print_tables(executors: &[ExecutorStatus], databases: &BTreeMap<String, Datab
                 executor.id.clone(),
                 executor.endpoint.clone(),
                 executor.version.clone(),
-                format!("{}/{}", known(executor.statements_running), executor.capacity),
+                known(executor.statements_running),
+                executor.capacity.to_string(),
                 known(executor.sessions_open),
                 hosted.join(", "),
             ]
         })
         .collect();
     print_table(
-        &["ID", "ENDPOINT", "VERSION", "RUNNING", "SESSIONS", "DATABASES"],
+        &[
+            "ID",
+            "ENDPOINT",
+            "VERSION",
+            "RUNNING",
+            "CAPACITY",
+            "SESSIONS",
+            "DATABASES",
+        ],
         &rows,
     );
     println!();

@@ -20,8 +20,8 @@ pub enum Error {
     /// No executor serves the database, nor did one since this coordinator started.
     #[error("database {0:?} does not exist (no executor serves it)")]
     UnknownDatabase(String),
-    /// The statement names no database, and no executor serves one to
-    /// default to: none has registered yet, or all have left.
+    /// No executor serves any database: none has registered yet, or all
+    /// have left.
     #[error(
         "no executor serves any database yet: none has registered with this coordinator (is the cluster starting?)"
     )]

@@ -237,11 +237,17 @@ async fn advance(
         return Ok(());
     }
     let started = Instant::now();
+    // Behind from now at the latest, even if the manifest cannot be read.
+    note.update(|progress| {
+        progress.behind_since.get_or_insert_with(SystemTime::now);
+    });
     let manifest = storage.manifest(&replica.name, &head).await?;
     let published = UNIX_EPOCH + Duration::from_millis(manifest.created_at_ms);
     note.update(|progress| {
-        // The oldest snapshot not moved to yet: a later head keeps it.
-        progress.behind_since.get_or_insert(published);
+        // Since the oldest snapshot not moved to yet was published.
+        if progress.behind_since.is_some_and(|since| published < since) {
+            progress.behind_since = Some(published);
+        }
     });
     let next = 1 - replica.active;
     if !replica.files[next].exists() {

@@ -222,9 +222,12 @@ async fn keep_alive(
         let outcome = if renewed.is_ok() { "renewed" } else { "failed" };
         LEASE_RENEWALS.add(1, &[opentelemetry::KeyValue::new("outcome", outcome)]);
         renewed?;
+        // Bounded: a slow etcd must not hold back the next renewal.
         let id = records.borrow().id.clone();
-        if let Err(error) = load.put(client, config, &id, lease).await {
-            debug!(executor = %id, %error, "cannot report the load");
+        match tokio::time::timeout(period / 2, load.put(client, config, &id, lease)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => debug!(executor = %id, %error, "cannot report the load"),
+            Err(_) => debug!(executor = %id, "reporting the load timed out"),
         }
     }
 }

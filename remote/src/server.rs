@@ -65,14 +65,19 @@ impl ExecutorService {
     /// Made once the call's ticket or request verified: the trace context
     /// of a caller without the cluster secret is never taken.
     fn call_span(&self, name: &'static str, metadata: &tonic::metadata::MetadataMap) -> Span {
-        let span = info_span!(
+        let span = self.span(name);
+        openduck_telemetry::extract(&span, metadata);
+        span
+    }
+
+    /// A span for one call, in no trace yet.
+    fn span(&self, name: &'static str) -> Span {
+        info_span!(
             "executor",
             otel.name = name,
             otel.kind = "server",
             openduck.executor = self.executor.id(),
-        );
-        openduck_telemetry::extract(&span, metadata);
-        span
+        )
     }
 
     /// Runs the fragment a verified ticket names; its rows as Flight data
@@ -224,15 +229,20 @@ impl FlightService for ExecutorService {
     type DoExchangeStream = Stream<FlightData>;
 
     async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
-        let metadata = request.metadata().clone();
+        let header = request
+            .metadata()
+            .get("traceparent")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
         let (bytes, receiver) = signed_ticket(&request.into_inner().ticket);
         let (ticket, trace) = self.signer.verify_traced(&bytes).map_err(Error::from)?;
-        let span = self.call_span("DoGet", &metadata);
-        if metadata.get("traceparent").is_none() {
-            // A client redeeming a ticket itself (direct results) sends no
-            // trace context: join the trace of the call that planned it.
-            openduck_telemetry::parent_from_text(&span, &trace);
-        }
+        // Clients redeem fragment tickets too (direct results): a caller's
+        // span is taken as the parent only inside the trace signed into the
+        // ticket at planning, so no one can put a fragment into another trace.
+        let span = self.span("DoGet");
+        let within = trace_id(&trace).is_some() && trace_id(&header) == trace_id(&trace);
+        openduck_telemetry::parent_from_text(&span, if within { &header } else { &trace });
         let rows = self.fragment(ticket, receiver).instrument(span.clone()).await?;
         // Polled in the span, which so lasts for the fragment's whole run.
         Ok(Response::new(openduck_telemetry::in_span(rows, span).boxed()))
@@ -302,6 +312,11 @@ impl FlightService for ExecutorService {
     ) -> Result<Response<Self::DoExchangeStream>, Status> {
         Err(Status::unimplemented("an executor does not exchange"))
     }
+}
+
+/// The trace id of a `traceparent` value (`00-<trace id>-<span id>-<flags>`).
+fn trace_id(traceparent: &str) -> Option<&str> {
+    traceparent.split('-').nth(1).filter(|id| id.len() == 32)
 }
 
 /// The name of an executor request, in spans (client and server side).

@@ -14,11 +14,18 @@ use opentelemetry::KeyValue;
 /// What an object reports: values with their attributes.
 pub type Readings = Vec<(f64, Vec<KeyValue>)>;
 
+/// Reads an object's values; `None` once the object is gone.
 type Source = Box<dyn Fn() -> Option<Readings> + Send + Sync>;
+
+/// One object reporting to a gauge.
+struct Reporter {
+    alive: Box<dyn Fn() -> bool + Send + Sync>,
+    read: Source,
+}
 
 #[derive(Default)]
 struct Gauge {
-    sources: Mutex<Vec<Source>>,
+    sources: Mutex<Vec<Reporter>>,
 }
 
 impl Gauge {
@@ -27,7 +34,7 @@ impl Gauge {
     fn collect(&self) -> Vec<(f64, Vec<KeyValue>)> {
         let mut sums: Vec<(f64, Vec<KeyValue>)> = Vec::new();
         self.sources.lock().unwrap_or_else(|e| e.into_inner()).retain(|source| {
-            let Some(readings) = source() else {
+            let Some(readings) = (source.read)() else {
                 return false;
             };
             for (value, attributes) in readings {
@@ -74,11 +81,15 @@ pub fn observe_gauge<T: Send + Sync + 'static>(
         })
     };
     let instance: Weak<T> = Arc::downgrade(instance);
-    gauge
-        .sources
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(Box::new(move || instance.upgrade().map(|instance| read(&instance))));
+    let mut sources = gauge.sources.lock().unwrap_or_else(|e| e.into_inner());
+    // Objects gone since the last collection stop counting now, so that
+    // their entries do not pile up where nothing collects.
+    sources.retain(|source| (source.alive)());
+    let watched = Weak::clone(&instance);
+    sources.push(Reporter {
+        alive: Box::new(move || watched.strong_count() > 0),
+        read: Box::new(move || instance.upgrade().map(|instance| read(&instance))),
+    });
 }
 
 fn register(name: &'static str, description: &'static str, unit: GaugeUnit, gauge: Arc<Gauge>) {
@@ -120,10 +131,14 @@ mod tests {
         let add = |value: f64, server: &'static str| -> Arc<f64> {
             let instance = Arc::new(value);
             let weak = Arc::downgrade(&instance);
-            gauge.sources.lock().unwrap().push(Box::new(move || {
-                weak.upgrade()
-                    .map(|value| vec![(*value, vec![KeyValue::new("server", server)])])
-            }));
+            let watched = Weak::clone(&weak);
+            gauge.sources.lock().unwrap().push(Reporter {
+                alive: Box::new(move || watched.strong_count() > 0),
+                read: Box::new(move || {
+                    weak.upgrade()
+                        .map(|value| vec![(*value, vec![KeyValue::new("server", server)])])
+                }),
+            });
             instance
         };
         let one = add(1.0, "a");

@@ -142,7 +142,15 @@ def test_executors_and_coordinators_started_before_etcd_wait_for_it(tmp_path):
     executor = Executor(tmp_path / "exec", etcd, "exec-early", ["early"])
     coordinator = Coordinator(tmp_path / "coordinator", etcd)
     # start() returns once the process listens, which is after etcd answered.
-    starts = [threading.Thread(target=process.start, daemon=True) for process in (executor, coordinator)]
+    failures = []
+
+    def start(process):
+        try:
+            process.start()
+        except Exception as error:  # noqa: BLE001 - reported below, in the test's thread
+            failures.append(error)
+
+    starts = [threading.Thread(target=start, args=(process,), daemon=True) for process in (executor, coordinator)]
     try:
         for thread in starts:
             thread.start()
@@ -152,6 +160,7 @@ def test_executors_and_coordinators_started_before_etcd_wait_for_it(tmp_path):
         for thread in starts:
             thread.join(timeout=60)
             assert not thread.is_alive(), "a process did not start once etcd answered"
+        assert not failures, failures
         with coordinator.connect() as conn:
             wait_until(lambda: "early" in catalogs(conn), what="the executor to register")
             assert count(conn, "SELECT 42") == 42

@@ -181,6 +181,12 @@ def test_network_policies_admit_only_what_each_component_needs(tmp_path):
     assert flight_sql["from"] == VARIANTS["tls-users"]["networkPolicy"]["clients"]
     assert metrics["from"] == policy["executor"]["ingress"][1]["from"]
     assert "etcd" not in policies(render(VARIANTS["external-etcd"], tmp_path))
+    # With --direct-results clients fetch from executors: those clients are admitted too.
+    direct = merged(VARIANTS["tls-users"], {"coordinator": {"extraArgs": ["--direct-results=true"]}})
+    flight = policies(render(direct, tmp_path))["executor"]["ingress"][0]
+    assert flight["from"] == [{"podSelector": {"matchLabels": coordinators}}, *direct["networkPolicy"]["clients"]]
+    anyone = {"coordinator": {"extraEnv": [{"name": "OPENDUCK_DIRECT_RESULTS", "value": "true"}]}}
+    assert "from" not in policies(render(anyone, tmp_path))["executor"]["ingress"][0]
     assert not policies(render({"networkPolicy": {"enabled": False}}, tmp_path))
 
 

@@ -70,7 +70,8 @@ def test_status_reports_load_and_where_each_replica_stands(tmp_path):
         by_id = {executor["id"]: executor for executor in report["executors"]}
         assert by_id["replica"]["databases"] == {"mydb": "replica"}
         for executor in report["executors"]:
-            assert 0 <= executor["statements_running"] <= executor["capacity"]
+            assert executor["statements_running"] >= 0 and executor["capacity"] == 16
+            assert executor["sessions_open"] >= 0
 
         # A write moves the head; the replica follows and reports it serves it.
         first_head = report["databases"]["mydb"]["head"]
