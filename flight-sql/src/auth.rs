@@ -252,4 +252,46 @@ mod tests {
         assert_eq!(credentials.check(Some(&basic("s3cret", "nope"))), Verdict::Refused);
         assert_eq!(credentials.check(None), Verdict::Refused);
     }
+
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const TOKEN: &str = "the-static-token-0123456789";
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+            /// Any bytes in `authorization`: refused, never a panic, unless
+            /// they present the token.
+            #[test]
+            fn random_headers_are_refused(header in prop::collection::vec(any::<u8>(), 0..256)) {
+                let credentials = Credentials::new(Some(TOKEN.into()));
+                prop_assert_eq!(credentials.check(Some(&header)), Verdict::Refused);
+                prop_assert!(credentials.issuer.verify(&String::from_utf8_lossy(&header)).is_none());
+            }
+
+            /// A header that differs from a valid one in one byte is refused
+            /// unless it still presents the token (case of the scheme, spaces
+            /// around the value).
+            #[test]
+            fn changed_headers_are_refused(basic_form in any::<bool>(), at in any::<usize>(), byte in any::<u8>()) {
+                let credentials = Credentials::new(Some(TOKEN.into()));
+                let mut header = if basic_form { basic("user", TOKEN) } else { format!("Bearer {TOKEN}").into_bytes() };
+                let at = at % header.len();
+                header[at] = byte;
+                let verdict = credentials.check(Some(&header));
+                let text = String::from_utf8_lossy(&header).into_owned();
+                let presents = match text.split_once(' ') {
+                    Some((scheme, value)) if scheme.eq_ignore_ascii_case("bearer") => value.trim() == TOKEN,
+                    Some((scheme, value)) if scheme.eq_ignore_ascii_case("basic") => {
+                        basic_credentials(value.trim()).is_some_and(|(_, password)| password == TOKEN)
+                    }
+                    _ => false,
+                };
+                prop_assert_eq!(verdict == Verdict::Accepted, presents, "{:?}", text);
+            }
+        }
+    }
 }

@@ -198,4 +198,57 @@ mod tests {
             assert_eq!(SnapshotId::parse(bad), None, "{bad}");
         }
     }
+
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+            /// Stored bytes that hash to their id (storage anyone could
+            /// write to): a manifest is refused, or every extent it has
+            /// points at a layer it lists. Never a panic.
+            #[test]
+            fn a_mutated_manifest_is_refused_or_consistent(
+                at in any::<usize>(),
+                replacement in prop::collection::vec(any::<u8>(), 0..8),
+                cut in any::<usize>(),
+            ) {
+                let (_, mut body) = manifest().encode();
+                let at = at % body.len();
+                let end = (at + 1 + cut % 8).min(body.len());
+                body.splice(at..end, replacement);
+                let id = SnapshotId::of(&body);
+                if let Ok(manifest) = Manifest::decode(&id, &body) {
+                    let _ = manifest.layer_of(&manifest.header);
+                    for block in &manifest.blocks {
+                        let _ = manifest.layer_of(&block.extent);
+                    }
+                }
+            }
+
+            #[test]
+            fn random_bytes_are_no_manifest(body in prop::collection::vec(any::<u8>(), 0..512)) {
+                prop_assert!(Manifest::decode(&SnapshotId::of(&body), &body).is_err());
+            }
+
+            #[test]
+            fn only_twenty_lower_hex_digits_are_an_id(text in prop_oneof!["[0-9a-fA-F]{19,21}", "\\PC{0,24}"]) {
+                let valid = text.len() == 20 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+                prop_assert_eq!(SnapshotId::parse(&text).is_some(), valid);
+            }
+        }
+
+        /// The consistency property can fail: a manifest naming a layer it
+        /// does not list is refused.
+        #[test]
+        fn a_manifest_pointing_past_its_layers_is_refused() {
+            let mut broken = manifest();
+            broken.blocks[0].extent.layer = 1;
+            let (id, body) = broken.encode();
+            assert!(Manifest::decode(&id, &body).unwrap_err().contains("layer"));
+        }
+    }
 }
