@@ -210,7 +210,7 @@ impl Coordinator {
 
     fn site_for(&self, database: &str) -> Result<Site> {
         self.registry.site_for(database).ok_or_else(|| {
-            if self.registry.databases().is_empty() {
+            if database.is_empty() && self.registry.databases().is_empty() {
                 Error::NoDatabases
             } else if self.registry.known_databases().iter().any(|known| known == database) {
                 Error::NoExecutor(database.to_string())

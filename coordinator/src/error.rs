@@ -20,10 +20,10 @@ pub enum Error {
     /// No executor serves the database, nor did one since this coordinator started.
     #[error("database {0:?} does not exist (no executor serves it)")]
     UnknownDatabase(String),
-    /// No executor serves any database: none has registered yet, or all
-    /// have left.
+    /// The statement names no database and no executor serves one to
+    /// default to: none has registered yet, or all have left.
     #[error(
-        "no executor serves any database yet: none has registered with this coordinator (is the cluster starting?)"
+        "no executor serves any database: none has registered with this coordinator yet, or all have left (is the cluster starting?)"
     )]
     NoDatabases,
     /// The ticket names an executor that is not registered (any more).

@@ -295,30 +295,23 @@ impl Executor {
             Some(_) => None,
             None => Some(Publisher::new(&None, Writing::Untracked)),
         };
+        let start = |conn, statement, publisher| {
+            start_query(
+                conn,
+                statement,
+                Arc::clone(&self.running),
+                publisher,
+                self.statement_timeout,
+            )
+        };
         let conn = self.lease(&statement).await?;
-        let statement = match start_query(
-            conn,
-            statement,
-            Arc::clone(&self.running),
-            publisher,
-            self.statement_timeout,
-        )
-        .await?
-        {
+        let statement = match start(conn, statement, publisher).await? {
             Started::Running(stream) => return Ok(stream),
             Started::NeedsWriteAccess(statement) => statement,
         };
         let (conn, writing) = self.lease_for_write(&statement).await?;
         let publisher = Some(Publisher::new(&self.durability, writing));
-        match start_query(
-            conn,
-            statement,
-            Arc::clone(&self.running),
-            publisher,
-            self.statement_timeout,
-        )
-        .await?
-        {
+        match start(conn, statement, publisher).await? {
             Started::Running(stream) => Ok(stream),
             Started::NeedsWriteAccess(_) => Err(Error::TaskFailed("a write was refused the access it held".into())),
         }

@@ -75,12 +75,9 @@ pub async fn announce(config: RegistryConfig, record: ExecutorRecord) -> Result<
 
 /// Takes a lease, claims every database `record` writes, and puts the record.
 async fn register(client: &mut Client, config: &RegistryConfig, record: &ExecutorRecord) -> Result<i64> {
-    let etcd = |source| Error::Etcd {
-        endpoints: config.endpoints.join(","),
-        source,
-    };
+    let etcd = config.etcd_error();
     let ttl = config.lease_ttl.as_secs().max(2) as i64;
-    let lease = client.lease_grant(ttl, None).await.map_err(etcd)?.id();
+    let lease = client.lease_grant(ttl, None).await.map_err(&etcd)?.id();
     let under_lease = || Some(PutOptions::new().with_lease(lease));
     for database in record.databases.iter().filter(|db| db.role() == Role::Writer) {
         let key = config.writer_key(&database.name);
@@ -88,7 +85,7 @@ async fn register(client: &mut Client, config: &RegistryConfig, record: &Executo
             .when([Compare::create_revision(key.as_str(), CompareOp::Equal, 0)])
             .and_then([TxnOp::put(key.as_str(), record.id.as_str(), under_lease())])
             .or_else([TxnOp::get(key.as_str(), None)]);
-        let response = client.txn(claim).await.map_err(etcd)?;
+        let response = client.txn(claim).await.map_err(&etcd)?;
         if response.succeeded() {
             continue;
         }
@@ -99,7 +96,7 @@ async fn register(client: &mut Client, config: &RegistryConfig, record: &Executo
             let retake = Txn::new()
                 .when([Compare::value(key.as_str(), CompareOp::Equal, record.id.as_str())])
                 .and_then([TxnOp::put(key.as_str(), record.id.as_str(), under_lease())]);
-            if client.txn(retake).await.map_err(etcd)?.succeeded() {
+            if client.txn(retake).await.map_err(&etcd)?.succeeded() {
                 continue;
             }
         }
@@ -112,7 +109,7 @@ async fn register(client: &mut Client, config: &RegistryConfig, record: &Executo
     client
         .put(config.executor_key(&record.id), record.encode_to_vec(), under_lease())
         .await
-        .map_err(etcd)?;
+        .map_err(&etcd)?;
     Ok(lease)
 }
 

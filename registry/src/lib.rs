@@ -62,6 +62,14 @@ impl RegistryConfig {
         openduck_proto::etcd_keys::executor(&self.prefix, id)
     }
 
+    /// Maps an etcd client error to this crate's, naming the endpoints.
+    fn etcd_error(&self) -> impl Fn(etcd_client::Error) -> Error + '_ {
+        |source| Error::Etcd {
+            endpoints: self.endpoints.join(","),
+            source,
+        }
+    }
+
     fn loads_prefix(&self) -> String {
         openduck_proto::etcd_keys::loads(&self.prefix)
     }
@@ -84,10 +92,7 @@ pub async fn wait_for_etcd(config: &RegistryConfig, patience: Duration) -> Resul
     let mut waiting = false;
     loop {
         let answered = match connect(config).await {
-            Ok(mut client) => client.status().await.map(drop).map_err(|source| Error::Etcd {
-                endpoints: config.endpoints.join(","),
-                source,
-            }),
+            Ok(mut client) => client.status().await.map(drop).map_err(config.etcd_error()),
             Err(error) => Err(error),
         };
         match answered {
@@ -119,8 +124,17 @@ async fn connect(config: &RegistryConfig) -> Result<etcd_client::Client> {
         .with_keep_alive_while_idle(true);
     etcd_client::Client::connect(&config.endpoints, Some(options))
         .await
-        .map_err(|source| Error::Etcd {
-            endpoints: config.endpoints.join(","),
-            source,
-        })
+        .map_err(config.etcd_error())
+}
+
+/// Every key under `prefix`, with the revision read at.
+async fn get_prefix(
+    client: &mut etcd_client::Client,
+    config: &RegistryConfig,
+    prefix: &str,
+) -> Result<etcd_client::GetResponse> {
+    client
+        .get(prefix, Some(etcd_client::GetOptions::new().with_prefix()))
+        .await
+        .map_err(config.etcd_error())
 }

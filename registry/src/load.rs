@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use etcd_client::{Client, GetOptions, PutOptions};
+use etcd_client::{Client, PutOptions};
 use openduck_proto::{ExecutorLoad, Message};
 use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
-use crate::{connect, RegistryConfig};
+use crate::{connect, get_prefix, RegistryConfig};
 
 /// Where an executor's load comes from; set once it serves.
 pub(crate) type LoadSource = Arc<dyn Fn() -> ExecutorLoad + Send + Sync>;
@@ -50,10 +50,7 @@ impl LoadReport {
                 Some(PutOptions::new().with_lease(lease)),
             )
             .await
-            .map_err(|source| Error::Etcd {
-                endpoints: config.endpoints.join(","),
-                source,
-            })?;
+            .map_err(config.etcd_error())?;
         *self.last_put.lock() = Some((lease, load));
         Ok(())
     }
@@ -63,13 +60,7 @@ impl LoadReport {
 pub async fn loads(config: &RegistryConfig) -> Result<BTreeMap<String, ExecutorLoad>> {
     let mut client = connect(config).await?;
     let prefix = config.loads_prefix();
-    let response = client
-        .get(prefix.as_str(), Some(GetOptions::new().with_prefix()))
-        .await
-        .map_err(|source| Error::Etcd {
-            endpoints: config.endpoints.join(","),
-            source,
-        })?;
+    let response = get_prefix(&mut client, config, &prefix).await?;
     let mut loads = BTreeMap::new();
     for kv in response.kvs() {
         let key = String::from_utf8_lossy(kv.key()).into_owned();

@@ -4,14 +4,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use etcd_client::{Client, EventType, GetOptions, WatchOptions};
+use etcd_client::{Client, EventType, WatchOptions};
 use openduck_proto::{ExecutorRecord, Message};
 use tokio::sync::watch as channel;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::error::{Error, Result};
-use crate::{connect, RegistryConfig};
+use crate::{connect, get_prefix, RegistryConfig};
 
 /// The registered executors, by id.
 pub type Records = Arc<BTreeMap<String, ExecutorRecord>>;
@@ -62,13 +62,7 @@ pub async fn watch(config: RegistryConfig) -> Result<Membership> {
 
 async fn list(client: &mut Client, config: &RegistryConfig) -> Result<(BTreeMap<String, ExecutorRecord>, i64)> {
     let prefix = config.executors_prefix();
-    let response = client
-        .get(prefix.as_str(), Some(GetOptions::new().with_prefix()))
-        .await
-        .map_err(|source| Error::Etcd {
-            endpoints: config.endpoints.join(","),
-            source,
-        })?;
+    let response = get_prefix(client, config, &prefix).await?;
     let revision = response.header().map_or(0, |header| header.revision());
     let mut records = BTreeMap::new();
     for kv in response.kvs() {

@@ -105,6 +105,7 @@ impl Database {
                 running: false,
                 cancelled: false,
                 timed_out: None,
+                shielded: false,
             })),
             in_transaction: std::cell::Cell::new(false),
             broken: std::cell::Cell::new(false),
@@ -137,6 +138,9 @@ struct InterruptSlot {
     cancelled: bool,
     /// Set with `cancelled` when the interrupt was the statement timeout.
     timed_out: Option<std::time::Duration>,
+    /// While set, an interrupt is only noted (`cancelled`), not passed to
+    /// DuckDB nor seen by the statements run: see `Connection::shielded`.
+    shielded: bool,
 }
 
 /// One DuckDB connection: the unit of a running statement.
@@ -233,6 +237,16 @@ impl Connection {
         }
     }
 
+    /// Runs `work` out of reach of interrupts: one that arrives meanwhile
+    /// is noted and stands for what runs after, but stops nothing inside.
+    /// For the end of a transaction, which must run whoever left.
+    fn shielded<T>(&self, work: impl FnOnce() -> T) -> T {
+        self.slot.lock().shielded = true;
+        let out = work();
+        self.slot.lock().shielded = false;
+        out
+    }
+
     /// Why the running query was interrupted: its caller cancelled it, or
     /// it ran past the statement timeout.
     fn interruption(&self) -> Error {
@@ -254,7 +268,7 @@ impl Connection {
     /// Whether the running query was interrupted.
     fn cancelled(&self) -> bool {
         let slot = self.slot.lock();
-        slot.running && slot.cancelled
+        slot.running && slot.cancelled && !slot.shielded
     }
 
     fn raw(&self) -> ffi::duckdb_connection {
@@ -311,9 +325,11 @@ impl Interrupter {
         if slot.running && slot.generation == self.generation && !slot.raw.0.is_null() {
             slot.cancelled = true;
             slot.timed_out = slot.timed_out.or(timed_out);
-            // SAFETY: the connection is alive (its Drop clears `raw` under this
-            // lock) and duckdb_interrupt is safe to call concurrently with a query.
-            unsafe { ffi::duckdb_interrupt(slot.raw.0) };
+            if !slot.shielded {
+                // SAFETY: the connection is alive (its Drop clears `raw` under this
+                // lock) and duckdb_interrupt is safe to call concurrently with a query.
+                unsafe { ffi::duckdb_interrupt(slot.raw.0) };
+            }
         }
     }
 }

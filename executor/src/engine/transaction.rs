@@ -41,14 +41,17 @@ impl Connection {
     /// the commit, and still stands for the statements after it.
     pub(crate) fn commit(&self) -> Result<()> {
         self.in_transaction.set(false);
-        let cancelled = std::mem::take(&mut self.slot.lock().cancelled);
-        let committed = self.execute_batch("COMMIT").inspect_err(|_| {
-            let _ = self.execute_batch("ROLLBACK");
-        });
-        if cancelled {
-            self.slot.lock().cancelled = true;
-        }
-        committed
+        self.shielded(|| {
+            self.execute_batch("COMMIT").inspect_err(|_| {
+                if let Err(error) = self.execute_batch("ROLLBACK") {
+                    // Nothing to roll back is what a failed COMMIT leaves;
+                    // anything else may leave a transaction open.
+                    if !error.to_string().contains("no transaction is active") {
+                        self.broken.set(true);
+                    }
+                }
+            })
+        })
     }
 
     /// Commits a client's transaction, or refuses to when a statement in it
@@ -72,15 +75,14 @@ impl Connection {
     /// When even that fails, the connection is marked [`Connection::is_broken`].
     pub(crate) fn rollback(&self) -> Result<()> {
         self.in_transaction.set(false);
-        self.end_query();
-        self.execute_batch("ROLLBACK").inspect_err(|_| self.broken.set(true))
+        self.shielded(|| self.execute_batch("ROLLBACK"))
+            .inspect_err(|_| self.broken.set(true))
     }
 
     /// Rolls back whatever may be open, not minding that nothing is.
     fn rollback_quietly(&self) -> Result<()> {
         self.in_transaction.set(false);
-        self.end_query();
-        self.execute_batch("ROLLBACK")
+        self.shielded(|| self.execute_batch("ROLLBACK"))
     }
 
     /// Whether the connection may be inside a transaction nobody will end:
