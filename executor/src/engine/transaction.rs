@@ -141,13 +141,35 @@ mod tests {
     use arrow::array::AsArray;
     use arrow::datatypes::Int64Type;
 
-    use super::super::Database;
+    use super::super::{Connection, Database, Prepared};
+
+    /// A database in a fresh directory (kept as long as the directory).
+    fn database() -> (tempfile::TempDir, Arc<Database>) {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Arc::new(Database::open("t", &dir.path().join("t.duckdb"), &[]).unwrap());
+        (dir, database)
+    }
+
+    /// The ids `sql` reads (one BIGINT column).
+    fn ids(conn: &Connection, sql: &str) -> Vec<i64> {
+        let statements = conn.statements(sql).unwrap();
+        execute_ids(&statements.prepare(0).unwrap())
+    }
+
+    /// Executes `prepared` and reads its ids (one BIGINT column).
+    fn execute_ids(prepared: &Prepared<'_>) -> Vec<i64> {
+        let mut result = prepared.execute().unwrap();
+        let mut ids = Vec::new();
+        while let Some(batch) = result.next_batch().unwrap() {
+            ids.extend(batch.column(0).as_primitive::<Int64Type>().values().iter().copied());
+        }
+        ids
+    }
 
     /// The ids `sql` returns (one BIGINT column) when `insert` commits on
     /// another connection between preparing and executing it.
     fn ids_with_a_commit_in_between(own_transaction: bool) -> Vec<i64> {
-        let dir = tempfile::tempdir().unwrap();
-        let database = Arc::new(Database::open("t", &dir.path().join("t.duckdb"), &[]).unwrap());
+        let (_dir, database) = database();
         let (reader, writer) = (database.connect().unwrap(), database.connect().unwrap());
         writer
             .execute_batch("CREATE TABLE t AS SELECT 0::BIGINT AS id")
@@ -157,12 +179,7 @@ mod tests {
         let statements = reader.statements("SELECT id FROM t WHERE id <> 3").unwrap();
         let prepared = statements.prepare(0).unwrap();
         writer.execute_batch("INSERT INTO t VALUES (3)").unwrap();
-        let mut result = prepared.execute().unwrap();
-        let mut ids = Vec::new();
-        while let Some(batch) = result.next_batch().unwrap() {
-            ids.extend(batch.column(0).as_primitive::<Int64Type>().values().iter().copied());
-        }
-        drop(result);
+        let ids = execute_ids(&prepared);
         drop(prepared);
         if let Some(transaction) = transaction {
             transaction.commit().unwrap();
@@ -185,8 +202,7 @@ mod tests {
 
     #[test]
     fn a_statement_inside_a_transaction_leaves_it_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let database = Arc::new(Database::open("t", &dir.path().join("t.duckdb"), &[]).unwrap());
+        let (_dir, database) = database();
         let conn = database.connect().unwrap();
         conn.execute_batch("CREATE TABLE t (id BIGINT)").unwrap();
         conn.begin().unwrap();
@@ -202,17 +218,12 @@ mod tests {
         conn.execute_batch("INSERT INTO t VALUES (2)").unwrap();
         drop(transaction);
         assert!(!conn.in_transaction());
-        let statements = conn.statements("SELECT count(*) FROM t").unwrap();
-        let prepared = statements.prepare(0).unwrap();
-        let mut result = prepared.execute().unwrap();
-        let batch = result.next_batch().unwrap().unwrap();
-        assert_eq!(batch.column(0).as_primitive::<Int64Type>().value(0), 0);
+        assert_eq!(ids(&conn, "SELECT id FROM t"), Vec::<i64>::new());
     }
 
     #[test]
     fn a_cancellation_after_the_statement_ran_does_not_stop_its_commit() {
-        let dir = tempfile::tempdir().unwrap();
-        let database = Arc::new(Database::open("t", &dir.path().join("t.duckdb"), &[]).unwrap());
+        let (_dir, database) = database();
         let conn = database.connect().unwrap();
         conn.execute_batch("CREATE TABLE t (id BIGINT)").unwrap();
         let interrupter = conn.begin_query();
@@ -225,10 +236,7 @@ mod tests {
         // The cancellation stands for what the query would run next.
         assert!(conn.execute_batch("SELECT 1").is_err());
         conn.end_query();
-        let statements = conn.statements("SELECT count(*) FROM t").unwrap();
-        let prepared = statements.prepare(0).unwrap();
-        let batch = prepared.execute().unwrap().next_batch().unwrap().unwrap();
-        assert_eq!(batch.column(0).as_primitive::<Int64Type>().value(0), 1);
+        assert_eq!(ids(&conn, "SELECT id FROM t"), vec![1]);
         // And a new transaction begins: none was left open.
         conn.begin().unwrap();
         conn.rollback().unwrap();
@@ -237,8 +245,7 @@ mod tests {
 
     #[test]
     fn a_client_transaction_whose_statement_failed_is_not_called_committed() {
-        let dir = tempfile::tempdir().unwrap();
-        let database = Arc::new(Database::open("t", &dir.path().join("t.duckdb"), &[]).unwrap());
+        let (_dir, database) = database();
         let conn = database.connect().unwrap();
         conn.execute_batch("CREATE TABLE t (id BIGINT)").unwrap();
         conn.begin().unwrap();
@@ -252,17 +259,6 @@ mod tests {
         assert!(conn.begin().is_err(), "a second BEGIN must not roll back the first");
         conn.execute_batch("INSERT INTO t VALUES (2)").unwrap();
         conn.commit_client_transaction().unwrap();
-        let statements = conn.statements("SELECT list(id) FROM t").unwrap();
-        let prepared = statements.prepare(0).unwrap();
-        let batch = prepared.execute().unwrap().next_batch().unwrap().unwrap();
-        assert_eq!(
-            batch
-                .column(0)
-                .as_list::<i32>()
-                .value(0)
-                .as_primitive::<Int64Type>()
-                .values(),
-            &[2]
-        );
+        assert_eq!(ids(&conn, "SELECT id FROM t"), vec![2]);
     }
 }
