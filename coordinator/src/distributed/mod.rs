@@ -156,7 +156,8 @@ pub(crate) fn from_datafusion(error: DataFusionError) -> Error {
                 message: other.to_string(),
             },
         },
-        DataFusionError::Context(_, inner) => from_datafusion(*inner),
+        // Context and diagnostics (where in the SQL) around the error itself.
+        DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => from_datafusion(*inner),
         // One error seen by several operators (a join's shared build side).
         DataFusionError::Shared(shared) => match Arc::try_unwrap(shared) {
             Ok(inner) => from_datafusion(inner),
@@ -176,7 +177,7 @@ pub(crate) fn from_datafusion(error: DataFusionError) -> Error {
 fn kind_of(error: &DataFusionError) -> ErrorKind {
     match error {
         DataFusionError::External(inner) => inner.downcast_ref::<Error>().map_or(ErrorKind::Internal, Error::kind),
-        DataFusionError::Context(_, inner) => kind_of(inner),
+        DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => kind_of(inner),
         DataFusionError::Shared(inner) => kind_of(inner),
         DataFusionError::NotImplemented(_) => ErrorKind::Unimplemented,
         DataFusionError::ResourcesExhausted(_) => ErrorKind::ResourceExhausted,
@@ -192,7 +193,7 @@ fn kind_of(error: &DataFusionError) -> ErrorKind {
 fn message_of(error: &DataFusionError) -> String {
     match error {
         DataFusionError::External(inner) => inner.to_string(),
-        DataFusionError::Context(_, inner) => message_of(inner),
+        DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => message_of(inner),
         DataFusionError::Shared(inner) => message_of(inner),
         other => other.strip_backtrace(),
     }
