@@ -115,7 +115,9 @@ pub(crate) async fn run_coordinator(args: CoordinatorArgs) -> Result<(), Box<dyn
     if direct_results && protected {
         warn!("--direct-results with TLS or client credentials: drivers send their credentials to executors, in plain gRPC");
     }
-    let coordinator = Coordinator::new(registry, signer, args.default_database).with_direct_results(direct_results);
+    let coordinator = Coordinator::new(registry, signer, args.default_database)
+        .with_direct_results(direct_results)
+        .with_query_history(args.frontend.query_history);
     let served = serve_frontend(Arc::new(coordinator), args.frontend).await;
     telemetry.shutdown().await;
     served

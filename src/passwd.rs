@@ -4,13 +4,23 @@ use std::io::BufRead;
 use std::path::PathBuf;
 
 use clap::Args;
-use openduck_flight_sql::{hash_password, UserAccounts};
+use openduck_flight_sql::{account_line, UserAccounts};
 
 #[derive(Debug, Args)]
 pub(crate) struct PasswdArgs {
     /// The users file to update (created when missing).
     #[arg(long, env = "OPENDUCK_USERS")]
     users: PathBuf,
+
+    /// The user may only query: statements that change anything are
+    /// refused with PERMISSION_DENIED. Without it or --read-write, a user
+    /// keeps the role they had (a new user may do anything).
+    #[arg(long, env = "OPENDUCK_READ_ONLY", conflicts_with = "read_write")]
+    read_only: bool,
+
+    /// The user may do anything (undoes --read-only).
+    #[arg(long, env = "OPENDUCK_READ_WRITE")]
+    read_write: bool,
 
     /// The user's name.
     name: String,
@@ -35,12 +45,16 @@ pub(crate) async fn run(args: PasswdArgs) -> Result<(), Box<dyn std::error::Erro
     };
     UserAccounts::parse(&existing).map_err(|message| format!("{}: {message}", args.users.display()))?;
     let prefix = format!("{}:", args.name);
+    let was_read_only = existing
+        .lines()
+        .any(|line| line.trim_start().starts_with(&prefix) && line.trim_end().ends_with(":read-only"));
+    let read_only = args.read_only || (was_read_only && !args.read_write);
     let mut lines: Vec<String> = existing
         .lines()
         .filter(|line| !line.trim_start().starts_with(&prefix))
         .map(str::to_string)
         .collect();
-    lines.push(format!("{prefix}{}", hash_password(password)));
+    lines.push(account_line(&args.name, password, read_only));
     // Write a sibling file and rename it over the old one: never a half-written file.
     let temporary = args.users.with_extension("tmp");
     std::fs::write(&temporary, lines.join("\n") + "\n")?;
@@ -50,6 +64,7 @@ pub(crate) async fn run(args: PasswdArgs) -> Result<(), Box<dyn std::error::Erro
         std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))?;
     }
     std::fs::rename(&temporary, &args.users)?;
-    eprintln!("user {} saved in {}", args.name, args.users.display());
+    let role = if read_only { " (read-only)" } else { "" };
+    eprintln!("user {}{role} saved in {}", args.name, args.users.display());
     Ok(())
 }

@@ -48,6 +48,10 @@ pub(crate) struct FrontendArgs {
     #[arg(long, env = "OPENDUCK_TOKEN_TTL", default_value = "12h", value_parser = parse_duration)]
     token_ttl: Duration,
 
+    /// Statements kept in `openduck.main.query_history` (the newest; 0 keeps none).
+    #[arg(long, env = "OPENDUCK_QUERY_HISTORY", default_value_t = openduck_coordinator::DEFAULT_HISTORY)]
+    pub(crate) query_history: usize,
+
     /// Serve TLS with this certificate chain (PEM); needs --tls-key.
     #[arg(long, env = "OPENDUCK_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -256,7 +260,9 @@ impl ExecutorArgs {
 pub(crate) async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let telemetry = args.telemetry.start("openduck").await?;
     let executor = args.executor.open("executor-0".into(), None, true).await?;
-    let coordinator = Arc::new(Coordinator::embedded(Arc::new(executor), TICKET_TTL));
+    let coordinator =
+        Coordinator::embedded(Arc::new(executor), TICKET_TTL).with_query_history(args.frontend.query_history);
+    let coordinator = Arc::new(coordinator);
     let served = serve_frontend(coordinator, args.frontend).await;
     telemetry.shutdown().await;
     served

@@ -99,8 +99,9 @@ pub trait ExecutorApi: Debug + Send + Sync {
     /// Closes a session, rolling back what it left open.
     async fn close_session(&self, session_id: &str) -> Result<()>;
 
-    /// Begins a transaction in a session.
-    async fn begin(&self, session_id: &str) -> Result<()>;
+    /// Begins a transaction in a session; with `read_only`, one in which
+    /// every write fails with `PermissionDenied` (a read-only user's).
+    async fn begin(&self, session_id: &str, read_only: bool) -> Result<()>;
 
     /// Commits the transaction of a session.
     async fn commit(&self, session_id: &str) -> Result<()>;

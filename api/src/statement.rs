@@ -25,6 +25,10 @@ pub struct Statement {
     ///
     /// [`ExecutorApi::cancel`]: crate::ExecutorApi::cancel
     pub query_id: Option<String>,
+    /// Runs in a read-only transaction (a read-only user's statement): any
+    /// write, a sequence's `nextval` included, fails with `PermissionDenied`.
+    /// Ignored inside a client's transaction, which decides for itself.
+    pub read_only: bool,
 }
 
 impl Statement {
@@ -37,6 +41,7 @@ impl Statement {
             schema: None,
             session_id: None,
             query_id: None,
+            read_only: false,
         }
     }
 

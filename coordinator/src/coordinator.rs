@@ -14,10 +14,11 @@ use tracing::{debug, info, info_span, warn, Instrument};
 use crate::distributed::{DistributedPlan, DistributedPlanner, RunningQueries};
 use crate::error::{Error, Result};
 use crate::held::Held;
+use crate::history::QueryHistory;
 use crate::registry::Registry;
 use crate::results::ResultStream;
 use crate::route::{analyse, snapshot_of, Analysis};
-use crate::scope::{ClientSession, Scope};
+use crate::scope::{ClientSession, Principal, Scope};
 use crate::site::Site;
 
 /// What became of a request to cancel a query.
@@ -41,6 +42,9 @@ pub struct PlannedQuery {
     pub ticket: Vec<u8>,
     /// The executor that runs it.
     pub executor_id: String,
+    /// Whether it ran already (it changed something): the ticket redeems
+    /// its held result.
+    pub ran: bool,
     /// Where the client may redeem the ticket directly (the executor's
     /// endpoint), so rows do not pass through the coordinator; `None` when
     /// only the coordinator can. The coordinator redeems it either way.
@@ -49,6 +53,8 @@ pub struct PlannedQuery {
 
 /// Most results of statements that ran at planning held at once.
 const HELD_RESULTS: usize = 10_000;
+/// Statements kept in `openduck.main.query_history` unless told otherwise.
+pub const DEFAULT_HISTORY: usize = 10_000;
 /// Most plans of queries across executors held at once (a client that asks
 /// for a FlightInfo and never redeems it leaves one behind).
 const HELD_PLANS: usize = 1_000;
@@ -66,6 +72,7 @@ pub struct Coordinator {
     direct_results: bool,
     planner: DistributedPlanner,
     distributed: Arc<RunningQueries>,
+    history: QueryHistory,
 }
 
 /// Where a statement runs.
@@ -74,6 +81,8 @@ enum Route {
     Site(Site),
     /// Across executors, planned by DataFusion: a query, or an EXPLAIN of one.
     Spanning { explain: bool, query: String },
+    /// Here, over `openduck.main.query_history`.
+    History,
 }
 
 impl Coordinator {
@@ -85,12 +94,25 @@ impl Coordinator {
             registry,
             held: Held::new(signer.ttl(), HELD_RESULTS),
             plans: Held::new(signer.ttl(), HELD_PLANS),
+            history: QueryHistory::new(DEFAULT_HISTORY, signer.ttl()),
             signer,
             default_database,
             direct_results: false,
             planner: DistributedPlanner::default(),
             distributed: Arc::default(),
         }
+    }
+
+    /// Keeps the newest `capacity` statements in `openduck.main.query_history`
+    /// (0: keeps none).
+    pub fn with_query_history(mut self, capacity: usize) -> Self {
+        self.history = QueryHistory::new(capacity, self.signer.ttl());
+        self
+    }
+
+    /// The statements this coordinator received, for the front end to record them in.
+    pub fn history(&self) -> &QueryHistory {
+        &self.history
     }
 
     /// Whether FlightInfo endpoints send clients straight to the executor
@@ -126,6 +148,15 @@ impl Coordinator {
     async fn route_in(&self, scope: &Scope, sql: &str) -> Result<(Route, String)> {
         let mut database = scope.database.clone().unwrap_or_else(|| self.default_database());
         let analysis = analyse(sql, &self.registry.known_databases(), &database);
+        // A read-only user's SQL must be one query (that sqlparser reads).
+        scope.check_writes(analysis.query.is_some())?;
+        if analysis.history > 0 {
+            // Read once, by itself: joined with itself, it grows without bound.
+            return match (&analysis.query, analysis.names_tables, analysis.history) {
+                (Some(_), false, 1) => Ok((Route::History, database)),
+                _ => Err(Error::HistoryAlone),
+            };
+        }
         let preferred = scope.session.as_ref().map(|session| session.executor_id.as_str());
         let route = self.route(&database, &analysis, preferred)?;
         if let Route::Site(site) = &route {
@@ -142,7 +173,7 @@ impl Coordinator {
                     session_executor: session.executor_id.clone(),
                 })
             }
-            (Route::Spanning { .. }, None) => {}
+            (Route::Spanning { .. }, None) | (Route::History, _) => {}
         }
         Ok((route, database))
     }
@@ -152,6 +183,7 @@ impl Coordinator {
     async fn site_in(&self, scope: &Scope, sql: &str) -> Result<(Site, String)> {
         match self.route_in(scope, sql).await? {
             (Route::Site(site), database) => Ok((site, database)),
+            (Route::History, _) => Err(Error::HistoryAlone),
             (Route::Spanning { .. }, _) => Err(Error::Distributed {
                 kind: openduck_api::ErrorKind::InvalidArgument,
                 message: "a query across executors must run as a query (its rows are its result), not as an update"
@@ -251,6 +283,11 @@ impl Coordinator {
                     is_query: true,
                 })
             }
+            (Route::History, _) => Ok(Description {
+                schema: Some(self.history.describe(&scope.principal, sql).await?),
+                parameters: arrow::datatypes::Schema::empty(),
+                is_query: true,
+            }),
         }
     }
 
@@ -269,8 +306,10 @@ impl Coordinator {
                     .plan_spanning(scope, &database, sql, explain, &query, parameters)
                     .await;
             }
+            (Route::History, _) => return self.plan_history(scope, sql, parameters).await,
         };
         let description = site.executor().describe(&scope.statement(&database, sql)).await?;
+        scope.check_writes(description.is_query)?;
         let query_id = uuid::Uuid::new_v4().to_string();
         let mut location = None;
         let (schema, ticket) = if description.is_query {
@@ -286,6 +325,7 @@ impl Coordinator {
                     .unwrap_or_default(),
                 session_id: scope.session_id().unwrap_or_default(),
                 schema: scope.schema.clone().unwrap_or_default(),
+                read_only: scope.principal.is_read_only(),
             };
             if self.direct_results {
                 location = site.endpoint().map(str::to_string);
@@ -310,10 +350,46 @@ impl Coordinator {
         Ok(PlannedQuery {
             query_id,
             schema,
+            ran: !description.is_query,
             ticket: self.signer.sign(ticket),
             executor_id: site.id().to_string(),
             location,
         })
+    }
+
+    /// Runs a query over the query history now, and holds its result for the
+    /// ticket (the history changes with every statement).
+    async fn plan_history(&self, scope: &Scope, sql: &str, parameters: Option<&RecordBatch>) -> Result<PlannedQuery> {
+        if parameters.is_some() {
+            return Err(Error::Distributed {
+                kind: openduck_api::ErrorKind::Unimplemented,
+                message: "parameters are not supported in queries of openduck.main.query_history".into(),
+            });
+        }
+        let (schema, batches) = self.history.query(&scope.principal, sql).await?;
+        let query_id = uuid::Uuid::new_v4().to_string();
+        self.held.put(&query_id, (SchemaRef::clone(&schema), batches));
+        let held = HeldResult {
+            query_id: query_id.clone(),
+        };
+        Ok(PlannedQuery {
+            query_id,
+            schema: Some(schema),
+            ticket: self.signer.sign(TicketKind::Held(held)),
+            executor_id: String::new(),
+            ran: false,
+            location: None,
+        })
+    }
+
+    /// The query id inside a ticket, if the ticket verifies.
+    pub fn query_id(&self, ticket: &[u8]) -> Option<String> {
+        let id = match self.signer.verify(ticket).ok()? {
+            TicketKind::Held(held) => held.query_id,
+            TicketKind::Distributed(query) => query.query_id,
+            TicketKind::Fragment(fragment) => fragment.query_id,
+        };
+        Some(id)
     }
 
     /// Plans a query across executors. The plan waits here for the ticket;
@@ -373,6 +449,7 @@ impl Coordinator {
             schema: Some(schema),
             ticket: self.signer.sign(ticket),
             executor_id: String::new(),
+            ran: false,
             location: None,
         })
     }
@@ -440,7 +517,7 @@ impl Coordinator {
         let scope = Scope {
             database: Some(fragment.database.clone()),
             schema: Some(fragment.schema.clone()).filter(|schema| !schema.is_empty()),
-            session: None,
+            ..Scope::default()
         };
         let (Route::Site(site), database) = self.route_in(&scope, &fragment.sql).await? else {
             return Err(Error::UnknownExecutor(gone));
@@ -459,6 +536,7 @@ impl Coordinator {
         sql: &str,
         parameters: Option<RecordBatch>,
     ) -> Result<Option<u64>> {
+        scope.check_writes(false)?;
         let (site, database) = self.site_in(scope, sql).await?;
         let mut statement = scope.statement(&database, sql);
         statement.parameters = parameters;
@@ -507,12 +585,12 @@ impl Coordinator {
         })
     }
 
-    /// Starts a transaction in `session`.
-    pub async fn begin(&self, session: &ClientSession) -> Result<()> {
+    /// Starts a transaction in `session`, read-only for a read-only user.
+    pub async fn begin(&self, session: &ClientSession, principal: &Principal) -> Result<()> {
         Ok(self
             .site(&session.executor_id)?
             .executor()
-            .begin(session.session.id())
+            .begin(session.session.id(), principal.is_read_only())
             .await?)
     }
 
@@ -547,6 +625,7 @@ impl Coordinator {
         S: Stream<Item = std::result::Result<RecordBatch, E>> + Unpin + Send + 'static,
         E: std::fmt::Display + Send + 'static,
     {
+        scope.check_writes(false)?;
         let site = self.site_for(&target.database)?;
         scope.check_executor(site.id())?;
         target.session_id = scope.session_id();

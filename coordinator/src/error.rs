@@ -53,6 +53,13 @@ pub enum Error {
         /// Where the session is.
         session_executor: String,
     },
+    /// A statement names `openduck.main.query_history` but is not a query
+    /// of it alone.
+    #[error("openduck.main.query_history lives in the coordinator, not in a database: it can be read only by a query of its own, once, not joined with tables nor written")]
+    HistoryAlone,
+    /// A read-only user sent something other than a query.
+    #[error("user {0:?} is read-only: it may run queries, not statements that change anything")]
+    ReadOnly(String),
     /// Encoding or decoding parameter rows failed.
     #[error("invalid parameter rows: {0}")]
     Parameters(#[source] arrow::error::ArrowError),
@@ -70,8 +77,9 @@ impl Error {
             Error::UnknownDatabase(_) => ErrorKind::NotFound,
             Error::Distributed { kind, .. } => *kind,
             Error::OutsideSession { .. } => ErrorKind::FailedPrecondition,
+            Error::ReadOnly(_) => ErrorKind::PermissionDenied,
             Error::ResultGone(_) => ErrorKind::NotFound,
-            Error::Parameters(_) => ErrorKind::InvalidArgument,
+            Error::Parameters(_) | Error::HistoryAlone => ErrorKind::InvalidArgument,
         }
     }
 }

@@ -19,25 +19,29 @@
 //!
 //! A client's [`Scope`] says which database and schema its statements use and
 //! which [`ClientSession`] (a connection held on one executor, for
-//! transactions and temporary tables) they run in.
+//! transactions and temporary tables) they run in, and who sends them
+//! ([`Principal`]). The coordinator keeps the newest statements it received
+//! ([`QueryHistory`]), which clients query as `openduck.main.query_history`.
 
 mod coordinator;
 mod distributed;
 mod error;
 mod held;
+mod history;
 mod registry;
 mod results;
 mod route;
 mod scope;
 mod site;
 
-pub use coordinator::{Cancelled, Coordinator, PlannedQuery};
+pub use coordinator::{Cancelled, Coordinator, PlannedQuery, DEFAULT_HISTORY};
 pub use error::{Error, Result};
+pub use history::{HistoryStatus, QueryHistory, Recording};
 pub use openduck_api::{
-    duckdb_type_name, CatalogFilter, Description, ErrorKind, ExecutorApi, IngestMode, IngestTarget, KeyColumn,
-    TableEntry, TableKind,
+    duckdb_type_name, quote_identifier, CatalogFilter, Description, ErrorKind, ExecutorApi, IngestMode, IngestTarget,
+    KeyColumn, TableEntry, TableKind,
 };
 pub use openduck_remote::{TicketError, TicketSigner};
 pub use registry::Registry;
 pub use results::ResultStream;
-pub use scope::{ClientSession, Scope};
+pub use scope::{ClientSession, Principal, Scope};

@@ -13,6 +13,8 @@ use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
 use openduck_api::BUILT_IN_CATALOGS;
+
+use crate::history::HISTORY_TABLE;
 use sqlparser::ast::{ObjectName, Query, Statement, TableFactor, Visit, Visitor};
 use sqlparser::dialect::DuckDbDialect;
 use sqlparser::parser::Parser;
@@ -28,6 +30,11 @@ pub(crate) struct Analysis {
     /// For a text that is one read-only query, or an `EXPLAIN` of one:
     /// whether it is an EXPLAIN, and the query. `None` for anything else.
     pub(crate) query: Option<(bool, String)>,
+    /// How often it names `openduck.main.query_history`, which lives in
+    /// the coordinator, not in a database.
+    pub(crate) history: usize,
+    /// Whether it names a table of a database too.
+    pub(crate) names_tables: bool,
 }
 
 impl Analysis {
@@ -46,19 +53,34 @@ pub(crate) fn analyse(sql: &str, known: &[String], default: &str) -> Analysis {
         return Analysis {
             touched: BTreeSet::from([default.to_string()]),
             query: None,
+            history: 0,
+            names_tables: true,
         };
     };
+    let mut relations = Relations::default();
+    for statement in &statements {
+        let _ = statement.visit(&mut relations);
+    }
+    let history = relations.names.iter().filter(|name| is_history(name)).count();
+    relations.names.retain(|name| !is_history(name));
     Analysis {
-        touched: databases_touched(&statements, known, default),
+        names_tables: relations.names.iter().any(|name| !relations.is_cte(name)),
+        touched: databases_touched(&relations, known, default),
         query: read_only_query(&statements, sql),
+        history,
     }
 }
 
-fn databases_touched(statements: &[Statement], known: &[String], default: &str) -> BTreeSet<String> {
-    let mut relations = Relations::default();
-    for statement in statements {
-        let _ = statement.visit(&mut relations);
-    }
+/// Whether a table name is `openduck.main.query_history`.
+fn is_history(name: &ObjectName) -> bool {
+    name.0.len() == HISTORY_TABLE.len()
+        && name.0.iter().zip(HISTORY_TABLE).all(|(part, wanted)| {
+            part.as_ident()
+                .is_some_and(|ident| ident.value.eq_ignore_ascii_case(wanted))
+        })
+}
+
+fn databases_touched(relations: &Relations, known: &[String], default: &str) -> BTreeSet<String> {
     let mut touched = BTreeSet::new();
     for name in &relations.names {
         match database_of(name, known) {
@@ -234,6 +256,38 @@ mod tests {
         assert_eq!(read_only_query("INSERT INTO t SELECT 1"), None);
         assert_eq!(read_only_query("SELECT 1; SELECT 2"), None);
         assert_eq!(read_only_query("CREATE TABLE t AS SELECT 1"), None);
+    }
+
+    #[test]
+    fn finds_the_query_history() {
+        let history = analyse("SELECT * FROM openduck.main.QUERY_HISTORY", &known(), "mydb");
+        assert!(history.history == 1 && !history.names_tables);
+        let cte = analyse(
+            "WITH h AS (SELECT * FROM openduck.main.query_history) SELECT * FROM h",
+            &known(),
+            "mydb",
+        );
+        assert!(cte.history == 1 && !cte.names_tables);
+        let joined = analyse(
+            "SELECT * FROM openduck.main.query_history JOIN sales.o USING (id)",
+            &known(),
+            "mydb",
+        );
+        assert!(joined.history == 1 && joined.names_tables);
+        assert_eq!(joined.touched.into_iter().collect::<Vec<_>>(), ["sales"]);
+        let other = analyse("SELECT * FROM query_history", &known(), "mydb");
+        assert!(other.history == 0 && other.names_tables);
+        let function = analyse("SELECT * FROM range(3)", &known(), "mydb");
+        assert!(
+            function.history == 0 && function.names_tables,
+            "a table function is not the history"
+        );
+        let twice = analyse(
+            "SELECT * FROM openduck.main.query_history a, openduck.main.query_history b",
+            &known(),
+            "mydb",
+        );
+        assert_eq!(twice.history, 2);
     }
 
     #[test]

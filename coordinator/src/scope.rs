@@ -22,6 +22,52 @@ impl ClientSession {
     }
 }
 
+/// Who sends a statement, as authentication established it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Principal {
+    /// A client of a server that requires no credentials.
+    #[default]
+    Anonymous,
+    /// A holder of the service's token: an operator.
+    Token,
+    /// A user account, logged in with its password; a read-only one may
+    /// only query.
+    User {
+        /// The account's name.
+        name: String,
+        /// Whether it may only query.
+        read_only: bool,
+    },
+}
+
+impl Principal {
+    /// The name its statements are recorded under.
+    pub fn name(&self) -> &str {
+        match self {
+            Principal::Anonymous => "anonymous",
+            Principal::Token => "token",
+            Principal::User { name, .. } => name,
+        }
+    }
+
+    /// Whether it may only query: every other statement is refused
+    /// ([`Error::ReadOnly`](crate::Error::ReadOnly)), and its queries run
+    /// in read-only transactions.
+    pub fn is_read_only(&self) -> bool {
+        matches!(self, Principal::User { read_only: true, .. })
+    }
+
+    /// Whether it may see what `other` did: a user account its own doings,
+    /// the operator and clients of an open server everyone's.
+    pub fn sees(&self, other: &Principal) -> bool {
+        match (self, other) {
+            (Principal::Anonymous | Principal::Token, _) => true,
+            (Principal::User { name, .. }, Principal::User { name: other, .. }) => name == other,
+            (Principal::User { .. }, _) => false,
+        }
+    }
+}
+
 /// What a client's statement runs in.
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
@@ -31,6 +77,8 @@ pub struct Scope {
     pub schema: Option<String>,
     /// The client's session, when it has one open.
     pub session: Option<ClientSession>,
+    /// Who sends it.
+    pub principal: Principal,
 }
 
 impl Scope {
@@ -39,12 +87,21 @@ impl Scope {
         let mut statement = Statement::new(database, sql);
         statement.schema.clone_from(&self.schema);
         statement.session_id = self.session_id();
+        statement.read_only = self.principal.is_read_only();
         statement
     }
 
     /// The id of the executor session statements run in, if any.
     pub(crate) fn session_id(&self) -> Option<String> {
         self.session.as_ref().map(|session| session.session.id().to_string())
+    }
+
+    /// Refuses a statement that is not a query from a read-only user.
+    pub(crate) fn check_writes(&self, is_query: bool) -> Result<()> {
+        if !is_query && self.principal.is_read_only() {
+            return Err(Error::ReadOnly(self.principal.name().to_string()));
+        }
+        Ok(())
     }
 
     /// Refuses work on `executor` when the session lives on another one.

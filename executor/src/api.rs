@@ -61,8 +61,8 @@ impl ExecutorApi for Executor {
         Ok(())
     }
 
-    async fn begin(&self, session_id: &str) -> Result<()> {
-        Ok(Executor::begin(self, session_id).await?)
+    async fn begin(&self, session_id: &str, read_only: bool) -> Result<()> {
+        Ok(Executor::begin(self, session_id, read_only).await?)
     }
 
     async fn commit(&self, session_id: &str) -> Result<()> {

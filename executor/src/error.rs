@@ -175,6 +175,15 @@ impl Error {
         }
     }
 
+    /// What a read-only statement (a read-only user's) that is not one
+    /// query gets; the coordinator refuses such statements first.
+    pub(crate) fn read_only() -> Self {
+        Error::DuckDb {
+            kind: ErrorKind::PermissionDenied,
+            message: "the statement is read-only (a read-only user's): it may be one query, nothing else".into(),
+        }
+    }
+
     /// A DuckDB error classified from its message (`"<Type> Error: ..."`), for
     /// the C API calls that report a message but no error type.
     pub(crate) fn from_duckdb_message(message: String) -> Self {
@@ -201,6 +210,10 @@ impl Error {
             "INTERRUPT" | "Interrupt" => ErrorKind::Cancelled,
             "Out of Memory" => ErrorKind::ResourceExhausted,
             "Not implemented" | "Not Implemented" => ErrorKind::Unimplemented,
+            // A write in a read-only user's transaction.
+            "TransactionContext" if message.contains("transaction is launched in read-only mode") => {
+                ErrorKind::PermissionDenied
+            }
             "TransactionContext" | "Transaction" => ErrorKind::Aborted,
             "Permission" => ErrorKind::PermissionDenied,
             _ => ErrorKind::Internal,

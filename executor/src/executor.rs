@@ -328,6 +328,9 @@ impl Executor {
     /// With several parameter rows the statement runs once per row and the
     /// counts add up.
     pub async fn update(&self, statement: Statement) -> Result<Option<u64>> {
+        if statement.read_only {
+            return Err(Error::read_only());
+        }
         self.check_writable()?;
         if let Some(clone) = crate::clone::parse(&statement.sql) {
             self.refuse_in_transaction(&statement, "CREATE DATABASE ... FROM")?;
@@ -340,7 +343,7 @@ impl Executor {
             check_parameters_fit(&statement, statements.len())?;
             let mut changed: Option<u64> = None;
             for index in 0..statements.len() {
-                let transaction = conn.conn().statement_transaction()?;
+                let transaction = conn.conn().statement_transaction(statement.read_only)?;
                 let prepared = statements.prepare(index)?;
                 let kind = guard_kind(conn, prepared.kind())?;
                 let mut run = || -> Result<()> {
@@ -424,11 +427,16 @@ impl Executor {
     /// transaction's first write, and statements before it read the latest
     /// committed data: a transaction that only reads holds no snapshot, so it
     /// never keeps a checkpoint, and with it every other write, waiting.
-    pub async fn begin(&self, session_id: &str) -> Result<()> {
+    pub async fn begin(&self, session_id: &str, read_only: bool) -> Result<()> {
         let session = self.sessions.get(session_id)?;
         let start_now = self.durability.is_none();
         if start_now {
-            self.transaction_statement(session_id, Connection::begin).await?;
+            let begin = if read_only {
+                Connection::begin_read_only
+            } else {
+                Connection::begin
+            };
+            self.transaction_statement(session_id, begin).await?;
         } else if session.in_transaction() {
             return Err(Error::Refused("a transaction is already open in this session".into()));
         }

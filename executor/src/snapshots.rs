@@ -98,7 +98,7 @@ impl Executor {
         }
         let conn = self.pool.get().await?;
         run_blocking(Lease::pooled(conn), move |conn| {
-            let transaction = conn.conn().statement_transaction()?;
+            let transaction = conn.conn().statement_transaction(false)?;
             conn.conn().execute_batch(&sql)?;
             transaction.commit()
         })

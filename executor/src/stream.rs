@@ -331,6 +331,9 @@ enum Produced {
 fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink, access: Access) -> Result<Produced> {
     let statements = conn.conn().statements(&statement.sql)?;
     check_parameters_fit(statement, statements.len())?;
+    if statement.read_only && statements.len() > 1 {
+        return Err(Error::read_only());
+    }
     let last = statements.len() - 1;
     if last > 0 && matches!(access, Access::ReadOnly) {
         return Ok(Produced::NeedsWriteAccess);
@@ -339,6 +342,9 @@ fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink, acce
         if kind == StatementKind::Query {
             return Ok(false);
         }
+        if statement.read_only {
+            return Err(Error::read_only());
+        }
         match &access {
             Access::Fenced(reason) => Err(Error::Fenced(reason.clone())),
             Access::ReadOnly | Access::Write => Ok(true),
@@ -346,7 +352,7 @@ fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink, acce
     };
     let mut wrote = false;
     for index in 0..last {
-        let transaction = conn.conn().statement_transaction()?;
+        let transaction = conn.conn().statement_transaction(statement.read_only)?;
         let prepared = statements.prepare(index)?;
         let kind = guard_kind(conn, prepared.kind())?;
         wrote |= writes(kind)?;
@@ -357,7 +363,7 @@ fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink, acce
     }
     // Declared before the statement, so dropped after it (rolling back
     // when the statement fails or its consumer goes away).
-    let transaction = conn.conn().statement_transaction()?;
+    let transaction = conn.conn().statement_transaction(statement.read_only)?;
     let prepared = statements.prepare(last)?;
     let kind = guard_kind(conn, prepared.kind())?;
     if writes(kind)? {

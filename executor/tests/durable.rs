@@ -90,7 +90,7 @@ async fn write(executor: Arc<Executor>, writer: i64) {
             }
             _ => {
                 let session = executor.open_session().unwrap();
-                executor.begin(session.id()).await.unwrap();
+                executor.begin(session.id(), false).await.unwrap();
                 let statements = [
                     format!("INSERT INTO t VALUES ({id})"),
                     format!("UPDATE counters SET n = n + 1 WHERE writer = {writer}"),
@@ -135,7 +135,7 @@ async fn concurrent_writes_all_succeed_and_survive_the_loss_of_the_disk() {
     // A reader in a transaction that stays open, as DBAPI clients keep one:
     // it holds no write back.
     let reader = executor.open_session().unwrap();
-    executor.begin(reader.id()).await.unwrap();
+    executor.begin(reader.id(), false).await.unwrap();
     let mut read = Statement::new("mydb", "SELECT count(*) FROM t");
     read.session_id = Some(reader.id().to_string());
     let _: Vec<RecordBatch> = executor.query(read).await.unwrap().try_collect().await.unwrap();

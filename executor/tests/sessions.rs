@@ -74,7 +74,7 @@ async fn a_transaction_commits_or_rolls_back_as_a_whole() {
         .unwrap();
     let session = executor.open_session().unwrap();
 
-    executor.begin(session.id()).await.unwrap();
+    executor.begin(session.id(), false).await.unwrap();
     executor
         .update(in_session("INSERT INTO t VALUES (1), (2)", session.id()))
         .await
@@ -94,7 +94,7 @@ async fn a_transaction_commits_or_rolls_back_as_a_whole() {
         "0"
     );
 
-    executor.begin(session.id()).await.unwrap();
+    executor.begin(session.id(), false).await.unwrap();
     executor
         .update(in_session("INSERT INTO t VALUES (3)", session.id()))
         .await
@@ -119,7 +119,7 @@ async fn dropping_a_session_rolls_its_transaction_back() {
         .unwrap();
     let session = executor.open_session().unwrap();
     let id = session.id().to_string();
-    executor.begin(&id).await.unwrap();
+    executor.begin(&id, false).await.unwrap();
     executor
         .update(in_session("INSERT INTO t VALUES (1)", &id))
         .await
@@ -377,7 +377,7 @@ async fn an_ingest_cut_off_half_way_leaves_nothing_open() {
 async fn ingest_joins_an_open_transaction_and_temporary_tables() {
     let (executor, _dir) = open();
     let session = executor.open_session().unwrap();
-    executor.begin(session.id()).await.unwrap();
+    executor.begin(session.id(), false).await.unwrap();
     let mut inside = target("t", IngestMode::Create);
     inside.session_id = Some(session.id().to_string());
     inside.in_transaction = true;

@@ -2,7 +2,8 @@
 //! Handshake with Basic credentials, and the signed, expiring bearer tokens
 //! a login returns.
 //!
-//! The file holds one account per line, `name:hash`, where `hash` is
+//! The file holds one account per line, `name:hash` or `name:hash:read-only`
+//! (a user who may only query), where `hash` is
 //! `$pbkdf2-sha256$<iterations>$<salt, base64>$<key, base64>`; blank lines and
 //! lines starting with `#` are ignored. `openduck passwd` writes such lines.
 
@@ -29,7 +30,7 @@ const MAX_FAILURE_DELAY: Duration = Duration::from_secs(5);
 const MAX_TRACKED: usize = 10_000;
 
 /// A salted hash of `password`, in the users file format.
-pub fn hash_password(password: &str) -> String {
+pub(crate) fn hash_password(password: &str) -> String {
     let mut salt = [0u8; 16];
     rand::rng().fill_bytes(&mut salt);
     hash_with(password, &salt, ITERATIONS)
@@ -75,9 +76,19 @@ impl PasswordHash {
     }
 }
 
+/// What an account may do, after its hash in the users file.
+const READ_ONLY: &str = "read-only";
+
+/// One account of a users file.
+#[derive(Clone)]
+struct Account {
+    hash: PasswordHash,
+    read_only: bool,
+}
+
 /// The accounts of a users file.
 pub struct UserAccounts {
-    users: HashMap<String, PasswordHash>,
+    users: HashMap<String, Account>,
     /// Compared against when the name is unknown, so that the time taken does
     /// not tell which names exist.
     decoy: PasswordHash,
@@ -109,9 +120,19 @@ impl UserAccounts {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let (name, hash) = line
+            let (name, rest) = line
                 .split_once(':')
                 .ok_or_else(|| format!("line {}: expected name:hash", number + 1))?;
+            let (hash, read_only) = match rest.split_once(':') {
+                None => (rest, false),
+                Some((hash, READ_ONLY)) => (hash, true),
+                Some((_, role)) => {
+                    return Err(format!(
+                        "line {}: {name:?} has role {role:?}; the one role is {READ_ONLY:?}",
+                        number + 1
+                    ))
+                }
+            };
             let hash = PasswordHash::parse(hash).ok_or_else(|| {
                 format!(
                     "line {}: the hash of {name:?} is not ${SCHEME}$<iterations>$<salt>$<key>",
@@ -119,7 +140,7 @@ impl UserAccounts {
                 )
             })?;
             iterations = hash.iterations;
-            if users.insert(name.to_string(), hash).is_some() {
+            if users.insert(name.to_string(), Account { hash, read_only }).is_some() {
                 return Err(format!("line {}: user {name:?} appears twice", number + 1));
             }
         }
@@ -134,7 +155,7 @@ impl UserAccounts {
     /// Checks a name and password. After a failure, waits longer the more
     /// often that name failed recently, slowing down guessing.
     pub(crate) async fn login(&self, name: &str, password: &str) -> bool {
-        let hash = self.users.get(name).cloned();
+        let hash = self.users.get(name).map(|account| account.hash.clone());
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.decoy.clone());
         let password = password.to_string();
@@ -159,6 +180,23 @@ impl UserAccounts {
         tokio::time::sleep(delay).await;
         false
     }
+}
+
+impl UserAccounts {
+    /// Whether `name` may only query (unknown names may do nothing at all).
+    pub(crate) fn is_read_only(&self, name: &str) -> bool {
+        self.users.get(name).is_none_or(|account| account.read_only)
+    }
+}
+
+/// The line of the users file for an account (`openduck passwd` writes it).
+pub fn account_line(name: &str, password: &str, read_only: bool) -> String {
+    let role = if read_only {
+        format!(":{READ_ONLY}")
+    } else {
+        String::new()
+    };
+    format!("{name}:{}{role}", hash_password(password))
 }
 
 /// Issues and checks the bearer tokens of logged-in users: the user name and
@@ -256,6 +294,20 @@ mod tests {
     fn hashes_are_salted() {
         assert_ne!(hash_password("same"), hash_password("same"));
         assert!(PasswordHash::parse(&hash_password("x")).unwrap().verify("x"));
+    }
+
+    #[tokio::test]
+    async fn read_only_accounts_are_marked_so() {
+        let file = format!("alice:{}\nreader:{}:read-only\n", fast_hash("a"), fast_hash("r"));
+        let accounts = UserAccounts::parse(&file).unwrap();
+        assert!(accounts.login("reader", "r").await && accounts.login("alice", "a").await);
+        assert!(accounts.is_read_only("reader"));
+        assert!(!accounts.is_read_only("alice"));
+        assert!(accounts.is_read_only("nobody"));
+        assert!(UserAccounts::parse(&format!("x:{}:admin", fast_hash("x"))).is_err());
+        let line = account_line("bob", "pw", true);
+        assert!(line.starts_with("bob:$pbkdf2-sha256$") && line.ends_with(":read-only"));
+        assert!(UserAccounts::parse(&line).unwrap().is_read_only("bob"));
     }
 
     #[test]

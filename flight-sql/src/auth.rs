@@ -18,6 +18,8 @@ use tower::{Layer, Service};
 /// The path of the handshake RPC, which authenticates on its own.
 const HANDSHAKE_PATH: &str = "/arrow.flight.protocol.FlightService/Handshake";
 
+use openduck_coordinator::Principal;
+
 use crate::accounts::{constant_time_eq, TokenIssuer, UserAccounts};
 
 /// What clients must present.
@@ -42,8 +44,8 @@ impl std::fmt::Debug for Credentials {
 pub(crate) enum Verdict {
     /// No token is configured: everyone may call.
     Open,
-    /// The header carries the token.
-    Accepted,
+    /// The header carries the token, or a user's signed token: who sends it.
+    Accepted(Principal),
     /// No or wrong credentials.
     Refused,
 }
@@ -87,18 +89,25 @@ impl Credentials {
                 .as_deref()
                 .is_some_and(|token| constant_time_eq(presented, token.as_bytes()))
         };
-        let accepted = if let Some(bearer) = strip_scheme(header, "Bearer") {
-            is_token(bearer.as_bytes()) || (self.accounts.is_some() && self.issuer.verify(bearer).is_some())
+        let principal = if let Some(bearer) = strip_scheme(header, "Bearer") {
+            if is_token(bearer.as_bytes()) {
+                Some(Principal::Token)
+            } else if let Some(accounts) = &self.accounts {
+                self.issuer.verify(bearer).map(|name| Principal::User {
+                    read_only: accounts.is_read_only(&name),
+                    name,
+                })
+            } else {
+                None
+            }
         } else if let Some(basic) = strip_scheme(header, "Basic") {
-            basic_credentials(basic).is_some_and(|(_, password)| is_token(password.as_bytes()))
+            basic_credentials(basic)
+                .is_some_and(|(_, password)| is_token(password.as_bytes()))
+                .then_some(Principal::Token)
         } else {
-            false
+            None
         };
-        if accepted {
-            Verdict::Accepted
-        } else {
-            Verdict::Refused
-        }
+        principal.map_or(Verdict::Refused, Verdict::Accepted)
     }
 
     /// The handshake: checks the credentials and returns the bearer token the
@@ -107,7 +116,7 @@ impl Credentials {
     pub(crate) async fn login(&self, header: Option<&[u8]>) -> Result<Option<String>, ()> {
         match self.check(header) {
             Verdict::Open => return Ok(None),
-            Verdict::Accepted => {
+            Verdict::Accepted(_) => {
                 let text = header
                     .and_then(|value| std::str::from_utf8(value).ok())
                     .unwrap_or_default();
@@ -204,10 +213,16 @@ where
             let header = request.headers().get(http::header::AUTHORIZATION);
             self.credentials.check(header.map(|value| value.as_bytes()))
         };
-        if verdict == Verdict::Refused {
-            let status = Status::unauthenticated("missing or invalid credentials");
-            return Box::pin(async move { Ok(status.into_http()) });
-        }
+        let principal = match verdict {
+            Verdict::Refused => {
+                let status = Status::unauthenticated("missing or invalid credentials");
+                return Box::pin(async move { Ok(status.into_http()) });
+            }
+            Verdict::Open => Principal::Anonymous,
+            Verdict::Accepted(principal) => principal,
+        };
+        let mut request = request;
+        request.extensions_mut().insert(principal);
         // The clone may not be ready; swap so that the ready one serves this call.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -233,13 +248,46 @@ mod tests {
     #[test]
     fn accepts_bearer_and_basic_with_the_token() {
         let credentials = Credentials::new(Some("s3cret".into()));
-        assert_eq!(credentials.check(Some(b"Bearer s3cret")), Verdict::Accepted);
-        assert_eq!(credentials.check(Some(b"bearer s3cret")), Verdict::Accepted);
-        assert_eq!(credentials.check(Some(&basic("anyone", "s3cret"))), Verdict::Accepted);
+        assert_eq!(
+            credentials.check(Some(b"Bearer s3cret")),
+            Verdict::Accepted(Principal::Token)
+        );
+        assert_eq!(
+            credentials.check(Some(b"bearer s3cret")),
+            Verdict::Accepted(Principal::Token)
+        );
+        assert_eq!(
+            credentials.check(Some(&basic("anyone", "s3cret"))),
+            Verdict::Accepted(Principal::Token)
+        );
         let unpadded = base64::engine::general_purpose::STANDARD_NO_PAD.encode("analyst:s3cret");
         assert_eq!(
             credentials.check(Some(format!("Basic {unpadded}").as_bytes())),
-            Verdict::Accepted
+            Verdict::Accepted(Principal::Token)
+        );
+    }
+
+    #[test]
+    fn a_user_token_names_its_user() {
+        // A hash that parses (no password matches it: logging in is not tested here).
+        let hash = format!("$pbkdf2-sha256$1${}${}", "A".repeat(22), "A".repeat(43));
+        let accounts = Arc::new(UserAccounts::parse(&format!("ann:{hash}:read-only")).unwrap());
+        let credentials = Credentials::with_accounts(
+            Some("s3cret".into()),
+            Some(accounts),
+            std::time::Duration::from_secs(60),
+        );
+        let bearer = format!("Bearer {}", credentials.issuer.issue("ann"));
+        assert_eq!(
+            credentials.check(Some(bearer.as_bytes())),
+            Verdict::Accepted(Principal::User {
+                name: "ann".into(),
+                read_only: true
+            })
+        );
+        assert_eq!(
+            credentials.check(Some(b"Bearer s3cret")),
+            Verdict::Accepted(Principal::Token)
         );
     }
 
@@ -290,7 +338,7 @@ mod tests {
                     }
                     _ => false,
                 };
-                prop_assert_eq!(verdict == Verdict::Accepted, presents, "{:?}", text);
+                prop_assert_eq!(verdict == Verdict::Accepted(Principal::Token), presents, "{:?}", text);
             }
         }
     }

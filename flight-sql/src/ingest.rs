@@ -1,7 +1,7 @@
 //! Flight SQL's CommandStatementIngest, mapped to an executor ingest.
 
 use arrow_flight::sql::{CommandStatementIngest, TableExistsOption, TableNotExistOption};
-use openduck_coordinator::{IngestMode, IngestTarget};
+use openduck_coordinator::{quote_identifier, IngestMode, IngestTarget};
 
 use crate::error::{Error, Result};
 
@@ -34,6 +34,31 @@ pub(crate) fn ingest_target(command: &CommandStatementIngest, default_database: 
         session_id: None,
         in_transaction: false,
     })
+}
+
+/// How the query history shows an ingest: what it does, as DuckDB SQL would say it.
+pub(crate) fn ingest_statement(target: &IngestTarget) -> String {
+    let table = match &target.schema {
+        Some(schema) => format!(
+            "{}.{}.{}",
+            quote_identifier(&target.database),
+            quote_identifier(schema),
+            quote_identifier(&target.table)
+        ),
+        None => format!(
+            "{}.{}",
+            quote_identifier(&target.database),
+            quote_identifier(&target.table)
+        ),
+    };
+    let mode = match target.mode {
+        IngestMode::Create => "create",
+        IngestMode::CreateOrAppend => "create or append",
+        IngestMode::Append => "append",
+        IngestMode::Replace => "replace",
+    };
+    let temporary = if target.temporary { " temporary" } else { "" };
+    format!("INGEST INTO{temporary} {table} ({mode})")
 }
 
 #[cfg(test)]

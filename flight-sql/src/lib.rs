@@ -21,8 +21,9 @@
 //! `authorization: Bearer <token>`, or the client first calls Handshake with
 //! Basic credentials (any user, the token as password) and receives the bearer
 //! header. With [`UserAccounts`], users log in through Handshake and receive a
-//! signed token that expires. Without either, only loopback addresses may be
-//! served. [`TlsConfig`] serves TLS, with client certificates when it names a
+//! signed token that expires; an account may be read-only (queries only).
+//! Every statement records who sent it in the coordinator's query history.
+//! Without either, only loopback addresses may be served. [`TlsConfig`] serves TLS, with client certificates when it names a
 //! client CA.
 
 mod accounts;
@@ -31,6 +32,7 @@ mod auth;
 mod connection;
 mod error;
 mod flight;
+mod history;
 mod ingest;
 mod limits;
 mod metadata;
@@ -41,6 +43,6 @@ mod service;
 mod session;
 mod sql_info;
 
-pub use accounts::{hash_password, UserAccounts};
+pub use accounts::{account_line, UserAccounts};
 pub use error::{Error, Result};
 pub use server::{serve, RunningServer, ServerConfig, TlsConfig};

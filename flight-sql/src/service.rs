@@ -27,7 +27,7 @@ use arrow_flight::{
 };
 use bytes::Bytes;
 use futures::{future, stream, Stream, StreamExt, TryStreamExt};
-use openduck_coordinator::{CatalogFilter, Coordinator, PlannedQuery, ResultStream, Scope};
+use openduck_coordinator::{CatalogFilter, Coordinator, PlannedQuery, Principal, Recording, ResultStream, Scope};
 use prost::Message;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
@@ -36,7 +36,8 @@ use crate::actions;
 use crate::auth::Credentials;
 use crate::connection::client_of;
 use crate::error::{Error, Result};
-use crate::ingest::ingest_target;
+use crate::history::{self, Tallied};
+use crate::ingest::{ingest_statement, ingest_target};
 use crate::metadata::{self, TableRef};
 use crate::prepared::PreparedStatements;
 use crate::session::ClientSessions;
@@ -106,13 +107,47 @@ impl OpenDuckFlightSql {
             .with_ordered(true))
     }
 
-    async fn plan(&self, scope: &Scope, sql: &str, parameters: Option<&RecordBatch>) -> Result<PlannedQuery> {
-        Ok(self.coordinator.plan_query(scope, sql, parameters).await?)
+    /// Plans a query of `kind`, recorded in the query history.
+    async fn plan(
+        &self,
+        scope: &Scope,
+        kind: &'static str,
+        sql: &str,
+        parameters: Option<&RecordBatch>,
+    ) -> Result<PlannedQuery> {
+        let recording = self.record(scope, kind, sql);
+        match self.coordinator.plan_query(scope, sql, parameters).await {
+            Ok(planned) => {
+                recording.planned(&planned.query_id, planned.ran, planned.location.is_some());
+                Ok(planned)
+            }
+            Err(error) => {
+                let error = Error::from(error);
+                recording.failed(&error, None, None);
+                Err(error)
+            }
+        }
     }
 
-    /// What a request's statements run in (its connection's session).
+    /// Records a statement of `kind` in the query history as it arrives.
+    fn record(&self, scope: &Scope, kind: &'static str, sql: &str) -> Recording {
+        let database = scope
+            .database
+            .clone()
+            .unwrap_or_else(|| self.coordinator.default_database());
+        self.coordinator
+            .history()
+            .record(&scope.principal, &database, kind, sql)
+    }
+
+    /// What a request's statements run in (its connection's session), and
+    /// who sends them.
     pub(crate) fn scope<T>(&self, request: &Request<T>, transaction: Option<&Bytes>) -> Result<Scope> {
-        self.sessions.scope(client_of(request), transaction)
+        let mut scope = self.sessions.scope(client_of(request), transaction)?;
+        if let Some(principal) = request.extensions().get::<Principal>() {
+            scope.principal = principal.clone();
+        }
+        Ok(scope)
     }
 }
 
@@ -208,7 +243,7 @@ impl FlightSqlService for OpenDuckFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let scope = self.scope(&request, query.transaction_id.as_ref())?;
-        let planned = self.plan(&scope, &query.query, None).await?;
+        let planned = self.plan(&scope, "query", &query.query, None).await?;
         Ok(Response::new(self.statement_info(planned, request.into_inner())?))
     }
 
@@ -219,7 +254,9 @@ impl FlightSqlService for OpenDuckFlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         let prepared = self.prepared.get(&query.prepared_statement_handle)?;
         let scope = self.scope(&request, None)?;
-        let planned = self.plan(&scope, &prepared.sql, prepared.parameters.as_ref()).await?;
+        let planned = self
+            .plan(&scope, "prepared_query", &prepared.sql, prepared.parameters.as_ref())
+            .await?;
         Ok(Response::new(self.statement_info(planned, request.into_inner())?))
     }
 
@@ -228,12 +265,18 @@ impl FlightSqlService for OpenDuckFlightSql {
         ticket: TicketStatementQuery,
         _request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let batches = self
-            .coordinator
-            .execute_ticket(&ticket.statement_handle)
-            .await
-            .map_err(Error::from)?;
-        Ok(Response::new(encode_stream(batches)))
+        let recording = match self.coordinator.query_id(&ticket.statement_handle) {
+            Some(query_id) => self.coordinator.history().find(&query_id),
+            None => Recording::none(),
+        };
+        match self.coordinator.execute_ticket(&ticket.statement_handle).await {
+            Ok(batches) => Ok(Response::new(Box::pin(Tallied::new(encode_stream(batches), recording)))),
+            Err(error) => {
+                let error = Error::from(error);
+                recording.failed(&error, None, None);
+                Err(error.into())
+            }
+        }
     }
 
     async fn do_put_statement_update(
@@ -243,12 +286,10 @@ impl FlightSqlService for OpenDuckFlightSql {
     ) -> Result<i64, Status> {
         note_put_kind("update");
         let scope = self.scope(&request, command.transaction_id.as_ref())?;
-        let changed = self
-            .coordinator
-            .execute_update(&scope, &command.query, None)
-            .await
-            .map_err(Error::from)?;
-        Ok(update_count(changed))
+        let recording = self.record(&scope, "update", &command.query);
+        let changed = self.coordinator.execute_update(&scope, &command.query, None).await;
+        history::finish(&recording, &changed, |changed| *changed);
+        Ok(update_count(changed.map_err(Error::from)?))
     }
 
     async fn do_put_prepared_statement_query(
@@ -273,12 +314,10 @@ impl FlightSqlService for OpenDuckFlightSql {
         let prepared = self.prepared.get(&query.prepared_statement_handle)?;
         let scope = self.scope(&request, None)?;
         let parameters = read_parameters(request).await?.or(prepared.parameters);
-        let changed = self
-            .coordinator
-            .execute_update(&scope, &prepared.sql, parameters)
-            .await
-            .map_err(Error::from)?;
-        Ok(update_count(changed))
+        let recording = self.record(&scope, "prepared_update", &prepared.sql);
+        let changed = self.coordinator.execute_update(&scope, &prepared.sql, parameters).await;
+        history::finish(&recording, &changed, |changed| *changed);
+        Ok(update_count(changed.map_err(Error::from)?))
     }
 
     async fn do_action_create_prepared_statement(
@@ -287,11 +326,15 @@ impl FlightSqlService for OpenDuckFlightSql {
         request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let scope = self.scope(&request, query.transaction_id.as_ref())?;
-        let description = self
-            .coordinator
-            .describe(&scope, &query.query)
-            .await
-            .map_err(Error::from)?;
+        let description = match self.coordinator.describe(&scope, &query.query).await {
+            Ok(description) => description,
+            Err(error) => {
+                // Its executions are recorded; one that never prepared is too.
+                let error = Error::from(error);
+                self.record(&scope, "prepare", &query.query).failed(&error, None, None);
+                return Err(error.into());
+            }
+        };
         let handle = self.prepared.create(query.query)?;
         Ok(ActionCreatePreparedStatementResult {
             prepared_statement_handle: handle,
@@ -588,12 +631,10 @@ impl FlightSqlService for OpenDuckFlightSql {
             .cloned()
             .ok_or_else(|| Error::InvalidRequest("an ingest must send the schema of its rows".into()))?;
         let rows = stream::iter(first.map(Ok)).chain(batches);
-        let appended = self
-            .coordinator
-            .ingest(&scope, target, schema, rows)
-            .await
-            .map_err(Error::from)?;
-        Ok(update_count(Some(appended)))
+        let recording = self.record(&scope, "ingest", &ingest_statement(&target));
+        let appended = self.coordinator.ingest(&scope, target, schema, rows).await;
+        history::finish(&recording, &appended, |appended| Some(*appended));
+        Ok(update_count(Some(appended.map_err(Error::from)?)))
     }
 
     async fn do_action_begin_transaction(
@@ -612,7 +653,8 @@ impl FlightSqlService for OpenDuckFlightSql {
             })
             .await?;
         let id = self.sessions.start_transaction(client)?;
-        if let Err(error) = self.coordinator.begin(&session).await {
+        let principal = request.extensions().get::<Principal>().cloned().unwrap_or_default();
+        if let Err(error) = self.coordinator.begin(&session, &principal).await {
             let _ = self.sessions.end_transaction(client, &id);
             return Err(Error::from(error).into());
         }

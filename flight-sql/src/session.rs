@@ -65,6 +65,7 @@ impl ClientSessions {
                 database: state.catalog.clone(),
                 schema: state.schema.clone(),
                 session: state.session.clone(),
+                ..Scope::default()
             },
             None => Scope::default(),
         })

@@ -207,8 +207,14 @@ impl ExecutorApi for RemoteExecutor {
     }
 
     /// Starts a transaction in a session.
-    async fn begin(&self, session_id: &str) -> openduck_api::Result<()> {
-        self.call(Req::Begin(session_id.to_string())).await?;
+    async fn begin(&self, session_id: &str, read_only: bool) -> openduck_api::Result<()> {
+        let id = session_id.to_string();
+        self.call(if read_only {
+            Req::BeginReadOnly(id)
+        } else {
+            Req::Begin(id)
+        })
+        .await?;
         Ok(())
     }
 

@@ -46,6 +46,7 @@ pub fn statement_of(ticket: pb::FragmentTicket) -> Result<Statement, ArrowError>
     statement.schema = Some(ticket.schema).filter(|schema| !schema.is_empty());
     statement.session_id = Some(ticket.session_id).filter(|id| !id.is_empty());
     statement.query_id = Some(ticket.query_id).filter(|id| !id.is_empty());
+    statement.read_only = ticket.read_only;
     if !ticket.parameters.is_empty() {
         statement = statement.with_parameters(batch_from_bytes(&ticket.parameters)?);
     }
@@ -67,6 +68,7 @@ pub fn ticket_of(statement: &Statement, executor_id: &str) -> Result<pb::Fragmen
             .unwrap_or_default(),
         session_id: statement.session_id.clone().unwrap_or_default(),
         schema: statement.schema.clone().unwrap_or_default(),
+        read_only: statement.read_only,
     })
 }
 

@@ -157,7 +157,11 @@ impl ExecutorService {
                 Vec::new()
             }
             Req::Begin(id) => {
-                executor.begin(&id).await?;
+                executor.begin(&id, false).await?;
+                Vec::new()
+            }
+            Req::BeginReadOnly(id) => {
+                executor.begin(&id, true).await?;
                 Vec::new()
             }
             Req::Commit(id) => {
@@ -327,7 +331,7 @@ pub(crate) fn request_name(request: &Req) -> &'static str {
         Req::CancelQueryId(_) => "cancel",
         Req::OpenSession(_) => "open_session",
         Req::CloseSession(_) => "close_session",
-        Req::Begin(_) => "begin",
+        Req::Begin(_) | Req::BeginReadOnly(_) => "begin",
         Req::Commit(_) => "commit",
         Req::Rollback(_) => "rollback",
         Req::ListSchemas(_) => "list_schemas",

@@ -181,7 +181,7 @@ async fn a_session_keeps_its_transaction_until_it_is_closed() {
         session_id: Some(session.clone()),
         ..Statement::new("db", "")
     };
-    remote.begin(&session).await.unwrap();
+    remote.begin(&session, false).await.unwrap();
     let insert = Statement {
         sql: "INSERT INTO t VALUES (1), (2)".into(),
         ..in_session.clone()

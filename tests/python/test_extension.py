@@ -196,6 +196,25 @@ def test_only_the_columns_a_query_needs_are_fetched(con):
     assert sent == 'SELECT NULL FROM "mydb"."main"."people"', sent
 
 
+def test_the_services_query_history_shows_what_was_pushed_down(con):
+    """The service's own record of what it received: the filtered scan sent
+    only the filter's rows of the one column asked for, the whole scan all."""
+    assert len(con.sql("SELECT name FROM cloud.people WHERE id < 5").fetchall()) == 5
+    assert len(con.sql("SELECT name, score FROM cloud.people").fetchall()) == 3000
+    history = con.sql("""
+        SELECT sql, row_count, bytes_sent, status FROM openduck_query('cloud',
+            'SELECT sql, row_count, bytes_sent, status, start_time FROM openduck.main.query_history')
+        ORDER BY start_time DESC""").fetchall()
+    newest = {}
+    for sql, rows, sent, status in history:
+        newest.setdefault(sql, (rows, sent, status))
+    filtered = newest['SELECT "name" FROM "mydb"."main"."people" WHERE ("id" < 5)']
+    whole = newest['SELECT "name", "score" FROM "mydb"."main"."people"']
+    assert filtered[0] == 5 and filtered[2] == "succeeded", filtered
+    assert whole[0] == 3000 and whole[2] == "succeeded", whole
+    assert 0 < filtered[1] < whole[1] / 20, (filtered, whole)
+
+
 # Types the service's Arrow rows carry as another DuckDB type (the mapping every
 # Flight SQL client sees); the values convert back without loss.
 MAPPED = {"HUGEINT": "DECIMAL(38,0)", "UUID": "VARCHAR", "mood": "VARCHAR"}

@@ -20,13 +20,29 @@ impl Connection {
     /// all the same: a failed BEGIN rolls back, so that it leaves no
     /// transaction open. Refused when one is open already: it is someone's.
     pub(crate) fn begin(&self) -> Result<()> {
+        self.begin_as(false)
+    }
+
+    /// Begins a transaction in which DuckDB refuses every write.
+    pub(crate) fn begin_read_only(&self) -> Result<()> {
+        self.begin_as(true)
+    }
+
+    /// Begins a transaction, read-only when `read_only`: DuckDB then refuses
+    /// every write in it.
+    fn begin_as(&self, read_only: bool) -> Result<()> {
         if self.in_transaction() {
             return Err(Error::DuckDb {
                 kind: ErrorKind::FailedPrecondition,
                 message: "a transaction is open already on this connection".into(),
             });
         }
-        self.execute_batch("BEGIN TRANSACTION").inspect_err(|_| {
+        let begin = if read_only {
+            "BEGIN TRANSACTION READ ONLY"
+        } else {
+            "BEGIN TRANSACTION"
+        };
+        self.execute_batch(begin).inspect_err(|_| {
             let _ = self.rollback_quietly();
         })?;
         self.in_transaction.set(true);
@@ -99,10 +115,13 @@ impl Connection {
     /// The transaction one statement is prepared and executed in: a new one
     /// when none is open, committed by [`StatementTransaction::commit`] and
     /// rolled back when dropped before; the open one otherwise, left alone.
-    pub(crate) fn statement_transaction(&self) -> Result<StatementTransaction<'_>> {
+    /// A new one is read-only when `read_only` (see [`Statement::read_only`]).
+    ///
+    /// [`Statement::read_only`]: openduck_api::Statement::read_only
+    pub(crate) fn statement_transaction(&self, read_only: bool) -> Result<StatementTransaction<'_>> {
         let own = !self.in_transaction();
         if own {
-            self.begin()?;
+            self.begin_as(read_only)?;
         }
         Ok(StatementTransaction { conn: self, own })
     }
@@ -175,7 +194,7 @@ mod tests {
             .execute_batch("CREATE TABLE t AS SELECT 0::BIGINT AS id")
             .unwrap();
 
-        let transaction = own_transaction.then(|| reader.statement_transaction().unwrap());
+        let transaction = own_transaction.then(|| reader.statement_transaction(false).unwrap());
         let statements = reader.statements("SELECT id FROM t WHERE id <> 3").unwrap();
         let prepared = statements.prepare(0).unwrap();
         writer.execute_batch("INSERT INTO t VALUES (3)").unwrap();
@@ -206,7 +225,7 @@ mod tests {
         let conn = database.connect().unwrap();
         conn.execute_batch("CREATE TABLE t (id BIGINT)").unwrap();
         conn.begin().unwrap();
-        let transaction = conn.statement_transaction().unwrap();
+        let transaction = conn.statement_transaction(false).unwrap();
         conn.execute_batch("INSERT INTO t VALUES (1)").unwrap();
         transaction.commit().unwrap();
         assert!(conn.in_transaction());
@@ -214,11 +233,41 @@ mod tests {
         assert!(!conn.in_transaction());
 
         // Dropped uncommitted, a statement's own transaction rolls back.
-        let transaction = conn.statement_transaction().unwrap();
+        let transaction = conn.statement_transaction(false).unwrap();
         conn.execute_batch("INSERT INTO t VALUES (2)").unwrap();
         drop(transaction);
         assert!(!conn.in_transaction());
         assert_eq!(ids(&conn, "SELECT id FROM t"), Vec::<i64>::new());
+    }
+
+    #[test]
+    fn a_read_only_statement_transaction_refuses_every_write() {
+        let (_dir, database) = database();
+        let conn = database.connect().unwrap();
+        conn.execute_batch("CREATE TABLE t AS SELECT 1::BIGINT AS id; CREATE SEQUENCE s")
+            .unwrap();
+        for write in [
+            "INSERT INTO t VALUES (2)",
+            "SELECT nextval('s')",
+            "CREATE TABLE u (x INT)",
+        ] {
+            let transaction = conn.statement_transaction(true).unwrap();
+            let error = conn.execute_batch(write).unwrap_err();
+            assert_eq!(
+                error.kind(),
+                crate::error::ErrorKind::PermissionDenied,
+                "{write}: {error}"
+            );
+            drop(transaction);
+        }
+        let transaction = conn.statement_transaction(true).unwrap();
+        assert_eq!(ids(&conn, "SELECT id FROM t"), vec![1]);
+        transaction.commit().unwrap();
+        // A read-write one after it writes.
+        let transaction = conn.statement_transaction(false).unwrap();
+        conn.execute_batch("INSERT INTO t VALUES (2)").unwrap();
+        transaction.commit().unwrap();
+        assert_eq!(ids(&conn, "SELECT id FROM t ORDER BY id"), vec![1, 2]);
     }
 
     #[test]
@@ -227,7 +276,7 @@ mod tests {
         let conn = database.connect().unwrap();
         conn.execute_batch("CREATE TABLE t (id BIGINT)").unwrap();
         let interrupter = conn.begin_query();
-        let transaction = conn.statement_transaction().unwrap();
+        let transaction = conn.statement_transaction(false).unwrap();
         conn.execute_batch("INSERT INTO t VALUES (1)").unwrap();
         // The consumer of the statement's rows went away after the last one.
         interrupter.interrupt();
