@@ -4,7 +4,7 @@ use std::io::BufRead;
 use std::path::PathBuf;
 
 use clap::Args;
-use openduck_flight_sql::{account_line, UserAccounts};
+use openduck_flight_sql::{account_line, is_reserved, UserAccounts};
 
 #[derive(Debug, Args)]
 pub(crate) struct PasswdArgs {
@@ -31,6 +31,9 @@ pub(crate) struct PasswdArgs {
 pub(crate) async fn run(args: PasswdArgs) -> Result<(), Box<dyn std::error::Error>> {
     if args.name.is_empty() || args.name.contains([':', '\n', '\r']) {
         return Err("a user name must be non-empty and contain no ':' or line breaks".into());
+    }
+    if is_reserved(&args.name) {
+        return Err(format!("the user name {:?} is reserved", args.name).into());
     }
     let mut password = String::new();
     std::io::stdin().lock().read_line(&mut password)?;

@@ -25,9 +25,10 @@ pub struct Statement {
     ///
     /// [`ExecutorApi::cancel`]: crate::ExecutorApi::cancel
     pub query_id: Option<String>,
-    /// Runs in a read-only transaction (a read-only user's statement): any
-    /// write, a sequence's `nextval` included, fails with `PermissionDenied`.
-    /// Ignored inside a client's transaction, which decides for itself.
+    /// A read-only user's statement: it must be one query, and runs in a
+    /// read-only transaction (its own, or its client's read-only one), so
+    /// that any write, a sequence's `nextval` included, fails with
+    /// `PermissionDenied`.
     pub read_only: bool,
 }
 

@@ -15,9 +15,11 @@ use std::time::{Duration, Instant, SystemTime};
 use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::{MemoryCatalogProvider, MemorySchemaProvider};
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::MemTable;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use futures::TryStreamExt;
 use parking_lot::Mutex;
@@ -33,8 +35,12 @@ pub(crate) const HISTORY_TABLE: [&str; 3] = [openduck_api::SYSTEM_CATALOG, "main
 const MAX_SQL_BYTES: usize = 64 * 1024;
 /// Most bytes of SQL kept over all entries.
 const MAX_TOTAL_SQL_BYTES: usize = 64 * 1024 * 1024;
-/// Most memory a query of the history may use, and most bytes of its result.
-const MAX_QUERY_BYTES: usize = 256 * 1024 * 1024;
+/// Most memory a query of the history may use.
+const MAX_QUERY_MEMORY: usize = 256 * 1024 * 1024;
+/// Most bytes of a query's result (held until its ticket is redeemed).
+const MAX_RESULT_BYTES: usize = 16 * 1024 * 1024;
+/// Longest a query of the history may run.
+const MAX_QUERY_TIME: Duration = Duration::from_secs(30);
 /// Words that mark SQL that may carry a secret (any part of a word, any case).
 const SECRET_WORDS: [&str; 9] = [
     "secret",
@@ -116,6 +122,8 @@ struct Entry {
 struct Progress {
     query_id: String,
     status: HistoryStatus,
+    /// Planned as a query whose rows wait for a fetch that has not begun.
+    awaiting_fetch: bool,
     elapsed: Option<Duration>,
     rows: Option<u64>,
     bytes: Option<u64>,
@@ -158,6 +166,7 @@ impl QueryHistory {
             progress: Mutex::new(Progress {
                 query_id: uuid::Uuid::new_v4().to_string(),
                 status: HistoryStatus::Running,
+                awaiting_fetch: false,
                 elapsed: None,
                 rows: None,
                 bytes: None,
@@ -188,25 +197,26 @@ impl QueryHistory {
     /// Runs `sql`, a query that reads only the history, over the entries
     /// `principal` may see.
     /// Its result is held whole (the history changes with every statement),
-    /// so it may use at most [`MAX_QUERY_BYTES`] of memory and of result.
+    /// so it may use at most [`MAX_QUERY_MEMORY`], [`MAX_RESULT_BYTES`] of
+    /// result and [`MAX_QUERY_TIME`].
     pub(crate) async fn query(&self, principal: &Principal, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         let frame = self.frame(principal, sql).await?;
         let schema = SchemaRef::new(frame.schema().as_arrow().clone());
-        let mut stream = frame.execute_stream().await.map_err(from_datafusion)?;
-        let (mut batches, mut bytes) = (Vec::new(), 0);
-        while let Some(batch) = stream.try_next().await.map_err(from_datafusion)? {
-            bytes += batch.get_array_memory_size();
-            if bytes > MAX_QUERY_BYTES {
-                return Err(Error::Distributed {
-                    kind: openduck_api::ErrorKind::ResourceExhausted,
-                    message: format!(
-                        "the result of this query of openduck.main.query_history exceeds {} MiB",
-                        MAX_QUERY_BYTES >> 20
-                    ),
-                });
+        let collect = async {
+            let mut stream = frame.execute_stream().await.map_err(from_datafusion)?;
+            let (mut batches, mut bytes) = (Vec::new(), 0);
+            while let Some(batch) = stream.try_next().await.map_err(from_datafusion)? {
+                bytes += batch.get_array_memory_size();
+                if bytes > MAX_RESULT_BYTES {
+                    return Err(exhausted(format!("its result exceeds {} MiB", MAX_RESULT_BYTES >> 20)));
+                }
+                batches.push(batch);
             }
-            batches.push(batch);
-        }
+            Ok(batches)
+        };
+        let batches = tokio::time::timeout(MAX_QUERY_TIME, collect)
+            .await
+            .map_err(|_| exhausted(format!("it ran longer than {} s", MAX_QUERY_TIME.as_secs())))??;
         Ok((schema, batches))
     }
 
@@ -217,16 +227,36 @@ impl QueryHistory {
     }
 
     /// `sql` planned over the history: queries only, nothing that changes
-    /// DataFusion's catalog or settings.
+    /// DataFusion's catalog or settings, and nothing that multiplies rows
+    /// (a join, of the history with itself through a CTE say, or an unnest):
+    /// it runs in the coordinator, for any user.
     async fn frame(&self, principal: &Principal, sql: &str) -> Result<datafusion::dataframe::DataFrame> {
         let options = SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
             .with_allow_statements(false);
-        self.context(principal)?
+        let frame = self
+            .context(principal)?
             .sql_with_options(sql, options)
             .await
-            .map_err(from_datafusion)
+            .map_err(from_datafusion)?;
+        let mut scans = 0;
+        let mut multiplies = false;
+        frame
+            .logical_plan()
+            .apply_with_subqueries(|node| {
+                match node {
+                    LogicalPlan::TableScan(_) => scans += 1,
+                    LogicalPlan::Join(_) | LogicalPlan::Unnest(_) | LogicalPlan::RecursiveQuery(_) => multiplies = true,
+                    _ => {}
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+            .map_err(from_datafusion)?;
+        if scans > 1 || multiplies {
+            return Err(Error::HistoryAlone);
+        }
+        Ok(frame)
     }
 
     /// A DataFusion context whose only table is a snapshot of the history.
@@ -249,7 +279,7 @@ impl QueryHistory {
             .with_information_schema(false)
             .with_target_partitions(1);
         let runtime = RuntimeEnvBuilder::new()
-            .with_memory_limit(MAX_QUERY_BYTES, 1.0)
+            .with_memory_limit(MAX_QUERY_MEMORY, 1.0)
             .build_arc()
             .map_err(from_datafusion)?;
         let state = SessionStateBuilder::new()
@@ -299,9 +329,11 @@ impl QueryHistory {
                 Some(i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX))
             })
             .collect();
-        // A statement planned and never fetched ran as long as its ticket lived.
+        // A query whose rows were never fetched while its ticket lived.
         let unfetched = |entry: &Entry, progress: &Progress| {
-            progress.status == HistoryStatus::Running && entry.started.elapsed() > self.ticket_ttl
+            progress.status == HistoryStatus::Running
+                && progress.awaiting_fetch
+                && entry.started.elapsed() > self.ticket_ttl
         };
         let duration: Float64Array = entries
             .iter()
@@ -349,6 +381,14 @@ impl QueryHistory {
     }
 }
 
+/// A query of the history that went past a bound.
+fn exhausted(why: String) -> Error {
+    Error::Distributed {
+        kind: openduck_api::ErrorKind::ResourceExhausted,
+        message: format!("this query of openduck.main.query_history was stopped: {why}"),
+    }
+}
+
 /// The columns of `openduck.main.query_history`.
 fn history_schema() -> SchemaRef {
     let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
@@ -383,8 +423,17 @@ fn history_schema() -> SchemaRef {
 /// options: any of [`SECRET_WORDS`] anywhere) only its first word.
 fn kept_sql(sql: &str) -> (String, bool) {
     let lowered = sql.to_ascii_lowercase();
-    if SECRET_WORDS.iter().any(|word| lowered.contains(word)) {
-        let first = sql.split_whitespace().next().unwrap_or_default();
+    let first: String = sql.trim_start().chars().take_while(char::is_ascii_alphabetic).collect();
+    // A URL with credentials (`postgres://user:password@host`), and any
+    // ATTACH: its options may hold credentials under any name.
+    let credentials_in_url = lowered
+        .split("://")
+        .skip(1)
+        .any(|rest| rest.split(['\'', '"', ' ']).next().is_some_and(|url| url.contains('@')));
+    if SECRET_WORDS.iter().any(|word| lowered.contains(word))
+        || credentials_in_url
+        || first.eq_ignore_ascii_case("attach")
+    {
         return (format!("{first} ... (not kept: it may hold a secret)"), true);
     }
     if sql.len() <= MAX_SQL_BYTES {
@@ -457,10 +506,19 @@ impl Recording {
             if ran {
                 progress.status = HistoryStatus::Succeeded;
                 progress.elapsed = Some(entry.started.elapsed());
-            } else if direct {
+            } else if !direct {
+                progress.awaiting_fetch = true;
+            } else {
                 progress.status = HistoryStatus::Direct;
                 progress.elapsed = Some(entry.started.elapsed());
             }
+        }
+    }
+
+    /// The fetch of its rows has begun.
+    pub fn fetching(&self) {
+        if let Some((entry, _)) = &self.0 {
+            entry.progress.lock().awaiting_fetch = false;
         }
     }
 
@@ -551,8 +609,18 @@ mod tests {
         history
             .record(&Principal::Token, "db", "query", "SELECT 1")
             .planned("q1", false, false);
-        let sql = "SELECT status || ' ' || coalesce(CAST(duration_ms AS VARCHAR), '-') FROM query_history";
-        assert_eq!(strings(&history, &Principal::Token, sql).await, ["unfetched -"]);
+        let fetched = history.record(&Principal::Token, "db", "query", "SELECT 2");
+        fetched.planned("q2", false, false);
+        fetched.fetching();
+        history.record(&Principal::Token, "db", "update", "UPDATE t SET x = 1");
+        let sql = "SELECT status || ' ' || coalesce(CAST(duration_ms AS VARCHAR), '-') FROM query_history \
+                   ORDER BY sequence";
+        let rows = strings(&history, &Principal::Token, sql).await;
+        assert_eq!(rows[0], "unfetched -");
+        assert!(
+            rows[1].starts_with("running ") && rows[2].starts_with("running "),
+            "{rows:?}"
+        );
     }
 
     #[tokio::test]
@@ -614,6 +682,9 @@ mod tests {
             "SET s3_secret_access_key = 'hush'",
             "set http_bearer_token='hush'",
             "SET azure_storage_connection_string = 'hush'",
+            "ATTACH'md:?motherduck_token=hush'",
+            "ATTACH 'postgresql://u:hush@h/db' (TYPE postgres)",
+            "SELECT * FROM read_csv('https://u:hush@example.com/x.csv')",
         ] {
             let (kept, redacted) = kept_sql(sql);
             assert!(redacted && !kept.contains("hush"), "{kept}");
@@ -641,5 +712,19 @@ mod tests {
         for sql in ["CREATE TABLE x AS SELECT 1", "SET datafusion.execution.batch_size = 1"] {
             assert!(history.query(&Principal::Token, sql).await.is_err(), "{sql}");
         }
+        // Nothing that multiplies rows: it runs in the coordinator.
+        for sql in [
+            "WITH h AS (SELECT * FROM query_history) SELECT count(*) FROM h a, h b, h c",
+            "SELECT unnest(range(0, 100000000)) FROM query_history",
+            "SELECT * FROM query_history WHERE sql IN (SELECT sql FROM query_history)",
+        ] {
+            let error = history.query(&Principal::Token, sql).await.unwrap_err();
+            assert_eq!(error.kind(), openduck_api::ErrorKind::InvalidArgument, "{sql}: {error}");
+        }
+        let (_, batches) = history
+            .query(&Principal::Token, "SELECT count(*) FROM query_history")
+            .await
+            .unwrap();
+        assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 1);
     }
 }

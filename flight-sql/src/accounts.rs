@@ -123,6 +123,12 @@ impl UserAccounts {
             let (name, rest) = line
                 .split_once(':')
                 .ok_or_else(|| format!("line {}: expected name:hash", number + 1))?;
+            if is_reserved(name) {
+                return Err(format!(
+                    "line {}: {name:?} is reserved (the query history names the token's holder and anonymous clients so)",
+                    number + 1
+                ));
+            }
             let (hash, read_only) = match rest.split_once(':') {
                 None => (rest, false),
                 Some((hash, READ_ONLY)) => (hash, true),
@@ -187,6 +193,12 @@ impl UserAccounts {
     pub(crate) fn is_read_only(&self, name: &str) -> bool {
         self.users.get(name).is_none_or(|account| account.read_only)
     }
+}
+
+/// Whether a user name is one the query history uses for callers that are
+/// not accounts.
+pub fn is_reserved(name: &str) -> bool {
+    matches!(name, "token" | "anonymous")
 }
 
 /// The line of the users file for an account (`openduck passwd` writes it).
@@ -305,6 +317,7 @@ mod tests {
         assert!(!accounts.is_read_only("alice"));
         assert!(accounts.is_read_only("nobody"));
         assert!(UserAccounts::parse(&format!("x:{}:admin", fast_hash("x"))).is_err());
+        assert!(UserAccounts::parse(&format!("token:{}", fast_hash("x"))).is_err());
         let line = account_line("bob", "pw", true);
         assert!(line.starts_with("bob:$pbkdf2-sha256$") && line.ends_with(":read-only"));
         assert!(UserAccounts::parse(&line).unwrap().is_read_only("bob"));

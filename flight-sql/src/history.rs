@@ -34,6 +34,7 @@ pub(crate) struct Tallied<S> {
 
 impl<S> Tallied<S> {
     pub(crate) fn new(inner: S, recording: Recording) -> Self {
+        recording.fetching();
         Tallied {
             inner,
             recording: Some(recording),

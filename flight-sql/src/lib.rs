@@ -22,8 +22,8 @@
 //! Basic credentials (any user, the token as password) and receives the bearer
 //! header. With [`UserAccounts`], users log in through Handshake and receive a
 //! signed token that expires; an account may be read-only (queries only).
-//! Every statement records who sent it in the coordinator's query history.
-//! Without either, only loopback addresses may be served. [`TlsConfig`] serves TLS, with client certificates when it names a
+//! Without either, only loopback addresses may be served. Every statement is
+//! recorded, with who sent it, in the coordinator's query history. [`TlsConfig`] serves TLS, with client certificates when it names a
 //! client CA.
 
 mod accounts;
@@ -43,6 +43,6 @@ mod service;
 mod session;
 mod sql_info;
 
-pub use accounts::{account_line, UserAccounts};
+pub use accounts::{account_line, is_reserved, UserAccounts};
 pub use error::{Error, Result};
 pub use server::{serve, RunningServer, ServerConfig, TlsConfig};

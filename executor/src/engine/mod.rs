@@ -108,6 +108,7 @@ impl Database {
                 shielded: false,
             })),
             in_transaction: std::cell::Cell::new(false),
+            read_only_transaction: std::cell::Cell::new(false),
             broken: std::cell::Cell::new(false),
             _database: Arc::clone(self),
         })
@@ -150,6 +151,8 @@ pub(crate) struct Connection {
     /// Whether a transaction begun with [`Connection::begin`] is open (SQL
     /// that begins or ends one is refused before it reaches DuckDB).
     in_transaction: std::cell::Cell<bool>,
+    /// Whether that transaction is read-only (a read-only user's).
+    read_only_transaction: std::cell::Cell<bool>,
     /// Set when a rollback failed (see [`Connection::is_broken`]).
     broken: std::cell::Cell<bool>,
     _database: Arc<Database>,

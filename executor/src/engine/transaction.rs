@@ -46,6 +46,7 @@ impl Connection {
             let _ = self.rollback_quietly();
         })?;
         self.in_transaction.set(true);
+        self.read_only_transaction.set(read_only);
         Ok(())
     }
 
@@ -118,10 +119,14 @@ impl Connection {
     /// A new one is read-only when `read_only` (see [`Statement::read_only`]).
     ///
     /// [`Statement::read_only`]: openduck_api::Statement::read_only
+    /// A read-only statement is refused inside a transaction that may write
+    /// (one begun by another user of the same client connection, say).
     pub(crate) fn statement_transaction(&self, read_only: bool) -> Result<StatementTransaction<'_>> {
         let own = !self.in_transaction();
         if own {
             self.begin_as(read_only)?;
+        } else if read_only && !self.read_only_transaction.get() {
+            return Err(Error::read_only());
         }
         Ok(StatementTransaction { conn: self, own })
     }
@@ -263,6 +268,16 @@ mod tests {
         let transaction = conn.statement_transaction(true).unwrap();
         assert_eq!(ids(&conn, "SELECT id FROM t"), vec![1]);
         transaction.commit().unwrap();
+        // Not inside a transaction that may write, nor one it began.
+        conn.begin().unwrap();
+        let error = conn.statement_transaction(true).err().expect("refused");
+        assert_eq!(error.kind(), crate::error::ErrorKind::PermissionDenied);
+        conn.rollback().unwrap();
+        conn.begin_read_only().unwrap();
+        let inside = conn.statement_transaction(true).unwrap();
+        assert!(conn.execute_batch("INSERT INTO t VALUES (3)").is_err());
+        drop(inside);
+        conn.rollback().unwrap();
         // A read-write one after it writes.
         let transaction = conn.statement_transaction(false).unwrap();
         conn.execute_batch("INSERT INTO t VALUES (2)").unwrap();
