@@ -284,7 +284,7 @@ impl Coordinator {
                 })
             }
             (Route::History, _) => Ok(Description {
-                schema: Some(self.history.describe(&scope.principal, sql).await?),
+                schema: Some(self.history.describe(sql).await?),
                 parameters: arrow::datatypes::Schema::empty(),
                 is_query: true,
             }),
@@ -340,12 +340,11 @@ impl Coordinator {
             self.registry.refresh_local();
             let result_schema = rows.schema();
             let batches: Vec<RecordBatch> = rows.try_collect().await?;
-            self.held.put(&query_id, (SchemaRef::clone(&result_schema), batches));
             debug!(%query_id, executor = site.id(), database, "ran a changing statement at planning");
-            let held = HeldResult {
-                query_id: query_id.clone(),
-            };
-            (Some(result_schema), TicketKind::Held(held))
+            (
+                Some(SchemaRef::clone(&result_schema)),
+                self.hold(&query_id, result_schema, batches),
+            )
         };
         Ok(PlannedQuery {
             query_id,
@@ -368,17 +367,23 @@ impl Coordinator {
         }
         let (schema, batches) = self.history.query(&scope.principal, sql).await?;
         let query_id = uuid::Uuid::new_v4().to_string();
-        self.held.put(&query_id, (SchemaRef::clone(&schema), batches));
-        let held = HeldResult {
-            query_id: query_id.clone(),
-        };
+        let ticket = self.hold(&query_id, SchemaRef::clone(&schema), batches);
         Ok(PlannedQuery {
             query_id,
             schema: Some(schema),
-            ticket: self.signer.sign(TicketKind::Held(held)),
+            ticket: self.signer.sign(ticket),
             executor_id: String::new(),
             ran: false,
             location: None,
+        })
+    }
+
+    /// Holds a result computed at planning under `query_id`, for the ticket
+    /// this returns to redeem once.
+    fn hold(&self, query_id: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> TicketKind {
+        self.held.put(query_id, (schema, batches));
+        TicketKind::Held(HeldResult {
+            query_id: query_id.to_string(),
         })
     }
 
@@ -427,11 +432,7 @@ impl Coordinator {
             let column = arrow::array::StringArray::from(lines);
             let batch =
                 RecordBatch::try_new(SchemaRef::clone(&schema), vec![Arc::new(column)]).map_err(Error::Parameters)?;
-            self.held.put(&query_id, (SchemaRef::clone(&schema), vec![batch]));
-            let held = HeldResult {
-                query_id: query_id.clone(),
-            };
-            (schema, TicketKind::Held(held))
+            (SchemaRef::clone(&schema), self.hold(&query_id, schema, vec![batch]))
         } else {
             let query = DistributedQuery {
                 query_id: query_id.clone(),

@@ -131,7 +131,7 @@ struct Progress {
 }
 
 /// One recorded statement, as the front end fills it in.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Recording(Option<(Arc<Entry>, Weak<Mutex<Entries>>)>);
 
 impl QueryHistory {
@@ -200,7 +200,11 @@ impl QueryHistory {
     /// so it may use at most [`MAX_QUERY_MEMORY`], [`MAX_RESULT_BYTES`] of
     /// result and [`MAX_QUERY_TIME`].
     pub(crate) async fn query(&self, principal: &Principal, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-        let frame = self.frame(principal, sql).await?;
+        let snapshot = self.snapshot(principal).map_err(|error| Error::Distributed {
+            kind: openduck_api::ErrorKind::Internal,
+            message: format!("cannot list the query history: {error}"),
+        })?;
+        let frame = self.frame(snapshot, sql).await?;
         let schema = SchemaRef::new(frame.schema().as_arrow().clone());
         let collect = async {
             let mut stream = frame.execute_stream().await.map_err(from_datafusion)?;
@@ -220,9 +224,10 @@ impl QueryHistory {
         Ok((schema, batches))
     }
 
-    /// The schema of the rows `sql` (reading only the history) returns.
-    pub(crate) async fn describe(&self, principal: &Principal, sql: &str) -> Result<SchemaRef> {
-        let frame = self.frame(principal, sql).await?;
+    /// The schema of the rows `sql` (reading only the history) returns:
+    /// planned over no entries, since they do not change it.
+    pub(crate) async fn describe(&self, sql: &str) -> Result<SchemaRef> {
+        let frame = self.frame(RecordBatch::new_empty(history_schema()), sql).await?;
         Ok(SchemaRef::new(frame.schema().as_arrow().clone()))
     }
 
@@ -230,13 +235,13 @@ impl QueryHistory {
     /// DataFusion's catalog or settings, and nothing that multiplies rows
     /// (a join, of the history with itself through a CTE say, or an unnest):
     /// it runs in the coordinator, for any user.
-    async fn frame(&self, principal: &Principal, sql: &str) -> Result<datafusion::dataframe::DataFrame> {
+    async fn frame(&self, entries: RecordBatch, sql: &str) -> Result<datafusion::dataframe::DataFrame> {
         let options = SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
             .with_allow_statements(false);
         let frame = self
-            .context(principal)?
+            .context(entries)?
             .sql_with_options(sql, options)
             .await
             .map_err(from_datafusion)?;
@@ -259,14 +264,10 @@ impl QueryHistory {
         Ok(frame)
     }
 
-    /// A DataFusion context whose only table is a snapshot of the history.
-    fn context(&self, principal: &Principal) -> Result<SessionContext> {
+    /// A DataFusion context whose only table holds `entries` of the history.
+    fn context(&self, entries: RecordBatch) -> Result<SessionContext> {
         let [catalog, schema, table] = HISTORY_TABLE;
-        let snapshot = self.snapshot(principal).map_err(|error| Error::Distributed {
-            kind: openduck_api::ErrorKind::Internal,
-            message: format!("cannot list the query history: {error}"),
-        })?;
-        let table_provider = MemTable::try_new(snapshot.schema(), vec![vec![snapshot]]).map_err(from_datafusion)?;
+        let table_provider = MemTable::try_new(entries.schema(), vec![vec![entries]]).map_err(from_datafusion)?;
         let schema_provider = MemorySchemaProvider::new();
         datafusion::catalog::SchemaProvider::register_table(&schema_provider, table.into(), Arc::new(table_provider))
             .map_err(from_datafusion)?;
