@@ -3,6 +3,7 @@
 //! Flight service), meeting in etcd.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,12 +11,12 @@ use clap::Args;
 use openduck_coordinator::{Coordinator, Registry, TicketSigner};
 use openduck_proto::{ExecutorLoad, ExecutorRecord, HostedDatabase, Role};
 use openduck_registry::RegistryConfig;
-use openduck_remote::serve_executor;
+use openduck_remote::{serve_executor, ClientTls, ServerTls};
 use openduck_storage::EtcdHeads;
 use tracing::{info, warn};
 
 use crate::serve::{
-    parse_duration, parse_duration_ms, serve_frontend, shutdown_signal, ExecutorArgs, FrontendArgs, TICKET_TTL,
+    parse_duration, parse_duration_ms, read, serve_frontend, shutdown_signal, ExecutorArgs, FrontendArgs, TICKET_TTL,
 };
 use crate::telemetry::TelemetryArgs;
 
@@ -50,6 +51,24 @@ pub(crate) struct ClusterArgs {
     /// (the pods of a new cluster start together); then give up and exit.
     #[arg(long, env = "OPENDUCK_ETCD_WAIT", default_value = "60s", value_parser = parse_duration)]
     etcd_wait: Duration,
+
+    /// Certificate chain (PEM) for the cluster's own connections: an
+    /// executor serves TLS with it, and refuses plain connections; a
+    /// coordinator presents it to executors that require one. Needs
+    /// --cluster-tls-key.
+    #[arg(long, env = "OPENDUCK_CLUSTER_TLS_CERT", requires = "cluster_tls_key")]
+    cluster_tls_cert: Option<PathBuf>,
+
+    /// The private key of --cluster-tls-cert (PEM).
+    #[arg(long, env = "OPENDUCK_CLUSTER_TLS_KEY", requires = "cluster_tls_cert")]
+    cluster_tls_key: Option<PathBuf>,
+
+    /// The CA the cluster's certificates chain to (PEM). A coordinator given
+    /// it reaches executors over TLS only, checking their certificates
+    /// against it; an executor given it also requires every coordinator to
+    /// present a certificate it signed (mutual TLS).
+    #[arg(long, env = "OPENDUCK_CLUSTER_TLS_CA")]
+    cluster_tls_ca: Option<PathBuf>,
 }
 
 impl ClusterArgs {
@@ -68,6 +87,41 @@ impl ClusterArgs {
     /// Waits (up to `--etcd-wait`) until etcd answers.
     async fn wait_for_etcd(&self) -> Result<(), Box<dyn std::error::Error>> {
         Ok(openduck_registry::wait_for_etcd(&self.registry(), self.etcd_wait).await?)
+    }
+
+    /// How an executor serves the cluster: TLS with its certificate (and
+    /// client certificates required when the CA is given), or plain gRPC.
+    fn server_tls(&self) -> Result<Option<ServerTls>, Box<dyn std::error::Error>> {
+        match (&self.cluster_tls_cert, &self.cluster_tls_key) {
+            (Some(cert), Some(key)) => Ok(Some(ServerTls {
+                cert: read(cert)?,
+                key: read(key)?,
+                client_ca: self.cluster_tls_ca.as_deref().map(read).transpose()?,
+            })),
+            _ if self.cluster_tls_ca.is_some() => Err("--cluster-tls-ca on an executor requires coordinators' \
+                 certificates, which needs TLS: give the executor --cluster-tls-cert and --cluster-tls-key too"
+                .into()),
+            _ => Ok(None),
+        }
+    }
+
+    /// How a coordinator reaches executors: over TLS checked against the
+    /// CA (presenting its own certificate when it has one), or plain gRPC.
+    fn client_tls(&self) -> Result<Option<ClientTls>, Box<dyn std::error::Error>> {
+        let identity = match (&self.cluster_tls_cert, &self.cluster_tls_key) {
+            (Some(cert), Some(key)) => Some((read(cert)?, read(key)?)),
+            _ => None,
+        };
+        match &self.cluster_tls_ca {
+            Some(ca) => Ok(Some(ClientTls {
+                ca: read(ca)?,
+                identity,
+            })),
+            None if identity.is_some() => Err("--cluster-tls-cert on a coordinator is presented to executors over \
+                 TLS, which needs the CA to check them: give --cluster-tls-ca too"
+                .into()),
+            None => Ok(None),
+        }
     }
 
     fn registry(&self) -> RegistryConfig {
@@ -107,13 +161,18 @@ pub(crate) struct CoordinatorArgs {
 pub(crate) async fn run_coordinator(args: CoordinatorArgs) -> Result<(), Box<dyn std::error::Error>> {
     let telemetry = args.telemetry.start("openduck-coordinator").await?;
     let signer = args.cluster.signer()?;
+    let tls = args.cluster.client_tls()?;
     args.cluster.wait_for_etcd().await?;
     let membership = openduck_registry::watch(args.cluster.registry()).await?;
-    let registry = Registry::cluster(membership, signer.clone(), args.frontend.max_message_size);
+    let cluster_tls = tls.is_some();
+    let registry = Registry::cluster(membership, signer.clone(), args.frontend.max_message_size, tls);
     let protected = args.frontend.protects_clients();
-    let direct_results = args.direct_results.unwrap_or(!protected);
+    let direct_results = args.direct_results.unwrap_or(!protected && !cluster_tls);
     if direct_results && protected {
-        warn!("--direct-results with TLS or client credentials: drivers send their credentials to executors, in plain gRPC");
+        warn!("--direct-results with TLS or client credentials: drivers send their credentials to executors");
+    }
+    if direct_results && cluster_tls {
+        warn!("--direct-results with cluster TLS: clients must trust the cluster's CA, and cannot reach executors that require client certificates");
     }
     let coordinator = Coordinator::new(registry, signer, args.default_database)
         .with_direct_results(direct_results)
@@ -162,6 +221,8 @@ pub(crate) struct ExecutorProcessArgs {
 pub(crate) async fn run_executor(args: ExecutorProcessArgs) -> Result<(), Box<dyn std::error::Error>> {
     let telemetry = args.telemetry.start("openduck-executor").await?;
     let signer = args.cluster.signer()?;
+    let tls = args.cluster.server_tls()?;
+    let scheme = if tls.is_some() { "grpc+tls" } else { "grpc" };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
@@ -182,7 +243,7 @@ pub(crate) async fn run_executor(args: ExecutorProcessArgs) -> Result<(), Box<dy
 
     let record = ExecutorRecord {
         id: id.clone(),
-        endpoint: format!("grpc://{advertise}"),
+        endpoint: format!("{scheme}://{advertise}"),
         databases: writers,
         version: env!("CARGO_PKG_VERSION").into(),
         capacity,
@@ -219,7 +280,14 @@ pub(crate) async fn run_executor(args: ExecutorProcessArgs) -> Result<(), Box<dy
         }
     };
 
-    let server = serve_executor(Arc::clone(&executor) as _, signer, listener, args.max_message_size).await?;
+    let server = serve_executor(
+        Arc::clone(&executor) as _,
+        signer,
+        listener,
+        args.max_message_size,
+        tls.as_ref(),
+    )
+    .await?;
 
     if !replicas.is_empty() {
         announcement.update(|record| record.databases.extend(replicas));
@@ -241,7 +309,7 @@ pub(crate) async fn run_executor(args: ExecutorProcessArgs) -> Result<(), Box<dy
             }
         }
     });
-    println!("openduck executor {id} listening on grpc://{bound}, advertised as grpc://{advertise}");
+    println!("openduck executor {id} listening on {scheme}://{bound}, advertised as {scheme}://{advertise}");
 
     stop.await;
     info!("shutting down: no new statements, then finishing running ones, then leaving the registry");

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Args;
 use openduck_coordinator::Coordinator;
 use openduck_executor::{confine_storage, prepare_default_storage, Executor, ExecutorConfig, SqlFileAccess};
-use openduck_flight_sql::{serve, ServerConfig, TlsConfig, UserAccounts};
+use openduck_flight_sql::{serve, ServerConfig, ServerTls, UserAccounts};
 use openduck_storage::{Heads, Location, Storage};
 
 use crate::telemetry::TelemetryArgs;
@@ -279,7 +279,7 @@ pub(crate) async fn serve_frontend(
         None => None,
     };
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(TlsConfig {
+        (Some(cert), Some(key)) => Some(ServerTls {
             cert: read(cert)?,
             key: read(key)?,
             client_ca: args.tls_client_ca.as_deref().map(read).transpose()?,
@@ -320,7 +320,7 @@ pub(crate) async fn serve_frontend(
     Ok(())
 }
 
-fn read(path: &std::path::Path) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+pub(crate) fn read(path: &std::path::Path) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
     std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()).into())
 }
 

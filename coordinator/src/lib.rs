@@ -41,7 +41,7 @@ pub use openduck_api::{
     duckdb_type_name, quote_identifier, CatalogFilter, Description, ErrorKind, ExecutorApi, IngestMode, IngestTarget,
     KeyColumn, TableEntry, TableKind,
 };
-pub use openduck_remote::{TicketError, TicketSigner};
+pub use openduck_remote::{ClientTls, TicketError, TicketSigner};
 pub use registry::Registry;
 pub use results::ResultStream;
 pub use scope::{ClientSession, Principal, Scope};

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use openduck_api::{ExecutorApi, Hosting};
 use openduck_proto::{ExecutorRecord, Role};
 use openduck_registry::Membership;
-use openduck_remote::{RemoteExecutor, TicketSigner};
+use openduck_remote::{ClientTls, RemoteExecutor, TicketSigner};
 use parking_lot::RwLock;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
@@ -52,15 +52,21 @@ impl Registry {
     }
 
     /// A registry that follows `membership`, reaching executors with
-    /// requests signed by `signer`. Must be called inside a Tokio runtime.
-    pub fn cluster(membership: Membership, signer: TicketSigner, max_message_size: usize) -> Self {
+    /// requests signed by `signer`, over TLS only when given `tls`. Must be
+    /// called inside a Tokio runtime.
+    pub fn cluster(
+        membership: Membership,
+        signer: TicketSigner,
+        max_message_size: usize,
+        tls: Option<ClientTls>,
+    ) -> Self {
         let sites = Arc::new(RwLock::new(Arc::new(Vec::new())));
         let seen = Arc::new(RwLock::new(BTreeSet::new()));
         let mut changes = membership.subscribe();
         let (follow, follow_seen) = (Arc::clone(&sites), Arc::clone(&seen));
         let update = move |records: &openduck_registry::Records| {
             let old = Arc::clone(&follow.read());
-            let next = sites_of(records.values(), &old, &signer, max_message_size);
+            let next = sites_of(records.values(), &old, &signer, max_message_size, tls.as_ref());
             follow_seen.write().extend(next.iter().flat_map(served));
             *follow.write() = Arc::new(next);
         };
@@ -170,6 +176,7 @@ fn sites_of<'a>(
     old: &[Site],
     signer: &TicketSigner,
     max_message_size: usize,
+    tls: Option<&ClientTls>,
 ) -> Vec<Site> {
     let mut sites = Vec::new();
     for record in records {
@@ -182,7 +189,7 @@ fn sites_of<'a>(
                 .collect()
         };
         let (databases, replicas) = (with_role(Role::Writer), with_role(Role::Reader));
-        match RemoteExecutor::connect(&record.id, &record.endpoint, signer.clone(), max_message_size) {
+        match RemoteExecutor::connect(&record.id, &record.endpoint, signer.clone(), max_message_size, tls) {
             Ok(remote) => {
                 let hosting = Hosting {
                     databases,

@@ -23,8 +23,9 @@
 //! header. With [`UserAccounts`], users log in through Handshake and receive a
 //! signed token that expires; an account may be read-only (queries only).
 //! Without either, only loopback addresses may be served. Every statement is
-//! recorded, with who sent it, in the coordinator's query history. [`TlsConfig`] serves TLS, with client certificates when it names a
-//! client CA.
+//! recorded, with who sent it, in the coordinator's query history.
+//! [`ServerTls`] serves TLS, with client certificates when it names a client
+//! CA.
 
 mod accounts;
 mod actions;
@@ -45,4 +46,5 @@ mod sql_info;
 
 pub use accounts::{account_line, is_reserved, UserAccounts};
 pub use error::{Error, Result};
-pub use server::{serve, RunningServer, ServerConfig, TlsConfig};
+pub use openduck_remote::ServerTls;
+pub use server::{serve, RunningServer, ServerConfig};

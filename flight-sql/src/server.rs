@@ -7,12 +7,11 @@ use std::time::Duration;
 use arrow_flight::flight_service_server::FlightServiceServer;
 use futures::StreamExt;
 use openduck_coordinator::Coordinator;
-use openduck_remote::{Connections, Health, LINGER};
+use openduck_remote::{Connections, Health, ServerTls, LINGER};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tracing::{info, warn};
 
 use crate::accounts::UserAccounts;
@@ -24,26 +23,6 @@ use crate::flight::OpenDuckFlight;
 use crate::limits::LimitsLayer;
 use crate::service::OpenDuckFlightSql;
 use crate::session::ClientSessions;
-
-/// TLS for the Flight SQL server: PEM-encoded certificate chain and key, and
-/// optionally the CA that client certificates must chain to (mTLS).
-#[derive(Clone)]
-pub struct TlsConfig {
-    /// The server's certificate chain (PEM).
-    pub cert: Vec<u8>,
-    /// The server's private key (PEM).
-    pub key: Vec<u8>,
-    /// When set, clients must present a certificate signed by this CA (PEM).
-    pub client_ca: Option<Vec<u8>>,
-}
-
-impl std::fmt::Debug for TlsConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsConfig")
-            .field("client_ca", &self.client_ca.is_some())
-            .finish_non_exhaustive()
-    }
-}
 
 /// How the Flight SQL server listens and whom it lets in.
 #[derive(Clone)]
@@ -58,7 +37,7 @@ pub struct ServerConfig {
     /// How long the bearer token of a logged-in user stays valid.
     pub token_ttl: Duration,
     /// Serve TLS (and require client certificates when it names a client CA).
-    pub tls: Option<TlsConfig>,
+    pub tls: Option<ServerTls>,
     /// Largest gRPC message the server accepts or sends (a DoPut batch, a
     /// result batch); a larger request fails with `ResourceExhausted`.
     pub max_message_size: usize,
@@ -141,11 +120,7 @@ pub async fn serve(coordinator: Arc<Coordinator>, config: ServerConfig) -> Resul
     }
     let mut builder = tonic::transport::Server::builder().http2_max_header_list_size(config.max_header_size);
     if let Some(tls) = &config.tls {
-        let mut tls_config = ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert, &tls.key));
-        if let Some(ca) = &tls.client_ca {
-            tls_config = tls_config.client_ca_root(Certificate::from_pem(ca));
-        }
-        builder = builder.tls_config(tls_config)?;
+        builder = builder.tls_config(tls.server_config())?;
     }
     let first = *addrs.first().ok_or_else(|| Error::Bind {
         addr: config.listen.clone(),

@@ -28,6 +28,7 @@ use crate::convert::{
 use crate::error::{Error, Result};
 use crate::server::{request_name, ACTION};
 use crate::signing::{TicketKind, TicketSigner};
+use crate::tls::ClientTls;
 
 /// How long a connection attempt to an executor may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -49,15 +50,48 @@ pub struct RemoteExecutor {
 }
 
 impl RemoteExecutor {
-    /// A client for executor `id` at `endpoint` (`grpc://host:port` or
-    /// `http://host:port`). Connects lazily: an executor that is down fails
-    /// the first request, not this call.
-    pub fn connect(id: &str, endpoint: &str, signer: TicketSigner, max_message_size: usize) -> Result<Self> {
-        let uri = endpoint
-            .replacen("grpc://", "http://", 1)
-            .replacen("grpc+tcp://", "http://", 1);
-        let channel = Endpoint::from_shared(uri)
-            .map_err(|error| Error::Protocol(format!("invalid endpoint {endpoint:?} of executor {id:?}: {error}")))?
+    /// A client for executor `id` at `endpoint` (`grpc://host:port`, or
+    /// `grpc+tls://host:port` for one that serves TLS, reached with `tls`).
+    /// With `tls`, a plain endpoint is refused: a coordinator configured for
+    /// TLS never sends tickets in the clear. Connects lazily: an executor
+    /// that is down fails the first request, not this call.
+    pub fn connect(
+        id: &str,
+        endpoint: &str,
+        signer: TicketSigner,
+        max_message_size: usize,
+        tls: Option<&ClientTls>,
+    ) -> Result<Self> {
+        let refused = |reason: String| Error::Endpoint {
+            executor: id.to_string(),
+            reason,
+        };
+        let (secure, address) = match endpoint.split_once("://") {
+            Some(("grpc" | "grpc+tcp" | "http", address)) => (false, address),
+            Some(("grpc+tls" | "https", address)) => (true, address),
+            _ => return Err(refused(format!("unsupported endpoint {endpoint:?}"))),
+        };
+        let channel = Endpoint::from_shared(format!("{}://{address}", if secure { "https" } else { "http" }))
+            .map_err(|error| refused(format!("invalid endpoint {endpoint:?}: {error}")))?;
+        let channel = match (secure, tls) {
+            (true, Some(tls)) => channel
+                .tls_config(tls.client_config())
+                .map_err(|error| refused(format!("TLS for {endpoint}: {error}")))?,
+            (false, None) => channel,
+            (false, Some(_)) => {
+                return Err(refused(format!(
+                    "it serves plain gRPC ({endpoint}) and this coordinator reaches executors over TLS only: \
+                     give the executor --cluster-tls-cert and --cluster-tls-key"
+                )))
+            }
+            (true, None) => {
+                return Err(refused(format!(
+                    "it serves TLS ({endpoint}): give this coordinator the CA of the cluster's certificates \
+                     (--cluster-tls-ca)"
+                )))
+            }
+        };
+        let channel = channel
             .connect_timeout(CONNECT_TIMEOUT)
             .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
             .keep_alive_timeout(KEEPALIVE_TIMEOUT)

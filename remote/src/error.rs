@@ -25,6 +25,19 @@ pub enum Error {
         /// The executor's message.
         message: String,
     },
+    /// An executor this process cannot or will not reach as registered (an
+    /// endpoint that is invalid, plain where TLS is required, or TLS
+    /// without the CA to check it).
+    #[error("cannot reach executor {executor:?}: {reason}")]
+    Endpoint {
+        /// Which executor.
+        executor: String,
+        /// Why not.
+        reason: String,
+    },
+    /// TLS could not be set up with the certificates given.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// A request or answer that does not follow the protocol.
     #[error("protocol error: {0}")]
     Protocol(String),
@@ -60,6 +73,8 @@ impl Error {
             Error::Ticket(_) => ErrorKind::Unauthenticated,
             Error::Remote { kind, .. } => *kind,
             Error::Protocol(_) => ErrorKind::Internal,
+            Error::Endpoint { .. } => ErrorKind::Unavailable,
+            Error::Tls(_) => ErrorKind::InvalidArgument,
             Error::WrongExecutor(_) | Error::CoordinatorTicket | Error::IngestAborted(_) | Error::Arrow(_) => {
                 ErrorKind::InvalidArgument
             }

@@ -12,6 +12,9 @@
 //!   in order ([`RunningExecutor::shutdown`]).
 //! - [`RemoteExecutor`] is the coordinator's client for it, and implements
 //!   the same [`openduck_api::ExecutorApi`] over the wire.
+//! - [`ServerTls`] and [`ClientTls`]: TLS for every server of openduck and
+//!   for the coordinator's connections to executors (optionally mutual), so
+//!   tickets and rows need not cross a network in the clear.
 //! - [`encode_results`] and [`incoming_batches`] put rows on and take them
 //!   off the wire the same way in every server of openduck, and
 //!   [`for_client`] gives the schema clients see (no view types).
@@ -31,6 +34,7 @@ mod serve;
 mod server;
 mod signing;
 mod status;
+mod tls;
 
 pub use client::RemoteExecutor;
 pub use connections::{Connections, LingeringTcp, LINGER};
@@ -42,3 +46,4 @@ pub use serve::{serve_executor, RunningExecutor};
 pub use server::{ExecutorService, ACTION};
 pub use signing::{TicketError, TicketKind, TicketSigner};
 pub use status::{code_of, status_with_causes};
+pub use tls::{ClientTls, ServerTls};

@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::health::Health;
 use crate::server::ExecutorService;
 use crate::signing::TicketSigner;
+use crate::tls::ServerTls;
 
 /// HTTP/2 pings on every connection, so that a coordinator that went away
 /// in the middle of a stream is noticed.
@@ -35,12 +36,15 @@ pub struct RunningExecutor {
 
 /// Serves `executor` on `listener`, answering what `signer`'s secret signed,
 /// with messages up to `max_message_size` bytes, and health checks
-/// (`grpc.health.v1`): the executor is open, so it is ready.
+/// (`grpc.health.v1`): the executor is open, so it is ready. With `tls` it
+/// serves TLS only (and, when `tls` names a client CA, only to clients that
+/// present a certificate it signed): a plain connection fails its handshake.
 pub async fn serve_executor(
     executor: Arc<dyn ExecutorApi>,
     signer: TicketSigner,
     listener: TcpListener,
     max_message_size: usize,
+    tls: Option<&ServerTls>,
 ) -> Result<RunningExecutor> {
     let local_addr = listener
         .local_addr()
@@ -55,9 +59,14 @@ pub async fn serve_executor(
         let connections = connections.clone();
         move |accepted| accepted.map(|tcp| connections.accept(tcp))
     });
+    let mut builder = tonic::transport::Server::builder().http2_keepalive_interval(Some(KEEPALIVE_INTERVAL));
+    if let Some(tls) = tls {
+        builder = builder
+            .tls_config(tls.server_config())
+            .map_err(|error| Error::Tls(error.to_string()))?;
+    }
     let task = tokio::spawn(
-        tonic::transport::Server::builder()
-            .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        builder
             .add_service(health_service)
             .add_service(service)
             .serve_with_incoming_shutdown(incoming, async {

@@ -36,7 +36,9 @@ async fn serve() -> Served {
     );
     let signer = TicketSigner::new(SECRET, Duration::from_secs(60));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = serve_executor(executor, signer, listener, 16 << 20).await.unwrap();
+    let server = serve_executor(executor, signer, listener, 16 << 20, None)
+        .await
+        .unwrap();
     Served {
         endpoint: format!("grpc://{}", server.local_addr()),
         _server: server,
@@ -45,7 +47,7 @@ async fn serve() -> Served {
 }
 
 fn client(served: &Served, id: &str, signer: TicketSigner) -> RemoteExecutor {
-    RemoteExecutor::connect(id, &served.endpoint, signer, 16 << 20).unwrap()
+    RemoteExecutor::connect(id, &served.endpoint, signer, 16 << 20, None).unwrap()
 }
 
 fn kind(error: Error) -> ErrorKind {
@@ -150,6 +152,7 @@ async fn an_unreachable_executor_is_unavailable_and_named() {
         "grpc://127.0.0.1:1",
         TicketSigner::new(SECRET, Duration::from_secs(60)),
         1 << 20,
+        None,
     )
     .unwrap();
     let error = query_error(&remote, &Statement::new("db", "SELECT 1")).await;

@@ -14,7 +14,9 @@ from pathlib import Path
 
 from openduck_harness import Server, openduck_bin
 
-EXECUTOR_LISTENING = re.compile(r"openduck executor \S+ listening on grpc://\S+, advertised as (grpc://\S+)")
+EXECUTOR_LISTENING = re.compile(
+    r"openduck executor \S+ listening on grpc(?:\+tls)?://\S+, advertised as (grpc(?:\+tls)?://\S+)"
+)
 CLUSTER_SECRET = "a-test-cluster-secret-of-32-bytes!"
 LEASE_TTL = "3s"
 

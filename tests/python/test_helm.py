@@ -42,6 +42,9 @@ VARIANTS = {
         "auth": {"users": "alice:$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA\n"},
         "shutdownGrace": "1m",
     },
+    "cluster-tls": {
+        "clusterTls": {"enabled": True, "secretName": "openduck-cluster-tls"},
+    },
     "replicas": {
         "etcd": {"members": 3},
         "coordinator": {"replicas": 2},
@@ -109,6 +112,7 @@ def test_renders_manifests_kubernetes_accepts(tmp_path, variant):
     ({"etcd": {"enabled": False}}, "etcd.endpoints"),
     ({"storage": {"type": "s3"}}, "storage.s3.bucket"),
     ({"tls": {"enabled": True}}, "tls.secretName"),
+    ({"clusterTls": {"enabled": True}}, "clusterTls.secretName"),
     ({"executors": {"port": 9000}, "metrics": {"port": 9000}}, "metrics.port 9000 is taken"),
     ({"logFormat": "xml"}, "logFormat"),
     ({"executors": {"statementTimeout": "soon"}}, "statementTimeout"),
@@ -239,6 +243,32 @@ def test_pods_run_unprivileged_with_probes_and_a_matching_grace_period(tmp_path)
     assert "OPENDUCK_TOKEN" not in env_of(find(objects, "Deployment", "rel-openduck-coordinator"))
     assert not find(objects, "Secret", None) or all(o["metadata"]["name"] != "rel-openduck-token"
                                                    for o in find(objects, "Secret"))
+
+
+@pytest.mark.parametrize("mutual", [True, False])
+def test_cluster_tls_mounts_the_certificates_and_probes_the_port(tmp_path, mutual):
+    values = merged(VARIANTS["cluster-tls"], {"clusterTls": {"mutual": mutual}})
+    objects = render(values, tmp_path)
+    coordinator = find(objects, "Deployment", "rel-openduck-coordinator")
+    executor = find(objects, "StatefulSet", "rel-openduck-executor-main")
+    cert, key, ca = (f"--cluster-tls-{flag}=/etc/openduck/cluster-tls/{file}"
+                     for flag, file in [("cert", "tls.crt"), ("key", "tls.key"), ("ca", "ca.crt")])
+    # The coordinator checks executors against the CA, and presents its
+    # certificate only when executors require one; executors always serve
+    # TLS, and require coordinators' certificates when mutual.
+    assert ca in container(coordinator)["args"]
+    assert (cert in container(coordinator)["args"]) == mutual
+    assert cert in container(executor)["args"] and key in container(executor)["args"]
+    assert (ca in container(executor)["args"]) == mutual
+    for workload in (coordinator, executor):
+        [mount] = [m for m in container(workload)["volumeMounts"] if m["name"] == "cluster-tls"]
+        assert mount["mountPath"] == "/etc/openduck/cluster-tls" and mount["readOnly"] is True
+        [volume] = [v for v in workload["spec"]["template"]["spec"]["volumes"] if v["name"] == "cluster-tls"]
+        assert volume["secret"]["secretName"] == "openduck-cluster-tls"
+    # Kubernetes' gRPC probes cannot speak TLS: the executor's port is probed.
+    for probe in ("readinessProbe", "startupProbe", "livenessProbe"):
+        assert container(executor)[probe]["tcpSocket"] == {"port": 7879}
+        assert "grpc" not in container(executor)[probe]
 
 
 def test_secrets_are_generated_or_given_and_only_ever_referenced(tmp_path):

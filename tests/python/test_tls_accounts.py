@@ -1,5 +1,5 @@
 """TLS, mutual TLS, user accounts and message limits, against the real
-binary with the ADBC driver. Certificates are made here with openssl."""
+binary with the ADBC driver, with certificates made by openssl."""
 
 import subprocess
 
@@ -8,28 +8,16 @@ import adbc_driver_manager
 import pyarrow.flight as flight
 import pytest
 
+from certs_harness import make_certs
 from openduck_harness import Server, openduck_bin
 
 OPTS = adbc_driver_flightsql.DatabaseOptions
 
 
-def openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):
     """A CA, a server certificate for 127.0.0.1/localhost, and a client certificate."""
-    d = tmp_path_factory.mktemp("certs")
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=openduck test CA",
-            "-keyout", "ca.key", "-out", "ca.pem", cwd=d)
-    for name, ext in [("server", "subjectAltName=IP:127.0.0.1,DNS:localhost"), ("client", "extendedKeyUsage=clientAuth")]:
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", f"{name}.key",
-                "-out", f"{name}.csr", cwd=d)
-        (d / f"{name}.ext").write_text(ext + "\n")
-        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-                "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.pem", cwd=d)
-    return d
+    return make_certs(tmp_path_factory.mktemp("certs"))
 
 
 def tls_server(tmp_path, certs, mtls=False):

@@ -148,7 +148,7 @@ app.kubernetes.io/component: {{ .component }}
      test guesses of an inline token. */}}
 {{- define "openduck.secretsChecksum" -}}
 {{- $salt := include "openduck.keptSecretValue" (dict "ctx" . "secret" (include "openduck.clusterSecretName" .) "key" "cluster-secret" "given" .Values.clusterSecret.value) }}
-{{- printf "%s%s" $salt (pick .Values "auth" "clusterSecret" "tls" "storage" | toJson) | sha256sum }}
+{{- printf "%s%s" $salt (pick .Values "auth" "clusterSecret" "tls" "clusterTls" "storage" | toJson) | sha256sum }}
 {{- end }}
 
 {{/* The metrics port of an openduck container, and the pod annotations that point Prometheus at it. */}}
@@ -165,5 +165,19 @@ app.kubernetes.io/component: {{ .component }}
 prometheus.io/scrape: "true"
 prometheus.io/port: {{ .Values.metrics.port | quote }}
 prometheus.io/path: /metrics
+{{- end }}
+{{- end }}
+
+{{/* The arguments that put a process's cluster connections on TLS; "role" is coordinator or executor. */}}
+{{- define "openduck.clusterTlsArgs" -}}
+{{- $t := .ctx.Values.clusterTls }}
+{{- if $t.enabled }}
+{{- if or (eq .role "executor") $t.mutual }}
+- --cluster-tls-cert=/etc/openduck/cluster-tls/tls.crt
+- --cluster-tls-key=/etc/openduck/cluster-tls/tls.key
+{{- end }}
+{{- if or (eq .role "coordinator") $t.mutual }}
+- --cluster-tls-ca=/etc/openduck/cluster-tls/ca.crt
+{{- end }}
 {{- end }}
 {{- end }}
