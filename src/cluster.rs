@@ -11,7 +11,7 @@ use clap::Args;
 use openduck_coordinator::{Coordinator, Registry, TicketSigner};
 use openduck_proto::{ExecutorLoad, ExecutorRecord, HostedDatabase, Role};
 use openduck_registry::RegistryConfig;
-use openduck_remote::{serve_executor, ClientTls, ServerTls};
+use openduck_remote::{serve_executor, ClientTls, Listening, ServerTls};
 use openduck_storage::EtcdHeads;
 use tracing::{info, warn};
 
@@ -54,8 +54,8 @@ pub(crate) struct ClusterArgs {
 
     /// Certificate chain (PEM) for the cluster's own connections: an
     /// executor serves TLS with it, and refuses plain connections; a
-    /// coordinator presents it to executors that require one. Needs
-    /// --cluster-tls-key.
+    /// coordinator (which also needs --cluster-tls-ca) presents it to
+    /// executors that require one. Needs --cluster-tls-key.
     #[arg(long, env = "OPENDUCK_CLUSTER_TLS_CERT", requires = "cluster_tls_key")]
     cluster_tls_cert: Option<PathBuf>,
 
@@ -93,11 +93,15 @@ impl ClusterArgs {
     /// client certificates required when the CA is given), or plain gRPC.
     fn server_tls(&self) -> Result<Option<ServerTls>, Box<dyn std::error::Error>> {
         match (&self.cluster_tls_cert, &self.cluster_tls_key) {
-            (Some(cert), Some(key)) => Ok(Some(ServerTls {
-                cert: read(cert)?,
-                key: read(key)?,
-                client_ca: self.cluster_tls_ca.as_deref().map(read).transpose()?,
-            })),
+            (Some(cert), Some(key)) => {
+                let tls = ServerTls {
+                    cert: read(cert)?,
+                    key: read(key)?,
+                    client_ca: self.cluster_tls_ca.as_deref().map(read).transpose()?,
+                };
+                tls.check().map_err(|error| format!("--cluster-tls-*: {error}"))?;
+                Ok(Some(tls))
+            }
             _ if self.cluster_tls_ca.is_some() => Err("--cluster-tls-ca on an executor requires coordinators' \
                  certificates, which needs TLS: give the executor --cluster-tls-cert and --cluster-tls-key too"
                 .into()),
@@ -148,9 +152,10 @@ pub(crate) struct CoordinatorArgs {
     /// Send clients straight to the executor that runs a single-executor
     /// query (FlightInfo endpoint locations), so its rows skip the
     /// coordinator; `false` passes every row through the coordinator.
-    /// Default: on only when clients use neither TLS nor credentials, since
-    /// drivers send their headers (a token) to every location they follow
-    /// and executors serve plain gRPC.
+    /// Default: on only when clients use neither TLS nor credentials and
+    /// executors serve plain gRPC, since drivers send their headers (a
+    /// token) to every location they follow, and would have to trust the
+    /// cluster's CA.
     #[arg(long, env = "OPENDUCK_DIRECT_RESULTS", action = clap::ArgAction::Set)]
     direct_results: Option<bool>,
 
@@ -208,6 +213,12 @@ pub(crate) struct ExecutorProcessArgs {
     #[arg(long, env = "OPENDUCK_MAX_MESSAGE_SIZE", default_value_t = 64 << 20)]
     max_message_size: usize,
 
+    /// Also answer gRPC health checks, and nothing else, in plain gRPC on
+    /// this address: for probes that cannot speak TLS (Kubernetes' own)
+    /// when the executor serves --cluster-tls-cert.
+    #[arg(long, env = "OPENDUCK_HEALTH_LISTEN")]
+    health_listen: Option<SocketAddr>,
+
     /// On SIGTERM or Ctrl-C, how long running calls may finish after the
     /// executor has left the registry, before they are interrupted. Keep
     /// Kubernetes' terminationGracePeriodSeconds above it.
@@ -227,6 +238,14 @@ pub(crate) async fn run_executor(args: ExecutorProcessArgs) -> Result<(), Box<dy
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
     let bound = listener.local_addr()?;
+    let health_listener = match args.health_listen {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|error| format!("cannot listen on {address} (--health-listen): {error}"))?,
+        ),
+        None => None,
+    };
     let advertise = advertised(args.advertise.as_deref(), bound)?;
     let id = args.id.clone().unwrap_or_else(|| advertise.clone());
     let capacity = u32::try_from(args.executor.max_connections).unwrap_or(u32::MAX);
@@ -280,14 +299,19 @@ pub(crate) async fn run_executor(args: ExecutorProcessArgs) -> Result<(), Box<dy
         }
     };
 
-    let server = serve_executor(
-        Arc::clone(&executor) as _,
-        signer,
-        listener,
-        args.max_message_size,
-        tls.as_ref(),
-    )
-    .await?;
+    let listening = Listening {
+        tls,
+        health: health_listener,
+        ..Listening::plain(listener, args.max_message_size)
+    };
+    let server = match serve_executor(Arc::clone(&executor) as _, signer, listening).await {
+        Ok(server) => server,
+        Err(error) => {
+            announcement.withdraw().await;
+            let _ = executor.shutdown(args.shutdown_grace).await;
+            return Err(error.into());
+        }
+    };
 
     if !replicas.is_empty() {
         announcement.update(|record| record.databases.extend(replicas));

@@ -189,26 +189,28 @@ fn sites_of<'a>(
                 .collect()
         };
         let (databases, replicas) = (with_role(Role::Writer), with_role(Role::Reader));
+        let hosting = Hosting {
+            databases,
+            replicas,
+            catalog_version: record.catalog_version,
+        };
+        // Unchanged: keep its client (and connection); take the new catalog version.
+        if let Some(known) = old
+            .iter()
+            .find(|known| known.is(&record.id, &record.endpoint, &hosting))
+        {
+            sites.push(known.with_catalog_version(record.catalog_version));
+            continue;
+        }
         match RemoteExecutor::connect(&record.id, &record.endpoint, signer.clone(), max_message_size, tls) {
             Ok(remote) => {
-                let hosting = Hosting {
-                    databases,
-                    replicas,
-                    catalog_version: record.catalog_version,
-                };
                 let site = Site::remote(Arc::new(remote), hosting);
-                match old.iter().find(|known| known.same_as(&site)) {
-                    // Keep its client (and connection); take the new catalog version.
-                    Some(known) => sites.push(known.with_catalog_version(record.catalog_version)),
-                    None => {
-                        if old.iter().any(|known| known.id() == site.id()) {
-                            info!(executor = %record.id, databases = ?site.databases(), replicas = ?site.replicas(), "executor changed");
-                        } else {
-                            info!(executor = %record.id, endpoint = %record.endpoint, databases = ?site.databases(), replicas = ?site.replicas(), "executor joined");
-                        }
-                        sites.push(site);
-                    }
+                if old.iter().any(|known| known.id() == site.id()) {
+                    info!(executor = %record.id, databases = ?site.databases(), replicas = ?site.replicas(), "executor changed");
+                } else {
+                    info!(executor = %record.id, endpoint = %record.endpoint, databases = ?site.databases(), replicas = ?site.replicas(), "executor joined");
                 }
+                sites.push(site);
             }
             Err(error) => warn!(executor = %record.id, %error, "ignoring an executor"),
         }

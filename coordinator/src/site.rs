@@ -133,12 +133,13 @@ impl Site {
         self.executor.endpoint()
     }
 
-    /// Whether both are the same process at the same address.
-    pub(crate) fn same_as(&self, other: &Site) -> bool {
-        self.id() == other.id()
-            && self.endpoint() == other.endpoint()
-            && self.databases() == other.databases()
-            && self.replicas() == other.replicas()
+    /// Whether this is executor `id` at `endpoint`, serving what `hosting`
+    /// says (its catalog version aside).
+    pub(crate) fn is(&self, id: &str, endpoint: &str, hosting: &Hosting) -> bool {
+        self.id() == id
+            && self.endpoint() == Some(endpoint)
+            && self.databases() == hosting.databases
+            && self.replicas() == hosting.replicas
     }
 
     /// The executor, for every operation the site does not adapt.

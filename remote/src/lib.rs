@@ -42,7 +42,7 @@ pub use convert::{batch_from_bytes, batch_to_bytes, statement_of, ticket_of};
 pub use error::{Error, Result};
 pub use health::{Health, HEALTH_PATH_PREFIX};
 pub use results::{encode_results, for_client, incoming_batches, Receiver};
-pub use serve::{serve_executor, RunningExecutor};
+pub use serve::{serve_executor, Listening, RunningExecutor};
 pub use server::{ExecutorService, ACTION};
 pub use signing::{TicketError, TicketKind, TicketSigner};
 pub use status::{code_of, status_with_causes};

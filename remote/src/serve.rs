@@ -32,20 +32,52 @@ pub struct RunningExecutor {
     connections: Connections,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
+    /// The plain server answering only health checks, if any.
+    health_task: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
 }
 
-/// Serves `executor` on `listener`, answering what `signer`'s secret signed,
-/// with messages up to `max_message_size` bytes, and health checks
-/// (`grpc.health.v1`): the executor is open, so it is ready. With `tls` it
-/// serves TLS only (and, when `tls` names a client CA, only to clients that
-/// present a certificate it signed): a plain connection fails its handshake.
+/// Where and how an executor's Flight server listens.
+#[derive(Debug)]
+pub struct Listening {
+    /// The Flight service's listener.
+    pub listener: TcpListener,
+    /// Largest message accepted or sent, in bytes.
+    pub max_message_size: usize,
+    /// Serve TLS only (and, when it names a client CA, only to clients that
+    /// present a certificate the CA signed): a plain connection fails its
+    /// handshake.
+    pub tls: Option<ServerTls>,
+    /// A second listener that answers health checks and nothing else, in
+    /// plain gRPC, for probes that cannot speak TLS (Kubernetes' own).
+    pub health: Option<TcpListener>,
+}
+
+impl Listening {
+    /// Plain gRPC on `listener`, messages up to `max_message_size` bytes.
+    pub fn plain(listener: TcpListener, max_message_size: usize) -> Self {
+        Listening {
+            listener,
+            max_message_size,
+            tls: None,
+            health: None,
+        }
+    }
+}
+
+/// Serves `executor` as `listening` says, answering what `signer`'s secret
+/// signed, and health checks (`grpc.health.v1`): the executor is open, so
+/// it is ready.
 pub async fn serve_executor(
     executor: Arc<dyn ExecutorApi>,
     signer: TicketSigner,
-    listener: TcpListener,
-    max_message_size: usize,
-    tls: Option<&ServerTls>,
+    listening: Listening,
 ) -> Result<RunningExecutor> {
+    let Listening {
+        listener,
+        max_message_size,
+        tls,
+        health: health_listener,
+    } = listening;
     let local_addr = listener
         .local_addr()
         .map_err(|error| Error::Protocol(format!("the executor's listener has no address: {error}")))?;
@@ -60,11 +92,19 @@ pub async fn serve_executor(
         move |accepted| accepted.map(|tcp| connections.accept(tcp))
     });
     let mut builder = tonic::transport::Server::builder().http2_keepalive_interval(Some(KEEPALIVE_INTERVAL));
-    if let Some(tls) = tls {
+    if let Some(tls) = &tls {
         builder = builder
             .tls_config(tls.server_config())
             .map_err(|error| Error::Tls(error.to_string()))?;
     }
+    // Health checks only: nothing on it takes a ticket.
+    let health_task = health_listener.map(|listener| {
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(health_service.clone())
+                .serve_with_incoming(TcpListenerStream::new(listener)),
+        )
+    });
     let task = tokio::spawn(
         builder
             .add_service(health_service)
@@ -81,6 +121,7 @@ pub async fn serve_executor(
         connections,
         stop: Some(stop),
         task,
+        health_task,
     })
 }
 
@@ -119,5 +160,8 @@ impl RunningExecutor {
 impl Drop for RunningExecutor {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(task) = &self.health_task {
+            task.abort();
+        }
     }
 }

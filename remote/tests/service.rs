@@ -10,7 +10,7 @@ use futures::TryStreamExt;
 use openduck_api::{Error, ErrorKind, ExecutorApi, Statement, TableName};
 use openduck_executor::{Executor, ExecutorConfig};
 use openduck_proto as pb;
-use openduck_remote::{serve_executor, RemoteExecutor, RunningExecutor, TicketKind, TicketSigner};
+use openduck_remote::{serve_executor, Listening, RemoteExecutor, RunningExecutor, TicketKind, TicketSigner};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 
@@ -36,7 +36,7 @@ async fn serve() -> Served {
     );
     let signer = TicketSigner::new(SECRET, Duration::from_secs(60));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = serve_executor(executor, signer, listener, 16 << 20, None)
+    let server = serve_executor(executor, signer, Listening::plain(listener, 16 << 20))
         .await
         .unwrap();
     Served {

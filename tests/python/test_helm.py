@@ -113,6 +113,7 @@ def test_renders_manifests_kubernetes_accepts(tmp_path, variant):
     ({"storage": {"type": "s3"}}, "storage.s3.bucket"),
     ({"tls": {"enabled": True}}, "tls.secretName"),
     ({"clusterTls": {"enabled": True}}, "clusterTls.secretName"),
+    ({"clusterTls": {"enabled": True, "secretName": "s"}, "executors": {"healthPort": 7879}}, "executors.healthPort"),
     ({"executors": {"port": 9000}, "metrics": {"port": 9000}}, "metrics.port 9000 is taken"),
     ({"logFormat": "xml"}, "logFormat"),
     ({"executors": {"statementTimeout": "soon"}}, "statementTimeout"),
@@ -265,10 +266,13 @@ def test_cluster_tls_mounts_the_certificates_and_probes_the_port(tmp_path, mutua
         assert mount["mountPath"] == "/etc/openduck/cluster-tls" and mount["readOnly"] is True
         [volume] = [v for v in workload["spec"]["template"]["spec"]["volumes"] if v["name"] == "cluster-tls"]
         assert volume["secret"]["secretName"] == "openduck-cluster-tls"
-    # Kubernetes' gRPC probes cannot speak TLS: the executor's port is probed.
+    # Kubernetes' gRPC probes cannot speak TLS: they ask the plain health port.
+    assert "--health-listen=0.0.0.0:7880" in container(executor)["args"]
     for probe in ("readinessProbe", "startupProbe", "livenessProbe"):
-        assert container(executor)[probe]["tcpSocket"] == {"port": 7879}
-        assert "grpc" not in container(executor)[probe]
+        assert container(executor)[probe]["grpc"] == {"port": 7880}
+    # A coordinator that presents no certificate gets no key.
+    [volume] = [v for v in coordinator["spec"]["template"]["spec"]["volumes"] if v["name"] == "cluster-tls"]
+    assert ("items" not in volume["secret"]) == mutual
 
 
 def test_secrets_are_generated_or_given_and_only_ever_referenced(tmp_path):
