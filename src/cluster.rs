@@ -181,7 +181,8 @@ pub(crate) async fn run_coordinator(args: CoordinatorArgs) -> Result<(), Box<dyn
     }
     let coordinator = Coordinator::new(registry, signer, args.default_database)
         .with_direct_results(direct_results)
-        .with_query_history(args.frontend.query_history);
+        .with_query_history(args.frontend.query_history)
+        .with_held_result_limit(args.frontend.max_held_result);
     let served = serve_frontend(Arc::new(coordinator), args.frontend).await;
     telemetry.shutdown().await;
     served

@@ -52,6 +52,13 @@ pub(crate) struct FrontendArgs {
     #[arg(long, env = "OPENDUCK_QUERY_HISTORY", default_value_t = openduck_coordinator::DEFAULT_HISTORY)]
     pub(crate) query_history: usize,
 
+    /// Most bytes of rows a statement that changes data may return (an
+    /// INSERT ... RETURNING): it runs when planned and its result is held
+    /// for the client. One that returns more fails with RESOURCE_EXHAUSTED,
+    /// and nothing it did stands.
+    #[arg(long, env = "OPENDUCK_MAX_HELD_RESULT", default_value_t = openduck_coordinator::DEFAULT_HELD_RESULT)]
+    pub(crate) max_held_result: u64,
+
     /// Serve TLS with this certificate chain (PEM); needs --tls-key.
     #[arg(long, env = "OPENDUCK_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -260,8 +267,9 @@ impl ExecutorArgs {
 pub(crate) async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let telemetry = args.telemetry.start("openduck").await?;
     let executor = args.executor.open("executor-0".into(), None, true).await?;
-    let coordinator =
-        Coordinator::embedded(Arc::new(executor), TICKET_TTL).with_query_history(args.frontend.query_history);
+    let coordinator = Coordinator::embedded(Arc::new(executor), TICKET_TTL)
+        .with_query_history(args.frontend.query_history)
+        .with_held_result_limit(args.frontend.max_held_result);
     let coordinator = Arc::new(coordinator);
     let served = serve_frontend(coordinator, args.frontend).await;
     telemetry.shutdown().await;

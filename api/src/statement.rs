@@ -30,6 +30,12 @@ pub struct Statement {
     /// that any write, a sequence's `nextval` included, fails with
     /// `PermissionDenied`.
     pub read_only: bool,
+    /// The most bytes (Arrow memory) of rows the statement may return. One
+    /// that returns more fails with `ResourceExhausted` and nothing it did
+    /// stands: its own transaction rolls back, and a client's transaction it
+    /// ran in fails. The coordinator sets it for statements whose result it
+    /// holds (an `INSERT ... RETURNING` runs when it is planned).
+    pub result_limit: Option<u64>,
 }
 
 impl Statement {
@@ -43,6 +49,7 @@ impl Statement {
             session_id: None,
             query_id: None,
             read_only: false,
+            result_limit: None,
         }
     }
 

@@ -53,6 +53,11 @@ pub struct PlannedQuery {
 
 /// Most results of statements that ran at planning held at once.
 const HELD_RESULTS: usize = 10_000;
+/// Most bytes of one result a statement that changes data may return (it
+/// is held until its ticket is redeemed), unless told otherwise.
+pub const DEFAULT_HELD_RESULT: u64 = 64 << 20;
+/// Most bytes of results held at once: the oldest go first.
+const HELD_BYTES: usize = 1 << 30;
 /// Statements kept in `openduck.main.query_history` unless told otherwise.
 pub const DEFAULT_HISTORY: usize = 10_000;
 /// Most plans of queries across executors held at once (a client that asks
@@ -66,6 +71,8 @@ pub struct Coordinator {
     signer: TicketSigner,
     /// Results of statements that ran when they were planned.
     held: Held<(SchemaRef, Vec<RecordBatch>)>,
+    /// The most bytes of rows one of those may return.
+    held_result_limit: u64,
     /// Plans of queries across executors, until their ticket is redeemed here.
     plans: Held<DistributedPlan>,
     default_database: Option<String>,
@@ -92,8 +99,9 @@ impl Coordinator {
     pub fn new(registry: Registry, signer: TicketSigner, default_database: Option<String>) -> Self {
         Coordinator {
             registry,
-            held: Held::new(signer.ttl(), HELD_RESULTS),
-            plans: Held::new(signer.ttl(), HELD_PLANS),
+            held: Held::new(signer.ttl(), HELD_RESULTS, HELD_BYTES),
+            held_result_limit: DEFAULT_HELD_RESULT,
+            plans: Held::new(signer.ttl(), HELD_PLANS, usize::MAX),
             history: QueryHistory::new(DEFAULT_HISTORY, signer.ttl()),
             signer,
             default_database,
@@ -107,6 +115,17 @@ impl Coordinator {
     /// (0: keeps none).
     pub fn with_query_history(mut self, capacity: usize) -> Self {
         self.history = QueryHistory::new(capacity, self.signer.ttl());
+        self
+    }
+
+    /// Lets a statement that changes data (which runs when it is planned,
+    /// its result held for the client) return at most `bytes` of rows: one
+    /// that returns more fails with `ResourceExhausted`, and nothing it did
+    /// stands.
+    pub fn with_held_result_limit(mut self, bytes: u64) -> Self {
+        let budget = HELD_BYTES.max(usize::try_from(bytes).unwrap_or(usize::MAX));
+        self.held = Held::new(self.signer.ttl(), HELD_RESULTS, budget);
+        self.held_result_limit = bytes;
         self
     }
 
@@ -326,6 +345,7 @@ impl Coordinator {
                 session_id: scope.session_id().unwrap_or_default(),
                 schema: scope.schema.clone().unwrap_or_default(),
                 read_only: scope.principal.is_read_only(),
+                result_limit: 0,
             };
             if self.direct_results {
                 location = site.endpoint().map(str::to_string);
@@ -335,6 +355,7 @@ impl Coordinator {
         } else {
             let mut statement = scope.statement(&database, sql);
             statement.parameters = parameters.cloned();
+            statement.result_limit = Some(self.held_result_limit);
             let rows = site.query(statement).await?;
             self.planner.invalidate();
             self.registry.refresh_local();
@@ -381,7 +402,8 @@ impl Coordinator {
     /// Holds a result computed at planning under `query_id`, for the ticket
     /// this returns to redeem once.
     fn hold(&self, query_id: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> TicketKind {
-        self.held.put(query_id, (schema, batches));
+        let bytes = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        self.held.put(query_id, (schema, batches), bytes);
         TicketKind::Held(HeldResult {
             query_id: query_id.to_string(),
         })
@@ -441,7 +463,7 @@ impl Coordinator {
                 sql: sql.to_string(),
             };
             let schema = plan.schema();
-            self.plans.put(&query_id, plan);
+            self.plans.put(&query_id, plan, 0);
             (schema, TicketKind::Distributed(query))
         };
         debug!(%query_id, database, "planned a query across executors");

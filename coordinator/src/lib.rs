@@ -34,7 +34,7 @@ mod route;
 mod scope;
 mod site;
 
-pub use coordinator::{Cancelled, Coordinator, PlannedQuery, DEFAULT_HISTORY};
+pub use coordinator::{Cancelled, Coordinator, PlannedQuery, DEFAULT_HELD_RESULT, DEFAULT_HISTORY};
 pub use error::{Error, Result};
 pub use history::{HistoryStatus, QueryHistory, Recording};
 pub use openduck_api::{

@@ -27,6 +27,19 @@ pub enum Error {
     /// outside the data directory).
     #[error("invalid database name {0:?}: use letters, digits and underscores, starting with a letter or underscore (at most 63 characters)")]
     InvalidDatabaseName(String),
+    /// A statement returned more rows than its [`Statement::result_limit`];
+    /// nothing it did stands.
+    ///
+    /// [`Statement::result_limit`]: openduck_api::Statement::result_limit
+    #[error(
+        "the statement returned more than {} MiB of rows, the most held for a statement that changes data, \
+         so nothing it did stands: return fewer rows or columns (RETURNING), or change the data in parts",
+        limit >> 20
+    )]
+    ResultTooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// A statement named a database this executor does not host.
     #[error("database {0:?} is not hosted here")]
     UnknownDatabase(String),
@@ -164,7 +177,7 @@ impl Error {
             | Error::StorageInTwoPlaces { .. }
             | Error::StorageInUse { .. } => ErrorKind::FailedPrecondition,
             Error::UnknownDatabase(_) | Error::UnknownTable(_) => ErrorKind::NotFound,
-            Error::ShuttingDown => ErrorKind::ResourceExhausted,
+            Error::ShuttingDown | Error::ResultTooLarge { .. } => ErrorKind::ResourceExhausted,
             Error::Open { .. }
             | Error::Arrow(_)
             | Error::Io { .. }

@@ -206,6 +206,8 @@ pub(crate) async fn start_query(
             schema: Some(schema_tx),
             promised: None,
             batches: batch_tx,
+            sent: 0,
+            limit: statement.result_limit,
         };
         let access = match &publisher {
             None => Access::ReadOnly,
@@ -261,6 +263,10 @@ struct Sink {
     schema: Option<oneshot::Sender<Result<Begun>>>,
     promised: Option<SchemaRef>,
     batches: mpsc::Sender<Result<RecordBatch>>,
+    /// Bytes sent so far, and the most that may be (the statement's
+    /// [`Statement::result_limit`]).
+    sent: u64,
+    limit: Option<u64>,
 }
 
 /// Whether the consumer still wants rows.
@@ -282,17 +288,22 @@ impl Sink {
     /// Sends a batch under the schema promised at the start (the same
     /// columns; DuckDB's result carries the same types), or fails clearly if
     /// they ever disagree rather than sending batches a client cannot decode.
-    fn send(&self, batch: RecordBatch) -> Flow {
+    /// Fails when the batch would take the result beyond its limit.
+    fn send(&mut self, batch: RecordBatch) -> Result<Flow> {
+        self.sent += batch.get_array_memory_size() as u64;
+        if let Some(limit) = self.limit.filter(|limit| self.sent > *limit) {
+            return Err(Error::ResultTooLarge { limit });
+        }
         let batch = match &self.promised {
             Some(schema) if batch.schema() != *schema => {
                 RecordBatch::try_new(SchemaRef::clone(schema), batch.columns().to_vec()).map_err(Error::from)
             }
             _ => Ok(batch),
         };
-        match self.batches.blocking_send(batch) {
+        Ok(match self.batches.blocking_send(batch) {
             Ok(()) => Flow::Continue,
             Err(_) => Flow::Stop,
-        }
+        })
     }
 
     /// Nothing ran: the statement writes and must start again with write access.
@@ -362,8 +373,9 @@ fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink, acce
         after_statement(conn, kind)?;
     }
     // Declared before the statement, so dropped after it (rolling back
-    // when the statement fails or its consumer goes away).
-    let transaction = conn.conn().statement_transaction(statement.read_only)?;
+    // when the statement fails or its consumer goes away). A failure once
+    // it ran (a result beyond its limit) also fails a client's transaction.
+    let mut transaction = conn.conn().statement_transaction(statement.read_only)?;
     let prepared = statements.prepare(last)?;
     let kind = guard_kind(conn, prepared.kind())?;
     if writes(kind)? {
@@ -383,7 +395,7 @@ fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink, acce
             }
             let mut result = prepared.execute_streaming()?;
             sink.start(result.schema());
-            if drain(&mut result, &mut out, sink)? == Flow::Stop {
+            if drain(&mut result, &mut out, sink).inspect_err(|_| transaction.undo_on_drop())? == Flow::Stop {
                 abandon(conn);
                 return Ok(Produced::Done { wrote });
             }
@@ -399,16 +411,19 @@ fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink, acce
                 let mut result = prepared.execute_streaming()?;
                 // The executed result knows the types that depend on parameters.
                 sink.start(result.schema());
-                if drain(&mut result, &mut out, sink)? == Flow::Stop {
+                if drain(&mut result, &mut out, sink).inspect_err(|_| transaction.undo_on_drop())? == Flow::Stop {
                     abandon(conn);
                     return Ok(Produced::Done { wrote });
                 }
             }
         }
     }
-    if let Some(batch) = out.flush()? {
-        sink.send(batch);
-    }
+    let last_batch = out.flush().and_then(|batch| match batch {
+        // The work is done: a consumer that left now does not undo it.
+        Some(batch) => sink.send(batch).map(drop),
+        None => Ok(()),
+    });
+    last_batch.inspect_err(|_| transaction.undo_on_drop())?;
     drop(prepared);
     transaction.commit()?;
     after_statement(conn, kind)?;
@@ -422,10 +437,10 @@ fn abandon(conn: &PooledConnection) {
     conn.conn().interrupt_own_query();
 }
 
-fn drain(result: &mut QueryResult<'_>, out: &mut Coalescer, sink: &Sink) -> Result<Flow> {
+fn drain(result: &mut QueryResult<'_>, out: &mut Coalescer, sink: &mut Sink) -> Result<Flow> {
     while let Some(batch) = result.next_batch()? {
         if let Some(full) = out.push(batch)? {
-            if sink.send(full) == Flow::Stop {
+            if sink.send(full)? == Flow::Stop {
                 return Ok(Flow::Stop);
             }
         }

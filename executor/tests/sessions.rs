@@ -439,3 +439,65 @@ async fn cancel_by_query_id_stops_a_running_query_and_one_not_started() {
     let refused = executor.query(later).await.unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::Cancelled);
 }
+
+/// The first error of `statement`, whether it fails to start or midway.
+async fn failure(executor: &Executor, statement: Statement) -> openduck_executor::Error {
+    let stream = match executor.query(statement).await {
+        Ok(stream) => stream,
+        Err(error) => return error,
+    };
+    stream
+        .try_collect::<Vec<RecordBatch>>()
+        .await
+        .map(|_| ())
+        .expect_err("the statement succeeded")
+}
+
+/// A statement that returns more than its result limit fails, and nothing
+/// it did stands: its own transaction rolls back, and a client's
+/// transaction it ran in can no longer commit.
+#[tokio::test]
+async fn a_result_beyond_its_limit_undoes_the_statement() {
+    let (executor, _dir) = open();
+    executor
+        .update(Statement::new("mydb", "CREATE TABLE t (x BIGINT)"))
+        .await
+        .unwrap();
+    let count = || scalar(&executor, Statement::new("mydb", "SELECT count(*) FROM t"));
+    let limited = |sql: &str, session: Option<&str>| {
+        let mut statement = Statement::new("mydb", sql);
+        statement.session_id = session.map(str::to_string);
+        statement.result_limit = Some(64 << 10);
+        statement
+    };
+    let large = "INSERT INTO t SELECT range FROM range(100000) RETURNING x";
+
+    let error = failure(&executor, limited(large, None)).await;
+    assert_eq!(error.kind(), ErrorKind::ResourceExhausted);
+    assert!(error.to_string().contains("nothing it did stands"), "{error}");
+    assert_eq!(count().await, "0");
+
+    // Within the limit, it returns its rows and commits.
+    let small: Vec<RecordBatch> = executor
+        .query(limited("INSERT INTO t VALUES (7) RETURNING x", None))
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(small.iter().map(RecordBatch::num_rows).sum::<usize>(), 1);
+    assert_eq!(count().await, "1");
+
+    // In a client's transaction: the statement fails, and so does COMMIT.
+    let session = executor.open_session().unwrap();
+    executor.begin(session.id(), false).await.unwrap();
+    executor
+        .update(in_session("INSERT INTO t VALUES (8)", session.id()))
+        .await
+        .unwrap();
+    let error = failure(&executor, limited(large, Some(session.id()))).await;
+    assert_eq!(error.kind(), ErrorKind::ResourceExhausted);
+    let refused = executor.commit(session.id()).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Aborted, "{refused}");
+    assert_eq!(count().await, "1");
+}

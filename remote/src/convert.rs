@@ -47,6 +47,7 @@ pub fn statement_of(ticket: pb::FragmentTicket) -> Result<Statement, ArrowError>
     statement.session_id = Some(ticket.session_id).filter(|id| !id.is_empty());
     statement.query_id = Some(ticket.query_id).filter(|id| !id.is_empty());
     statement.read_only = ticket.read_only;
+    statement.result_limit = Some(ticket.result_limit).filter(|limit| *limit > 0);
     if !ticket.parameters.is_empty() {
         statement = statement.with_parameters(batch_from_bytes(&ticket.parameters)?);
     }
@@ -69,6 +70,7 @@ pub fn ticket_of(statement: &Statement, executor_id: &str) -> Result<pb::Fragmen
         session_id: statement.session_id.clone().unwrap_or_default(),
         schema: statement.schema.clone().unwrap_or_default(),
         read_only: statement.read_only,
+        result_limit: statement.result_limit.unwrap_or_default(),
     })
 }
 

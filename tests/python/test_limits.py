@@ -1,6 +1,8 @@
 """Limits an operator sets on what one statement may take: a statement that
 runs past --statement-timeout is stopped and fails with DEADLINE_EXCEEDED,
-alone and through a coordinator, and leaves nothing half done."""
+alone and through a coordinator, and leaves nothing half done; a write that
+returns more rows than --max-held-result is refused with RESOURCE_EXHAUSTED
+and undone."""
 
 import time
 
@@ -11,6 +13,9 @@ from cluster_harness import Coordinator, Etcd, Executor, wait_until
 from openduck_harness import Server
 
 TIMEOUT = "1s"
+HELD = 1 << 20
+# About 10 MiB of rows returned: ten times what the server holds.
+LARGE_RETURNING = "INSERT INTO ledger SELECT i, repeat('x', 100) FROM range(100000) t(i) RETURNING *"
 # Far more rows than a second allows: only the timeout ends it.
 ENDLESS = "SELECT sum(i) FROM range(1000000000000000) t(i)"
 
@@ -30,7 +35,8 @@ def fails_with_deadline(cur, sql):
 
 @pytest.fixture
 def server(tmp_path):
-    server = Server(tmp_path / "data", extra_args=["--statement-timeout", TIMEOUT]).start()
+    server = Server(tmp_path / "data", extra_args=["--statement-timeout", TIMEOUT,
+                                                   "--max-held-result", str(HELD)]).start()
     yield server
     server.stop()
 
@@ -62,6 +68,32 @@ def test_a_transaction_with_a_timed_out_statement_cannot_commit(server):
         assert cur.fetchone() == (0,)
 
 
+def refused_as_too_large(cur, sql):
+    with pytest.raises(adbc_driver_manager.Error) as refused:
+        cur.execute(sql)
+        cur.fetchall()
+    message = str(refused.value)
+    assert "ResourceExhausted" in message and "more than 1 MiB of rows" in message, message
+
+
+def test_a_write_returning_more_than_is_held_is_refused_and_undone(server):
+    with server.connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE ledger (id BIGINT, note VARCHAR)")
+        refused_as_too_large(cur, LARGE_RETURNING)
+        cur.execute("SELECT count(*) FROM ledger")
+        assert cur.fetchone() == (0,)
+        cur.execute("INSERT INTO ledger VALUES (1, 'one') RETURNING id")
+        assert cur.fetchall() == [(1,)]
+    with server.connect(autocommit=False) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO ledger VALUES (2, 'two')")
+        refused_as_too_large(cur, LARGE_RETURNING)
+        with pytest.raises(adbc_driver_manager.Error, match=r"(?s)rolled back, not committed.*\(Aborted; Commit\)"):
+            conn.commit()
+    with server.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT id FROM ledger")
+        assert cur.fetchall() == [(1,)]
+
+
 def test_no_limit_unless_one_is_set(tmp_path):
     with pytest.raises(AssertionError, match="not a duration"):
         Server(tmp_path / "bad", extra_args=["--statement-timeout", "soon"]).start()
@@ -75,19 +107,24 @@ def test_no_limit_unless_one_is_set(tmp_path):
         server.stop()
 
 
-def test_the_timeout_reaches_a_client_of_a_cluster_as_deadline_exceeded(tmp_path):
+def test_the_limits_reach_a_client_of_a_cluster(tmp_path):
     etcd = Etcd(tmp_path / "etcd").start()
     started = []
     try:
         started.append(Executor(tmp_path / "exec", etcd, "exec-0", ["mydb"],
                                 extra_args=["--statement-timeout", TIMEOUT]).start())
-        coordinator = Coordinator(tmp_path / "coordinator", etcd).start()
+        coordinator = Coordinator(tmp_path / "coordinator", etcd, extra_args=["--max-held-result", str(HELD)]).start()
         started.append(coordinator)
         with coordinator.connect() as conn, conn.cursor() as cur:
             wait_until(lambda: cur.execute("SELECT 1") or True, what="the executor to register")
             fails_with_deadline(cur, ENDLESS)
             cur.execute("SELECT 7")
             assert cur.fetchone() == (7,)
+            # The coordinator's limit travels with the statement to the executor.
+            cur.execute("CREATE TABLE ledger (id BIGINT, note VARCHAR)")
+            refused_as_too_large(cur, LARGE_RETURNING)
+            cur.execute("SELECT count(*) FROM ledger")
+            assert cur.fetchone() == (0,)
     finally:
         for process in reversed(started):
             process.stop()

@@ -128,7 +128,19 @@ impl Connection {
         } else if read_only && !self.read_only_transaction.get() {
             return Err(Error::read_only());
         }
-        Ok(StatementTransaction { conn: self, own })
+        Ok(StatementTransaction {
+            conn: self,
+            own,
+            undo: false,
+        })
+    }
+
+    /// Makes the open transaction fail, as DuckDB does when one of its
+    /// statements fails: every later statement in it fails, and
+    /// [`Connection::commit_client_transaction`] refuses to commit it.
+    fn fail_transaction(&self) {
+        // error() fails inside DuckDB, which marks the transaction aborted.
+        let _ = self.execute_batch("SELECT error('openduck: a statement of this transaction was refused')");
     }
 }
 
@@ -138,9 +150,19 @@ impl Connection {
 pub(crate) struct StatementTransaction<'c> {
     conn: &'c Connection,
     own: bool,
+    /// Fail a client's transaction it runs in when dropped.
+    undo: bool,
 }
 
 impl StatementTransaction<'_> {
+    /// The statement failed after it ran (its result was refused): what it
+    /// did must not stand. When dropped uncommitted, its own transaction
+    /// rolls back, as always; a client's transaction it ran in fails (see
+    /// [`Connection::fail_transaction`]). Drop the statement first.
+    pub(crate) fn undo_on_drop(&mut self) {
+        self.undo = true;
+    }
+
     /// Commits what the statement did, when this transaction is its own.
     pub(crate) fn commit(mut self) -> Result<()> {
         if std::mem::take(&mut self.own) {
@@ -154,6 +176,8 @@ impl Drop for StatementTransaction<'_> {
     fn drop(&mut self) {
         if self.own {
             let _ = self.conn.rollback();
+        } else if self.undo {
+            self.conn.fail_transaction();
         }
     }
 }
