@@ -55,8 +55,9 @@ pub(crate) struct FrontendArgs {
     /// Most bytes of rows a statement that changes data may return (an
     /// INSERT ... RETURNING): it runs when planned and its result is held
     /// for the client. One that returns more fails with RESOURCE_EXHAUSTED,
-    /// and nothing it did stands.
-    #[arg(long, env = "OPENDUCK_MAX_HELD_RESULT", default_value_t = openduck_coordinator::DEFAULT_HELD_RESULT)]
+    /// and is undone. At least 65536; 0 for no limit.
+    #[arg(long, env = "OPENDUCK_MAX_HELD_RESULT", default_value_t = openduck_coordinator::DEFAULT_HELD_RESULT,
+          value_parser = parse_held_limit)]
     pub(crate) max_held_result: u64,
 
     /// Serve TLS with this certificate chain (PEM); needs --tls-key.
@@ -79,6 +80,14 @@ pub(crate) struct FrontendArgs {
     /// Largest total size of a request's headers, in bytes.
     #[arg(long, env = "OPENDUCK_MAX_HEADER_SIZE", default_value_t = 256 << 10)]
     max_header_size: u32,
+
+    /// Most calls one client connection may have running at once (a query's
+    /// stream counts until its last row is sent); one more fails with
+    /// RESOURCE_EXHAUSTED.
+    #[arg(long, env = "OPENDUCK_MAX_STREAMS_PER_CONNECTION",
+          default_value_t = openduck_flight_sql::DEFAULT_STREAMS_PER_CONNECTION as u32,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_streams_per_connection: u32,
 
     /// On SIGTERM or Ctrl-C, how long running statements may finish before
     /// they are interrupted; no new statement starts meanwhile (health
@@ -305,6 +314,7 @@ pub(crate) async fn serve_frontend(
             tls,
             max_message_size: args.max_message_size,
             max_header_size: args.max_header_size,
+            max_streams_per_connection: args.max_streams_per_connection as usize,
             shutdown_grace: args.shutdown_grace,
             shutdown_delay: args.shutdown_delay,
         },
@@ -330,6 +340,19 @@ pub(crate) async fn serve_frontend(
 
 pub(crate) fn read(path: &std::path::Path) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
     std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()).into())
+}
+
+/// Smallest --max-held-result but 0: below it, even the row count of a
+/// plain INSERT would not fit.
+const MIN_HELD_RESULT: u64 = 64 << 10;
+
+/// Parses --max-held-result: 0 (no limit), or at least [`MIN_HELD_RESULT`].
+fn parse_held_limit(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(bytes) if bytes == 0 || bytes >= MIN_HELD_RESULT => Ok(bytes),
+        Ok(_) => Err(format!("give at least {MIN_HELD_RESULT} bytes, or 0 for no limit")),
+        Err(error) => Err(format!("not a number of bytes: {error}")),
+    }
 }
 
 /// Parses `90`, `90s`, `30m`, `12h` or `7d`.
@@ -389,5 +412,18 @@ pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
         async {
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_result_limit_is_none_or_large_enough_for_a_row_count() {
+        assert_eq!(parse_held_limit("0"), Ok(0));
+        assert_eq!(parse_held_limit("65536"), Ok(65536));
+        assert!(parse_held_limit("100").unwrap_err().contains("at least 65536"));
+        assert!(parse_held_limit("64MiB").unwrap_err().contains("not a number"));
     }
 }

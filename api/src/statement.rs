@@ -38,6 +38,23 @@ pub struct Statement {
     pub result_limit: Option<u64>,
 }
 
+/// The bytes of data `batch` holds, as counted against
+/// [`Statement::result_limit`]: the slices its columns take, not the
+/// buffers they may share with others (rows decoded from one Flight
+/// message share its whole body).
+pub fn result_bytes(batch: &arrow::array::RecordBatch) -> usize {
+    batch
+        .columns()
+        .iter()
+        .map(|column| {
+            column
+                .to_data()
+                .get_slice_memory_size()
+                .unwrap_or_else(|_| column.get_array_memory_size())
+        })
+        .sum()
+}
+
 impl Statement {
     /// A statement without parameters.
     pub fn new(database: impl Into<String>, sql: impl Into<String>) -> Self {

@@ -119,9 +119,9 @@ impl Coordinator {
     }
 
     /// Lets a statement that changes data (which runs when it is planned,
-    /// its result held for the client) return at most `bytes` of rows: one
-    /// that returns more fails with `ResourceExhausted`, and nothing it did
-    /// stands.
+    /// its result held for the client) return at most `bytes` of rows (0:
+    /// no limit): one that returns more fails with `ResourceExhausted`, and
+    /// is undone.
     pub fn with_held_result_limit(mut self, bytes: u64) -> Self {
         let budget = HELD_BYTES.max(usize::try_from(bytes).unwrap_or(usize::MAX));
         self.held = Held::new(self.signer.ttl(), HELD_RESULTS, budget);
@@ -355,7 +355,7 @@ impl Coordinator {
         } else {
             let mut statement = scope.statement(&database, sql);
             statement.parameters = parameters.cloned();
-            statement.result_limit = Some(self.held_result_limit);
+            statement.result_limit = Some(self.held_result_limit).filter(|limit| *limit > 0);
             let rows = site.query(statement).await?;
             self.planner.invalidate();
             self.registry.refresh_local();
@@ -402,7 +402,7 @@ impl Coordinator {
     /// Holds a result computed at planning under `query_id`, for the ticket
     /// this returns to redeem once.
     fn hold(&self, query_id: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> TicketKind {
-        let bytes = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        let bytes = batches.iter().map(openduck_api::result_bytes).sum();
         self.held.put(query_id, (schema, batches), bytes);
         TicketKind::Held(HeldResult {
             query_id: query_id.to_string(),

@@ -32,9 +32,9 @@ pub enum Error {
     ///
     /// [`Statement::result_limit`]: openduck_api::Statement::result_limit
     #[error(
-        "the statement returned more than {} MiB of rows, the most held for a statement that changes data, \
-         so nothing it did stands: return fewer rows or columns (RETURNING), or change the data in parts",
-        limit >> 20
+        "the statement returned more than {limit} bytes of rows, the most the server holds for a statement \
+         that changes data, so it was undone (in a transaction: the transaction can no longer commit); \
+         return fewer rows or columns (RETURNING), or change the data in parts"
     )]
     ResultTooLarge {
         /// The limit, in bytes.

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 
 use crate::durable::Durability;
-use crate::engine::{Interrupter, QueryResult, StatementKind};
+use crate::engine::{Interrupter, Prepared, QueryResult, StatementKind};
 use crate::error::{Error, Result};
 use crate::executor::{after_statement, check_parameters_fit, guard_kind, Statement, Writing};
 use crate::pool::{Lease, PooledConnection};
@@ -216,21 +216,22 @@ pub(crate) async fn start_query(
                 None => Access::Write,
             },
         };
-        let produced = produce(&conn, &statement, &mut sink, access);
+        let mut wrote = false;
+        let produced = produce(&conn, &statement, &mut sink, access, &mut wrote);
         // The statement is over: its timeout with it.
         drop(timer);
-        match produced {
-            Err(error) => sink.fail(error),
-            Ok(Produced::NeedsWriteAccess) => sink.needs_write_access(statement),
-            Ok(Produced::Done { wrote }) => {
-                // The connection goes back first: nothing waits for it.
-                drop(conn);
-                if let Some(publisher) = publisher {
-                    if let Err(error) = publisher.finish(wrote) {
-                        sink.fail(error);
-                    }
-                }
-            }
+        if let Ok(Produced::NeedsWriteAccess) = produced {
+            return sink.needs_write_access(statement);
+        }
+        // The connection goes back first: nothing waits for it. What
+        // committed is published, also when a later part failed.
+        drop(conn);
+        let published = match publisher {
+            Some(publisher) => publisher.finish(wrote),
+            None => Ok(()),
+        };
+        if let Err(error) = produced.and(published) {
+            sink.fail(error);
         }
     });
     let begun = schema_rx
@@ -290,7 +291,7 @@ impl Sink {
     /// they ever disagree rather than sending batches a client cannot decode.
     /// Fails when the batch would take the result beyond its limit.
     fn send(&mut self, batch: RecordBatch) -> Result<Flow> {
-        self.sent += batch.get_array_memory_size() as u64;
+        self.sent += openduck_api::result_bytes(&batch) as u64;
         if let Some(limit) = self.limit.filter(|limit| self.sent > *limit) {
             return Err(Error::ResultTooLarge { limit });
         }
@@ -330,16 +331,24 @@ impl Sink {
 
 /// How a statement ran.
 enum Produced {
-    /// To the end; `wrote` says whether it may have changed data (anything
-    /// but a query).
-    Done { wrote: bool },
+    /// To the end.
+    Done,
     /// Not at all: it may write (a text of several statements, or one that
     /// is not a query), and it has no write access.
     NeedsWriteAccess,
 }
 
-/// Runs the statement into `sink`.
-fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink, access: Access) -> Result<Produced> {
+/// Runs the statement into `sink`, setting `wrote` once a statement that
+/// may have changed data ran (before the last of a text, which commit on
+/// their own) or committed (the last), so that it is published even if a
+/// later part fails.
+fn produce(
+    conn: &PooledConnection,
+    statement: &Statement,
+    sink: &mut Sink,
+    access: Access,
+    wrote: &mut bool,
+) -> Result<Produced> {
     let statements = conn.conn().statements(&statement.sql)?;
     check_parameters_fit(statement, statements.len())?;
     if statement.read_only && statements.len() > 1 {
@@ -361,29 +370,44 @@ fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink, acce
             Access::ReadOnly | Access::Write => Ok(true),
         }
     };
-    let mut wrote = false;
     for index in 0..last {
         let transaction = conn.conn().statement_transaction(statement.read_only)?;
         let prepared = statements.prepare(index)?;
         let kind = guard_kind(conn, prepared.kind())?;
-        wrote |= writes(kind)?;
+        *wrote |= writes(kind)?;
         prepared.execute()?;
         drop(prepared);
         transaction.commit()?;
         after_statement(conn, kind)?;
     }
     // Declared before the statement, so dropped after it (rolling back
-    // when the statement fails or its consumer goes away). A failure once
-    // it ran (a result beyond its limit) also fails a client's transaction.
+    // when the statement fails or its consumer goes away).
     let mut transaction = conn.conn().statement_transaction(statement.read_only)?;
     let prepared = statements.prepare(last)?;
     let kind = guard_kind(conn, prepared.kind())?;
-    if writes(kind)? {
-        if matches!(access, Access::ReadOnly) {
-            return Ok(Produced::NeedsWriteAccess);
-        }
-        wrote = true;
+    let last_writes = writes(kind)?;
+    if last_writes && matches!(access, Access::ReadOnly) {
+        return Ok(Produced::NeedsWriteAccess);
     }
+    let ran = run(conn, &prepared, statement, sink);
+    // A write that failed once it ran (its result beyond its limit, say) or
+    // whose consumer went away is undone in a client's transaction too.
+    if last_writes && !matches!(ran, Ok(Flow::Continue)) {
+        transaction.undo_on_drop();
+    }
+    drop(prepared);
+    if ran? == Flow::Stop {
+        return Ok(Produced::Done);
+    }
+    transaction.commit()?;
+    *wrote |= last_writes;
+    after_statement(conn, kind)?;
+    Ok(Produced::Done)
+}
+
+/// Executes `prepared` (once per parameter row) into `sink`; whether its
+/// consumer still wanted rows at the end.
+fn run(conn: &PooledConnection, prepared: &Prepared<'_>, statement: &Statement, sink: &mut Sink) -> Result<Flow> {
     let mut out = Coalescer::default();
     match &statement.parameters {
         None => {
@@ -395,9 +419,9 @@ fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink, acce
             }
             let mut result = prepared.execute_streaming()?;
             sink.start(result.schema());
-            if drain(&mut result, &mut out, sink).inspect_err(|_| transaction.undo_on_drop())? == Flow::Stop {
+            if drain(&mut result, &mut out, sink)? == Flow::Stop {
                 abandon(conn);
-                return Ok(Produced::Done { wrote });
+                return Ok(Flow::Stop);
             }
         }
         Some(rows) if rows.num_rows() == 0 => {
@@ -411,23 +435,18 @@ fn produce(conn: &PooledConnection, statement: &Statement, sink: &mut Sink, acce
                 let mut result = prepared.execute_streaming()?;
                 // The executed result knows the types that depend on parameters.
                 sink.start(result.schema());
-                if drain(&mut result, &mut out, sink).inspect_err(|_| transaction.undo_on_drop())? == Flow::Stop {
+                if drain(&mut result, &mut out, sink)? == Flow::Stop {
                     abandon(conn);
-                    return Ok(Produced::Done { wrote });
+                    return Ok(Flow::Stop);
                 }
             }
         }
     }
-    let last_batch = out.flush().and_then(|batch| match batch {
+    if let Some(batch) = out.flush()? {
         // The work is done: a consumer that left now does not undo it.
-        Some(batch) => sink.send(batch).map(drop),
-        None => Ok(()),
-    });
-    last_batch.inspect_err(|_| transaction.undo_on_drop())?;
-    drop(prepared);
-    transaction.commit()?;
-    after_statement(conn, kind)?;
-    Ok(Produced::Done { wrote })
+        sink.send(batch)?;
+    }
+    Ok(Flow::Continue)
 }
 
 /// The consumer went away: stop DuckDB's worker threads before the result

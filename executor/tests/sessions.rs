@@ -471,11 +471,15 @@ async fn a_result_beyond_its_limit_undoes_the_statement() {
         statement
     };
     let large = "INSERT INTO t SELECT range FROM range(100000) RETURNING x";
+    // Over the limit only in the last batch, sent when the statement ends.
+    let just_over = "INSERT INTO t SELECT range FROM range(10000) RETURNING x";
 
-    let error = failure(&executor, limited(large, None)).await;
-    assert_eq!(error.kind(), ErrorKind::ResourceExhausted);
-    assert!(error.to_string().contains("nothing it did stands"), "{error}");
-    assert_eq!(count().await, "0");
+    for sql in [large, just_over] {
+        let error = failure(&executor, limited(sql, None)).await;
+        assert_eq!(error.kind(), ErrorKind::ResourceExhausted);
+        assert!(error.to_string().contains("so it was undone"), "{error}");
+        assert_eq!(count().await, "0", "{sql}");
+    }
 
     // Within the limit, it returns its rows and commits.
     let small: Vec<RecordBatch> = executor
@@ -488,16 +492,40 @@ async fn a_result_beyond_its_limit_undoes_the_statement() {
     assert_eq!(small.iter().map(RecordBatch::num_rows).sum::<usize>(), 1);
     assert_eq!(count().await, "1");
 
+    // In a text of several statements, those before the last commit on
+    // their own, as they do when the last fails in any other way.
+    let text = format!("INSERT INTO t VALUES (8); {just_over}");
+    let error = failure(&executor, limited(&text, None)).await;
+    assert_eq!(error.kind(), ErrorKind::ResourceExhausted);
+    assert_eq!(count().await, "2");
+
     // In a client's transaction: the statement fails, and so does COMMIT.
     let session = executor.open_session().unwrap();
+    for sql in [large, just_over] {
+        executor.begin(session.id(), false).await.unwrap();
+        executor
+            .update(in_session("INSERT INTO t VALUES (9)", session.id()))
+            .await
+            .unwrap();
+        let error = failure(&executor, limited(sql, Some(session.id()))).await;
+        assert_eq!(error.kind(), ErrorKind::ResourceExhausted);
+        let refused = executor.commit(session.id()).await.unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::Aborted, "{refused}");
+        assert_eq!(count().await, "2", "{sql}");
+    }
+
+    // A query beyond the limit fails alone: only writes are undone.
     executor.begin(session.id(), false).await.unwrap();
     executor
-        .update(in_session("INSERT INTO t VALUES (8)", session.id()))
+        .update(in_session("INSERT INTO t VALUES (10)", session.id()))
         .await
         .unwrap();
-    let error = failure(&executor, limited(large, Some(session.id()))).await;
+    let error = failure(
+        &executor,
+        limited("SELECT range FROM range(100000)", Some(session.id())),
+    )
+    .await;
     assert_eq!(error.kind(), ErrorKind::ResourceExhausted);
-    let refused = executor.commit(session.id()).await.unwrap_err();
-    assert_eq!(refused.kind(), ErrorKind::Aborted, "{refused}");
-    assert_eq!(count().await, "1");
+    executor.commit(session.id()).await.unwrap();
+    assert_eq!(count().await, "3");
 }

@@ -11,12 +11,14 @@ use tonic::transport::server::{Connected, TlsConnectInfo};
 use openduck_remote::LingeringTcp;
 
 use crate::session::{ClientSessions, CloseOnDrop, ConnectionId};
+use crate::streams::Running;
 
 /// A client's TCP connection; its id reaches every request as an extension.
 #[derive(Debug)]
 pub(crate) struct TrackedConnection {
     tcp: LingeringTcp,
     id: ConnectionId,
+    running: Arc<Running>,
     _close: CloseOnDrop,
 }
 
@@ -26,6 +28,7 @@ impl TrackedConnection {
         TrackedConnection {
             tcp,
             id,
+            running: Arc::default(),
             _close: CloseOnDrop { sessions, client: id },
         }
     }
@@ -35,13 +38,18 @@ impl TrackedConnection {
 #[derive(Debug, Clone)]
 pub(crate) struct TrackedInfo {
     pub(crate) id: ConnectionId,
+    /// The calls it has running.
+    pub(crate) running: Arc<Running>,
 }
 
 impl Connected for TrackedConnection {
     type ConnectInfo = TrackedInfo;
 
     fn connect_info(&self) -> TrackedInfo {
-        TrackedInfo { id: self.id }
+        TrackedInfo {
+            id: self.id,
+            running: Arc::clone(&self.running),
+        }
     }
 }
 
@@ -79,13 +87,14 @@ impl AsyncWrite for TrackedConnection {
 
 /// The id of the connection a request arrived on.
 pub(crate) fn client_of<T>(request: &tonic::Request<T>) -> Option<ConnectionId> {
-    let extensions = request.extensions();
-    extensions
-        .get::<TrackedInfo>()
-        .or_else(|| {
-            extensions
-                .get::<TlsConnectInfo<TrackedInfo>>()
-                .map(TlsConnectInfo::get_ref)
-        })
-        .map(|info| info.id)
+    tracked(request.extensions()).map(|info| info.id)
+}
+
+/// What a request's extensions say of its connection, over TLS or not.
+pub(crate) fn tracked(extensions: &http::Extensions) -> Option<&TrackedInfo> {
+    extensions.get::<TrackedInfo>().or_else(|| {
+        extensions
+            .get::<TlsConnectInfo<TrackedInfo>>()
+            .map(TlsConnectInfo::get_ref)
+    })
 }

@@ -23,6 +23,10 @@ use crate::flight::OpenDuckFlight;
 use crate::limits::LimitsLayer;
 use crate::service::OpenDuckFlightSql;
 use crate::session::ClientSessions;
+use crate::streams::StreamsLayer;
+
+/// Calls one client connection may have running at once unless told otherwise.
+pub const DEFAULT_STREAMS_PER_CONNECTION: usize = 100;
 
 /// How the Flight SQL server listens and whom it lets in.
 #[derive(Clone)]
@@ -43,6 +47,10 @@ pub struct ServerConfig {
     pub max_message_size: usize,
     /// Largest total size of a request's headers (HTTP/2 header list).
     pub max_header_size: u32,
+    /// Most calls one client connection may have running at once (a
+    /// `DoGet` runs until its last row is sent); one more answers
+    /// `ResourceExhausted`.
+    pub max_streams_per_connection: usize,
     /// How long shutdown lets running calls finish before interrupting them.
     pub shutdown_grace: Duration,
     /// How long shutdown keeps accepting calls after health checks turn
@@ -60,6 +68,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("tls", &self.tls)
             .field("max_message_size", &self.max_message_size)
             .field("max_header_size", &self.max_header_size)
+            .field("max_streams_per_connection", &self.max_streams_per_connection)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("shutdown_delay", &self.shutdown_delay)
             .finish()
@@ -76,6 +85,7 @@ impl Default for ServerConfig {
             tls: None,
             max_message_size: 64 << 20,
             max_header_size: 256 << 10,
+            max_streams_per_connection: DEFAULT_STREAMS_PER_CONNECTION,
             shutdown_grace: Duration::from_secs(5),
             shutdown_delay: Duration::ZERO,
         }
@@ -163,6 +173,7 @@ pub async fn serve(coordinator: Arc<Coordinator>, config: ServerConfig) -> Resul
     let task = tokio::spawn(async move {
         builder
             .layer(LimitsLayer)
+            .layer(StreamsLayer::new(config.max_streams_per_connection))
             .layer(AuthLayer::new(credentials))
             .add_service(health_service)
             .add_service(service)

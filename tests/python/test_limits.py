@@ -73,7 +73,7 @@ def refused_as_too_large(cur, sql):
         cur.execute(sql)
         cur.fetchall()
     message = str(refused.value)
-    assert "ResourceExhausted" in message and "more than 1 MiB of rows" in message, message
+    assert "ResourceExhausted" in message and f"more than {HELD} bytes of rows" in message, message
 
 
 def test_a_write_returning_more_than_is_held_is_refused_and_undone(server):

@@ -110,6 +110,7 @@ impl Database {
             in_transaction: std::cell::Cell::new(false),
             read_only_transaction: std::cell::Cell::new(false),
             broken: std::cell::Cell::new(false),
+            failed: std::cell::Cell::new(false),
             _database: Arc::clone(self),
         })
     }
@@ -155,6 +156,9 @@ pub(crate) struct Connection {
     read_only_transaction: std::cell::Cell<bool>,
     /// Set when a rollback failed (see [`Connection::is_broken`]).
     broken: std::cell::Cell<bool>,
+    /// Set when openduck failed a statement of the open transaction after
+    /// it ran (see `Connection::fail_transaction`): it must not commit.
+    failed: std::cell::Cell<bool>,
     _database: Arc<Database>,
 }
 

@@ -46,6 +46,7 @@ impl Connection {
             let _ = self.rollback_quietly();
         })?;
         self.in_transaction.set(true);
+        self.failed.set(false);
         self.read_only_transaction.set(read_only);
         Ok(())
     }
@@ -76,6 +77,13 @@ impl Connection {
     /// commit. Every statement of a failed transaction fails, which is how
     /// it is found out.
     pub(crate) fn commit_client_transaction(&self) -> Result<()> {
+        if self.failed.get() {
+            let _ = self.rollback();
+            return Err(Error::DuckDb {
+                kind: ErrorKind::Aborted,
+                message: "the transaction was rolled back, not committed: a statement in it was refused".into(),
+            });
+        }
         if let Err(error) = self.execute_batch("SELECT 1") {
             let _ = self.rollback();
             return Err(Error::DuckDb {
@@ -137,10 +145,14 @@ impl Connection {
 
     /// Makes the open transaction fail, as DuckDB does when one of its
     /// statements fails: every later statement in it fails, and
-    /// [`Connection::commit_client_transaction`] refuses to commit it.
+    /// [`Connection::commit_client_transaction`] refuses to commit it (by
+    /// the flag, even if a cancellation kept the statement below from
+    /// running).
     fn fail_transaction(&self) {
+        self.failed.set(true);
         // error() fails inside DuckDB, which marks the transaction aborted.
-        let _ = self.execute_batch("SELECT error('openduck: a statement of this transaction was refused')");
+        let _ = self
+            .shielded(|| self.execute_batch("SELECT error('openduck: a statement of this transaction was refused')"));
     }
 }
 

@@ -25,6 +25,7 @@ pub(crate) struct Options {
     pub(crate) databases: Vec<String>,
     pub(crate) token: Option<String>,
     pub(crate) max_connections: usize,
+    pub(crate) max_streams_per_connection: usize,
 }
 
 impl Default for Options {
@@ -33,6 +34,7 @@ impl Default for Options {
             databases: vec!["mydb".into()],
             token: None,
             max_connections: 4,
+            max_streams_per_connection: ServerConfig::default().max_streams_per_connection,
         }
     }
 }
@@ -69,6 +71,7 @@ impl TestServer {
             ServerConfig {
                 listen: "127.0.0.1:0".into(),
                 token: options.token.clone(),
+                max_streams_per_connection: options.max_streams_per_connection,
                 shutdown_grace: Duration::from_secs(2),
                 ..ServerConfig::default()
             },
@@ -97,6 +100,11 @@ impl TestServer {
     /// `HOST:PORT` the server listens on.
     pub(crate) fn addr(&self) -> String {
         self.server.as_ref().expect("running").local_addr().to_string()
+    }
+
+    /// The one connection every client of this test shares.
+    pub(crate) fn channel(&self) -> Channel {
+        self.channel.clone()
     }
 
     pub(crate) fn flight(&self) -> FlightServiceClient<Channel> {

@@ -10,4 +10,5 @@ mod metadata;
 mod prepared;
 mod queries;
 mod sessions;
+mod streams;
 mod types;
