@@ -7,7 +7,7 @@ use arrow_flight::sql::{Any, Command};
 use arrow_flight::{
     Action, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest, PollInfo, SchemaResult, Ticket,
 };
-use futures::StreamExt;
+use futures::{StreamExt, TryFutureExt};
 use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
@@ -75,14 +75,16 @@ impl FlightService for OpenDuckFlight {
 
     async fn get_flight_info(&self, request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
         let call = Call::start("GetFlightInfo", kind_of_command(&request.get_ref().cmd));
-        measured(call, self.inner.get_flight_info(request)).await
+        measured(call, self.inner.get_flight_info(request).map_err(malformed)).await
     }
 
     /// Queries are planned when asked, so the answer is final at once: a
     /// PollInfo with the FlightInfo and no descriptor to poll again.
     async fn poll_flight_info(&self, request: Request<FlightDescriptor>) -> Result<Response<PollInfo>, Status> {
         let call = Call::start("PollFlightInfo", kind_of_command(&request.get_ref().cmd));
-        let info = measured(call, self.inner.get_flight_info(request)).await?.into_inner();
+        let info = measured(call, self.inner.get_flight_info(request).map_err(malformed))
+            .await?
+            .into_inner();
         Ok(Response::new(PollInfo {
             info: Some(info),
             flight_descriptor: None,
@@ -115,7 +117,7 @@ impl FlightService for OpenDuckFlight {
             openduck_telemetry::parent_from_text(call.span(), &self.inner.coordinator.trace_context(&handle));
         }
         let span = call.span().clone();
-        match self.inner.do_get(request).instrument(span).await {
+        match self.inner.do_get(request).map_err(malformed).instrument(span).await {
             Ok(response) => Ok(response.map(|stream| call.follow(stream).boxed())),
             Err(status) => {
                 call.finish(status.code());
@@ -130,14 +132,17 @@ impl FlightService for OpenDuckFlight {
         let call_kind = kind.clone();
         let call = Call::start("DoPut", "put");
         let span = call.span().clone();
-        let result = kind.scope(self.inner.do_put(request)).instrument(span).await;
+        let result = kind
+            .scope(self.inner.do_put(request).map_err(malformed))
+            .instrument(span)
+            .await;
         call.with_kind(call_kind.get()).finish_with(&result);
         result
     }
 
     async fn do_action(&self, request: Request<Action>) -> Result<Response<Self::DoActionStream>, Status> {
         let call = Call::start("DoAction", kind_of_action(&request.get_ref().r#type));
-        measured(call, self.inner.do_action(request)).await
+        measured(call, self.inner.do_action(request).map_err(malformed)).await
     }
 
     async fn list_actions(&self, request: Request<Empty>) -> Result<Response<Self::ListActionsStream>, Status> {
@@ -149,6 +154,17 @@ impl FlightService for OpenDuckFlight {
         request: Request<Streaming<FlightData>>,
     ) -> Result<Response<Self::DoExchangeStream>, Status> {
         self.inner.do_exchange(request).await
+    }
+}
+
+/// The sender's fault as such: arrow-flight's dispatcher answers a command
+/// whose `Any` value does not decode as the message its type names with
+/// INTERNAL, though the request was malformed.
+fn malformed(status: Status) -> Status {
+    if status.code() == tonic::Code::Internal && status.message().contains("Unable to decode Any value") {
+        Status::invalid_argument(format!("malformed Flight SQL command: {}", status.message()))
+    } else {
+        status
     }
 }
 

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::Schema;
 use arrow::ipc::writer::IpcWriteOptions;
-use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::encode::FlightDataEncoderBuilder;
-use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::sql::metadata::SqlInfoData;
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
@@ -26,7 +24,7 @@ use arrow_flight::{
     SchemaAsIpc, Ticket,
 };
 use bytes::Bytes;
-use futures::{future, stream, Stream, StreamExt, TryStreamExt};
+use futures::{stream, Stream, TryStreamExt};
 use openduck_coordinator::{CatalogFilter, Coordinator, PlannedQuery, Principal, Recording, ResultStream, Scope};
 use prost::Message;
 use tonic::metadata::MetadataValue;
@@ -42,7 +40,7 @@ use crate::metadata::{self, TableRef};
 use crate::prepared::PreparedStatements;
 use crate::session::ClientSessions;
 use crate::sql_info::sql_info;
-use openduck_remote::{encode_results, for_client, Receiver};
+use openduck_remote::{encode_results, for_client, incoming_batches, Receiver};
 
 use crate::observe::note_put_kind;
 
@@ -190,15 +188,10 @@ fn schema_bytes(schema: &Schema) -> Result<Bytes> {
 /// Messages without an IPC header (a first message that carries only the
 /// descriptor, as some clients send) hold no data and are skipped.
 async fn read_parameters(request: Request<PeekableFlightDataStream>) -> Result<Option<RecordBatch>> {
-    let flight_data = request
-        .into_inner()
-        .try_filter(|data| future::ready(!data.data_header.is_empty()))
-        .map_err(|status| FlightError::Tonic(Box::new(status)));
-    let mut batches = FlightRecordBatchStream::new_from_flight_data(flight_data);
-    let mut collected = Vec::new();
-    while let Some(batch) = batches.try_next().await? {
-        collected.push(batch);
-    }
+    let Some((_, batches)) = incoming_batches(request.into_inner()).await? else {
+        return Ok(None);
+    };
+    let collected: Vec<RecordBatch> = batches.try_collect().await?;
     match collected.as_slice() {
         [] => Ok(None),
         [single] => Ok(Some(single.clone())),
@@ -620,17 +613,10 @@ impl FlightSqlService for OpenDuckFlightSql {
         }
         let scope = self.scope(&request, command.transaction_id.as_ref())?;
         target.in_transaction = self.sessions.in_transaction(client);
-        let data = request
-            .into_inner()
-            .try_filter(|data| future::ready(!data.data_header.is_empty()))
-            .map_err(|status| FlightError::Tonic(Box::new(status)));
-        let mut batches = FlightRecordBatchStream::new_from_flight_data(data);
-        let first = batches.next().await.transpose().map_err(Error::from)?;
-        let schema = batches
-            .schema()
-            .cloned()
+        let (schema, rows) = incoming_batches(request.into_inner())
+            .await
+            .map_err(Error::from)?
             .ok_or_else(|| Error::InvalidRequest("an ingest must send the schema of its rows".into()))?;
-        let rows = stream::iter(first.map(Ok)).chain(batches);
         let recording = self.record(&scope, "ingest", &ingest_statement(&target));
         let appended = self.coordinator.ingest(&scope, target, schema, rows).await;
         history::finish(&recording, &appended, |appended| Some(*appended));

@@ -26,6 +26,7 @@ use crate::convert::{
     ticket_of,
 };
 use crate::error::{Error, Result};
+use crate::results::checked;
 use crate::server::{request_name, ACTION};
 use crate::signing::{TicketKind, TicketSigner};
 use crate::tls::ClientTls;
@@ -128,7 +129,8 @@ impl RemoteExecutor {
         let executor = self.id.clone();
         let data = response
             .into_inner()
-            .map_err(|status| FlightError::Tonic(Box::new(status)));
+            .map_err(|status| FlightError::Tonic(Box::new(status)))
+            .and_then(|data| future::ready(checked(data)));
         let mut batches = FlightRecordBatchStream::new_from_flight_data(data);
         // The schema comes first; an empty result has nothing else.
         let first = batches

@@ -86,6 +86,11 @@ impl From<arrow_flight::error::FlightError> for Error {
     fn from(error: arrow_flight::error::FlightError) -> Self {
         match error {
             arrow_flight::error::FlightError::Arrow(error) => Error::Arrow(error),
+            // Damaged Arrow IPC: the sender's fault.
+            arrow_flight::error::FlightError::DecodeError(message)
+            | arrow_flight::error::FlightError::ProtocolError(message) => {
+                Error::Arrow(arrow::error::ArrowError::IpcError(message))
+            }
             other => Error::Protocol(other.to_string()),
         }
     }

@@ -1,23 +1,31 @@
 //! Results as they leave a server, and rows as they arrive at one.
 //!
+//! Arrow IPC that arrives is checked before arrow decodes it: arrow's reader
+//! trusts a batch header's buffer offsets and lengths, and panics slicing a
+//! body shorter than they claim.
+//!
 //! Result types every client can read: Arrow's view types (Utf8View,
 //! BinaryView, ListView) are cast to their classic forms at the boundary,
 //! since older drivers (the Flight SQL JDBC driver before v19,
 //! flightsql-dbapi) cannot decode them. The Flight SQL front end and an
 //! executor serving a client directly encode results the same way.
 
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use arrow::array::RecordBatch;
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 use arrow::error::ArrowError;
+use arrow::ipc::MessageHeader;
 use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::encode::{DictionaryHandling, FlightDataEncoderBuilder};
 use arrow_flight::error::FlightError;
 use arrow_flight::FlightData;
 use futures::stream::{self, BoxStream};
-use futures::{future, Stream, StreamExt, TryStreamExt};
+use futures::{future, FutureExt, Stream, StreamExt, TryStreamExt};
 use tonic::Status;
 
 /// The type a client receives for `data_type`.
@@ -97,8 +105,8 @@ pub enum Receiver {
 
 /// The schema and rows of an incoming Flight data stream (a DoPut).
 /// Messages without an IPC header (a first message that carries only the
-/// descriptor, as some clients send) hold no data and are skipped. `None`
-/// when the stream ends without a schema.
+/// descriptor, as some clients send) hold no data and are skipped, and
+/// every other is [`checked`]. `None` when the stream ends without a schema.
 pub async fn incoming_batches<S>(
     data: S,
 ) -> Result<Option<(SchemaRef, BoxStream<'static, Result<RecordBatch, FlightError>>)>, FlightError>
@@ -107,13 +115,103 @@ where
 {
     let data = data
         .try_filter(|data| future::ready(!data.data_header.is_empty()))
-        .map_err(|status| FlightError::Tonic(Box::new(status)));
+        .map_err(|status| FlightError::Tonic(Box::new(status)))
+        .and_then(|data| future::ready(checked(data)));
     let mut batches = FlightRecordBatchStream::new_from_flight_data(data);
-    let first = batches.next().await.transpose()?;
+    let first = AssertUnwindSafe(batches.next())
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| Some(Err(damaged(&panic))))
+        .transpose()?;
     let Some(schema) = batches.schema().cloned() else {
         return Ok(None);
     };
-    Ok(Some((schema, stream::iter(first.map(Ok)).chain(batches).boxed())))
+    let rows = stream::iter(first.map(Ok)).chain(Contained {
+        inner: batches,
+        done: false,
+    });
+    Ok(Some((schema, rows.boxed())))
+}
+
+/// Rows that arrow's IPC reader decodes, which trusts more of a message
+/// than [`checked`] can verify without its schema: a panic while decoding
+/// one batch ends the stream with that batch's error, not the server.
+struct Contained<S> {
+    inner: S,
+    done: bool,
+}
+
+impl<S: Stream<Item = Result<RecordBatch, FlightError>> + Unpin> Stream for Contained<S> {
+    type Item = Result<RecordBatch, FlightError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        match std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.poll_next_unpin(cx))) {
+            Ok(polled) => polled,
+            Err(panic) => {
+                self.done = true;
+                Poll::Ready(Some(Err(damaged(&panic))))
+            }
+        }
+    }
+}
+
+/// The error of Arrow IPC data whose decoding panicked.
+fn damaged(panic: &Box<dyn std::any::Any + Send>) -> FlightError {
+    let reason = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("it does not decode");
+    FlightError::DecodeError(format!("damaged Arrow IPC data: {reason}"))
+}
+
+/// `data` when its IPC header parses and every buffer a (dictionary) batch
+/// claims lies within its body; a clear error otherwise, before arrow's
+/// reader slices the body where the header says.
+pub(crate) fn checked(data: FlightData) -> Result<FlightData, FlightError> {
+    let message = arrow::ipc::root_as_message(&data.data_header)
+        .map_err(|error| FlightError::DecodeError(format!("invalid Arrow IPC message header: {error}")))?;
+    let batch = match message.header_type() {
+        MessageHeader::RecordBatch => message.header_as_record_batch(),
+        MessageHeader::DictionaryBatch => message
+            .header_as_dictionary_batch()
+            .and_then(|dictionary| dictionary.data()),
+        _ => None,
+    };
+    let body = data.data_body.len() as u64;
+    let damaged = |what: String| Err(FlightError::DecodeError(format!("damaged Arrow IPC batch: {what}")));
+    if let Some(batch) = batch {
+        if batch.length() < 0 {
+            return damaged(format!("{} rows", batch.length()));
+        }
+        for node in batch.nodes().into_iter().flatten() {
+            let (length, nulls) = (node.length(), node.null_count());
+            // A validity bitmap of `length` bits must fit in the body.
+            let bitmap = u64::try_from(length).unwrap_or(u64::MAX).div_ceil(8);
+            if length < 0 || nulls < 0 || nulls > length || (nulls > 0 && bitmap > body) {
+                return damaged(format!(
+                    "a column of {length} values, {nulls} of them null, in {body} bytes"
+                ));
+            }
+        }
+    }
+    for buffer in batch.and_then(|batch| batch.buffers()).into_iter().flatten() {
+        let (offset, length) = (buffer.offset(), buffer.length());
+        let end = u64::try_from(offset)
+            .ok()
+            .zip(u64::try_from(length).ok())
+            .and_then(|(offset, length)| offset.checked_add(length));
+        if end.is_none_or(|end| end > body) {
+            return Err(FlightError::DecodeError(format!(
+                "an Arrow IPC buffer at offset {offset} of {length} bytes lies beyond the message body \
+                 ({body} bytes): a truncated or damaged batch"
+            )));
+        }
+    }
+    Ok(data)
 }
 
 fn cast_batch(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch, ArrowError> {
@@ -131,9 +229,53 @@ fn cast_batch(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch, Ar
 
 #[cfg(test)]
 mod tests {
-    use arrow::array::{Array, StringViewArray};
+    use arrow::array::{Array, Int64Array, StringViewArray};
 
     use super::*;
+
+    /// A panic while decoding is the stream's last error, not the server's end.
+    #[tokio::test]
+    async fn a_panic_while_decoding_ends_the_stream_with_an_error() {
+        let mut polls = 0;
+        let panicking = stream::poll_fn(move |_| -> Poll<Option<Result<RecordBatch, FlightError>>> {
+            polls += 1;
+            assert!(polls < 2, "polled again after it panicked");
+            panic!("a buffer that is not there")
+        });
+        let contained = Contained {
+            inner: panicking.boxed(),
+            done: false,
+        };
+        let items: Vec<_> = contained.collect().await;
+        let [Err(error)] = &items[..] else {
+            panic!("one error: {items:?}")
+        };
+        assert!(error.to_string().contains("a buffer that is not there"), "{error}");
+    }
+
+    /// A batch's body cut short is refused before arrow's reader slices it
+    /// (which panics); the whole message passes.
+    #[tokio::test]
+    async fn a_batch_whose_body_is_shorter_than_its_header_says_is_refused() {
+        let batch = RecordBatch::try_from_iter([("i", Arc::new(Int64Array::from_iter_values(0..100)) as _)]).unwrap();
+        let messages: Vec<FlightData> = FlightDataEncoderBuilder::new()
+            .build(stream::iter([Ok(batch)]))
+            .try_collect()
+            .await
+            .unwrap();
+        let [schema, rows] = &messages[..] else {
+            panic!("a schema and one batch: {messages:?}")
+        };
+        assert!(checked(schema.clone()).is_ok());
+        assert!(checked(rows.clone()).is_ok());
+        let mut cut = rows.clone();
+        cut.data_body = cut.data_body.slice(..cut.data_body.len() / 2);
+        let refused = checked(cut).unwrap_err().to_string();
+        assert!(refused.contains("lies beyond the message body"), "{refused}");
+        let mut garbage = rows.clone();
+        garbage.data_header = vec![0xff; 16].into();
+        assert!(checked(garbage).is_err());
+    }
 
     #[test]
     fn view_types_become_classic_types() {

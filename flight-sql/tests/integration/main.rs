@@ -6,6 +6,7 @@ mod fixture;
 mod auth;
 mod cancel;
 mod errors;
+mod fuzz;
 mod metadata;
 mod prepared;
 mod queries;
