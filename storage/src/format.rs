@@ -15,6 +15,9 @@ pub(crate) const HEADER_SIZE: u64 = 3 * HEADER_BLOCK;
 const HEADER_BLOCK: u64 = 4096;
 const CHECKSUM_SIZE: usize = 8;
 const MAGIC: &[u8; 4] = b"DUCK";
+/// The largest database file a header may describe (1 PiB): more is a
+/// damaged header, not a database.
+const MAX_FILE_LEN: u64 = 1 << 50;
 
 /// The shape of a DuckDB file as its current database header describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +77,16 @@ pub(crate) fn parse_headers(header: &[u8]) -> std::result::Result<Layout, String
     let layout = current.ok_or("neither database header passes its checksum")?;
     if !(4096..=(1 << 30)).contains(&layout.block_size) || layout.block_size % 4096 != 0 {
         return Err(format!("unsupported block size {}", layout.block_size));
+    }
+    let file_len = layout
+        .block_count
+        .checked_mul(layout.block_size)
+        .and_then(|blocks| blocks.checked_add(HEADER_SIZE));
+    if file_len.is_none_or(|len| len > MAX_FILE_LEN) {
+        return Err(format!(
+            "{} blocks of {} bytes: more than a database file holds",
+            layout.block_count, layout.block_size
+        ));
     }
     Ok(layout)
 }
@@ -168,5 +181,58 @@ mod tests {
         assert!(parse_headers(&headers([1, 0], 1000))
             .unwrap_err()
             .contains("block size"));
+    }
+
+    /// The headers with database header `index` (1 or 2) claiming `blocks`.
+    fn claiming(index: usize, blocks: u64) -> Vec<u8> {
+        let mut bytes = headers([3, 4], 262_144);
+        let start = index * 4096;
+        bytes[start + 32..start + 40].copy_from_slice(&blocks.to_le_bytes());
+        let block = with_checksum(bytes[start..start + 4096].to_vec());
+        bytes[start..start + 4096].copy_from_slice(&block);
+        bytes
+    }
+
+    #[test]
+    fn a_header_claiming_more_blocks_than_a_file_holds_is_refused() {
+        assert_eq!(parse_headers(&claiming(2, 1 << 20)).unwrap().block_count, 1 << 20);
+        for blocks in [u64::MAX, 1 << 40] {
+            let refused = parse_headers(&claiming(2, blocks)).unwrap_err();
+            assert!(refused.contains("more than a database file holds"), "{refused}");
+        }
+    }
+
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+            /// Damaged headers whose checksums still pass (DuckDB's checksum
+            /// is no MAC): never a panic, and a layout only when the file it
+            /// describes is one a disk could hold.
+            #[test]
+            fn damaged_headers_never_panic_and_describe_sane_files(
+                changes in prop::collection::vec((0..HEADER_SIZE as usize, any::<u8>()), 1..16),
+                fix_checksums in any::<bool>(),
+            ) {
+                let mut bytes = headers([3, 4], 262_144);
+                for (at, value) in changes {
+                    bytes[at] = value;
+                }
+                if fix_checksums {
+                    for start in [0, 4096, 8192] {
+                        let block = with_checksum(bytes[start..start + 4096].to_vec());
+                        bytes[start..start + 4096].copy_from_slice(&block);
+                    }
+                }
+                if let Ok(layout) = parse_headers(&bytes) {
+                    prop_assert!(layout.file_len() <= MAX_FILE_LEN);
+                    prop_assert!(layout.block_size % 4096 == 0);
+                }
+            }
+        }
     }
 }
