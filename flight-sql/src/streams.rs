@@ -1,9 +1,11 @@
 //! A bound on the calls one client connection has running at once. Each
 //! call holds one of its connection's permits until its response ends (a
-//! `DoGet` until its last row, or until the client drops it), so a client
-//! that opens streams and never reads them cannot take every executor
-//! connection from the others. A call beyond the bound answers
-//! `ResourceExhausted` at once. Health checks are not counted.
+//! `DoGet` until its last row, or until the client drops it), so the calls,
+//! streams and buffers one connection holds are bounded. A call beyond the
+//! bound answers `ResourceExhausted` at once. Health checks (`Check`, not
+//! the endless `Watch`) are not counted. Executor connections are a pool of
+//! their own (`--max-connections`), held by a stream until it ends: a client
+//! that stops reading holds them until `--statement-timeout`.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -117,7 +119,7 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let counted = !request.uri().path().starts_with(openduck_remote::HEALTH_PATH_PREFIX);
+        let counted = request.uri().path().strip_prefix(openduck_remote::HEALTH_PATH_PREFIX) != Some("Check");
         let running = counted
             .then(|| tracked(request.extensions()).map(|info| Arc::clone(&info.running)))
             .flatten();

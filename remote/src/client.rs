@@ -26,7 +26,7 @@ use crate::convert::{
     ticket_of,
 };
 use crate::error::{Error, Result};
-use crate::results::checked;
+use crate::results::{checked, first_batch, Contained};
 use crate::server::{request_name, ACTION};
 use crate::signing::{TicketKind, TicketSigner};
 use crate::tls::ClientTls;
@@ -133,10 +133,8 @@ impl RemoteExecutor {
             .and_then(|data| future::ready(checked(data)));
         let mut batches = FlightRecordBatchStream::new_from_flight_data(data);
         // The schema comes first; an empty result has nothing else.
-        let first = batches
-            .next()
+        let first = first_batch(&mut batches)
             .await
-            .transpose()
             .map_err(|error| flight_error(&executor, error))?;
         let schema = batches
             .schema()
@@ -144,7 +142,7 @@ impl RemoteExecutor {
             .ok_or_else(|| Error::Protocol(format!("executor {executor:?} sent no schema")))?;
         // Polled in the call's span, which so lasts as long as its rows come.
         let batches = futures::stream::iter(first.map(Ok))
-            .chain(batches.map_err(move |error| flight_error(&executor, error).into()));
+            .chain(Contained::new(batches).map_err(move |error| flight_error(&executor, error).into()));
         let batches = openduck_telemetry::in_span(batches, span).boxed();
         Ok(Rows { schema, batches })
     }

@@ -170,6 +170,14 @@ async fn hostile_commands_tickets_and_actions_get_clear_answers() {
     server.update("INSERT INTO t VALUES (1, 'a'), (2, 'b')").await.unwrap();
     let flight = server.flight();
 
+    // The seeds themselves are answered: a server that refused everything
+    // would pass what follows.
+    for cmd in &command_seeds()[..5] {
+        let descriptor = FlightDescriptor::new_cmd(cmd.clone());
+        let answered = flight.clone().get_flight_info(server.request(descriptor)).await;
+        assert!(answered.is_ok(), "{answered:?}");
+    }
+
     let mut runner = runner();
     runner
         .run(&hostile(command_seeds()), |cmd| {
@@ -273,15 +281,15 @@ async fn hostile_commands_tickets_and_actions_get_clear_answers() {
     println!("fuzz budget: {CASES} cases each of descriptors (x3 calls), tickets and actions");
 }
 
-/// The Flight data of an ingest into `fuzz_target`: the descriptor, the
-/// schema, and the batches.
-async fn ingest_messages(batch: RecordBatch) -> Vec<FlightData> {
+/// The Flight data of an ingest into `table`: the descriptor, the schema,
+/// and the batches.
+async fn ingest_messages(table: &str, batch: RecordBatch) -> Vec<FlightData> {
     let command = CommandStatementIngest {
         table_definition_options: Some(TableDefinitionOptions {
             if_not_exist: TableNotExistOption::Create as i32,
             if_exists: TableExistsOption::Append as i32,
         }),
-        table: "fuzz_target".into(),
+        table: table.into(),
         schema: None,
         catalog: None,
         temporary: false,
@@ -338,7 +346,7 @@ async fn hostile_arrow_ipc_in_do_put_gets_clear_answers() {
         ],
     )
     .unwrap();
-    let messages = ingest_messages(batch.clone()).await;
+    let messages = ingest_messages("fuzz_target", batch.clone()).await;
     // Another schema (one Float64 column), to send before the true batches.
     let liar = RecordBatch::try_new(
         Arc::new(Schema::new(vec![Field::new("wide", DataType::Float64, false)])),
@@ -347,9 +355,17 @@ async fn hostile_arrow_ipc_in_do_put_gets_clear_answers() {
         ))],
     )
     .unwrap();
-    let lying_schema = ingest_messages(liar).await;
+    let lying_schema = ingest_messages("fuzz_target", liar).await;
 
     let flight = server.flight();
+    // Undamaged, the ingest and one of a Null column succeed: a server that
+    // refused everything would pass what follows.
+    let nulls = RecordBatch::try_from_iter([("n", Arc::new(arrow::array::NullArray::new(10)) as _)]).unwrap();
+    for sent in [messages.clone(), ingest_messages("nulls", nulls).await] {
+        let put = flight.clone().do_put(server.request(futures::stream::iter(sent))).await;
+        let results: Vec<_> = put.unwrap().into_inner().try_collect().await.unwrap();
+        assert_eq!(results.len(), 1);
+    }
     let mut runner = runner();
     runner
         .run(&damages(), |damage| {
