@@ -389,14 +389,20 @@ impl Coordinator {
         let (schema, batches) = self.history.query(&scope.principal, sql).await?;
         let query_id = uuid::Uuid::new_v4().to_string();
         let ticket = self.hold(&query_id, SchemaRef::clone(&schema), batches);
-        Ok(PlannedQuery {
+        Ok(self.planned_here(query_id, schema, ticket))
+    }
+
+    /// A query this coordinator answers itself (no executor runs it as a
+    /// whole, and nothing ran that changed data).
+    fn planned_here(&self, query_id: String, schema: SchemaRef, ticket: TicketKind) -> PlannedQuery {
+        PlannedQuery {
             query_id,
             schema: Some(schema),
             ticket: self.signer.sign(ticket),
             executor_id: String::new(),
             ran: false,
             location: None,
-        })
+        }
     }
 
     /// Holds a result computed at planning under `query_id`, for the ticket
@@ -467,14 +473,7 @@ impl Coordinator {
             (schema, TicketKind::Distributed(query))
         };
         debug!(%query_id, database, "planned a query across executors");
-        Ok(PlannedQuery {
-            query_id,
-            schema: Some(schema),
-            ticket: self.signer.sign(ticket),
-            executor_id: String::new(),
-            ran: false,
-            location: None,
-        })
+        Ok(self.planned_here(query_id, schema, ticket))
     }
 
     /// The trace context of the call that planned a ticket, if the ticket

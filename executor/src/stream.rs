@@ -291,9 +291,13 @@ impl Sink {
     /// they ever disagree rather than sending batches a client cannot decode.
     /// Fails when the batch would take the result beyond its limit.
     fn send(&mut self, batch: RecordBatch) -> Result<Flow> {
-        self.sent += openduck_api::result_bytes(&batch) as u64;
-        if let Some(limit) = self.limit.filter(|limit| self.sent > *limit) {
-            return Err(Error::ResultTooLarge { limit });
+        // Counted only under a limit: weighing every batch of every query
+        // would cost for nothing.
+        if let Some(limit) = self.limit {
+            self.sent += openduck_api::result_bytes(&batch) as u64;
+            if self.sent > limit {
+                return Err(Error::ResultTooLarge { limit });
+            }
         }
         let batch = match &self.promised {
             Some(schema) if batch.schema() != *schema => {

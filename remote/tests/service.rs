@@ -1,14 +1,14 @@
 //! The executor's Flight service on a real port, called by the
 //! coordinator's client: what runs, and what is refused.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
 use arrow::array::AsArray;
 use arrow::datatypes::Int64Type;
 use futures::TryStreamExt;
 use openduck_api::{Error, ErrorKind, ExecutorApi, Statement, TableName};
-use openduck_executor::{Executor, ExecutorConfig};
 use openduck_proto as pb;
 use openduck_remote::{serve_executor, Listening, RemoteExecutor, RunningExecutor, TicketKind, TicketSigner};
 use tempfile::TempDir;
@@ -23,17 +23,7 @@ struct Served {
 }
 
 async fn serve() -> Served {
-    let dir = TempDir::new().unwrap();
-    let config = ExecutorConfig {
-        id: "exec-test".into(),
-        ..ExecutorConfig::new(dir.path(), vec!["db".into()])
-    };
-    let executor = Arc::new(
-        tokio::task::spawn_blocking(move || Executor::open(config))
-            .await
-            .unwrap()
-            .unwrap(),
-    );
+    let (executor, dir) = common::open_executor("exec-test").await;
     let signer = TicketSigner::new(SECRET, Duration::from_secs(60));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = serve_executor(executor, signer, Listening::plain(listener, 16 << 20))

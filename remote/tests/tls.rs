@@ -2,7 +2,8 @@
 //! coordinator with the cluster's certificates runs, and what a plain, an
 //! anonymous or a forged peer is refused.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
 use arrow::array::AsArray;
@@ -11,7 +12,6 @@ use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::Empty;
 use futures::TryStreamExt;
 use openduck_api::{ErrorKind, ExecutorApi, Statement};
-use openduck_executor::{Executor, ExecutorConfig};
 use openduck_remote::{
     serve_executor, ClientTls, Error, Listening, RemoteExecutor, RunningExecutor, ServerTls, TicketSigner,
 };
@@ -67,17 +67,7 @@ async fn serve(authority: &Authority, client_ca: Option<&Authority>) -> Served {
 
 /// The same, with a certificate for `names`.
 async fn serve_as(authority: &Authority, client_ca: Option<&Authority>, names: &[&str]) -> Served {
-    let dir = TempDir::new().unwrap();
-    let config = ExecutorConfig {
-        id: "exec-tls".into(),
-        ..ExecutorConfig::new(dir.path(), vec!["db".into()])
-    };
-    let executor = Arc::new(
-        tokio::task::spawn_blocking(move || Executor::open(config))
-            .await
-            .unwrap()
-            .unwrap(),
-    );
+    let (executor, dir) = common::open_executor("exec-tls").await;
     let (cert, key) = authority.certify(names);
     let tls = ServerTls {
         cert,
