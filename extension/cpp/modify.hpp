@@ -11,7 +11,6 @@
 
 #include "duckdb/execution/physical_operator.hpp"
 #include "duckdb/execution/physical_plan_generator.hpp"
-#include "duckdb/main/client_context_state.hpp"
 #include "duckdb/planner/planner_extension.hpp"
 
 namespace openduck {
@@ -62,19 +61,5 @@ std::string ViewSQL(duckdb::ClientContext &context, OpenduckCatalog &catalog, co
 //! attachment, and nothing depends on the session's time zone), and keeps the values of its
 //! parameters, which DuckDB then folds into the plan.
 void CheckShipping(duckdb::PlannerExtensionInput &input, duckdb::BoundStatement &statement);
-
-//! Per connection: what a statement shipped as written needs from the planning of it.
-class StatementState : public duckdb::ClientContextState {
-public:
-	static StatementState &Get(duckdb::ClientContext &context);
-
-	void QueryEnd(duckdb::ClientContext &context) override;
-
-	//! The values of the statement's parameters, as bound.
-	duckdb::case_insensitive_map_t<duckdb::Value> values;
-	//! Whether CheckShipping saw the plan being made, and why it cannot be shipped (empty: it can).
-	bool checked = false;
-	std::string refusal;
-};
 
 } // namespace openduck

@@ -1,12 +1,14 @@
 //===----------------------------------------------------------------------===//
 // openduck.duckdb_extension: `ATTACH 'openduck:mydb'` (or `od:mydb`) in a user's DuckDB.
 //
-// The entry point registers the storage extension behind ATTACH and openduck_query().
+// The entry point registers the storage extension behind ATTACH, openduck_query(), and the
+// planner hooks that ship statements to the service (modify.hpp, placement.hpp).
 // Everything DuckDB calls is here in C++; the Flight SQL client is the Rust core
 // (openduck_core.h), called only as leaf functions that return errors as values.
 //===----------------------------------------------------------------------===//
 #include "catalog.hpp"
 #include "modify.hpp"
+#include "placement.hpp"
 #include "scan.hpp"
 
 #include "duckdb/main/attached_database.hpp"
@@ -162,6 +164,10 @@ void Load(ExtensionLoader &loader) {
 	PlannerExtension shipping;
 	shipping.post_bind_function = CheckShipping;
 	PlannerExtension::Register(config, shipping);
+	PlannerExtension placing;
+	placing.post_bind_function = PlaceQuery;
+	PlannerExtension::Register(config, placing);
+	RegisterPlacement(config);
 	loader.RegisterFunction(QueryFunction());
 	loader.RegisterFunction(RefreshFunction());
 

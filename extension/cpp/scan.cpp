@@ -9,7 +9,9 @@
 #include "duckdb/main/database_manager.hpp"
 #include "duckdb/planner/expression/bound_conjunction_expression.hpp"
 #include "duckdb/planner/expression/bound_reference_expression.hpp"
+#include "duckdb/planner/binder.hpp"
 #include "duckdb/planner/operator/logical_get.hpp"
+#include "duckdb/common/vector_operations/vector_operations.hpp"
 #include "duckdb/planner/filter/optional_filter.hpp"
 #include "duckdb/planner/table_filter.hpp"
 
@@ -50,6 +52,12 @@ struct ScanData : public ArrowScanFunctionData {
 	std::string sql;
 	//! openduck_query: the stream opened at bind (its schema typed the result).
 	unique_ptr<ArrowArrayStreamWrapper> pending;
+	//! A shipped query: its attachment (the client is chosen as it runs, in its
+	//! transaction), the types the user's DuckDB bound it to, and whether its rows come
+	//! in an order to keep.
+	optional_ptr<OpenduckCatalog> shipped_from;
+	vector<LogicalType> expected;
+	bool ordered = false;
 };
 
 struct ScanGlobal : public ArrowScanGlobalState {
@@ -59,6 +67,11 @@ struct ScanGlobal : public ArrowScanGlobalState {
 	bool no_columns = false;
 	//! The SQL sent to the service (EXPLAIN ANALYZE shows it).
 	std::string sql;
+	//! A shipped query: how its rows arrived (read with these, not the bind data's), and
+	//! whether some column must be cast to the type expected.
+	ArrowSchemaWrapper arrived_schema;
+	unique_ptr<ArrowTableSchema> arrived;
+	bool cast = false;
 };
 
 //! Filters DuckDB does not need applied for a correct answer (it checks them again above
@@ -93,10 +106,34 @@ void CheckTypes(ArrowArrayStreamWrapper &stream, const ArrowSchema &expected, co
 	}
 }
 
+//! Runs a shipped query, and reads the types its rows arrive with.
+void OpenShipped(ClientContext &context, ScanData &data, ScanGlobal &global) {
+	global.sql = data.sql;
+	global.stream = data.shipped_from->ClientFor(context, false)->Query(data.sql, context);
+	global.stream->GetSchema(global.arrived_schema);
+	global.arrived = make_uniq<ArrowTableSchema>();
+	ArrowTableFunction::PopulateArrowTableSchema(context, *global.arrived, global.arrived_schema.arrow_schema);
+	auto &arrived = global.arrived->GetTypes();
+	if (arrived.size() != data.expected.size()) {
+		throw IOException("openduck: the service answered a query with %llu columns where %llu were expected: %s",
+		                  arrived.size(), data.expected.size(), data.sql);
+	}
+	for (idx_t i = 0; i < arrived.size(); i++) {
+		global.cast = global.cast || arrived[i] != data.expected[i];
+	}
+	if (data.ordered) {
+		global.max_threads = 1;
+	}
+}
+
 unique_ptr<GlobalTableFunctionState> InitScan(ClientContext &context, TableFunctionInitInput &input) {
 	auto &data = input.bind_data->CastNoConst<ScanData>();
 	auto result = make_uniq<ScanGlobal>();
 	result->max_threads = context.db->NumberOfThreads();
+	if (data.shipped_from) {
+		OpenShipped(context, data, *result);
+		return std::move(result);
+	}
 	if (!data.sql.empty()) {
 		result->sql = data.sql;
 		result->stream = data.pending ? std::move(data.pending) : data.client->Query(data.sql, context);
@@ -174,8 +211,15 @@ auto Interruptible(ClientContext &context, PULL pull) -> decltype(pull()) {
 
 unique_ptr<LocalTableFunctionState> InitLocal(ExecutionContext &context, TableFunctionInitInput &input,
                                               GlobalTableFunctionState *global) {
-	return Interruptible(context.client,
-	                     [&]() { return ArrowTableFunction::ArrowScanInitLocal(context, input, global); });
+	auto local = Interruptible(context.client,
+	                           [&]() { return ArrowTableFunction::ArrowScanInitLocal(context, input, global); });
+	auto &scan = global->Cast<ScanGlobal>();
+	if (local && scan.cast) {
+		// Rows that need a cast are read into this chunk first (unused otherwise: the
+		// scan never removes filter columns).
+		local->Cast<ArrowScanLocalState>().all_columns.Initialize(context.client, scan.arrived->GetTypes());
+	}
+	return local;
 }
 
 void Scan(ClientContext &context, TableFunctionInput &input, DataChunk &output) {
@@ -198,7 +242,20 @@ void Scan(ClientContext &context, TableFunctionInput &input, DataChunk &output) 
 		                            NumericCast<idx_t>(state.chunk->arrow_array.length) - state.chunk_offset);
 		output.Reset();
 		output.SetCardinality(size);
-		if (!global.no_columns) {
+		if (global.cast) {
+			state.all_columns.Reset();
+			state.all_columns.SetCardinality(size);
+			ArrowTableFunction::ArrowToDuckDB(state, global.arrived->GetColumns(), state.all_columns);
+			for (idx_t i = 0; i < output.ColumnCount(); i++) {
+				if (state.all_columns.data[i].GetType() == output.data[i].GetType()) {
+					output.data[i].Reference(state.all_columns.data[i]);
+				} else {
+					VectorOperations::Cast(context, state.all_columns.data[i], output.data[i], size);
+				}
+			}
+		} else if (global.arrived) {
+			ArrowTableFunction::ArrowToDuckDB(state, global.arrived->GetColumns(), output);
+		} else if (!global.no_columns) {
 			ArrowTableFunction::ArrowToDuckDB(state, data.arrow_table.GetColumns(), output);
 		}
 		state.chunk_offset += size;
@@ -223,7 +280,10 @@ InsertionOrderPreservingMap<std::string> Describe(TableFunctionToStringInput &in
 	InsertionOrderPreservingMap<std::string> result;
 	auto &data = input.bind_data->Cast<ScanData>();
 	result["Service"] = data.client->Endpoint();
-	if (data.sql.empty()) {
+	if (data.shipped_from) {
+		result["Placement"] = "remote: the whole query runs on the service";
+		result["Remote SQL"] = data.sql;
+	} else if (data.sql.empty()) {
 		result["Table"] = data.table.ToSQL();
 	}
 	return result;
@@ -414,6 +474,35 @@ TableFunction TableScanFunction() {
 	function.to_string = Describe;
 	function.dynamic_to_string = DescribeRun;
 	return function;
+}
+
+//! The table function of a shipped query: never called by name (placement makes it).
+TableFunction ShippedQueryFunction() {
+	TableFunction function("openduck_remote_query", {}, Scan, nullptr, InitScan, InitLocal);
+	function.get_partition_data = Batch;
+	function.serialize = Signature;
+	function.deserialize = NoDeserialize;
+	function.to_string = Describe;
+	function.dynamic_to_string = DescribeRun;
+	return function;
+}
+
+unique_ptr<LogicalOperator> ShippedQuery(Binder &binder, OpenduckCatalog &catalog, std::string sql,
+                                         vector<LogicalType> types, vector<std::string> names, bool ordered) {
+	auto data = make_uniq<ScanData>();
+	data->client = catalog.GetClient();
+	data->shipped_from = &catalog;
+	data->sql = std::move(sql);
+	data->expected = types;
+	data->ordered = ordered;
+	data->all_types = types;
+	data->projection_pushdown_enabled = false;
+	auto get =
+	    make_uniq<LogicalGet>(binder.GenerateTableIndex(), ShippedQueryFunction(), std::move(data), types, names);
+	for (idx_t i = 0; i < types.size(); i++) {
+		get->AddColumnId(i);
+	}
+	return std::move(get);
 }
 
 TableFunction QueryFunction() {

@@ -1,7 +1,8 @@
 //===----------------------------------------------------------------------===//
 // Reading from the service: table scans with projections and filters pushed down as SQL,
-// and openduck_query() for SQL run verbatim. Rows arrive as an Arrow C stream and become
-// DuckDB vectors through DuckDB's own Arrow conversion.
+// openduck_query() for SQL run verbatim, and queries placed on the service whole. Rows
+// arrive as an Arrow C stream and become DuckDB vectors through DuckDB's own Arrow
+// conversion.
 //===----------------------------------------------------------------------===//
 #pragma once
 
@@ -10,7 +11,13 @@
 #include "duckdb/catalog/catalog_entry/table_catalog_entry.hpp"
 #include "duckdb/function/table_function.hpp"
 
+namespace duckdb {
+class Binder;
+}
+
 namespace openduck {
+
+class OpenduckCatalog;
 
 //! A table as the service names it.
 struct RemoteTable {
@@ -33,6 +40,15 @@ duckdb::unique_ptr<duckdb::FunctionData> BindTableScan(duckdb::ClientContext &co
 
 //! The table function that scans a table bound by BindTableScan.
 duckdb::TableFunction TableScanFunction();
+
+//! A scan of the rows `sql` gives on the service of `catalog`, typed `types` (what the
+//! user's DuckDB bound the same query to): a query placed on the service whole. Columns
+//! that arrive as another type (HUGEINT as DECIMAL(38,0), UUID and ENUM as VARCHAR) are
+//! cast back to these. `ordered`: the rows arrive in the query's order, which the scan
+//! keeps (one thread).
+duckdb::unique_ptr<duckdb::LogicalOperator> ShippedQuery(duckdb::Binder &binder, OpenduckCatalog &catalog,
+                                                         std::string sql, duckdb::vector<duckdb::LogicalType> types,
+                                                         duckdb::vector<std::string> names, bool ordered);
 
 //! `CALL openduck_refresh()`: every openduck attachment lists its catalog again.
 duckdb::TableFunction RefreshFunction();

@@ -1,6 +1,7 @@
 """The openduck DuckDB extension in the `duckdb` package: where the built file
 is, a DuckDB connection that loads it, and the service's own view of what it did."""
 
+import json
 import os
 from pathlib import Path
 
@@ -32,3 +33,18 @@ def service_rows(server, sql):
     with server.connect() as conn, conn.cursor() as cur:
         cur.execute(sql)
         return [tuple(row.values()) for row in cur.fetch_arrow_table().to_pylist()]
+
+
+def placed(con, sql):
+    """Where `sql` runs, from its EXPLAIN in `con`: the SQL of each query shipped to
+    the service whole, and the service's tables scanned here."""
+    plan = json.loads(con.sql(f"EXPLAIN (FORMAT json) {sql}").fetchall()[0][1])
+    shipped, scanned, pending = [], [], list(plan)
+    while pending:
+        node = pending.pop()
+        if node["name"] == "OPENDUCK_REMOTE_QUERY":
+            shipped.append(node["extra_info"]["Remote SQL"])
+        elif node["name"] == "OPENDUCK_SCAN":
+            scanned.append(node["extra_info"]["Table"])
+        pending.extend(node.get("children", []))
+    return shipped, scanned

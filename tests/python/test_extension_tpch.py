@@ -1,11 +1,12 @@
 """TPC-H (scale 0.01) read through the DuckDB extension: the 22 queries run in
 the user's DuckDB over attached databases, against `openduck serve` holding
-every table and against a coordinator with three executors, and give the rows
-one local DuckDB gives."""
+every table (each query shipped to it whole, and placed locally over scans)
+and against a coordinator with three executors, and give the rows one local
+DuckDB gives."""
 
 import pytest
 from cluster_harness import placed_cluster
-from extension_harness import local_duckdb
+from extension_harness import local_duckdb, placed
 from openduck_harness import Server
 from query_compare import assert_same_rows
 from test_distributed import PLACEMENT, QUERIES, TPCH_QUERIES, qualified, reference, tpch  # noqa: F401
@@ -39,9 +40,17 @@ def expected_rows(reference, sql):  # noqa: F811
     return [tuple(row) for row in reference.execute(sql).fetchall()]
 
 
+@pytest.mark.parametrize("placement", ["auto", "local"])
 @pytest.mark.parametrize("query", QUERIES)
-def test_tpch_through_an_attached_server(served, reference, query):  # noqa: F811
+def test_tpch_through_an_attached_server(served, reference, query, placement):  # noqa: F811
     sql = (TPCH_QUERIES / f"{query}.sql").read_text()
+    served.execute(f"SET openduck_placement = '{placement}'")
+    shipped, scanned = placed(served, sql)
+    if placement == "auto":
+        # Every table is the service's: the query runs there whole.
+        assert len(shipped) == 1 and scanned == [], (shipped, scanned)
+    else:
+        assert shipped == [] and scanned, (shipped, scanned)
     assert_same_rows(served.execute(sql).fetchall(), expected_rows(reference, sql), sql)
 
 

@@ -1,0 +1,255 @@
+#include "shipping.hpp"
+
+#include "catalog.hpp"
+#include "pushdown.hpp"
+
+#include "duckdb/catalog/catalog_entry/table_catalog_entry.hpp"
+#include "duckdb/main/client_context.hpp"
+#include "duckdb/parser/expression/columnref_expression.hpp"
+#include "duckdb/parser/expression/constant_expression.hpp"
+#include "duckdb/parser/expression/function_expression.hpp"
+#include "duckdb/parser/expression/parameter_expression.hpp"
+#include "duckdb/parser/expression/subquery_expression.hpp"
+#include "duckdb/parser/parsed_expression_iterator.hpp"
+#include "duckdb/parser/tableref/subqueryref.hpp"
+#include "duckdb/planner/binder.hpp"
+#include "duckdb/planner/expression_iterator.hpp"
+#include "duckdb/planner/operator/logical_get.hpp"
+
+namespace openduck {
+
+using namespace duckdb;
+
+void CannotShip(const std::string &statement, const std::string &why) {
+	throw NotImplementedException("openduck: this %s cannot run on the service as written (%s); run it there with "
+	                              "openduck_query('<attachment>', '...')",
+	                              statement, why);
+}
+
+namespace {
+
+//! Functions whose value is the user's session's (its variables, settings, user, or its
+//! time zone's today), not the service's.
+bool SessionFunction(const std::string &name) {
+	static const std::unordered_set<std::string> session = {
+	    "getvariable",    "current_setting", "current_database", "current_catalog", "current_schema",
+	    "current_schemas", "current_user",   "session_user",     "user",            "current_role",
+	    "current_date",   "today",           "current_time",     "get_current_time", "current_localtime",
+	    "current_localtimestamp", "localtime", "localtimestamp"};
+	return session.count(StringUtil::Lower(name)) > 0;
+}
+
+//! Table references a shipped text may hold; anything else (table functions, SHOW,
+//! relations of Python data) reads what only this session has.
+bool ShippableReference(TableReferenceType type) {
+	switch (type) {
+	case TableReferenceType::BASE_TABLE:
+	case TableReferenceType::JOIN:
+	case TableReferenceType::SUBQUERY:
+	case TableReferenceType::EXPRESSION_LIST:
+	case TableReferenceType::EMPTY_FROM:
+	case TableReferenceType::PIVOT:
+		return true;
+	default:
+		return false;
+	}
+}
+
+} // namespace
+
+void CheckPlan(const std::string &statement, OpenduckCatalog &catalog, LogicalOperator &op) {
+	std::function<void(const Expression &)> check_expression = [&](const Expression &expression) {
+		if (ZoneDependent(expression.return_type)) {
+			CannotShip(statement, "it computes with time zones, which the service's session need not share");
+		}
+		ExpressionIterator::EnumerateChildren(expression, check_expression);
+	};
+	for (auto &expression : op.expressions) {
+		check_expression(*expression);
+	}
+	if (op.type == LogicalOperatorType::LOGICAL_GET) {
+		auto &get = op.Cast<LogicalGet>();
+		auto table = get.GetTable();
+		if (!table) {
+			CannotShip(statement, "it reads " + get.function.name + "(), which is not a table of the attachment");
+		}
+		if (get.function.name != "openduck_scan" || &table->ParentCatalog() != &catalog) {
+			CannotShip(statement, "it reads " + table->ParentCatalog().GetName() + "." + table->schema.name + "." +
+			                          table->name + ", which is not a table of the same attachment");
+		}
+		auto &columns = get.GetColumnIds();
+		for (auto &filter : get.table_filters.filters) {
+			if (filter.first < columns.size() && ZoneDependent(get.GetColumnType(columns[filter.first]))) {
+				CannotShip(statement, "it filters on time zones, which the service's session need not share");
+			}
+		}
+	}
+	for (auto &child : op.children) {
+		CheckPlan(statement, catalog, *child);
+	}
+}
+
+Rewriter::Rewriter(ClientContext &context, OpenduckCatalog &catalog, std::string statement)
+    : context(context), catalog(catalog), statement(std::move(statement)), parameters(StatementState::Get(context)) {
+}
+
+void Rewriter::Visit(unique_ptr<ParsedExpression> &expression) {
+	if (!expression) {
+		return;
+	}
+	switch (expression->GetExpressionClass()) {
+	case ExpressionClass::PARAMETER: {
+		auto &parameter = expression->Cast<ParameterExpression>();
+		auto value = parameters.values.find(parameter.identifier);
+		if (value == parameters.values.end()) {
+			CannotShip(statement, "the value of parameter $" + parameter.identifier + " is not known here");
+		}
+		auto alias = expression->GetAlias();
+		expression = make_uniq<ConstantExpression>(value->second);
+		expression->SetAlias(alias);
+		return;
+	}
+	case ExpressionClass::FUNCTION: {
+		auto &function = expression->Cast<FunctionExpression>();
+		if (SessionFunction(function.function_name)) {
+			CannotShip(statement, "it calls " + function.function_name + ", whose value is this session's");
+		}
+		// A macro or a function registered in this session (a UDF) does not exist on the
+		// service; DuckDB's own functions are internal entries of the system catalog.
+		auto entry = Catalog::GetEntry(context, function.catalog, function.schema,
+		                               EntryLookupInfo(CatalogType::SCALAR_FUNCTION_ENTRY, function.function_name),
+		                               OnEntryNotFound::RETURN_NULL);
+		if (entry && (!entry->internal || entry->ParentCatalog().GetName() != SYSTEM_CATALOG)) {
+			CannotShip(statement, "it calls " + function.function_name + ", which only this session defines");
+		}
+		break;
+	}
+	case ExpressionClass::COLUMN_REF: {
+		auto &names = expression->Cast<ColumnRefExpression>().column_names;
+		// `cloud.t.x` names the attachment's alias, which means nothing on the service.
+		if (names.size() > 2) {
+			CannotShip(statement, "it names a column by catalog or schema");
+		}
+		// `current_date` and its kin are written without parentheses.
+		if (names.size() == 1 && SessionFunction(names[0])) {
+			CannotShip(statement, "it reads " + names[0] + ", whose value is this session's");
+		}
+		break;
+	}
+	case ExpressionClass::SUBQUERY: {
+		auto &subquery = expression->Cast<SubqueryExpression>();
+		VisitNode(*subquery.subquery->node);
+		break;
+	}
+	default:
+		break;
+	}
+	ParsedExpressionIterator::EnumerateChildren(*expression,
+	                                            [&](unique_ptr<ParsedExpression> &child) { Visit(child); });
+}
+
+void Rewriter::VisitNode(QueryNode &node) {
+	CollectCtes(node);
+	ParsedExpressionIterator::EnumerateQueryNodeChildren(
+	    node, [&](unique_ptr<ParsedExpression> &child) { Visit(child); }, [&](TableRef &ref) { Reference(ref); });
+}
+
+void Rewriter::VisitRef(TableRef &ref) {
+	ParsedExpressionIterator::EnumerateTableRefChildren(
+	    ref, [&](unique_ptr<ParsedExpression> &child) { Visit(child); }, [&](TableRef &child) { Reference(child); });
+}
+
+void Rewriter::VisitCtes(CommonTableExpressionMap &map) {
+	for (auto &cte : map.map) {
+		ctes.insert(cte.first);
+		CollectCtes(*cte.second->query->node);
+	}
+	for (auto &cte : map.map) {
+		VisitNode(*cte.second->query->node);
+	}
+}
+
+void Rewriter::CollectCtes(QueryNode &node) {
+	// Every CTE name anywhere below `node`, before any reference is resolved: a
+	// reference inside a subquery may name a CTE of that subquery.
+	for (auto &cte : node.cte_map.map) {
+		ctes.insert(cte.first);
+	}
+	std::function<void(unique_ptr<ParsedExpression> &)> in_expression = [&](unique_ptr<ParsedExpression> &child) {
+		if (child && child->GetExpressionClass() == ExpressionClass::SUBQUERY) {
+			CollectCtes(*child->Cast<SubqueryExpression>().subquery->node);
+		}
+		if (child) {
+			ParsedExpressionIterator::EnumerateChildren(*child, in_expression);
+		}
+	};
+	ParsedExpressionIterator::EnumerateQueryNodeChildren(node, in_expression, [&](TableRef &ref) {
+		if (ref.type == TableReferenceType::SUBQUERY) {
+			for (auto &cte : ref.Cast<SubqueryRef>().subquery->node->cte_map.map) {
+				ctes.insert(cte.first);
+			}
+		}
+	});
+}
+
+bool Rewriter::IsCte(const BaseTableRef &ref) const {
+	return ref.catalog_name.empty() && ref.schema_name.empty() && ctes.count(ref.table_name);
+}
+
+optional_ptr<TableCatalogEntry> Rewriter::Resolved(BaseTableRef &ref) {
+	if (IsCte(ref)) {
+		return nullptr;
+	}
+	auto catalog_name = ref.catalog_name;
+	auto schema_name = ref.schema_name;
+	Binder::BindSchemaOrCatalog(context, catalog_name, schema_name);
+	auto entry = Catalog::GetEntry(context, catalog_name, schema_name,
+	                               EntryLookupInfo(CatalogType::TABLE_ENTRY, ref.table_name),
+	                               OnEntryNotFound::RETURN_NULL);
+	if (!entry || entry->type != CatalogType::TABLE_ENTRY) {
+		return nullptr;
+	}
+	return &entry->Cast<TableCatalogEntry>();
+}
+
+void Rewriter::Reference(TableRef &ref) {
+	if (strict && !ShippableReference(ref.type)) {
+		CannotShip(statement, "it reads a table function or data of this session");
+	}
+	if (ref.type != TableReferenceType::BASE_TABLE) {
+		return;
+	}
+	auto &table = ref.Cast<BaseTableRef>();
+	if (strict && IsCte(table)) {
+		// A CTE's name that is also a table's: which one a reference means depends on its
+		// scope, which this rewrite does not follow.
+		auto saved = std::move(ctes);
+		ctes.clear();
+		auto shadowed = Resolved(table);
+		ctes = std::move(saved);
+		if (shadowed) {
+			CannotShip(statement, "a CTE is named like the table " + table.table_name);
+		}
+		return;
+	}
+	auto entry = Resolved(table);
+	if (entry && &entry->ParentCatalog() == &catalog) {
+		table.catalog_name = catalog.RemoteName();
+		table.schema_name = entry->ParentSchema().name;
+	} else if (strict && !IsCte(table)) {
+		CannotShip(statement, "it reads " + table.ToString() + ", which is not a table of the same attachment");
+	}
+	// Otherwise the name is a CTE's (the plan read nothing but the attachment's tables).
+}
+
+StatementState &StatementState::Get(ClientContext &context) {
+	return *context.registered_state->GetOrCreate<StatementState>("openduck_statement");
+}
+
+void StatementState::QueryEnd(ClientContext &) {
+	values.clear();
+	checked = false;
+	refusal.clear();
+}
+
+} // namespace openduck

@@ -1,0 +1,200 @@
+"""Placement in the user's DuckDB (the first part of dual execution): a query
+whose every table lives in one attachment runs on the service whole, as one
+statement, and only its result crosses; anything that would not mean the same
+there runs here, as DuckDB planned it. `SET openduck_placement` forces either."""
+
+import duckdb
+import pytest
+from extension_harness import local_duckdb, placed, service_rows
+from openduck_harness import Server
+from query_compare import assert_same_rows
+from test_types import CASES, ENUM, case_sql
+
+FACTS = """CREATE TABLE facts AS
+    SELECT i AS id, i % 10 AS dim, CASE WHEN i % 11 = 0 THEN NULL ELSE i % 97 END AS v,
+           (i * 7)::HUGEINT AS big, DATE '2024-01-01' + (i % 30)::INTEGER AS day
+    FROM range(20000) r(i)"""
+DIMS = "CREATE TABLE dims AS SELECT i AS dim, 'dim ' || i AS name, i % 3 = 0 AS special FROM range(10) r(i)"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = Server(tmp_path_factory.mktemp("placement") / "data", databases=("mydb",)).start()
+    with srv.connect() as conn, conn.cursor() as cur:
+        cur.execute(FACTS)
+        cur.execute(DIMS)
+        cur.execute(ENUM)
+        for index, type_name in enumerate(CASES):
+            cur.execute(f"CREATE TABLE types_{index} AS {case_sql(type_name, CASES[type_name])}")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """The same tables in one plain DuckDB: what every answer must equal."""
+    con = duckdb.connect()
+    con.execute(FACTS)
+    con.execute(DIMS)
+    yield con
+    con.close()
+
+
+@pytest.fixture
+def con(server):
+    con = local_duckdb()
+    con.execute(f"ATTACH 'openduck:mydb?endpoint={server.uri}' AS cloud")
+    yield con
+    con.close()
+
+
+def arrived(server, tag):
+    """Statements the service received whose text holds `tag`, with the rows each
+    sent back (its query_history)."""
+    rows = service_rows(server, "SELECT sql, row_count FROM openduck.main.query_history WHERE status = 'succeeded'")
+    return [(sql, count) for sql, count in rows if tag in sql and "query_history" not in sql]
+
+
+def same(con, reference, sql):
+    local = sql.replace("{c}", "")
+    assert_same_rows(con.sql(sql.replace("{c}", "cloud.")).fetchall(), reference.sql(local).fetchall(), local)
+
+
+JOIN = """SELECT d.name AS {tag}, count(*) AS n, sum(f.v) AS total, max(f.big) AS biggest
+          FROM {c}facts f JOIN {c}dims d ON f.dim = d.dim
+          WHERE NOT d.special GROUP BY d.name ORDER BY d.name"""
+
+
+def test_a_join_of_one_attachments_tables_runs_there_as_one_statement(server, con, reference):
+    sql = JOIN.replace("{tag}", "tag_join")
+    same(con, reference, sql)
+    shipped, scanned = placed(con, sql.replace("{c}", "cloud."))
+    assert scanned == [] and len(shipped) == 1, (shipped, scanned)
+    assert "mydb.main.facts" in shipped[0] and "JOIN" in shipped[0], shipped
+    # The service received the query once and sent its result: 6 rows, not 20,000.
+    ((text, rows),) = arrived(server, "tag_join")
+    assert rows == 6, text
+
+
+def test_placed_local_the_same_query_scans_both_tables(server, con, reference):
+    con.execute("SET openduck_placement = 'local'")
+    sql = JOIN.replace("{tag}", "tag_local")
+    same(con, reference, sql)
+    shipped, scanned = placed(con, sql.replace("{c}", "cloud."))
+    assert shipped == [] and sorted(scanned) == ['"mydb"."main"."dims"', '"mydb"."main"."facts"'], (shipped, scanned)
+    assert arrived(server, "tag_local") == []
+
+
+def test_a_filtered_scan_stays_a_scan_unless_placed_remote(con, reference):
+    sql = "SELECT id, v FROM {c}facts WHERE v = 3 ORDER BY id"
+    same(con, reference, sql)
+    assert placed(con, sql.replace("{c}", "cloud.")) == ([], ['"mydb"."main"."facts"'])
+    con.execute("SET openduck_placement = 'remote'")
+    same(con, reference, sql)
+    (shipped,), scanned = placed(con, sql.replace("{c}", "cloud."))
+    assert scanned == [] and "ORDER BY id" in shipped
+
+
+@pytest.mark.parametrize("sql", [
+    # CTEs, subqueries in FROM and WHERE (correlated too), windows, set operations,
+    # NOT IN with NULLs, integer division, DISTINCT, LIMIT: the service's DuckDB means
+    # by each what this one does.
+    "WITH big AS (SELECT dim, sum(v) AS s FROM {c}facts GROUP BY dim) SELECT * FROM big WHERE s > 1000 ORDER BY dim",
+    "SELECT name FROM {c}dims d WHERE EXISTS (SELECT 1 FROM {c}facts f WHERE f.dim = d.dim AND f.v > 95) ORDER BY 1",
+    "SELECT dim, v, row_number() OVER (PARTITION BY dim ORDER BY id DESC) AS r FROM {c}facts QUALIFY r <= 2 "
+    "ORDER BY dim, r",
+    "SELECT dim FROM {c}facts WHERE id < 50 UNION SELECT dim + 100 FROM {c}dims ORDER BY 1",
+    "SELECT count(*) FROM {c}facts WHERE v NOT IN (SELECT v FROM {c}facts WHERE id < 30)",
+    "SELECT count(*) FROM {c}facts WHERE dim NOT IN (SELECT dim FROM {c}dims WHERE NOT special)",
+    "SELECT id // 7, id / 7, v % 5 FROM {c}facts ORDER BY id LIMIT 5",
+    "SELECT DISTINCT day FROM (SELECT * FROM {c}facts WHERE id % 3 = 0) t ORDER BY day DESC LIMIT 3",
+    "SELECT (SELECT max(id) FROM {c}facts f WHERE f.dim = d.dim) AS m, name FROM {c}dims d ORDER BY 1",
+])
+def test_shipped_queries_give_a_local_duckdbs_rows(con, reference, sql):
+    same(con, reference, sql)
+    shipped, scanned = placed(con, sql.replace("{c}", "cloud."))
+    assert len(shipped) == 1 and scanned == [], (shipped, scanned)
+
+
+@pytest.mark.parametrize("setup,sql", [
+    # A table of this session.
+    ("CREATE TABLE local_dims AS SELECT * FROM (VALUES (1, 'one')) t(dim, label)",
+     "SELECT label, count(*) FROM cloud.facts JOIN local_dims USING (dim) GROUP BY label"),
+    # A macro exists only here.
+    ("CREATE MACRO twice(x) AS x * 2", "SELECT twice(dim), count(*) FROM cloud.facts GROUP BY 1 ORDER BY 1"),
+    # A view of this session over the attachment's table.
+    ("CREATE VIEW mine AS SELECT * FROM cloud.facts WHERE v = 1", "SELECT count(*) FROM mine JOIN cloud.dims USING (dim)"),
+    # The session's time zone and today are its own.
+    ("SET TimeZone = 'Asia/Tokyo'", "SELECT count(*) FROM cloud.facts WHERE day < current_date"),
+    # A setting that changes what ORDER BY means.
+    ("SET default_null_order = 'nulls_first'", "SELECT v, count(*) FROM cloud.facts GROUP BY v ORDER BY v LIMIT 3"),
+    # A table function reads this machine.
+    (None, "SELECT count(*) FROM cloud.facts JOIN range(5) r(dim) USING (dim)"),
+    # A CTE named like a table of the attachment: its scope decides which is meant.
+    ("USE cloud", "WITH dims AS (SELECT 1 AS dim) SELECT (SELECT count(*) FROM dims), count(*) FROM facts"),
+])
+def test_what_would_not_mean_the_same_there_runs_here(con, setup, sql):
+    if setup:
+        con.execute(setup)
+    want = con.sql(sql).fetchall()
+    shipped, scanned = placed(con, sql)
+    assert shipped == [] and scanned, (shipped, scanned)
+    con.execute("SET openduck_placement = 'local'")
+    assert con.sql(sql).fetchall() == want
+
+
+def test_prepared_parameters_run_here_with_their_values(con, reference):
+    sql = "SELECT dim, count(*) FROM {c}facts WHERE v > $1 GROUP BY dim ORDER BY dim"
+    got = con.execute(sql.replace("{c}", "cloud."), [90]).fetchall()
+    assert got == reference.execute(sql.replace("{c}", ""), [90]).fetchall()
+
+
+def test_unqualified_names_after_use_are_the_services(con, reference):
+    con.execute("USE cloud")
+    sql = "SELECT name, count(*) FROM facts JOIN dims USING (dim) GROUP BY name ORDER BY name"
+    assert con.sql(sql).fetchall() == reference.sql(sql).fetchall()
+    (shipped,), _ = placed(con, sql)
+    assert "mydb.main.facts" in shipped and "mydb.main.dims" in shipped, shipped
+
+
+def test_a_shipped_query_sees_the_transactions_own_writes(server, con):
+    con.execute("BEGIN")
+    con.execute("INSERT INTO cloud.dims VALUES (42, 'dim 42', false)")
+    sql = "SELECT count(*), max(name) FROM cloud.dims WHERE dim > 5 LIMIT 1"
+    assert placed(con, sql)[0], "not shipped"
+    assert con.sql(sql).fetchall() == [(5, "dim 9")]
+    con.execute("ROLLBACK")
+    assert con.sql(sql).fetchall() == [(4, "dim 9")]
+    assert service_rows(server, "SELECT count(*) FROM dims") == [(10,)]
+
+
+@pytest.mark.parametrize("index,type_name", list(enumerate(CASES)))
+def test_every_type_comes_back_as_a_scan_gives_it(con, index, type_name):
+    sql = f"SELECT DISTINCT v FROM cloud.types_{index}"
+    con.execute("SET openduck_placement = 'remote'")
+    remote = con.sql(sql)
+    remote_types, remote_rows = remote.types, con.sql(f"SELECT v::VARCHAR FROM ({sql})").fetchall()
+    zoned = type_name == "TIMESTAMPTZ"
+    assert bool(placed(con, sql)[0]) != zoned, "TIMESTAMPTZ must run here, every other type there"
+    con.execute("SET openduck_placement = 'local'")
+    local = con.sql(sql)
+    assert remote_types == local.types, type_name
+    local_rows = con.sql(f"SELECT v::VARCHAR FROM ({sql})").fetchall()
+    assert sorted(remote_rows, key=repr) == sorted(local_rows, key=repr), type_name
+
+
+def test_a_column_the_wire_carries_as_another_type_is_cast_back(con, reference):
+    # HUGEINT travels as DECIMAL(38,0) and UUID as VARCHAR; the query's own types
+    # are the ones DuckDB bound it to here.
+    sql = """SELECT big::HUGEINT * 3 AS b, ('00000000-0000-0000-0000-' || lpad(id::VARCHAR, 12, '0'))::UUID AS u
+             FROM {c}facts ORDER BY id DESC LIMIT 3"""
+    got = con.sql(sql.replace("{c}", "cloud."))
+    assert [str(t) for t in got.types] == ["HUGEINT", "UUID"]
+    assert got.fetchall() == reference.sql(sql.replace("{c}", "")).fetchall()
+    assert placed(con, sql.replace("{c}", "cloud."))[0], "not shipped"
+
+
+def test_the_setting_takes_only_its_three_values(con):
+    with pytest.raises(duckdb.InvalidInputException, match="'auto', 'local' or 'remote'"):
+        con.execute("SET openduck_placement = 'everywhere'")
+    assert con.sql("SELECT current_setting('openduck_placement')").fetchone() == ("auto",)
