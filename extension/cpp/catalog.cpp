@@ -369,6 +369,26 @@ void OpenduckCatalog::Refresh() {
 	used_outside = false;
 }
 
+bool OpenduckCatalog::MayCopyUp(ClientContext &context) {
+	std::lock_guard<std::mutex> guard(lock);
+	if (!may_copy_up.IsValid()) {
+		// Made and rolled back in a transaction of its own: nothing stays.
+		bool may = true;
+		try {
+			auto session = client->Begin();
+			auto error = od_execute(session->Get(), "CREATE TEMPORARY TABLE openduck_probe (x INTEGER)",
+			                        &context.interrupted);
+			may = error == nullptr;
+			od_error_free(error);
+			od_error_free(session->End(false));
+		} catch (std::exception &) {
+			may = false;
+		}
+		may_copy_up = may ? 1 : 0;
+	}
+	return may_copy_up.GetIndex() == 1;
+}
+
 shared_ptr<Client> OpenduckCatalog::ClientFor(ClientContext &context, bool write) {
 	auto transaction = TransactionOf(context);
 	if (!transaction) {

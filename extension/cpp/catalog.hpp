@@ -172,6 +172,10 @@ public:
 	//! Forgets the listing: the next use lists the service's schemas and tables again.
 	void Refresh();
 
+	//! Whether the service lets this attachment make temporary tables, into which tables
+	//! of this session are copied up (a read-only account may not). Asked once.
+	bool MayCopyUp(ClientContext &context);
+
 	//! Runs DDL on the service, in `context`'s transaction on the service.
 	void Execute(ClientContext &context, const std::string &sql);
 
@@ -201,6 +205,8 @@ private:
 	//! must outlive a refresh (transactions keep theirs alive by pinning).
 	bool used_outside = false;
 	duckdb::vector<shared_ptr<Listing>> retired;
+	//! MayCopyUp's answer, once asked.
+	duckdb::optional_idx may_copy_up;
 };
 
 //! Transactions on an attachment (OpenduckTransaction).

@@ -67,12 +67,13 @@ OdError *od_execute(const OdClient *client, const char *sql, const void *interru
 /* Runs a statement that changes rows (UPDATE, DELETE); `rows` gets how many it changed. */
 OdError *od_update(const OdClient *client, const char *sql, const void *interrupted, int64_t *rows);
 
-/* Bulk ingest into an existing table. The schema and arrays are taken over (moved out of
- * and released by the core). An ingest freed without od_ingest_finish is cancelled: the
- * service keeps none of its rows. */
+/* Bulk ingest into an existing table (`temporary`: a temporary table of the client's
+ * transaction on the service, whose executor `catalog` names). The schema and arrays are
+ * taken over (moved out of and released by the core). An ingest freed without
+ * od_ingest_finish is cancelled: the service keeps none of its rows. */
 typedef struct OdIngest OdIngest;
 OdError *od_ingest_begin(const OdClient *client, const char *catalog, const char *schema_name, const char *table,
-                         struct ArrowSchema *schema, OdIngest **out);
+                         bool temporary, struct ArrowSchema *schema, OdIngest **out);
 OdError *od_ingest_push(OdIngest *ingest, struct ArrowArray *array);
 OdError *od_ingest_finish(OdIngest *ingest, int64_t *rows);
 void od_ingest_free(OdIngest *ingest);

@@ -1,5 +1,6 @@
 #include "placement.hpp"
 
+#include "bridge.hpp"
 #include "catalog.hpp"
 #include "scan.hpp"
 #include "shipping.hpp"
@@ -12,6 +13,7 @@
 #include "duckdb/planner/binder.hpp"
 #include "duckdb/planner/bound_parameter_map.hpp"
 #include "duckdb/planner/operator/logical_get.hpp"
+#include "duckdb/storage/table_storage_info.hpp"
 
 namespace openduck {
 
@@ -71,22 +73,77 @@ bool SessionSharesMeaning(ClientContext &context) {
 	return true;
 }
 
-//! The attachment of the first scan of an openduck table in `op` (null: none).
-optional_ptr<OpenduckCatalog> FirstAttachment(LogicalOperator &op) {
-	if (op.type == LogicalOperatorType::LOGICAL_GET) {
-		auto &get = op.Cast<LogicalGet>();
-		auto table = get.GetTable();
-		if (get.function.name == "openduck_scan" && table) {
-			return &table->ParentCatalog().Cast<OpenduckCatalog>();
-		}
+//! Bytes a value of `type` takes on the wire, roughly (strings and nested values: a guess).
+idx_t Width(const LogicalType &type) {
+	if (type.IsNested() || type.InternalType() == PhysicalType::VARCHAR) {
+		return 32;
 	}
-	for (auto &child : op.children) {
-		if (auto found = FirstAttachment(*child)) {
-			return found;
-		}
-	}
-	return nullptr;
+	return GetTypeIdSize(type.InternalType());
 }
+
+//! What a plan reads: the scans of one attachment, with the bytes they would bring here,
+//! and the tables of this session, with the bytes they would take up.
+struct Sources {
+	optional_ptr<OpenduckCatalog> attachment;
+	//! Another attachment, or a source that is no table (a table function, Python data).
+	bool other = false;
+	idx_t remote_bytes = 0;
+	//! Tables of this session, each once, in the order met.
+	vector<reference<TableCatalogEntry>> local;
+	idx_t local_bytes = 0;
+	std::string refusal;
+
+	void Read(ClientContext &context, LogicalOperator &op) {
+		if (op.type == LogicalOperatorType::LOGICAL_GET) {
+			Get(context, op.Cast<LogicalGet>());
+		}
+		for (auto &child : op.children) {
+			Read(context, *child);
+		}
+	}
+
+	bool IsLocal(TableCatalogEntry &table) const {
+		for (auto &known : local) {
+			if (&known.get() == &table) {
+				return true;
+			}
+		}
+		return false;
+	}
+
+private:
+	void Get(ClientContext &context, LogicalGet &get) {
+		auto table = get.GetTable();
+		if (table && get.function.name == "openduck_scan") {
+			auto &catalog = table->ParentCatalog().Cast<OpenduckCatalog>();
+			other = other || (attachment && attachment.get() != &catalog);
+			attachment = &catalog;
+			auto rows = table->GetStorageInfo(context).cardinality;
+			idx_t width = 0;
+			for (auto &column : get.GetColumnIds()) {
+				width += column.IsRowIdColumn() ? 8 : Width(get.GetColumnType(column));
+			}
+			remote_bytes += (rows.IsValid() ? rows.GetIndex() : 1000000) * MaxValue<idx_t>(width, 1);
+		} else if (table && get.function.name == "seq_scan") {
+			if (IsLocal(*table)) {
+				return;
+			}
+			auto why = UploadRefusal(*table);
+			if (!why.empty()) {
+				refusal = why;
+			}
+			local.push_back(*table);
+			auto rows = table->GetStorageInfo(context).cardinality;
+			idx_t width = 0;
+			for (auto &column : table->GetColumns().Physical()) {
+				width += Width(column.Type());
+			}
+			local_bytes += (rows.IsValid() ? rows.GetIndex() : 0) * width;
+		} else {
+			other = true;
+		}
+	}
+};
 
 //! Whether `op` holds an operator of `types`.
 bool Holds(LogicalOperator &op, std::initializer_list<LogicalOperatorType> types) {
@@ -124,8 +181,10 @@ bool Reduces(LogicalOperator &op) {
 }
 
 //! The text of the statement being planned, rewritten for the service: a SELECT, or the
-//! SELECT an EXPLAIN explains (`explained`). Throws CannotShip.
-std::string ShippedText(ClientContext &context, OpenduckCatalog &catalog, bool explained) {
+//! SELECT an EXPLAIN explains (`explained`), with the tables of this session named as
+//! their `uploads`. Throws CannotShip.
+std::string ShippedText(ClientContext &context, OpenduckCatalog &catalog, bool explained,
+                        const vector<Upload> &uploads) {
 	Parser parser(context.GetParserOptions());
 	parser.ParseQuery(context.GetCurrentQuery());
 	if (parser.statements.size() != 1) {
@@ -144,6 +203,20 @@ std::string ShippedText(ClientContext &context, OpenduckCatalog &catalog, bool e
 	auto &select = statement->Cast<SelectStatement>();
 	Rewriter rewriter(context, catalog, "query");
 	rewriter.strict = true;
+	rewriter.foreign = [&](BaseTableRef &ref, TableCatalogEntry &table) {
+		for (auto &upload : uploads) {
+			if (&upload.table.get() == &table) {
+				if (ref.alias.empty()) {
+					ref.alias = ref.table_name; // columns may be qualified by the table's name
+				}
+				ref.catalog_name = "temp";
+				ref.schema_name = "main";
+				ref.table_name = upload.name;
+				return true;
+			}
+		}
+		return false;
+	};
 	rewriter.VisitNode(*select.node);
 	return select.ToString();
 }
@@ -172,18 +245,41 @@ void PlaceQuery(PlannerExtensionInput &input, BoundStatement &statement) {
 	if (explained) {
 		target = &statement.plan->children[0];
 	}
-	auto catalog = FirstAttachment(**target);
-	if (!catalog || (placement == Placement::AUTO && !Reduces(**target))) {
+	Sources sources;
+	sources.Read(context, **target);
+	auto catalog = sources.attachment;
+	if (!catalog || sources.other) {
 		return;
 	}
 	auto parameters = input.binder.GetParameters();
 	if ((parameters && !parameters->GetParameters().empty()) || !SessionSharesMeaning(context)) {
 		return;
 	}
+	vector<Upload> uploads;
+	if (sources.local.empty()) {
+		if (placement == Placement::AUTO && !Reduces(**target)) {
+			return;
+		}
+	} else {
+		// Tables of this session go up when that moves fewer bytes than bringing the
+		// service's here (its result still comes down: at least half must be saved).
+		if (!sources.refusal.empty() || (placement == Placement::AUTO && sources.local_bytes * 2 > sources.remote_bytes)) {
+			return;
+		}
+		// Copies are made in a transaction of their own, which would not see what this
+		// session's transaction on the service wrote.
+		if (catalog->ClientFor(context, false) != catalog->GetClient() || !catalog->MayCopyUp(context)) {
+			return;
+		}
+		for (auto &table : sources.local) {
+			uploads.push_back(Upload {table, "openduck_upload_" + to_string(uploads.size())});
+		}
+	}
 	std::string sql;
 	try {
-		CheckPlan("query", *catalog, **target);
-		sql = ShippedText(context, *catalog, explained);
+		CheckPlan("query", *catalog, **target,
+		          [&](TableCatalogEntry &table) { return sources.IsLocal(table); });
+		sql = ShippedText(context, *catalog, explained, uploads);
 	} catch (std::exception &) {
 		// It cannot run on the service exactly as here: it runs here, as DuckDB planned it.
 		return;
@@ -197,7 +293,8 @@ void PlaceQuery(PlannerExtensionInput &input, BoundStatement &statement) {
 		names.push_back(!explained && i < statement.names.size() ? statement.names[i] : "column" + to_string(i));
 	}
 	auto ordered = Holds(planned, {LogicalOperatorType::LOGICAL_ORDER_BY, LogicalOperatorType::LOGICAL_TOP_N});
-	*target = ShippedQuery(input.binder, *catalog, std::move(sql), std::move(types), std::move(names), ordered);
+	*target = ShippedQuery(input.binder, *catalog, std::move(sql), std::move(types), std::move(names), ordered,
+	                       std::move(uploads));
 }
 
 } // namespace openduck

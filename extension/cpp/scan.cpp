@@ -58,9 +58,18 @@ struct ScanData : public ArrowScanFunctionData {
 	optional_ptr<OpenduckCatalog> shipped_from;
 	vector<LogicalType> expected;
 	bool ordered = false;
+	//! A shipped query: tables of this session it reads, copied up before it runs.
+	vector<Upload> uploads;
 };
 
 struct ScanGlobal : public ArrowScanGlobalState {
+	~ScanGlobal() override {
+		if (session) {
+			// The copies go with the transaction; the stream first, which runs in it.
+			stream.reset();
+			od_error_free(session->End(false));
+		}
+	}
 	//! Pushed filters the service could not be sent; evaluated here on each chunk.
 	unique_ptr<Expression> residual;
 	//! No column is read (count(*)): only row counts matter.
@@ -72,6 +81,8 @@ struct ScanGlobal : public ArrowScanGlobalState {
 	ArrowSchemaWrapper arrived_schema;
 	unique_ptr<ArrowTableSchema> arrived;
 	bool cast = false;
+	//! A shipped query with uploads: the transaction on the service that holds the copies.
+	shared_ptr<Client> session;
 };
 
 //! Filters DuckDB does not need applied for a correct answer (it checks them again above
@@ -109,7 +120,15 @@ void CheckTypes(ArrowArrayStreamWrapper &stream, const ArrowSchema &expected, co
 //! Runs a shipped query, and reads the types its rows arrive with.
 void OpenShipped(ClientContext &context, ScanData &data, ScanGlobal &global) {
 	global.sql = data.sql;
-	global.stream = data.shipped_from->ClientFor(context, false)->Query(data.sql, context);
+	if (data.uploads.empty()) {
+		global.stream = data.shipped_from->ClientFor(context, false)->Query(data.sql, context);
+	} else {
+		global.session = data.shipped_from->GetClient()->Begin();
+		for (auto &upload : data.uploads) {
+			CopyUp(context, *global.session, data.shipped_from->RemoteName(), upload);
+		}
+		global.stream = global.session->Query(data.sql, context);
+	}
 	global.stream->GetSchema(global.arrived_schema);
 	global.arrived = make_uniq<ArrowTableSchema>();
 	ArrowTableFunction::PopulateArrowTableSchema(context, *global.arrived, global.arrived_schema.arrow_schema);
@@ -282,6 +301,15 @@ InsertionOrderPreservingMap<std::string> Describe(TableFunctionToStringInput &in
 	result["Service"] = data.client->Endpoint();
 	if (data.shipped_from) {
 		result["Placement"] = "remote: the whole query runs on the service";
+		std::string copied;
+		for (auto &upload : data.uploads) {
+			auto &table = upload.table.get();
+			copied += (copied.empty() ? "" : ", ") + table.catalog.GetName() + "." + table.schema.name + "." +
+			          table.name + " as temp.main." + upload.name;
+		}
+		if (!copied.empty()) {
+			result["Copied up"] = copied;
+		}
 		result["Remote SQL"] = data.sql;
 	} else if (data.sql.empty()) {
 		result["Table"] = data.table.ToSQL();
@@ -488,13 +516,15 @@ TableFunction ShippedQueryFunction() {
 }
 
 unique_ptr<LogicalOperator> ShippedQuery(Binder &binder, OpenduckCatalog &catalog, std::string sql,
-                                         vector<LogicalType> types, vector<std::string> names, bool ordered) {
+                                         vector<LogicalType> types, vector<std::string> names, bool ordered,
+                                         vector<Upload> uploads) {
 	auto data = make_uniq<ScanData>();
 	data->client = catalog.GetClient();
 	data->shipped_from = &catalog;
 	data->sql = std::move(sql);
 	data->expected = types;
 	data->ordered = ordered;
+	data->uploads = std::move(uploads);
 	data->all_types = types;
 	data->projection_pushdown_enabled = false;
 	auto get =

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 #pragma once
 
+#include "bridge.hpp"
 #include "core.hpp"
 #include "duckdb/common/arrow/arrow_wrapper.hpp"
 #include "duckdb/catalog/catalog_entry/table_catalog_entry.hpp"
@@ -45,10 +46,12 @@ duckdb::TableFunction TableScanFunction();
 //! user's DuckDB bound the same query to): a query placed on the service whole. Columns
 //! that arrive as another type (HUGEINT as DECIMAL(38,0), UUID and ENUM as VARCHAR) are
 //! cast back to these. `ordered`: the rows arrive in the query's order, which the scan
-//! keeps (one thread).
+//! keeps (one thread). `uploads`: tables of this session the query reads, copied up
+//! first into a transaction of the service that is rolled back when the scan ends.
 duckdb::unique_ptr<duckdb::LogicalOperator> ShippedQuery(duckdb::Binder &binder, OpenduckCatalog &catalog,
                                                          std::string sql, duckdb::vector<duckdb::LogicalType> types,
-                                                         duckdb::vector<std::string> names, bool ordered);
+                                                         duckdb::vector<std::string> names, bool ordered,
+                                                         duckdb::vector<Upload> uploads);
 
 //! `CALL openduck_refresh()`: every openduck attachment lists its catalog again.
 duckdb::TableFunction RefreshFunction();

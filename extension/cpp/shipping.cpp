@@ -57,7 +57,8 @@ bool ShippableReference(TableReferenceType type) {
 
 } // namespace
 
-void CheckPlan(const std::string &statement, OpenduckCatalog &catalog, LogicalOperator &op) {
+void CheckPlan(const std::string &statement, OpenduckCatalog &catalog, LogicalOperator &op,
+               const std::function<bool(TableCatalogEntry &)> &uploaded) {
 	std::function<void(const Expression &)> check_expression = [&](const Expression &expression) {
 		if (ZoneDependent(expression.return_type)) {
 			CannotShip(statement, "it computes with time zones, which the service's session need not share");
@@ -73,7 +74,8 @@ void CheckPlan(const std::string &statement, OpenduckCatalog &catalog, LogicalOp
 		if (!table) {
 			CannotShip(statement, "it reads " + get.function.name + "(), which is not a table of the attachment");
 		}
-		if (get.function.name != "openduck_scan" || &table->ParentCatalog() != &catalog) {
+		auto remote = get.function.name == "openduck_scan" && &table->ParentCatalog() == &catalog;
+		if (!remote && !(uploaded && uploaded(*table))) {
 			CannotShip(statement, "it reads " + table->ParentCatalog().GetName() + "." + table->schema.name + "." +
 			                          table->name + ", which is not a table of the same attachment");
 		}
@@ -85,7 +87,7 @@ void CheckPlan(const std::string &statement, OpenduckCatalog &catalog, LogicalOp
 		}
 	}
 	for (auto &child : op.children) {
-		CheckPlan(statement, catalog, *child);
+		CheckPlan(statement, catalog, *child, uploaded);
 	}
 }
 
@@ -236,6 +238,8 @@ void Rewriter::Reference(TableRef &ref) {
 	if (entry && &entry->ParentCatalog() == &catalog) {
 		table.catalog_name = catalog.RemoteName();
 		table.schema_name = entry->ParentSchema().name;
+	} else if (entry && foreign && foreign(table, *entry)) {
+		// Renamed to what the service has of it.
 	} else if (strict && !IsCte(table)) {
 		CannotShip(statement, "it reads " + table.ToString() + ", which is not a table of the same attachment");
 	}

@@ -26,9 +26,11 @@ class OpenduckCatalog;
 //! NotImplementedException.
 [[noreturn]] void CannotShip(const std::string &statement, const std::string &why);
 
-//! Checks a bound plan: every source of rows must be a scan of `catalog`, and nothing may
-//! depend on the session's time zone. Throws CannotShip.
-void CheckPlan(const std::string &statement, OpenduckCatalog &catalog, duckdb::LogicalOperator &op);
+//! Checks a bound plan: every source of rows must be a scan of `catalog` (or of a table
+//! `uploaded` says the service will have), and nothing may depend on the session's time
+//! zone. Throws CannotShip.
+void CheckPlan(const std::string &statement, OpenduckCatalog &catalog, duckdb::LogicalOperator &op,
+               const std::function<bool(duckdb::TableCatalogEntry &)> &uploaded = nullptr);
 
 //! Per connection: what a statement shipped as written needs from the planning of it.
 class StatementState : public duckdb::ClientContextState {
@@ -64,6 +66,9 @@ public:
 	//! table function, instead of leaving it as written: for text DuckDB did not plan here
 	//! (a view) or whose plan was not checked reference by reference (a whole query).
 	bool strict = false;
+	//! Renames a reference to a table of this session that the service will have under
+	//! another name (an upload); false leaves it to the rules above.
+	std::function<bool(duckdb::BaseTableRef &ref, duckdb::TableCatalogEntry &table)> foreign;
 
 private:
 	bool IsCte(const duckdb::BaseTableRef &ref) const;

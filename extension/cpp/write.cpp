@@ -14,15 +14,38 @@ namespace {
 //! An ingest under way, in the statement's transaction on the service; freed unfinished
 //! (the statement failed), it is cancelled, and the transaction rolls back with DuckDB's.
 struct IngestState : public GlobalSinkState {
-	~IngestState() override {
-		od_ingest_free(ingest);
-	}
-	OdIngest *ingest = nullptr;
-	ClientProperties properties;
+	unique_ptr<Ingest> ingest;
 	int64_t written = 0;
 };
 
 } // namespace
+
+Ingest::Ingest(ClientContext &context, const Client &client, const RemoteTable &target, bool temporary,
+               const vector<std::string> &names, const vector<LogicalType> &types)
+    : properties(context.GetClientProperties()) {
+	ArrowSchema schema;
+	ArrowConverter::ToArrowSchema(&schema, types, names, properties);
+	Check(od_ingest_begin(client.Get(), target.catalog.c_str(), target.schema.c_str(), target.name.c_str(), temporary,
+	                      &schema, &ingest));
+}
+
+Ingest::~Ingest() {
+	od_ingest_free(ingest);
+}
+
+void Ingest::Push(DataChunk &chunk) {
+	ArrowArray array;
+	ArrowConverter::ToArrowArray(chunk, &array, properties, {});
+	Check(od_ingest_push(ingest, &array));
+}
+
+int64_t Ingest::Finish() {
+	auto finishing = ingest;
+	ingest = nullptr; // od_ingest_finish frees it, whatever the outcome
+	int64_t rows = 0;
+	Check(od_ingest_finish(finishing, &rows));
+	return rows;
+}
 
 OpenduckInsert::OpenduckInsert(PhysicalPlan &plan, OpenduckCatalog &catalog, RemoteTable target, std::string create,
                                vector<std::string> names, vector<LogicalType> types, idx_t estimated_cardinality)
@@ -40,31 +63,22 @@ InsertionOrderPreservingMap<std::string> OpenduckInsert::ParamsToString() const 
 
 unique_ptr<GlobalSinkState> OpenduckInsert::GetGlobalSinkState(ClientContext &context) const {
 	auto state = make_uniq<IngestState>();
-	state->properties = context.GetClientProperties();
 	if (!create.empty()) {
 		catalog.Execute(context, create);
 	}
-	ArrowSchema schema;
-	ArrowConverter::ToArrowSchema(&schema, types, names, state->properties);
-	Check(od_ingest_begin(catalog.ClientFor(context, true)->Get(), target.catalog.c_str(), target.schema.c_str(),
-	                      target.name.c_str(), &schema, &state->ingest));
+	state->ingest = make_uniq<Ingest>(context, *catalog.ClientFor(context, true), target, false, names, types);
 	return std::move(state);
 }
 
 SinkResultType OpenduckInsert::Sink(ExecutionContext &context, DataChunk &chunk, OperatorSinkInput &input) const {
-	auto &state = input.global_state.Cast<IngestState>();
-	ArrowArray array;
-	ArrowConverter::ToArrowArray(chunk, &array, state.properties, {});
-	Check(od_ingest_push(state.ingest, &array));
+	input.global_state.Cast<IngestState>().ingest->Push(chunk);
 	return SinkResultType::NEED_MORE_INPUT;
 }
 
 SinkFinalizeType OpenduckInsert::Finalize(Pipeline &, Event &, ClientContext &context,
                                           OperatorSinkFinalizeInput &input) const {
 	auto &state = input.global_state.Cast<IngestState>();
-	auto ingest = state.ingest;
-	state.ingest = nullptr; // od_ingest_finish frees it, whatever the outcome
-	Check(od_ingest_finish(ingest, &state.written));
+	state.written = state.ingest->Finish();
 	return SinkFinalizeType::READY;
 }
 

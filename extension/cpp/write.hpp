@@ -12,6 +12,27 @@ namespace openduck {
 
 class OpenduckCatalog;
 
+//! One bulk ingest under way: chunks pushed here stream to the service as Arrow. Freed
+//! before Finish (a statement failed), it is cancelled and the service keeps nothing.
+class Ingest {
+public:
+	//! Starts appending rows of `types` (named `names`) to `target`, through `client`;
+	//! `temporary`: a temporary table of the client's transaction.
+	Ingest(duckdb::ClientContext &context, const Client &client, const RemoteTable &target, bool temporary,
+	       const duckdb::vector<std::string> &names, const duckdb::vector<duckdb::LogicalType> &types);
+	~Ingest();
+	Ingest(const Ingest &) = delete;
+	Ingest &operator=(const Ingest &) = delete;
+
+	void Push(duckdb::DataChunk &chunk);
+	//! Ends the upload; the rows the service wrote.
+	int64_t Finish();
+
+private:
+	OdIngest *ingest = nullptr;
+	duckdb::ClientProperties properties;
+};
+
 //! Sinks rows into a table of the service; as a source, yields the number written.
 class OpenduckInsert : public duckdb::PhysicalOperator {
 public:

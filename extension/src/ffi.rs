@@ -454,6 +454,7 @@ pub unsafe extern "C" fn od_ingest_begin(
     catalog: *const c_char,
     schema_name: *const c_char,
     table: *const c_char,
+    temporary: bool,
     schema: *mut FFI_ArrowSchema,
     out: *mut *mut OdIngest,
 ) -> *mut OdError {
@@ -464,6 +465,7 @@ pub unsafe extern "C" fn od_ingest_begin(
             catalog: unsafe { optional_str(catalog) }?.unwrap_or_default().to_owned(),
             schema: unsafe { optional_str(schema_name) }?.unwrap_or_default().to_owned(),
             table: unsafe { optional_str(table) }?.unwrap_or_default().to_owned(),
+            temporary,
         };
         let columns = Arc::new(Schema::try_from(&schema)?);
         let ingest = unsafe { &(*client).client }.ingest(target, columns)?;

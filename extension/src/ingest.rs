@@ -25,6 +25,9 @@ pub struct IngestTarget {
     pub catalog: String,
     pub schema: String,
     pub table: String,
+    /// A temporary table of the client's session (its transaction's) on the service;
+    /// `catalog` then only says which database's executor holds the session.
+    pub temporary: bool,
 }
 
 /// One ingest in progress: batches pushed here stream to the service as they come.
@@ -55,7 +58,7 @@ impl Client {
             table: target.table,
             schema: Some(target.schema),
             catalog: Some(target.catalog),
-            temporary: false,
+            temporary: target.temporary,
             transaction_id: self.transaction.clone(),
             options: Default::default(),
         };

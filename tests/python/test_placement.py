@@ -3,6 +3,8 @@ whose every table lives in one attachment runs on the service whole, as one
 statement, and only its result crosses; anything that would not mean the same
 there runs here, as DuckDB planned it. `SET openduck_placement` forces either."""
 
+import json
+
 import duckdb
 import pytest
 from extension_harness import local_duckdb, placed, service_rows
@@ -117,9 +119,6 @@ def test_shipped_queries_give_a_local_duckdbs_rows(con, reference, sql):
 
 
 @pytest.mark.parametrize("setup,sql", [
-    # A table of this session.
-    ("CREATE TABLE local_dims AS SELECT * FROM (VALUES (1, 'one')) t(dim, label)",
-     "SELECT label, count(*) FROM cloud.facts JOIN local_dims USING (dim) GROUP BY label"),
     # A macro exists only here.
     ("CREATE MACRO twice(x) AS x * 2", "SELECT twice(dim), count(*) FROM cloud.facts GROUP BY 1 ORDER BY 1"),
     # A view of this session over the attachment's table.
@@ -192,6 +191,62 @@ def test_a_column_the_wire_carries_as_another_type_is_cast_back(con, reference):
     assert [str(t) for t in got.types] == ["HUGEINT", "UUID"]
     assert got.fetchall() == reference.sql(sql.replace("{c}", "")).fetchall()
     assert placed(con, sql.replace("{c}", "cloud."))[0], "not shipped"
+
+
+SMALL = "CREATE TABLE small AS SELECT i AS dim, 'label ' || i AS label FROM range(2, 7) r(i)"
+UP_JOIN = """SELECT label AS {tag}, count(*) AS n, sum(v) AS total
+             FROM {c}facts JOIN small USING (dim) GROUP BY label ORDER BY label"""
+
+
+def test_a_small_local_table_goes_up_and_the_large_remote_one_stays(server, con, reference):
+    con.execute(SMALL)
+    reference.execute(f"CREATE OR REPLACE TEMP TABLE small AS {SMALL.split(' AS ', 1)[1]}")
+    sql = UP_JOIN.replace("{tag}", "tag_up")
+    same(con, reference, sql)
+    (shipped,), scanned = placed(con, sql.replace("{c}", "cloud."))
+    assert scanned == [] and '"temp".main.openduck_upload_0 AS small' in shipped, shipped
+    # 5 rows went up, 5 came down; the 20,000 rows of facts never left the service.
+    ((text, rows),) = arrived(server, "tag_up")
+    assert rows == 5, text
+    (plan,) = json.loads(con.sql(f"EXPLAIN (FORMAT json) {sql.replace('{c}', 'cloud.')}").fetchall()[0][1])
+    assert plan["extra_info"]["Copied up"] == "memory.main.small as temp.main.openduck_upload_0", plan
+    # Again: the copy went with its transaction, so the same name is free.
+    same(con, reference, sql)
+
+
+def test_the_copy_is_what_this_transaction_sees(con):
+    con.execute(SMALL)
+    con.execute("BEGIN")
+    con.execute("INSERT INTO small VALUES (7, 'label 7')")
+    con.execute("DELETE FROM small WHERE dim = 2")
+    sql = UP_JOIN.replace("{tag}", "tag_tx").replace("{c}", "cloud.")
+    assert placed(con, sql)[0], "not shipped"
+    got = con.sql(sql).fetchall()
+    con.execute("SET openduck_placement = 'local'")
+    assert got == con.sql(sql).fetchall() and [row[0] for row in got] == [f"label {i}" for i in range(3, 8)]
+    con.execute("ROLLBACK")
+
+
+def test_a_large_local_table_stays_and_the_small_remote_one_comes_down(con):
+    con.execute("CREATE TABLE many AS SELECT i AS id, i % 10 AS dim FROM range(100000) r(i)")
+    sql = "SELECT name, count(*) FROM many JOIN cloud.dims USING (dim) GROUP BY name ORDER BY name"
+    assert placed(con, sql) == ([], ['"mydb"."main"."dims"'])
+    want = con.sql(sql).fetchall()
+    # Forced, it goes up all the same, with the same answer.
+    con.execute("SET openduck_placement = 'remote'")
+    (shipped,), _ = placed(con, sql)
+    assert "openduck_upload_0 AS many" in shipped, shipped
+    assert con.sql(sql).fetchall() == want
+
+
+def test_a_local_table_with_a_type_of_this_session_is_not_copied(con):
+    con.execute("CREATE TYPE color AS ENUM ('red', 'green')")
+    con.execute("CREATE TABLE painted AS SELECT 3 AS dim, 'red'::color AS color")
+    sql = "SELECT color, count(*) FROM cloud.facts JOIN painted USING (dim) GROUP BY color"
+    con.execute("SET openduck_placement = 'remote'")
+    shipped, scanned = placed(con, sql)
+    assert shipped == [] and scanned == ['"mydb"."main"."facts"'], (shipped, scanned)
+    assert con.sql(sql).fetchall() == [("red", 2000)]
 
 
 def test_the_setting_takes_only_its_three_values(con):

@@ -8,7 +8,7 @@ import subprocess
 import adbc_driver_manager
 import pyarrow as pa
 import pytest
-from extension_harness import local_duckdb
+from extension_harness import local_duckdb, placed
 from openduck_harness import Server, openduck_bin
 
 TOKEN = "read-only-token"
@@ -109,6 +109,13 @@ def test_the_extension_attached_as_a_read_only_user_reads_and_cannot_write(serve
             with pytest.raises(Exception) as error:
                 con.execute(sql)
             assert "read-only" in str(error.value), (sql, str(error.value))
+        # A table of this session joined with the service's would go up into a
+        # temporary table, which this account may not make: it runs here instead.
+        con.execute("SET openduck_placement = 'remote'")
+        con.execute("CREATE TABLE mine AS SELECT 1 AS id")
+        sql = "SELECT count(*) FROM cloud.t JOIN mine USING (id)"
+        assert placed(con, sql) == ([], ['"mydb"."main"."t"'])
+        assert con.sql(sql).fetchall() == [(1,)]
     finally:
         con.close()
     assert ids(server) == [0, 1, 2]

@@ -1,0 +1,97 @@
+#include "bridge.hpp"
+
+#include "scan.hpp"
+#include "write.hpp"
+
+#include "duckdb/catalog/catalog_entry/duck_table_entry.hpp"
+#include "duckdb/main/client_context.hpp"
+#include "duckdb/storage/data_table.hpp"
+#include "duckdb/storage/table/scan_state.hpp"
+#include "duckdb/transaction/duck_transaction.hpp"
+
+namespace openduck {
+
+using namespace duckdb;
+
+namespace {
+
+//! Whether `type` names something only this session knows (an ENUM or another type
+//! made with CREATE TYPE), at any depth.
+bool SessionType(const LogicalType &type) {
+	if (type.HasAlias() || type.id() == LogicalTypeId::ENUM) {
+		return true;
+	}
+	switch (type.id()) {
+	case LogicalTypeId::LIST:
+		return SessionType(ListType::GetChildType(type));
+	case LogicalTypeId::ARRAY:
+		return SessionType(ArrayType::GetChildType(type));
+	case LogicalTypeId::MAP:
+		return SessionType(MapType::KeyType(type)) || SessionType(MapType::ValueType(type));
+	case LogicalTypeId::STRUCT:
+	case LogicalTypeId::UNION:
+		for (auto &child : StructType::GetChildTypes(type)) {
+			if (SessionType(child.second)) {
+				return true;
+			}
+		}
+		return false;
+	default:
+		return false;
+	}
+}
+
+} // namespace
+
+std::string UploadRefusal(TableCatalogEntry &table) {
+	if (table.catalog.GetCatalogType() != "duckdb") {
+		return table.name + " is not a table of a DuckDB database";
+	}
+	for (auto &column : table.GetColumns().Logical()) {
+		if (column.Generated()) {
+			return table.name + " has a generated column";
+		}
+		if (SessionType(column.Type())) {
+			return table.name + "." + column.Name() + " has a type of this session";
+		}
+	}
+	return std::string();
+}
+
+void CopyUp(ClientContext &context, const Client &session, const std::string &database, const Upload &upload) {
+	auto &table = upload.table.get().Cast<DuckTableEntry>();
+	vector<std::string> names;
+	vector<LogicalType> types;
+	vector<StorageIndex> columns;
+	std::string definition;
+	for (auto &column : table.GetColumns().Physical()) {
+		definition += (names.empty() ? "" : ", ") + QuoteIdentifier(column.Name()) + " " + column.Type().ToString();
+		names.push_back(column.Name());
+		types.push_back(column.Type());
+		columns.emplace_back(column.StorageOid());
+	}
+	Check(od_execute(session.Get(), ("CREATE TEMPORARY TABLE " + QuoteIdentifier(upload.name) + " (" + definition + ")").c_str(),
+	                 &context.interrupted));
+
+	Ingest ingest(context, session, RemoteTable {database, "main", upload.name}, true, names, types);
+	auto &storage = table.GetStorage();
+	auto &transaction = DuckTransaction::Get(context, table.catalog);
+	TableScanState state;
+	storage.InitializeScan(context, transaction, state, columns);
+	DataChunk chunk;
+	chunk.Initialize(context, types);
+	while (true) {
+		chunk.Reset();
+		storage.Scan(transaction, chunk, state);
+		if (chunk.size() == 0) {
+			break;
+		}
+		if (context.interrupted) {
+			throw InterruptException();
+		}
+		ingest.Push(chunk);
+	}
+	ingest.Finish();
+}
+
+} // namespace openduck
