@@ -16,7 +16,7 @@ OPENDUCK_EXTENSION := $(CARGO_TARGET_DIR)/extension/openduck.duckdb_extension
 OPENDUCK_WHEEL = $(wildcard $(CARGO_TARGET_DIR)/wheels/openduck-*.whl)
 SERVE_ARGS ?=
 
-.PHONY: deps deps-test lint serve test test-rust test-python build extension wheel bench bench-tpch bench-storage bench-load bench-extension python-env
+.PHONY: deps deps-test lint serve test test-rust test-python build extension wheel bench bench-tpch bench-storage bench-load bench-extension bench-dual python-env
 
 serve: deps
 	cargo run --bin openduck -- serve $(SERVE_ARGS)
@@ -59,6 +59,7 @@ bench: build python-env
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/tpch_distributed.py --scale 1
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/storage.py
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/load.py
+	OPENDUCK_BIN=$(OPENDUCK_BIN) OPENDUCK_EXTENSION=$(OPENDUCK_EXTENSION) $(PYTHON) benches/dual_execution.py --scale 1
 
 # Differential storage: bytes uploaded against bytes changed, clone times, replica catch-up.
 bench-storage: build python-env
@@ -71,6 +72,10 @@ bench-load: build python-env
 # The DuckDB extension's scans (10M rows) against the ADBC driver and embedded DuckDB.
 bench-extension: build python-env
 	OPENDUCK_BIN=$(OPENDUCK_BIN) OPENDUCK_EXTENSION=$(OPENDUCK_EXTENSION) $(PYTHON) benches/extension_scan.py
+
+# TPC-H SF1 split between a user's DuckDB and the service: dual execution against scans and embedded DuckDB.
+bench-dual: build python-env
+	OPENDUCK_BIN=$(OPENDUCK_BIN) OPENDUCK_EXTENSION=$(OPENDUCK_EXTENSION) $(PYTHON) benches/dual_execution.py --scale 1
 
 # TPC-H SF1 over three executors against one embedded DuckDB (needs etcd).
 bench-tpch: build python-env

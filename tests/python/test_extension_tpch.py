@@ -13,17 +13,22 @@ from test_distributed import PLACEMENT, QUERIES, TPCH_QUERIES, qualified, refere
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, tpch):  # noqa: F811
+def tpch_server(tmp_path_factory, tpch):  # noqa: F811
     srv = Server(tmp_path_factory.mktemp("served") / "data", databases=["tpch"]).start()
     with srv.connect() as conn, conn.cursor() as cur:
         for name, table in tpch.items():
             cur.adbc_ingest(name, table, mode="create")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def served(tpch_server):
     con = local_duckdb()
-    con.execute(f"ATTACH 'openduck:tpch?endpoint={srv.uri}' AS tpch")
+    con.execute(f"ATTACH 'openduck:tpch?endpoint={tpch_server.uri}' AS tpch")
     con.execute("USE tpch")
     yield con
     con.close()
-    srv.stop()
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +39,27 @@ def clustered(tmp_path_factory, tpch):  # noqa: F811
             con.execute(f"ATTACH 'openduck:{database}?endpoint={cluster['coordinator'].uri}' AS {database}")
         yield con
         con.close()
+
+
+FACTS = ("lineitem", "orders", "partsupp")
+
+
+@pytest.fixture(scope="module", params=["facts remote", "facts local"])
+def mixed(request, tpch_server, tpch):  # noqa: F811
+    """A user's DuckDB holding one side of TPC-H, the other side read from the
+    service (which holds every table; the search path finds this side's copy
+    first)."""
+    local_facts = request.param == "facts local"
+    con = local_duckdb()
+    con.execute(f"ATTACH 'openduck:tpch?endpoint={tpch_server.uri}' AS tpch")
+    for name, table in tpch.items():
+        if (name in FACTS) == local_facts:
+            con.register("arrow_table", table)
+            con.execute(f"CREATE TABLE memory.main.{name} AS SELECT * FROM arrow_table")
+            con.unregister("arrow_table")
+    con.execute("SET search_path = 'memory.main,tpch.main'")
+    yield request.param, con
+    con.close()
 
 
 def expected_rows(reference, sql):  # noqa: F811
@@ -52,6 +78,23 @@ def test_tpch_through_an_attached_server(served, reference, query, placement):  
     else:
         assert shipped == [] and scanned, (shipped, scanned)
     assert_same_rows(served.execute(sql).fetchall(), expected_rows(reference, sql), sql)
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_tpch_with_one_side_here_and_the_other_on_the_service(mixed, reference, query):  # noqa: F811
+    """Facts on the service and dimensions here, and the reverse: each query
+    runs where the fewest bytes move (whole on the service, with the tables of
+    this side copied up, or here over scans), and gives a local DuckDB's rows."""
+    placement, con = mixed
+    sql = (TPCH_QUERIES / f"{query}.sql").read_text()
+    shipped, scanned = placed(con, sql)
+    assert len(shipped) <= 1 and not (shipped and scanned), (shipped, scanned)
+    if placement == "facts local":
+        # The service holds only dimensions: bringing them down moves less.
+        assert shipped == [], shipped
+    elif not scanned:
+        assert shipped, "a query over the service's tables only runs there"
+    assert_same_rows(con.execute(sql).fetchall(), expected_rows(reference, sql), sql)
 
 
 @pytest.mark.parametrize("query", QUERIES)
