@@ -16,9 +16,10 @@ using namespace duckdb;
 namespace {
 
 //! Whether `type` names something only this session knows (an ENUM or another type
-//! made with CREATE TYPE), at any depth.
+//! made with CREATE TYPE), or carries a collation its DDL would not, at any depth.
 bool SessionType(const LogicalType &type) {
-	if (type.HasAlias() || type.id() == LogicalTypeId::ENUM) {
+	if (type.HasAlias() || type.id() == LogicalTypeId::ENUM ||
+	    (type.id() == LogicalTypeId::VARCHAR && !StringType::GetCollation(type).empty())) {
 		return true;
 	}
 	switch (type.id()) {
@@ -52,7 +53,7 @@ std::string UploadRefusal(TableCatalogEntry &table) {
 			return table.name + " has a generated column";
 		}
 		if (SessionType(column.Type())) {
-			return table.name + "." + column.Name() + " has a type of this session";
+			return table.name + "." + column.Name() + " has a type of this session or a collation";
 		}
 	}
 	return std::string();
@@ -65,6 +66,10 @@ void CopyUp(ClientContext &context, const Client &session, const std::string &da
 	vector<StorageIndex> columns;
 	std::string definition;
 	for (auto &column : table.GetColumns().Physical()) {
+		if (!upload.columns.empty() &&
+		    std::find(upload.columns.begin(), upload.columns.end(), column.Logical().index) == upload.columns.end()) {
+			continue;
+		}
 		definition += (names.empty() ? "" : ", ") + QuoteIdentifier(column.Name()) + " " + column.Type().ToString();
 		names.push_back(column.Name());
 		types.push_back(column.Type());

@@ -12,14 +12,17 @@
 
 namespace openduck {
 
-//! A table of this session to copy up, and the name of its copy on the service.
+//! A table of this session to copy up, the name of its copy on the service, and the
+//! columns copied (logical indexes; empty: all).
 struct Upload {
 	duckdb::reference<duckdb::TableCatalogEntry> table;
 	std::string name;
+	duckdb::vector<duckdb::idx_t> columns;
 };
 
 //! Why `table` cannot be copied up exactly (empty: it can): it must be a table of a
-//! DuckDB database, without generated columns or types only this session defines.
+//! DuckDB database, without generated columns, collations, or types only this session
+//! defines.
 std::string UploadRefusal(duckdb::TableCatalogEntry &table);
 
 //! Copies `upload.table` (as `context`'s transaction sees it, its own changes included)

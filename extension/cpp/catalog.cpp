@@ -367,26 +367,95 @@ void OpenduckCatalog::Refresh() {
 	}
 	schemas = nullptr;
 	used_outside = false;
+	native_types = nullptr;
 }
 
-bool OpenduckCatalog::MayCopyUp(ClientContext &context) {
-	std::lock_guard<std::mutex> guard(lock);
-	if (!may_copy_up.IsValid()) {
-		// Made and rolled back in a transaction of its own: nothing stays.
-		bool may = true;
-		try {
-			auto session = client->Begin();
-			auto error = od_execute(session->Get(), "CREATE TEMPORARY TABLE openduck_probe (x INTEGER)",
-			                        &context.interrupted);
-			may = error == nullptr;
-			od_error_free(error);
-			od_error_free(session->End(false));
-		} catch (std::exception &) {
-			may = false;
-		}
-		may_copy_up = may ? 1 : 0;
+namespace {
+
+//! The strings of column `index` of an Arrow array of rows (utf8 or large utf8).
+vector<std::string> Strings(const ArrowSchema &schema, const ArrowArray &rows, idx_t index) {
+	auto &column = *rows.children[index];
+	std::string format = schema.children[index]->format;
+	if ((format != "u" && format != "U") || column.null_count > 0) {
+		throw IOException("openduck: the service listed column types in an unexpected form");
 	}
-	return may_copy_up.GetIndex() == 1;
+	vector<std::string> strings;
+	auto data = static_cast<const char *>(column.buffers[2]);
+	for (int64_t row = column.offset; row < column.offset + column.length; row++) {
+		int64_t start, end;
+		if (format == "u") {
+			start = static_cast<const int32_t *>(column.buffers[1])[row];
+			end = static_cast<const int32_t *>(column.buffers[1])[row + 1];
+		} else {
+			start = static_cast<const int64_t *>(column.buffers[1])[row];
+			end = static_cast<const int64_t *>(column.buffers[1])[row + 1];
+		}
+		strings.emplace_back(data + start, NumericCast<size_t>(end - start));
+	}
+	return strings;
+}
+
+} // namespace
+
+std::string OpenduckCatalog::NativeType(ClientContext &context, const std::string &schema, const std::string &table,
+                                        const std::string &column) {
+	shared_ptr<const std::unordered_map<std::string, std::string>> types;
+	{
+		std::lock_guard<std::mutex> guard(lock);
+		types = native_types;
+	}
+	if (!types) {
+		auto listed = make_shared_ptr<std::unordered_map<std::string, std::string>>();
+		auto stream = client->Query("SELECT schema_name || chr(0) || table_name || chr(0) || column_name, data_type "
+		                            "FROM duckdb_columns() WHERE database_name = " +
+		                                Value(remote_name).ToSQLString(),
+		                            context);
+		ArrowSchemaWrapper arrow;
+		stream->GetSchema(arrow);
+		while (true) {
+			auto chunk = stream->GetNextChunk();
+			if (!chunk->arrow_array.release) {
+				break;
+			}
+			if (chunk->arrow_array.length == 0) {
+				continue;
+			}
+			auto keys = Strings(arrow.arrow_schema, chunk->arrow_array, 0);
+			auto values = Strings(arrow.arrow_schema, chunk->arrow_array, 1);
+			for (idx_t i = 0; i < keys.size(); i++) {
+				(*listed)[keys[i]] = values[i];
+			}
+		}
+		std::lock_guard<std::mutex> guard(lock);
+		native_types = listed;
+		types = listed;
+	}
+	auto found = types->find(schema + std::string(1, '\0') + table + std::string(1, '\0') + column);
+	return found == types->end() ? std::string() : found->second;
+}
+
+bool OpenduckCatalog::MayCopyUp() {
+	if (may_copy_up >= 0) {
+		return may_copy_up == 1;
+	}
+	// Made and rolled back in a transaction of its own: nothing stays. Only the service's
+	// answer is kept; a failure to ask (the network) is asked again next time.
+	try {
+		auto session = client->Begin();
+		auto error = od_execute(session->Get(), "CREATE TEMPORARY TABLE openduck_probe (x INTEGER)", nullptr);
+		auto refused = error && (error->code == OD_PERMISSION_DENIED || error->code == OD_UNAUTHENTICATED);
+		auto failed = error != nullptr;
+		od_error_free(error);
+		od_error_free(session->End(false));
+		if (refused) {
+			may_copy_up = 0;
+		} else if (!failed) {
+			may_copy_up = 1;
+		}
+		return !failed;
+	} catch (std::exception &) {
+		return false;
+	}
 }
 
 shared_ptr<Client> OpenduckCatalog::ClientFor(ClientContext &context, bool write) {

@@ -6,6 +6,9 @@
 #pragma once
 
 #include "core.hpp"
+
+#include <atomic>
+
 #include "duckdb/catalog/catalog.hpp"
 #include "duckdb/catalog/catalog_entry/schema_catalog_entry.hpp"
 #include "duckdb/catalog/catalog_entry/table_catalog_entry.hpp"
@@ -174,7 +177,13 @@ public:
 
 	//! Whether the service lets this attachment make temporary tables, into which tables
 	//! of this session are copied up (a read-only account may not). Asked once.
-	bool MayCopyUp(ClientContext &context);
+	bool MayCopyUp();
+
+	//! The service's own type of a column (DuckDB's name for it: `UUID`, an ENUM's name),
+	//! which the listing's Arrow types do not tell apart from `VARCHAR` or `DECIMAL(38,0)`;
+	//! empty if unknown. Asked once per listing, for every column of the database.
+	std::string NativeType(ClientContext &context, const std::string &schema, const std::string &table,
+	                       const std::string &column);
 
 	//! Runs DDL on the service, in `context`'s transaction on the service.
 	void Execute(ClientContext &context, const std::string &sql);
@@ -205,8 +214,10 @@ private:
 	//! must outlive a refresh (transactions keep theirs alive by pinning).
 	bool used_outside = false;
 	duckdb::vector<shared_ptr<Listing>> retired;
-	//! MayCopyUp's answer, once asked.
-	duckdb::optional_idx may_copy_up;
+	//! NativeType's answers, `schema\0table\0column` to type (null: not asked yet).
+	shared_ptr<const std::unordered_map<std::string, std::string>> native_types;
+	//! MayCopyUp's answer, once the service gave one.
+	std::atomic<int> may_copy_up {-1};
 };
 
 //! Transactions on an attachment (OpenduckTransaction).

@@ -2,6 +2,7 @@
 
 #include "bridge.hpp"
 #include "catalog.hpp"
+#include "cost.hpp"
 #include "scan.hpp"
 #include "shipping.hpp"
 
@@ -13,7 +14,7 @@
 #include "duckdb/planner/binder.hpp"
 #include "duckdb/planner/bound_parameter_map.hpp"
 #include "duckdb/planner/operator/logical_get.hpp"
-#include "duckdb/storage/table_storage_info.hpp"
+#include "duckdb/parser/expression/star_expression.hpp"
 
 namespace openduck {
 
@@ -73,78 +74,6 @@ bool SessionSharesMeaning(ClientContext &context) {
 	return true;
 }
 
-//! Bytes a value of `type` takes on the wire, roughly (strings and nested values: a guess).
-idx_t Width(const LogicalType &type) {
-	if (type.IsNested() || type.InternalType() == PhysicalType::VARCHAR) {
-		return 32;
-	}
-	return GetTypeIdSize(type.InternalType());
-}
-
-//! What a plan reads: the scans of one attachment, with the bytes they would bring here,
-//! and the tables of this session, with the bytes they would take up.
-struct Sources {
-	optional_ptr<OpenduckCatalog> attachment;
-	//! Another attachment, or a source that is no table (a table function, Python data).
-	bool other = false;
-	idx_t remote_bytes = 0;
-	//! Tables of this session, each once, in the order met.
-	vector<reference<TableCatalogEntry>> local;
-	idx_t local_bytes = 0;
-	std::string refusal;
-
-	void Read(ClientContext &context, LogicalOperator &op) {
-		if (op.type == LogicalOperatorType::LOGICAL_GET) {
-			Get(context, op.Cast<LogicalGet>());
-		}
-		for (auto &child : op.children) {
-			Read(context, *child);
-		}
-	}
-
-	bool IsLocal(TableCatalogEntry &table) const {
-		for (auto &known : local) {
-			if (&known.get() == &table) {
-				return true;
-			}
-		}
-		return false;
-	}
-
-private:
-	void Get(ClientContext &context, LogicalGet &get) {
-		auto table = get.GetTable();
-		if (table && get.function.name == "openduck_scan") {
-			auto &catalog = table->ParentCatalog().Cast<OpenduckCatalog>();
-			other = other || (attachment && attachment.get() != &catalog);
-			attachment = &catalog;
-			auto rows = table->GetStorageInfo(context).cardinality;
-			idx_t width = 0;
-			for (auto &column : get.GetColumnIds()) {
-				width += column.IsRowIdColumn() ? 8 : Width(get.GetColumnType(column));
-			}
-			remote_bytes += (rows.IsValid() ? rows.GetIndex() : 1000000) * MaxValue<idx_t>(width, 1);
-		} else if (table && get.function.name == "seq_scan") {
-			if (IsLocal(*table)) {
-				return;
-			}
-			auto why = UploadRefusal(*table);
-			if (!why.empty()) {
-				refusal = why;
-			}
-			local.push_back(*table);
-			auto rows = table->GetStorageInfo(context).cardinality;
-			idx_t width = 0;
-			for (auto &column : table->GetColumns().Physical()) {
-				width += Width(column.Type());
-			}
-			local_bytes += (rows.IsValid() ? rows.GetIndex() : 0) * width;
-		} else {
-			other = true;
-		}
-	}
-};
-
 //! Whether `op` holds an operator of `types`.
 bool Holds(LogicalOperator &op, std::initializer_list<LogicalOperatorType> types) {
 	for (auto type : types) {
@@ -180,11 +109,57 @@ bool Reduces(LogicalOperator &op) {
 	return false;
 }
 
+//! Whether the plan reads a column of the service whose type there is not the one it has
+//! here: the listing's Arrow types carry a UUID or an ENUM as VARCHAR and a HUGEINT as
+//! DECIMAL(38,0), and the service would compare, order and compute with its own.
+bool ReadsRetypedColumns(ClientContext &context, QueryReads &reads) {
+	for (auto &read : reads.remote) {
+		auto &get = read.get.get();
+		auto &table = read.table.get();
+		for (auto &column : get.GetColumnIds()) {
+			if (column.IsVirtualColumn()) {
+				continue;
+			}
+			auto here = get.GetColumnType(column).ToString();
+			if (here.find("VARCHAR") == std::string::npos && here.find("DECIMAL(38,0)") == std::string::npos) {
+				continue; // carried exactly
+			}
+			auto there = reads.attachment->NativeType(context, table.schema.name, table.name,
+			                                          get.names[column.GetPrimaryIndex()]);
+			if (there != here) {
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+//! Bytes-equivalent of the round trips and the statement a copy costs beyond its rows.
+const idx_t COPY_OVERHEAD = 1 << 20;
+
+//! Whether copying this session's tables up moves less than bringing the service's down:
+//! the copies with their overhead, against the service's scans under their filters (the
+//! service counts them when the unfiltered estimate alone would copy). The result comes
+//! down either way when it runs there, and is small next to either for most analytics.
+bool CopyingUpMovesLess(ClientContext &context, QueryReads &reads, LogicalOperator &plan) {
+	auto up = reads.LocalBytes() + COPY_OVERHEAD * reads.local.size();
+	if (up >= reads.RemoteBytes()) {
+		return false;
+	}
+	try {
+		reads.ProbeRemote(context, plan);
+	} catch (std::exception &) {
+		return false; // no answer: placed here, which is always exact
+	}
+	return up < reads.RemoteBytes();
+}
+
 //! The text of the statement being planned, rewritten for the service: a SELECT, or the
 //! SELECT an EXPLAIN explains (`explained`), with the tables of this session named as
-//! their `uploads`. Throws CannotShip.
+//! their `uploads`; `star`: whether it holds a `*` (or COLUMNS), which may expand to every
+//! column of a table. Throws CannotShip.
 std::string ShippedText(ClientContext &context, OpenduckCatalog &catalog, bool explained,
-                        const vector<Upload> &uploads) {
+                        const vector<Upload> &uploads, bool &star) {
 	Parser parser(context.GetParserOptions());
 	parser.ParseQuery(context.GetCurrentQuery());
 	if (parser.statements.size() != 1) {
@@ -218,6 +193,7 @@ std::string ShippedText(ClientContext &context, OpenduckCatalog &catalog, bool e
 		return false;
 	};
 	rewriter.VisitNode(*select.node);
+	star = rewriter.saw_star;
 	return select.ToString();
 }
 
@@ -237,7 +213,8 @@ void PlaceQuery(PlannerExtensionInput &input, BoundStatement &statement) {
 		return;
 	}
 	auto placement = CurrentPlacement(context);
-	if (placement == Placement::LOCAL) {
+	// Without a query running (a prepare through the C API), its text is not known here.
+	if (placement == Placement::LOCAL || context.transaction.GetActiveQuery() == MAXIMUM_QUERY_ID) {
 		return;
 	}
 	auto *target = &statement.plan;
@@ -245,10 +222,9 @@ void PlaceQuery(PlannerExtensionInput &input, BoundStatement &statement) {
 	if (explained) {
 		target = &statement.plan->children[0];
 	}
-	Sources sources;
-	sources.Read(context, **target);
-	auto catalog = sources.attachment;
-	if (!catalog || sources.other) {
+	auto reads = QueryReads::Of(context, **target);
+	auto catalog = reads.attachment;
+	if (!catalog || reads.other || reads.remote_row_ids) {
 		return;
 	}
 	auto parameters = input.binder.GetParameters();
@@ -256,32 +232,49 @@ void PlaceQuery(PlannerExtensionInput &input, BoundStatement &statement) {
 		return;
 	}
 	vector<Upload> uploads;
-	if (sources.local.empty()) {
+	if (reads.local.empty()) {
 		if (placement == Placement::AUTO && !Reduces(**target)) {
 			return;
 		}
 	} else {
-		// Tables of this session go up when that moves fewer bytes than bringing the
-		// service's here (its result still comes down: at least half must be saved).
-		if (!sources.refusal.empty() || (placement == Placement::AUTO && sources.local_bytes * 2 > sources.remote_bytes)) {
+		if (!reads.refusal.empty()) {
+			return;
+		}
+		if (placement == Placement::AUTO && !CopyingUpMovesLess(context, reads, **target)) {
 			return;
 		}
 		// Copies are made in a transaction of their own, which would not see what this
 		// session's transaction on the service wrote.
-		if (catalog->ClientFor(context, false) != catalog->GetClient() || !catalog->MayCopyUp(context)) {
+		if (catalog->ClientFor(context, false) != catalog->GetClient()) {
 			return;
 		}
-		for (auto &table : sources.local) {
-			uploads.push_back(Upload {table, "openduck_upload_" + to_string(uploads.size())});
+		for (auto &local : reads.local) {
+			uploads.push_back(Upload {local.table, "openduck_upload_" + to_string(uploads.size()), local.columns});
 		}
 	}
 	std::string sql;
 	try {
-		CheckPlan("query", *catalog, **target,
-		          [&](TableCatalogEntry &table) { return sources.IsLocal(table); });
-		sql = ShippedText(context, *catalog, explained, uploads);
+		CheckPlan("query", *catalog, **target, [&](TableCatalogEntry &table) { return reads.Local(table) != nullptr; });
+		bool star = false;
+		sql = ShippedText(context, *catalog, explained, uploads, star);
+		if (star) {
+			// Copy every column: a `*` may expand to all of one.
+			for (auto &upload : uploads) {
+				upload.columns.clear();
+			}
+		}
 	} catch (std::exception &) {
 		// It cannot run on the service exactly as here: it runs here, as DuckDB planned it.
+		return;
+	}
+	try {
+		if (ReadsRetypedColumns(context, reads)) {
+			return;
+		}
+	} catch (std::exception &) {
+		return;
+	}
+	if (!uploads.empty() && !catalog->MayCopyUp()) {
 		return;
 	}
 

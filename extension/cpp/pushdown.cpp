@@ -82,7 +82,27 @@ std::string Join(const vector<std::string> &parts, const std::string &separator)
 } // namespace
 
 bool ZoneDependent(const LogicalType &type) {
-	return type.id() == LogicalTypeId::TIMESTAMP_TZ || type.id() == LogicalTypeId::TIME_TZ;
+	switch (type.id()) {
+	case LogicalTypeId::TIMESTAMP_TZ:
+	case LogicalTypeId::TIME_TZ:
+		return true;
+	case LogicalTypeId::LIST:
+		return ZoneDependent(ListType::GetChildType(type));
+	case LogicalTypeId::ARRAY:
+		return ZoneDependent(ArrayType::GetChildType(type));
+	case LogicalTypeId::MAP:
+		return ZoneDependent(MapType::KeyType(type)) || ZoneDependent(MapType::ValueType(type));
+	case LogicalTypeId::STRUCT:
+	case LogicalTypeId::UNION:
+		for (auto &child : StructType::GetChildTypes(type)) {
+			if (ZoneDependent(child.second)) {
+				return true;
+			}
+		}
+		return false;
+	default:
+		return false;
+	}
 }
 
 bool FilterSQL(const TableFilter &filter, const std::string &column, std::string &out) {

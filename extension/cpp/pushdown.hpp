@@ -17,7 +17,7 @@ namespace openduck {
 using ColumnNamer = std::function<bool(duckdb::idx_t column_index, std::string &quoted)>;
 
 //! Values whose meaning depends on the session's time zone, which the service's session
-//! need not share: nothing computed from them is sent.
+//! need not share (at any depth of a nested type): nothing computed from them is sent.
 bool ZoneDependent(const duckdb::LogicalType &type);
 
 //! `filter` applied to `column` (already SQL) as an exact predicate.

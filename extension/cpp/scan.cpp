@@ -64,10 +64,15 @@ struct ScanData : public ArrowScanFunctionData {
 
 struct ScanGlobal : public ArrowScanGlobalState {
 	~ScanGlobal() override {
+		EndSession();
+	}
+	//! Rolls back the transaction that holds the copies, which the service's executor
+	//! counts as a writer until then: once the rows are all read, or when the scan goes.
+	void EndSession() {
 		if (session) {
-			// The copies go with the transaction; the stream first, which runs in it.
-			stream.reset();
+			stream.reset(); // first: it runs in the transaction
 			od_error_free(session->End(false));
+			session = nullptr;
 		}
 	}
 	//! Pushed filters the service could not be sent; evaluated here on each chunk.
@@ -117,12 +122,34 @@ void CheckTypes(ArrowArrayStreamWrapper &stream, const ArrowSchema &expected, co
 	}
 }
 
+//! Whether the wire carries values of `expected` as `arrived` (the mapping every Flight
+//! SQL client sees), so that a cast gives them back exactly.
+bool Carries(const LogicalType &arrived, const LogicalType &expected) {
+	switch (expected.id()) {
+	case LogicalTypeId::HUGEINT:
+	case LogicalTypeId::UHUGEINT:
+		return arrived == LogicalType::DECIMAL(38, 0);
+	case LogicalTypeId::UUID:
+	case LogicalTypeId::ENUM:
+		return arrived.id() == LogicalTypeId::VARCHAR;
+	default:
+		return false;
+	}
+}
+
 //! Runs a shipped query, and reads the types its rows arrive with.
 void OpenShipped(ClientContext &context, ScanData &data, ScanGlobal &global) {
 	global.sql = data.sql;
 	if (data.uploads.empty()) {
 		global.stream = data.shipped_from->ClientFor(context, false)->Query(data.sql, context);
 	} else {
+		if (data.shipped_from->ClientFor(context, false) != data.shipped_from->GetClient()) {
+			// Planned before this transaction wrote through the attachment (a prepared
+			// statement): copies in a transaction of their own would not see those writes.
+			throw InvalidInputException("openduck: this statement was placed on the service with copies of local "
+			                            "tables before the transaction wrote there; prepare it again, or SET "
+			                            "openduck_placement = 'local'");
+		}
 		global.session = data.shipped_from->GetClient()->Begin();
 		for (auto &upload : data.uploads) {
 			CopyUp(context, *global.session, data.shipped_from->RemoteName(), upload);
@@ -138,7 +165,15 @@ void OpenShipped(ClientContext &context, ScanData &data, ScanGlobal &global) {
 		                  arrived.size(), data.expected.size(), data.sql);
 	}
 	for (idx_t i = 0; i < arrived.size(); i++) {
-		global.cast = global.cast || arrived[i] != data.expected[i];
+		if (arrived[i] == data.expected[i]) {
+			continue;
+		}
+		if (!Carries(arrived[i], data.expected[i])) {
+			throw IOException("openduck: column %llu of a query placed on the service arrived as %s where %s was "
+			                  "expected; the tables changed on the service: DETACH and ATTACH again",
+			                  i + 1, arrived[i].ToString(), data.expected[i].ToString());
+		}
+		global.cast = true;
 	}
 	if (data.ordered) {
 		global.max_threads = 1;
@@ -254,6 +289,9 @@ void Scan(ClientContext &context, TableFunctionInput &input, DataChunk &output) 
 				return ArrowTableFunction::ArrowScanParallelStateNext(context, input.bind_data.get(), state, global);
 			});
 			if (!more) {
+				// Done (no thread reads the stream again): copies made for it can go now.
+				lock_guard<mutex> guard(global.main_mutex);
+				global.EndSession();
 				return;
 			}
 		}
@@ -276,6 +314,14 @@ void Scan(ClientContext &context, TableFunctionInput &input, DataChunk &output) 
 			ArrowTableFunction::ArrowToDuckDB(state, global.arrived->GetColumns(), output);
 		} else if (!global.no_columns) {
 			ArrowTableFunction::ArrowToDuckDB(state, data.arrow_table.GetColumns(), output);
+		}
+		// DuckDB's conversion skips row ids, leaving their vector unwritten: a table of
+		// the service has none to give here.
+		for (idx_t i = 0; i < state.column_ids.size() && i < output.ColumnCount(); i++) {
+			if (state.column_ids[i] == COLUMN_IDENTIFIER_ROW_ID) {
+				output.data[i].SetVectorType(VectorType::CONSTANT_VECTOR);
+				ConstantVector::SetNull(output.data[i], true);
+			}
 		}
 		state.chunk_offset += size;
 		if (!global.residual) {

@@ -11,6 +11,11 @@
 #include "duckdb/parser/expression/parameter_expression.hpp"
 #include "duckdb/parser/expression/subquery_expression.hpp"
 #include "duckdb/parser/parsed_expression_iterator.hpp"
+#include "duckdb/parser/expression/cast_expression.hpp"
+#include "duckdb/parser/query_node/recursive_cte_node.hpp"
+#include "duckdb/parser/query_node/select_node.hpp"
+#include "duckdb/parser/query_node/set_operation_node.hpp"
+#include "duckdb/parser/tableref/joinref.hpp"
 #include "duckdb/parser/tableref/subqueryref.hpp"
 #include "duckdb/planner/binder.hpp"
 #include "duckdb/planner/expression_iterator.hpp"
@@ -35,8 +40,47 @@ bool SessionFunction(const std::string &name) {
 	    "getvariable",    "current_setting", "current_database", "current_catalog", "current_schema",
 	    "current_schemas", "current_user",   "session_user",     "user",            "current_role",
 	    "current_date",   "today",           "current_time",     "get_current_time", "current_localtime",
-	    "current_localtimestamp", "localtime", "localtimestamp"};
+	    "current_localtimestamp", "localtime", "localtimestamp", "now", "current_timestamp",
+	    "get_current_timestamp", "transaction_timestamp", "current_query", "in_search_path",
+	    "current_connection_id", "current_transaction_id", "txid_current", "current_query_id",
+	    "nextval", "currval"};
 	return session.count(StringUtil::Lower(name)) > 0;
+}
+
+//! Whether `type` (at any depth) is one named in this session's catalog (parsed, it is
+//! unbound until bound: CREATE TYPE's types, ENUMs, extension types), which the service
+//! may name otherwise.
+bool SessionType(const LogicalType &type) {
+	switch (type.id()) {
+	case LogicalTypeId::UNBOUND: {
+		// The parser leaves some of DuckDB's own names unbound too (HUGEINT).
+		LogicalType builtin;
+		try {
+			builtin = UnboundType::TryDefaultBind(type);
+		} catch (std::exception &) {
+			return true;
+		}
+		return builtin.id() == LogicalTypeId::UNBOUND || SessionType(builtin);
+	}
+	case LogicalTypeId::ENUM:
+		return true;
+	case LogicalTypeId::LIST:
+		return SessionType(ListType::GetChildType(type));
+	case LogicalTypeId::ARRAY:
+		return SessionType(ArrayType::GetChildType(type));
+	case LogicalTypeId::MAP:
+		return SessionType(MapType::KeyType(type)) || SessionType(MapType::ValueType(type));
+	case LogicalTypeId::STRUCT:
+	case LogicalTypeId::UNION:
+		for (auto &child : StructType::GetChildTypes(type)) {
+			if (SessionType(child.second)) {
+				return true;
+			}
+		}
+		return false;
+	default:
+		return type.HasAlias();
+	}
 }
 
 //! Table references a shipped text may hold; anything else (table functions, SHOW,
@@ -48,7 +92,6 @@ bool ShippableReference(TableReferenceType type) {
 	case TableReferenceType::SUBQUERY:
 	case TableReferenceType::EXPRESSION_LIST:
 	case TableReferenceType::EMPTY_FROM:
-	case TableReferenceType::PIVOT:
 		return true;
 	default:
 		return false;
@@ -80,6 +123,11 @@ void CheckPlan(const std::string &statement, OpenduckCatalog &catalog, LogicalOp
 			                          table->name + ", which is not a table of the same attachment");
 		}
 		auto &columns = get.GetColumnIds();
+		for (auto &column : columns) {
+			if (!column.IsVirtualColumn() && ZoneDependent(get.GetColumnType(column))) {
+				CannotShip(statement, "it reads values with time zones, which the service's session need not share");
+			}
+		}
 		for (auto &filter : get.table_filters.filters) {
 			if (filter.first < columns.size() && ZoneDependent(get.GetColumnType(columns[filter.first]))) {
 				CannotShip(statement, "it filters on time zones, which the service's session need not share");
@@ -138,6 +186,16 @@ void Rewriter::Visit(unique_ptr<ParsedExpression> &expression) {
 		}
 		break;
 	}
+	case ExpressionClass::STAR:
+		saw_star = true;
+		break;
+	case ExpressionClass::CAST: {
+		auto &type = expression->Cast<CastExpression>().cast_type;
+		if (SessionType(type)) {
+			CannotShip(statement, "it casts to " + type.ToString() + ", a type of this session");
+		}
+		break;
+	}
 	case ExpressionClass::SUBQUERY: {
 		auto &subquery = expression->Cast<SubqueryExpression>();
 		VisitNode(*subquery.subquery->node);
@@ -172,26 +230,74 @@ void Rewriter::VisitCtes(CommonTableExpressionMap &map) {
 }
 
 void Rewriter::CollectCtes(QueryNode &node) {
-	// Every CTE name anywhere below `node`, before any reference is resolved: a
-	// reference inside a subquery may name a CTE of that subquery.
-	for (auto &cte : node.cte_map.map) {
-		ctes.insert(cte.first);
-	}
-	std::function<void(unique_ptr<ParsedExpression> &)> in_expression = [&](unique_ptr<ParsedExpression> &child) {
-		if (child && child->GetExpressionClass() == ExpressionClass::SUBQUERY) {
-			CollectCtes(*child->Cast<SubqueryExpression>().subquery->node);
+	// Every CTE name at any depth below `node` (CTE bodies, set operations, subqueries in
+	// FROM and in expressions), before any reference is resolved: scopes are not
+	// followed, so a name that is both a CTE's somewhere and a table's is refused.
+	std::function<void(ParsedExpression &)> in_expression = [&](ParsedExpression &expression) {
+		if (expression.GetExpressionClass() == ExpressionClass::SUBQUERY) {
+			CollectCtes(*expression.Cast<SubqueryExpression>().subquery->node);
 		}
-		if (child) {
-			ParsedExpressionIterator::EnumerateChildren(*child, in_expression);
+		ParsedExpressionIterator::EnumerateChildren(expression, in_expression);
+	};
+	std::function<void(TableRef &)> in_ref = [&](TableRef &ref) {
+		switch (ref.type) {
+		case TableReferenceType::SUBQUERY:
+			CollectCtes(*ref.Cast<SubqueryRef>().subquery->node);
+			break;
+		case TableReferenceType::JOIN: {
+			auto &join = ref.Cast<JoinRef>();
+			in_ref(*join.left);
+			in_ref(*join.right);
+			if (join.condition) {
+				in_expression(*join.condition);
+			}
+			break;
+		}
+		default:
+			break;
 		}
 	};
-	ParsedExpressionIterator::EnumerateQueryNodeChildren(node, in_expression, [&](TableRef &ref) {
-		if (ref.type == TableReferenceType::SUBQUERY) {
-			for (auto &cte : ref.Cast<SubqueryRef>().subquery->node->cte_map.map) {
-				ctes.insert(cte.first);
+	for (auto &cte : node.cte_map.map) {
+		ctes.insert(cte.first);
+		CollectCtes(*cte.second->query->node);
+	}
+	switch (node.type) {
+	case QueryNodeType::SELECT_NODE: {
+		auto &select = node.Cast<SelectNode>();
+		for (auto &expression : select.select_list) {
+			in_expression(*expression);
+		}
+		for (auto *clause : {&select.where_clause, &select.having, &select.qualify}) {
+			if (*clause) {
+				in_expression(**clause);
 			}
 		}
-	});
+		for (auto &expression : select.groups.group_expressions) {
+			in_expression(*expression);
+		}
+		if (select.from_table) {
+			in_ref(*select.from_table);
+		}
+		break;
+	}
+	case QueryNodeType::SET_OPERATION_NODE:
+		for (auto &child : node.Cast<SetOperationNode>().children) {
+			CollectCtes(*child);
+		}
+		break;
+	case QueryNodeType::RECURSIVE_CTE_NODE: {
+		auto &recursive = node.Cast<RecursiveCTENode>();
+		ctes.insert(recursive.ctename);
+		CollectCtes(*recursive.left);
+		CollectCtes(*recursive.right);
+		break;
+	}
+	default:
+		// Another kind of node: its names are not followed, so it is not shipped.
+		CannotShip(statement, "it holds a query of a kind not checked for shipping");
+	}
+	ParsedExpressionIterator::EnumerateQueryNodeModifiers(
+	    node, [&](unique_ptr<ParsedExpression> &child) { in_expression(*child); });
 }
 
 bool Rewriter::IsCte(const BaseTableRef &ref) const {

@@ -69,6 +69,8 @@ public:
 	//! Renames a reference to a table of this session that the service will have under
 	//! another name (an upload); false leaves it to the rules above.
 	std::function<bool(duckdb::BaseTableRef &ref, duckdb::TableCatalogEntry &table)> foreign;
+	//! Whether a `*` or COLUMNS(...) was met.
+	bool saw_star = false;
 
 private:
 	bool IsCte(const duckdb::BaseTableRef &ref) const;

@@ -198,6 +198,12 @@ def test_only_the_columns_a_query_needs_are_fetched(con):
     assert sent == 'SELECT NULL FROM "mydb"."main"."people"', sent
 
 
+def test_row_ids_of_the_services_tables_are_null(con):
+    # A scan has no row ids to give (DuckDB's Arrow conversion leaves them unwritten).
+    assert con.sql("SELECT count(*), count(rowid), max(rowid) FROM cloud.people").fetchall() == [(3000, 0, None)]
+    assert con.sql("SELECT rowid, id FROM cloud.people WHERE id < 2 ORDER BY id").fetchall() == [(None, 0), (None, 1)]
+
+
 def test_the_services_query_history_shows_what_was_pushed_down(con):
     """The service's own record of what it received: the filtered scan sent
     only the filter's rows of the one column asked for, the whole scan all."""

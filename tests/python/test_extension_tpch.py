@@ -4,6 +4,8 @@ every table (each query shipped to it whole, and placed locally over scans)
 and against a coordinator with three executors, and give the rows one local
 DuckDB gives."""
 
+import re
+
 import pytest
 from cluster_harness import placed_cluster
 from extension_harness import local_duckdb, placed
@@ -44,7 +46,7 @@ def clustered(tmp_path_factory, tpch):  # noqa: F811
 FACTS = ("lineitem", "orders", "partsupp")
 
 
-@pytest.fixture(scope="module", params=["facts remote", "facts local"])
+@pytest.fixture(scope="module", params=["facts remote", "facts remote, placed remote", "facts local"])
 def mixed(request, tpch_server, tpch):  # noqa: F811
     """A user's DuckDB holding one side of TPC-H, the other side read from the
     service (which holds every table; the search path finds this side's copy
@@ -58,6 +60,8 @@ def mixed(request, tpch_server, tpch):  # noqa: F811
             con.execute(f"CREATE TABLE memory.main.{name} AS SELECT * FROM arrow_table")
             con.unregister("arrow_table")
     con.execute("SET search_path = 'memory.main,tpch.main'")
+    if request.param.endswith("placed remote"):
+        con.execute("SET openduck_placement = 'remote'")
     yield request.param, con
     con.close()
 
@@ -92,6 +96,11 @@ def test_tpch_with_one_side_here_and_the_other_on_the_service(mixed, reference, 
     if placement == "facts local":
         # The service holds only dimensions: bringing them down moves less.
         assert shipped == [], shipped
+    elif placement.endswith("placed remote"):
+        # Every query runs there, with the dimensions it reads copied up.
+        assert len(shipped) == 1 and scanned == [], (shipped, scanned)
+        reads_local = re.search(r"\b(customer|part|supplier|nation|region)\b", sql) is not None
+        assert ("openduck_upload_" in shipped[0]) == reads_local, shipped
     elif not scanned:
         assert shipped, "a query over the service's tables only runs there"
     assert_same_rows(con.execute(sql).fetchall(), expected_rows(reference, sql), sql)

@@ -1,0 +1,199 @@
+#include "cost.hpp"
+
+#include "bridge.hpp"
+#include "catalog.hpp"
+#include "pushdown.hpp"
+#include "scan.hpp"
+
+#include "duckdb/planner/expression/bound_columnref_expression.hpp"
+#include "duckdb/planner/expression/bound_conjunction_expression.hpp"
+#include "duckdb/planner/expression_iterator.hpp"
+#include "duckdb/storage/table_storage_info.hpp"
+
+#include <set>
+
+namespace openduck {
+
+using namespace duckdb;
+
+namespace {
+
+//! Bytes a value of `type` takes on the wire, roughly (strings and nested values: a guess).
+idx_t Width(const LogicalType &type) {
+	if (type.IsNested() || type.InternalType() == PhysicalType::VARCHAR) {
+		return 32;
+	}
+	return GetTypeIdSize(type.InternalType());
+}
+
+idx_t RowsOf(ClientContext &context, TableCatalogEntry &table, idx_t unknown) {
+	auto rows = table.GetStorageInfo(context).cardinality;
+	return rows.IsValid() ? rows.GetIndex() : unknown;
+}
+
+//! The conjuncts of every WHERE clause (filter) in `op`.
+void Conjuncts(LogicalOperator &op, vector<reference<Expression>> &out) {
+	std::function<void(Expression &)> split = [&](Expression &expression) {
+		if (expression.GetExpressionType() == ExpressionType::CONJUNCTION_AND) {
+			for (auto &child : expression.Cast<BoundConjunctionExpression>().children) {
+				split(*child);
+			}
+		} else {
+			out.push_back(expression);
+		}
+	};
+	if (op.type == LogicalOperatorType::LOGICAL_FILTER) {
+		for (auto &expression : op.expressions) {
+			split(*expression);
+		}
+	}
+	for (auto &child : op.children) {
+		Conjuncts(*child, out);
+	}
+}
+
+//! Whether `expression` reads columns of the scan `table_index` and of nothing else.
+bool ReadsOnly(const Expression &expression, idx_t table_index) {
+	bool only = true, any = false;
+	std::function<void(const Expression &)> visit = [&](const Expression &child) {
+		if (child.GetExpressionClass() == ExpressionClass::BOUND_COLUMN_REF) {
+			auto &binding = child.Cast<BoundColumnRefExpression>();
+			only = only && binding.binding.table_index == table_index && binding.depth == 0;
+			any = true;
+		} else if (child.GetExpressionClass() == ExpressionClass::BOUND_SUBQUERY) {
+			only = false;
+		}
+		ExpressionIterator::EnumerateChildren(child, visit);
+	};
+	visit(expression);
+	return only && any;
+}
+
+//! The number in the first row and column of `sql`'s result, a BIGINT.
+idx_t CountOf(ClientContext &context, const Client &client, const std::string &sql) {
+	auto stream = client.Query(sql, context);
+	auto chunk = stream->GetNextChunk();
+	auto &array = chunk->arrow_array;
+	if (!array.release || array.length < 1 || array.n_children < 1 || !array.children[0]->buffers[1]) {
+		throw IOException("openduck: the service sent no count for %s", sql);
+	}
+	auto &column = *array.children[0];
+	return NumericCast<idx_t>(static_cast<const int64_t *>(column.buffers[1])[column.offset]);
+}
+
+} // namespace
+
+QueryReads QueryReads::Of(ClientContext &context, LogicalOperator &plan) {
+	QueryReads reads;
+	std::function<void(LogicalOperator &)> visit = [&](LogicalOperator &op) {
+		if (op.type == LogicalOperatorType::LOGICAL_GET) {
+			auto &get = op.Cast<LogicalGet>();
+			auto table = get.GetTable();
+			if (table && get.function.name == "openduck_scan") {
+				auto &catalog = table->ParentCatalog().Cast<OpenduckCatalog>();
+				reads.other = reads.other || (reads.attachment && reads.attachment.get() != &catalog);
+				reads.attachment = &catalog;
+				RemoteRead read {get, *table};
+				read.rows = RowsOf(context, *table, 1000000);
+				for (auto &column : get.GetColumnIds()) {
+					reads.remote_row_ids = reads.remote_row_ids || (column.IsVirtualColumn() && !column.IsEmptyColumn());
+					read.width += column.IsVirtualColumn() ? 8 : Width(get.GetColumnType(column));
+				}
+				read.width = MaxValue<idx_t>(read.width, 1);
+				reads.remote.push_back(read);
+			} else if (table && get.function.name == "seq_scan") {
+				auto local = reads.Local(*table);
+				if (!local) {
+					auto why = UploadRefusal(*table);
+					if (!why.empty()) {
+						reads.refusal = why;
+					}
+					reads.local.push_back(LocalRead {*table, RowsOf(context, *table, 0)});
+					local = &reads.local.back();
+				}
+				for (auto &column : get.GetColumnIds()) {
+					if (column.IsEmptyColumn()) {
+						continue;
+					}
+					if (column.IsVirtualColumn()) {
+						// Its copy's row ids would be others.
+						reads.refusal = table->name + "'s row ids are read";
+						continue;
+					}
+					local->columns.push_back(column.GetPrimaryIndex());
+				}
+			} else {
+				reads.other = true;
+			}
+		}
+		for (auto &child : op.children) {
+			visit(*child);
+		}
+	};
+	visit(plan);
+	for (auto &local : reads.local) {
+		std::sort(local.columns.begin(), local.columns.end());
+		local.columns.erase(std::unique(local.columns.begin(), local.columns.end()), local.columns.end());
+		auto &columns = local.table.get().GetColumns();
+		for (auto index : local.columns) {
+			local.width += Width(columns.GetColumn(LogicalIndex(index)).Type());
+		}
+	}
+	return reads;
+}
+
+optional_ptr<LocalRead> QueryReads::Local(TableCatalogEntry &table) {
+	for (auto &local : local) {
+		if (&local.table.get() == &table) {
+			return &local;
+		}
+	}
+	return nullptr;
+}
+
+idx_t QueryReads::RemoteBytes() const {
+	idx_t bytes = 0;
+	for (auto &read : remote) {
+		bytes += read.rows * read.width;
+	}
+	return bytes;
+}
+
+idx_t QueryReads::LocalBytes() const {
+	idx_t bytes = 0;
+	for (auto &read : local) {
+		bytes += read.rows * read.width;
+	}
+	return bytes;
+}
+
+void QueryReads::ProbeRemote(ClientContext &context, LogicalOperator &plan) {
+	vector<reference<Expression>> conjuncts;
+	Conjuncts(plan, conjuncts);
+	for (auto &read : remote) {
+		auto &get = read.get.get();
+		auto &column_ids = get.GetColumnIds();
+		ColumnNamer column = [&](idx_t index, std::string &quoted) {
+			if (index >= column_ids.size() || column_ids[index].IsVirtualColumn()) {
+				return false;
+			}
+			quoted = QuoteIdentifier(get.names[column_ids[index].GetPrimaryIndex()]);
+			return true;
+		};
+		std::string where;
+		for (auto &conjunct : conjuncts) {
+			std::string predicate;
+			if (ReadsOnly(conjunct, get.table_index) && ExpressionSQL(conjunct, column, predicate)) {
+				where += (where.empty() ? " WHERE " : " AND ") + predicate;
+			}
+		}
+		if (where.empty()) {
+			continue;
+		}
+		auto &table = read.table.get();
+		RemoteTable name {attachment->RemoteName(), table.schema.name, table.name};
+		read.rows = CountOf(context, *attachment->GetClient(), "SELECT count(*) FROM " + name.ToSQL() + where);
+	}
+}
+
+} // namespace openduck

@@ -1,0 +1,64 @@
+//===----------------------------------------------------------------------===//
+// What moving a query's data costs: the tables a bound plan reads, on the service (one
+// attachment's) and in this session, with the rows and bytes each would move across the
+// link. Placement compares bringing the service's tables down (scans) with taking this
+// session's up (copies).
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "core.hpp"
+
+#include "duckdb/catalog/catalog_entry/table_catalog_entry.hpp"
+#include "duckdb/planner/logical_operator.hpp"
+#include "duckdb/planner/operator/logical_get.hpp"
+
+namespace openduck {
+
+class OpenduckCatalog;
+
+//! A scan of a table of the service in the plan.
+struct RemoteRead {
+	duckdb::reference<duckdb::LogicalGet> get;
+	duckdb::reference<duckdb::TableCatalogEntry> table;
+	//! Rows that would come down: the service's count, or after ProbeRemote, the exact
+	//! count under the scan's filters.
+	duckdb::idx_t rows = 0;
+	//! Bytes of a row of the columns read, roughly.
+	duckdb::idx_t width = 0;
+};
+
+//! A table of this session in the plan (each once, whatever its scans).
+struct LocalRead {
+	duckdb::reference<duckdb::TableCatalogEntry> table;
+	duckdb::idx_t rows = 0;
+	//! The columns read (logical indexes, ascending), and their bytes per row.
+	duckdb::vector<duckdb::idx_t> columns;
+	duckdb::idx_t width = 0;
+};
+
+//! What a bound plan reads.
+struct QueryReads {
+	//! The attachment of the service's tables (null: it reads none).
+	duckdb::optional_ptr<OpenduckCatalog> attachment;
+	//! It reads something else: another attachment, a table function, Python data.
+	bool other = false;
+	//! It reads row ids of the service's tables (a scan gives none; the service would).
+	bool remote_row_ids = false;
+	duckdb::vector<RemoteRead> remote;
+	duckdb::vector<LocalRead> local;
+	//! Why this session's tables cannot be copied up exactly (empty: they can).
+	std::string refusal;
+
+	static QueryReads Of(duckdb::ClientContext &context, duckdb::LogicalOperator &plan);
+
+	duckdb::optional_ptr<LocalRead> Local(duckdb::TableCatalogEntry &table);
+	duckdb::idx_t RemoteBytes() const;
+	duckdb::idx_t LocalBytes() const;
+
+	//! Asks the service how many rows each scan of it would bring down under the
+	//! filters of the WHERE clauses that read only its table and have an exact SQL
+	//! rendering (one count per scan that has such filters).
+	void ProbeRemote(duckdb::ClientContext &context, duckdb::LogicalOperator &plan);
+};
+
+} // namespace openduck
