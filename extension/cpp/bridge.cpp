@@ -4,7 +4,11 @@
 #include "write.hpp"
 
 #include "duckdb/catalog/catalog_entry/duck_table_entry.hpp"
+#include "duckdb/execution/expression_executor.hpp"
 #include "duckdb/main/client_context.hpp"
+#include "duckdb/planner/expression/bound_conjunction_expression.hpp"
+#include "duckdb/planner/expression/bound_reference_expression.hpp"
+#include "duckdb/planner/expression_iterator.hpp"
 #include "duckdb/storage/data_table.hpp"
 #include "duckdb/storage/table/scan_state.hpp"
 #include "duckdb/transaction/duck_transaction.hpp"
@@ -64,6 +68,7 @@ void CopyUp(ClientContext &context, const Client &session, const std::string &da
 	vector<std::string> names;
 	vector<LogicalType> types;
 	vector<StorageIndex> columns;
+	vector<idx_t> logical;
 	std::string definition;
 	for (auto &column : table.GetColumns().Physical()) {
 		if (!upload.columns.empty() &&
@@ -73,10 +78,40 @@ void CopyUp(ClientContext &context, const Client &session, const std::string &da
 		definition += (names.empty() ? "" : ", ") + QuoteIdentifier(column.Name()) + " " + column.Type().ToString();
 		names.push_back(column.Name());
 		types.push_back(column.Type());
+		logical.push_back(column.Logical().index);
 		columns.emplace_back(column.StorageOid());
 	}
 	Check(od_execute(session.Get(), ("CREATE TEMPORARY TABLE " + QuoteIdentifier(upload.name) + " (" + definition + ")").c_str(),
 	                 &context.interrupted));
+
+	// The filters, over the positions of the copied columns in the chunks read.
+	unique_ptr<Expression> keep;
+	for (auto &filter : upload.filters) {
+		auto copy = filter->Copy();
+		std::function<void(unique_ptr<Expression> &)> place = [&](unique_ptr<Expression> &child) {
+			if (child->GetExpressionClass() == ExpressionClass::BOUND_REF) {
+				auto &reference = child->Cast<BoundReferenceExpression>();
+				reference.index = NumericCast<idx_t>(std::find(logical.begin(), logical.end(), reference.index) - logical.begin());
+				D_ASSERT(reference.index < logical.size());
+				return;
+			}
+			ExpressionIterator::EnumerateChildren(*child, place);
+		};
+		place(copy);
+		if (!keep) {
+			keep = std::move(copy);
+		} else {
+			auto both = make_uniq<BoundConjunctionExpression>(ExpressionType::CONJUNCTION_AND);
+			both->children.push_back(std::move(keep));
+			both->children.push_back(std::move(copy));
+			keep = std::move(both);
+		}
+	}
+	unique_ptr<ExpressionExecutor> executor;
+	if (keep) {
+		executor = make_uniq<ExpressionExecutor>(context, *keep);
+	}
+	SelectionVector kept(STANDARD_VECTOR_SIZE);
 
 	Ingest ingest(context, session, RemoteTable {database, "main", upload.name}, true, names, types);
 	auto &storage = table.GetStorage();
@@ -93,6 +128,15 @@ void CopyUp(ClientContext &context, const Client &session, const std::string &da
 		}
 		if (context.interrupted) {
 			throw InterruptException();
+		}
+		if (executor) {
+			auto count = executor->SelectExpression(chunk, kept);
+			if (count == 0) {
+				continue;
+			}
+			if (count < chunk.size()) {
+				chunk.Slice(kept, count);
+			}
 		}
 		ingest.Push(chunk);
 	}

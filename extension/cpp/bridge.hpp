@@ -9,15 +9,18 @@
 #include "core.hpp"
 
 #include "duckdb/catalog/catalog_entry/table_catalog_entry.hpp"
+#include "duckdb/planner/expression.hpp"
 
 namespace openduck {
 
-//! A table of this session to copy up, the name of its copy on the service, and the
-//! columns copied (logical indexes; empty: all).
+//! A table of this session to copy up, the name of its copy on the service, the columns
+//! copied (logical indexes; empty: all), and filters rows not copied fail (over logical
+//! column indexes; see QueryReads::FindLocalFilters).
 struct Upload {
 	duckdb::reference<duckdb::TableCatalogEntry> table;
 	std::string name;
 	duckdb::vector<duckdb::idx_t> columns;
+	duckdb::vector<duckdb::shared_ptr<duckdb::Expression>> filters;
 };
 
 //! Why `table` cannot be copied up exactly (empty: it can): it must be a table of a

@@ -34,6 +34,12 @@ struct LocalRead {
 	//! The columns read (logical indexes, ascending), and their bytes per row.
 	duckdb::vector<duckdb::idx_t> columns;
 	duckdb::idx_t width = 0;
+	//! Its scans in the plan.
+	duckdb::vector<duckdb::reference<duckdb::LogicalGet>> gets;
+	//! Conjuncts of the query's filters that every row of it the query uses satisfies,
+	//! over its columns (BoundReferenceExpression indexes are logical column indexes):
+	//! rows failing one need not be copied up.
+	duckdb::vector<duckdb::shared_ptr<duckdb::Expression>> filters;
 };
 
 //! What a bound plan reads.
@@ -54,6 +60,12 @@ struct QueryReads {
 	duckdb::optional_ptr<LocalRead> Local(duckdb::TableCatalogEntry &table);
 	duckdb::idx_t RemoteBytes() const;
 	duckdb::idx_t LocalBytes() const;
+
+	//! Finds, for each table of this session scanned once, the filters its rows can be
+	//! taken through before they are copied: conjuncts over its columns only, reached
+	//! from the scan through nothing but filters, inner joins, and the preserved sides of
+	//! outer, semi, anti and mark joins (where dropping a row early changes nothing else).
+	void FindLocalFilters(duckdb::LogicalOperator &plan);
 
 	//! Asks the service how many rows each scan of it would bring down under the
 	//! filters of the WHERE clauses that read only its table and have an exact SQL

@@ -240,6 +240,7 @@ void PlaceQuery(PlannerExtensionInput &input, BoundStatement &statement) {
 		if (!reads.refusal.empty()) {
 			return;
 		}
+		reads.FindLocalFilters(**target);
 		if (placement == Placement::AUTO && !CopyingUpMovesLess(context, reads, **target)) {
 			return;
 		}
@@ -249,7 +250,8 @@ void PlaceQuery(PlannerExtensionInput &input, BoundStatement &statement) {
 			return;
 		}
 		for (auto &local : reads.local) {
-			uploads.push_back(Upload {local.table, "openduck_upload_" + to_string(uploads.size()), local.columns});
+			uploads.push_back(
+			    Upload {local.table, "openduck_upload_" + to_string(uploads.size()), local.columns, local.filters});
 		}
 	}
 	std::string sql;

@@ -54,7 +54,8 @@ def con(server):
 def arrived(server, tag):
     """Statements the service received whose text holds `tag`, with the rows each
     sent back (its query_history)."""
-    rows = service_rows(server, "SELECT sql, row_count FROM openduck.main.query_history WHERE status = 'succeeded'")
+    rows = service_rows(server, "SELECT sql, row_count FROM openduck.main.query_history "
+                                "WHERE status = 'succeeded' ORDER BY sequence")
     return [(sql, count) for sql, count in rows if tag in sql and "query_history" not in sql]
 
 
@@ -254,6 +255,24 @@ def test_only_the_columns_a_query_reads_are_copied(server, con):
     assert '("dim" BIGINT, "label" VARCHAR)' in "".join(made), made
     # A `*` may expand to every column: all are copied.
     assert '("dim" BIGINT, "label" VARCHAR, "filler" VARCHAR)' in "".join(made), made
+
+
+def test_only_the_rows_a_query_keeps_are_copied(server, con, reference):
+    con.execute(SMALL)
+    reference.execute(f"CREATE OR REPLACE TEMP TABLE small AS {SMALL.split(' AS ', 1)[1]}")
+    con.execute("SET openduck_placement = 'remote'")
+    for tag, where, copied in [
+        # The filter drops rows of `small` on their own: one row is copied.
+        ("tag_kept", "WHERE label = 'label 3'", 1),
+        # Under a LEFT JOIN, dropping a row of `small` early would make its matches
+        # NULL-extended rows, which this filter keeps: every row is copied.
+        ("tag_outer", "WHERE label IS NULL OR label = 'label 3'", 5),
+    ]:
+        join = "LEFT JOIN" if tag == "tag_outer" else "JOIN"
+        sql = f"SELECT count(*) AS {tag}, count(label) FROM {{c}}facts {join} small USING (dim) {where}"
+        same(con, reference, sql)
+        ingests = [count for text, count in arrived(server, "INGEST INTO temporary")]
+        assert ingests[-1] == copied, (tag, ingests)
 
 
 def test_the_copy_is_what_this_transaction_sees(con):
