@@ -1,5 +1,6 @@
 #include "bridge.hpp"
 
+#include "pushdown.hpp"
 #include "scan.hpp"
 #include "write.hpp"
 
@@ -22,28 +23,10 @@ namespace {
 //! Whether `type` names something only this session knows (an ENUM or another type
 //! made with CREATE TYPE), or carries a collation its DDL would not, at any depth.
 bool SessionType(const LogicalType &type) {
-	if (type.HasAlias() || type.id() == LogicalTypeId::ENUM ||
-	    (type.id() == LogicalTypeId::VARCHAR && !StringType::GetCollation(type).empty())) {
-		return true;
-	}
-	switch (type.id()) {
-	case LogicalTypeId::LIST:
-		return SessionType(ListType::GetChildType(type));
-	case LogicalTypeId::ARRAY:
-		return SessionType(ArrayType::GetChildType(type));
-	case LogicalTypeId::MAP:
-		return SessionType(MapType::KeyType(type)) || SessionType(MapType::ValueType(type));
-	case LogicalTypeId::STRUCT:
-	case LogicalTypeId::UNION:
-		for (auto &child : StructType::GetChildTypes(type)) {
-			if (SessionType(child.second)) {
-				return true;
-			}
-		}
-		return false;
-	default:
-		return false;
-	}
+	return AnyType(type, [](const LogicalType &member) {
+		return member.HasAlias() || member.id() == LogicalTypeId::ENUM ||
+		       (member.id() == LogicalTypeId::VARCHAR && !StringType::GetCollation(member).empty());
+	});
 }
 
 } // namespace

@@ -33,8 +33,8 @@ idx_t RowsOf(ClientContext &context, TableCatalogEntry &table, idx_t unknown) {
 	return rows.IsValid() ? rows.GetIndex() : unknown;
 }
 
-//! The conjuncts of every WHERE clause (filter) in `op`.
-void Conjuncts(LogicalOperator &op, vector<reference<Expression>> &out) {
+//! The conjuncts of a filter's expressions.
+void Split(LogicalOperator &filter, vector<reference<Expression>> &out) {
 	std::function<void(Expression &)> split = [&](Expression &expression) {
 		if (expression.GetExpressionType() == ExpressionType::CONJUNCTION_AND) {
 			for (auto &child : expression.Cast<BoundConjunctionExpression>().children) {
@@ -44,10 +44,15 @@ void Conjuncts(LogicalOperator &op, vector<reference<Expression>> &out) {
 			out.push_back(expression);
 		}
 	};
+	for (auto &expression : filter.expressions) {
+		split(*expression);
+	}
+}
+
+//! The conjuncts of every WHERE clause (filter) in `op`.
+void Conjuncts(LogicalOperator &op, vector<reference<Expression>> &out) {
 	if (op.type == LogicalOperatorType::LOGICAL_FILTER) {
-		for (auto &expression : op.expressions) {
-			split(*expression);
-		}
+		Split(op, out);
 	}
 	for (auto &child : op.children) {
 		Conjuncts(*child, out);
@@ -231,18 +236,7 @@ void QueryReads::FindLocalFilters(LogicalOperator &plan) {
 	std::function<void(LogicalOperator &)> visit = [&](LogicalOperator &op) {
 		if (op.type == LogicalOperatorType::LOGICAL_FILTER) {
 			vector<reference<Expression>> conjuncts;
-			std::function<void(Expression &)> split = [&](Expression &expression) {
-				if (expression.GetExpressionType() == ExpressionType::CONJUNCTION_AND) {
-					for (auto &child : expression.Cast<BoundConjunctionExpression>().children) {
-						split(*child);
-					}
-				} else {
-					conjuncts.push_back(expression);
-				}
-			};
-			for (auto &expression : op.expressions) {
-				split(*expression);
-			}
+			Split(op, conjuncts);
 			for (auto &read : local) {
 				if (read.gets.size() != 1) {
 					continue; // scans of one table under other filters

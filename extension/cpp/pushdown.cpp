@@ -81,21 +81,21 @@ std::string Join(const vector<std::string> &parts, const std::string &separator)
 
 } // namespace
 
-bool ZoneDependent(const LogicalType &type) {
-	switch (type.id()) {
-	case LogicalTypeId::TIMESTAMP_TZ:
-	case LogicalTypeId::TIME_TZ:
+bool AnyType(const LogicalType &type, const std::function<bool(const LogicalType &)> &is) {
+	if (is(type)) {
 		return true;
+	}
+	switch (type.id()) {
 	case LogicalTypeId::LIST:
-		return ZoneDependent(ListType::GetChildType(type));
+		return AnyType(ListType::GetChildType(type), is);
 	case LogicalTypeId::ARRAY:
-		return ZoneDependent(ArrayType::GetChildType(type));
+		return AnyType(ArrayType::GetChildType(type), is);
 	case LogicalTypeId::MAP:
-		return ZoneDependent(MapType::KeyType(type)) || ZoneDependent(MapType::ValueType(type));
+		return AnyType(MapType::KeyType(type), is) || AnyType(MapType::ValueType(type), is);
 	case LogicalTypeId::STRUCT:
 	case LogicalTypeId::UNION:
 		for (auto &child : StructType::GetChildTypes(type)) {
-			if (ZoneDependent(child.second)) {
+			if (AnyType(child.second, is)) {
 				return true;
 			}
 		}
@@ -103,6 +103,12 @@ bool ZoneDependent(const LogicalType &type) {
 	default:
 		return false;
 	}
+}
+
+bool ZoneDependent(const LogicalType &type) {
+	return AnyType(type, [](const LogicalType &member) {
+		return member.id() == LogicalTypeId::TIMESTAMP_TZ || member.id() == LogicalTypeId::TIME_TZ;
+	});
 }
 
 bool FilterSQL(const TableFilter &filter, const std::string &column, std::string &out) {

@@ -16,6 +16,10 @@ namespace openduck {
 //! binding is no column of the remote table (rowid, virtual columns).
 using ColumnNamer = std::function<bool(duckdb::idx_t column_index, std::string &quoted)>;
 
+//! Whether `is` holds for `type` or for any type nested in it (list, array, map, struct
+//! and union members).
+bool AnyType(const duckdb::LogicalType &type, const std::function<bool(const duckdb::LogicalType &)> &is);
+
 //! Values whose meaning depends on the session's time zone, which the service's session
 //! need not share (at any depth of a nested type): nothing computed from them is sent.
 bool ZoneDependent(const duckdb::LogicalType &type);

@@ -51,36 +51,18 @@ bool SessionFunction(const std::string &name) {
 //! unbound until bound: CREATE TYPE's types, ENUMs, extension types), which the service
 //! may name otherwise.
 bool SessionType(const LogicalType &type) {
-	switch (type.id()) {
-	case LogicalTypeId::UNBOUND: {
-		// The parser leaves some of DuckDB's own names unbound too (HUGEINT).
-		LogicalType builtin;
-		try {
-			builtin = UnboundType::TryDefaultBind(type);
-		} catch (std::exception &) {
-			return true;
-		}
-		return builtin.id() == LogicalTypeId::UNBOUND || SessionType(builtin);
-	}
-	case LogicalTypeId::ENUM:
-		return true;
-	case LogicalTypeId::LIST:
-		return SessionType(ListType::GetChildType(type));
-	case LogicalTypeId::ARRAY:
-		return SessionType(ArrayType::GetChildType(type));
-	case LogicalTypeId::MAP:
-		return SessionType(MapType::KeyType(type)) || SessionType(MapType::ValueType(type));
-	case LogicalTypeId::STRUCT:
-	case LogicalTypeId::UNION:
-		for (auto &child : StructType::GetChildTypes(type)) {
-			if (SessionType(child.second)) {
+	return AnyType(type, [](const LogicalType &member) {
+		if (member.id() == LogicalTypeId::UNBOUND) {
+			// The parser leaves some of DuckDB's own names unbound too (HUGEINT).
+			try {
+				auto builtin = UnboundType::TryDefaultBind(member);
+				return builtin.id() == LogicalTypeId::UNBOUND || SessionType(builtin);
+			} catch (std::exception &) {
 				return true;
 			}
 		}
-		return false;
-	default:
-		return type.HasAlias();
-	}
+		return member.id() == LogicalTypeId::ENUM || member.HasAlias();
+	});
 }
 
 //! Table references a shipped text may hold; anything else (table functions, SHOW,
