@@ -374,9 +374,12 @@ namespace {
 
 //! The strings of column `index` of an Arrow array of rows (utf8 or large utf8).
 vector<std::string> Strings(const ArrowSchema &schema, const ArrowArray &rows, idx_t index) {
+	if (rows.n_children <= static_cast<int64_t>(index) || schema.n_children <= static_cast<int64_t>(index)) {
+		throw IOException("openduck: the service listed column types in an unexpected form");
+	}
 	auto &column = *rows.children[index];
 	std::string format = schema.children[index]->format;
-	if ((format != "u" && format != "U") || column.null_count > 0) {
+	if ((format != "u" && format != "U") || column.null_count != 0) {
 		throw IOException("openduck: the service listed column types in an unexpected form");
 	}
 	vector<std::string> strings;
@@ -406,10 +409,15 @@ std::string OpenduckCatalog::NativeType(ClientContext &context, const std::strin
 	}
 	if (!types) {
 		auto listed = make_shared_ptr<std::unordered_map<std::string, std::string>>();
-		auto stream = client->Query("SELECT schema_name || chr(0) || table_name || chr(0) || column_name, data_type "
-		                            "FROM duckdb_columns() WHERE database_name = " +
-		                                Value(remote_name).ToSQLString(),
-		                            context);
+		// A collation is in no type name: a column of a table declared with one, or of a
+		// service with a default collation, is listed as another type than any here.
+		auto stream = client->Query(
+		    "SELECT c.schema_name || chr(0) || c.table_name || chr(0) || c.column_name, c.data_type || CASE WHEN "
+		    "t.sql ILIKE '%collate%' OR current_setting('default_collation') <> '' THEN ' (collated)' ELSE '' END "
+		    "FROM duckdb_columns() c LEFT JOIN duckdb_tables() t USING (database_name, schema_name, table_name) "
+		    "WHERE c.database_name = " +
+		        Value(remote_name).ToSQLString(),
+		    context);
 		ArrowSchemaWrapper arrow;
 		stream->GetSchema(arrow);
 		while (true) {

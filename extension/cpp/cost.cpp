@@ -49,16 +49,6 @@ void Split(LogicalOperator &filter, vector<reference<Expression>> &out) {
 	}
 }
 
-//! The conjuncts of every WHERE clause (filter) in `op`.
-void Conjuncts(LogicalOperator &op, vector<reference<Expression>> &out) {
-	if (op.type == LogicalOperatorType::LOGICAL_FILTER) {
-		Split(op, out);
-	}
-	for (auto &child : op.children) {
-		Conjuncts(*child, out);
-	}
-}
-
 //! Whether `expression` reads columns of the scan `table_index` and of nothing else.
 bool ReadsOnly(const Expression &expression, idx_t table_index) {
 	bool only = true, any = false;
@@ -140,6 +130,9 @@ QueryReads QueryReads::Of(ClientContext &context, LogicalOperator &plan) {
 	};
 	visit(plan);
 	for (auto &local : reads.local) {
+		if (local.columns.empty()) {
+			local.columns.push_back(0); // only its rows count: one column carries them
+		}
 		std::sort(local.columns.begin(), local.columns.end());
 		local.columns.erase(std::unique(local.columns.begin(), local.columns.end()), local.columns.end());
 		auto &columns = local.table.get().GetColumns();
@@ -230,23 +223,21 @@ unique_ptr<Expression> OverColumns(const Expression &expression, LogicalGet &get
 	return copy;
 }
 
-} // namespace
-
-void QueryReads::FindLocalFilters(LogicalOperator &plan) {
+//! The conjuncts of `plan`'s filters that every row of `get` reaching the result
+//! satisfies, and that may be evaluated on its rows alone: they read only its columns,
+//! cannot fail on rows the query would drop first, and reach it through operators that keep
+//! rows apart (KeepsRowsApart).
+vector<reference<Expression>> RowFilters(LogicalOperator &plan, LogicalGet &get) {
+	vector<reference<Expression>> found;
 	std::function<void(LogicalOperator &)> visit = [&](LogicalOperator &op) {
 		if (op.type == LogicalOperatorType::LOGICAL_FILTER) {
 			vector<reference<Expression>> conjuncts;
 			Split(op, conjuncts);
-			for (auto &read : local) {
-				if (read.gets.size() != 1) {
-					continue; // scans of one table under other filters
-				}
-				auto &get = read.gets[0].get();
-				for (auto &conjunct : conjuncts) {
-					if (ReadsOnly(conjunct, get.table_index) && !conjunct.get().IsVolatile() &&
-					    KeepsRowsApart(op, get)) {
-						read.filters.push_back(shared_ptr<Expression>(OverColumns(conjunct, get)));
-					}
+			for (auto &conjunct : conjuncts) {
+				auto &expression = conjunct.get();
+				if (ReadsOnly(expression, get.table_index) && expression.IsConsistent() && !expression.CanThrow() &&
+				    KeepsRowsApart(op, get)) {
+					found.push_back(expression);
 				}
 			}
 		}
@@ -255,11 +246,24 @@ void QueryReads::FindLocalFilters(LogicalOperator &plan) {
 		}
 	};
 	visit(plan);
+	return found;
+}
+
+} // namespace
+
+void QueryReads::FindLocalFilters(LogicalOperator &plan) {
+	for (auto &read : local) {
+		if (read.gets.size() != 1) {
+			continue; // scans of one table under other filters
+		}
+		auto &get = read.gets[0].get();
+		for (auto &conjunct : RowFilters(plan, get)) {
+			read.filters.push_back(shared_ptr<Expression>(OverColumns(conjunct, get)));
+		}
+	}
 }
 
 void QueryReads::ProbeRemote(ClientContext &context, LogicalOperator &plan) {
-	vector<reference<Expression>> conjuncts;
-	Conjuncts(plan, conjuncts);
 	for (auto &read : remote) {
 		auto &get = read.get.get();
 		auto &column_ids = get.GetColumnIds();
@@ -271,9 +275,9 @@ void QueryReads::ProbeRemote(ClientContext &context, LogicalOperator &plan) {
 			return true;
 		};
 		std::string where;
-		for (auto &conjunct : conjuncts) {
+		for (auto &conjunct : RowFilters(plan, get)) {
 			std::string predicate;
-			if (ReadsOnly(conjunct, get.table_index) && ExpressionSQL(conjunct, column, predicate)) {
+			if (ExpressionSQL(conjunct, column, predicate)) {
 				where += (where.empty() ? " WHERE " : " AND ") + predicate;
 			}
 		}

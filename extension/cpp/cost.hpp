@@ -62,14 +62,15 @@ struct QueryReads {
 	duckdb::idx_t LocalBytes() const;
 
 	//! Finds, for each table of this session scanned once, the filters its rows can be
-	//! taken through before they are copied: conjuncts over its columns only, reached
-	//! from the scan through nothing but filters, inner joins, and the preserved sides of
-	//! outer, semi, anti and mark joins (where dropping a row early changes nothing else).
+	//! taken through before they are copied: conjuncts over its columns only that cannot
+	//! fail, reached from the scan through nothing but filters, inner joins, and the
+	//! preserved sides of outer, semi, anti and mark joins (where dropping a row early
+	//! changes nothing else).
 	void FindLocalFilters(duckdb::LogicalOperator &plan);
 
 	//! Asks the service how many rows each scan of it would bring down under the
-	//! filters of the WHERE clauses that read only its table and have an exact SQL
-	//! rendering (one count per scan that has such filters).
+	//! filters that apply to its rows alone (as FindLocalFilters finds them) and have an
+	//! exact SQL rendering (one count per scan that has such filters).
 	void ProbeRemote(duckdb::ClientContext &context, duckdb::LogicalOperator &plan);
 };
 

@@ -110,8 +110,9 @@ bool Reduces(LogicalOperator &op) {
 }
 
 //! Whether the plan reads a column of the service whose type there is not the one it has
-//! here: the listing's Arrow types carry a UUID or an ENUM as VARCHAR and a HUGEINT as
-//! DECIMAL(38,0), and the service would compare, order and compute with its own.
+//! here: the listing's Arrow types carry a UUID or an ENUM as VARCHAR, a HUGEINT as
+//! DECIMAL(38,0), a TIMETZ as TIME, a BIT as BLOB, and no collation, and the service would
+//! compare, order and compute with its own.
 bool ReadsRetypedColumns(ClientContext &context, QueryReads &reads) {
 	for (auto &read : reads.remote) {
 		auto &get = read.get.get();
@@ -120,13 +121,9 @@ bool ReadsRetypedColumns(ClientContext &context, QueryReads &reads) {
 			if (column.IsVirtualColumn()) {
 				continue;
 			}
-			auto here = get.GetColumnType(column).ToString();
-			if (here.find("VARCHAR") == std::string::npos && here.find("DECIMAL(38,0)") == std::string::npos) {
-				continue; // carried exactly
-			}
 			auto there = reads.attachment->NativeType(context, table.schema.name, table.name,
 			                                          get.names[column.GetPrimaryIndex()]);
-			if (there != here) {
+			if (there != get.GetColumnType(column).ToString()) {
 				return true;
 			}
 		}

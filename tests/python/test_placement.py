@@ -26,6 +26,9 @@ def server(tmp_path_factory):
         cur.execute(FACTS)
         cur.execute(DIMS)
         cur.execute("CREATE TABLE zoned AS SELECT [TIMESTAMPTZ '2024-01-01 12:00:00+00'] AS tzs")
+        cur.execute("CREATE TABLE collated (name VARCHAR COLLATE NOCASE)")
+        cur.execute("INSERT INTO collated VALUES ('Alice'), ('bob')")
+        cur.execute("CREATE TABLE clocks AS SELECT * FROM (VALUES (TIMETZ '11:00:00-05'), (TIMETZ '13:00:00+05')) t(t)")
         cur.execute(ENUM)
         for index, type_name in enumerate(CASES):
             cur.execute(f"CREATE TABLE types_{index} AS {case_sql(type_name, CASES[type_name])}")
@@ -141,6 +144,10 @@ def test_shipped_queries_give_a_local_duckdbs_rows(con, reference, sql):
     (None, "SELECT count(*), max(tzs[1]::VARCHAR) FROM cloud.zoned"),
     # A cast to a type of this session.
     ("CREATE TYPE size AS ENUM ('small', 'large')", "SELECT count(*) FROM cloud.facts WHERE (CASE WHEN v > 50 THEN 'large' ELSE 'small' END)::size = 'large'"),
+    # A collation on the service, which its listing does not show.
+    (None, "SELECT count(*) FROM cloud.collated WHERE name = 'alice'"),
+    # TIMETZ arrives as TIME: the service orders by the instant, here by the clock.
+    (None, "SELECT min(t) FROM cloud.clocks"),
     # Row ids are this side's.
     (None, "SELECT count(*), max(rowid) FROM cloud.facts"),
     # PIVOT is not followed by the rewrite.
@@ -273,6 +280,19 @@ def test_only_the_rows_a_query_keeps_are_copied(server, con, reference):
         same(con, reference, sql)
         ingests = [count for text, count in arrived(server, "INGEST INTO temporary")]
         assert ingests[-1] == copied, (tag, ingests)
+
+
+def test_a_filter_that_could_fail_is_not_run_early(con):
+    # Copying `coded` through its filters would cast 'abc' (a row the join drops first)
+    # and fail; such filters are left to the service, which runs them in the plan's order.
+    con.execute("CREATE TABLE coded AS SELECT * FROM (VALUES (1, 'int', '7'), (2, 'txt', 'abc')) t(dim, kind, code)")
+    sql = ("SELECT count(*) FROM cloud.facts f JOIN coded c ON f.dim = c.dim AND c.kind = 'int' "
+           "WHERE CAST(c.code AS INTEGER) > 5")
+    con.execute("SET openduck_placement = 'remote'")
+    assert "openduck_upload_0" in placed(con, sql)[0][0]
+    got = con.sql(sql).fetchall()
+    con.execute("SET openduck_placement = 'local'")
+    assert got == con.sql(sql).fetchall() == [(20000,)]
 
 
 def test_the_copy_is_what_this_transaction_sees(con):
