@@ -64,8 +64,8 @@ void CopyUp(ClientContext &context, const Client &session, const std::string &da
 		logical.push_back(column.Logical().index);
 		columns.emplace_back(column.StorageOid());
 	}
-	Check(od_execute(session.Get(), ("CREATE TEMPORARY TABLE " + QuoteIdentifier(upload.name) + " (" + definition + ")").c_str(),
-	                 &context.interrupted));
+	auto create = "CREATE TEMPORARY TABLE " + QuoteIdentifier(upload.name) + " (" + definition + ")";
+	Check(od_execute(session.Get(), create.c_str(), &context.interrupted));
 
 	// The filters, over the positions of the copied columns in the chunks read.
 	unique_ptr<Expression> keep;
@@ -74,8 +74,9 @@ void CopyUp(ClientContext &context, const Client &session, const std::string &da
 		std::function<void(unique_ptr<Expression> &)> place = [&](unique_ptr<Expression> &child) {
 			if (child->GetExpressionClass() == ExpressionClass::BOUND_REF) {
 				auto &reference = child->Cast<BoundReferenceExpression>();
-				reference.index = NumericCast<idx_t>(std::find(logical.begin(), logical.end(), reference.index) - logical.begin());
-				D_ASSERT(reference.index < logical.size());
+				auto position = std::find(logical.begin(), logical.end(), reference.index);
+				D_ASSERT(position != logical.end());
+				reference.index = NumericCast<idx_t>(position - logical.begin());
 				return;
 			}
 			ExpressionIterator::EnumerateChildren(*child, place);
