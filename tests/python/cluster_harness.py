@@ -38,6 +38,7 @@ class Etcd:
         self.peer_port = free_port()
         self.proc = None
         self.log_path = data_dir.parent / "etcd.log"
+        self.started = False
 
     @property
     def url(self) -> str:
@@ -46,6 +47,23 @@ class Etcd:
     def start(self):
         if not Path(self.binary).exists():
             raise FileNotFoundError("etcd not found: install Debian's etcd-server package")
+        for _ in range(5):
+            logged = self.log_path.stat().st_size if self.log_path.exists() else 0
+            if self._start_once():
+                self.started = True
+                return self
+            # etcd cannot bind port 0 and say which it got: a free port picked here may
+            # be taken by another process before etcd binds it. On a first start, pick
+            # others; a restart must keep its URL.
+            with open(self.log_path, "rb") as log:
+                log.seek(logged)
+                raced = b"address already in use" in log.read()
+            if self.started or not raced:
+                break
+            self.client_port, self.peer_port = free_port(), free_port()
+        raise AssertionError(f"etcd did not become healthy; log: {self.log_path.read_text()[-2000:]}")
+
+    def _start_once(self) -> bool:
         peer = f"http://127.0.0.1:{self.peer_port}"
         args = [
             self.binary,
@@ -66,12 +84,12 @@ class Etcd:
             try:
                 with urllib.request.urlopen(f"{self.url}/health", timeout=1) as response:
                     if b'"health":"true"' in response.read():
-                        return self
+                        return True
             except OSError:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise AssertionError(f"etcd did not become healthy; log: {self.log_path.read_text()[-2000:]}")
+        return False
 
     def stop(self):
         terminate(self.proc)
