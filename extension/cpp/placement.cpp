@@ -13,8 +13,6 @@
 #include "duckdb/parser/statement/select_statement.hpp"
 #include "duckdb/planner/binder.hpp"
 #include "duckdb/planner/bound_parameter_map.hpp"
-#include "duckdb/planner/operator/logical_get.hpp"
-#include "duckdb/parser/expression/star_expression.hpp"
 
 namespace openduck {
 
@@ -228,34 +226,26 @@ void PlaceQuery(PlannerExtensionInput &input, BoundStatement &statement) {
 	if ((parameters && !parameters->GetParameters().empty()) || !SessionSharesMeaning(context)) {
 		return;
 	}
+	if (reads.local.empty() && placement == Placement::AUTO && !Reduces(**target)) {
+		return;
+	}
+	// Copies are made in a transaction of their own, which would not see what this
+	// session's transaction on the service wrote.
+	if (!reads.local.empty() && (!reads.refusal.empty() || catalog->ClientFor(context, false) != catalog->GetClient())) {
+		return;
+	}
 	vector<Upload> uploads;
-	if (reads.local.empty()) {
-		if (placement == Placement::AUTO && !Reduces(**target)) {
-			return;
-		}
-	} else {
-		if (!reads.refusal.empty()) {
-			return;
-		}
-		reads.FindLocalFilters(**target);
-		if (placement == Placement::AUTO && !CopyingUpMovesLess(context, reads, **target)) {
-			return;
-		}
-		// Copies are made in a transaction of their own, which would not see what this
-		// session's transaction on the service wrote.
-		if (catalog->ClientFor(context, false) != catalog->GetClient()) {
-			return;
-		}
-		for (auto &local : reads.local) {
-			uploads.push_back(
-			    Upload {local.table, "openduck_upload_" + to_string(uploads.size()), local.columns, local.filters});
-		}
+	for (auto &local : reads.local) {
+		uploads.push_back(Upload {local.table, "openduck_upload_" + to_string(uploads.size()), local.columns});
 	}
 	std::string sql;
 	try {
 		CheckPlan("query", *catalog, **target, [&](TableCatalogEntry &table) { return reads.Local(table) != nullptr; });
 		bool star = false;
 		sql = ShippedText(context, *catalog, explained, uploads, star);
+		if (ReadsRetypedColumns(context, reads)) {
+			return;
+		}
 		if (star) {
 			// Copy every column: a `*` may expand to all of one.
 			for (auto &upload : uploads) {
@@ -266,15 +256,18 @@ void PlaceQuery(PlannerExtensionInput &input, BoundStatement &statement) {
 		// It cannot run on the service exactly as here: it runs here, as DuckDB planned it.
 		return;
 	}
-	try {
-		if (ReadsRetypedColumns(context, reads)) {
+	if (!uploads.empty()) {
+		// It can run there: whether it should, when this session's tables must go up.
+		reads.FindLocalFilters(**target);
+		if (placement == Placement::AUTO && !CopyingUpMovesLess(context, reads, **target)) {
 			return;
 		}
-	} catch (std::exception &) {
-		return;
-	}
-	if (!uploads.empty() && !catalog->MayCopyUp()) {
-		return;
+		if (!catalog->MayCopyUp()) {
+			return;
+		}
+		for (idx_t i = 0; i < uploads.size(); i++) {
+			uploads[i].filters = reads.local[i].filters;
+		}
 	}
 
 	auto &planned = **target;

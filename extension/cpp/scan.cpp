@@ -533,8 +533,18 @@ unique_ptr<FunctionData> BindTableScan(ClientContext &context, TableCatalogEntry
 	return std::move(data);
 }
 
+//! A table function whose rows come from the service through this file's scan: its
+//! batches keep their order, and EXPLAIN shows the service and the SQL sent.
+TableFunction RemoteRows(const std::string &name, vector<LogicalType> arguments, table_function_bind_t bind) {
+	TableFunction function(name, std::move(arguments), Scan, bind, InitScan, InitLocal);
+	function.get_partition_data = Batch;
+	function.to_string = Describe;
+	function.dynamic_to_string = DescribeRun;
+	return function;
+}
+
 TableFunction TableScanFunction() {
-	TableFunction function("openduck_scan", {}, Scan, nullptr, InitScan, InitLocal);
+	auto function = RemoteRows("openduck_scan", {}, nullptr);
 	function.projection_pushdown = true;
 	function.filter_pushdown = true;
 	function.filter_prune = false;
@@ -543,21 +553,15 @@ TableFunction TableScanFunction() {
 	function.get_bind_info = ScannedTable;
 	function.serialize = Signature;
 	function.deserialize = NoDeserialize;
-	function.get_partition_data = Batch;
 	function.cardinality = Cardinality;
-	function.to_string = Describe;
-	function.dynamic_to_string = DescribeRun;
 	return function;
 }
 
 //! The table function of a shipped query: never called by name (placement makes it).
 TableFunction ShippedQueryFunction() {
-	TableFunction function("openduck_remote_query", {}, Scan, nullptr, InitScan, InitLocal);
-	function.get_partition_data = Batch;
+	auto function = RemoteRows("openduck_remote_query", {}, nullptr);
 	function.serialize = Signature;
 	function.deserialize = NoDeserialize;
-	function.to_string = Describe;
-	function.dynamic_to_string = DescribeRun;
 	return function;
 }
 
@@ -582,12 +586,7 @@ unique_ptr<LogicalOperator> ShippedQuery(Binder &binder, OpenduckCatalog &catalo
 }
 
 TableFunction QueryFunction() {
-	TableFunction function("openduck_query", {LogicalType::VARCHAR, LogicalType::VARCHAR}, Scan, BindQuery, InitScan,
-	                       InitLocal);
-	function.get_partition_data = Batch;
-	function.to_string = Describe;
-	function.dynamic_to_string = DescribeRun;
-	return function;
+	return RemoteRows("openduck_query", {LogicalType::VARCHAR, LogicalType::VARCHAR}, BindQuery);
 }
 
 } // namespace openduck

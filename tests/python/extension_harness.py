@@ -28,6 +28,18 @@ def local_duckdb(**config) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def attach(con, server, database="mydb", alias="cloud", scheme="openduck"):
+    """ATTACH `database` of `server` in `con` as `alias`."""
+    con.execute(f"ATTACH '{scheme}:{database}?endpoint={server.uri}' AS {alias}")
+
+
+def attached(server, database="mydb", alias="cloud") -> duckdb.DuckDBPyConnection:
+    """A user's DuckDB with the extension loaded and `database` of `server` attached."""
+    con = local_duckdb()
+    attach(con, server, database, alias)
+    return con
+
+
 def service_rows(server, sql):
     """Rows of `sql` read straight from the service (ADBC), not through the extension."""
     with server.connect() as conn, conn.cursor() as cur:

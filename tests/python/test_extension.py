@@ -15,10 +15,10 @@ import duckdb
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
-from extension_harness import extension_path, local_duckdb, service_rows
+from extension_harness import attach, attached, extension_path, local_duckdb, service_rows
 from openduck_harness import Server
 from test_transactions_ingest import encode_statement_query
-from test_types import CASES, ENUM, case_sql
+from test_types import CASES, ENUM, case_sql, create_type_tables
 
 # Rows with NULLs in every column, for filters whose NULL handling matters.
 PEOPLE = """
@@ -42,9 +42,7 @@ def server(tmp_path_factory):
         cur.execute("CREATE TABLE sales.\"Odd \"\"Name\" (\"we\"\"ird\" INTEGER, plain VARCHAR)")
         cur.execute("INSERT INTO sales.\"Odd \"\"Name\" VALUES (1, 'one'), (2, NULL)")
         cur.execute("CREATE VIEW adults AS SELECT id, name FROM people WHERE score > 10")
-        cur.execute(ENUM)
-        for index, type_name in enumerate(CASES):
-            cur.execute(f"CREATE TABLE types_{index} AS {case_sql(type_name, CASES[type_name])}")
+        create_type_tables(cur)
     yield srv
     srv.stop()
 
@@ -59,14 +57,9 @@ def reference():
     con.close()
 
 
-def attach(con, server, database="mydb", alias="cloud", scheme="openduck"):
-    con.execute(f"ATTACH '{scheme}:{database}?endpoint={server.uri}' AS {alias}")
-
-
 @pytest.fixture
 def con(server):
-    con = local_duckdb()
-    attach(con, server)
+    con = attached(server)
     yield con
     con.close()
 

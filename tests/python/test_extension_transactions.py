@@ -6,7 +6,7 @@ import threading
 
 import duckdb
 import pytest
-from extension_harness import local_duckdb, service_rows
+from extension_harness import attached, service_rows
 from openduck_harness import Server
 
 
@@ -19,8 +19,7 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def con(server):
-    con = local_duckdb()
-    con.execute(f"ATTACH 'openduck:mydb?endpoint={server.uri}' AS cloud")
+    con = attached(server)
     yield con
     con.close()
 

@@ -7,10 +7,10 @@ import json
 
 import duckdb
 import pytest
-from extension_harness import local_duckdb, placed, service_rows
+from extension_harness import attached, placed, service_rows
 from openduck_harness import Server
 from query_compare import assert_same_rows
-from test_types import CASES, ENUM, case_sql
+from test_types import CASES, create_type_tables
 
 FACTS = """CREATE TABLE facts AS
     SELECT i AS id, i % 10 AS dim, CASE WHEN i % 11 = 0 THEN NULL ELSE i % 97 END AS v,
@@ -29,9 +29,7 @@ def server(tmp_path_factory):
         cur.execute("CREATE TABLE collated (name VARCHAR COLLATE NOCASE)")
         cur.execute("INSERT INTO collated VALUES ('Alice'), ('bob')")
         cur.execute("CREATE TABLE clocks AS SELECT * FROM (VALUES (TIMETZ '11:00:00-05'), (TIMETZ '13:00:00+05')) t(t)")
-        cur.execute(ENUM)
-        for index, type_name in enumerate(CASES):
-            cur.execute(f"CREATE TABLE types_{index} AS {case_sql(type_name, CASES[type_name])}")
+        create_type_tables(cur)
     yield srv
     srv.stop()
 
@@ -48,8 +46,7 @@ def reference():
 
 @pytest.fixture
 def con(server):
-    con = local_duckdb()
-    con.execute(f"ATTACH 'openduck:mydb?endpoint={server.uri}' AS cloud")
+    con = attached(server)
     yield con
     con.close()
 

@@ -50,6 +50,13 @@ def case_sql(type_name, literals):
     return f"SELECT v FROM (VALUES {rows}) t(v)"
 
 
+def create_type_tables(cur):
+    """One table `types_<index>` per type of CASES, column `v`, through cursor `cur`."""
+    cur.execute(ENUM)
+    for index, type_name in enumerate(CASES):
+        cur.execute(f"CREATE TABLE types_{index} AS {case_sql(type_name, CASES[type_name])}")
+
+
 def same(a, b):
     """Equality for float lists where NaN equals NaN and -0.0 differs from 0.0."""
     if isinstance(a, float) and isinstance(b, float):
