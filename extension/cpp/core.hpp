@@ -39,6 +39,14 @@ public:
 	std::string Endpoint() const {
 		return od_client_endpoint(client);
 	}
+	//! For `ATTACH 'openduck:'`: the databases the service hosted when this client connected.
+	std::vector<std::string> Hosted() const {
+		std::vector<std::string> names;
+		for (size_t i = 0; i < od_client_hosted_count(client); i++) {
+			names.emplace_back(od_client_hosted(client, i));
+		}
+		return names;
+	}
 	//! A client whose statements all run in one new transaction of the service.
 	duckdb::shared_ptr<Client> Begin() const {
 		OdClient *raw = nullptr;

@@ -48,6 +48,9 @@ const char *od_client_database(const OdClient *client);
 OdError *od_begin(const OdClient *client, OdClient **out);
 OdError *od_end(const OdClient *client, bool commit);
 const char *od_client_endpoint(const OdClient *client);
+/* ATTACH 'openduck:': the databases the service hosted when the client connected. */
+size_t od_client_hosted_count(const OdClient *client);
+const char *od_client_hosted(const OdClient *client, size_t index);
 
 OdError *od_catalog_load(const OdClient *client, const char *database, OdCatalog **out);
 void od_catalog_free(OdCatalog *catalog);

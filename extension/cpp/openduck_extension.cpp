@@ -12,9 +12,11 @@
 #include "scan.hpp"
 
 #include "duckdb/main/attached_database.hpp"
+#include "duckdb/main/database_manager.hpp"
 #include "duckdb/main/extension/extension_loader.hpp"
 #include "duckdb/main/secret/secret_manager.hpp"
 #include "duckdb/parser/parsed_data/attach_info.hpp"
+#include "duckdb/planner/operator/logical_simple.hpp"
 #include "duckdb/storage/storage_extension.hpp"
 
 namespace openduck {
@@ -125,9 +127,9 @@ Credentials CredentialsFor(ClientContext &context, const std::string &endpoint) 
 	return credentials;
 }
 
-unique_ptr<Catalog> Attach(optional_ptr<StorageExtensionInfo>, ClientContext &context, AttachedDatabase &db,
-                           const std::string &name, AttachInfo &info, AttachOptions &options) {
-	auto path = StripScheme(info.path);
+//! Connects to what `path` (the text after the scheme) names, with the credentials of the
+//! best-matching secret for its endpoint (or the environment's).
+shared_ptr<Client> Connect(ClientContext &context, const std::string &path) {
 	char *endpoint = nullptr;
 	Check(od_endpoint(path.c_str(), &endpoint));
 	auto credentials = CredentialsFor(context, endpoint);
@@ -136,10 +138,100 @@ unique_ptr<Catalog> Attach(optional_ptr<StorageExtensionInfo>, ClientContext &co
 	Check(od_connect(path.c_str(), Credentials::OrNull(credentials.token), Credentials::OrNull(credentials.user),
 	                 Credentials::OrNull(credentials.password), Credentials::OrNull(credentials.ca),
 	                 Credentials::OrNull(credentials.cert), Credentials::OrNull(credentials.key), &raw));
-	auto client = make_shared_ptr<Client>(raw);
+	return make_shared_ptr<Client>(raw);
+}
+
+//! Whether `attached` is an attachment of `database` on the service at `endpoint`.
+bool IsAttachmentOf(AttachedDatabase &attached, const std::string &endpoint, const std::string &database) {
+	auto &catalog = attached.GetCatalog();
+	if (catalog.GetCatalogType() != "openduck") {
+		return false;
+	}
+	auto &client = *catalog.Cast<OpenduckCatalog>().GetClient();
+	return client.Endpoint() == endpoint && client.Database() == database;
+}
+
+//! `ATTACH 'openduck:'`: every database the service hosts, each under its own name, as
+//! `md:` does. `db` (this ATTACH's attachment) becomes the first database not attached yet;
+//! the others are attached next to it, in this statement's transaction, so that a failure
+//! leaves none attached. Databases already attached from this service are skipped, so
+//! running it again attaches the databases made since. Returns `db`'s database.
+std::string AttachEveryDatabase(ClientContext &context, AttachedDatabase &db, const Client &service,
+                                const AttachOptions &options) {
+	auto endpoint = service.Endpoint();
+	auto &databases = DatabaseManager::Get(context);
+	std::vector<std::string> missing;
+	for (auto &database : service.Hosted()) {
+		if (database.find_first_of("?@&/") != std::string::npos) {
+			throw InvalidInputException("openduck: the service's database \"%s\" cannot be named in an ATTACH "
+			                            "path; read it with openduck_query",
+			                            database);
+		}
+		auto existing = databases.GetDatabase(context, database);
+		if (!existing) {
+			missing.push_back(database);
+		} else if (!IsAttachmentOf(*existing, endpoint, database)) {
+			throw BinderException("openduck: cannot attach the service's database \"%s\": another database of that "
+			                      "name is attached. Attach it under another name: ATTACH 'openduck:%s' AS ...",
+			                      database, database);
+		}
+	}
+	if (missing.empty()) {
+		throw BinderException("openduck: every database of %s is attached already", endpoint);
+	}
+	db.SetName(missing[0]);
+	for (idx_t i = 1; i < missing.size(); i++) {
+		AttachInfo info;
+		info.name = missing[i];
+		info.path = missing[i] + "?endpoint=" + endpoint;
+		info.on_conflict = OnCreateConflict::ERROR_ON_CONFLICT;
+		AttachOptions each(info.options, options.access_mode);
+		each.db_type = "openduck";
+		databases.AttachDatabase(context, info, each);
+	}
+	return missing[0];
+}
+
+//! The name an ATTACH of `path` (the text after the scheme) without AS gets: the database's
+//! (or `mydb@snapshot`); for `ATTACH 'openduck:'`, WORKSPACE until the service is asked.
+const char *const WORKSPACE = "openduck";
+std::string DefaultName(const std::string &path) {
+	auto database = path.substr(0, path.find('?'));
+	return database.empty() ? WORKSPACE : database;
+}
+
+//! Names an ATTACH of the service written without AS (post-bind, when the extension is
+//! loaded already), so that `IF NOT EXISTS` and `OR REPLACE` look for the right name;
+//! DuckDB would name it as a file from its path (`127` for `mydb?endpoint=grpc://127.0.0.1:7878`).
+void NameAttachment(PlannerExtensionInput &, BoundStatement &statement) {
+	if (!statement.plan || statement.plan->type != LogicalOperatorType::LOGICAL_ATTACH) {
+		return;
+	}
+	auto &info = statement.plan->Cast<LogicalSimple>().info->Cast<AttachInfo>();
+	auto path = StripScheme(info.path);
+	if (info.name.empty() && path != info.path) {
+		info.name = DefaultName(path);
+	}
+}
+
+unique_ptr<Catalog> Attach(optional_ptr<StorageExtensionInfo>, ClientContext &context, AttachedDatabase &db,
+                           const std::string &name, AttachInfo &info, AttachOptions &options) {
+	auto path = StripScheme(info.path);
+	// Written without AS: named by NameAttachment, or (when this ATTACH loaded the extension)
+	// by DuckDB from the path as a file; either way it is named after the database here.
+	auto aliased = name != DefaultName(path) &&
+	               name != AttachedDatabase::ExtractDatabaseName(path, FileSystem::GetFileSystem(context));
+	auto client = Connect(context, path);
 	if (client->Database().empty()) {
-		throw NotImplementedException("openduck: ATTACH 'openduck:' without a database is not supported yet; "
-		                              "name one: ATTACH 'openduck:mydb'");
+		if (aliased) {
+			throw BinderException("openduck: ATTACH 'openduck:' attaches every database of the service under its "
+			                      "own name; to name one, ATTACH 'openduck:mydb' AS %s",
+			                      name);
+		}
+		auto first = AttachEveryDatabase(context, db, *client, options);
+		client = Connect(context, first + "?endpoint=" + client->Endpoint());
+	} else if (!aliased) {
+		db.SetName(client->Database());
 	}
 	if (client->Database().find('@') != std::string::npos) {
 		// A snapshot never changes: attached read-only, whatever was asked.
@@ -161,6 +253,9 @@ void Load(ExtensionLoader &loader) {
 	storage->create_transaction_manager = CreateTransactionManager;
 	StorageExtension::Register(config, "openduck", storage);
 	StorageExtension::Register(config, "od", storage);
+	PlannerExtension naming;
+	naming.post_bind_function = NameAttachment;
+	PlannerExtension::Register(config, naming);
 	PlannerExtension shipping;
 	shipping.post_bind_function = CheckShipping;
 	PlannerExtension::Register(config, shipping);

@@ -33,6 +33,9 @@ pub struct OdClient {
     client: Client,
     database: CString,
     endpoint: CString,
+    /// For a client attached to every database (`ATTACH 'openduck:'`): the databases the
+    /// service hosted when it connected.
+    hosted: Vec<CString>,
 }
 
 /// A loaded catalog (opaque to C).
@@ -163,11 +166,17 @@ pub unsafe extern "C" fn od_connect(
         let database = text(&target.catalog());
         let endpoint = text(&target.endpoint);
         let client = Client::connect(target)?;
+        let hosted = if client.target().database.is_empty() {
+            client.databases()?.iter().map(|name| text(name)).collect()
+        } else {
+            Vec::new()
+        };
         unsafe {
             *out = Box::into_raw(Box::new(OdClient {
                 client,
                 database,
                 endpoint,
+                hosted,
             }))
         };
         Ok(())
@@ -209,6 +218,7 @@ pub unsafe extern "C" fn od_begin(client: *const OdClient, out: *mut *mut OdClie
                 client,
                 database: parent.database.clone(),
                 endpoint: parent.endpoint.clone(),
+                hosted: parent.hosted.clone(),
             }))
         };
         Ok(())
@@ -242,6 +252,25 @@ pub unsafe extern "C" fn od_client_database(client: *const OdClient) -> *const c
 #[no_mangle]
 pub unsafe extern "C" fn od_client_endpoint(client: *const OdClient) -> *const c_char {
     unsafe { (*client).endpoint.as_ptr() }
+}
+
+/// How many databases the service hosted when a client attached to all of them
+/// (`ATTACH 'openduck:'`) connected; 0 for a client of one database.
+///
+/// # Safety
+/// `client` came from [`od_connect`].
+#[no_mangle]
+pub unsafe extern "C" fn od_client_hosted_count(client: *const OdClient) -> usize {
+    unsafe { (*client).hosted.len() }
+}
+
+/// The `index`th of those databases' names.
+///
+/// # Safety
+/// `client` came from [`od_connect`]; `index` is below [`od_client_hosted_count`].
+#[no_mangle]
+pub unsafe extern "C" fn od_client_hosted(client: *const OdClient, index: usize) -> *const c_char {
+    unsafe { (&(*client).hosted)[index].as_ptr() }
 }
 
 /// Lists the schemas and tables of `database`.

@@ -255,6 +255,60 @@ def test_two_databases_side_by_side_and_the_od_scheme(server):
     con.close()
 
 
+def databases(con):
+    """The user's DuckDB's attached databases: name to (path, read-only)."""
+    rows = con.sql("SELECT database_name, path, readonly FROM duckdb_databases() WHERE NOT internal").fetchall()
+    return {name: (path, readonly) for name, path, readonly in rows}
+
+
+def test_without_as_an_attachment_is_named_after_its_database(server):
+    con = local_duckdb()
+    con.execute(f"ATTACH 'openduck:mydb?endpoint={server.uri}'")
+    con.execute(f"ATTACH IF NOT EXISTS 'openduck:mydb?endpoint={server.uri}'")
+    assert databases(con)["mydb"] == (f"{server.uri}/mydb", False)
+    assert con.sql("SELECT count(*) FROM mydb.people").fetchone() == (3000,)
+    con.close()
+
+
+def test_attach_without_a_database_attaches_every_one_under_its_own_name(server):
+    con = local_duckdb()
+    con.execute(f"ATTACH 'openduck:other?endpoint={server.uri}'")
+    con.execute(f"ATTACH 'openduck:?endpoint={server.uri}'")
+    assert databases(con) == {
+        "memory": (None, False),
+        "mydb": (f"{server.uri}/mydb", False),
+        "other": (f"{server.uri}/other", False),
+    }
+    assert con.sql("SELECT count(*) FROM mydb.people").fetchone() == (3000,)
+    con.execute("CREATE TABLE other.made_here AS SELECT 1 AS x")
+    assert service_rows(server, "SELECT x FROM other.main.made_here") == [(1,)]
+    con.execute("DROP TABLE other.made_here")
+    with pytest.raises(duckdb.BinderException, match="every database of .* is attached already"):
+        con.execute(f"ATTACH 'openduck:?endpoint={server.uri}'")
+    con.close()
+
+    read_only = local_duckdb()
+    read_only.execute(f"ATTACH 'od:?endpoint={server.uri}' (READ_ONLY)")
+    assert {name: mode for name, (_, mode) in databases(read_only).items()} == {
+        "memory": False,
+        "mydb": True,
+        "other": True,
+    }
+    read_only.close()
+
+
+def test_attach_without_a_database_refuses_an_alias_and_a_taken_name(server):
+    con = local_duckdb()
+    with pytest.raises(duckdb.BinderException, match="under its own name.*ATTACH 'openduck:mydb' AS x"):
+        con.execute(f"ATTACH 'openduck:?endpoint={server.uri}' AS x")
+    con.execute("ATTACH ':memory:' AS other")
+    with pytest.raises(duckdb.BinderException, match='database "other": another database of that name'):
+        con.execute(f"ATTACH 'openduck:?endpoint={server.uri}'")
+    # Nothing was attached: the names are checked before the first database is.
+    assert set(databases(con)) == {"memory", "other"}
+    con.close()
+
+
 def test_a_read_only_attachment_refuses_writes(server):
     con = local_duckdb()
     con.execute(f"ATTACH 'openduck:mydb?endpoint={server.uri}' AS ro (READ_ONLY)")
@@ -354,8 +408,9 @@ def test_install_once_then_attach_loads_it(server, tmp_path):
     con.execute(f"INSTALL '{extension_path()}'")
     con.close()
     con = duckdb.connect(config={"allow_unsigned_extensions": "true", "extension_directory": directory})
-    attach(con, server)
-    assert con.sql("SELECT count(*) FROM cloud.people").fetchone() == (3000,)
+    # Without AS: the ATTACH that loads the extension names the attachment after its database too.
+    con.execute(f"ATTACH 'openduck:mydb?endpoint={server.uri}'")
+    assert con.sql("SELECT count(*) FROM mydb.people").fetchone() == (3000,)
     assert con.sql("SELECT loaded FROM duckdb_extensions() WHERE extension_name = 'openduck'").fetchone() == (True,)
     con.close()
 
