@@ -4,6 +4,7 @@
 #include "duckdb/planner/filter/conjunction_filter.hpp"
 #include "duckdb/planner/filter/constant_filter.hpp"
 #include "duckdb/planner/filter/in_filter.hpp"
+#include "duckdb/planner/filter/optional_filter.hpp"
 #include "duckdb/planner/filter/struct_filter.hpp"
 
 namespace openduck {
@@ -162,6 +163,37 @@ bool FilterSQL(const TableFilter &filter, const std::string &column, std::string
 	}
 	default:
 		return false;
+	}
+}
+
+void SplitFilter(const TableFilter &filter, const std::string &column, std::vector<std::string> &sent,
+                 std::vector<std::reference_wrapper<const TableFilter>> &kept) {
+	std::string sql;
+	auto render = [&](const TableFilter &part) {
+		return !column.empty() && FilterSQL(part, column, sql);
+	};
+	switch (filter.filter_type) {
+	case TableFilterType::CONJUNCTION_AND:
+		// DuckDB joins every filter it has for one column into one AND: split it, so that
+		// a part without a rendering does not keep the others from the service.
+		for (auto &child : filter.Cast<ConjunctionAndFilter>().child_filters) {
+			SplitFilter(*child, column, sent, kept);
+		}
+		return;
+	case TableFilterType::OPTIONAL_FILTER:
+		if (render(*filter.Cast<OptionalFilter>().child_filter)) {
+			sent.push_back(std::move(sql));
+		}
+		return;
+	case TableFilterType::DYNAMIC_FILTER: // a top-N's bound: not set yet when a scan begins
+	case TableFilterType::BLOOM_FILTER:
+		return;
+	default:
+		if (render(filter)) {
+			sent.push_back(std::move(sql));
+		} else {
+			kept.push_back(filter);
+		}
 	}
 }
 

@@ -27,6 +27,15 @@ bool ZoneDependent(const duckdb::LogicalType &type);
 //! `filter` applied to `column` (already SQL) as an exact predicate.
 bool FilterSQL(const duckdb::TableFilter &filter, const std::string &column, std::string &out);
 
+//! What of `filter` (on `column`, already SQL; empty for no column of the service's
+//! table, like `rowid`) the service can be sent: each exact
+//! predicate goes to `sent`, and each part DuckDB needs applied that has no exact rendering
+//! to `kept`. Optional parts (the ranges, IN lists and bloom filters a hash join derives
+//! from its build side) are sent when they can be, else left out: they only ever drop rows
+//! DuckDB drops above the scan anyway.
+void SplitFilter(const duckdb::TableFilter &filter, const std::string &column, std::vector<std::string> &sent,
+                 std::vector<std::reference_wrapper<const duckdb::TableFilter>> &kept);
+
 //! A bound expression (a filter DuckDB offers a scan) as exact SQL.
 bool ExpressionSQL(const duckdb::Expression &expression, const ColumnNamer &column, std::string &out);
 

@@ -90,13 +90,6 @@ struct ScanGlobal : public ArrowScanGlobalState {
 	shared_ptr<Client> session;
 };
 
-//! Filters DuckDB does not need applied for a correct answer (it checks them again above
-//! the scan, or they only prune).
-bool IsOptional(const TableFilter &filter) {
-	return filter.filter_type == TableFilterType::OPTIONAL_FILTER ||
-	       filter.filter_type == TableFilterType::DYNAMIC_FILTER || filter.filter_type == TableFilterType::BLOOM_FILTER;
-}
-
 //===--------------------------------------------------------------------===//
 // The scan
 //===--------------------------------------------------------------------===//
@@ -218,16 +211,16 @@ unique_ptr<GlobalTableFunctionState> InitScan(ClientContext &context, TableFunct
 		for (auto &entry : input.filters->filters) {
 			auto position = entry.first;
 			auto id = input.column_ids[position];
-			auto &filter = *entry.second;
-			auto &pushed = filter.filter_type == TableFilterType::OPTIONAL_FILTER
-			                   ? *filter.Cast<OptionalFilter>().child_filter
-			                   : filter;
-			std::string predicate;
-			if (id < names.size() && FilterSQL(pushed, QuoteIdentifier(names[id]), predicate)) {
+			auto real = id < names.size();
+			BoundReferenceExpression column(real ? types[id] : LogicalType(LogicalType::ROW_TYPE), position);
+			std::vector<std::string> sent;
+			std::vector<std::reference_wrapper<const TableFilter>> kept;
+			SplitFilter(*entry.second, real ? QuoteIdentifier(names[id]) : std::string(), sent, kept);
+			for (auto &predicate : sent) {
 				where += (where.empty() ? " WHERE " : " AND ") + predicate;
-			} else if (!IsOptional(filter)) {
-				BoundReferenceExpression column(types[id], position);
-				residual.push_back(filter.ToExpression(column));
+			}
+			for (auto &filter : kept) {
+				residual.push_back(filter.get().ToExpression(column));
 			}
 		}
 	}

@@ -191,6 +191,32 @@ def test_only_the_columns_a_query_needs_are_fetched(con):
     assert sent == 'SELECT NULL FROM "mydb"."main"."people"', sent
 
 
+def test_a_hash_joins_keys_bound_the_scan_of_its_probe_side(con, reference):
+    # DuckDB derives the build side's key range (and, for few keys, their list) when the
+    # build finishes, before the probe side's scan begins: the service gets them.
+    con.execute("SET openduck_placement = 'local'")
+    reference.execute("CREATE OR REPLACE TABLE wanted AS SELECT 40 + 7 * range AS id FROM range(4)")
+    con.execute("CREATE TABLE wanted AS SELECT 40 + 7 * range AS id FROM range(4)")
+    sql = "SELECT p.id, p.name, p.score FROM {t} p JOIN wanted USING (id) ORDER BY id"
+    assert con.sql(sql.format(t="cloud.people")).fetchall() == reference.sql(sql.format(t="people")).fetchall()
+    (sent,) = remote_sql(con, sql.format(t="cloud.people"))
+    assert '"id" IN (' in sent and '"id" >= 40 AND "id" <= 61' in sent, sent
+
+    # Many keys: the range alone, with a filter of the query's own kept next to it.
+    con.execute("CREATE TABLE many AS SELECT 1000 + range AS id FROM range(200)")
+    reference.execute("CREATE OR REPLACE TABLE many AS SELECT 1000 + range AS id FROM range(200)")
+    sql = "SELECT count(*), sum(p.score) FROM {t} p JOIN many USING (id) WHERE p.id % 2 = 0"
+    assert con.sql(sql.format(t="cloud.people")).fetchall() == reference.sql(sql.format(t="people")).fetchall()
+    sent = [s for s in remote_sql(con, sql.format(t="cloud.people")) if "people" in s]
+    assert len(sent) == 1 and '"id" >= 1000 AND "id" <= 1199' in sent[0] and "% 2" in sent[0], sent
+
+    # A left join keeps every row of its left side: nothing may bound that scan.
+    sql = "SELECT count(*), count(w.id) FROM {t} p LEFT JOIN wanted w USING (id)"
+    assert con.sql(sql.format(t="cloud.people")).fetchall() == reference.sql(sql.format(t="people")).fetchall()
+    sent = [s for s in remote_sql(con, sql.format(t="cloud.people")) if "people" in s]
+    assert sent == ['SELECT "id" FROM "mydb"."main"."people"'], sent
+
+
 def test_row_ids_of_the_services_tables_are_null(con):
     # A scan has no row ids to give (DuckDB's Arrow conversion leaves them unwritten).
     assert con.sql("SELECT count(*), count(rowid), max(rowid) FROM cloud.people").fetchall() == [(3000, 0, None)]
