@@ -148,28 +148,33 @@ optional_ptr<CatalogEntry> OpenduckSchema::CreateFunction(CatalogTransaction, Cr
 	NotYet(catalog.GetName());
 }
 optional_ptr<CatalogEntry> OpenduckSchema::CreateTable(CatalogTransaction transaction, BoundCreateTableInfo &info) {
-	auto &attached = catalog.Cast<OpenduckCatalog>();
-	auto &base = info.Base();
+	return catalog.Cast<OpenduckCatalog>().MakeTable(transaction.GetContext(), name, info.Base());
+}
+
+optional_ptr<CatalogEntry> OpenduckCatalog::MakeTable(ClientContext &context, const std::string &schema_name,
+                                                      const CreateTableInfo &base) {
 	auto create = base.Copy();
-	create->catalog = attached.RemoteName();
-	create->schema = name;
-	auto &context = transaction.GetContext();
-	attached.Execute(context, create->ToString());
+	create->catalog = RemoteName();
+	create->schema = schema_name;
+	create->Cast<CreateTableInfo>().query = nullptr; // CREATE TABLE AS: the rows come through an ingest
+	Execute(context, create->ToString());
 	optional_ptr<CatalogEntry> result;
-	attached.Overlay(context, [&](Listing &listing, vector<unique_ptr<CatalogEntry>> &retired) {
-		auto schema = listing.find(name);
+	Overlay(context, [&](Listing &listing, vector<unique_ptr<CatalogEntry>> &retired) {
+		auto schema = listing.find(schema_name);
 		if (schema == listing.end()) {
 			return; // dropped by the transaction: the service said so already
 		}
 		auto &into = *schema->second;
-		auto existing = into.LookupEntry(transaction, EntryLookupInfo(CatalogType::TABLE_ENTRY, base.table));
+		auto existing =
+		    into.LookupEntry(CatalogTransaction(*this, context), EntryLookupInfo(CatalogType::TABLE_ENTRY, base.table));
 		if (existing && base.on_conflict == OnCreateConflict::IGNORE_ON_CONFLICT) {
 			result = existing;
 			return;
 		}
 		auto columns = base.Copy(); // the entry takes its columns over
-		auto made = make_uniq<OpenduckTable>(attached, into, columns->Cast<CreateTableInfo>(), nullptr, 0,
-		                                     optional_idx(), false);
+		auto &table = columns->Cast<CreateTableInfo>();
+		table.query = nullptr;
+		auto made = make_uniq<OpenduckTable>(*this, into, table, nullptr, 0, optional_idx(), false);
 		result = made.get();
 		if (auto replaced = into.AddTable(std::move(made))) {
 			retired.push_back(std::move(replaced));
@@ -177,6 +182,7 @@ optional_ptr<CatalogEntry> OpenduckSchema::CreateTable(CatalogTransaction transa
 	});
 	return result;
 }
+
 optional_ptr<CatalogEntry> OpenduckSchema::CreateView(CatalogTransaction transaction, CreateViewInfo &info) {
 	auto &attached = catalog.Cast<OpenduckCatalog>();
 	auto &context = transaction.GetContext();
@@ -254,6 +260,96 @@ OpenduckCatalog::OpenduckCatalog(AttachedDatabase &db, shared_ptr<Client> client
 void OpenduckCatalog::Initialize(bool load_builtin) {
 }
 
+namespace {
+
+//! The strings of column `index` of an Arrow array of rows (utf8 or large utf8).
+vector<std::string> Strings(const ArrowSchema &schema, const ArrowArray &rows, idx_t index) {
+	if (rows.n_children <= static_cast<int64_t>(index) || schema.n_children <= static_cast<int64_t>(index)) {
+		throw IOException("openduck: the service listed column types in an unexpected form");
+	}
+	auto &column = *rows.children[index];
+	std::string format = schema.children[index]->format;
+	if ((format != "u" && format != "U") || column.null_count != 0) {
+		throw IOException("openduck: the service listed column types in an unexpected form");
+	}
+	vector<std::string> strings;
+	auto data = static_cast<const char *>(column.buffers[2]);
+	for (int64_t row = column.offset; row < column.offset + column.length; row++) {
+		int64_t start, end;
+		if (format == "u") {
+			start = static_cast<const int32_t *>(column.buffers[1])[row];
+			end = static_cast<const int32_t *>(column.buffers[1])[row + 1];
+		} else {
+			start = static_cast<const int64_t *>(column.buffers[1])[row];
+			end = static_cast<const int64_t *>(column.buffers[1])[row + 1];
+		}
+		strings.emplace_back(data + start, NumericCast<size_t>(end - start));
+	}
+	return strings;
+}
+
+//! A column's type as the service names it in `types` (empty if unknown).
+std::string Lookup(const NativeTypes &types, const std::string &schema, const std::string &table,
+                   const std::string &column) {
+	auto found = types.find(schema + std::string(1, '\0') + table + std::string(1, '\0') + column);
+	return found == types.end() ? std::string() : found->second;
+}
+
+//! `ENUM('a', 'b')` (as duckdb_columns() names an ENUM, with quotes doubled) as that
+//! type; VARCHAR when the text has another form.
+LogicalType EnumType(const std::string &native) {
+	vector<std::string> members;
+	idx_t at = 5; // after "ENUM("
+	while (at < native.size() && native[at] == '\'') {
+		std::string member;
+		for (at++; at < native.size(); at++) {
+			if (native[at] == '\'' && (at + 1 >= native.size() || native[at + 1] != '\'')) {
+				break;
+			}
+			member += native[at];
+			at += native[at] == '\'';
+		}
+		members.push_back(std::move(member));
+		at++; // the closing quote
+		if (at < native.size() && native[at] == ')' && at + 1 == native.size()) {
+			Vector values(LogicalType::VARCHAR, members.size());
+			for (idx_t i = 0; i < members.size(); i++) {
+				FlatVector::GetData<string_t>(values)[i] = StringVector::AddString(values, members[i]);
+			}
+			return LogicalType::ENUM(values, members.size());
+		}
+		if (native.compare(at, 2, ", ") != 0) {
+			break;
+		}
+		at += 2;
+	}
+	return LogicalType::VARCHAR;
+}
+
+//! The exact type of a column whose rows the service's Arrow carries as `arrives` (the
+//! mapping every Flight SQL client sees: UUID and ENUM as VARCHAR, HUGEINT and UHUGEINT
+//! as DECIMAL(38,0)), from its type as the service names it; scans cast back.
+LogicalType ExactType(const LogicalType &arrives, const std::string &native) {
+	if (arrives == LogicalType::DECIMAL(38, 0)) {
+		if (native == "HUGEINT") {
+			return LogicalType::HUGEINT;
+		}
+		if (native == "UHUGEINT") {
+			return LogicalType::UHUGEINT;
+		}
+	} else if (arrives.id() == LogicalTypeId::VARCHAR) {
+		if (native == "UUID") {
+			return LogicalType::UUID;
+		}
+		if (StringUtil::StartsWith(native, "ENUM(")) {
+			return EnumType(native);
+		}
+	}
+	return arrives;
+}
+
+} // namespace
+
 Listing OpenduckCatalog::List(ClientContext &context) {
 	OdCatalog *raw = nullptr;
 	Check(od_catalog_load(client->Get(), remote_name.c_str(), &raw));
@@ -273,6 +369,7 @@ Listing OpenduckCatalog::List(ClientContext &context) {
 	for (size_t i = 0; i < od_catalog_schema_count(raw); i++) {
 		schema_named(od_catalog_schema(raw, i));
 	}
+	shared_ptr<const NativeTypes> native;
 	for (size_t i = 0; i < od_catalog_table_count(raw); i++) {
 		const char *schema_name, *table_name, *kind;
 		int64_t rows;
@@ -291,7 +388,15 @@ Listing OpenduckCatalog::List(ClientContext &context) {
 		auto &names = columns.GetNames();
 		auto &types = columns.GetTypes();
 		for (idx_t c = 0; c < names.size(); c++) {
-			info.columns.AddColumn(ColumnDefinition(names[c], types[c]));
+			auto type = types[c];
+			if (type.id() == LogicalTypeId::VARCHAR || type == LogicalType::DECIMAL(38, 0)) {
+				// Carried as another type: the service says which (asked once per listing).
+				if (!native) {
+					native = ListNativeTypes(context);
+				}
+				type = ExactType(type, Lookup(*native, schema_name, table_name, names[c]));
+			}
+			info.columns.AddColumn(ColumnDefinition(names[c], type));
 			if (!(arrow.arrow_schema.children[c]->flags & ARROW_NULLABLE)) {
 				info.constraints.push_back(make_uniq<NotNullConstraint>(LogicalIndex(c)));
 			}
@@ -300,6 +405,7 @@ Listing OpenduckCatalog::List(ClientContext &context) {
 		auto view = std::string(kind) == "VIEW";
 		schema.AddTable(make_uniq<OpenduckTable>(*this, schema, info, listed, i, estimate, view));
 	}
+	native_types = native; // (List runs under `lock`)
 	return listing;
 }
 
@@ -370,76 +476,50 @@ void OpenduckCatalog::Refresh() {
 	native_types = nullptr;
 }
 
-namespace {
 
-//! The strings of column `index` of an Arrow array of rows (utf8 or large utf8).
-vector<std::string> Strings(const ArrowSchema &schema, const ArrowArray &rows, idx_t index) {
-	if (rows.n_children <= static_cast<int64_t>(index) || schema.n_children <= static_cast<int64_t>(index)) {
-		throw IOException("openduck: the service listed column types in an unexpected form");
-	}
-	auto &column = *rows.children[index];
-	std::string format = schema.children[index]->format;
-	if ((format != "u" && format != "U") || column.null_count != 0) {
-		throw IOException("openduck: the service listed column types in an unexpected form");
-	}
-	vector<std::string> strings;
-	auto data = static_cast<const char *>(column.buffers[2]);
-	for (int64_t row = column.offset; row < column.offset + column.length; row++) {
-		int64_t start, end;
-		if (format == "u") {
-			start = static_cast<const int32_t *>(column.buffers[1])[row];
-			end = static_cast<const int32_t *>(column.buffers[1])[row + 1];
-		} else {
-			start = static_cast<const int64_t *>(column.buffers[1])[row];
-			end = static_cast<const int64_t *>(column.buffers[1])[row + 1];
+shared_ptr<const NativeTypes> OpenduckCatalog::ListNativeTypes(ClientContext &context) {
+	auto listed = make_shared_ptr<NativeTypes>();
+	// A collation is in no type name: a column of a table declared with one, or of a
+	// service with a default collation, is listed as another type than any here.
+	auto stream = client->Query(
+	    "SELECT c.schema_name || chr(0) || c.table_name || chr(0) || c.column_name, c.data_type || CASE WHEN "
+	    "t.sql ILIKE '%collate%' OR current_setting('default_collation') <> '' THEN ' (collated)' ELSE '' END "
+	    "FROM duckdb_columns() c LEFT JOIN duckdb_tables() t USING (database_name, schema_name, table_name) "
+	    "WHERE c.database_name = " +
+	        Value(remote_name).ToSQLString(),
+	    context);
+	ArrowSchemaWrapper arrow;
+	stream->GetSchema(arrow);
+	while (true) {
+		auto chunk = stream->GetNextChunk();
+		if (!chunk->arrow_array.release) {
+			break;
 		}
-		strings.emplace_back(data + start, NumericCast<size_t>(end - start));
+		if (chunk->arrow_array.length == 0) {
+			continue;
+		}
+		auto keys = Strings(arrow.arrow_schema, chunk->arrow_array, 0);
+		auto values = Strings(arrow.arrow_schema, chunk->arrow_array, 1);
+		for (idx_t i = 0; i < keys.size(); i++) {
+			(*listed)[keys[i]] = values[i];
+		}
 	}
-	return strings;
+	return listed;
 }
-
-} // namespace
 
 std::string OpenduckCatalog::NativeType(ClientContext &context, const std::string &schema, const std::string &table,
                                         const std::string &column) {
-	shared_ptr<const std::unordered_map<std::string, std::string>> types;
+	shared_ptr<const NativeTypes> types;
 	{
 		std::lock_guard<std::mutex> guard(lock);
 		types = native_types;
 	}
 	if (!types) {
-		auto listed = make_shared_ptr<std::unordered_map<std::string, std::string>>();
-		// A collation is in no type name: a column of a table declared with one, or of a
-		// service with a default collation, is listed as another type than any here.
-		auto stream = client->Query(
-		    "SELECT c.schema_name || chr(0) || c.table_name || chr(0) || c.column_name, c.data_type || CASE WHEN "
-		    "t.sql ILIKE '%collate%' OR current_setting('default_collation') <> '' THEN ' (collated)' ELSE '' END "
-		    "FROM duckdb_columns() c LEFT JOIN duckdb_tables() t USING (database_name, schema_name, table_name) "
-		    "WHERE c.database_name = " +
-		        Value(remote_name).ToSQLString(),
-		    context);
-		ArrowSchemaWrapper arrow;
-		stream->GetSchema(arrow);
-		while (true) {
-			auto chunk = stream->GetNextChunk();
-			if (!chunk->arrow_array.release) {
-				break;
-			}
-			if (chunk->arrow_array.length == 0) {
-				continue;
-			}
-			auto keys = Strings(arrow.arrow_schema, chunk->arrow_array, 0);
-			auto values = Strings(arrow.arrow_schema, chunk->arrow_array, 1);
-			for (idx_t i = 0; i < keys.size(); i++) {
-				(*listed)[keys[i]] = values[i];
-			}
-		}
+		types = ListNativeTypes(context);
 		std::lock_guard<std::mutex> guard(lock);
-		native_types = listed;
-		types = listed;
+		native_types = types;
 	}
-	auto found = types->find(schema + std::string(1, '\0') + table + std::string(1, '\0') + column);
-	return found == types->end() ? std::string() : found->second;
+	return Lookup(*types, schema, table, column);
 }
 
 bool OpenduckCatalog::MayCopyUp() {
@@ -553,14 +633,10 @@ void OpenduckCatalog::DropSchema(ClientContext &context, DropInfo &info) {
 PhysicalOperator &OpenduckCatalog::PlanCreateTableAs(ClientContext &context, PhysicalPlanGenerator &planner,
                                                      LogicalCreateTable &op, PhysicalOperator &plan) {
 	auto &base = op.info->Base();
-	auto create = base.Copy();
-	auto &table = create->Cast<CreateTableInfo>();
-	table.catalog = remote_name;
-	table.schema = op.schema.name;
-	table.query = nullptr; // the rows come through the ingest
 	auto &insert = planner.Make<OpenduckInsert>(*this, RemoteTable {remote_name, op.schema.name, base.table},
-	                                            table.ToString(), base.columns.GetColumnNames(),
-	                                            base.columns.GetColumnTypes(), op.estimated_cardinality);
+	                                            unique_ptr_cast<CreateInfo, CreateTableInfo>(base.Copy()),
+	                                            base.columns.GetColumnNames(), base.columns.GetColumnTypes(),
+	                                            op.estimated_cardinality);
 	insert.children.push_back(plan);
 	return insert;
 }
@@ -594,7 +670,7 @@ PhysicalOperator &OpenduckCatalog::PlanInsert(ClientContext &context, PhysicalPl
 		}
 	}
 	auto &insert = planner.Make<OpenduckInsert>(*this, RemoteTable {remote_name, table.schema.name, table.name},
-	                                            std::string(), std::move(names), std::move(types),
+	                                            nullptr, std::move(names), std::move(types),
 	                                            op.estimated_cardinality);
 	insert.children.push_back(*plan);
 	return insert;

@@ -100,6 +100,9 @@ private:
 	duckdb::case_insensitive_map_t<unique_ptr<OpenduckTable>> tables;
 };
 
+//! Each column's type as the service names it, keyed `schema\0table\0column`.
+using NativeTypes = std::unordered_map<std::string, std::string>;
+
 //! The schemas (with their tables) of the service's database, as one listing returned them.
 using Listing = duckdb::case_insensitive_map_t<unique_ptr<OpenduckSchema>>;
 
@@ -185,6 +188,11 @@ public:
 	std::string NativeType(ClientContext &context, const std::string &schema, const std::string &table,
 	                       const std::string &column);
 
+	//! Creates a table on the service (CREATE TABLE, and CREATE TABLE AS before its rows),
+	//! in `context`'s transaction, which sees it from then on.
+	duckdb::optional_ptr<duckdb::CatalogEntry> MakeTable(ClientContext &context, const std::string &schema,
+	                                                     const duckdb::CreateTableInfo &table);
+
 	//! Runs DDL on the service, in `context`'s transaction on the service.
 	void Execute(ClientContext &context, const std::string &sql);
 
@@ -201,8 +209,11 @@ private:
 	//! What `context` sees of the service's catalog: the attachment's listing, made once
 	//! (DuckDB asks from many threads), or its transaction's copy after DDL in it.
 	Listing &ListingFor(ClientContext &context);
-	//! Lists the service's schemas and tables.
+	//! Lists the service's schemas and tables (called under `lock`), with exact types for
+	//! the columns its Arrow rows carry as another type.
 	Listing List(ClientContext &context);
+	//! Asks the service for the type of every column of the database.
+	shared_ptr<const NativeTypes> ListNativeTypes(ClientContext &context);
 
 	shared_ptr<Client> client;
 	std::string remote_name;
@@ -215,7 +226,7 @@ private:
 	bool used_outside = false;
 	duckdb::vector<shared_ptr<Listing>> retired;
 	//! NativeType's answers, `schema\0table\0column` to type (null: not asked yet).
-	shared_ptr<const std::unordered_map<std::string, std::string>> native_types;
+	shared_ptr<const NativeTypes> native_types;
 	//! MayCopyUp's answer, once the service gave one.
 	std::atomic<int> may_copy_up {-1};
 };

@@ -81,11 +81,14 @@ struct ScanGlobal : public ArrowScanGlobalState {
 	bool no_columns = false;
 	//! The SQL sent to the service (EXPLAIN ANALYZE shows it).
 	std::string sql;
-	//! A shipped query: how its rows arrived (read with these, not the bind data's), and
-	//! whether some column must be cast to the type expected.
+	//! A shipped query: how its rows arrived (read with these, not the bind data's).
 	ArrowSchemaWrapper arrived_schema;
 	unique_ptr<ArrowTableSchema> arrived;
+	//! Whether some column arrives as another type than the one DuckDB expects (the wire's
+	//! for UUID, HUGEINT, ENUM: see Carries) and is cast; `read_types` are the types the
+	//! output's columns arrive as.
 	bool cast = false;
+	vector<LogicalType> read_types;
 	//! A shipped query with uploads: the transaction on the service that holds the copies.
 	shared_ptr<Client> session;
 };
@@ -157,6 +160,7 @@ void OpenShipped(ClientContext &context, ScanData &data, ScanGlobal &global) {
 		throw IOException("openduck: the service answered a query with %llu columns where %llu were expected: %s",
 		                  arrived.size(), data.expected.size(), data.sql);
 	}
+	global.read_types = arrived;
 	for (idx_t i = 0; i < arrived.size(); i++) {
 		if (arrived[i] == data.expected[i]) {
 			continue;
@@ -170,6 +174,27 @@ void OpenShipped(ClientContext &context, ScanData &data, ScanGlobal &global) {
 	}
 	if (data.ordered) {
 		global.max_threads = 1;
+	}
+}
+
+//! For a table scan: which of the columns read arrive as another type than the table's
+//! catalog entry has (the wire's for UUID, HUGEINT, ENUM), to be cast back exactly.
+void CastsNeeded(ScanData &data, const vector<column_t> &column_ids, ScanGlobal &global) {
+	auto &arrow_types = data.arrow_table.GetTypes();
+	for (auto id : column_ids) {
+		auto real = id < arrow_types.size();
+		auto wanted = real ? data.entry->GetColumn(LogicalIndex(id)).Type() : LogicalType(LogicalType::ROW_TYPE);
+		auto arrives = real ? arrow_types[id] : wanted;
+		if (arrives != wanted) {
+			if (!Carries(arrives, wanted)) {
+				throw IOException("openduck: column \"%s\" of %s arrives as %s where %s is expected; the table "
+				                  "changed on the service: DETACH and ATTACH again",
+				                  data.entry->GetColumn(LogicalIndex(id)).Name(), data.table.ToSQL(),
+				                  arrives.ToString(), wanted.ToString());
+			}
+			global.cast = true;
+		}
+		global.read_types.push_back(arrives);
 	}
 }
 
@@ -238,6 +263,7 @@ unique_ptr<GlobalTableFunctionState> InitScan(ClientContext &context, TableFunct
 	result->stream = data.client->Query(result->sql, context);
 	if (!result->no_columns) {
 		CheckTypes(*result->stream, data.schema_root.arrow_schema, input.column_ids, data.table.ToSQL());
+		CastsNeeded(data, input.column_ids, *result);
 	}
 	return std::move(result);
 }
@@ -264,7 +290,7 @@ unique_ptr<LocalTableFunctionState> InitLocal(ExecutionContext &context, TableFu
 	if (local && scan.cast) {
 		// Rows that need a cast are read into this chunk first (unused otherwise: the
 		// scan never removes filter columns).
-		local->Cast<ArrowScanLocalState>().all_columns.Initialize(context.client, scan.arrived->GetTypes());
+		local->Cast<ArrowScanLocalState>().all_columns.Initialize(context.client, scan.read_types);
 	}
 	return local;
 }
@@ -292,10 +318,11 @@ void Scan(ClientContext &context, TableFunctionInput &input, DataChunk &output) 
 		                            NumericCast<idx_t>(state.chunk->arrow_array.length) - state.chunk_offset);
 		output.Reset();
 		output.SetCardinality(size);
+		auto &arrow_columns = global.arrived ? global.arrived->GetColumns() : data.arrow_table.GetColumns();
 		if (global.cast) {
 			state.all_columns.Reset();
 			state.all_columns.SetCardinality(size);
-			ArrowTableFunction::ArrowToDuckDB(state, global.arrived->GetColumns(), state.all_columns);
+			ArrowTableFunction::ArrowToDuckDB(state, arrow_columns, state.all_columns);
 			for (idx_t i = 0; i < output.ColumnCount(); i++) {
 				if (state.all_columns.data[i].GetType() == output.data[i].GetType()) {
 					output.data[i].Reference(state.all_columns.data[i]);
@@ -303,10 +330,8 @@ void Scan(ClientContext &context, TableFunctionInput &input, DataChunk &output) 
 					VectorOperations::Cast(context, state.all_columns.data[i], output.data[i], size);
 				}
 			}
-		} else if (global.arrived) {
-			ArrowTableFunction::ArrowToDuckDB(state, global.arrived->GetColumns(), output);
 		} else if (!global.no_columns) {
-			ArrowTableFunction::ArrowToDuckDB(state, data.arrow_table.GetColumns(), output);
+			ArrowTableFunction::ArrowToDuckDB(state, arrow_columns, output);
 		}
 		// DuckDB's conversion skips row ids, leaving their vector unwritten: a table of
 		// the service has none to give here.

@@ -47,7 +47,8 @@ int64_t Ingest::Finish() {
 	return rows;
 }
 
-OpenduckInsert::OpenduckInsert(PhysicalPlan &plan, OpenduckCatalog &catalog, RemoteTable target, std::string create,
+OpenduckInsert::OpenduckInsert(PhysicalPlan &plan, OpenduckCatalog &catalog, RemoteTable target,
+                               unique_ptr<CreateTableInfo> create,
                                vector<std::string> names, vector<LogicalType> types, idx_t estimated_cardinality)
     : PhysicalOperator(plan, PhysicalOperatorType::EXTENSION, {LogicalType::BIGINT}, estimated_cardinality),
       catalog(catalog), target(std::move(target)), create(std::move(create)), names(std::move(names)),
@@ -63,8 +64,8 @@ InsertionOrderPreservingMap<std::string> OpenduckInsert::ParamsToString() const 
 
 unique_ptr<GlobalSinkState> OpenduckInsert::GetGlobalSinkState(ClientContext &context) const {
 	auto state = make_uniq<IngestState>();
-	if (!create.empty()) {
-		catalog.Execute(context, create);
+	if (create) {
+		catalog.MakeTable(context, target.schema, *create);
 	}
 	state->ingest = make_uniq<Ingest>(context, *catalog.ClientFor(context, true), target, false, names, types);
 	return std::move(state);

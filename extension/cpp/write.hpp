@@ -7,6 +7,7 @@
 #include "scan.hpp"
 
 #include "duckdb/execution/physical_operator.hpp"
+#include "duckdb/parser/parsed_data/create_table_info.hpp"
 
 namespace openduck {
 
@@ -36,8 +37,9 @@ private:
 //! Sinks rows into a table of the service; as a source, yields the number written.
 class OpenduckInsert : public duckdb::PhysicalOperator {
 public:
-	//! `create` (may be empty) is the DDL that makes the table first (CREATE TABLE AS).
-	OpenduckInsert(duckdb::PhysicalPlan &plan, OpenduckCatalog &catalog, RemoteTable target, std::string create,
+	//! `create` (may be null) is the table to make first (CREATE TABLE AS).
+	OpenduckInsert(duckdb::PhysicalPlan &plan, OpenduckCatalog &catalog, RemoteTable target,
+	               duckdb::unique_ptr<duckdb::CreateTableInfo> create,
 	               duckdb::vector<std::string> names, duckdb::vector<duckdb::LogicalType> types,
 	               duckdb::idx_t estimated_cardinality);
 
@@ -72,7 +74,7 @@ public:
 private:
 	OpenduckCatalog &catalog;
 	RemoteTable target;
-	std::string create;
+	duckdb::unique_ptr<duckdb::CreateTableInfo> create;
 	duckdb::vector<std::string> names;
 	duckdb::vector<duckdb::LogicalType> types;
 };

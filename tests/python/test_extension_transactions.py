@@ -44,6 +44,31 @@ def test_a_transaction_commits_all_its_writes_at_once(server, con):
     assert con.sql("SELECT count(*) FROM cloud.tx_commit").fetchall() == [(5001,)]
 
 
+def test_a_table_made_in_a_transaction_reads_back_in_it_exactly(server, con):
+    con.execute("BEGIN")
+    con.execute(
+        """CREATE TABLE cloud.tx_made AS
+           SELECT '123e4567-e89b-12d3-a456-426614174000'::UUID AS u, -170141183460469231731687303715884105727::HUGEINT AS h,
+                  'b'::ENUM('a', 'b') AS e"""
+    )
+    # CREATE TABLE AS is seen by its own transaction, and types the wire carries as
+    # others (UUID and ENUM as VARCHAR, HUGEINT as DECIMAL(38,0)) come back as themselves.
+    assert con.sql("SELECT u::VARCHAR, h::VARCHAR, e::VARCHAR, typeof(u), typeof(h), typeof(e) FROM cloud.tx_made").fetchall() == [
+        (
+            "123e4567-e89b-12d3-a456-426614174000",
+            "-170141183460469231731687303715884105727",
+            "b",
+            "UUID",
+            "HUGEINT",
+            "ENUM('a', 'b')",
+        )
+    ]
+    con.execute("COMMIT")
+    assert con.sql("SELECT typeof(u), typeof(h), typeof(e) FROM cloud.tx_made").fetchall() == [
+        ("UUID", "HUGEINT", "ENUM('a', 'b')")
+    ]
+
+
 def test_a_rolled_back_transaction_leaves_nothing(server, con):
     con.execute("CREATE TABLE cloud.tx_kept (i BIGINT)")
     con.execute("INSERT INTO cloud.tx_kept VALUES (1)")
