@@ -710,6 +710,11 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(error.kind(), openduck_api::ErrorKind::InvalidArgument, "{error}");
+        // Several unknown columns (DataFusion reports them together), described for a prepare.
+        let sql = "SELECT sql_text, rows_sent FROM openduck.main.query_history ORDER BY start_time DESC";
+        let error = history.describe(sql).await.unwrap_err();
+        assert_eq!(error.kind(), openduck_api::ErrorKind::InvalidArgument, "{error}");
+        assert!(error.to_string().contains("sql_text"), "{error}");
         for sql in ["CREATE TABLE x AS SELECT 1", "SET datafusion.execution.batch_size = 1"] {
             assert!(history.query(&Principal::Token, sql).await.is_err(), "{sql}");
         }

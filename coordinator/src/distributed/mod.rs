@@ -179,6 +179,8 @@ fn kind_of(error: &DataFusionError) -> ErrorKind {
         DataFusionError::External(inner) => inner.downcast_ref::<Error>().map_or(ErrorKind::Internal, Error::kind),
         DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => kind_of(inner),
         DataFusionError::Shared(inner) => kind_of(inner),
+        // Several errors reported together (unknown columns of one query): the first's.
+        DataFusionError::Collection(errors) if !errors.is_empty() => kind_of(&errors[0]),
         DataFusionError::NotImplemented(_) => ErrorKind::Unimplemented,
         DataFusionError::ResourcesExhausted(_) => ErrorKind::ResourceExhausted,
         DataFusionError::Plan(message) if message.contains("not found") => ErrorKind::NotFound,
@@ -195,6 +197,9 @@ fn message_of(error: &DataFusionError) -> String {
         DataFusionError::External(inner) => inner.to_string(),
         DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => message_of(inner),
         DataFusionError::Shared(inner) => message_of(inner),
+        DataFusionError::Collection(errors) if !errors.is_empty() => {
+            errors.iter().map(message_of).collect::<Vec<_>>().join("; ")
+        }
         other => other.strip_backtrace(),
     }
 }
