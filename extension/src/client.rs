@@ -368,9 +368,18 @@ pub(crate) async fn update_count(mut results: tonic::Streaming<PutResult>) -> Re
 
 /// A new connection to the target's endpoint, within the metadata deadline.
 pub(crate) fn open(target: &Target) -> Result<FlightServiceClient<Channel>, Error> {
-    let unreachable = |reason: String| Error::Unreachable {
-        endpoint: target.endpoint.clone(),
-        reason,
+    let unreachable = |mut reason: String| {
+        if target.ca.is_none() && reason.contains("UnknownIssuer") {
+            reason += &format!(
+                "; no CA of the system's store signed its certificate: name the one that did with \
+                 CREATE SECRET (TYPE openduck, CA '/path/ca.pem', SCOPE '{}') or OPENDUCK_CA",
+                target.endpoint
+            );
+        }
+        Error::Unreachable {
+            endpoint: target.endpoint.clone(),
+            reason,
+        }
     };
     let mut endpoint = Endpoint::from_shared(target.uri())
         .map_err(|error| Error::InvalidTarget(format!("openduck: invalid endpoint {:?}: {error}", target.endpoint)))?
@@ -383,20 +392,25 @@ pub(crate) fn open(target: &Target) -> Result<FlightServiceClient<Channel>, Erro
         )));
     }
     if target.tls() {
-        let ca = target.ca.as_deref().ok_or_else(|| {
-            Error::InvalidTarget(format!(
-                "openduck: {} uses TLS: name the CA its certificate is signed by with \
-                 CREATE SECRET (TYPE openduck, CA '/path/ca.pem', SCOPE '{}') or OPENDUCK_CA",
-                target.endpoint, target.endpoint
-            ))
-        })?;
-        let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca));
+        let mut tls = match target.ca.as_deref() {
+            Some(ca) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca)),
+            // The system's CA store (where SSL_CERT_FILE or SSL_CERT_DIR say, if set).
+            None => ClientTlsConfig::new().with_native_roots(),
+        };
         if let Some((cert, key)) = &target.identity {
             tls = tls.identity(Identity::from_pem(cert, key));
         }
-        endpoint = endpoint
-            .tls_config(tls)
-            .map_err(|error| Error::InvalidTarget(format!("openduck: TLS for {}: {error}", target.endpoint)))?;
+        endpoint = endpoint.tls_config(tls).map_err(|error| {
+            let hint = match target.ca {
+                // No system store (no CA certificates installed).
+                None => {
+                    " (no CA was named, and the system's CA store is empty: name one with CREATE SECRET \
+                             (TYPE openduck, CA '/path/ca.pem') or OPENDUCK_CA)"
+                }
+                Some(_) => "",
+            };
+            Error::InvalidTarget(format!("openduck: TLS for {}: {error}{hint}", target.endpoint))
+        })?;
     }
     let channel = block_on(async {
         tokio::time::timeout(METADATA_DEADLINE, endpoint.connect())

@@ -44,11 +44,46 @@ def test_tls_with_the_ca_from_a_secret(tls_server, certs):  # noqa: F811
     con.close()
 
 
-def test_tls_without_the_ca_is_refused_clearly(tls_server):
-    con = local_duckdb()
-    with pytest.raises(duckdb.Error, match="uses TLS: name the CA"):
-        con.execute(f"ATTACH 'openduck:mydb?endpoint={tls_server.uri}' AS cloud")
+def attach_in_a_process(uri, **env):
+    """ATTACHes `uri`'s mydb from a fresh Python process with `env` added (the system's
+    CA store is read from the environment then); returns the process."""
+    script = f"""
+        import duckdb
+        con = duckdb.connect(config={{"allow_unsigned_extensions": "true"}})
+        con.execute("LOAD '{extension_path()}'")
+        con.execute("ATTACH 'openduck:mydb?endpoint={uri}' AS cloud")
+        print(con.sql("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'cloud'").fetchone()[0])
+    """
+    environment = {k: v for k, v in os.environ.items() if k not in ("OPENDUCK_CA", "SSL_CERT_FILE", "SSL_CERT_DIR")}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
+                          env={**environment, **env}, timeout=120)
+
+
+def test_tls_without_a_ca_trusts_the_systems_store(tls_server, certs, tmp_path):  # noqa: F811
+    # SSL_CERT_FILE stands in for /etc/ssl/certs: the service's CA in it, the attach works.
+    done = attach_in_a_process(tls_server.uri, SSL_CERT_FILE=str(certs / "ca.pem"))
+    assert done.returncode == 0, done.stderr
+    # A store without it: refused, naming the endpoint and how to name a CA.
+    other = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other",
+         "-keyout", "/dev/null", "-out", str(tmp_path / "other.pem")],
+        capture_output=True, text=True, check=True,
+    )
+    assert other.returncode == 0
+    done = attach_in_a_process(tls_server.uri, SSL_CERT_FILE=str(tmp_path / "other.pem"))
+    assert done.returncode != 0
+    assert tls_server.uri in done.stderr and "no CA of the system's store signed" in done.stderr, done.stderr
+    # No store at all (a machine without CA certificates): said so.
+    (tmp_path / "empty").mkdir()
+    done = attach_in_a_process(tls_server.uri, SSL_CERT_FILE=str(tmp_path / "missing.pem"),
+                               SSL_CERT_DIR=str(tmp_path / "empty"))
+    assert done.returncode != 0
+    assert "the system's CA store is empty" in done.stderr, done.stderr
+
+
+def test_a_ca_that_did_not_sign_the_certificate_is_refused_clearly(tls_server):
     # A CA that did not sign the server's certificate: the connection fails, naming the endpoint.
+    con = local_duckdb()
     other_ca = subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other",
          "-keyout", "/dev/null"],
