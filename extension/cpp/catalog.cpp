@@ -1,5 +1,7 @@
 #include "catalog.hpp"
 
+#include <algorithm>
+
 #include "scan.hpp"
 #include "modify.hpp"
 #include "write.hpp"
@@ -7,6 +9,7 @@
 #include "duckdb/common/arrow/arrow_wrapper.hpp"
 #include "duckdb/function/table/arrow.hpp"
 #include "duckdb/parser/constraints/not_null_constraint.hpp"
+#include "duckdb/parser/constraints/unique_constraint.hpp"
 #include "duckdb/parser/parsed_data/create_schema_info.hpp"
 #include "duckdb/parser/parsed_data/create_table_info.hpp"
 #include "duckdb/parser/parsed_data/create_view_info.hpp"
@@ -288,11 +291,11 @@ vector<std::string> Strings(const ArrowSchema &schema, const ArrowArray &rows, i
 	return strings;
 }
 
-//! A column's type as the service names it in `types` (empty if unknown).
-std::string Lookup(const NativeTypes &types, const std::string &schema, const std::string &table,
-                   const std::string &column) {
+//! A column as the service describes it in `types` (null if unknown).
+const ServiceColumn *Lookup(const NativeTypes &types, const std::string &schema, const std::string &table,
+                            const std::string &column) {
 	auto found = types.find(schema + std::string(1, '\0') + table + std::string(1, '\0') + column);
-	return found == types.end() ? std::string() : found->second;
+	return found == types.end() ? nullptr : &found->second;
 }
 
 //! `ENUM('a', 'b')` (as duckdb_columns() names an ENUM, with quotes doubled) as that
@@ -369,7 +372,8 @@ Listing OpenduckCatalog::List(ClientContext &context) {
 	for (size_t i = 0; i < od_catalog_schema_count(raw); i++) {
 		schema_named(od_catalog_schema(raw, i));
 	}
-	shared_ptr<const NativeTypes> native;
+	// The columns' own types (Arrow carries some as others) and primary keys.
+	auto native = ListNativeTypes(context);
 	for (size_t i = 0; i < od_catalog_table_count(raw); i++) {
 		const char *schema_name, *table_name, *kind;
 		int64_t rows;
@@ -387,19 +391,27 @@ Listing OpenduckCatalog::List(ClientContext &context) {
 		CreateTableInfo info(schema, table_name);
 		auto &names = columns.GetNames();
 		auto &types = columns.GetTypes();
+		vector<std::pair<idx_t, std::string>> key;
 		for (idx_t c = 0; c < names.size(); c++) {
 			auto type = types[c];
-			if (type.id() == LogicalTypeId::VARCHAR || type == LogicalType::DECIMAL(38, 0)) {
-				// Carried as another type: the service says which (asked once per listing).
-				if (!native) {
-					native = ListNativeTypes(context);
+			if (auto described = Lookup(*native, schema_name, table_name, names[c])) {
+				type = ExactType(type, described->type);
+				if (described->key) {
+					key.emplace_back(described->key, names[c]);
 				}
-				type = ExactType(type, Lookup(*native, schema_name, table_name, names[c]));
 			}
 			info.columns.AddColumn(ColumnDefinition(names[c], type));
 			if (!(arrow.arrow_schema.children[c]->flags & ARROW_NULLABLE)) {
 				info.constraints.push_back(make_uniq<NotNullConstraint>(LogicalIndex(c)));
 			}
+		}
+		if (!key.empty()) {
+			std::sort(key.begin(), key.end());
+			vector<std::string> columns;
+			for (auto &part : key) {
+				columns.push_back(part.second);
+			}
+			info.constraints.push_back(make_uniq<UniqueConstraint>(std::move(columns), true));
 		}
 		auto estimate = rows >= 0 ? optional_idx(NumericCast<idx_t>(rows)) : optional_idx();
 		auto view = std::string(kind) == "VIEW";
@@ -481,12 +493,18 @@ shared_ptr<const NativeTypes> OpenduckCatalog::ListNativeTypes(ClientContext &co
 	auto listed = make_shared_ptr<NativeTypes>();
 	// A collation is in no type name: a column of a table declared with one, or of a
 	// service with a default collation, is listed as another type than any here.
+	auto database = Value(remote_name).ToSQLString();
 	auto stream = client->Query(
 	    "SELECT c.schema_name || chr(0) || c.table_name || chr(0) || c.column_name, c.data_type || CASE WHEN "
-	    "t.sql ILIKE '%collate%' OR current_setting('default_collation') <> '' THEN ' (collated)' ELSE '' END "
-	    "FROM duckdb_columns() c LEFT JOIN duckdb_tables() t USING (database_name, schema_name, table_name) "
-	    "WHERE c.database_name = " +
-	        Value(remote_name).ToSQLString(),
+	    "t.sql ILIKE '%collate%' OR current_setting('default_collation') <> '' THEN ' (collated)' ELSE '' END, "
+	    "coalesce(list_position(k.constraint_column_names, c.column_name), 0)::VARCHAR "
+	    "FROM duckdb_columns() c "
+	    "LEFT JOIN (SELECT schema_name, table_name, sql FROM duckdb_tables() WHERE database_name = " +
+	        database +
+	        ") t USING (schema_name, table_name) "
+	        "LEFT JOIN (SELECT schema_name, table_name, constraint_column_names FROM duckdb_constraints() "
+	        "WHERE constraint_type = 'PRIMARY KEY' AND database_name = " +
+	        database + ") k USING (schema_name, table_name) WHERE c.database_name = " + database,
 	    context);
 	ArrowSchemaWrapper arrow;
 	stream->GetSchema(arrow);
@@ -499,9 +517,10 @@ shared_ptr<const NativeTypes> OpenduckCatalog::ListNativeTypes(ClientContext &co
 			continue;
 		}
 		auto keys = Strings(arrow.arrow_schema, chunk->arrow_array, 0);
-		auto values = Strings(arrow.arrow_schema, chunk->arrow_array, 1);
+		auto types = Strings(arrow.arrow_schema, chunk->arrow_array, 1);
+		auto positions = Strings(arrow.arrow_schema, chunk->arrow_array, 2);
 		for (idx_t i = 0; i < keys.size(); i++) {
-			(*listed)[keys[i]] = values[i];
+			(*listed)[keys[i]] = ServiceColumn {types[i], std::stoull(positions[i])};
 		}
 	}
 	return listed;
@@ -519,7 +538,8 @@ std::string OpenduckCatalog::NativeType(ClientContext &context, const std::strin
 		std::lock_guard<std::mutex> guard(lock);
 		native_types = types;
 	}
-	return Lookup(*types, schema, table, column);
+	auto described = Lookup(*types, schema, table, column);
+	return described ? described->type : std::string();
 }
 
 bool OpenduckCatalog::MayCopyUp() {

@@ -100,8 +100,15 @@ private:
 	duckdb::case_insensitive_map_t<unique_ptr<OpenduckTable>> tables;
 };
 
-//! Each column's type as the service names it, keyed `schema\0table\0column`.
-using NativeTypes = std::unordered_map<std::string, std::string>;
+//! A column as the service's own catalog describes it.
+struct ServiceColumn {
+	//! DuckDB's name for its type (` (collated)` appended for a column compared by a collation).
+	std::string type;
+	//! Its place in its table's primary key, from 1 (0: in none).
+	duckdb::idx_t key = 0;
+};
+//! Every column of the database, keyed `schema\0table\0column`.
+using NativeTypes = std::unordered_map<std::string, ServiceColumn>;
 
 //! The schemas (with their tables) of the service's database, as one listing returned them.
 using Listing = duckdb::case_insensitive_map_t<unique_ptr<OpenduckSchema>>;
@@ -212,7 +219,7 @@ private:
 	//! Lists the service's schemas and tables (called under `lock`), with exact types for
 	//! the columns its Arrow rows carry as another type.
 	Listing List(ClientContext &context);
-	//! Asks the service for the type of every column of the database.
+	//! Asks the service for the type and key of every column of the database.
 	shared_ptr<const NativeTypes> ListNativeTypes(ClientContext &context);
 
 	shared_ptr<Client> client;

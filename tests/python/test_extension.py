@@ -106,8 +106,18 @@ def test_the_catalog_lists_schemas_tables_and_views(con):
 
 def test_not_null_and_primary_keys_are_in_the_catalog(server, con):
     con.execute("CREATE TABLE cloud.keyed (id BIGINT PRIMARY KEY, code VARCHAR NOT NULL, note VARCHAR)")
-    described = con.sql("SELECT column_name, \"null\" FROM (DESCRIBE cloud.keyed)").fetchall()
-    assert described == [("id", "NO"), ("code", "NO"), ("note", "YES")]
+    described = con.sql("SELECT column_name, \"null\", key FROM (DESCRIBE cloud.keyed)").fetchall()
+    assert described == [("id", "NO", "PRI"), ("code", "NO", None), ("note", "YES", None)]
+    # Listed from the service (not only as this connection made it), with a key of two columns.
+    service_rows(server, "CREATE TABLE paired (b VARCHAR, a INTEGER, note VARCHAR, PRIMARY KEY (a, b))")
+    other = attached(server)
+    keys = other.sql(
+        "SELECT table_name, constraint_column_names FROM duckdb_constraints() "
+        "WHERE database_name = 'cloud' AND constraint_type = 'PRIMARY KEY' ORDER BY table_name"
+    ).fetchall()
+    assert keys == [("keyed", ["id"]), ("paired", ["a", "b"])]
+    other.close()
+    service_rows(server, "DROP TABLE paired")
     with pytest.raises(duckdb.ConstraintException, match="NOT NULL"):
         con.execute("INSERT INTO cloud.keyed VALUES (1, NULL, 'x')")
     assert service_rows(server, "SELECT count(*) FROM keyed") == [(0,)]
