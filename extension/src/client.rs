@@ -1,6 +1,6 @@
 //! A Flight SQL connection to the service, with blocking calls for DuckDB's threads.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -32,6 +32,9 @@ use crate::{Error, Target};
 pub(crate) const METADATA_DEADLINE: Duration = Duration::from_secs(20);
 /// How often a waiting query looks at the user's interrupt.
 const INTERRUPT_POLL: Duration = Duration::from_millis(50);
+/// How long connecting to a location (an executor the service names) may take before
+/// its results are read through the service instead.
+const LOCATION_CONNECT: Duration = Duration::from_secs(2);
 /// How long telling the service to cancel an interrupted query may take.
 const CANCEL_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -62,7 +65,13 @@ pub struct Client {
     pub(crate) transaction: Option<Bytes>,
     /// Connections whose transactions ended, kept for the next one.
     pub(crate) idle: Arc<Mutex<Vec<FlightServiceClient<Channel>>>>,
+    /// Connections to the executors the service named as locations of results, by
+    /// address (None: not reachable from here, the service serves those results).
+    pub(crate) locations: Locations,
 }
+
+/// Connections to locations, shared by a client and the clients of its transactions.
+pub(crate) type Locations = Arc<Mutex<HashMap<String, Option<FlightServiceClient<Channel>>>>>;
 
 impl Client {
     /// Connects to the target's endpoint and checks that the token is accepted and the
@@ -77,6 +86,7 @@ impl Client {
             target: Arc::new(target),
             transaction: None,
             idle: Arc::default(),
+            locations: Arc::default(),
         };
         // The first call is where a connection the service refuses fails (a TLS client
         // certificate it does not accept, say): name the endpoint and the whole cause.
@@ -263,10 +273,14 @@ impl Client {
         let request = self.request(FlightDescriptor::new_cmd(command.as_any().encode_to_vec()));
         let call = async move { Ok(flight.get_flight_info(request).await?.into_inner()) };
         let info = interruptible(call, &interrupt)?;
+        // Each endpoint's ticket, with where to redeem it: its first location, if any.
         let tickets = info
             .endpoint
             .iter()
-            .filter_map(|endpoint| endpoint.ticket.clone())
+            .filter_map(|endpoint| {
+                let location = endpoint.location.first().map(|location| location.uri.clone());
+                Some((endpoint.ticket.clone()?, location.unwrap_or_default()))
+            })
             .collect();
         let declared = (!info.schema.is_empty())
             .then(|| info.clone().try_decode_schema())
@@ -303,6 +317,40 @@ impl Client {
             Ok(body)
         };
         Ok(block_on(with_deadline(call, deadline))?)
+    }
+
+    /// A connection to `location` (a `grpc://` or `grpc+tcp://` URI the service named for
+    /// a result), made once; None when this client does not follow locations (it holds
+    /// credentials or talks TLS, which a plain connection elsewhere would not keep) or the
+    /// location cannot be reached from here.
+    fn location(&self, location: &str) -> Option<FlightServiceClient<Channel>> {
+        if self.target.token.is_some() || self.target.tls() {
+            return None;
+        }
+        let address = location
+            .strip_prefix("grpc://")
+            .or_else(|| location.strip_prefix("grpc+tcp://"))?;
+        let cached = self
+            .locations
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(address)
+            .cloned();
+        if let Some(known) = cached {
+            return known;
+        }
+        let connected = match connect_location(address) {
+            Ok(flight) => Some(flight),
+            Err(reason) => {
+                tracing::debug!(%reason, location, "cannot reach a location; the service serves its results");
+                None
+            }
+        };
+        self.locations
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(address.to_owned(), connected.clone());
+        connected
     }
 
     pub(crate) fn request<T>(&self, message: T) -> tonic::Request<T> {
@@ -421,6 +469,18 @@ pub(crate) fn open(target: &Target) -> Result<FlightServiceClient<Channel>, Erro
     Ok(FlightServiceClient::new(channel).max_decoding_message_size(usize::MAX))
 }
 
+/// A plain connection to the executor at `address`, within [`LOCATION_CONNECT`].
+fn connect_location(address: &str) -> Result<FlightServiceClient<Channel>, String> {
+    let endpoint = Endpoint::from_shared(format!("http://{address}"))
+        .map_err(|error| error.to_string())?
+        .connect_timeout(LOCATION_CONNECT)
+        .tcp_nodelay(true);
+    let channel = block_on(async { tokio::time::timeout(LOCATION_CONNECT, endpoint.connect()).await })
+        .map_err(|_| "no answer".to_owned())?
+        .map_err(|error| error_chain(&error))?;
+    Ok(FlightServiceClient::new(channel).max_decoding_message_size(usize::MAX))
+}
+
 /// Logs `user` in through the Flight handshake (Basic credentials) and returns the bearer
 /// token the service hands out. Neither the password nor the token is ever in an error.
 fn log_in(flight: &FlightServiceClient<Channel>, endpoint: &str, user: &str, password: &str) -> Result<String, Error> {
@@ -514,7 +574,8 @@ fn interruptible<T>(call: impl Future<Output = Result<T, Error>>, interrupt: &In
 #[derive(Debug)]
 pub struct QueryReader {
     client: Client,
-    tickets: VecDeque<Ticket>,
+    /// Tickets still to redeem, each with its location (empty: none).
+    tickets: VecDeque<(Ticket, String)>,
     current: Option<FlightRecordBatchStream>,
     schema: SchemaRef,
     first: Option<RecordBatch>,
@@ -540,13 +601,10 @@ impl QueryReader {
         }
         loop {
             if self.current.is_none() {
-                let Some(ticket) = self.tickets.pop_front() else {
+                let Some((ticket, location)) = self.tickets.pop_front() else {
                     return Ok(None);
                 };
-                let mut flight = self.client.flight.clone();
-                let request = self.client.request(ticket);
-                let call = async move { Ok(flight.do_get(request).await?.into_inner()) };
-                self.current = Some(record_batches(interruptible(call, &self.interrupt)?));
+                self.current = Some(record_batches(self.redeem(ticket, &location)?));
             }
             let stream = self.current.as_mut().expect("a stream was just opened");
             let next = async { stream.next().await.transpose().map_err(Error::from) };
@@ -555,6 +613,30 @@ impl QueryReader {
                 None => self.current = None,
             }
         }
+    }
+}
+
+impl QueryReader {
+    /// Redeems `ticket` at `location`, the executor that runs the query, when this client
+    /// may go there: its rows then skip the hop through the service. Otherwise, or when
+    /// the location cannot be reached or refuses, at the service, which serves every
+    /// ticket it signed.
+    fn redeem(&self, ticket: Ticket, location: &str) -> Result<tonic::Streaming<arrow_flight::FlightData>, Error> {
+        if let Some(mut executor) = self.client.location(location) {
+            // No credentials: the service names locations only when it takes none, and a
+            // token is only ever sent to the endpoint it was given for.
+            let request = tonic::Request::new(ticket.clone());
+            let call = async move { Ok(executor.do_get(request).await?.into_inner()) };
+            match interruptible(call, &self.interrupt) {
+                Ok(stream) => return Ok(stream),
+                Err(Error::Interrupted) => return Err(Error::Interrupted),
+                Err(error) => tracing::debug!(%error, location, "a location refused its ticket; asking the service"),
+            }
+        }
+        let mut flight = self.client.flight.clone();
+        let request = self.client.request(ticket);
+        let call = async move { Ok(flight.do_get(request).await?.into_inner()) };
+        interruptible(call, &self.interrupt)
     }
 }
 

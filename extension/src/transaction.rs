@@ -30,6 +30,7 @@ impl Client {
             },
             transaction: None,
             idle: Arc::clone(&self.idle),
+            locations: Arc::clone(&self.locations),
         };
         if fresh && !self.target.database.is_empty() {
             // The service starts a transaction on the executor of the connection's

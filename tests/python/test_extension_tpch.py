@@ -7,10 +7,11 @@ DuckDB gives."""
 import re
 
 import pytest
-from cluster_harness import placed_cluster
+from cluster_harness import Coordinator, Etcd, Executor, free_port, placed_cluster, wait_until
 from extension_harness import local_duckdb, placed
 from openduck_harness import Server
 from query_compare import assert_same_rows
+from telemetry_harness import sample, scrape
 from test_distributed import PLACEMENT, QUERIES, TPCH_QUERIES, qualified, reference, tpch  # noqa: F401
 
 
@@ -110,3 +111,33 @@ def test_tpch_with_one_side_here_and_the_other_on_the_service(mixed, reference, 
 def test_tpch_through_an_attached_cluster(clustered, reference, query):  # noqa: F811
     sql = (TPCH_QUERIES / f"{query}.sql").read_text()
     assert_same_rows(clustered.execute(qualified(sql)).fetchall(), expected_rows(reference, sql), sql)
+
+
+def test_a_scan_through_a_coordinator_reads_straight_from_the_executor(tmp_path):
+    # The coordinator names the executor that runs a query as its result's location; the
+    # extension redeems the ticket there, so the rows skip the coordinator.
+    metrics = f"127.0.0.1:{free_port()}"
+    etcd = Etcd(tmp_path / "etcd").start()
+    executor = coordinator = None
+    try:
+        executor = Executor(tmp_path / "exec", etcd, "exec-0", ["sales"]).start()
+        coordinator = Coordinator(tmp_path / "coordinator", etcd, extra_args=["--metrics-listen", metrics]).start()
+        with coordinator.connect() as conn:
+            wait_until(lambda: len(conn.adbc_get_objects(depth="catalogs").read_all()) >= 1, what="the executor")
+        con = local_duckdb()
+        con.execute(f"ATTACH 'openduck:sales?endpoint={coordinator.uri}'")
+        con.execute("CREATE TABLE sales.t AS SELECT range AS i FROM range(50000)")
+
+        def through_coordinator():
+            return sample(scrape(metrics), "openduck_rows_streamed_total", receiver="client") or 0
+
+        before = through_coordinator()
+        assert con.sql("SELECT i FROM sales.t WHERE i % 5 = 0").fetchall() == [(i,) for i in range(0, 50000, 5)]
+        # Only the catalog's listing came through the coordinator, not the 10,000 rows.
+        assert through_coordinator() - before < 1000
+        con.close()
+    finally:
+        for process in (coordinator, executor):
+            if process:
+                process.stop()
+        etcd.stop()
