@@ -671,10 +671,12 @@ PhysicalOperator &OpenduckCatalog::PlanInsert(ClientContext &context, PhysicalPl
 		throw NotImplementedException("openduck: INSERT ... ON CONFLICT into an attached openduck table is not "
 		                              "supported yet");
 	}
-	if (!plan) {
-		throw NotImplementedException("openduck: INSERT without a source (DEFAULT VALUES) is not supported yet");
-	}
 	auto &table = op.table;
+	if (!plan) {
+		// INSERT ... DEFAULT VALUES: one row of the service's defaults, made there.
+		auto target = RemoteTable {remote_name, table.schema.name, table.name};
+		return planner.Make<OpenduckStatement>(*this, table, false, 1, "INSERT INTO " + target.ToSQL() + " DEFAULT VALUES");
+	}
 	// The rows' columns, named: with a column list (INSERT INTO t (c, a)) the service fills
 	// them by name and the columns left out take the service's defaults.
 	auto names = table.GetColumns().GetColumnNames();

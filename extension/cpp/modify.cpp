@@ -158,9 +158,9 @@ PhysicalOperator &OpenduckStatement::Plan(ClientContext &context, PhysicalPlanGe
 }
 
 OpenduckStatement::OpenduckStatement(PhysicalPlan &plan, OpenduckCatalog &catalog, TableCatalogEntry &table,
-                                     bool update, idx_t estimated_cardinality)
+                                     bool update, idx_t estimated_cardinality, std::string sql)
     : PhysicalOperator(plan, PhysicalOperatorType::EXTENSION, {LogicalType::BIGINT}, estimated_cardinality),
-      catalog(catalog), table(table), update(update) {
+      catalog(catalog), table(table), update(update), sent(std::move(sql)) {
 }
 
 InsertionOrderPreservingMap<std::string> OpenduckStatement::ParamsToString() const {

@@ -17,8 +17,8 @@ namespace openduck {
 
 class OpenduckCatalog;
 
-//! Runs the UPDATE or DELETE being executed on the service, as one statement; as a
-//! source, yields the number of rows it changed.
+//! Runs the UPDATE or DELETE being executed (or an INSERT ... DEFAULT VALUES) on the
+//! service, as one statement; as a source, yields the number of rows it changed.
 class OpenduckStatement : public duckdb::PhysicalOperator {
 public:
 	//! Plans `op`, refused unless its statement can be shipped exactly (CheckShipping).
@@ -26,8 +26,9 @@ public:
 	                                      OpenduckCatalog &catalog, duckdb::LogicalOperator &op,
 	                                      duckdb::TableCatalogEntry &table);
 
+	//! `sql`, if given, is what is sent; else the statement being run, made the service's.
 	OpenduckStatement(duckdb::PhysicalPlan &plan, OpenduckCatalog &catalog, duckdb::TableCatalogEntry &table,
-	                  bool update, duckdb::idx_t estimated_cardinality);
+	                  bool update, duckdb::idx_t estimated_cardinality, std::string sql = std::string());
 
 	std::string GetName() const override {
 		return "OPENDUCK_STATEMENT";

@@ -570,12 +570,15 @@ def test_insert_with_a_column_list_takes_the_services_defaults(server, con):
     con.execute("INSERT INTO cloud.tickets (title) VALUES ('first'), ('second')")
     con.execute("INSERT INTO cloud.tickets (seen, title, state) SELECT range, 'bulk' || range, 'closed' FROM range(2)")
     con.execute("INSERT INTO cloud.tickets VALUES (7, 'all', 'given', 9)")
+    # Only defaults: the row is made on the service.
+    assert con.execute("INSERT INTO cloud.tickets DEFAULT VALUES").fetchall() == [(1,)]
     assert service_rows(server, "SELECT id, title, state, seen FROM tickets ORDER BY id") == [
         (7, "all", "given", 9),
         (1000, "first", "open", None),
         (1001, "second", "open", None),
         (1002, "bulk0", "closed", 0),
         (1003, "bulk1", "closed", 1),
+        (1004, None, "open", None),
     ]
 
 
