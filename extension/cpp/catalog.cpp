@@ -672,8 +672,9 @@ PhysicalOperator &OpenduckCatalog::PlanInsert(ClientContext &context, PhysicalPl
 		                              "supported yet");
 	}
 	auto &table = op.table;
-	if (!plan) {
-		// INSERT ... DEFAULT VALUES: one row of the service's defaults, made there.
+	if (!plan || (!op.column_index_map.empty() && op.expected_types.empty())) {
+		// INSERT ... DEFAULT VALUES (no column given): one row of the service's defaults,
+		// made there (the defaults are not known here).
 		auto target = RemoteTable {remote_name, table.schema.name, table.name};
 		return planner.Make<OpenduckStatement>(*this, table, false, 1, "INSERT INTO " + target.ToSQL() + " DEFAULT VALUES");
 	}
