@@ -56,7 +56,9 @@ unique_ptr<BaseStatistics> OpenduckTable::GetStatistics(ClientContext &context, 
 
 unique_ptr<OpenduckTable> OpenduckTable::CopyInto(SchemaCatalogEntry &schema) {
 	auto info = GetInfo();
-	return make_uniq<OpenduckTable>(catalog, schema, info->Cast<CreateTableInfo>(), listing, index, rows, view);
+	auto copy = make_uniq<OpenduckTable>(catalog, schema, info->Cast<CreateTableInfo>(), listing, index, rows, view);
+	copy->retyped = retyped;
+	return copy;
 }
 
 TableFunction OpenduckTable::GetScanFunction(ClientContext &context, unique_ptr<FunctionData> &bind_data) {
@@ -372,8 +374,14 @@ Listing OpenduckCatalog::List(ClientContext &context) {
 	for (size_t i = 0; i < od_catalog_schema_count(raw); i++) {
 		schema_named(od_catalog_schema(raw, i));
 	}
-	// The columns' own types (Arrow carries some as others) and primary keys.
-	auto native = ListNativeTypes(context);
+	// The columns' own types (Arrow carries some as others) and primary keys: without
+	// them, the wire's types and no keys.
+	shared_ptr<const NativeTypes> native;
+	try {
+		native = ListNativeTypes(context);
+	} catch (std::exception &) {
+		native = make_shared_ptr<NativeTypes>();
+	}
 	for (size_t i = 0; i < od_catalog_table_count(raw); i++) {
 		const char *schema_name, *table_name, *kind;
 		int64_t rows;
@@ -392,10 +400,12 @@ Listing OpenduckCatalog::List(ClientContext &context) {
 		auto &names = columns.GetNames();
 		auto &types = columns.GetTypes();
 		vector<std::pair<idx_t, std::string>> key;
+		vector<bool> retyped(names.size(), false);
 		for (idx_t c = 0; c < names.size(); c++) {
 			auto type = types[c];
 			if (auto described = Lookup(*native, schema_name, table_name, names[c])) {
 				type = ExactType(type, described->type);
+				retyped[c] = described->type != type.ToString();
 				if (described->key) {
 					key.emplace_back(described->key, names[c]);
 				}
@@ -415,7 +425,9 @@ Listing OpenduckCatalog::List(ClientContext &context) {
 		}
 		auto estimate = rows >= 0 ? optional_idx(NumericCast<idx_t>(rows)) : optional_idx();
 		auto view = std::string(kind) == "VIEW";
-		schema.AddTable(make_uniq<OpenduckTable>(*this, schema, info, listed, i, estimate, view));
+		auto table = make_uniq<OpenduckTable>(*this, schema, info, listed, i, estimate, view);
+		table->SetRetyped(std::move(retyped));
+		schema.AddTable(std::move(table));
 	}
 	native_types = native; // (List runs under `lock`)
 	return listing;
@@ -504,7 +516,10 @@ shared_ptr<const NativeTypes> OpenduckCatalog::ListNativeTypes(ClientContext &co
 	        ") t USING (schema_name, table_name) "
 	        "LEFT JOIN (SELECT schema_name, table_name, constraint_column_names FROM duckdb_constraints() "
 	        "WHERE constraint_type = 'PRIMARY KEY' AND database_name = " +
-	        database + ") k USING (schema_name, table_name) WHERE c.database_name = " + database,
+	        database +
+	        ") k USING (schema_name, table_name) WHERE c.database_name = " + database +
+	        // (A view that no longer binds lists one row of NULLs.)
+	        " AND c.column_name IS NOT NULL AND c.data_type IS NOT NULL",
 	    context);
 	ArrowSchemaWrapper arrow;
 	stream->GetSchema(arrow);

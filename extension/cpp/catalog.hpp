@@ -42,6 +42,17 @@ public:
 	//! The same table, in `schema` (a transaction's copy of the listing).
 	unique_ptr<OpenduckTable> CopyInto(duckdb::SchemaCatalogEntry &schema);
 
+	//! Whether `column` has another type on the service than here (a collation, a TIMETZ
+	//! read as TIME, a UUID inside a list read as VARCHAR): the service would compare it
+	//! otherwise, so no predicate on it is sent there.
+	bool Retyped(duckdb::idx_t column) const {
+		return column < retyped.size() && retyped[column];
+	}
+	//! Marks the columns Retyped answers for (from the service's own catalog).
+	void SetRetyped(duckdb::vector<bool> columns) {
+		retyped = std::move(columns);
+	}
+
 	unique_ptr<duckdb::BaseStatistics> GetStatistics(ClientContext &context, duckdb::column_t column_id) override;
 	duckdb::TableFunction GetScanFunction(ClientContext &context, unique_ptr<duckdb::FunctionData> &bind_data) override;
 	duckdb::TableStorageInfo GetStorageInfo(ClientContext &context) override;
@@ -53,6 +64,7 @@ private:
 	//! The service's estimate of its rows.
 	duckdb::optional_idx rows;
 	bool view;
+	duckdb::vector<bool> retyped;
 };
 
 //! One schema of the service's database.

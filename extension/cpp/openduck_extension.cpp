@@ -141,6 +141,10 @@ shared_ptr<Client> Connect(ClientContext &context, const std::string &path) {
 	return make_shared_ptr<Client>(raw);
 }
 
+//! The ATTACH option NameAttachment marks an attachment of the service with: whether it
+//! was written without AS.
+const char *const UNALIASED = "openduck_unaliased";
+
 //! Whether `attached` is an attachment of `database` on the service at `endpoint`.
 bool IsAttachmentOf(AttachedDatabase &attached, const std::string &endpoint, const std::string &database) {
 	auto &catalog = attached.GetCatalog();
@@ -163,9 +167,7 @@ std::string AttachEveryDatabase(ClientContext &context, AttachedDatabase &db, co
 	std::vector<std::string> missing;
 	for (auto &database : service.Hosted()) {
 		if (database.find_first_of("?@&/") != std::string::npos) {
-			throw InvalidInputException("openduck: the service's database \"%s\" cannot be named in an ATTACH "
-			                            "path; read it with openduck_query",
-			                            database);
+			continue; // no ATTACH path can name it (openduck_query reads it)
 		}
 		auto existing = databases.GetDatabase(context, database);
 		if (!existing) {
@@ -185,6 +187,7 @@ std::string AttachEveryDatabase(ClientContext &context, AttachedDatabase &db, co
 		info.name = missing[i];
 		info.path = missing[i] + "?endpoint=" + endpoint;
 		info.on_conflict = OnCreateConflict::ERROR_ON_CONFLICT;
+		info.options[UNALIASED] = Value::BOOLEAN(false); // named already
 		AttachOptions each(info.options, options.access_mode);
 		each.db_type = "openduck";
 		databases.AttachDatabase(context, info, each);
@@ -209,7 +212,13 @@ void NameAttachment(PlannerExtensionInput &, BoundStatement &statement) {
 	}
 	auto &info = statement.plan->Cast<LogicalSimple>().info->Cast<AttachInfo>();
 	auto path = StripScheme(info.path);
-	if (info.name.empty() && path != info.path) {
+	if (path == info.path) {
+		return; // not an attachment of the service
+	}
+	// Tells Attach whether AS was written (its own guess is for an ATTACH that loads the
+	// extension, which this hook does not see).
+	info.options[UNALIASED] = Value::BOOLEAN(info.name.empty());
+	if (info.name.empty()) {
 		info.name = DefaultName(path);
 	}
 }
@@ -219,8 +228,14 @@ unique_ptr<Catalog> Attach(optional_ptr<StorageExtensionInfo>, ClientContext &co
 	auto path = StripScheme(info.path);
 	// Written without AS: named by NameAttachment, or (when this ATTACH loaded the extension)
 	// by DuckDB from the path as a file; either way it is named after the database here.
-	auto aliased = name != DefaultName(path) &&
-	               name != AttachedDatabase::ExtractDatabaseName(path, FileSystem::GetFileSystem(context));
+	bool aliased;
+	auto marked = options.options.find(UNALIASED);
+	if (marked != options.options.end()) {
+		aliased = !BooleanValue::Get(marked->second);
+		options.options.erase(marked);
+	} else {
+		aliased = name != AttachedDatabase::ExtractDatabaseName(path, FileSystem::GetFileSystem(context));
+	}
 	auto client = Connect(context, path);
 	if (client->Database().empty()) {
 		if (aliased) {

@@ -185,7 +185,9 @@ void CastsNeeded(ScanData &data, const vector<column_t> &column_ids, ScanGlobal 
 		auto real = id < arrow_types.size();
 		auto wanted = real ? data.entry->GetColumn(LogicalIndex(id)).Type() : LogicalType(LogicalType::ROW_TYPE);
 		auto arrives = real ? arrow_types[id] : wanted;
-		if (arrives != wanted) {
+		// A collation (of a table made by this transaction) is no other type to read.
+		auto collated = arrives.id() == LogicalTypeId::VARCHAR && wanted.id() == LogicalTypeId::VARCHAR;
+		if (arrives != wanted && !collated) {
 			if (!Carries(arrives, wanted)) {
 				throw IOException("openduck: column \"%s\" of %s arrives as %s where %s is expected; the table "
 				                  "changed on the service: DETACH and ATTACH again",
@@ -213,7 +215,6 @@ unique_ptr<GlobalTableFunctionState> InitScan(ClientContext &context, TableFunct
 	}
 
 	auto &names = data.arrow_table.GetNames();
-	auto &types = data.arrow_table.GetTypes();
 	std::string columns;
 	result->no_columns = true;
 	for (idx_t i = 0; i < input.column_ids.size(); i++) {
@@ -237,10 +238,14 @@ unique_ptr<GlobalTableFunctionState> InitScan(ClientContext &context, TableFunct
 			auto position = entry.first;
 			auto id = input.column_ids[position];
 			auto real = id < names.size();
-			BoundReferenceExpression column(real ? types[id] : LogicalType(LogicalType::ROW_TYPE), position);
+			// (The column's type in the output: the catalog's, which a cast may have made it.)
+			BoundReferenceExpression column(real ? data.entry->GetColumn(LogicalIndex(id)).Type()
+			                                     : LogicalType(LogicalType::ROW_TYPE),
+			                                position);
 			std::vector<std::string> sent;
 			std::vector<std::reference_wrapper<const TableFilter>> kept;
-			SplitFilter(*entry.second, real ? QuoteIdentifier(names[id]) : std::string(), sent, kept);
+			auto sendable = real && !data.entry->Cast<OpenduckTable>().Retyped(id);
+			SplitFilter(*entry.second, sendable ? QuoteIdentifier(names[id]) : std::string(), sent, kept);
 			for (auto &predicate : sent) {
 				where += (where.empty() ? " WHERE " : " AND ") + predicate;
 			}
@@ -311,6 +316,8 @@ void Scan(ClientContext &context, TableFunctionInput &input, DataChunk &output) 
 				// Done (no thread reads the stream again): copies made for it can go now.
 				lock_guard<mutex> guard(global.main_mutex);
 				global.EndSession();
+				// Nothing more: not the rows of a last chunk the residual filter dropped.
+				output.SetCardinality(0);
 				return;
 			}
 		}
@@ -416,7 +423,7 @@ void PushdownFilters(ClientContext &, LogicalGet &get, FunctionData *bind_data,
 			return false;
 		}
 		auto id = column_ids[index].GetPrimaryIndex();
-		if (id >= names.size() || column_ids[index].HasChildren()) {
+		if (id >= names.size() || column_ids[index].HasChildren() || data.entry->Cast<OpenduckTable>().Retyped(id)) {
 			return false;
 		}
 		quoted = QuoteIdentifier(names[id]);

@@ -299,6 +299,9 @@ def test_without_as_an_attachment_is_named_after_its_database(server):
     con.execute(f"ATTACH IF NOT EXISTS 'openduck:mydb?endpoint={server.uri}'")
     assert databases(con)["mydb"] == (f"{server.uri}/mydb", False)
     assert con.sql("SELECT count(*) FROM mydb.people").fetchone() == (3000,)
+    # An alias is kept, also one that looks like the name DuckDB would derive from the path.
+    con.execute(f"ATTACH 'openduck:other?endpoint={server.uri}' AS \"127\"")
+    assert databases(con)["127"] == (f"{server.uri}/other", False)
     con.close()
 
 

@@ -163,6 +163,19 @@ def test_what_would_not_mean_the_same_there_runs_here(con, setup, sql):
     assert con.sql(sql).fetchall() == want
 
 
+@pytest.mark.parametrize("sql,want", [
+    # Compared here as the VARCHARs they are here (case counts), not as the service would.
+    ("SELECT max(ids[1]) FROM cloud.listed_ids WHERE ids[1] = '123E4567-E89B-12D3-A456-426614174000'", [(None,)]),
+    ("SELECT count(*) FROM cloud.collated WHERE name = 'alice'", [(0,)]),
+    # The same through a join, whose key bounds are not sent for such a column either.
+    ("SELECT count(*) FROM cloud.collated JOIN (VALUES ('alice'), ('Bob')) v(n) ON name = n", [(0,)]),
+])
+def test_columns_of_another_type_there_are_filtered_here(con, sql, want):
+    for placement in ["remote", "local"]:
+        con.execute(f"SET openduck_placement = '{placement}'")
+        assert con.sql(sql).fetchall() == want, (placement, sql)
+
+
 def test_prepared_parameters_run_here_with_their_values(con, reference):
     sql = "SELECT dim, count(*) FROM {c}facts WHERE v > $1 GROUP BY dim ORDER BY dim"
     got = con.execute(sql.replace("{c}", "cloud."), [90]).fetchall()
