@@ -508,7 +508,8 @@ shared_ptr<const NativeTypes> OpenduckCatalog::ListNativeTypes(ClientContext &co
 	auto database = Value(remote_name).ToSQLString();
 	auto stream = client->Query(
 	    "SELECT c.schema_name || chr(0) || c.table_name || chr(0) || c.column_name, c.data_type || CASE WHEN "
-	    "t.sql ILIKE '%collate%' OR current_setting('default_collation') <> '' THEN ' (collated)' ELSE '' END, "
+	    "c.data_type = 'VARCHAR' AND (regexp_matches(t.sql, '\\bCOLLATE\\b', 'i') OR "
+	    "current_setting('default_collation') <> '') THEN ' (collated)' ELSE '' END, "
 	    "coalesce(list_position(k.constraint_column_names, c.column_name), 0)::VARCHAR "
 	    "FROM duckdb_columns() c "
 	    "LEFT JOIN (SELECT schema_name, table_name, sql FROM duckdb_tables() WHERE database_name = " +

@@ -327,9 +327,7 @@ impl Client {
         if self.target.token.is_some() || self.target.tls() {
             return None;
         }
-        let address = location
-            .strip_prefix("grpc://")
-            .or_else(|| location.strip_prefix("grpc+tcp://"))?;
+        let address = plain_address(location)?;
         let cached = self
             .locations
             .lock()
@@ -351,6 +349,17 @@ impl Client {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .insert(address.to_owned(), connected.clone());
         connected
+    }
+
+    /// Stops following `location`: it could not be reached.
+    fn forget_location(&self, location: &str) {
+        let Some(address) = plain_address(location) else {
+            return;
+        };
+        self.locations
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(address.to_owned(), None);
     }
 
     pub(crate) fn request<T>(&self, message: T) -> tonic::Request<T> {
@@ -467,6 +476,13 @@ pub(crate) fn open(target: &Target) -> Result<FlightServiceClient<Channel>, Erro
             .map_err(|error| unreachable(error_chain(&error)))
     })?;
     Ok(FlightServiceClient::new(channel).max_decoding_message_size(usize::MAX))
+}
+
+/// The `host:port` of a plain `grpc://` (or `grpc+tcp://`) location.
+fn plain_address(location: &str) -> Option<&str> {
+    location
+        .strip_prefix("grpc://")
+        .or_else(|| location.strip_prefix("grpc+tcp://"))
 }
 
 /// A plain connection to the executor at `address`, within [`LOCATION_CONNECT`].
@@ -630,7 +646,13 @@ impl QueryReader {
             match interruptible(call, &self.interrupt) {
                 Ok(stream) => return Ok(stream),
                 Err(Error::Interrupted) => return Err(Error::Interrupted),
-                Err(error) => tracing::debug!(%error, location, "a location refused its ticket; asking the service"),
+                Err(error) => {
+                    if matches!(&error, Error::Status(status) if status.code() == tonic::Code::Unavailable) {
+                        // Gone from there: later results of this client are read through the service.
+                        self.client.forget_location(location);
+                    }
+                    tracing::debug!(%error, location, "a location refused its ticket; asking the service")
+                }
             }
         }
         let mut flight = self.client.flight.clone();

@@ -227,6 +227,16 @@ def test_a_hash_joins_keys_bound_the_scan_of_its_probe_side(con, reference):
     assert sent == ['SELECT "id" FROM "mydb"."main"."people"'], sent
 
 
+def test_a_table_merely_mentioning_collate_keeps_its_filters_pushed(server, con):
+    # Only a VARCHAR of a table declared with a COLLATE clause is compared otherwise there.
+    service_rows(server, "CREATE TABLE loans (collateral INTEGER, note VARCHAR DEFAULT 'collateral')")
+    service_rows(server, "INSERT INTO loans VALUES (1, 'a'), (5, 'b')")
+    con.execute("CALL openduck_refresh()")
+    (sent,) = remote_sql(con, "SELECT note FROM cloud.loans WHERE collateral > 2 AND note = 'b'")
+    assert '("collateral" > 2)' in sent and "\"note\" = 'b'" in sent, sent
+    service_rows(server, "DROP TABLE loans")
+
+
 def test_row_ids_of_the_services_tables_are_null(con):
     # A scan has no row ids to give (DuckDB's Arrow conversion leaves them unwritten).
     assert con.sql("SELECT count(*), count(rowid), max(rowid) FROM cloud.people").fetchall() == [(3000, 0, None)]
