@@ -401,9 +401,12 @@ Listing OpenduckCatalog::List(ClientContext &context) {
 		auto &types = columns.GetTypes();
 		vector<std::pair<idx_t, std::string>> key;
 		vector<bool> retyped(names.size(), false);
+		bool described_all = true;
 		for (idx_t c = 0; c < names.size(); c++) {
 			auto type = types[c];
-			if (auto described = Lookup(*native, schema_name, table_name, names[c])) {
+			auto described = Lookup(*native, schema_name, table_name, names[c]);
+			described_all = described_all && described;
+			if (described) {
 				type = ExactType(type, described->type);
 				retyped[c] = described->type != type.ToString();
 				if (described->key) {
@@ -426,10 +429,11 @@ Listing OpenduckCatalog::List(ClientContext &context) {
 		auto estimate = rows >= 0 ? optional_idx(NumericCast<idx_t>(rows)) : optional_idx();
 		auto view = std::string(kind) == "VIEW";
 		auto table = make_uniq<OpenduckTable>(*this, schema, info, listed, i, estimate, view);
-		table->SetRetyped(std::move(retyped));
+		if (described_all) {
+			table->SetRetyped(std::move(retyped));
+		}
 		schema.AddTable(std::move(table));
 	}
-	native_types = native; // (List runs under `lock`)
 	return listing;
 }
 
@@ -497,7 +501,6 @@ void OpenduckCatalog::Refresh() {
 	}
 	schemas = nullptr;
 	used_outside = false;
-	native_types = nullptr;
 }
 
 
@@ -542,21 +545,6 @@ shared_ptr<const NativeTypes> OpenduckCatalog::ListNativeTypes(ClientContext &co
 	return listed;
 }
 
-std::string OpenduckCatalog::NativeType(ClientContext &context, const std::string &schema, const std::string &table,
-                                        const std::string &column) {
-	shared_ptr<const NativeTypes> types;
-	{
-		std::lock_guard<std::mutex> guard(lock);
-		types = native_types;
-	}
-	if (!types) {
-		types = ListNativeTypes(context);
-		std::lock_guard<std::mutex> guard(lock);
-		native_types = types;
-	}
-	auto described = Lookup(*types, schema, table, column);
-	return described ? described->type : std::string();
-}
 
 bool OpenduckCatalog::MayCopyUp() {
 	if (may_copy_up >= 0) {

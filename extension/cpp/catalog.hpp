@@ -48,6 +48,12 @@ public:
 	bool Retyped(duckdb::idx_t column) const {
 		return column < retyped.size() && retyped[column];
 	}
+	//! Whether the service described every column (its own catalog listed them): only
+	//! then does Retyped know. A table made by the running transaction, or listed when
+	//! the service's catalog could not be read, is not described.
+	bool Described() const {
+		return !retyped.empty();
+	}
 	//! Marks the columns Retyped answers for (from the service's own catalog).
 	void SetRetyped(duckdb::vector<bool> columns) {
 		retyped = std::move(columns);
@@ -201,12 +207,6 @@ public:
 	//! of this session are copied up (a read-only account may not). Asked once.
 	bool MayCopyUp();
 
-	//! The service's own type of a column (DuckDB's name for it: `UUID`, an ENUM's name),
-	//! which the listing's Arrow types do not tell apart from `VARCHAR` or `DECIMAL(38,0)`;
-	//! empty if unknown. Asked once per listing, for every column of the database.
-	std::string NativeType(ClientContext &context, const std::string &schema, const std::string &table,
-	                       const std::string &column);
-
 	//! Creates a table on the service (CREATE TABLE, and CREATE TABLE AS before its rows),
 	//! in `context`'s transaction, which sees it from then on.
 	duckdb::optional_ptr<duckdb::CatalogEntry> MakeTable(ClientContext &context, const std::string &schema,
@@ -244,8 +244,6 @@ private:
 	//! must outlive a refresh (transactions keep theirs alive by pinning).
 	bool used_outside = false;
 	duckdb::vector<shared_ptr<Listing>> retired;
-	//! NativeType's answers, `schema\0table\0column` to type (null: not asked yet).
-	shared_ptr<const NativeTypes> native_types;
 	//! MayCopyUp's answer, once the service gave one.
 	std::atomic<int> may_copy_up {-1};
 };

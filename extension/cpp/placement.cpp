@@ -108,20 +108,17 @@ bool Reduces(LogicalOperator &op) {
 }
 
 //! Whether the plan reads a column of the service whose type there is not the one it has
-//! here: the listing's Arrow types carry a UUID or an ENUM as VARCHAR, a HUGEINT as
-//! DECIMAL(38,0), a TIMETZ as TIME, a BIT as BLOB, and no collation, and the service would
-//! compare, order and compute with its own.
-bool ReadsRetypedColumns(ClientContext &context, QueryReads &reads) {
+//! here (OpenduckTable::Retyped: a TIMETZ read as TIME, a BIT as BLOB, a collation, a UUID
+//! inside a list), or of a table whose columns the service did not describe: the service
+//! would compare, order and compute with its own.
+bool ReadsRetypedColumns(QueryReads &reads) {
 	for (auto &read : reads.remote) {
-		auto &get = read.get.get();
-		auto &table = read.table.get();
-		for (auto &column : get.GetColumnIds()) {
-			if (column.IsVirtualColumn()) {
-				continue;
-			}
-			auto there = reads.attachment->NativeType(context, table.schema.name, table.name,
-			                                          get.names[column.GetPrimaryIndex()]);
-			if (there != get.GetColumnType(column).ToString()) {
+		auto &table = read.table.get().Cast<OpenduckTable>();
+		if (!table.Described()) {
+			return true;
+		}
+		for (auto &column : read.get.get().GetColumnIds()) {
+			if (!column.IsVirtualColumn() && table.Retyped(column.GetPrimaryIndex())) {
 				return true;
 			}
 		}
@@ -243,7 +240,7 @@ void PlaceQuery(PlannerExtensionInput &input, BoundStatement &statement) {
 		CheckPlan("query", *catalog, **target, [&](TableCatalogEntry &table) { return reads.Local(table) != nullptr; });
 		bool star = false;
 		sql = ShippedText(context, *catalog, explained, uploads, star);
-		if (ReadsRetypedColumns(context, reads)) {
+		if (ReadsRetypedColumns(reads)) {
 			return;
 		}
 		if (star) {
