@@ -15,7 +15,7 @@ use std::ops::ControlFlow;
 use openduck_api::BUILT_IN_CATALOGS;
 
 use crate::history::HISTORY_TABLE;
-use sqlparser::ast::{ObjectName, Query, Statement, TableFactor, Visit, Visitor};
+use sqlparser::ast::{ObjectName, Query, SetExpr, Statement, TableFactor, Visit, Visitor};
 use sqlparser::dialect::DuckDbDialect;
 use sqlparser::parser::Parser;
 
@@ -153,13 +153,32 @@ impl Visitor for Relations {
 
 fn read_only_query(statements: &[Statement], sql: &str) -> Option<(bool, String)> {
     match statements {
-        [Statement::Query(_)] => Some((false, sql.to_string())),
+        [Statement::Query(query)] if reads_only(query) => Some((false, sql.to_string())),
         [Statement::Explain {
             statement,
             analyze: false,
             ..
-        }] if matches!(**statement, Statement::Query(_)) => Some((true, statement.to_string())),
+        }] if matches!(&**statement, Statement::Query(query) if reads_only(query)) => {
+            Some((true, statement.to_string()))
+        }
         _ => None,
+    }
+}
+
+/// Whether a query only reads: sqlparser also parses `WITH ... INSERT`
+/// (`UPDATE`, `DELETE`, `MERGE`) and `SELECT ... INTO` as queries.
+fn reads_only(query: &Query) -> bool {
+    let ctes = query.with.iter().flat_map(|with| &with.cte_tables);
+    ctes.into_iter().all(|cte| reads_only(&cte.query)) && body_reads_only(&query.body)
+}
+
+fn body_reads_only(body: &SetExpr) -> bool {
+    match body {
+        SetExpr::Select(select) => select.into.is_none(),
+        SetExpr::Query(query) => reads_only(query),
+        SetExpr::SetOperation { left, right, .. } => body_reads_only(left) && body_reads_only(right),
+        SetExpr::Values(_) | SetExpr::Table(_) => true,
+        SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_) => false,
     }
 }
 
@@ -256,6 +275,16 @@ mod tests {
         assert_eq!(read_only_query("INSERT INTO t SELECT 1"), None);
         assert_eq!(read_only_query("SELECT 1; SELECT 2"), None);
         assert_eq!(read_only_query("CREATE TABLE t AS SELECT 1"), None);
+        // Writes sqlparser parses as queries.
+        assert_eq!(
+            read_only_query("WITH c AS (SELECT 1 AS x) INSERT INTO t SELECT x FROM c"),
+            None
+        );
+        assert_eq!(read_only_query("WITH c AS (SELECT 1) DELETE FROM t"), None);
+        assert_eq!(read_only_query("EXPLAIN WITH c AS (SELECT 1) UPDATE t SET x = 1"), None);
+        assert_eq!(read_only_query("SELECT 1 AS x INTO t"), None);
+        let union = "SELECT 1 UNION ALL (WITH c AS (SELECT 2) SELECT * FROM c)";
+        assert_eq!(read_only_query(union), Some((false, union.into())));
     }
 
     #[test]
