@@ -275,8 +275,11 @@ impl ExecutorArgs {
 
 pub(crate) async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let telemetry = args.telemetry.start("openduck").await?;
+    // Half the pool may hold queries started at planning (see Coordinator::with_early_start).
+    let early_start = args.executor.max_connections / 2;
     let executor = args.executor.open("executor-0".into(), None, true).await?;
     let coordinator = Coordinator::embedded(Arc::new(executor), TICKET_TTL)
+        .with_early_start(early_start)
         .with_query_history(args.frontend.query_history)
         .with_held_result_limit(args.frontend.max_held_result);
     let coordinator = Arc::new(coordinator);

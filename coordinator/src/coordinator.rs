@@ -20,6 +20,7 @@ use crate::results::ResultStream;
 use crate::route::{analyse, snapshot_of, Analysis};
 use crate::scope::{ClientSession, Principal, Scope};
 use crate::site::Site;
+use crate::started::Started;
 
 /// What became of a request to cancel a query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +65,12 @@ pub const DEFAULT_HISTORY: usize = 10_000;
 /// for a FlightInfo and never redeems it leaves one behind).
 const HELD_PLANS: usize = 1_000;
 
+/// How long a query started at planning waits for its ticket before it is
+/// stopped (a later DoGet runs it from the ticket). A client redeems it one
+/// round trip later; meanwhile the query may hold a pooled connection and a
+/// transaction that holds back checkpoints.
+const STARTED_WAIT: Duration = Duration::from_secs(1);
+
 /// Routes statements to executors, signs tickets, and aggregates catalogs.
 #[derive(Debug)]
 pub struct Coordinator {
@@ -80,6 +87,8 @@ pub struct Coordinator {
     planner: DistributedPlanner,
     distributed: Arc<RunningQueries>,
     history: QueryHistory,
+    /// Queries on executors in this process, started when planned.
+    started: Started,
 }
 
 /// Where a statement runs.
@@ -108,7 +117,23 @@ impl Coordinator {
             direct_results: false,
             planner: DistributedPlanner::default(),
             distributed: Arc::default(),
+            started: Started::new(0, STARTED_WAIT),
         }
+    }
+
+    /// Starts queries on executors in this process when they are planned,
+    /// at most `slots` waiting for their ticket at once (0, the default:
+    /// never). A waiting query may hold one of the executor's pooled
+    /// connections, so `slots` should leave some of them free.
+    ///
+    /// A query without parameters, on a client connection without a session,
+    /// and on an executor without replicas (whose lease would hold back the
+    /// replica's swap) then starts when its FlightInfo is asked for instead of
+    /// when its ticket is redeemed: DuckDB prepares it once instead of twice,
+    /// and works while the FlightInfo and the DoGet travel.
+    pub fn with_early_start(mut self, slots: usize) -> Self {
+        self.started = Started::new(slots, STARTED_WAIT);
+        self
     }
 
     /// Keeps the newest `capacity` statements in `openduck.main.query_history`
@@ -165,6 +190,13 @@ impl Coordinator {
     /// Where `sql` runs in `scope`, and the database it runs in. Snapshots
     /// it names (`"mydb@1a2b3c"`) are attached on their executor first.
     async fn route_in(&self, scope: &Scope, sql: &str) -> Result<(Route, String)> {
+        let (route, database, _) = self.route_query(scope, sql).await?;
+        Ok((route, database))
+    }
+
+    /// [`Coordinator::route_in`], and whether `sql` is one read-only query
+    /// (not an EXPLAIN) as far as sqlparser can tell.
+    async fn route_query(&self, scope: &Scope, sql: &str) -> Result<(Route, String, bool)> {
         let mut database = scope.database.clone().unwrap_or_else(|| self.default_database());
         let analysis = analyse(sql, &self.registry.known_databases(), &database);
         // A read-only user's SQL must be one query (that sqlparser reads).
@@ -172,7 +204,7 @@ impl Coordinator {
         if analysis.history > 0 {
             // Read once, by itself: joined with itself, it grows without bound.
             return match (&analysis.query, analysis.names_tables, analysis.history) {
-                (Some(_), false, 1) => Ok((Route::History, database)),
+                (Some(_), false, 1) => Ok((Route::History, database, false)),
                 _ => Err(Error::HistoryAlone),
             };
         }
@@ -194,7 +226,8 @@ impl Coordinator {
             }
             (Route::Spanning { .. }, None) | (Route::History, _) => {}
         }
-        Ok((route, database))
+        let one_query = matches!(analysis.query, Some((false, _)));
+        Ok((route, database, one_query))
     }
 
     /// The executor that must run `sql` in `scope`: refuses statements
@@ -311,25 +344,46 @@ impl Coordinator {
     }
 
     /// Plans a query: checks it prepares, learns its schema, and signs a ticket
-    /// that runs it (with `parameters`, one execution per row) when redeemed.
+    /// that runs it (with `parameters`, one execution per row) when redeemed;
+    /// or, with [`Coordinator::with_early_start`], starts it now and signs a
+    /// ticket that takes its rows (or runs it again, once they are gone).
     ///
     /// A statement that changes something (anything but a single read-only
     /// query) runs right here instead, so that it takes effect even if the
     /// client never fetches its result; the ticket then redeems the held result.
     pub async fn plan_query(&self, scope: &Scope, sql: &str, parameters: Option<&RecordBatch>) -> Result<PlannedQuery> {
-        let routed = self.route_in(scope, sql).instrument(info_span!("route")).await?;
-        let (site, database) = match routed {
-            (Route::Site(site), database) => (site, database),
-            (Route::Spanning { explain, query }, database) => {
+        let routed = self.route_query(scope, sql).instrument(info_span!("route")).await?;
+        let (site, database, one_query) = match routed {
+            (Route::Site(site), database, one_query) => (site, database, one_query),
+            (Route::Spanning { explain, query }, database, _) => {
                 return self
                     .plan_spanning(scope, &database, sql, explain, &query, parameters)
                     .await;
             }
-            (Route::History, _) => return self.plan_history(scope, sql, parameters).await,
+            (Route::History, ..) => return self.plan_history(scope, sql, parameters).await,
         };
-        let description = site.executor().describe(&scope.statement(&database, sql)).await?;
-        scope.check_writes(description.is_query)?;
         let query_id = uuid::Uuid::new_v4().to_string();
+        let startable = one_query
+            && parameters.is_none()
+            && scope.session.is_none()
+            && site.endpoint().is_none()
+            && !self.registry.has_replicas();
+        let description = match startable.then(|| self.started.reserve()).flatten() {
+            Some(slot) => {
+                let mut statement = scope.statement(&database, sql);
+                statement.query_id = Some(query_id.clone());
+                let rows = site.query(statement).await?;
+                let description = Description {
+                    schema: Some(rows.schema()),
+                    parameters: arrow::datatypes::Schema::empty(),
+                    is_query: true,
+                };
+                self.started.keep(&query_id, rows, slot);
+                description
+            }
+            None => site.executor().describe(&scope.statement(&database, sql)).await?,
+        };
+        scope.check_writes(description.is_query)?;
         let mut location = None;
         let (schema, ticket) = if description.is_query {
             let fragment = FragmentTicket {
@@ -514,13 +568,19 @@ impl Coordinator {
                 info!(query_id = %query.query_id, "executing a query across executors");
                 self.distributed.track(&query.query_id, plan.execute().await?)
             }
-            TicketKind::Fragment(fragment) => match self.registry.site(&fragment.executor_id) {
-                Some(site) => {
-                    info!(query_id = %fragment.query_id, executor = site.id(), "executing fragment");
-                    site.redeem(ticket, fragment).await
+            TicketKind::Fragment(fragment) => {
+                if let Some(rows) = self.started.take(&fragment.query_id) {
+                    info!(query_id = %fragment.query_id, "streaming a query started at planning");
+                    return Ok(rows);
                 }
-                None => self.reroute(fragment).await,
-            },
+                match self.registry.site(&fragment.executor_id) {
+                    Some(site) => {
+                        info!(query_id = %fragment.query_id, executor = site.id(), "executing fragment");
+                        site.redeem(ticket, fragment).await
+                    }
+                    None => self.reroute(fragment).await,
+                }
+            }
         }
     }
 
@@ -579,6 +639,8 @@ impl Coordinator {
                 Ok(Cancelled::Cancelled)
             }
             TicketKind::Fragment(fragment) => {
+                // A query started at planning stops as its waiting rows go.
+                drop(self.started.take(&fragment.query_id));
                 let was_running = match self.registry.site(&fragment.executor_id) {
                     Some(site) => site.executor().cancel(&fragment.query_id).await?,
                     // Its executor left: the query may run where it was re-routed.
@@ -693,6 +755,8 @@ impl Coordinator {
     /// Shuts every executor down: running statements are interrupted and the
     /// databases checkpointed.
     pub async fn shutdown(&self, grace: Duration) -> Result<()> {
+        // Queries waiting for a ticket that will not come now hold connections.
+        self.started.clear();
         for site in self.registry.sites().iter() {
             site.executor().shutdown(grace).await?;
         }

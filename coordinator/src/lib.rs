@@ -33,6 +33,7 @@ mod results;
 mod route;
 mod scope;
 mod site;
+mod started;
 
 pub use coordinator::{Cancelled, Coordinator, PlannedQuery, DEFAULT_HELD_RESULT, DEFAULT_HISTORY};
 pub use error::{Error, Result};

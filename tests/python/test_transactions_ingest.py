@@ -7,6 +7,7 @@ import adbc_driver_manager
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
+from openduck_harness import Server
 
 
 def people(start, count):
@@ -192,6 +193,48 @@ def test_cancel_flight_info_and_cancel_query(server):
     with pytest.raises(pa.ArrowInvalid):
         list(client.do_action(flight.Action("CancelFlightInfo", b"\xff\xff")))
     client.close()
+
+
+def test_queries_start_when_planned_and_wait_for_their_ticket(tmp_path):
+    """On `openduck serve` a query starts when its FlightInfo is asked for and
+    waits for its ticket, at most half the pool's connections at a time (the
+    rest run when redeemed, as before). More FlightInfos than may wait,
+    redeemed in reverse order, each give their own rows; a cancelled one gives
+    none; a ticket redeemed twice runs again. A write that sqlparser reads as
+    a query still runs once, when planned."""
+    server = Server(tmp_path / "data", extra_args=["--max-connections", "4"], env={"OPENDUCK_LOG": "info"}).start()
+    try:
+        client = raw_client(server)
+
+        def info(sql):
+            return client.get_flight_info(flight.FlightDescriptor.for_command(encode_statement_query(sql)))
+
+        def rows(info):
+            return client.do_get(info.endpoints[0].ticket).read_all()
+
+        infos = [info(f"SELECT {n} AS n, range AS r FROM range({n})") for n in range(12)]
+        assert rows(infos[0]).num_rows == 0
+        cancel = flight.Action("CancelFlightInfo", field(1, infos[1].serialize()))
+        assert [r.body.to_pybytes() for r in client.do_action(cancel)] == [b"\x08\x01"]
+        with pytest.raises(flight.FlightCancelledError):
+            rows(infos[1])
+        for n in range(11, 1, -1):
+            table = rows(infos[n])
+            assert table.column("r").to_pylist() == list(range(n))
+            assert set(table.column("n").to_pylist()) <= {n}
+        assert rows(infos[7]).column("r").to_pylist() == list(range(7))
+        started = server.log_path.read_text().count("streaming a query started at planning")
+        assert started == 1, f"{started} queries streamed from their start at planning; only the first could"
+
+        rows(info("CREATE TABLE t (x INTEGER)"))
+        insert = info("WITH c AS (SELECT 1 AS x) INSERT INTO t SELECT x FROM c")
+        assert rows(insert).to_pylist() == [{"Count": 1}]
+        with pytest.raises(KeyError, match="already fetched"):
+            rows(insert)
+        assert rows(info("SELECT count(*) AS n FROM t")).to_pylist() == [{"n": 1}]
+        client.close()
+    finally:
+        server.stop()
 
 
 def varint(n):
