@@ -16,7 +16,7 @@ OPENDUCK_EXTENSION := $(CARGO_TARGET_DIR)/extension/openduck.duckdb_extension
 OPENDUCK_WHEEL = $(wildcard $(CARGO_TARGET_DIR)/wheels/openduck-*.whl)
 SERVE_ARGS ?=
 
-.PHONY: deps deps-test lint serve test test-rust test-python build extension wheel bench bench-tpch bench-storage bench-load bench-extension bench-dual python-env
+.PHONY: deps deps-test lint serve test test-rust test-python build extension wheel bench bench-tpch bench-storage bench-load bench-extension bench-dual bench-single python-env
 
 serve: deps
 	cargo run --bin openduck -- serve $(SERVE_ARGS)
@@ -56,7 +56,9 @@ bench: build python-env
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/stream_throughput.py
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/ingest_throughput.py
 	OPENDUCK_BIN=$(OPENDUCK_BIN) OPENDUCK_EXTENSION=$(OPENDUCK_EXTENSION) $(PYTHON) benches/extension_scan.py
+	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/tpch_single.py --scale 1
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/tpch_distributed.py --scale 1
+	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/tpch_distributed.py --scale 1 --placement lineitem-alone
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/storage.py
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/load.py
 	OPENDUCK_BIN=$(OPENDUCK_BIN) OPENDUCK_EXTENSION=$(OPENDUCK_EXTENSION) $(PYTHON) benches/dual_execution.py --scale 1
@@ -77,9 +79,14 @@ bench-extension: build python-env
 bench-dual: build python-env
 	OPENDUCK_BIN=$(OPENDUCK_BIN) OPENDUCK_EXTENSION=$(OPENDUCK_EXTENSION) $(PYTHON) benches/dual_execution.py --scale 1
 
+# TPC-H SF1 on one `openduck serve` through ADBC against one embedded DuckDB, with where the time goes.
+bench-single: build python-env
+	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/tpch_single.py --scale 1
+
 # TPC-H SF1 over three executors against one embedded DuckDB (needs etcd).
 bench-tpch: build python-env
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/tpch_distributed.py --scale 1
+	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/tpch_distributed.py --scale 1 --placement lineitem-alone
 
 python-env: $(VENV)/.installed
 

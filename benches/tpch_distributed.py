@@ -5,7 +5,9 @@
 Generates TPC-H with tpchgen-cli, starts etcd, three `openduck executor`
 processes and an `openduck coordinator` on loopback, and spreads the tables
 as the distributed tests do (lineitem and orders on one executor; customer,
-nation and region on a second; part, partsupp and supplier on a third). The
+nation and region on a second; part, partsupp and supplier on a third), or
+with `--placement lineitem-alone` as they do not (lineitem alone; orders and
+customer on a second; the rest on a third). The
 same tables go into one in-process DuckDB (the Python package, the same
 DuckDB version). Each of the 22 queries runs on both, interleaved, best of
 --runs; the script prints per-query seconds, their ratio (openduck /
@@ -30,9 +32,20 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
 from cluster_harness import Coordinator, Etcd, Executor, wait_until  # noqa: E402
-from test_distributed import DATABASE_OF, PLACEMENT, qualified  # noqa: E402
+from query_compare import qualified  # noqa: E402
+from test_distributed import PLACEMENT  # noqa: E402
 
 QUERIES = Path(__file__).resolve().parent / "tpch"
+# Which executor (database) holds which tables: the distributed tests' placement,
+# and a second one they do not use, to keep the planner general.
+PLACEMENTS = {
+    "tests": PLACEMENT,
+    "lineitem-alone": {
+        "facts": ["lineitem"],
+        "sales": ["orders", "customer"],
+        "reference": ["nation", "region", "part", "partsupp", "supplier"],
+    },
+}
 MOVED = re.compile(r"bridge finished .*?rows=(\d+) bytes=(\d+)")
 
 
@@ -61,7 +74,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default="1")
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--placement", choices=sorted(PLACEMENTS), default="tests",
+                        help="which executor holds which tables")
     args = parser.parse_args()
+    placement = PLACEMENTS[args.placement]
+    database_of = {table: db for db, tables in placement.items() for table in tables}
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -78,14 +95,15 @@ def main():
         etcd = Etcd(tmp / "etcd").start()
         processes = []
         try:
-            for index, database in enumerate(PLACEMENT):
+            print(f"placement: {placement}")
+            for index, database in enumerate(placement):
                 processes.append(Executor(tmp / f"exec-{index}", etcd, f"exec-{index}", [database]).start())
             coordinator = Coordinator(tmp / "coordinator", etcd).start()
             processes.append(coordinator)
             with coordinator.connect() as conn, conn.cursor() as cur:
-                wait_until(lambda: len(conn.adbc_get_objects(depth="catalogs").read_all()) >= 3, what="executors")
+                wait_until(lambda: len(conn.adbc_get_objects(depth="catalogs").read_all()) >= len(placement), what="executors")
                 started = time.perf_counter()
-                for name, database in DATABASE_OF.items():
+                for name, database in database_of.items():
                     cur.adbc_ingest(name, tables[name], mode="create", catalog_name=database)
                 print(f"loaded the executors in {time.perf_counter() - started:.1f} s\n")
 
@@ -94,7 +112,7 @@ def main():
                 total = {"openduck": 0.0, "embedded": 0.0}
                 for path in sorted(QUERIES.glob("q*.sql")):
                     sql = path.read_text()
-                    distributed_sql = qualified(sql)
+                    distributed_sql = qualified(sql, database_of)
                     best = {"openduck": math.inf, "embedded": math.inf}
                     offset = len(coordinator.log_path.read_text())
                     for run in range(args.runs):
