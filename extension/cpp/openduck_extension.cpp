@@ -195,6 +195,29 @@ std::string AttachEveryDatabase(ClientContext &context, AttachedDatabase &db, co
 	return missing[0];
 }
 
+//! For `ATTACH IF NOT EXISTS 'openduck:'`: the name of one of the service's databases when
+//! every one is attached from it already (so that the ATTACH finds it and does nothing), or
+//! empty when one is missing (the ATTACH attaches the missing ones).
+std::string AttachedEverywhere(ClientContext &context, const std::string &path) {
+	auto service = Connect(context, path);
+	auto endpoint = service->Endpoint();
+	auto &databases = DatabaseManager::Get(context);
+	std::string found;
+	for (auto &database : service->Hosted()) {
+		if (database.find_first_of("?@&/") != std::string::npos) {
+			continue; // as AttachEveryDatabase: never attached so
+		}
+		auto existing = databases.GetDatabase(context, database);
+		if (!existing || !IsAttachmentOf(*existing, endpoint, database)) {
+			return std::string();
+		}
+		if (found.empty()) {
+			found = database;
+		}
+	}
+	return found;
+}
+
 //! The name an ATTACH of `path` (the text after the scheme) without AS gets: the database's
 //! (or `mydb@snapshot`); for `ATTACH 'openduck:'`, WORKSPACE until the service is asked.
 const char *const WORKSPACE = "openduck";
@@ -206,7 +229,9 @@ std::string DefaultName(const std::string &path) {
 //! Names an ATTACH of the service written without AS (post-bind, when the extension is
 //! loaded already), so that `IF NOT EXISTS` and `OR REPLACE` look for the right name;
 //! DuckDB would name it as a file from its path (`127` for `mydb?endpoint=grpc://127.0.0.1:7878`).
-void NameAttachment(PlannerExtensionInput &, BoundStatement &statement) {
+//! `ATTACH IF NOT EXISTS 'openduck:'` asks the service which databases it hosts: when all are
+//! attached already, it is named after one of them and does nothing.
+void NameAttachment(PlannerExtensionInput &input, BoundStatement &statement) {
 	if (!statement.plan || statement.plan->type != LogicalOperatorType::LOGICAL_ATTACH) {
 		return;
 	}
@@ -220,6 +245,13 @@ void NameAttachment(PlannerExtensionInput &, BoundStatement &statement) {
 	info.options[UNALIASED] = Value::BOOLEAN(info.name.empty());
 	if (info.name.empty()) {
 		info.name = DefaultName(path);
+		auto every = path.substr(0, path.find('?')).empty(); // 'openduck:' names no database
+		if (every && info.on_conflict == OnCreateConflict::IGNORE_ON_CONFLICT) {
+			auto attached = AttachedEverywhere(input.context, path);
+			if (!attached.empty()) {
+				info.name = attached;
+			}
+		}
 	}
 }
 
