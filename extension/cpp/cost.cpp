@@ -189,7 +189,7 @@ bool KeepsRowsApart(LogicalOperator &op, LogicalGet &target) {
 			break;
 		}
 		// Only the side whose rows are kept or dropped one by one.
-		auto preserved = type == JoinType::RIGHT ? 1 : 0;
+		idx_t preserved = type == JoinType::RIGHT ? 1 : 0;
 		if (type == JoinType::OUTER || op.children.size() <= preserved) {
 			return false;
 		}
