@@ -165,10 +165,12 @@ std::string AttachEveryDatabase(ClientContext &context, AttachedDatabase &db, co
 	auto endpoint = service.Endpoint();
 	auto &databases = DatabaseManager::Get(context);
 	std::vector<std::string> missing;
+	bool attachable = false;
 	for (auto &database : service.Hosted()) {
 		if (database.find_first_of("?@&/") != std::string::npos) {
 			continue; // no ATTACH path can name it (openduck_query reads it)
 		}
+		attachable = true;
 		auto existing = databases.GetDatabase(context, database);
 		if (!existing) {
 			missing.push_back(database);
@@ -177,6 +179,9 @@ std::string AttachEveryDatabase(ClientContext &context, AttachedDatabase &db, co
 			                      "name is attached. Attach it under another name: ATTACH 'openduck:%s' AS ...",
 			                      database, database);
 		}
+	}
+	if (missing.empty() && !attachable) {
+		throw BinderException("openduck: the service at %s hosts no database an ATTACH can name", endpoint);
 	}
 	if (missing.empty()) {
 		throw BinderException("openduck: every database of %s is attached already", endpoint);
@@ -195,27 +200,28 @@ std::string AttachEveryDatabase(ClientContext &context, AttachedDatabase &db, co
 	return missing[0];
 }
 
-//! For `ATTACH IF NOT EXISTS 'openduck:'`: the name of one of the service's databases when
-//! every one is attached from it already (so that the ATTACH finds it and does nothing), or
-//! empty when one is missing (the ATTACH attaches the missing ones).
-std::string AttachedEverywhere(ClientContext &context, const std::string &path) {
+//! For `ATTACH IF NOT EXISTS 'openduck:'`: the name to look for, the first of the service's
+//! databases not attached from it (AttachEveryDatabase names the attachment so too), or when
+//! every one is, the first (so that the ATTACH finds it and does nothing); empty when the
+//! service hosts none an ATTACH can name.
+std::string WorkspaceName(ClientContext &context, const std::string &path) {
 	auto service = Connect(context, path);
 	auto endpoint = service->Endpoint();
 	auto &databases = DatabaseManager::Get(context);
-	std::string found;
+	std::string attached;
 	for (auto &database : service->Hosted()) {
 		if (database.find_first_of("?@&/") != std::string::npos) {
 			continue; // as AttachEveryDatabase: never attached so
 		}
 		auto existing = databases.GetDatabase(context, database);
 		if (!existing || !IsAttachmentOf(*existing, endpoint, database)) {
-			return std::string();
+			return database;
 		}
-		if (found.empty()) {
-			found = database;
+		if (attached.empty()) {
+			attached = database;
 		}
 	}
-	return found;
+	return attached;
 }
 
 //! The name an ATTACH of `path` (the text after the scheme) without AS gets: the database's
@@ -229,8 +235,8 @@ std::string DefaultName(const std::string &path) {
 //! Names an ATTACH of the service written without AS (post-bind, when the extension is
 //! loaded already), so that `IF NOT EXISTS` and `OR REPLACE` look for the right name;
 //! DuckDB would name it as a file from its path (`127` for `mydb?endpoint=grpc://127.0.0.1:7878`).
-//! `ATTACH IF NOT EXISTS 'openduck:'` asks the service which databases it hosts: when all are
-//! attached already, it is named after one of them and does nothing.
+//! `ATTACH IF NOT EXISTS 'openduck:'` asks the service which databases it hosts: it is named
+//! after the first not attached yet, or, when all are, after one of them, and does nothing.
 void NameAttachment(PlannerExtensionInput &input, BoundStatement &statement) {
 	if (!statement.plan || statement.plan->type != LogicalOperatorType::LOGICAL_ATTACH) {
 		return;
@@ -247,10 +253,12 @@ void NameAttachment(PlannerExtensionInput &input, BoundStatement &statement) {
 		info.name = DefaultName(path);
 		auto every = path.substr(0, path.find('?')).empty(); // 'openduck:' names no database
 		if (every && info.on_conflict == OnCreateConflict::IGNORE_ON_CONFLICT) {
-			auto attached = AttachedEverywhere(input.context, path);
-			if (!attached.empty()) {
-				info.name = attached;
+			auto name = WorkspaceName(input.context, path);
+			if (!name.empty()) {
+				info.name = name;
 			}
+			// What is attached may differ when a prepared ATTACH runs.
+			input.binder.GetStatementProperties().always_require_rebind = true;
 		}
 	}
 }

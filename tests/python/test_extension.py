@@ -330,11 +330,12 @@ def test_attach_without_a_database_attaches_every_one_under_its_own_name(server)
     con.execute("DROP TABLE other.made_here")
     with pytest.raises(duckdb.BinderException, match="every database of .* is attached already"):
         con.execute(f"ATTACH 'openduck:?endpoint={server.uri}'")
-    # IF NOT EXISTS: nothing to do, and nothing changes; once the service has another
-    # database, it attaches that one.
+    # IF NOT EXISTS: nothing to do, and nothing changes; once one is missing (detached
+    # here), it attaches that one, also next to a local database named "openduck".
     con.execute(f"ATTACH IF NOT EXISTS 'openduck:?endpoint={server.uri}'")
     assert set(databases(con)) == {"memory", "mydb", "other"}
     con.execute("DETACH other")
+    con.execute("ATTACH ':memory:' AS openduck")
     con.execute(f"ATTACH IF NOT EXISTS 'openduck:?endpoint={server.uri}'")
     assert databases(con)["other"] == (f"{server.uri}/other", False)
     con.close()
