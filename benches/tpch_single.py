@@ -100,8 +100,10 @@ def main():
                     cur.adbc_ingest(name, table, mode="create")
                 print(f"loaded the server in {time.perf_counter() - started:.1f} s\n")
                 client = flight.connect(server.uri)
-                run(args.runs, cur, client, embedded)
-                client.close()
+                try:
+                    run(args.runs, cur, client, embedded)
+                finally:
+                    client.close()
         finally:
             server.stop()
 
