@@ -61,6 +61,44 @@ def generate(scale, out):
     return tables
 
 
+def embedded_tpch(scale, tmp):
+    """TPC-H at `scale` generated under `tmp`: its Arrow tables, and one on-disk
+    embedded DuckDB holding them all."""
+    started = time.perf_counter()
+    tables = generate(scale, tmp / "tpch")
+    print(f"generated TPC-H SF{scale} in {time.perf_counter() - started:.1f} s")
+    embedded = duckdb.connect(str(tmp / "embedded.duckdb"))
+    for name, table in tables.items():
+        embedded.register(f"{name}_arrow", table)
+        embedded.execute(f"CREATE TABLE {name} AS SELECT * FROM {name}_arrow")
+        embedded.unregister(f"{name}_arrow")
+    return tables, embedded
+
+
+class Tally:
+    """Per-query best times of openduck and embedded DuckDB, summed, and their ratios."""
+
+    def __init__(self):
+        self.ratios = []
+        self.total = {"openduck": 0.0, "embedded": 0.0}
+
+    def add(self, best):
+        """Counts one query's best times; returns its ratio (openduck / embedded)."""
+        ratio = best["openduck"] / best["embedded"]
+        self.ratios.append(ratio)
+        for side in self.total:
+            self.total[side] += best[side]
+        return ratio
+
+    def report(self, goals=""):
+        geomean = math.exp(sum(math.log(r) for r in self.ratios) / len(self.ratios))
+        print(f"\ntotal: openduck {self.total['openduck']:.2f} s, embedded {self.total['embedded']:.2f} s")
+        print(
+            f"ratio (openduck / embedded DuckDB time): total {self.total['openduck'] / self.total['embedded']:.2f}, "
+            f"geometric mean {geomean:.2f}, highest {max(self.ratios):.2f}{goals}"
+        )
+
+
 def moved_since(log_path, offset):
     text = Path(log_path).read_text()
     rows = bytes_ = 0
@@ -82,15 +120,7 @@ def main():
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        started = time.perf_counter()
-        tables = generate(args.scale, tmp / "tpch")
-        print(f"generated TPC-H SF{args.scale} in {time.perf_counter() - started:.1f} s")
-
-        embedded = duckdb.connect(str(tmp / "embedded.duckdb"))
-        for name, table in tables.items():
-            embedded.register(f"{name}_arrow", table)
-            embedded.execute(f"CREATE TABLE {name} AS SELECT * FROM {name}_arrow")
-            embedded.unregister(f"{name}_arrow")
+        tables, embedded = embedded_tpch(args.scale, tmp)
 
         etcd = Etcd(tmp / "etcd").start()
         processes = []
@@ -108,8 +138,7 @@ def main():
                 print(f"loaded the executors in {time.perf_counter() - started:.1f} s\n")
 
                 print(f"{'query':>5}  {'openduck s':>10}  {'embedded s':>10}  {'ratio':>6}  {'moved MB':>9}  {'rows moved':>11}")
-                ratios = []
-                total = {"openduck": 0.0, "embedded": 0.0}
+                tally = Tally()
                 for path in sorted(QUERIES.glob("q*.sql")):
                     sql = path.read_text()
                     distributed_sql = qualified(sql, database_of)
@@ -126,18 +155,12 @@ def main():
                         theirs = embedded.execute(sql).to_arrow_table().num_rows
                         best["embedded"] = min(best["embedded"], time.perf_counter() - start)
                         assert ours == theirs, f"{path.stem}: {ours} rows against {theirs}"
-                    ratio = best["openduck"] / best["embedded"]
-                    ratios.append(ratio)
-                    for side in total:
-                        total[side] += best[side]
+                    ratio = tally.add(best)
                     print(
                         f"{path.stem:>5}  {best['openduck']:>10.3f}  {best['embedded']:>10.3f}  {ratio:>6.2f}  "
                         f"{bytes_moved / 1e6:>9.1f}  {rows_moved:>11,}"
                     )
-                geomean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
-                print(f"\ntotal: openduck {total['openduck']:.2f} s, embedded {total['embedded']:.2f} s")
-                print(f"ratio (openduck / embedded DuckDB time): geometric mean {geomean:.2f}, "
-                      f"total {total['openduck'] / total['embedded']:.2f}")
+                tally.report()
         finally:
             for process in reversed(processes):
                 process.stop()

@@ -34,13 +34,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import duckdb
 import pyarrow.flight as flight
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
 from openduck_harness import Server  # noqa: E402
 from test_transactions_ingest import encode_statement_query  # noqa: E402
-from tpch_distributed import QUERIES, generate  # noqa: E402
+from tpch_distributed import QUERIES, Tally, embedded_tpch  # noqa: E402
 
 
 def statement_query(sql):
@@ -82,15 +81,7 @@ def main():
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        started = time.perf_counter()
-        tables = generate(args.scale, tmp / "tpch")
-        print(f"generated TPC-H SF{args.scale} in {time.perf_counter() - started:.1f} s")
-
-        embedded = duckdb.connect(str(tmp / "embedded.duckdb"))
-        for name, table in tables.items():
-            embedded.register(f"{name}_arrow", table)
-            embedded.execute(f"CREATE TABLE {name} AS SELECT * FROM {name}_arrow")
-            embedded.unregister(f"{name}_arrow")
+        tables, embedded = embedded_tpch(args.scale, tmp)
 
         server = Server(tmp / "data", databases=("tpch",)).start()
         try:
@@ -116,8 +107,7 @@ def run(runs, cur, client, embedded):
         f"{'query':>5}  {'openduck s':>10}  {'embedded s':>10}  {'ratio':>6}  "
         f"{'info ms':>8}  {'first ms':>8}  {'rest ms':>8}  {'prepare ms':>10}"
     )
-    ratios = []
-    total = {"openduck": 0.0, "embedded": 0.0}
+    tally = Tally()
     for path in sorted(QUERIES.glob("q*.sql")):
         sql = path.read_text()
         best = {"openduck": math.inf, "embedded": math.inf}
@@ -138,20 +128,12 @@ def run(runs, cur, client, embedded):
             assert rows == theirs, f"{path.stem}: {rows} rows through Flight against {theirs}"
             split = [min(a, b) for a, b in zip(split, seconds)]
             prepare = min(prepare, prepare_seconds(embedded, sql))
-        ratio = best["openduck"] / best["embedded"]
-        ratios.append(ratio)
-        for side in total:
-            total[side] += best[side]
+        ratio = tally.add(best)
         print(
             f"{path.stem:>5}  {best['openduck']:>10.3f}  {best['embedded']:>10.3f}  {ratio:>6.2f}  "
             f"{split[0] * ms:>8.1f}  {split[1] * ms:>8.1f}  {split[2] * ms:>8.1f}  {prepare * ms:>10.1f}"
         )
-    geomean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
-    print(f"\ntotal: openduck {total['openduck']:.2f} s, embedded {total['embedded']:.2f} s")
-    print(
-        f"ratio (openduck / embedded DuckDB time): total {total['openduck'] / total['embedded']:.2f}, "
-        f"geometric mean {geomean:.2f}, highest {max(ratios):.2f} (goals: total 1.10, each 1.25)"
-    )
+    tally.report(" (goals: total 1.10, each 1.25)")
 
 
 if __name__ == "__main__":
