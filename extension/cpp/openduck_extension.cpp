@@ -155,6 +155,32 @@ bool IsAttachmentOf(AttachedDatabase &attached, const std::string &endpoint, con
 	return client.Endpoint() == endpoint && client.Database() == database;
 }
 
+//! The databases of `service` an ATTACH can name, split into those not attached yet and
+//! those attached from it already. Throws when another database holds one's name.
+struct ServiceDatabases {
+	std::vector<std::string> missing, attached;
+
+	ServiceDatabases(ClientContext &context, const Client &service) {
+		auto endpoint = service.Endpoint();
+		auto &databases = DatabaseManager::Get(context);
+		for (auto &database : service.Hosted()) {
+			if (database.find_first_of("?@&/") != std::string::npos) {
+				continue; // no ATTACH path can name it (openduck_query reads it)
+			}
+			auto existing = databases.GetDatabase(context, database);
+			if (!existing) {
+				missing.push_back(database);
+			} else if (IsAttachmentOf(*existing, endpoint, database)) {
+				attached.push_back(database);
+			} else {
+				throw BinderException("openduck: cannot attach the service's database \"%s\": another database of "
+				                      "that name is attached. Attach it under another name: ATTACH 'openduck:%s' AS ...",
+				                      database, database);
+			}
+		}
+	}
+};
+
 //! `ATTACH 'openduck:'`: every database the service hosts, each under its own name, as
 //! `md:` does. `db` (this ATTACH's attachment) becomes the first database not attached yet;
 //! the others are attached next to it, in this statement's transaction, so that a failure
@@ -163,30 +189,16 @@ bool IsAttachmentOf(AttachedDatabase &attached, const std::string &endpoint, con
 std::string AttachEveryDatabase(ClientContext &context, AttachedDatabase &db, const Client &service,
                                 const AttachOptions &options) {
 	auto endpoint = service.Endpoint();
-	auto &databases = DatabaseManager::Get(context);
-	std::vector<std::string> missing;
-	bool attachable = false;
-	for (auto &database : service.Hosted()) {
-		if (database.find_first_of("?@&/") != std::string::npos) {
-			continue; // no ATTACH path can name it (openduck_query reads it)
-		}
-		attachable = true;
-		auto existing = databases.GetDatabase(context, database);
-		if (!existing) {
-			missing.push_back(database);
-		} else if (!IsAttachmentOf(*existing, endpoint, database)) {
-			throw BinderException("openduck: cannot attach the service's database \"%s\": another database of that "
-			                      "name is attached. Attach it under another name: ATTACH 'openduck:%s' AS ...",
-			                      database, database);
-		}
-	}
-	if (missing.empty() && !attachable) {
+	ServiceDatabases found(context, service);
+	auto &missing = found.missing;
+	if (missing.empty() && found.attached.empty()) {
 		throw BinderException("openduck: the service at %s hosts no database an ATTACH can name", endpoint);
 	}
 	if (missing.empty()) {
 		throw BinderException("openduck: every database of %s is attached already", endpoint);
 	}
 	db.SetName(missing[0]);
+	auto &databases = DatabaseManager::Get(context);
 	for (idx_t i = 1; i < missing.size(); i++) {
 		AttachInfo info;
 		info.name = missing[i];
@@ -205,23 +217,11 @@ std::string AttachEveryDatabase(ClientContext &context, AttachedDatabase &db, co
 //! every one is, the first (so that the ATTACH finds it and does nothing); empty when the
 //! service hosts none an ATTACH can name.
 std::string WorkspaceName(ClientContext &context, const std::string &path) {
-	auto service = Connect(context, path);
-	auto endpoint = service->Endpoint();
-	auto &databases = DatabaseManager::Get(context);
-	std::string attached;
-	for (auto &database : service->Hosted()) {
-		if (database.find_first_of("?@&/") != std::string::npos) {
-			continue; // as AttachEveryDatabase: never attached so
-		}
-		auto existing = databases.GetDatabase(context, database);
-		if (!existing || !IsAttachmentOf(*existing, endpoint, database)) {
-			return database;
-		}
-		if (attached.empty()) {
-			attached = database;
-		}
+	ServiceDatabases found(context, *Connect(context, path));
+	if (!found.missing.empty()) {
+		return found.missing[0];
 	}
-	return attached;
+	return found.attached.empty() ? std::string() : found.attached[0];
 }
 
 //! The name an ATTACH of `path` (the text after the scheme) without AS gets: the database's

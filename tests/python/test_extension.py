@@ -355,8 +355,9 @@ def test_attach_without_a_database_refuses_an_alias_and_a_taken_name(server):
     with pytest.raises(duckdb.BinderException, match="under its own name.*ATTACH 'openduck:mydb' AS x"):
         con.execute(f"ATTACH 'openduck:?endpoint={server.uri}' AS x")
     con.execute("ATTACH ':memory:' AS other")
-    with pytest.raises(duckdb.BinderException, match='database "other": another database of that name'):
-        con.execute(f"ATTACH 'openduck:?endpoint={server.uri}'")
+    for if_not_exists in ("", "IF NOT EXISTS "):
+        with pytest.raises(duckdb.BinderException, match='database "other": another database of that name'):
+            con.execute(f"ATTACH {if_not_exists}'openduck:?endpoint={server.uri}'")
     # Nothing was attached: the names are checked before the first database is.
     assert set(databases(con)) == {"memory", "other"}
     con.close()
