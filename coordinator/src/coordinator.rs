@@ -6,7 +6,7 @@ use std::time::Duration;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use futures::{Stream, StreamExt, TryStreamExt};
-use openduck_api::{CatalogFilter, Description, ExecutorApi, IngestTarget, TableEntry};
+use openduck_api::{CatalogFilter, Description, ErrorKind, ExecutorApi, IngestTarget, TableEntry};
 use openduck_proto::{DistributedQuery, FragmentTicket, HeldResult};
 use openduck_remote::{batch_to_bytes, TicketKind, TicketSigner};
 use tracing::{debug, info, info_span, warn, Instrument};
@@ -237,7 +237,7 @@ impl Coordinator {
             (Route::Site(site), database) => Ok((site, database)),
             (Route::History, _) => Err(Error::HistoryAlone),
             (Route::Spanning { .. }, _) => Err(Error::Distributed {
-                kind: openduck_api::ErrorKind::InvalidArgument,
+                kind: ErrorKind::InvalidArgument,
                 message: "a query across executors must run as a query (its rows are its result), not as an update"
                     .into(),
             }),
@@ -313,7 +313,13 @@ impl Coordinator {
     /// Result and parameter schemas of `sql`, without running it.
     pub async fn describe(&self, scope: &Scope, sql: &str) -> Result<Description> {
         match self.route_in(scope, sql).await? {
-            (Route::Site(site), database) => Ok(site.executor().describe(&scope.statement(&database, sql)).await?),
+            (Route::Site(site), database) => {
+                let describe = |site: Site, database: String| async move {
+                    Ok(site.executor().describe(&scope.statement(&database, sql)).await?)
+                };
+                // Describing has no effects: it may move wherever the route goes.
+                Ok(self.at_reachable(scope, sql, site, database, true, describe).await?.0)
+            }
             (Route::Spanning { explain, query }, database) => {
                 let schema = if explain {
                     explain_schema()
@@ -368,21 +374,17 @@ impl Coordinator {
             && scope.session.is_none()
             && site.endpoint().is_none()
             && !self.registry.has_replicas();
-        let description = match startable.then(|| self.started.reserve()).flatten() {
-            Some(slot) => {
-                let mut statement = scope.statement(&database, sql);
-                statement.query_id = Some(query_id.clone());
-                let rows = site.query(statement).await?;
-                let description = Description {
-                    schema: Some(rows.schema()),
-                    parameters: arrow::datatypes::Schema::empty(),
-                    is_query: true,
-                };
-                self.started.keep(&query_id, rows, slot);
-                description
+        let describe = |site: Site, database: String| {
+            let query_id = &query_id;
+            async move {
+                self.describe_at(&site, scope, &database, sql, query_id, startable)
+                    .await
             }
-            None => site.executor().describe(&scope.statement(&database, sql)).await?,
         };
+        // A read (started or not) may move to another executor serving its data.
+        let (description, site, database) = self
+            .at_reachable(scope, sql, site, database, one_query, describe)
+            .await?;
         scope.check_writes(description.is_query)?;
         let mut location = None;
         let (schema, ticket) = if description.is_query {
@@ -428,6 +430,66 @@ impl Coordinator {
             ticket: self.signer.sign(ticket),
             executor_id: site.id().to_string(),
             location,
+        })
+    }
+
+    /// `call` on `site` (with `database`), and where it ran. When it cannot
+    /// reach the executor and the statement may run elsewhere (`movable`,
+    /// outside a session), the executor is noted as unreachable and `call`
+    /// runs once more where `sql` is routed now, if that is elsewhere (a
+    /// replica of the same data).
+    async fn at_reachable<T, F, Fut>(
+        &self,
+        scope: &Scope,
+        sql: &str,
+        site: Site,
+        database: String,
+        movable: bool,
+        call: F,
+    ) -> Result<(T, Site, String)>
+    where
+        F: Fn(Site, String) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        match call(site.clone(), database.clone()).await {
+            Err(error) if movable && scope.session.is_none() && error.kind() == ErrorKind::Unavailable => {
+                self.registry.unreachable(site.id(), &error);
+                match self.route_in(scope, sql).await? {
+                    (Route::Site(other), database) if other.id() != site.id() => {
+                        let value = call(other.clone(), database.clone()).await?;
+                        Ok((value, other, database))
+                    }
+                    _ => Err(error),
+                }
+            }
+            done => Ok((done?, site, database)),
+        }
+    }
+
+    /// What `sql` returns when run on `site`: described there, or, when
+    /// `startable` and a slot is free, started there already (its rows wait
+    /// for the ticket of `query_id`).
+    async fn describe_at(
+        &self,
+        site: &Site,
+        scope: &Scope,
+        database: &str,
+        sql: &str,
+        query_id: &str,
+        startable: bool,
+    ) -> Result<Description> {
+        let Some(slot) = startable.then(|| self.started.reserve()).flatten() else {
+            return Ok(site.executor().describe(&scope.statement(database, sql)).await?);
+        };
+        let mut statement = scope.statement(database, sql);
+        statement.query_id = Some(query_id.to_string());
+        let rows = site.query(statement).await?;
+        let schema = rows.schema();
+        self.started.keep(query_id, rows, slot);
+        Ok(Description {
+            schema: Some(schema),
+            parameters: arrow::datatypes::Schema::empty(),
+            is_query: true,
         })
     }
 
@@ -573,15 +635,31 @@ impl Coordinator {
                     info!(query_id = %fragment.query_id, "streaming a query started at planning");
                     return Ok(rows);
                 }
-                match self.registry.site(&fragment.executor_id) {
-                    Some(site) => {
-                        info!(query_id = %fragment.query_id, executor = site.id(), "executing fragment");
-                        site.redeem(ticket, fragment).await
+                let Some(site) = self.registry.site(&fragment.executor_id) else {
+                    return self.reroute(fragment).await;
+                };
+                info!(query_id = %fragment.query_id, executor = site.id(), "executing fragment");
+                match site.redeem(ticket, fragment.clone()).await {
+                    // A read whose executor cannot be reached never ran
+                    // there: another executor serving its data runs it.
+                    Err(error) if error.kind() == ErrorKind::Unavailable && self.reads_only(&fragment) => {
+                        self.registry.unreachable(site.id(), &error);
+                        self.reroute(fragment).await.map_err(|_| error)
                     }
-                    None => self.reroute(fragment).await,
+                    redeemed => redeemed,
                 }
             }
         }
+    }
+
+    /// Whether `fragment` is one read-only query outside any session, which
+    /// another executor serving its data (a replica) answers alike.
+    fn reads_only(&self, fragment: &FragmentTicket) -> bool {
+        fragment.session_id.is_empty()
+            && self.registry.has_replicas()
+            && analyse(&fragment.sql, &self.registry.known_databases(), &fragment.database)
+                .query
+                .is_some()
     }
 
     /// Runs a fragment planned for an executor that has left since (drained

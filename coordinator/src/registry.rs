@@ -5,18 +5,23 @@
 //! record into a [`Site`] with a Flight client, keeping the clients of
 //! executors that did not change.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use openduck_api::{ExecutorApi, Hosting};
 use openduck_proto::{ExecutorRecord, Role};
 use openduck_registry::Membership;
 use openduck_remote::{ClientTls, RemoteExecutor, TicketSigner};
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::site::Site;
+
+/// How long reads avoid an executor that a call could not reach: about a
+/// registry lease, by when a dead one has left and a live one answers again.
+const UNREACHABLE_FOR: Duration = Duration::from_secs(3);
 
 /// The executors a coordinator routes to.
 #[derive(Debug)]
@@ -24,6 +29,10 @@ pub struct Registry {
     sites: Arc<RwLock<Arc<Vec<Site>>>>,
     /// Turns through the executors that can answer a read.
     next_reader: std::sync::atomic::AtomicUsize,
+    /// Executors a call just failed to reach, and since when: reads go to
+    /// the others for [`UNREACHABLE_FOR`], without waiting for the lease of
+    /// a dead one to run out.
+    unreachable: Mutex<HashMap<String, Instant>>,
     /// Every database any executor served since start: statements naming
     /// one that is gone fail with "no executor serves database X".
     seen: Arc<RwLock<BTreeSet<String>>>,
@@ -46,6 +55,7 @@ impl Registry {
         Registry {
             sites: Arc::new(RwLock::new(Arc::new(sites))),
             next_reader: Default::default(),
+            unreachable: Mutex::default(),
             seen: Arc::new(RwLock::new(seen)),
             follower: None,
         }
@@ -81,6 +91,7 @@ impl Registry {
         Registry {
             sites,
             next_reader: Default::default(),
+            unreachable: Mutex::default(),
             seen,
             follower: Some(follower),
         }
@@ -126,10 +137,20 @@ impl Registry {
         preferred: Option<&str>,
     ) -> Option<Site> {
         let sites = self.sites.read();
-        let able: Vec<&Site> = sites
+        let mut able: Vec<&Site> = sites
             .iter()
             .filter(|site| databases.clone().all(|db| site.serves(db)))
             .collect();
+        {
+            let mut unreachable = self.unreachable.lock();
+            unreachable.retain(|_, since| since.elapsed() < UNREACHABLE_FOR);
+            if able.iter().any(|site| !unreachable.contains_key(site.id())) {
+                able.retain(|site| !unreachable.contains_key(site.id()));
+            } else if let Some(longest) = able.iter().min_by_key(|site| unreachable.get(site.id())) {
+                // None answered lately: the one that failed longest ago.
+                able = vec![*longest];
+            }
+        }
         if let Some(site) = able.iter().find(|site| Some(site.id()) == preferred) {
             return Some((*site).clone());
         }
@@ -138,6 +159,13 @@ impl Registry {
         }
         let turn = self.next_reader.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Some(able[turn % able.len()].clone())
+    }
+
+    /// Notes that a call could not reach executor `id`: reads avoid it for
+    /// a while when another executor can answer them.
+    pub(crate) fn unreachable(&self, id: &str, error: &dyn std::fmt::Display) {
+        warn!(executor = id, %error, "executor unreachable; reading from the others for now");
+        self.unreachable.lock().insert(id.to_string(), Instant::now());
     }
 
     /// Changes whenever an executor joins or leaves, or says that its

@@ -7,7 +7,9 @@
 //! - [`ExecutorService`] is an executor's Flight service: `DoGet` streams a
 //!   fragment's rows, `DoAction` answers requests (describe, update, cancel,
 //!   sessions, catalog listings), `DoPut` ingests. It serves any
-//!   [`openduck_api::ExecutorApi`], dispatching each request to it.
+//!   [`openduck_api::ExecutorApi`], dispatching each request to it. The
+//!   sessions a connection opened close when it does, so a coordinator
+//!   that dies leaves no transaction open behind it.
 //! - [`serve_executor`] puts an executor on the wire, and shuts it down
 //!   in order ([`RunningExecutor::shutdown`]).
 //! - [`RemoteExecutor`] is the coordinator's client for it, and implements
@@ -29,6 +31,7 @@ mod convert;
 mod error;
 mod health;
 mod metrics;
+mod peers;
 mod results;
 mod serve;
 mod server;

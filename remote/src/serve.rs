@@ -15,12 +15,13 @@ use tracing::{info, warn};
 use crate::connections::{Connections, LINGER};
 use crate::error::{Error, Result};
 use crate::health::Health;
+use crate::peers::PeerConnection;
 use crate::server::ExecutorService;
 use crate::signing::TicketSigner;
 use crate::tls::ServerTls;
 
 /// HTTP/2 pings on every connection, so that a coordinator that went away
-/// in the middle of a stream is noticed.
+/// in the middle of a stream is noticed (and the sessions it opened closed).
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// An executor serving Flight until [`RunningExecutor::shutdown`].
@@ -89,7 +90,8 @@ pub async fn serve_executor(
     connections.observe("executor");
     let incoming = TcpListenerStream::new(listener).map({
         let connections = connections.clone();
-        move |accepted| accepted.map(|tcp| connections.accept(tcp))
+        let executor = Arc::clone(&executor);
+        move |accepted| accepted.map(|tcp| PeerConnection::new(connections.accept(tcp), Arc::clone(&executor)))
     });
     let mut builder = tonic::transport::Server::builder().http2_keepalive_interval(Some(KEEPALIVE_INTERVAL));
     if let Some(tls) = &tls {

@@ -35,6 +35,7 @@ use crate::convert::{
     table_to_pb,
 };
 use crate::error::{Error, Result};
+use crate::peers::Peer;
 use crate::results::{encode_results, incoming_batches, Receiver};
 use crate::signing::{TicketKind, TicketSigner};
 
@@ -132,7 +133,8 @@ impl ExecutorService {
             .map_err(Error::from)?)
     }
 
-    async fn handle(&self, request: Req) -> Result<Vec<u8>> {
+    /// Answers one verified request that arrived from `peer`.
+    async fn handle(&self, request: Req, peer: Option<&Peer>) -> Result<Vec<u8>> {
         let executor = &self.executor;
         Ok(match request {
             Req::Describe(ticket) => {
@@ -148,12 +150,18 @@ impl ExecutorService {
                 info!(%query_id, was_running, "query cancelled");
                 pb::CancelResult { was_running }.encode_to_vec()
             }
-            Req::OpenSession(_) => pb::SessionOpened {
-                session_id: executor.open_session().await?,
+            Req::OpenSession(_) => {
+                let session_id = executor.open_session().await?;
+                if let Some(peer) = peer {
+                    peer.opened(&session_id);
+                }
+                pb::SessionOpened { session_id }.encode_to_vec()
             }
-            .encode_to_vec(),
             Req::CloseSession(id) => {
                 executor.close_session(&id).await?;
+                if let Some(peer) = peer {
+                    peer.closed(&id);
+                }
                 Vec::new()
             }
             Req::Begin(id) => {
@@ -254,6 +262,7 @@ impl FlightService for ExecutorService {
 
     async fn do_action(&self, request: Request<Action>) -> Result<Response<Self::DoActionStream>, Status> {
         let metadata = request.metadata().clone();
+        let peer = Peer::of(request.extensions());
         let action = request.into_inner();
         if action.r#type != ACTION {
             return Err(Status::unimplemented(format!("unknown action {:?}", action.r#type)));
@@ -263,7 +272,7 @@ impl FlightService for ExecutorService {
             .request
             .ok_or_else(|| Error::Protocol("an empty request".into()))?;
         let span = self.call_span(request_name(&request), &metadata);
-        let body = self.handle(request).instrument(span).await?;
+        let body = self.handle(request, peer.as_ref()).instrument(span).await?;
         let result = arrow_flight::Result { body: body.into() };
         Ok(Response::new(stream::iter([Ok(result)]).boxed()))
     }

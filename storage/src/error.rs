@@ -109,6 +109,15 @@ impl Error {
             source,
         }
     }
+
+    /// Blocking work on `path` that did not finish: cancelled when the
+    /// runtime shut down under it (an error), or panicked (a panic still).
+    pub(crate) fn stopped(path: &Path, stopped: tokio::task::JoinError) -> Self {
+        if stopped.is_panic() {
+            std::panic::resume_unwind(stopped.into_panic());
+        }
+        Error::io(path, std::io::Error::other(stopped))
+    }
 }
 
 /// Whether `name` may name a database in storage: the same plain identifiers

@@ -191,8 +191,8 @@ async fn blocking<T: Send + 'static>(
     path: &Path,
     work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
 ) -> Result<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .expect("file I/O does not panic")
-        .map_err(|e| Error::io(path, e))
+    match tokio::task::spawn_blocking(work).await {
+        Ok(done) => done.map_err(|e| Error::io(path, e)),
+        Err(stopped) => Err(Error::stopped(path, stopped)),
+    }
 }

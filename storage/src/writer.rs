@@ -118,7 +118,7 @@ impl DatabaseWriter {
             let handle = tokio::runtime::Handle::current();
             let scanned = tokio::task::spawn_blocking(move || scan(&storage, &handle, &path, previous.as_deref()))
                 .await
-                .expect("the scan does not panic")?;
+                .map_err(|stopped| Error::stopped(&self.path, stopped))??;
             let scan = match scanned {
                 Scanned::Unchanged => return Ok(None),
                 Scanned::Moved => continue,

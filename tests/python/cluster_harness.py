@@ -149,9 +149,16 @@ class Coordinator(Server):
 
     def __init__(self, data_dir: Path, etcd: Etcd, extra_args=()):
         super().__init__(data_dir, extra_args=extra_args, env=cluster_env(etcd), log_name="coordinator")
+        self.port = 0
 
     def command(self):
-        return [openduck_bin(), "coordinator", "--listen", "127.0.0.1:0"] + self.extra_args
+        # A restart keeps the port, so clients find it where it was.
+        return [openduck_bin(), "coordinator", "--listen", f"127.0.0.1:{self.port}"] + self.extra_args
+
+    def start(self, args=None):
+        super().start(args)
+        self.port = int(self.uri.rsplit(":", 1)[1])
+        return self
 
 
 def wait_until(predicate, timeout_s=20.0, interval_s=0.1, what="condition"):

@@ -129,9 +129,12 @@ def test_a_replica_fetches_only_changed_blocks_and_serves_while_the_writer_is_go
         assert kept > fetched, f"fetched {fetched} blocks, kept {kept}"
 
         writer.kill()
-        # Reads still work, from the replica alone, once the writer is dropped.
+        # Reads still work, from the replica alone, before and after the writer is dropped.
         wait_until(lambda: scalar(conn, "SELECT count(*) FROM mydb.main.big") == 300000, timeout_s=20,
                    what="reads served by the replica")
+        wait_until(lambda: 'executor left executor="writer"' in coordinator.log_path.read_text(),
+                   what="the coordinator to drop the writer")
+        assert scalar(conn, "SELECT count(*) FROM mydb.main.big") == 300000
         with pytest.raises(adbc_driver_manager.Error, match="no executor serves"):
             cur.execute("INSERT INTO mydb.main.pairs VALUES (2), (-2)")
 
