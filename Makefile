@@ -67,9 +67,11 @@ bench: build python-env
 bench-storage: build python-env
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/storage.py
 
-# 64 clients reading and writing one server for 30 s: statements/s, latency, memory.
+# 64 clients reading and writing for 30 s, against one server and against a cluster
+# (a coordinator, a writer, two replicas): statements/s, latency, memory.
 bench-load: build python-env
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/load.py
+	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/load.py --shape cluster
 
 # The DuckDB extension's scans (10M rows) against the ADBC driver and embedded DuckDB.
 bench-extension: build python-env
