@@ -454,8 +454,8 @@ impl Coordinator {
         match call(site.clone(), database.clone()).await {
             Err(error) if movable && scope.session.is_none() && error.kind() == ErrorKind::Unavailable => {
                 self.registry.unreachable(site.id(), &error);
-                match self.route_in(scope, sql).await? {
-                    (Route::Site(other), database) if other.id() != site.id() => {
+                match self.route_in(scope, sql).await {
+                    Ok((Route::Site(other), database)) if other.id() != site.id() => {
                         let value = call(other.clone(), database.clone()).await?;
                         Ok((value, other, database))
                     }
@@ -640,11 +640,17 @@ impl Coordinator {
                 };
                 info!(query_id = %fragment.query_id, executor = site.id(), "executing fragment");
                 match site.redeem(ticket, fragment.clone()).await {
-                    // A read whose executor cannot be reached never ran
-                    // there: another executor serving its data runs it.
+                    // A read whose executor cannot be reached: another
+                    // executor serving its data runs it.
                     Err(error) if error.kind() == ErrorKind::Unavailable && self.reads_only(&fragment) => {
                         self.registry.unreachable(site.id(), &error);
-                        self.reroute(fragment).await.map_err(|_| error)
+                        match self.rerouted(&fragment).await {
+                            Ok((other, statement)) if other.id() != site.id() => {
+                                warn!(query_id = %fragment.query_id, unreachable = site.id(), executor = other.id(), "running a read on another executor");
+                                other.query(statement).await
+                            }
+                            _ => Err(error),
+                        }
                     }
                     redeemed => redeemed,
                 }
@@ -674,18 +680,24 @@ impl Coordinator {
         if !fragment.session_id.is_empty() {
             return Err(Error::UnknownExecutor(gone));
         }
+        let (site, statement) = self.rerouted(&fragment).await?;
+        warn!(query_id = %fragment.query_id, %gone, executor = site.id(), "the executor a query was planned for has left; running it on another");
+        site.query(statement).await
+    }
+
+    /// Where `fragment` would be routed now, and its statement there.
+    async fn rerouted(&self, fragment: &FragmentTicket) -> Result<(Site, openduck_api::Statement)> {
         let scope = Scope {
             database: Some(fragment.database.clone()),
             schema: Some(fragment.schema.clone()).filter(|schema| !schema.is_empty()),
             ..Scope::default()
         };
         let (Route::Site(site), database) = self.route_in(&scope, &fragment.sql).await? else {
-            return Err(Error::UnknownExecutor(gone));
+            return Err(Error::UnknownExecutor(fragment.executor_id.clone()));
         };
-        warn!(query_id = %fragment.query_id, %gone, executor = site.id(), "the executor a query was planned for has left; running it on another");
-        let mut statement = openduck_remote::statement_of(fragment).map_err(Error::Parameters)?;
+        let mut statement = openduck_remote::statement_of(fragment.clone()).map_err(Error::Parameters)?;
         statement.database = database;
-        site.query(statement).await
+        Ok((site, statement))
     }
 
     /// Runs a statement whose rows are not wanted; returns the rows changed

@@ -19,9 +19,10 @@ use tracing::{info, warn};
 
 use crate::site::Site;
 
-/// How long reads avoid an executor that a call could not reach: about a
-/// registry lease, by when a dead one has left and a live one answers again.
-const UNREACHABLE_FOR: Duration = Duration::from_secs(3);
+/// How long reads avoid an executor that a call could not reach: the
+/// default registry lease, by when a dead one has left the registry. A
+/// restarted one takes reads again after that (writes at once).
+const UNREACHABLE_FOR: Duration = Duration::from_secs(10);
 
 /// The executors a coordinator routes to.
 #[derive(Debug)]
@@ -141,6 +142,10 @@ impl Registry {
             .iter()
             .filter(|site| databases.clone().all(|db| site.serves(db)))
             .collect();
+        // A session's reads stay on its executor, reachable or not.
+        if let Some(site) = able.iter().find(|site| Some(site.id()) == preferred) {
+            return Some((*site).clone());
+        }
         {
             let mut unreachable = self.unreachable.lock();
             unreachable.retain(|_, since| since.elapsed() < UNREACHABLE_FOR);
@@ -150,9 +155,6 @@ impl Registry {
                 // None answered lately: the one that failed longest ago.
                 able = vec![*longest];
             }
-        }
-        if let Some(site) = able.iter().find(|site| Some(site.id()) == preferred) {
-            return Some((*site).clone());
         }
         if able.is_empty() {
             return None;

@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use crate::connections::{Connections, LINGER};
 use crate::error::{Error, Result};
 use crate::health::Health;
-use crate::peers::PeerConnection;
+use crate::peers::SessionHolders;
 use crate::server::ExecutorService;
 use crate::signing::TicketSigner;
 use crate::tls::ServerTls;
@@ -90,8 +90,8 @@ pub async fn serve_executor(
     connections.observe("executor");
     let incoming = TcpListenerStream::new(listener).map({
         let connections = connections.clone();
-        let executor = Arc::clone(&executor);
-        move |accepted| accepted.map(|tcp| PeerConnection::new(connections.accept(tcp), Arc::clone(&executor)))
+        let holders = SessionHolders::new(Arc::clone(&executor));
+        move |accepted| accepted.map(|tcp| holders.accept(connections.accept(tcp)))
     });
     let mut builder = tonic::transport::Server::builder().http2_keepalive_interval(Some(KEEPALIVE_INTERVAL));
     if let Some(tls) = &tls {

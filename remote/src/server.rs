@@ -153,7 +153,7 @@ impl ExecutorService {
             Req::OpenSession(_) => {
                 let session_id = executor.open_session().await?;
                 if let Some(peer) = peer {
-                    peer.opened(&session_id);
+                    peer.named(&session_id);
                 }
                 pb::SessionOpened { session_id }.encode_to_vec()
             }
@@ -214,8 +214,16 @@ impl ExecutorService {
     }
 }
 
-/// The signed ticket inside what a DoGet presents: bare, or wrapped in Flight
-/// SQL's `TicketStatementQuery` (a client redeeming an endpoint).
+/// The session a request runs in or acts on, if any (a session's closing
+/// aside).
+fn session_named(request: &Req) -> Option<&str> {
+    match request {
+        Req::Describe(ticket) | Req::Update(ticket) => Some(ticket.session_id.as_str()),
+        Req::Begin(id) | Req::BeginReadOnly(id) | Req::Commit(id) | Req::Rollback(id) => Some(id.as_str()),
+        _ => None,
+    }
+}
+
 /// The signed ticket in a DoGet, and who sent it: a client wraps it in
 /// Flight SQL's `TicketStatementQuery`, a coordinator sends it bare.
 fn signed_ticket(bytes: &Bytes) -> (Bytes, Receiver) {
@@ -247,8 +255,14 @@ impl FlightService for ExecutorService {
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default()
             .to_string();
+        let peer = Peer::of(request.extensions());
         let (bytes, receiver) = signed_ticket(&request.into_inner().ticket);
         let (ticket, trace) = self.signer.verify_traced(&bytes).map_err(Error::from)?;
+        // A coordinator's fetch names its session; a client fetching
+        // directly holds none here.
+        if let (Some(peer), TicketKind::Fragment(fragment), Receiver::Coordinator) = (&peer, &ticket, &receiver) {
+            peer.named(&fragment.session_id);
+        }
         // Clients redeem fragment tickets too (direct results): a caller's
         // span is taken as the parent only inside the trace signed into the
         // ticket at planning, so no one can put a fragment into another trace.
@@ -271,6 +285,9 @@ impl FlightService for ExecutorService {
         let request = request
             .request
             .ok_or_else(|| Error::Protocol("an empty request".into()))?;
+        if let (Some(peer), Some(session)) = (&peer, session_named(&request)) {
+            peer.named(session);
+        }
         let span = self.call_span(request_name(&request), &metadata);
         let body = self.handle(request, peer.as_ref()).instrument(span).await?;
         let result = arrow_flight::Result { body: body.into() };
@@ -279,8 +296,12 @@ impl FlightService for ExecutorService {
 
     async fn do_put(&self, request: Request<Streaming<FlightData>>) -> Result<Response<Self::DoPutStream>, Status> {
         let metadata = request.metadata().clone();
+        let peer = Peer::of(request.extensions());
         let mut data = request.into_inner().peekable();
         let ingest = self.ingest_request(&mut data).await?;
+        if let Some(peer) = &peer {
+            peer.named(&ingest.session_id);
+        }
         let span = self.call_span("ingest", &metadata);
         let rows = self.ingest(ingest, data).instrument(span).await?;
         let result = PutResult {

@@ -255,3 +255,60 @@ async fn answers_health_checks() {
         assert_eq!(answer.status(), ServingStatus::Serving, "service {service:?}");
     }
 }
+
+/// `sql` run in session `id`.
+fn in_session(id: &str, sql: &str) -> Statement {
+    let mut statement = Statement::new("db", sql);
+    statement.session_id = Some(id.to_string());
+    statement
+}
+
+#[tokio::test]
+async fn sessions_close_with_the_last_coordinator_connection_that_named_them() {
+    let served = serve().await;
+    let signer = || TicketSigner::new(SECRET, Duration::from_secs(60));
+    let observer = client(&served, "exec-test", signer());
+    observer
+        .update(Statement::new("db", "CREATE TABLE t AS SELECT 1 AS x"))
+        .await
+        .unwrap();
+
+    // Opened over a connection that then closes (a coordinator killed) with
+    // a write in its transaction: the session closes and the write is rolled
+    // back, so the row is free again.
+    let dying = client(&served, "exec-test", signer());
+    let orphan = dying.open_session().await.unwrap();
+    dying.begin(&orphan, false).await.unwrap();
+    dying.update(in_session(&orphan, "UPDATE t SET x = 2")).await.unwrap();
+    let write = || observer.update(Statement::new("db", "UPDATE t SET x = 3"));
+    assert!(write().await.is_err(), "the open transaction holds the row");
+    drop(dying);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while write().await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the session outlived its connection"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Opened over one connection and used over another (a coordinator whose
+    // channel reconnected): the first one closing leaves it open.
+    let first = client(&served, "exec-test", signer());
+    let moved = first.open_session().await.unwrap();
+    let second = client(&served, "exec-test", signer());
+    second.begin(&moved, false).await.unwrap();
+    second.update(in_session(&moved, "UPDATE t SET x = 4")).await.unwrap();
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    second.commit(&moved).await.unwrap();
+    let rows = observer.query(Statement::new("db", "SELECT x FROM t")).await.unwrap();
+    let batches: Vec<_> = rows.batches.try_collect().await.unwrap();
+    assert_eq!(
+        batches[0]
+            .column(0)
+            .as_primitive::<arrow::datatypes::Int32Type>()
+            .value(0),
+        4
+    );
+}
