@@ -26,6 +26,7 @@ use tokio::runtime::Runtime;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::catalog::{Catalog, TableEntry};
+use crate::credentials::Credentials;
 use crate::{Error, Target};
 
 /// How long connecting and each metadata call may take before the attach fails.
@@ -60,6 +61,8 @@ pub(crate) fn runtime() -> &'static Runtime {
 #[derive(Debug, Clone)]
 pub struct Client {
     pub(crate) target: Arc<Target>,
+    /// The token presented, and the login that renews it.
+    pub(crate) credentials: Arc<Credentials>,
     pub(crate) flight: FlightServiceClient<Channel>,
     /// The service transaction this client's statements run in, if any.
     pub(crate) transaction: Option<Bytes>,
@@ -78,16 +81,19 @@ impl Client {
     /// database exists, so a wrong token or name fails at `ATTACH`, within a deadline.
     pub fn connect(mut target: Target) -> Result<Client, Error> {
         let flight = open(&target)?;
-        if let Some((user, password)) = target.login.take() {
-            target.token = Some(log_in(&flight, &target.endpoint, &user, &password)?);
-        }
+        // The credentials live in one place from here on.
+        let credentials = Arc::new(Credentials::new(target.token.take(), target.login.take()));
         let client = Client {
             flight,
+            credentials,
             target: Arc::new(target),
             transaction: None,
             idle: Arc::default(),
             locations: Arc::default(),
         };
+        if client.credentials.login().is_some() {
+            client.log_in()?;
+        }
         // The first call is where a connection the service refuses fails (a TLS client
         // certificate it does not accept, say): name the endpoint and the whole cause.
         let databases = client.databases().map_err(|error| match error {
@@ -255,10 +261,12 @@ impl Client {
             flight_descriptor: Some(descriptor),
             ..FlightData::default()
         };
-        let mut flight = self.flight.clone();
-        let request = self.request(futures::stream::iter([first]));
-        let call = async move { Ok(update_count(flight.do_put(request).await?.into_inner()).await?) };
-        interruptible(call, &interrupt)
+        self.renewing(|| {
+            let mut flight = self.flight.clone();
+            let request = self.request(futures::stream::iter([first.clone()]));
+            let call = async move { Ok(update_count(flight.do_put(request).await?.into_inner()).await?) };
+            interruptible(call, &interrupt)
+        })
     }
 
     /// Runs `sql` on the service and streams its rows. Waiting for the service stops as
@@ -269,10 +277,13 @@ impl Client {
             query: sql.to_owned(),
             transaction_id: self.transaction.clone(),
         };
-        let mut flight = self.flight.clone();
-        let request = self.request(FlightDescriptor::new_cmd(command.as_any().encode_to_vec()));
-        let call = async move { Ok(flight.get_flight_info(request).await?.into_inner()) };
-        let info = interruptible(call, &interrupt)?;
+        let descriptor = FlightDescriptor::new_cmd(command.as_any().encode_to_vec());
+        let info = self.renewing(|| {
+            let mut flight = self.flight.clone();
+            let request = self.request(descriptor.clone());
+            let call = async move { Ok(flight.get_flight_info(request).await?.into_inner()) };
+            interruptible(call, &interrupt)
+        })?;
         // Each endpoint's ticket, with where to redeem it: its first location, if any.
         let tickets = info
             .endpoint
@@ -306,17 +317,44 @@ impl Client {
 
     /// Runs `action` and returns the body of its one result.
     pub(crate) fn action(&self, action: Action, deadline: Option<Duration>) -> Result<Bytes, Error> {
-        let mut flight = self.flight.clone();
-        let request = self.request(action);
-        let call = async move {
-            let mut results = flight.do_action(request).await?.into_inner();
-            let mut body = Bytes::new();
-            while let Some(result) = results.message().await? {
-                body = result.body;
+        self.renewing(|| {
+            let mut flight = self.flight.clone();
+            let request = self.request(action.clone());
+            let call = async move {
+                let mut results = flight.do_action(request).await?.into_inner();
+                let mut body = Bytes::new();
+                while let Some(result) = results.message().await? {
+                    body = result.body;
+                }
+                Ok(body)
+            };
+            Ok(block_on(with_deadline(call, deadline))?)
+        })
+    }
+
+    /// Logs in again with the user account's name and password, and presents the new
+    /// token from now on.
+    fn log_in(&self) -> Result<(), Error> {
+        if let Some((user, password)) = self.credentials.login() {
+            let token = log_in(&self.flight, &self.target.endpoint, user, password)?;
+            self.credentials.renewed(token);
+        }
+        Ok(())
+    }
+
+    /// Runs `call`, which must be safe to repeat; when the service refuses the token
+    /// (expired by its clock, or issued by a service since restarted) and this client
+    /// logs in with a password, logs in again and runs it once more.
+    fn renewing<R>(&self, call: impl Fn() -> Result<R, Error>) -> Result<R, Error> {
+        match call() {
+            Err(Error::Status(status))
+                if status.code() == tonic::Code::Unauthenticated && self.credentials.login().is_some() =>
+            {
+                self.log_in()?;
+                call()
             }
-            Ok(body)
-        };
-        Ok(block_on(with_deadline(call, deadline))?)
+            done => done,
+        }
     }
 
     /// A connection to `location` (a `grpc://` or `grpc+tcp://` URI the service named for
@@ -324,7 +362,7 @@ impl Client {
     /// credentials or talks TLS, which a plain connection elsewhere would not keep) or the
     /// location cannot be reached from here.
     fn location(&self, location: &str) -> Option<FlightServiceClient<Channel>> {
-        if self.target.token.is_some() || self.target.tls() {
+        if self.credentials.present() || self.target.tls() {
             return None;
         }
         let address = plain_address(location)?;
@@ -362,9 +400,16 @@ impl Client {
             .insert(address.to_owned(), None);
     }
 
+    /// A request carrying the token. A login whose token is about to expire logs in
+    /// again first (best effort: if that fails, the call says why).
     pub(crate) fn request<T>(&self, message: T) -> tonic::Request<T> {
+        if self.credentials.due() {
+            if let Err(error) = self.log_in() {
+                tracing::debug!(%error, "renewing the token failed");
+            }
+        }
         let mut request = tonic::Request::new(message);
-        if let Some(token) = &self.target.token {
+        if let Some(token) = self.credentials.bearer() {
             if let Ok(value) = format!("Bearer {token}").parse() {
                 request.metadata_mut().insert("authorization", value);
             }
@@ -373,10 +418,13 @@ impl Client {
     }
 
     fn flight_info(&self, command: Vec<u8>, deadline: Option<Duration>) -> Result<FlightInfo, Error> {
-        let mut flight = self.flight.clone();
-        let request = self.request(FlightDescriptor::new_cmd(command));
-        let call = async move { flight.get_flight_info(request).await.map(tonic::Response::into_inner) };
-        Ok(block_on(with_deadline(call, deadline))?)
+        let descriptor = FlightDescriptor::new_cmd(command);
+        self.renewing(|| {
+            let mut flight = self.flight.clone();
+            let request = self.request(descriptor.clone());
+            let call = async move { flight.get_flight_info(request).await.map(tonic::Response::into_inner) };
+            Ok(block_on(with_deadline(call, deadline))?)
+        })
     }
 
     /// A metadata call: small results, fetched whole, within the metadata deadline.
@@ -391,10 +439,12 @@ impl Client {
     }
 
     fn do_get(&self, ticket: Ticket, deadline: Option<Duration>) -> Result<FlightRecordBatchStream, Error> {
-        let mut flight = self.flight.clone();
-        let request = self.request(ticket);
-        let call = async move { flight.do_get(request).await.map(tonic::Response::into_inner) };
-        let stream = block_on(with_deadline(call, deadline))?;
+        let stream = self.renewing(|| {
+            let mut flight = self.flight.clone();
+            let request = self.request(ticket.clone());
+            let call = async move { flight.do_get(request).await.map(tonic::Response::into_inner) };
+            Ok(block_on(with_deadline(call, deadline))?)
+        })?;
         Ok(record_batches(stream))
     }
 
@@ -655,10 +705,12 @@ impl QueryReader {
                 }
             }
         }
-        let mut flight = self.client.flight.clone();
-        let request = self.client.request(ticket);
-        let call = async move { Ok(flight.do_get(request).await?.into_inner()) };
-        interruptible(call, &self.interrupt)
+        self.client.renewing(|| {
+            let mut flight = self.client.flight.clone();
+            let request = self.client.request(ticket.clone());
+            let call = async move { Ok(flight.do_get(request).await?.into_inner()) };
+            interruptible(call, &self.interrupt)
+        })
     }
 }
 

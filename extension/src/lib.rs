@@ -11,10 +11,12 @@
 //!   `OPENDUCK_ENDPOINT` and `OPENDUCK_TOKEN` defaults;
 //! - [`Client`]: a Flight SQL connection to the service (blocking calls on one shared Tokio
 //!   runtime), its catalog listing ([`Catalog`]), streaming queries, bulk ingest
-//!   ([`Ingest`]) and transactions ([`Client::begin`]).
+//!   ([`Ingest`]) and transactions ([`Client::begin`]). A user account's client logs in
+//!   again before its token expires, and when the service refuses it.
 
 mod catalog;
 mod client;
+mod credentials;
 mod error;
 pub mod ffi;
 mod ingest;

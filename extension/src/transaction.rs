@@ -24,6 +24,7 @@ impl Client {
         let fresh = idle.is_none();
         let mut client = Client {
             target: Arc::clone(&self.target),
+            credentials: Arc::clone(&self.credentials),
             flight: match idle {
                 Some(flight) => flight,
                 None => open(&self.target)?,

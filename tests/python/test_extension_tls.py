@@ -8,7 +8,9 @@ import sys
 import textwrap
 
 import duckdb
+import pyarrow.flight as flight
 import pytest
+from cluster_harness import wait_until
 from extension_harness import extension_path, local_duckdb
 from openduck_harness import Server
 from test_tls_accounts import add_user, certs  # noqa: F401 - certs is a fixture
@@ -157,3 +159,56 @@ def test_mutual_tls_with_a_client_certificate(tmp_path, certs):  # noqa: F811
         con.close()
     finally:
         srv.stop()
+
+
+def test_a_login_outlives_its_tokens(tmp_path):
+    users = tmp_path / "users"
+    add_user(users, "alice", PASSWORD)
+    server = Server(tmp_path / "data", extra_args=["--users", str(users), "--token-ttl", "2s"]).start()
+    try:
+        con = local_duckdb()
+        uri = server.uri
+        con.execute(f"CREATE SECRET alice (TYPE openduck, USER 'alice', PASSWORD '{PASSWORD}', SCOPE '{uri}')")
+        con.execute(f"ATTACH 'openduck:mydb?endpoint={uri}' AS cloud")
+        con.execute("CREATE TABLE cloud.kept AS SELECT 1 AS x")
+        client = flight.FlightClient(uri)
+
+        def tokens_issued_now_expire():
+            """A token issued now expires after every token the extension holds: once
+            the service refuses it, it refuses those too."""
+            options = flight.FlightCallOptions(headers=[client.authenticate_basic_token("alice", PASSWORD)])
+
+            def refused():
+                try:
+                    list(client.list_actions(options=options))
+                    return False
+                except flight.FlightUnauthenticatedError:
+                    return True
+
+            wait_until(refused, timeout_s=30, interval_s=0.1, what="a token to expire")
+
+        tokens_issued_now_expire()
+        # Queries, writes (SQL and bulk ingest) and transactions go on, each token
+        # renewed before it expires.
+        assert con.sql("SELECT x FROM cloud.kept").fetchall() == [(1,)]
+        con.execute("INSERT INTO cloud.kept VALUES (2)")
+        con.execute("INSERT INTO cloud.kept SELECT 3")
+        con.execute("BEGIN")
+        con.execute("UPDATE cloud.kept SET x = x + 10")
+        con.execute("COMMIT")
+        tokens_issued_now_expire()
+        assert con.sql("SELECT x FROM cloud.kept ORDER BY x").fetchall() == [(11,), (12,), (13,)]
+        client.close()
+        # A service started again refuses every token it issued before. The second
+        # time, the extension's token (good for an hour by its clock) is refused at
+        # its first use, and the extension logs in again and runs the call again.
+        server.extra_args = ["--users", str(users), "--token-ttl", "1h"]
+        port = uri.rsplit(":", 1)[1]
+        for _ in range(2):
+            server.stop()
+            server.start([arg.replace("127.0.0.1:0", f"127.0.0.1:{port}") for arg in server.command()])
+            assert server.uri == uri
+            assert con.sql("SELECT count(*) FROM cloud.kept").fetchall() == [(3,)]
+        con.close()
+    finally:
+        server.stop()

@@ -1,0 +1,141 @@
+//! What a client presents to the service: a bearer token and, for a user account, the
+//! name and password it logs in with again when the service's token runs out.
+//!
+//! The service's tokens (`odt1.<user>.<expiry in Unix ms>.<mac>`) say when they expire, so
+//! a client logs in again shortly before (30 s, or a quarter of a shorter lifetime), by
+//! its own clock. A token the service refuses
+//! anyway (a clock that is off, a restarted service) is replaced once, and the call tried
+//! again ([`crate::Client`] does that for every call that can be repeated).
+
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How long before its expiry a token is replaced, at most (at most a quarter of its
+/// lifetime, too).
+const RENEW_BEFORE: Duration = Duration::from_secs(30);
+
+/// A client's credentials, shared by the connections of one attachment.
+pub(crate) struct Credentials {
+    /// A user account's name and password. Never printed.
+    login: Option<(String, String)>,
+    /// The bearer token in use. Never printed.
+    token: Mutex<Option<Token>>,
+}
+
+struct Token {
+    bearer: String,
+    /// When to replace it (Unix time), if it says when it expires.
+    renew_at: Option<Duration>,
+}
+
+impl Token {
+    fn new(bearer: String) -> Token {
+        let renew_at = expiry(&bearer).map(|expires| {
+            let lifetime = expires.saturating_sub(now());
+            expires.saturating_sub(RENEW_BEFORE.min(lifetime / 4))
+        });
+        Token { bearer, renew_at }
+    }
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.login.as_ref().map(|(user, _)| user))
+            .field("token", &self.bearer().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl Credentials {
+    /// `token` as given, or none; with `login`, the token comes from logging in.
+    pub(crate) fn new(token: Option<String>, login: Option<(String, String)>) -> Self {
+        Credentials {
+            login,
+            token: Mutex::new(token.map(Token::new)),
+        }
+    }
+
+    fn token(&self) -> std::sync::MutexGuard<'_, Option<Token>> {
+        self.token.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The token to present, if any.
+    pub(crate) fn bearer(&self) -> Option<String> {
+        self.token().as_ref().map(|token| token.bearer.clone())
+    }
+
+    /// Whether the client presents anything (a token, or a login).
+    pub(crate) fn present(&self) -> bool {
+        self.login.is_some() || self.token().is_some()
+    }
+
+    /// The name and password to log in with, for a user account.
+    pub(crate) fn login(&self) -> Option<(&str, &str)> {
+        self.login
+            .as_ref()
+            .map(|(user, password)| (user.as_str(), password.as_str()))
+    }
+
+    /// Uses `token` from now on.
+    pub(crate) fn renewed(&self, token: String) {
+        *self.token() = Some(Token::new(token));
+    }
+
+    /// Whether this client logs in and its token is about to expire (or it has none yet).
+    pub(crate) fn due(&self) -> bool {
+        if self.login.is_none() {
+            return false;
+        }
+        match &*self.token() {
+            None => true,
+            Some(token) => token.renew_at.is_some_and(|renew_at| now() >= renew_at),
+        }
+    }
+}
+
+fn now() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
+}
+
+/// When a token of the service expires, if it says.
+fn expiry(token: &str) -> Option<Duration> {
+    let mut parts = token.split('.');
+    let (Some("odt1"), Some(_user), Some(expires)) = (parts.next(), parts.next(), parts.next()) else {
+        return None;
+    };
+    expires.parse().ok().map(Duration::from_millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token_expiring_in(seconds: i64) -> String {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+        format!("odt1.YWxpY2U.{}.mac", now + seconds * 1000)
+    }
+
+    #[test]
+    fn a_login_renews_its_token_shortly_before_it_expires() {
+        let login = Some(("alice".to_owned(), "secret".to_owned()));
+        let fresh = Credentials::new(Some(token_expiring_in(3600)), login.clone());
+        assert!(!fresh.due());
+        let old = Credentials::new(Some(token_expiring_in(10)), login.clone());
+        assert!(!old.due(), "a short-lived token is kept for three quarters of its life");
+        let expired = Credentials::new(Some(token_expiring_in(0)), login.clone());
+        assert!(expired.due());
+        assert!(Credentials::new(None, login.clone()).due());
+        // A token that does not say when it expires is renewed when refused.
+        assert!(!Credentials::new(Some("opaque".into()), login).due());
+        // A token given as it is cannot be renewed.
+        assert!(!Credentials::new(Some(token_expiring_in(1)), None).due());
+    }
+
+    #[test]
+    fn never_prints_the_token_or_the_password() {
+        let credentials = Credentials::new(Some(token_expiring_in(60)), Some(("alice".into(), "hunter2".into())));
+        let shown = format!("{credentials:?}");
+        assert!(shown.contains("alice") && !shown.contains("hunter2") && !shown.contains("odt1"));
+    }
+}
