@@ -92,7 +92,7 @@ impl Client {
             locations: Arc::default(),
         };
         if client.credentials.login().is_some() {
-            client.log_in()?;
+            client.log_in(None)?;
         }
         // The first call is where a connection the service refuses fails (a TLS client
         // certificate it does not accept, say): name the endpoint and the whole cause.
@@ -332,25 +332,24 @@ impl Client {
         })
     }
 
-    /// Logs in again with the user account's name and password, and presents the new
-    /// token from now on.
-    fn log_in(&self) -> Result<(), Error> {
-        if let Some((user, password)) = self.credentials.login() {
-            let token = log_in(&self.flight, &self.target.endpoint, user, password)?;
-            self.credentials.renewed(token);
-        }
-        Ok(())
+    /// Logs in again with the user account's name and password in place of the token
+    /// `seen` (unless another thread did meanwhile), and presents the new token from now on.
+    fn log_in(&self, seen: Option<&str>) -> Result<(), Error> {
+        self.credentials.log_in_once(seen, |user, password| {
+            log_in(&self.flight, &self.target.endpoint, user, password)
+        })
     }
 
     /// Runs `call`, which must be safe to repeat; when the service refuses the token
     /// (expired by its clock, or issued by a service since restarted) and this client
     /// logs in with a password, logs in again and runs it once more.
     fn renewing<R>(&self, call: impl Fn() -> Result<R, Error>) -> Result<R, Error> {
+        let seen = self.credentials.bearer();
         match call() {
             Err(Error::Status(status))
                 if status.code() == tonic::Code::Unauthenticated && self.credentials.login().is_some() =>
             {
-                self.log_in()?;
+                self.log_in(seen.as_deref())?;
                 call()
             }
             done => done,
@@ -404,8 +403,10 @@ impl Client {
     /// again first (best effort: if that fails, the call says why).
     pub(crate) fn request<T>(&self, message: T) -> tonic::Request<T> {
         if self.credentials.due() {
-            if let Err(error) = self.log_in() {
-                tracing::debug!(%error, "renewing the token failed");
+            if let Err(error) = self.log_in(self.credentials.bearer().as_deref()) {
+                // Once: the call says why if the service refuses the token.
+                tracing::debug!(%error, "renewing the token ahead of time failed");
+                self.credentials.postpone();
             }
         }
         let mut request = tonic::Request::new(message);

@@ -20,6 +20,8 @@ pub(crate) struct Credentials {
     login: Option<(String, String)>,
     /// The bearer token in use. Never printed.
     token: Mutex<Option<Token>>,
+    /// Held while logging in, so that threads that find the token due at once log in once.
+    logging_in: Mutex<()>,
 }
 
 struct Token {
@@ -53,6 +55,7 @@ impl Credentials {
         Credentials {
             login,
             token: Mutex::new(token.map(Token::new)),
+            logging_in: Mutex::new(()),
         }
     }
 
@@ -80,6 +83,32 @@ impl Credentials {
     /// Uses `token` from now on.
     pub(crate) fn renewed(&self, token: String) {
         *self.token() = Some(Token::new(token));
+    }
+
+    /// Logs in with `log_in` unless another thread did since `seen` was the token:
+    /// concurrent callers that find the same token due or refused log in once.
+    pub(crate) fn log_in_once<E>(
+        &self,
+        seen: Option<&str>,
+        log_in: impl FnOnce(&str, &str) -> Result<String, E>,
+    ) -> Result<(), E> {
+        let Some((user, password)) = self.login() else {
+            return Ok(());
+        };
+        let _one_at_a_time = self.logging_in.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if self.bearer().as_deref() != seen {
+            return Ok(());
+        }
+        self.renewed(log_in(user, password)?);
+        Ok(())
+    }
+
+    /// Stops renewing the current token ahead of time (renewing it failed): it is
+    /// renewed when the service refuses it.
+    pub(crate) fn postpone(&self) {
+        if let Some(token) = self.token().as_mut() {
+            token.renew_at = None;
+        }
     }
 
     /// Whether this client logs in and its token is about to expire (or it has none yet).
@@ -130,6 +159,32 @@ mod tests {
         assert!(!Credentials::new(Some("opaque".into()), login).due());
         // A token given as it is cannot be renewed.
         assert!(!Credentials::new(Some(token_expiring_in(1)), None).due());
+    }
+
+    #[test]
+    fn threads_that_find_the_same_token_due_log_in_once() {
+        let credentials = Credentials::new(Some(token_expiring_in(0)), Some(("alice".into(), "pw".into())));
+        let seen = credentials.bearer();
+        let logins = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    credentials
+                        .log_in_once(seen.as_deref(), |user, password| {
+                            assert_eq!((user, password), ("alice", "pw"));
+                            logins.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            Ok::<_, ()>(token_expiring_in(3600))
+                        })
+                        .unwrap();
+                });
+            }
+        });
+        assert_eq!(logins.into_inner(), 1);
+        assert!(!credentials.due());
+        // A failed renewal ahead of time is not tried again for the same token.
+        let failing = Credentials::new(Some(token_expiring_in(0)), Some(("alice".into(), "pw".into())));
+        failing.postpone();
+        assert!(!failing.due());
     }
 
     #[test]

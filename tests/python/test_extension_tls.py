@@ -195,6 +195,12 @@ def test_a_login_outlives_its_tokens(tmp_path):
         con.execute("INSERT INTO cloud.kept SELECT 3")
         con.execute("BEGIN")
         con.execute("UPDATE cloud.kept SET x = x + 10")
+        con.execute("INSERT INTO cloud.kept VALUES (20)")
+        tokens_issued_now_expire()
+        # A bulk ingest is the first call after the expiry: it cannot be repeated, so
+        # only the renewal ahead of time keeps it going.
+        con.execute("INSERT INTO cloud.kept VALUES (30)")
+        con.execute("DELETE FROM cloud.kept WHERE x >= 20")
         con.execute("COMMIT")
         tokens_issued_now_expire()
         assert con.sql("SELECT x FROM cloud.kept ORDER BY x").fetchall() == [(11,), (12,), (13,)]
