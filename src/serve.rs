@@ -154,6 +154,13 @@ pub(crate) struct ExecutorArgs {
     #[arg(long, env = "OPENDUCK_STATEMENT_TIMEOUT", value_parser = parse_duration_ms)]
     statement_timeout: Option<Duration>,
 
+    /// With --storage, a transaction that wrote holds back every other
+    /// write's acknowledgement until it ends: one that then runs no
+    /// statement for this long while other writes wait is rolled back, and
+    /// its next statement fails with ABORTED. 0: never.
+    #[arg(long, env = "OPENDUCK_IDLE_TRANSACTION_TIMEOUT", default_value = "60s", value_parser = parse_duration_ms)]
+    idle_transaction_timeout: Duration,
+
     /// Let SQL read and write files outside the data directory (read_csv,
     /// COPY TO, ATTACH). Off by default: clients must not reach the server's files.
     #[arg(long, env = "OPENDUCK_ALLOW_EXTERNAL_ACCESS")]
@@ -267,6 +274,7 @@ impl ExecutorArgs {
             replica_interval: self.replica_interval,
             memory_limit: self.memory_limit.clone(),
             statement_timeout: self.statement_timeout.filter(|limit| !limit.is_zero()),
+            idle_transaction_timeout: Some(self.idle_transaction_timeout).filter(|limit| !limit.is_zero()),
             ..ExecutorConfig::new(&self.storage.data_dir, writers)
         };
         Ok(Executor::start(config).await?)

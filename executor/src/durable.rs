@@ -31,6 +31,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::engine::{Connection, Database};
 use crate::error::{Error, Result};
+use crate::session::Sessions;
 use crate::sql::quote_identifier;
 
 /// Permission to write until a publication: while any is held, no
@@ -59,6 +60,9 @@ pub(crate) struct Durability {
     /// Why this executor may no longer write: a database's writer lost its
     /// claim, and its local file may hold a write that was never published.
     fenced: parking_lot::Mutex<Option<String>>,
+    /// The sessions whose transactions a waiting publication rolls back
+    /// once idle for this long.
+    idle: std::sync::OnceLock<(Arc<Sessions>, Duration)>,
 }
 
 impl Durability {
@@ -72,7 +76,15 @@ impl Durability {
             tickets: AtomicU64::new(0),
             published: AtomicU64::new(0),
             fenced: parking_lot::Mutex::default(),
+            idle: std::sync::OnceLock::new(),
         })
+    }
+
+    /// From now on, a publication that waits rolls back the transactions of
+    /// `sessions` that held the gate without running a statement for
+    /// `timeout` (see [`Sessions::roll_back_idle`]).
+    pub(crate) fn roll_back_idle(&self, sessions: Arc<Sessions>, timeout: Duration) {
+        let _ = self.idle.set((sessions, timeout));
     }
 
     /// Adds the writer of one database.
@@ -113,6 +125,9 @@ impl Durability {
     /// Makes every write that committed before this call durable: once no
     /// write is in flight, checkpoints each database and publishes a snapshot
     /// when its file changed. The caller must hold no [`WriteAccess`].
+    ///
+    /// While it waits for the transactions that wrote to end, it rolls back
+    /// those idle for the time [`Durability::roll_back_idle`] set.
     pub(crate) async fn publish(&self) -> Result<()> {
         let ticket = self.tickets.fetch_add(1, Ordering::SeqCst) + 1;
         let checkpointer = self.checkpointer.lock().await;
@@ -121,7 +136,17 @@ impl Durability {
             return Ok(());
         }
         let waiting = Instant::now();
-        let quiet = Arc::clone(&self.gate).write_owned().await;
+        let quiet = Arc::clone(&self.gate).write_owned();
+        tokio::pin!(quiet);
+        let quiet = match self.idle.get() {
+            None => quiet.await,
+            Some((sessions, timeout)) => loop {
+                tokio::select! {
+                    quiet = &mut quiet => break quiet,
+                    () = tokio::time::sleep(*timeout / 4) => sessions.roll_back_idle(*timeout).await,
+                }
+            },
+        };
         let covered = self.tickets.load(Ordering::SeqCst);
         let quiet_after = waiting.elapsed();
         for (name, writer) in self.writers() {

@@ -22,7 +22,7 @@ use crate::ingest::{Feed, IngestTarget};
 use crate::pool::{Lease, Pool, PooledConnection};
 use crate::replica::Replication;
 use crate::running::RunningQueries;
-use crate::session::{Session, Sessions};
+use crate::session::{Session, SessionInner, Sessions};
 use crate::sql::quote_identifier;
 use crate::stream::{run_blocking, run_timed, start_query, BatchStream, Publisher, Started};
 
@@ -62,6 +62,11 @@ pub struct ExecutorConfig {
     /// longer is stopped and fails with `DeadlineExceeded`. Ingests are not
     /// statements: they take as long as their rows take to arrive.
     pub statement_timeout: Option<Duration>,
+    /// With storage, a transaction that wrote holds back the acknowledgement
+    /// of every other write until it ends; one that then runs no statement
+    /// for this long while others wait is rolled back, and its client's next
+    /// statement in it fails with `Aborted` (`None`: never).
+    pub idle_transaction_timeout: Option<Duration>,
 }
 
 impl ExecutorConfig {
@@ -79,6 +84,7 @@ impl ExecutorConfig {
             replica_interval: Duration::from_secs(1),
             memory_limit: None,
             statement_timeout: None,
+            idle_transaction_timeout: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -92,7 +98,7 @@ pub struct Executor {
     pub(crate) databases: parking_lot::RwLock<Vec<String>>,
     pub(crate) data_dir: PathBuf,
     pub(crate) pool: Arc<Pool>,
-    pub(crate) sessions: Sessions,
+    pub(crate) sessions: Arc<Sessions>,
     pub(crate) running: Arc<RunningQueries>,
     pub(crate) storage: Option<Storage>,
     pub(crate) durability: Option<Arc<Durability>>,
@@ -448,32 +454,74 @@ impl Executor {
     /// transaction wrote is durable.
     pub async fn commit(&self, session_id: &str) -> Result<()> {
         let session = self.sessions.get(session_id)?;
-        let committed = if session.is_pending() {
-            Ok(())
-        } else {
-            self.transaction_statement(session_id, Connection::commit_client_transaction)
-                .await
-        };
         // Committed or not, the transaction is over (DuckDB rolls back a
         // commit that fails) and lets go of the write gate.
-        let wrote = session.end();
-        committed?;
-        if wrote {
+        let ended = if session.is_pending() {
+            Ended {
+                outcome: Ok(()),
+                wrote: session.end(),
+                rolled_back_before: false,
+            }
+        } else {
+            self.end_transaction(&session, session_id, Connection::commit_client_transaction)
+                .await
+        };
+        ended.outcome?;
+        if ended.wrote {
             self.publish().await?;
         }
         Ok(())
     }
 
-    /// Rolls the session's transaction back.
+    /// Rolls the session's transaction back (done already if the executor
+    /// rolled it back while it was idle).
     pub async fn rollback(&self, session_id: &str) -> Result<()> {
         let session = self.sessions.get(session_id)?;
-        let rolled_back = if session.is_pending() {
-            Ok(())
-        } else {
-            self.transaction_statement(session_id, Connection::rollback).await
+        if session.is_pending() || session.rolled_back().is_some() {
+            session.end();
+            return Ok(());
+        }
+        let ended = self.end_transaction(&session, session_id, Connection::rollback).await;
+        if ended.rolled_back_before {
+            return Ok(());
+        }
+        ended.outcome
+    }
+
+    /// Commits or rolls back (`action`) the session's open transaction, and
+    /// notes that it ended while still holding the session's connection, so
+    /// that a rollback of idle transactions never finds one committed but
+    /// still open.
+    async fn end_transaction(
+        &self,
+        session: &Arc<SessionInner>,
+        session_id: &str,
+        action: fn(&Connection) -> Result<()>,
+    ) -> Ended {
+        let conn = match self.sessions.lease(session_id).await {
+            Ok(conn) => conn,
+            Err(error) => {
+                let rolled_back_before = session.rolled_back().is_some();
+                return Ended {
+                    outcome: Err(error),
+                    wrote: session.end(),
+                    rolled_back_before,
+                };
+            }
         };
-        session.end();
-        rolled_back
+        let ending = Arc::clone(session);
+        match run_blocking(conn, move |conn| Ok((action(conn.conn()), ending.end()))).await {
+            Ok((outcome, wrote)) => Ended {
+                outcome,
+                wrote,
+                rolled_back_before: false,
+            },
+            Err(error) => Ended {
+                outcome: Err(error),
+                wrote: session.end(),
+                rolled_back_before: false,
+            },
+        }
     }
 
     /// Begins, commits or rolls back (`action`) the session's transaction.
@@ -549,6 +597,15 @@ impl Executor {
         debug!(database, "connection ready");
         Ok(conn)
     }
+}
+
+/// How a session's transaction ended.
+struct Ended {
+    outcome: Result<()>,
+    /// It held the write gate: it wrote (with storage).
+    wrote: bool,
+    /// The executor had rolled it back already (it was idle too long).
+    rolled_back_before: bool,
 }
 
 /// What a statement that may write holds while it runs.

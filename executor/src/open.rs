@@ -102,10 +102,14 @@ impl Executor {
             Some(durable) => (Some(durable.storage), Some(durable.durability), durable.replication),
             None => (None, None, None),
         };
+        let sessions = Arc::new(Sessions::new(config.max_sessions));
+        if let (Some(durability), Some(timeout)) = (&durability, config.idle_transaction_timeout) {
+            durability.roll_back_idle(Arc::clone(&sessions), timeout);
+        }
         Executor {
             id: config.id,
             pool: instance.pool,
-            sessions: Sessions::new(config.max_sessions),
+            sessions,
             running: Arc::default(),
             databases: parking_lot::RwLock::new(instance.databases),
             data_dir,

@@ -4,9 +4,11 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use tokio::sync::{Mutex as AsyncMutex, Semaphore};
+use tracing::warn;
 
 use crate::durable::WriteAccess;
 use crate::error::{Error, ErrorKind, Result};
@@ -29,6 +31,9 @@ pub(crate) struct SessionInner {
     id: String,
     conn: Arc<AsyncMutex<PooledConnection>>,
     transaction: Mutex<Transaction>,
+    /// Since when it has run no statement, as [`Sessions::roll_back_idle`]
+    /// last saw it (`None`: busy, or used since).
+    idle_since: Mutex<Option<Instant>>,
 }
 
 /// Where a session's transaction stands.
@@ -45,6 +50,10 @@ enum Transaction {
     /// DuckDB's transaction is open; with storage it holds the write gate
     /// until it ends.
     Open(Option<WriteAccess>),
+    /// Rolled back by the executor (it held back every other write while
+    /// idle), for the reason given; every statement fails with it until the
+    /// client ends the transaction.
+    RolledBack(String),
 }
 
 impl SessionInner {
@@ -72,6 +81,19 @@ impl SessionInner {
     /// Notes that DuckDB's transaction started, holding `access` until it ends.
     pub(crate) fn started(&self, access: WriteAccess) {
         *self.transaction.lock() = Transaction::Open(Some(access));
+    }
+
+    /// Why the executor rolled the transaction back, if it did.
+    pub(crate) fn rolled_back(&self) -> Option<String> {
+        match &*self.transaction.lock() {
+            Transaction::RolledBack(reason) => Some(reason.clone()),
+            _ => None,
+        }
+    }
+
+    /// Whether DuckDB's transaction is open and holds the write gate.
+    fn holds_gate(&self) -> bool {
+        matches!(*self.transaction.lock(), Transaction::Open(Some(_)))
     }
 
     /// Notes that the transaction ended and lets go of its write access;
@@ -143,6 +165,7 @@ impl Sessions {
             id: uuid::Uuid::new_v4().simple().to_string(),
             conn: Arc::new(AsyncMutex::new(conn)),
             transaction: Mutex::default(),
+            idle_since: Mutex::default(),
         });
         let mut open = self.open.lock();
         open.retain(|_, session| session.strong_count() > 0);
@@ -180,10 +203,21 @@ impl Sessions {
         })
     }
 
-    /// The connection of session `id`, locked for one statement.
+    /// The connection of session `id`, locked for one statement. Fails
+    /// while the executor has rolled its transaction back and the client
+    /// has not ended it.
     pub(crate) async fn lease(&self, id: &str) -> Result<Lease> {
-        let conn = Arc::clone(&self.get(id)?.conn);
-        match tokio::time::timeout(BUSY_TIMEOUT, conn.lock_owned()).await {
+        let session = self.get(id)?;
+        let conn = Arc::clone(&session.conn);
+        let locked = tokio::time::timeout(BUSY_TIMEOUT, conn.lock_owned()).await;
+        *session.idle_since.lock() = None;
+        if let Some(reason) = session.rolled_back() {
+            return Err(Error::DuckDb {
+                kind: ErrorKind::Aborted,
+                message: reason,
+            });
+        }
+        match locked {
             Ok(guard) => Ok(Lease::pinned(guard)),
             Err(_) => Err(Error::DuckDb {
                 kind: ErrorKind::FailedPrecondition,
@@ -193,6 +227,43 @@ impl Sessions {
                     BUSY_TIMEOUT.as_secs()
                 ),
             }),
+        }
+    }
+}
+
+impl Sessions {
+    /// Rolls back each transaction that holds the write gate and has run no
+    /// statement for `timeout`, as far as calls of this (made while a
+    /// publication waits for the gate, at least every `timeout` / 4) saw:
+    /// while it is open no other write can be acknowledged. Its client's
+    /// next statement in it fails with `Aborted`.
+    pub(crate) async fn roll_back_idle(&self, timeout: Duration) {
+        let sessions: Vec<Arc<SessionInner>> = self.open.lock().values().filter_map(Weak::upgrade).collect();
+        for session in sessions.into_iter().filter(|session| session.holds_gate()) {
+            let Ok(guard) = Arc::clone(&session.conn).try_lock_owned() else {
+                // A statement runs in it: not idle.
+                *session.idle_since.lock() = None;
+                continue;
+            };
+            let since = *session.idle_since.lock().get_or_insert_with(Instant::now);
+            if since.elapsed() < timeout || !session.holds_gate() {
+                continue;
+            }
+            let rolled_back = tokio::task::spawn_blocking(move || guard.conn().rollback()).await;
+            let reason = format!(
+                "the transaction was rolled back: it wrote, then ran no statement for {} s while other \
+                 writes waited for it to end (--idle-transaction-timeout); roll back and start again",
+                timeout.as_secs_f64()
+            );
+            warn!(session = %session.id, idle_s = since.elapsed().as_secs(), "rolled back an idle transaction that held back writes");
+            match rolled_back {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => warn!(session = %session.id, %error, "rolling back an idle transaction failed"),
+                Err(error) => warn!(session = %session.id, %error, "rolling back an idle transaction stopped"),
+            }
+            // Lets go of the gate, rolled back or not: DuckDB's transaction
+            // cannot commit now either way.
+            *session.transaction.lock() = Transaction::RolledBack(reason);
         }
     }
 }

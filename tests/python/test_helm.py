@@ -21,7 +21,7 @@ TOKEN = "a-token-given-in-values-0123456789"
 SMALL = {
     "coordinator": {"resources": {"requests": {"cpu": "10m", "memory": "64Mi"}}},
     "executors": {"resources": {"requests": {"cpu": "10m", "memory": "128Mi"}}, "memoryLimit": "512MB",
-                  "statementTimeout": "5m"},
+                  "statementTimeout": "5m", "idleTransactionTimeout": "2m"},
 }
 
 VARIANTS = {
@@ -117,6 +117,7 @@ def test_renders_manifests_kubernetes_accepts(tmp_path, variant):
     ({"executors": {"port": 9000}, "metrics": {"port": 9000}}, "metrics.port 9000 is taken"),
     ({"logFormat": "xml"}, "logFormat"),
     ({"executors": {"statementTimeout": "soon"}}, "statementTimeout"),
+    ({"executors": {"idleTransactionTimeout": "soon"}}, "idleTransactionTimeout"),
     ({"networkPolicy": {"clients": [{}]}}, "networkPolicy.clients.0"),
     ({"networkPolicy": {"clients": [{"ipBlock": {}}]}}, "cidr"),
     ({"etcd": {"enabled": False, "endpoints": ["https://etcd:2379"]}}, "etcd.endpoints.0"),

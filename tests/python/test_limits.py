@@ -129,3 +129,44 @@ def test_the_limits_reach_a_client_of_a_cluster(tmp_path):
         for process in reversed(started):
             process.stop()
         etcd.stop()
+
+
+def test_an_idle_transaction_that_holds_back_writes_is_rolled_back(tmp_path):
+    server = Server(tmp_path / "data", extra_args=["--idle-transaction-timeout", "1s"]).start()
+    try:
+        with server.connect() as conn, conn.cursor() as cur:
+            cur.execute("CREATE TABLE t (v INTEGER)")
+        idle = server.connect(autocommit=False)
+        with idle.cursor() as cur:
+            # Wrote, then went quiet: every other write waits for it to end.
+            cur.execute("INSERT INTO t VALUES (1)")
+        # (Bounded, so that a write held back for good fails the test.)
+        bounded = {f"adbc.flight.sql.rpc.timeout_seconds.{kind}": "20" for kind in ("query", "update")}
+        with server.connect(**bounded) as conn, conn.cursor() as cur:
+            started = time.monotonic()
+            cur.execute("INSERT INTO t VALUES (2)")
+            waited = time.monotonic() - started
+            assert 0.9 < waited < 10, waited
+        with idle.cursor() as cur:
+            with pytest.raises(adbc_driver_manager.Error) as rolled_back:
+                cur.execute("INSERT INTO t VALUES (3)")
+            assert "Aborted" in str(rolled_back.value) and "idle-transaction-timeout" in str(rolled_back.value)
+        idle.rollback()
+        with idle.cursor() as cur:
+            cur.execute("INSERT INTO t VALUES (4)")
+        idle.commit()
+        idle.close()
+
+        # Idle with no other write waiting, a transaction is left alone.
+        quiet = server.connect(autocommit=False)
+        with quiet.cursor() as cur:
+            cur.execute("INSERT INTO t VALUES (5)")
+            time.sleep(2)
+            cur.execute("INSERT INTO t VALUES (6)")
+        quiet.commit()
+        quiet.close()
+        with server.connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT v FROM t ORDER BY v")
+            assert cur.fetchall() == [(2,), (4,), (5,), (6,)]
+    finally:
+        server.stop()
