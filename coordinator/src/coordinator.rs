@@ -248,7 +248,7 @@ impl Coordinator {
     /// executor that serves every database it touches, or, for a query,
     /// across them. When there are replicas, a read-only query goes to any
     /// executor that serves all its databases, the writers and their
-    /// replicas in turn (`preferred`, the executor of the client's session,
+    /// replicas at random (`preferred`, the executor of the client's session,
     /// when it can).
     fn route(&self, database: &str, analysis: &Analysis, preferred: Option<&str>) -> Result<Route> {
         let touched = &analysis.touched;

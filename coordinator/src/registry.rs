@@ -28,8 +28,6 @@ const UNREACHABLE_FOR: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct Registry {
     sites: Arc<RwLock<Arc<Vec<Site>>>>,
-    /// Turns through the executors that can answer a read.
-    next_reader: std::sync::atomic::AtomicUsize,
     /// Executors a call just failed to reach, and since when: reads go to
     /// the others for [`UNREACHABLE_FOR`], without waiting for the lease of
     /// a dead one to run out.
@@ -55,7 +53,6 @@ impl Registry {
         let seen = sites.iter().flat_map(served).collect();
         Registry {
             sites: Arc::new(RwLock::new(Arc::new(sites))),
-            next_reader: Default::default(),
             unreachable: Mutex::default(),
             seen: Arc::new(RwLock::new(seen)),
             follower: None,
@@ -91,7 +88,6 @@ impl Registry {
         });
         Registry {
             sites,
-            next_reader: Default::default(),
             unreachable: Mutex::default(),
             seen,
             follower: Some(follower),
@@ -130,7 +126,7 @@ impl Registry {
     }
 
     /// An executor that can answer a read of every one of `databases` (their
-    /// writer or a replica), taking turns among them; `preferred` when it
+    /// writer or a replica), one of them at random; `preferred` when it
     /// is one of them.
     pub(crate) fn reader_for<'a>(
         &self,
@@ -159,8 +155,10 @@ impl Registry {
         if able.is_empty() {
             return None;
         }
-        let turn = self.next_reader.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Some(able[turn % able.len()].clone())
+        // At random, not in turn: a client whose queries each ask twice (to
+        // describe, then to plan) would otherwise always land on the same one.
+        let pick = rand::Rng::random_range(&mut rand::rng(), 0..able.len());
+        Some(able[pick].clone())
     }
 
     /// Notes that a call could not reach executor `id`: reads avoid it for

@@ -249,21 +249,35 @@ impl Sessions {
             if since.elapsed() < timeout || !session.holds_gate() {
                 continue;
             }
-            let rolled_back = tokio::task::spawn_blocking(move || guard.conn().rollback()).await;
             let reason = format!(
                 "the transaction was rolled back: it wrote, then ran no statement for {} s while other \
-                 writes waited for it to end (--idle-transaction-timeout); roll back and start again",
+                 writes waited for it to end (--idle-transaction-timeout); roll back, then start again",
                 timeout.as_secs_f64()
             );
-            warn!(session = %session.id, idle_s = since.elapsed().as_secs(), "rolled back an idle transaction that held back writes");
+            let marked = Arc::clone(&session);
+            // Marked before the connection is free again: no statement may
+            // find it neither in its transaction nor told why. Run to the end
+            // even when the publication waiting here is dropped.
+            let rolled_back = tokio::task::spawn_blocking(move || {
+                let outcome = guard.conn().rollback();
+                if outcome.is_ok() {
+                    // Lets go of the gate.
+                    *marked.transaction.lock() = Transaction::RolledBack(reason);
+                }
+                drop(guard);
+                outcome
+            })
+            .await;
             match rolled_back {
-                Ok(Ok(())) => {}
+                Ok(Ok(())) => warn!(
+                    session = %session.id,
+                    idle_s = since.elapsed().as_secs(),
+                    "rolled back an idle transaction that held back writes"
+                ),
+                // Still open in DuckDB: it keeps the gate, and the next poll tries again.
                 Ok(Err(error)) => warn!(session = %session.id, %error, "rolling back an idle transaction failed"),
                 Err(error) => warn!(session = %session.id, %error, "rolling back an idle transaction stopped"),
             }
-            // Lets go of the gate, rolled back or not: DuckDB's transaction
-            // cannot commit now either way.
-            *session.transaction.lock() = Transaction::RolledBack(reason);
         }
     }
 }

@@ -10,14 +10,17 @@ present whole or absent, but an acknowledged one must be there once, and a
 reader must never see half a pair."""
 
 import collections
+import json
 import os
+import subprocess
 import threading
 import time
 
 import adbc_driver_flightsql.dbapi as flight_sql
 import pytest
 
-from cluster_harness import Coordinator, Etcd, Executor, wait_until
+from cluster_harness import Coordinator, Etcd, Executor, cluster_env, wait_until
+from openduck_harness import openduck_bin
 
 ROUNDS = int(os.environ.get("OPENDUCK_CHAOS_ROUNDS", "2"))
 # Load between two faults, so that each one lands in the middle of writes.
@@ -153,18 +156,23 @@ def cluster(tmp_path):
         etcd.stop()
 
 
-def settled_rows(coordinator):
-    """The table's rows once four fresh reads in a row (spread over the
-    writer and the replica) agree: the replica caught up."""
-    def agreed():
-        seen = []
-        for _ in range(4):
-            with connect(coordinator) as conn, conn.cursor() as cur:
-                cur.execute("SELECT v FROM mydb.main.ledger ORDER BY v")
-                seen.append(cur.fetch_arrow_table().column("v").to_pylist())
-        return seen[0] if all(rows == seen[0] for rows in seen) else None
+def caught_up(etcd):
+    """Whether the replica serves mydb's head snapshot, as `openduck status`
+    reads it from etcd (executors report it at each lease renewal)."""
+    shown = subprocess.run([openduck_bin(), "status", "--format", "json"], env=dict(os.environ, **cluster_env(etcd)),
+                           capture_output=True, text=True, timeout=30, check=True)
+    database = json.loads(shown.stdout)["databases"]["mydb"]
+    replicas = database["replicas"]
+    return database["head"] is not None and replicas and all(r["snapshot"] == database["head"] for r in replicas)
 
-    return wait_until(agreed, timeout_s=60, interval_s=0.5, what="every server to agree on the rows")
+
+def settled_rows(cluster):
+    """The table's rows once the replica serves the latest snapshot, so that
+    the writer and the replica answer alike."""
+    wait_until(lambda: caught_up(cluster["etcd"]), timeout_s=60, interval_s=0.3, what="the replica to catch up")
+    with connect(cluster["coordinator"]) as conn, conn.cursor() as cur:
+        cur.execute("SELECT v FROM mydb.main.ledger ORDER BY v")
+        return cur.fetch_arrow_table().column("v").to_pylist()
 
 
 def test_every_acknowledged_write_survives_kill_9_of_each_process_in_turn(cluster):
@@ -206,7 +214,7 @@ def test_every_acknowledged_write_survives_kill_9_of_each_process_in_turn(cluste
             thread.join(timeout=2 * CALL_TIMEOUT_S)
     assert not any(thread.is_alive() for thread in clients), "a client hung"
 
-    rows = settled_rows(coordinator)
+    rows = settled_rows(cluster)
     print(f"faults (victim, down s, back to writing s): {faults}")
     print(f"{len(ledger.acknowledged)} writes acknowledged of {len(ledger.tried)} tried; "
           f"{len(ledger.reads_at)} reads; errors:")
@@ -243,7 +251,7 @@ def test_a_transaction_left_open_by_a_dead_coordinator_holds_back_no_write(clust
             cur.execute("INSERT INTO mydb.main.ledger VALUES (8), (-8)")
             assert time.monotonic() - started < 10
         # Read once the replica caught up too (reads take turns).
-        assert settled_rows(coordinator) == [-8, 8]
+        assert settled_rows(cluster) == [-8, 8]
         assert "closing them" in cluster["writer"].log_path.read_text()
     finally:
         close_quietly(orphan)
@@ -253,7 +261,7 @@ def test_reads_move_to_the_other_server_as_soon_as_one_dies(cluster):
     coordinator = cluster["coordinator"]
     with connect(coordinator) as conn, conn.cursor() as cur:
         cur.execute("INSERT INTO mydb.main.ledger VALUES (5), (-5)")
-    settled_rows(coordinator)
+    settled_rows(cluster)
     for victim in ("writer", "replica"):
         cluster[victim].kill()
         # Reads do not wait for the dead one's lease to run out: each one
@@ -269,4 +277,4 @@ def test_reads_move_to_the_other_server_as_soon_as_one_dies(cluster):
             wait_until(lambda: cur.execute("INSERT INTO mydb.main.ledger VALUES (6), (-6)") or True,
                        what=f"{victim} to return")
             cur.execute("DELETE FROM mydb.main.ledger WHERE abs(v) = 6")
-        settled_rows(coordinator)
+        settled_rows(cluster)
