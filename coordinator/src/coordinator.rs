@@ -731,21 +731,30 @@ impl Coordinator {
             TicketKind::Fragment(fragment) => {
                 // A query started at planning stops as its waiting rows go.
                 drop(self.started.take(&fragment.query_id));
+                // Its executor left, or cannot be reached: the query may run
+                // where it was moved.
                 let was_running = match self.registry.site(&fragment.executor_id) {
-                    Some(site) => site.executor().cancel(&fragment.query_id).await?,
-                    // Its executor left: the query may run where it was re-routed.
-                    None => {
-                        let mut was_running = false;
-                        for site in self.registry.sites().iter() {
-                            was_running |= site.executor().cancel(&fragment.query_id).await.unwrap_or(false);
+                    Some(site) => match site.executor().cancel(&fragment.query_id).await {
+                        Err(error) if error.kind() == ErrorKind::Unavailable => {
+                            self.cancel_everywhere(&fragment.query_id).await
                         }
-                        was_running
-                    }
+                        cancelled => cancelled?,
+                    },
+                    None => self.cancel_everywhere(&fragment.query_id).await,
                 };
                 info!(query_id = %fragment.query_id, was_running, "query cancelled");
                 Ok(Cancelled::Cancelled)
             }
         }
+    }
+
+    /// Cancels `query_id` on every executor that answers; whether it ran on any.
+    async fn cancel_everywhere(&self, query_id: &str) -> bool {
+        let mut was_running = false;
+        for site in self.registry.sites().iter() {
+            was_running |= site.executor().cancel(query_id).await.unwrap_or(false);
+        }
+        was_running
     }
 
     /// Opens a session on the executor that hosts `database` (the default
