@@ -17,7 +17,7 @@ use tracing::{info, warn};
 use crate::accounts::UserAccounts;
 
 use crate::auth::{AuthLayer, Credentials};
-use crate::connection::TrackedConnection;
+use crate::connection::tracked_connection;
 use crate::error::{Error, Result};
 use crate::flight::OpenDuckFlight;
 use crate::limits::LimitsLayer;
@@ -164,7 +164,7 @@ pub async fn serve(coordinator: Arc<Coordinator>, config: ServerConfig) -> Resul
         move |stream| {
             stream.map(|tcp| {
                 let _ = tcp.set_nodelay(true);
-                TrackedConnection::new(connections.accept(tcp), Arc::clone(&sessions))
+                tracked_connection(connections.accept(tcp), Arc::clone(&sessions))
             })
         }
     });

@@ -20,7 +20,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
-use tonic::transport::server::{Connected, TcpConnectInfo};
+use tonic::transport::server::{Connected, TcpConnectInfo, TlsConnectInfo};
 
 /// Longest a closed connection waits for its client to close too.
 pub const LINGER: Duration = Duration::from_secs(2);
@@ -175,6 +175,74 @@ impl AsyncWrite for LingeringTcp {
 
     fn is_write_vectored(&self) -> bool {
         self.tcp.as_ref().is_some_and(|tcp| tcp.is_write_vectored())
+    }
+}
+
+/// An accepted connection whose every request carries `info` (tonic puts
+/// a connection's info in each request's extensions; [`tag_of`] finds it),
+/// and which keeps `guard` until it closes.
+#[derive(Debug)]
+pub struct Tagged<I, G = ()> {
+    tcp: LingeringTcp,
+    info: I,
+    _guard: G,
+}
+
+impl<I, G> Tagged<I, G> {
+    /// `tcp`, tagged with `info`, holding `guard`.
+    pub fn new(tcp: LingeringTcp, info: I, guard: G) -> Self {
+        Tagged {
+            tcp,
+            info,
+            _guard: guard,
+        }
+    }
+}
+
+/// The info of the [`Tagged`] connection a request arrived on, over TLS or not.
+pub fn tag_of<I: Clone + Send + Sync + 'static>(extensions: &tonic::codegen::http::Extensions) -> Option<&I> {
+    extensions
+        .get::<I>()
+        .or_else(|| extensions.get::<TlsConnectInfo<I>>().map(TlsConnectInfo::get_ref))
+}
+
+impl<I: Clone + Send + Sync + 'static, G> Connected for Tagged<I, G> {
+    type ConnectInfo = I;
+
+    fn connect_info(&self) -> I {
+        self.info.clone()
+    }
+}
+
+impl<I: Unpin, G: Unpin> AsyncRead for Tagged<I, G> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_read(cx, buf)
+    }
+}
+
+impl<I: Unpin, G: Unpin> AsyncWrite for Tagged<I, G> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
     }
 }
 

@@ -21,7 +21,8 @@
 //!   off the wire the same way in every server of openduck, and
 //!   [`for_client`] gives the schema clients see (no view types).
 //! - [`Connections`] closes a server's connections without losing the end
-//!   of a stream, and counts them until they are gone.
+//!   of a stream, and counts them until they are gone; [`Tagged`] gives
+//!   every request on a connection what the server knows of it.
 //! - [`Health`] answers the gRPC health checking protocol for every server.
 //! - [`code_of`] and [`status_with_causes`] map errors to gRPC statuses in one place.
 
@@ -40,7 +41,7 @@ mod status;
 mod tls;
 
 pub use client::RemoteExecutor;
-pub use connections::{Connections, LingeringTcp, LINGER};
+pub use connections::{tag_of, Connections, LingeringTcp, Tagged, LINGER};
 pub use convert::{batch_from_bytes, batch_to_bytes, statement_of, ticket_of};
 pub use error::{Error, Result};
 pub use health::{Health, HEALTH_PATH_PREFIX};

@@ -16,18 +16,14 @@
 //! socket. Clients redeeming tickets directly name no session here.
 
 use std::collections::HashMap;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use openduck_api::ExecutorApi;
 use parking_lot::Mutex;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tonic::transport::server::{Connected, TlsConnectInfo};
 use tracing::{info, warn};
 
-use crate::connections::LingeringTcp;
+use crate::connections::{tag_of, LingeringTcp, Tagged};
 
 /// The open sessions of one executor's server, by the connection holding each.
 pub(crate) struct SessionHolders {
@@ -54,15 +50,13 @@ impl SessionHolders {
     }
 
     /// Takes charge of an accepted connection.
-    pub(crate) fn accept(self: &Arc<Self>, tcp: LingeringTcp) -> PeerConnection {
+    pub(crate) fn accept(self: &Arc<Self>, tcp: LingeringTcp) -> Tagged<Peer> {
         let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
-        PeerConnection {
-            tcp,
-            peer: Peer(Arc::new(PeerInner {
-                id,
-                holders: Arc::clone(self),
-            })),
-        }
+        let peer = Peer(Arc::new(PeerInner {
+            id,
+            holders: Arc::clone(self),
+        }));
+        Tagged::new(tcp, peer, ())
     }
 
     /// Closes the sessions connection `id` still holds.
@@ -100,13 +94,6 @@ impl SessionHolders {
     }
 }
 
-/// An accepted connection to an executor.
-#[derive(Debug)]
-pub(crate) struct PeerConnection {
-    tcp: LingeringTcp,
-    peer: Peer,
-}
-
 /// What each request's extensions carry of its connection. The connection
 /// counts as closed once it and every request from it are gone.
 #[derive(Debug, Clone)]
@@ -128,10 +115,7 @@ impl Peer {
     /// The peer a request arrived from, over TLS or not; `None` when the
     /// service is not served by [`crate::serve_executor`].
     pub(crate) fn of(extensions: &tonic::codegen::http::Extensions) -> Option<Peer> {
-        extensions
-            .get::<Peer>()
-            .or_else(|| extensions.get::<TlsConnectInfo<Peer>>().map(TlsConnectInfo::get_ref))
-            .cloned()
+        tag_of::<Peer>(extensions).cloned()
     }
 
     /// Notes that a request on this connection named session `id` (opened
@@ -145,45 +129,5 @@ impl Peer {
     /// Notes that session `id` was closed.
     pub(crate) fn closed(&self, id: &str) {
         self.0.holders.holder.lock().remove(id);
-    }
-}
-
-impl Connected for PeerConnection {
-    type ConnectInfo = Peer;
-
-    fn connect_info(&self) -> Peer {
-        self.peer.clone()
-    }
-}
-
-impl AsyncRead for PeerConnection {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for PeerConnection {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.tcp).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.tcp.is_write_vectored()
     }
 }

@@ -97,13 +97,19 @@ def write_forever(coordinator, ledger, client, in_transaction, stop):
                 ledger.acknowledged.add(pair)
                 ledger.acknowledged_at.append(time.monotonic())
         except Exception as error:  # noqa: BLE001 - any failure leaves the outcome unknown
-            ledger.failed(error)
-            if conn is not None:
-                close_quietly(conn)
-                conn = None
-            stop.wait(0.05)
+            conn = after_failure(error, conn, ledger, stop)
     if conn is not None:
         close_quietly(conn)
+
+
+def after_failure(error, conn, ledger, stop):
+    """Records `error`, drops `conn` (its server may be gone) and pauses a
+    little before the client connects again; the connection to use: none."""
+    ledger.failed(error)
+    if conn is not None:
+        close_quietly(conn)
+    stop.wait(0.05)
+    return None
 
 
 def read_forever(coordinator, ledger, stop):
@@ -121,11 +127,7 @@ def read_forever(coordinator, ledger, stop):
                 if rows % 2 or total:
                     ledger.torn_reads.append((rows, total))
         except Exception as error:  # noqa: BLE001 - reads fail while their server is gone
-            ledger.failed(error)
-            if conn is not None:
-                close_quietly(conn)
-                conn = None
-            stop.wait(0.05)
+            conn = after_failure(error, conn, ledger, stop)
     if conn is not None:
         close_quietly(conn)
 
