@@ -45,6 +45,10 @@ pub struct DatabaseWriter {
     claim: Claim,
     path: PathBuf,
     head: Option<(SnapshotId, Arc<Manifest>)>,
+    /// A snapshot whose head swap failed without saying whether it took
+    /// place (etcd went away during the call): the next publication looks
+    /// at the head first, and goes on from this snapshot if it is there.
+    unsure: Option<(SnapshotId, Arc<Manifest>)>,
 }
 
 impl DatabaseWriter {
@@ -79,6 +83,7 @@ impl DatabaseWriter {
             claim,
             path: path.to_path_buf(),
             head,
+            unsure: None,
         };
         Ok((writer, stats))
     }
@@ -110,7 +115,30 @@ impl DatabaseWriter {
         published
     }
 
+    /// Settles a head swap whose outcome was unknown: when the head is that
+    /// snapshot, it is this writer's head now. Left unsettled (to try
+    /// again) while the head cannot be read.
+    async fn settle(&mut self) -> Result<()> {
+        let Some((id, manifest)) = self.unsure.take() else {
+            return Ok(());
+        };
+        match self.storage.heads().get(self.database()).await {
+            Ok(current) if current.as_ref() == Some(&id) => {
+                info!(database = self.database(), snapshot = %id, "an unanswered head update had taken place");
+                self.head = Some((id, manifest));
+                Ok(())
+            }
+            // It did not take place; if the head moved otherwise, the next swap says so.
+            Ok(_) => Ok(()),
+            Err(error) => {
+                self.unsure = Some((id, manifest));
+                Err(error)
+            }
+        }
+    }
+
     async fn publish(&mut self) -> Result<Option<SnapshotStats>> {
+        self.settle().await?;
         for _ in 0..ATTEMPTS {
             let storage = self.storage.clone();
             let path = self.path.clone();
@@ -130,7 +158,15 @@ impl DatabaseWriter {
             let id = self.storage.put_manifest(&manifest).await?;
             crate::crash::point("before-head-update");
             crate::crash::pause("before-head-update").await;
-            self.storage.heads().swap(&self.claim, self.head(), &id).await?;
+            let manifest = Arc::new(manifest);
+            match self.storage.heads().swap(&self.claim, self.head(), &id).await {
+                Ok(()) => {}
+                Err(refused @ (Error::Fenced { .. } | Error::Busy { .. })) => return Err(refused),
+                Err(unanswered) => {
+                    self.unsure = Some((id, manifest));
+                    return Err(unanswered);
+                }
+            }
             crate::crash::point("after-head-update");
             // Only for listing: a crash right here leaves the snapshot out of
             // `history`, never out of the database.
@@ -148,7 +184,7 @@ impl DatabaseWriter {
                 uploaded_bytes: scan.uploaded_bytes,
             };
             debug!(database = self.database(), snapshot = %id, changed = stats.changed_blocks, bytes = stats.uploaded_bytes, "snapshot published");
-            self.head = Some((id, Arc::new(manifest)));
+            self.head = Some((id, manifest));
             return Ok(Some(stats));
         }
         Err(Error::FileChanging(self.path.clone()))

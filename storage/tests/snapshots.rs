@@ -316,3 +316,74 @@ async fn names_that_could_escape_are_refused() {
         assert!(storage.resolve("db", bad).await.is_err(), "{bad:?}");
     }
 }
+
+/// Heads whose next swap takes place but whose answer is lost, as when etcd
+/// dies between committing the swap and answering it.
+#[derive(Debug)]
+struct AnswerLost {
+    inner: openduck_storage::FileHeads,
+    lose_next: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl openduck_storage::Heads for AnswerLost {
+    async fn get(&self, database: &str) -> openduck_storage::Result<Option<SnapshotId>> {
+        self.inner.get(database).await
+    }
+
+    async fn claim(&self, database: &str) -> openduck_storage::Result<openduck_storage::Claim> {
+        self.inner.claim(database).await
+    }
+
+    async fn swap(
+        &self,
+        claim: &openduck_storage::Claim,
+        expected: Option<&SnapshotId>,
+        snapshot: &SnapshotId,
+    ) -> openduck_storage::Result<()> {
+        self.inner.swap(claim, expected, snapshot).await?;
+        if self.lose_next.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::Io {
+                path: "etcd".into(),
+                source: std::io::Error::other("connection reset before the answer"),
+            });
+        }
+        Ok(())
+    }
+
+    async fn list(&self) -> openduck_storage::Result<Vec<(String, SnapshotId)>> {
+        self.inner.list().await
+    }
+}
+
+#[tokio::test]
+async fn a_head_update_whose_answer_was_lost_is_taken_up_by_the_next_publication() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let heads = std::sync::Arc::new(AnswerLost {
+        inner: openduck_storage::FileHeads::new(&store).unwrap(),
+        lose_next: false.into(),
+    });
+    let storage = Storage::open(
+        &openduck_storage::Location::Local(store),
+        Some(std::sync::Arc::clone(&heads) as _),
+    )
+    .unwrap();
+    let mut db = Db::open(&storage, tmp.path(), "db").await;
+    db.conn().execute_batch("CREATE TABLE t AS SELECT 1 AS x").unwrap();
+    db.snapshot().await.unwrap();
+
+    db.conn().execute_batch("INSERT INTO t VALUES (2)").unwrap();
+    db.conn().execute_batch("CHECKPOINT").unwrap();
+    heads.lose_next.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(db.writer.snapshot().await.is_err(), "the lost answer is an error");
+
+    // The head did move: the next publication goes on from there instead of
+    // taking the writer for fenced.
+    db.conn().execute_batch("INSERT INTO t VALUES (3)").unwrap();
+    let (id, expected) = db.snapshot().await.unwrap();
+    assert_eq!(storage.head("db").await.unwrap().as_ref(), Some(&id));
+    let manifest = storage.manifest("db", &id).await.unwrap();
+    assert!(manifest.parent.is_some());
+    assert_eq!(read_back(&db.materialize(&id, "after").await), expected);
+}
