@@ -333,8 +333,17 @@ LogicalType EnumType(const std::string &native) {
 
 //! The exact type of a column whose rows the service's Arrow carries as `arrives` (the
 //! mapping every Flight SQL client sees: UUID and ENUM as VARCHAR, HUGEINT and UHUGEINT
-//! as DECIMAL(38,0)), from its type as the service names it; scans cast back.
-LogicalType ExactType(const LogicalType &arrives, const std::string &native) {
+//! as DECIMAL(38,0)), from its type as the service names it; scans cast back. Inside
+//! lists, arrays, structs and maps too: DuckDB parses the service's name of such a type.
+LogicalType ExactType(ClientContext &context, const LogicalType &arrives, const std::string &native) {
+	if (arrives.IsNested()) {
+		try {
+			auto named = TransformStringToLogicalType(native, context);
+			return Carries(arrives, named) ? named : arrives;
+		} catch (std::exception &) {
+			return arrives; // a name this DuckDB does not parse: the wire's type
+		}
+	}
 	if (arrives == LogicalType::DECIMAL(38, 0)) {
 		if (native == "HUGEINT") {
 			return LogicalType::HUGEINT;
@@ -354,6 +363,47 @@ LogicalType ExactType(const LogicalType &arrives, const std::string &native) {
 }
 
 } // namespace
+
+bool Carries(const LogicalType &arrived, const LogicalType &expected) {
+	if (arrived == expected) {
+		return true;
+	}
+	switch (expected.id()) {
+	case LogicalTypeId::HUGEINT:
+	case LogicalTypeId::UHUGEINT:
+		return arrived == LogicalType::DECIMAL(38, 0);
+	case LogicalTypeId::UUID:
+	case LogicalTypeId::ENUM:
+		return arrived.id() == LogicalTypeId::VARCHAR;
+	case LogicalTypeId::LIST:
+		return arrived.id() == LogicalTypeId::LIST &&
+		       Carries(ListType::GetChildType(arrived), ListType::GetChildType(expected));
+	case LogicalTypeId::ARRAY:
+		return arrived.id() == LogicalTypeId::ARRAY && ArrayType::GetSize(arrived) == ArrayType::GetSize(expected) &&
+		       Carries(ArrayType::GetChildType(arrived), ArrayType::GetChildType(expected));
+	case LogicalTypeId::MAP:
+		return arrived.id() == LogicalTypeId::MAP && Carries(MapType::KeyType(arrived), MapType::KeyType(expected)) &&
+		       Carries(MapType::ValueType(arrived), MapType::ValueType(expected));
+	case LogicalTypeId::STRUCT: {
+		if (arrived.id() != LogicalTypeId::STRUCT) {
+			return false;
+		}
+		auto &have = StructType::GetChildTypes(arrived);
+		auto &want = StructType::GetChildTypes(expected);
+		if (have.size() != want.size()) {
+			return false;
+		}
+		for (idx_t i = 0; i < have.size(); i++) {
+			if (!StringUtil::CIEquals(have[i].first, want[i].first) || !Carries(have[i].second, want[i].second)) {
+				return false;
+			}
+		}
+		return true;
+	}
+	default:
+		return false;
+	}
+}
 
 Listing OpenduckCatalog::List(ClientContext &context) {
 	OdCatalog *raw = nullptr;
@@ -407,7 +457,7 @@ Listing OpenduckCatalog::List(ClientContext &context) {
 			auto described = Lookup(*native, schema_name, table_name, names[c]);
 			described_all = described_all && described;
 			if (described) {
-				type = ExactType(type, described->type);
+				type = ExactType(context, type, described->type);
 				retyped[c] = described->type != type.ToString();
 				if (described->key) {
 					key.emplace_back(described->key, names[c]);

@@ -43,7 +43,7 @@ public:
 	unique_ptr<OpenduckTable> CopyInto(duckdb::SchemaCatalogEntry &schema);
 
 	//! Whether `column` has another type on the service than here (a collation, a TIMETZ
-	//! read as TIME, a UUID inside a list read as VARCHAR): the service would compare it
+	//! read as TIME, a BIT read as BLOB): the service would compare it
 	//! otherwise, so no predicate on it is sent there.
 	bool Retyped(duckdb::idx_t column) const {
 		return column < retyped.size() && retyped[column];
@@ -127,6 +127,12 @@ struct ServiceColumn {
 };
 //! Every column of the database, keyed `schema\0table\0column`.
 using NativeTypes = std::unordered_map<std::string, ServiceColumn>;
+
+//! Whether the wire carries values of `expected` as `arrived`, so that a cast gives them
+//! back exactly: the same type, or the mapping every Flight SQL client sees (UUID and ENUM
+//! as VARCHAR, HUGEINT and UHUGEINT as DECIMAL(38,0)), also inside lists, arrays, structs
+//! and maps.
+bool Carries(const duckdb::LogicalType &arrived, const duckdb::LogicalType &expected);
 
 //! The schemas (with their tables) of the service's database, as one listing returned them.
 using Listing = duckdb::case_insensitive_map_t<unique_ptr<OpenduckSchema>>;

@@ -108,8 +108,8 @@ bool Reduces(LogicalOperator &op) {
 }
 
 //! Whether the plan reads a column of the service whose type there is not the one it has
-//! here (OpenduckTable::Retyped: a TIMETZ read as TIME, a BIT as BLOB, a collation, a UUID
-//! inside a list), or of a table whose columns the service did not describe: the service
+//! here (OpenduckTable::Retyped: a TIMETZ read as TIME, a BIT as BLOB, a collation), or of
+//! a table whose columns the service did not describe: the service
 //! would compare, order and compute with its own.
 bool ReadsRetypedColumns(QueryReads &reads) {
 	for (auto &read : reads.remote) {

@@ -118,21 +118,6 @@ void CheckTypes(ArrowArrayStreamWrapper &stream, const ArrowSchema &expected, co
 	}
 }
 
-//! Whether the wire carries values of `expected` as `arrived` (the mapping every Flight
-//! SQL client sees), so that a cast gives them back exactly.
-bool Carries(const LogicalType &arrived, const LogicalType &expected) {
-	switch (expected.id()) {
-	case LogicalTypeId::HUGEINT:
-	case LogicalTypeId::UHUGEINT:
-		return arrived == LogicalType::DECIMAL(38, 0);
-	case LogicalTypeId::UUID:
-	case LogicalTypeId::ENUM:
-		return arrived.id() == LogicalTypeId::VARCHAR;
-	default:
-		return false;
-	}
-}
-
 //! Runs a shipped query, and reads the types its rows arrive with.
 void OpenShipped(ClientContext &context, ScanData &data, ScanGlobal &global) {
 	global.sql = data.sql;

@@ -642,3 +642,36 @@ def test_copy_a_whole_database_to_the_service_and_back(server, con):
     assert con.sql("SELECT count(*), max(s) FROM back.copied.numbers").fetchall() == [(5000, "999")]
     assert con.sql("SELECT count(*) FROM back.copied.empty").fetchall() == [(0,)]
     con.execute("DROP SCHEMA elsewhere.copied CASCADE")
+
+
+# Types the wire carries as others (UUID and ENUM as VARCHAR, HUGEINT as DECIMAL(38,0))
+# inside lists, arrays, structs and maps.
+NESTED = {
+    "UUID[]": ["['123e4567-e89b-12d3-a456-426614174000'::UUID, NULL]", "[]"],
+    "HUGEINT[2]": ["[-170141183460469231731687303715884105727, 1]"],
+    "STRUCT(u UUID, \"Big One\" UHUGEINT)": ["{'u': '00000000-0000-0000-0000-000000000001', 'Big One': 1}"],
+    "MAP(VARCHAR, HUGEINT[])": ["MAP {'k': [99999999999999999999999999999999999999, NULL]}"],
+    "mood[]": ["['sad', 'happy']"],
+    "STRUCT(m mood, l UUID[])[]": ["[{'m': 'ok', 'l': ['123e4567-e89b-12d3-a456-426614174000']}]"],
+}
+
+
+def test_types_the_wire_changes_are_exact_inside_nested_types(server, reference):
+    with server.connect() as conn, conn.cursor() as cur:
+        for index, type_name in enumerate(NESTED):
+            cur.execute(f"CREATE OR REPLACE TABLE nested_{index} AS {case_sql(type_name, NESTED[type_name])}")
+    con = attached(server)
+    try:
+        for index, type_name in enumerate(NESTED):
+            sql = case_sql(type_name, NESTED[type_name])
+            want = reference.sql(sql)
+            got = con.sql(f"SELECT v FROM cloud.nested_{index}")
+            assert [str(t) for t in got.types] == [str(want.types[0])], type_name
+            got_rows = con.sql(f"SELECT v::VARCHAR FROM cloud.nested_{index}").fetchall()
+            want_rows = reference.sql(f"SELECT v::VARCHAR FROM ({sql})").fetchall()
+            assert sorted(got_rows, key=repr) == sorted(want_rows, key=repr), type_name
+            # A filter on a nested field, in the user's DuckDB or shipped, sees exact values.
+            assert con.sql(f"SELECT count(*) FROM cloud.nested_{index} WHERE v IS NOT NULL").fetchall() == \
+                reference.sql(f"SELECT count(*) FROM ({sql}) WHERE v IS NOT NULL").fetchall(), type_name
+    finally:
+        con.close()
