@@ -87,7 +87,7 @@ def test_replicas_follow_the_writer_and_share_the_reads(cluster):
             for n in range(1, 9):
                 cur.execute(f"INSERT INTO mydb.main.pairs VALUES ({n}), (-{n})")
                 written = time.monotonic()
-                # Every reader (writer or replica, in turn) sees the write
+                # Every reader (writer or replica, at random) sees the write
                 # within a bounded lag; each read here is a new client.
                 def everywhere():
                     for _ in range(4):
