@@ -208,11 +208,7 @@ impl Executor {
                     // Under the session's lease, so that of two statements
                     // only one starts the transaction.
                     run_blocking(conn, move |conn| {
-                        if session.is_pending() {
-                            conn.conn().begin()?;
-                            session.started(access);
-                        }
-                        Ok(())
+                        session.start_if_pending(access, || conn.conn().begin())
                     })
                     .await?;
                 }
@@ -456,10 +452,10 @@ impl Executor {
         let session = self.sessions.get(session_id)?;
         // Committed or not, the transaction is over (DuckDB rolls back a
         // commit that fails) and lets go of the write gate.
-        let ended = if session.is_pending() {
+        let ended = if session.end_if_pending() {
             Ended {
                 outcome: Ok(()),
-                wrote: session.end(),
+                wrote: false,
                 rolled_back_before: false,
             }
         } else {
@@ -477,7 +473,10 @@ impl Executor {
     /// rolled it back while it was idle).
     pub async fn rollback(&self, session_id: &str) -> Result<()> {
         let session = self.sessions.get(session_id)?;
-        if session.is_pending() || session.rolled_back().is_some() {
+        if session.end_if_pending() {
+            return Ok(());
+        }
+        if session.rolled_back().is_some() {
             session.end();
             return Ok(());
         }

@@ -78,9 +78,27 @@ impl SessionInner {
         };
     }
 
-    /// Notes that DuckDB's transaction started, holding `access` until it ends.
-    pub(crate) fn started(&self, access: WriteAccess) {
-        *self.transaction.lock() = Transaction::Open(Some(access));
+    /// If the client's transaction still waits for its first write, starts
+    /// DuckDB's with `begin` and notes that it holds `access` until it ends.
+    /// Atomic with [`SessionInner::end_if_pending`]: a rollback never ends a
+    /// transaction whose DuckDB transaction is just beginning.
+    pub(crate) fn start_if_pending(&self, access: WriteAccess, begin: impl FnOnce() -> Result<()>) -> Result<()> {
+        let mut transaction = self.transaction.lock();
+        if matches!(*transaction, Transaction::Pending) {
+            begin()?;
+            *transaction = Transaction::Open(Some(access));
+        }
+        Ok(())
+    }
+
+    /// Ends the transaction if DuckDB's has not started; whether it did.
+    pub(crate) fn end_if_pending(&self) -> bool {
+        let mut transaction = self.transaction.lock();
+        let pending = matches!(*transaction, Transaction::Pending);
+        if pending {
+            *transaction = Transaction::None;
+        }
+        pending
     }
 
     /// Why the executor rolled the transaction back, if it did.
