@@ -3,6 +3,8 @@
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 
+use crate::Grants;
+
 /// A statement to run: SQL in DuckDB's dialect, the database unqualified
 /// names resolve in, and optional parameter rows (one execution per row).
 #[derive(Debug, Clone)]
@@ -30,6 +32,10 @@ pub struct Statement {
     /// that any write, a sequence's `nextval` included, fails with
     /// `PermissionDenied`.
     pub read_only: bool,
+    /// The databases its user was granted, when not all: a statement that
+    /// reads or changes any other fails with `PermissionDenied` before it
+    /// runs (DuckDB's binder tells which it uses, through views too).
+    pub grants: Option<Grants>,
     /// The most bytes (Arrow memory) of rows the statement may return. One
     /// that returns more fails with `ResourceExhausted` and nothing it did
     /// stands: its own transaction rolls back, and a client's transaction it
@@ -66,6 +72,7 @@ impl Statement {
             session_id: None,
             query_id: None,
             read_only: false,
+            grants: None,
             result_limit: None,
         }
     }

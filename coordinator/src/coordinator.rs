@@ -187,6 +187,26 @@ impl Coordinator {
         }
     }
 
+    /// The database unqualified names resolve in for `principal` when its
+    /// client chose none: [`Coordinator::default_database`], or when that was
+    /// not granted to it, the first granted database that exists.
+    pub fn default_database_of(&self, principal: &Principal) -> String {
+        let default = self.default_database();
+        match principal.grants() {
+            Some(grants) if !grants.may_change(&default) => {
+                let known = self.registry.databases();
+                let granted = grants.databases();
+                granted
+                    .iter()
+                    .find(|database| known.contains(database))
+                    .or(granted.first())
+                    .cloned()
+                    .unwrap_or(default)
+            }
+            _ => default,
+        }
+    }
+
     /// Where `sql` runs in `scope`, and the database it runs in. Snapshots
     /// it names (`"mydb@1a2b3c"`) are attached on their executor first.
     async fn route_in(&self, scope: &Scope, sql: &str) -> Result<(Route, String)> {
@@ -197,7 +217,10 @@ impl Coordinator {
     /// [`Coordinator::route_in`], and whether `sql` is one read-only query
     /// (not an EXPLAIN) as far as sqlparser can tell.
     async fn route_query(&self, scope: &Scope, sql: &str) -> Result<(Route, String, bool)> {
-        let mut database = scope.database.clone().unwrap_or_else(|| self.default_database());
+        let mut database = scope
+            .database
+            .clone()
+            .unwrap_or_else(|| self.default_database_of(&scope.principal));
         let analysis = analyse(sql, &self.registry.known_databases(), &database);
         // A read-only user's SQL must be one query (that sqlparser reads).
         scope.check_writes(analysis.query.is_some())?;
@@ -402,6 +425,7 @@ impl Coordinator {
                 schema: scope.schema.clone().unwrap_or_default(),
                 read_only: scope.principal.is_read_only(),
                 result_limit: 0,
+                grants: scope.principal.grants().map(openduck_remote::grants_to_pb),
             };
             if self.direct_results {
                 location = site.endpoint().map(str::to_string);
@@ -583,6 +607,7 @@ impl Coordinator {
                 database: database.to_string(),
                 schema: scope.schema.clone().unwrap_or_default(),
                 sql: sql.to_string(),
+                grants: scope.principal.grants().map(openduck_remote::grants_to_pb),
             };
             let schema = plan.schema();
             self.plans.put(&query_id, plan, 0);
@@ -628,7 +653,8 @@ impl Coordinator {
                     }
                 };
                 info!(query_id = %query.query_id, "executing a query across executors");
-                self.distributed.track(&query.query_id, plan.execute().await?)
+                let grants = openduck_remote::grants_of(query.grants);
+                self.distributed.track(&query.query_id, plan.execute(grants).await?)
             }
             TicketKind::Fragment(fragment) => {
                 if let Some(rows) = self.started.take(&fragment.query_id) {
@@ -809,6 +835,9 @@ impl Coordinator {
         E: std::fmt::Display + Send + 'static,
     {
         scope.check_writes(false)?;
+        if !target.temporary {
+            scope.check_granted(&target.database)?;
+        }
         let site = self.site_for(&target.database)?;
         scope.check_executor(site.id())?;
         target.session_id = scope.session_id();

@@ -60,6 +60,14 @@ pub enum Error {
     /// A read-only user sent something other than a query.
     #[error("user {0:?} is read-only: it may run queries, not statements that change anything")]
     ReadOnly(String),
+    /// A user granted some databases only named another one.
+    #[error("database {database:?} was not granted to this account; it may use {grants}")]
+    NotGranted {
+        /// The database it named.
+        database: String,
+        /// The databases it was granted.
+        grants: String,
+    },
     /// Encoding or decoding parameter rows failed.
     #[error("invalid parameter rows: {0}")]
     Parameters(#[source] arrow::error::ArrowError),
@@ -77,7 +85,7 @@ impl Error {
             Error::UnknownDatabase(_) => ErrorKind::NotFound,
             Error::Distributed { kind, .. } => *kind,
             Error::OutsideSession { .. } => ErrorKind::FailedPrecondition,
-            Error::ReadOnly(_) => ErrorKind::PermissionDenied,
+            Error::ReadOnly(_) | Error::NotGranted { .. } => ErrorKind::PermissionDenied,
             Error::ResultGone(_) => ErrorKind::NotFound,
             Error::Parameters(_) | Error::HistoryAlone => ErrorKind::InvalidArgument,
         }

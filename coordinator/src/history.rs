@@ -548,6 +548,7 @@ mod tests {
         Principal::User {
             name: name.to_string(),
             read_only: false,
+            grants: None,
         }
     }
 

@@ -1,7 +1,7 @@
 //! Where a client's statements run: its current database and schema, and the
 //! session (a connection held on one executor) it may have open.
 
-use openduck_api::Statement;
+use openduck_api::{Grants, Statement};
 
 use crate::error::{Error, Result};
 use crate::site::SiteSession;
@@ -31,12 +31,14 @@ pub enum Principal {
     /// A holder of the service's token: an operator.
     Token,
     /// A user account, logged in with its password; a read-only one may
-    /// only query.
+    /// only query, one with grants use only those databases.
     User {
         /// The account's name.
         name: String,
         /// Whether it may only query.
         read_only: bool,
+        /// The databases it may use; `None` for all.
+        grants: Option<Grants>,
     },
 }
 
@@ -55,6 +57,20 @@ impl Principal {
     /// in read-only transactions.
     pub fn is_read_only(&self) -> bool {
         matches!(self, Principal::User { read_only: true, .. })
+    }
+
+    /// The databases it may use, when not all.
+    pub fn grants(&self) -> Option<&Grants> {
+        match self {
+            Principal::User { grants, .. } => grants.as_ref(),
+            Principal::Anonymous | Principal::Token => None,
+        }
+    }
+
+    /// Whether it may use `database` (read it, and change it unless it is
+    /// read-only).
+    pub fn may_use(&self, database: &str) -> bool {
+        self.grants().is_none_or(|grants| grants.may_change(database))
     }
 
     /// Whether it may see what `other` did: a user account its own doings,
@@ -88,6 +104,7 @@ impl Scope {
         statement.schema.clone_from(&self.schema);
         statement.session_id = self.session_id();
         statement.read_only = self.principal.is_read_only();
+        statement.grants = self.principal.grants().cloned();
         statement
     }
 
@@ -102,6 +119,17 @@ impl Scope {
             return Err(Error::ReadOnly(self.principal.name().to_string()));
         }
         Ok(())
+    }
+
+    /// Refuses work on a database its principal was not granted.
+    pub(crate) fn check_granted(&self, database: &str) -> Result<()> {
+        match self.principal.grants() {
+            Some(grants) if !grants.may_change(database) => Err(Error::NotGranted {
+                database: database.to_string(),
+                grants: grants.to_string(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Refuses work on `executor` when the session lives on another one.

@@ -197,6 +197,14 @@ impl Error {
         }
     }
 
+    /// What a statement that uses a database its user was not granted gets.
+    pub(crate) fn not_granted(message: String) -> Self {
+        Error::DuckDb {
+            kind: ErrorKind::PermissionDenied,
+            message,
+        }
+    }
+
     /// A DuckDB error classified from its message (`"<Type> Error: ..."`), for
     /// the C API calls that report a message but no error type.
     pub(crate) fn from_duckdb_message(message: String) -> Self {

@@ -14,7 +14,8 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::durable::Durability;
-use crate::engine::{Connection, StatementKind};
+use crate::engine::{Connection, Prepared, StatementKind};
+use openduck_api::Grants;
 pub use openduck_api::{Description, Statement};
 
 use crate::error::{Error, Result};
@@ -259,15 +260,20 @@ impl Executor {
         }
         let conn = self.lease(statement).await?;
         let sql = statement.sql.clone();
+        let grants = statement.grants.clone();
         run_blocking(conn, move |conn| {
             let statements = conn.conn().statements(&sql)?;
             let last = statements.len() - 1;
             match statements.prepare(last) {
-                Ok(prepared) => Ok(Description {
-                    schema: prepared.result_schema()?,
-                    parameters: prepared.parameter_schema(),
-                    is_query: last == 0 && prepared.kind() == StatementKind::Query,
-                }),
+                Ok(prepared) => {
+                    // Not even the columns of a table it may not read.
+                    check_grants(&prepared, grants.as_ref())?;
+                    Ok(Description {
+                        schema: prepared.result_schema()?,
+                        parameters: prepared.parameter_schema(),
+                        is_query: last == 0 && prepared.kind() == StatementKind::Query,
+                    })
+                }
                 Err(_) if last > 0 => Ok(Description {
                     schema: None,
                     parameters: Schema::empty(),
@@ -347,7 +353,7 @@ impl Executor {
             for index in 0..statements.len() {
                 let transaction = conn.conn().statement_transaction(statement.read_only)?;
                 let prepared = statements.prepare(index)?;
-                let kind = guard_kind(conn, prepared.kind())?;
+                let kind = admit(conn, &prepared, &statement)?;
                 let mut run = || -> Result<()> {
                     let mut result = prepared.execute()?;
                     if kind == StatementKind::Dml {
@@ -647,7 +653,38 @@ pub(crate) fn check_parameters_fit(statement: &Statement, count: usize) -> Resul
 
 /// Refuses statements a pooled connection must not run and marks the
 /// connection for disposal when a statement changes its session state.
-pub(crate) fn guard_kind(conn: &PooledConnection, kind: StatementKind) -> Result<StatementKind> {
+/// What a prepared statement of `statement` is, once it is allowed to run:
+/// see [`check_grants`] and [`guard_kind`].
+pub(crate) fn admit(conn: &PooledConnection, prepared: &Prepared<'_>, statement: &Statement) -> Result<StatementKind> {
+    check_grants(prepared, statement.grants.as_ref())?;
+    guard_kind(conn, prepared.kind())
+}
+
+/// Refuses a statement of a user granted some databases only that reads or
+/// changes another one (as DuckDB's binder recorded while preparing it),
+/// or that acts on whole databases.
+fn check_grants(prepared: &Prepared<'_>, grants: Option<&Grants>) -> Result<()> {
+    let Some(grants) = grants else {
+        return Ok(());
+    };
+    let used = prepared.databases()?;
+    if used.whole {
+        return Err(Error::not_granted(format!(
+            "this account may use only the databases it was granted ({grants}): not ATTACH, DETACH, \
+             COPY FROM DATABASE, EXPORT DATABASE, LOAD or PRAGMA"
+        )));
+    }
+    let read = used.read.iter().find(|database| !grants.may_read(database));
+    let changed = used.changed.iter().find(|database| !grants.may_change(database));
+    match (changed, read) {
+        (Some(database), _) | (None, Some(database)) => Err(Error::not_granted(format!(
+            "database {database:?} was not granted to this account; it may use {grants}"
+        ))),
+        (None, None) => Ok(()),
+    }
+}
+
+fn guard_kind(conn: &PooledConnection, kind: StatementKind) -> Result<StatementKind> {
     match kind {
         StatementKind::Transaction => Err(Error::Refused(
             "BEGIN, COMMIT and ROLLBACK in SQL are not supported: use your driver's \

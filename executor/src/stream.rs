@@ -16,7 +16,7 @@ use tracing::debug;
 use crate::durable::Durability;
 use crate::engine::{Interrupter, Prepared, QueryResult, StatementKind};
 use crate::error::{Error, Result};
-use crate::executor::{after_statement, check_parameters_fit, guard_kind, Statement, Writing};
+use crate::executor::{admit, after_statement, check_parameters_fit, Statement, Writing};
 use crate::pool::{Lease, PooledConnection};
 use crate::running::{Registration, RunningQueries};
 
@@ -377,7 +377,7 @@ fn produce(
     for index in 0..last {
         let transaction = conn.conn().statement_transaction(statement.read_only)?;
         let prepared = statements.prepare(index)?;
-        let kind = guard_kind(conn, prepared.kind())?;
+        let kind = admit(conn, &prepared, statement)?;
         *wrote |= writes(kind)?;
         prepared.execute()?;
         drop(prepared);
@@ -388,7 +388,7 @@ fn produce(
     // when the statement fails or its consumer goes away).
     let mut transaction = conn.conn().statement_transaction(statement.read_only)?;
     let prepared = statements.prepare(last)?;
-    let kind = guard_kind(conn, prepared.kind())?;
+    let kind = admit(conn, &prepared, statement)?;
     let last_writes = writes(kind)?;
     if last_writes && matches!(access, Access::ReadOnly) {
         return Ok(Produced::NeedsWriteAccess);

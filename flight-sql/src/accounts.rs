@@ -2,10 +2,12 @@
 //! Handshake with Basic credentials, and the signed, expiring bearer tokens
 //! a login returns.
 //!
-//! The file holds one account per line, `name:hash` or `name:hash:read-only`
-//! (a user who may only query), where `hash` is
-//! `$pbkdf2-sha256$<iterations>$<salt, base64>$<key, base64>`; blank lines and
-//! lines starting with `#` are ignored. `openduck passwd` writes such lines.
+//! The file holds one account per line, `name:hash` then the account's
+//! attributes, each after a `:`: `read-only` (a user who may only query) and
+//! `databases=sales,web` (a user who may use only these databases). `hash`
+//! is `$pbkdf2-sha256$<iterations>$<salt, base64>$<key, base64>`; blank
+//! lines and lines starting with `#` are ignored. `openduck passwd` writes
+//! such lines.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,6 +19,9 @@ use hmac::{Hmac, Mac};
 use parking_lot::Mutex;
 use rand::RngCore;
 use sha2::Sha256;
+
+use openduck_api::Grants;
+use openduck_coordinator::Principal;
 
 use crate::error::{Error, Result};
 
@@ -76,14 +81,64 @@ impl PasswordHash {
     }
 }
 
-/// What an account may do, after its hash in the users file.
+/// The attribute of an account that may only query.
 const READ_ONLY: &str = "read-only";
+/// The attribute that lists the databases of an account that may use only
+/// those: `databases=a,b`.
+const DATABASES: &str = "databases=";
+
+/// What an account may do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Role {
+    /// It may only query.
+    pub read_only: bool,
+    /// The databases it may use; `None` for all.
+    pub grants: Option<Grants>,
+}
+
+impl Role {
+    /// Parses the attributes after an account's hash.
+    fn parse<'a>(attributes: impl Iterator<Item = &'a str>) -> std::result::Result<Self, String> {
+        let mut role = Role::default();
+        for attribute in attributes {
+            if attribute == READ_ONLY && !role.read_only {
+                role.read_only = true;
+            } else if let Some(list) = attribute.strip_prefix(DATABASES).filter(|_| role.grants.is_none()) {
+                let databases: Vec<String> = list.split(',').map(str::trim).map(str::to_string).collect();
+                if databases.iter().any(String::is_empty) {
+                    return Err(format!("{attribute:?} names an empty database"));
+                }
+                role.grants = Some(Grants::new(databases));
+            } else {
+                return Err(format!(
+                    "unknown or repeated attribute {attribute:?}; an account may have {READ_ONLY:?} and {DATABASES}<database>,..."
+                ));
+            }
+        }
+        Ok(role)
+    }
+
+    /// The attributes as the users file writes them, each after a `:`.
+    fn attributes(&self) -> String {
+        let mut text = String::new();
+        if self.read_only {
+            text.push(':');
+            text.push_str(READ_ONLY);
+        }
+        if let Some(grants) = &self.grants {
+            text.push(':');
+            text.push_str(DATABASES);
+            text.push_str(&grants.databases().join(","));
+        }
+        text
+    }
+}
 
 /// One account of a users file.
 #[derive(Clone)]
 struct Account {
     hash: PasswordHash,
-    read_only: bool,
+    role: Role,
 }
 
 /// The accounts of a users file.
@@ -129,16 +184,9 @@ impl UserAccounts {
                     number + 1
                 ));
             }
-            let (hash, read_only) = match rest.split_once(':') {
-                None => (rest, false),
-                Some((hash, READ_ONLY)) => (hash, true),
-                Some((_, role)) => {
-                    return Err(format!(
-                        "line {}: {name:?} has role {role:?}; the one role is {READ_ONLY:?}",
-                        number + 1
-                    ))
-                }
-            };
+            let mut fields = rest.split(':');
+            let hash = fields.next().unwrap_or_default();
+            let role = Role::parse(fields).map_err(|message| format!("line {}: {name:?}: {message}", number + 1))?;
             let hash = PasswordHash::parse(hash).ok_or_else(|| {
                 format!(
                     "line {}: the hash of {name:?} is not ${SCHEME}$<iterations>$<salt>$<key>",
@@ -146,7 +194,7 @@ impl UserAccounts {
                 )
             })?;
             iterations = hash.iterations;
-            if users.insert(name.to_string(), Account { hash, read_only }).is_some() {
+            if users.insert(name.to_string(), Account { hash, role }).is_some() {
                 return Err(format!("line {}: user {name:?} appears twice", number + 1));
             }
         }
@@ -189,9 +237,23 @@ impl UserAccounts {
 }
 
 impl UserAccounts {
-    /// Whether `name` may only query (unknown names may do nothing at all).
-    pub(crate) fn is_read_only(&self, name: &str) -> bool {
-        self.users.get(name).is_none_or(|account| account.read_only)
+    /// What the account `name` may do; `None` when there is no such account.
+    pub fn role(&self, name: &str) -> Option<&Role> {
+        self.users.get(name).map(|account| &account.role)
+    }
+
+    /// Who holds a token issued to `name`: an account removed since may
+    /// do nothing at all (it is read-only, granted no database).
+    pub(crate) fn principal(&self, name: String) -> Principal {
+        let role = self.role(&name).cloned().unwrap_or(Role {
+            read_only: true,
+            grants: Some(Grants::new([])),
+        });
+        Principal::User {
+            name,
+            read_only: role.read_only,
+            grants: role.grants,
+        }
     }
 }
 
@@ -202,13 +264,8 @@ pub fn is_reserved(name: &str) -> bool {
 }
 
 /// The line of the users file for an account (`openduck passwd` writes it).
-pub fn account_line(name: &str, password: &str, read_only: bool) -> String {
-    let role = if read_only {
-        format!(":{READ_ONLY}")
-    } else {
-        String::new()
-    };
-    format!("{name}:{}{role}", hash_password(password))
+pub fn account_line(name: &str, password: &str, role: &Role) -> String {
+    format!("{name}:{}{}", hash_password(password), role.attributes())
 }
 
 /// Issues and checks the bearer tokens of logged-in users: the user name and
@@ -308,19 +365,56 @@ mod tests {
         assert!(PasswordHash::parse(&hash_password("x")).unwrap().verify("x"));
     }
 
+    fn role_of(accounts: &UserAccounts, name: &str) -> (bool, Option<Vec<String>>) {
+        match accounts.principal(name.to_string()) {
+            Principal::User { read_only, grants, .. } => (read_only, grants.map(|g| g.databases().to_vec())),
+            other => panic!("not a user: {other:?}"),
+        }
+    }
+
     #[tokio::test]
-    async fn read_only_accounts_are_marked_so() {
-        let file = format!("alice:{}\nreader:{}:read-only\n", fast_hash("a"), fast_hash("r"));
+    async fn accounts_carry_their_role_and_grants() {
+        let file = format!(
+            "alice:{}\nreader:{}:read-only\nsales:{}:databases=web, sales\nboth:{}:read-only:databases=web\n",
+            fast_hash("a"),
+            fast_hash("r"),
+            fast_hash("s"),
+            fast_hash("b")
+        );
         let accounts = UserAccounts::parse(&file).unwrap();
         assert!(accounts.login("reader", "r").await && accounts.login("alice", "a").await);
-        assert!(accounts.is_read_only("reader"));
-        assert!(!accounts.is_read_only("alice"));
-        assert!(accounts.is_read_only("nobody"));
-        assert!(UserAccounts::parse(&format!("x:{}:admin", fast_hash("x"))).is_err());
+        assert!(accounts.login("sales", "s").await);
+        let web = |names: &[&str]| Some(names.iter().map(|name| name.to_string()).collect::<Vec<_>>());
+        assert_eq!(role_of(&accounts, "alice"), (false, None));
+        assert_eq!(role_of(&accounts, "reader"), (true, None));
+        assert_eq!(role_of(&accounts, "sales"), (false, web(&["sales", "web"])));
+        assert_eq!(role_of(&accounts, "both"), (true, web(&["web"])));
+        // A token of an account removed since may do nothing.
+        assert_eq!(role_of(&accounts, "nobody"), (true, web(&[])));
+        for attributes in [
+            ":admin",
+            ":databases=",
+            ":databases=a,,b",
+            ":read-only:read-only",
+            ":databases=a:databases=b",
+        ] {
+            let line = format!("x:{}{attributes}", fast_hash("x"));
+            assert!(UserAccounts::parse(&line).is_err(), "{attributes}");
+        }
         assert!(UserAccounts::parse(&format!("token:{}", fast_hash("x"))).is_err());
-        let line = account_line("bob", "pw", true);
-        assert!(line.starts_with("bob:$pbkdf2-sha256$") && line.ends_with(":read-only"));
-        assert!(UserAccounts::parse(&line).unwrap().is_read_only("bob"));
+        // Lines written for a role read back as that role.
+        let role = Role {
+            read_only: true,
+            grants: Some(Grants::new(["web".to_string()])),
+        };
+        let line = account_line("bob", "pw", &role);
+        assert!(line.starts_with("bob:$pbkdf2-sha256$") && line.ends_with(":read-only:databases=web"));
+        assert_eq!(UserAccounts::parse(&line).unwrap().role("bob"), Some(&role));
+        let line = account_line("carol", "pw", &Role::default());
+        assert_eq!(
+            UserAccounts::parse(&line).unwrap().role("carol"),
+            Some(&Role::default())
+        );
     }
 
     #[test]

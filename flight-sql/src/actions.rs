@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use arrow_flight::sql::{Any, Command, TicketStatementQuery};
 use arrow_flight::{Action, ActionType, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus, FlightInfo};
 use bytes::Bytes;
-use openduck_coordinator::{Cancelled, Coordinator};
+use openduck_coordinator::{Cancelled, Coordinator, Principal};
 use openduck_proto::flight_session::{
     close_session_result, session_option_value, set_session_options_result, CloseSessionResult,
     GetSessionOptionsResult, SessionOptionValue, SetSessionOptionsRequest, SetSessionOptionsResult,
@@ -17,7 +17,7 @@ use tonic::Request;
 
 use crate::connection::client_of;
 use crate::error::{Error, Result};
-use crate::service::OpenDuckFlightSql;
+use crate::service::{principal_of, OpenDuckFlightSql};
 use crate::session::ConnectionId;
 
 const CANCEL_FLIGHT_INFO: &str = "CancelFlightInfo";
@@ -61,12 +61,15 @@ pub(crate) async fn do_action(service: &OpenDuckFlightSql, request: &Request<Act
         SET_SESSION_OPTIONS => {
             let options = SetSessionOptionsRequest::decode(action.body.clone()).map_err(invalid)?;
             let client = session_client(request)?;
-            Ok(set_session_options(service, client, options).encode_to_vec().into())
+            let principal = principal_of(request);
+            Ok(set_session_options(service, client, &principal, options)
+                .encode_to_vec()
+                .into())
         }
         GET_SESSION_OPTIONS => {
             let client = session_client(request)?;
             let (catalog, schema) = service.sessions.options(client);
-            let catalog = catalog.unwrap_or_else(|| service.coordinator.default_database());
+            let catalog = catalog.unwrap_or_else(|| service.default_database(request));
             let schema = schema.unwrap_or_else(|| "main".to_string());
             let session_options = HashMap::from([
                 (CATALOG.to_string(), string_value(catalog)),
@@ -98,6 +101,7 @@ fn string_value(value: String) -> SessionOptionValue {
 fn set_session_options(
     service: &OpenDuckFlightSql,
     client: ConnectionId,
+    principal: &Principal,
     request: SetSessionOptionsRequest,
 ) -> SetSessionOptionsResult {
     use set_session_options_result::ErrorValue;
@@ -111,7 +115,10 @@ fn set_session_options(
         let outcome = match (name.as_str(), value) {
             (CATALOG | SCHEMA, Err(error)) => Err(error),
             (CATALOG, Ok(catalog)) => match catalog {
-                Some(name) if !service.coordinator.catalogs().contains(&name) => Err(ErrorValue::InvalidValue),
+                // One not granted is as good as unknown to this principal.
+                Some(name) if !service.coordinator.catalogs().contains(&name) || !principal.may_use(&name) => {
+                    Err(ErrorValue::InvalidValue)
+                }
                 catalog => {
                     service.sessions.set_catalog(client, catalog);
                     Ok(())

@@ -93,10 +93,7 @@ impl Credentials {
             if is_token(bearer.as_bytes()) {
                 Some(Principal::Token)
             } else if let Some(accounts) = &self.accounts {
-                self.issuer.verify(bearer).map(|name| Principal::User {
-                    read_only: accounts.is_read_only(&name),
-                    name,
-                })
+                self.issuer.verify(bearer).map(|name| accounts.principal(name))
             } else {
                 None
             }
@@ -282,7 +279,8 @@ mod tests {
             credentials.check(Some(bearer.as_bytes())),
             Verdict::Accepted(Principal::User {
                 name: "ann".into(),
-                read_only: true
+                read_only: true,
+                grants: None,
             })
         );
         assert_eq!(

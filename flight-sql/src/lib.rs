@@ -45,7 +45,7 @@ mod session;
 mod sql_info;
 mod streams;
 
-pub use accounts::{account_line, is_reserved, UserAccounts};
+pub use accounts::{account_line, is_reserved, Role, UserAccounts};
 pub use error::{Error, Result};
 pub use openduck_remote::ServerTls;
 pub use server::{serve, RunningServer, ServerConfig, DEFAULT_STREAMS_PER_CONNECTION};

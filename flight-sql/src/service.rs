@@ -132,7 +132,7 @@ impl OpenDuckFlightSql {
         let database = scope
             .database
             .clone()
-            .unwrap_or_else(|| self.coordinator.default_database());
+            .unwrap_or_else(|| self.coordinator.default_database_of(&scope.principal));
         self.coordinator
             .history()
             .record(&scope.principal, &database, kind, sql)
@@ -142,11 +142,35 @@ impl OpenDuckFlightSql {
     /// who sends them.
     pub(crate) fn scope<T>(&self, request: &Request<T>, transaction: Option<&Bytes>) -> Result<Scope> {
         let mut scope = self.sessions.scope(client_of(request), transaction)?;
-        if let Some(principal) = request.extensions().get::<Principal>() {
-            scope.principal = principal.clone();
-        }
+        scope.principal = principal_of(request);
         Ok(scope)
     }
+
+    /// The primary and foreign key columns of the tables the request's
+    /// principal may see.
+    async fn keys<T>(&self, request: &Request<T>) -> Result<Vec<openduck_api::KeyColumn>> {
+        let principal = principal_of(request);
+        let mut keys = self.coordinator.keys().await?;
+        // A foreign key references a table of its own database.
+        keys.retain(|key| lists(&principal, &key.catalog));
+        Ok(keys)
+    }
+
+    /// The database a request's unqualified names resolve in when its
+    /// client chose none.
+    pub(crate) fn default_database<T>(&self, request: &Request<T>) -> String {
+        self.coordinator.default_database_of(&principal_of(request))
+    }
+}
+
+/// Who sends a request, as authentication established it.
+pub(crate) fn principal_of<T>(request: &Request<T>) -> Principal {
+    request.extensions().get::<Principal>().cloned().unwrap_or_default()
+}
+
+/// Whether `principal` may see `catalog` in listings.
+fn lists(principal: &Principal, catalog: &str) -> bool {
+    principal.may_use(catalog)
 }
 
 /// A FlightInfo whose one endpoint's ticket is the metadata command itself.
@@ -359,11 +383,14 @@ impl FlightSqlService for OpenDuckFlightSql {
     async fn do_get_catalogs(
         &self,
         query: CommandGetCatalogs,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
+        let principal = principal_of(&request);
         let mut builder = query.into_builder();
         for catalog in self.coordinator.catalogs() {
-            builder.append(catalog);
+            if lists(&principal, &catalog) {
+                builder.append(catalog);
+            }
         }
         Ok(Response::new(encode_batch(builder.build().map_err(Error::from)?)))
     }
@@ -380,8 +407,9 @@ impl FlightSqlService for OpenDuckFlightSql {
     async fn do_get_schemas(
         &self,
         query: CommandGetDbSchemas,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
+        let principal = principal_of(&request);
         let filter = CatalogFilter {
             catalog: query.catalog.clone(),
             schema_pattern: query.db_schema_filter_pattern.clone(),
@@ -389,7 +417,7 @@ impl FlightSqlService for OpenDuckFlightSql {
         };
         let schemas = self.coordinator.schemas(&filter).await.map_err(Error::from)?;
         let mut builder = query.into_builder();
-        for (catalog, schema) in schemas {
+        for (catalog, schema) in schemas.into_iter().filter(|(catalog, _)| lists(&principal, catalog)) {
             builder.append(catalog, schema);
         }
         Ok(Response::new(encode_batch(builder.build().map_err(Error::from)?)))
@@ -407,8 +435,9 @@ impl FlightSqlService for OpenDuckFlightSql {
     async fn do_get_tables(
         &self,
         query: CommandGetTables,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
+        let principal = principal_of(&request);
         let filter = CatalogFilter {
             catalog: query.catalog.clone(),
             schema_pattern: query.db_schema_filter_pattern.clone(),
@@ -422,7 +451,7 @@ impl FlightSqlService for OpenDuckFlightSql {
             .map_err(Error::from)?;
         let mut builder = query.into_builder();
         let empty = Schema::empty();
-        for table in tables {
+        for table in tables.into_iter().filter(|table| lists(&principal, &table.catalog)) {
             let kind = table.kind.as_str();
             if !wanted_types.is_empty() && !wanted_types.iter().any(|wanted| wanted == kind) {
                 continue;
@@ -491,9 +520,9 @@ impl FlightSqlService for OpenDuckFlightSql {
     async fn do_get_primary_keys(
         &self,
         query: CommandGetPrimaryKeys,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let keys = self.coordinator.keys().await.map_err(Error::from)?;
+        let keys = self.keys(&request).await?;
         let table = TableRef::new(&query.catalog, &query.db_schema, &query.table);
         Ok(Response::new(encode_batch(metadata::primary_keys(&keys, table)?)))
     }
@@ -513,9 +542,9 @@ impl FlightSqlService for OpenDuckFlightSql {
     async fn do_get_exported_keys(
         &self,
         query: CommandGetExportedKeys,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let keys = self.coordinator.keys().await.map_err(Error::from)?;
+        let keys = self.keys(&request).await?;
         let pk = TableRef::new(&query.catalog, &query.db_schema, &query.table);
         Ok(Response::new(encode_batch(metadata::foreign_keys(
             &keys,
@@ -539,9 +568,9 @@ impl FlightSqlService for OpenDuckFlightSql {
     async fn do_get_imported_keys(
         &self,
         query: CommandGetImportedKeys,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let keys = self.coordinator.keys().await.map_err(Error::from)?;
+        let keys = self.keys(&request).await?;
         let fk = TableRef::new(&query.catalog, &query.db_schema, &query.table);
         Ok(Response::new(encode_batch(metadata::foreign_keys(
             &keys,
@@ -565,9 +594,9 @@ impl FlightSqlService for OpenDuckFlightSql {
     async fn do_get_cross_reference(
         &self,
         query: CommandGetCrossReference,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let keys = self.coordinator.keys().await.map_err(Error::from)?;
+        let keys = self.keys(&request).await?;
         let pk = TableRef::new(&query.pk_catalog, &query.pk_db_schema, &query.pk_table);
         let fk = TableRef::new(&query.fk_catalog, &query.fk_db_schema, &query.fk_table);
         Ok(Response::new(encode_batch(metadata::foreign_keys(
@@ -602,7 +631,7 @@ impl FlightSqlService for OpenDuckFlightSql {
     ) -> Result<i64, Status> {
         note_put_kind("ingest");
         let client = client_of(&request);
-        let mut target = ingest_target(&command, &self.coordinator.default_database())?;
+        let mut target = ingest_target(&command, &self.default_database(&request))?;
         if target.temporary {
             // A temporary table lives on the connection that creates it.
             self.sessions
@@ -631,16 +660,17 @@ impl FlightSqlService for OpenDuckFlightSql {
         let client = client_of(&request);
         // The transaction lives on the executor of the client's current
         // catalog (in a cluster, databases live on different executors).
-        let catalog = client.and_then(|client| self.sessions.options(client).0);
+        let catalog = client
+            .and_then(|client| self.sessions.options(client).0)
+            .unwrap_or_else(|| self.default_database(&request));
         let session = self
             .sessions
             .pin(client, async {
-                Ok(self.coordinator.open_session(catalog.as_deref()).await?)
+                Ok(self.coordinator.open_session(Some(&catalog)).await?)
             })
             .await?;
         let id = self.sessions.start_transaction(client)?;
-        let principal = request.extensions().get::<Principal>().cloned().unwrap_or_default();
-        if let Err(error) = self.coordinator.begin(&session, &principal).await {
+        if let Err(error) = self.coordinator.begin(&session, &principal_of(&request)).await {
             let _ = self.sessions.end_transaction(client, &id);
             return Err(Error::from(error).into());
         }

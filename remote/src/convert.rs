@@ -6,7 +6,7 @@ use arrow::error::ArrowError;
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use openduck_api::{
-    CatalogFilter, ColumnStatistics, Description, IngestMode, IngestTarget, KeyColumn, Statement, TableEntry,
+    CatalogFilter, ColumnStatistics, Description, Grants, IngestMode, IngestTarget, KeyColumn, Statement, TableEntry,
     TableKind, TableName, TableStatistics,
 };
 use openduck_proto as pb;
@@ -47,6 +47,7 @@ pub fn statement_of(ticket: pb::FragmentTicket) -> Result<Statement, ArrowError>
     statement.session_id = Some(ticket.session_id).filter(|id| !id.is_empty());
     statement.query_id = Some(ticket.query_id).filter(|id| !id.is_empty());
     statement.read_only = ticket.read_only;
+    statement.grants = grants_of(ticket.grants);
     statement.result_limit = Some(ticket.result_limit).filter(|limit| *limit > 0);
     if !ticket.parameters.is_empty() {
         statement = statement.with_parameters(batch_from_bytes(&ticket.parameters)?);
@@ -71,7 +72,20 @@ pub fn ticket_of(statement: &Statement, executor_id: &str) -> Result<pb::Fragmen
         schema: statement.schema.clone().unwrap_or_default(),
         read_only: statement.read_only,
         result_limit: statement.result_limit.unwrap_or_default(),
+        grants: statement.grants.as_ref().map(grants_to_pb),
     })
+}
+
+/// The grants a ticket carries.
+pub fn grants_of(grants: Option<pb::Grants>) -> Option<Grants> {
+    grants.map(|grants| Grants::new(grants.databases))
+}
+
+/// Grants as a ticket carries them.
+pub fn grants_to_pb(grants: &Grants) -> pb::Grants {
+    pb::Grants {
+        databases: grants.databases().to_vec(),
+    }
 }
 
 pub(crate) fn description_to_pb(description: &Description) -> Result<pb::Description, ArrowError> {

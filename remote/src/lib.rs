@@ -42,7 +42,7 @@ mod tls;
 
 pub use client::RemoteExecutor;
 pub use connections::{tag_of, Connections, LingeringTcp, Tagged, LINGER};
-pub use convert::{batch_from_bytes, batch_to_bytes, statement_of, ticket_of};
+pub use convert::{batch_from_bytes, batch_to_bytes, grants_of, grants_to_pb, statement_of, ticket_of};
 pub use error::{Error, Result};
 pub use health::{Health, HEALTH_PATH_PREFIX};
 pub use results::{encode_results, for_client, incoming_batches, Receiver};

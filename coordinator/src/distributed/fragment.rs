@@ -33,7 +33,7 @@ use futures::{stream, TryStreamExt};
 use openduck_api::{ErrorKind, Statement};
 use tracing::{info, Instrument};
 
-use super::QuerySpan;
+use super::QueryContext;
 use crate::error::Error;
 use crate::site::Site;
 
@@ -203,12 +203,13 @@ impl ExecutionPlan for FragmentExec {
     }
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
-        let span = context
-            .session_config()
-            .get_extension::<QuerySpan>()
-            .map_or_else(tracing::Span::current, |query| query.0.clone());
+        let query = context.session_config().get_extension::<QueryContext>();
+        let span = query
+            .as_ref()
+            .map_or_else(tracing::Span::current, |query| query.span.clone());
         let site = self.site.clone();
-        let statement = Statement::new(self.database.clone(), self.sql.clone());
+        let mut statement = Statement::new(self.database.clone(), self.sql.clone());
+        statement.grants = query.and_then(|query| query.grants.clone());
         let schema = SchemaRef::clone(&self.schema);
         let rows = MetricBuilder::new(&self.metrics).output_rows(partition);
         let bytes = MetricBuilder::new(&self.metrics).counter("bytes_received", partition);

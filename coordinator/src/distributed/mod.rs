@@ -26,7 +26,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::{execute_stream, ExecutionPlan};
 use datafusion::prelude::SessionConfig;
 use futures::{StreamExt, TryStreamExt};
-use openduck_api::ErrorKind;
+use openduck_api::{ErrorKind, Grants};
 use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
@@ -126,24 +126,30 @@ impl DistributedPlan {
             .map_err(from_datafusion)
     }
 
-    /// Runs it, streaming the rows as the LOCAL operators produce them.
-    pub(crate) async fn execute(mut self) -> Result<ResultStream> {
+    /// Runs it for a user granted `grants` (`None` for all databases),
+    /// streaming the rows as the LOCAL operators produce them.
+    pub(crate) async fn execute(mut self, grants: Option<Grants>) -> Result<ResultStream> {
         let physical = self.physical().await?;
         // DataFusion runs parts of the plan in tasks of their own, where the
         // current span is gone: the fragments find the query's span here.
-        self.state
-            .config_mut()
-            .set_extension(Arc::new(QuerySpan(tracing::Span::current())));
+        self.state.config_mut().set_extension(Arc::new(QueryContext {
+            span: tracing::Span::current(),
+            grants,
+        }));
         let stream = execute_stream(physical, self.state.task_ctx()).map_err(from_datafusion)?;
         let schema = stream.schema();
         Ok(ResultStream::new(schema, stream.map_err(from_datafusion).boxed()))
     }
 }
 
-/// The span of the query a plan runs for, which its fragments' calls to
-/// executors are children of.
+/// What the fragments of a running plan need to know of its query.
 #[derive(Debug)]
-pub(crate) struct QuerySpan(pub(crate) tracing::Span);
+pub(crate) struct QueryContext {
+    /// The query's span, which the fragments' calls to executors are children of.
+    pub(crate) span: tracing::Span,
+    /// The databases its user was granted; the fragments' statements carry them.
+    pub(crate) grants: Option<Grants>,
+}
 
 /// The coordinator's error for a DataFusion error: an executor's own error
 /// comes back out as it went in; DataFusion's are classified.

@@ -418,4 +418,65 @@ mod tests {
         let _next = conn.begin_query();
         assert!(conn.execute_batch("SELECT 1").is_ok());
     }
+    #[test]
+    fn a_prepared_statement_tells_the_databases_it_reads_and_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Arc::new(Database::open("memory", Path::new(":memory:"), &[]).unwrap());
+        let conn = database.connect().unwrap();
+        conn.execute_batch(&format!(
+            "ATTACH '{}' AS sales; ATTACH '{}' AS hr; \
+             CREATE TABLE sales.orders AS SELECT 1 AS id; CREATE TABLE hr.people AS SELECT 1 AS id; \
+             CREATE SEQUENCE hr.ids; CREATE VIEW sales.everyone AS SELECT * FROM hr.people; USE sales",
+            dir.path().join("sales.duckdb").display(),
+            dir.path().join("hr.duckdb").display()
+        ))
+        .unwrap();
+        let uses = |sql: &str| {
+            let statements = conn.statements(sql).unwrap();
+            let databases = statements.prepare(0).unwrap().databases().unwrap();
+            let names = |set: &std::collections::BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>().join(",");
+            (names(&databases.read), names(&databases.changed))
+        };
+        let both = |read: &str, changed: &str| (read.to_string(), changed.to_string());
+        assert_eq!(uses("SELECT 1"), both("", ""));
+        assert_eq!(uses("SELECT * FROM orders"), both("sales", ""));
+        // Through a view, a table function and a subquery.
+        assert_eq!(uses("SELECT * FROM everyone"), both("hr", ""));
+        assert_eq!(uses("SELECT * FROM query_table('hr.people')"), both("hr", ""));
+        assert_eq!(
+            uses("SELECT * FROM orders WHERE id IN (SELECT id FROM hr.main.people)"),
+            both("hr,sales", "")
+        );
+        assert_eq!(uses("INSERT INTO hr.people SELECT id FROM orders"), both("sales", "hr"));
+        assert_eq!(uses("SELECT nextval('hr.ids')"), both("", "hr"));
+        assert_eq!(uses("DROP TABLE hr.people"), both("hr", "hr"));
+        assert_eq!(uses("CREATE TABLE hr.more (id INTEGER)"), both("", "hr"));
+        for sql in [
+            "SELECT 1",
+            "CREATE VIEW sales.v AS SELECT * FROM hr.people",
+            "USE hr",
+            "SHOW TABLES",
+            "DESCRIBE orders",
+            "SELECT * FROM pragma_table_info('orders')",
+            "PRAGMA table_info('orders')",
+        ] {
+            let statements = conn.statements(sql).unwrap();
+            assert!(!statements.prepare(0).unwrap().databases().unwrap().whole, "{sql}");
+        }
+        for sql in [
+            "DETACH hr",
+            "ATTACH ':memory:' AS scratch",
+            "COPY FROM DATABASE hr TO sales",
+            "EXPORT DATABASE hr TO 'x'",
+            "LOAD json",
+            "PRAGMA force_checkpoint",
+        ] {
+            // COPY FROM DATABASE is BEGIN, two COPY_DATABASE statements, COMMIT.
+            let statements = conn.statements(sql).unwrap();
+            let whole = (0..statements.len())
+                .filter_map(|index| statements.prepare(index).ok())
+                .any(|prepared| prepared.databases().unwrap().whole);
+            assert!(whole, "{sql}");
+        }
+    }
 }

@@ -1,0 +1,89 @@
+//! Compiles `cpp/statement_databases.cpp`, the one piece of the executor that
+//! needs DuckDB's C++ API (which databases a prepared statement reads and
+//! changes, as DuckDB's binder recorded them), against the headers of the
+//! exact DuckDB sources the `libduckdb-sys` crate bundles. The headers come
+//! from that crate's source archive, not from its build directory: Cargo
+//! does not run its build script before this one.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() {
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
+    let source = "cpp/statement_databases.cpp";
+    println!("cargo:rerun-if-changed={source}");
+    println!("cargo:rerun-if-changed=build.rs");
+
+    let archive = libduckdb_sys_dir().join("duckdb.tar.gz");
+    println!("cargo:rerun-if-changed={}", archive.display());
+    let include = out.join("duckdb/src/include");
+    if !include.join("duckdb.h").exists() {
+        unpack_headers(&archive, &out);
+    }
+
+    cc::Build::new()
+        .cpp(true)
+        .std("c++17")
+        .file(source)
+        .include(&include)
+        // As libduckdb-sys compiles DuckDB for every profile this workspace uses.
+        .define("NDEBUG", None)
+        .warnings(true)
+        .flag_if_supported("-Wno-unused-parameter")
+        .compile("openduck_executor_cpp");
+}
+
+/// The directory of the `libduckdb-sys` package this workspace locked.
+fn libduckdb_sys_dir() -> PathBuf {
+    let metadata = cargo_metadata(true).or_else(|offline| {
+        // A build of one package may not have fetched every package of the
+        // workspace that `cargo metadata` resolves.
+        cargo_metadata(false).map_err(|online| format!("{offline}\n{online}"))
+    });
+    let metadata = metadata.unwrap_or_else(|error| panic!("cargo metadata failed: {error}"));
+    let package = metadata["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|package| package["name"] == "libduckdb-sys")
+        .expect("libduckdb-sys among the packages");
+    let manifest_path = package["manifest_path"].as_str().expect("a manifest path");
+    Path::new(manifest_path)
+        .parent()
+        .expect("a package directory")
+        .to_path_buf()
+}
+
+/// `cargo metadata` of this workspace, for the platform being built.
+fn cargo_metadata(offline: bool) -> Result<serde_json::Value, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+    let mut command = Command::new(cargo);
+    command
+        .args(["metadata", "--format-version", "1", "--filter-platform"])
+        .arg(std::env::var("TARGET").expect("TARGET"))
+        .arg("--manifest-path")
+        .arg(&manifest);
+    if offline {
+        command.arg("--offline");
+    }
+    let output = command.output().map_err(|error| format!("cannot run cargo: {error}"))?;
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    serde_json::from_slice(&output.stdout).map_err(|error| format!("cargo metadata's JSON: {error}"))
+}
+
+/// Unpacks `duckdb/src/include` of the archive into `out`.
+fn unpack_headers(archive: &Path, out: &Path) {
+    let file = File::open(archive).unwrap_or_else(|error| panic!("cannot open {}: {error}", archive.display()));
+    let mut entries = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    for entry in entries.entries().expect("a tar archive") {
+        let mut entry = entry.expect("an archive entry");
+        let path = entry.path().expect("an entry path").into_owned();
+        if path.starts_with("duckdb/src/include") {
+            entry.unpack_in(out).expect("unpacked header");
+        }
+    }
+}
