@@ -1,6 +1,6 @@
-//! Compiles `cpp/statement_databases.cpp`, the one piece of the executor that
-//! needs DuckDB's C++ API (which databases a prepared statement reads and
-//! changes, as DuckDB's binder recorded them), against the headers of the
+//! Compiles `cpp/statement_uses.cpp`, the one piece of the executor that
+//! needs DuckDB's C++ API (what a prepared statement touches, as DuckDB bound
+//! and planned it), against the headers of the
 //! exact DuckDB sources the `libduckdb-sys` crate bundles. The headers come
 //! from that crate's source archive, not from its build directory: Cargo
 //! does not run its build script before this one.
@@ -11,15 +11,25 @@ use std::process::Command;
 
 fn main() {
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
-    let source = "cpp/statement_databases.cpp";
+    let source = "cpp/statement_uses.cpp";
     println!("cargo:rerun-if-changed={source}");
     println!("cargo:rerun-if-changed=build.rs");
 
-    let archive = libduckdb_sys_dir().join("duckdb.tar.gz");
+    let (package, version, lock) = libduckdb_sys();
+    // A new DuckDB is a new libduckdb-sys in Cargo.lock: its headers then, in a
+    // directory of their own.
+    println!("cargo:rerun-if-changed={}", lock.display());
+    let archive = package.join("duckdb.tar.gz");
     println!("cargo:rerun-if-changed={}", archive.display());
-    let include = out.join("duckdb/src/include");
-    if !include.join("duckdb.h").exists() {
-        unpack_headers(&archive, &out);
+    let headers = out.join(format!("libduckdb-sys-{version}"));
+    let include = headers.join("duckdb/src/include");
+    if !include.exists() {
+        // Unpacked aside, then moved into place whole: never half the headers.
+        let partial = out.join("headers.partial");
+        let _ = std::fs::remove_dir_all(&partial);
+        std::fs::create_dir_all(&partial).expect("a directory for the headers");
+        unpack_headers(&archive, &partial);
+        std::fs::rename(&partial, &headers).expect("the headers moved into place");
     }
 
     cc::Build::new()
@@ -27,32 +37,46 @@ fn main() {
         .std("c++17")
         .file(source)
         .include(&include)
-        // As libduckdb-sys compiles DuckDB for every profile this workspace uses.
+        // As libduckdb-sys compiles DuckDB when its profile has no debug
+        // assertions (this workspace's profiles never give dependencies any).
         .define("NDEBUG", None)
         .warnings(true)
         .flag_if_supported("-Wno-unused-parameter")
         .compile("openduck_executor_cpp");
 }
 
-/// The directory of the `libduckdb-sys` package this workspace locked.
-fn libduckdb_sys_dir() -> PathBuf {
+/// The directory and version of the `libduckdb-sys` package this workspace
+/// locked, and the lock file.
+fn libduckdb_sys() -> (PathBuf, String, PathBuf) {
     let metadata = cargo_metadata(true).or_else(|offline| {
         // A build of one package may not have fetched every package of the
         // workspace that `cargo metadata` resolves.
         cargo_metadata(false).map_err(|online| format!("{offline}\n{online}"))
     });
     let metadata = metadata.unwrap_or_else(|error| panic!("cargo metadata failed: {error}"));
-    let package = metadata["packages"]
+    let packages: Vec<&serde_json::Value> = metadata["packages"]
         .as_array()
         .into_iter()
         .flatten()
-        .find(|package| package["name"] == "libduckdb-sys")
-        .expect("libduckdb-sys among the packages");
+        .filter(|package| package["name"] == "libduckdb-sys")
+        .collect();
+    let [package] = packages[..] else {
+        panic!(
+            "expected one libduckdb-sys among the packages, found {}",
+            packages.len()
+        );
+    };
     let manifest_path = package["manifest_path"].as_str().expect("a manifest path");
-    Path::new(manifest_path)
-        .parent()
-        .expect("a package directory")
-        .to_path_buf()
+    let version = package["version"].as_str().expect("a version").to_string();
+    let root = metadata["workspace_root"].as_str().expect("a workspace root");
+    (
+        Path::new(manifest_path)
+            .parent()
+            .expect("a package directory")
+            .to_path_buf(),
+        version,
+        Path::new(root).join("Cargo.lock"),
+    )
 }
 
 /// `cargo metadata` of this workspace, for the platform being built.

@@ -15,16 +15,19 @@ pub struct Grants {
 }
 
 impl Grants {
-    /// Grants of `databases` (compared as DuckDB compares catalog names,
-    /// ignoring case).
+    /// Grants of `databases`, in their order (names compare as DuckDB
+    /// compares catalog names, ignoring case; a repeated one counts once).
     pub fn new(databases: impl IntoIterator<Item = String>) -> Self {
-        let mut databases: Vec<String> = databases.into_iter().collect();
-        databases.sort();
-        databases.dedup();
-        Grants { databases }
+        let mut unique: Vec<String> = Vec::new();
+        for database in databases {
+            if !unique.iter().any(|known| known.eq_ignore_ascii_case(&database)) {
+                unique.push(database);
+            }
+        }
+        Grants { databases: unique }
     }
 
-    /// The databases granted, sorted.
+    /// The databases granted, in the order granted.
     pub fn databases(&self) -> &[String] {
         &self.databases
     }
@@ -61,8 +64,8 @@ mod tests {
 
     #[test]
     fn grants_cover_their_databases_and_snapshots_and_let_built_ins_be_read() {
-        let grants = Grants::new(["sales".to_string(), "Web".to_string(), "sales".to_string()]);
-        assert_eq!(grants.databases(), ["Web", "sales"]);
+        let grants = Grants::new(["sales".to_string(), "Web".to_string(), "SALES".to_string()]);
+        assert_eq!(grants.databases(), ["sales", "Web"]);
         assert!(grants.may_change("sales") && grants.may_change("SALES") && grants.may_change("web"));
         assert!(grants.may_read("sales@1a2b3c") && grants.may_change("sales@1a2b3c"));
         assert!(grants.may_change("temp"));
@@ -72,6 +75,6 @@ mod tests {
             assert!(grants.may_read(built_in) && !grants.may_change(built_in), "{built_in}");
         }
         assert!(!Grants::new([]).may_read("sales"));
-        assert_eq!(grants.to_string(), "Web, sales");
+        assert_eq!(grants.to_string(), "sales, Web");
     }
 }

@@ -198,7 +198,7 @@ impl Coordinator {
                 let granted = grants.databases();
                 granted
                     .iter()
-                    .find(|database| known.contains(database))
+                    .find_map(|database| known.iter().find(|name| name.eq_ignore_ascii_case(database)))
                     .or(granted.first())
                     .cloned()
                     .unwrap_or(default)
@@ -231,8 +231,21 @@ impl Coordinator {
                 _ => Err(Error::HistoryAlone),
             };
         }
+        if scope.principal.grants().is_some() {
+            // Not even attached, the snapshot of a database it was not granted.
+            for snapshot in analysis.snapshots() {
+                scope.check_granted(snapshot)?;
+            }
+        }
         let preferred = scope.session.as_ref().map(|session| session.executor_id.as_str());
         let route = self.route(&database, &analysis, preferred)?;
+        if let Route::Spanning { .. } = route {
+            // Planned here, its columns would be described before any executor
+            // checks a fragment (each still does).
+            for touched in &analysis.touched {
+                scope.check_granted(touched)?;
+            }
+        }
         if let Route::Site(site) = &route {
             for snapshot in analysis.snapshots() {
                 site.executor().attach_snapshot(snapshot).await?;

@@ -14,8 +14,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::durable::Durability;
-use crate::engine::{Connection, Prepared, StatementKind};
-use openduck_api::Grants;
+use crate::engine::{Connection, StatementKind};
 pub use openduck_api::{Description, Statement};
 
 use crate::error::{Error, Result};
@@ -251,6 +250,7 @@ impl Executor {
     /// the rows stream.
     pub async fn describe(&self, statement: &Statement) -> Result<Description> {
         if let Some(clone) = crate::clone::parse(&statement.sql) {
+            refuse_clone_with_grants(statement)?;
             clone?;
             return Ok(Description {
                 schema: Some(Arc::new(clone_result_schema())),
@@ -264,16 +264,14 @@ impl Executor {
         run_blocking(conn, move |conn| {
             let statements = conn.conn().statements(&sql)?;
             let last = statements.len() - 1;
+            // Not even the columns of a table it may not read.
+            let _admitted = conn.conn().admit(grants.as_ref());
             match statements.prepare(last) {
-                Ok(prepared) => {
-                    // Not even the columns of a table it may not read.
-                    check_grants(&prepared, grants.as_ref())?;
-                    Ok(Description {
-                        schema: prepared.result_schema()?,
-                        parameters: prepared.parameter_schema(),
-                        is_query: last == 0 && prepared.kind() == StatementKind::Query,
-                    })
-                }
+                Ok(prepared) => Ok(Description {
+                    schema: prepared.result_schema()?,
+                    parameters: prepared.parameter_schema(),
+                    is_query: last == 0 && prepared.kind() == StatementKind::Query,
+                }),
                 Err(_) if last > 0 => Ok(Description {
                     schema: None,
                     parameters: Schema::empty(),
@@ -291,6 +289,7 @@ impl Executor {
     /// fails to start); dropping the stream interrupts the query.
     pub async fn query(&self, statement: Statement) -> Result<BatchStream> {
         if let Some(clone) = crate::clone::parse(&statement.sql) {
+            refuse_clone_with_grants(&statement)?;
             self.check_writable()?;
             self.refuse_in_transaction(&statement, "CREATE DATABASE ... FROM")?;
             self.create_database_from(&clone?).await?;
@@ -341,6 +340,7 @@ impl Executor {
         }
         self.check_writable()?;
         if let Some(clone) = crate::clone::parse(&statement.sql) {
+            refuse_clone_with_grants(&statement)?;
             self.refuse_in_transaction(&statement, "CREATE DATABASE ... FROM")?;
             self.create_database_from(&clone?).await?;
             return Ok(None);
@@ -352,8 +352,9 @@ impl Executor {
             let mut changed: Option<u64> = None;
             for index in 0..statements.len() {
                 let transaction = conn.conn().statement_transaction(statement.read_only)?;
+                let admitted = conn.conn().admit(statement.grants.as_ref());
                 let prepared = statements.prepare(index)?;
-                let kind = admit(conn, &prepared, &statement)?;
+                let kind = guard_kind(conn, prepared.kind())?;
                 let mut run = || -> Result<()> {
                     let mut result = prepared.execute()?;
                     if kind == StatementKind::Dml {
@@ -371,6 +372,7 @@ impl Executor {
                     None => run()?,
                 }
                 drop(prepared);
+                drop(admitted);
                 transaction.commit()?;
                 after_statement(conn, kind)?;
             }
@@ -653,38 +655,18 @@ pub(crate) fn check_parameters_fit(statement: &Statement, count: usize) -> Resul
 
 /// Refuses statements a pooled connection must not run and marks the
 /// connection for disposal when a statement changes its session state.
-/// What a prepared statement of `statement` is, once it is allowed to run:
-/// see [`check_grants`] and [`guard_kind`].
-pub(crate) fn admit(conn: &PooledConnection, prepared: &Prepared<'_>, statement: &Statement) -> Result<StatementKind> {
-    check_grants(prepared, statement.grants.as_ref())?;
-    guard_kind(conn, prepared.kind())
-}
-
-/// Refuses a statement of a user granted some databases only that reads or
-/// changes another one (as DuckDB's binder recorded while preparing it),
-/// or that acts on whole databases.
-fn check_grants(prepared: &Prepared<'_>, grants: Option<&Grants>) -> Result<()> {
-    let Some(grants) = grants else {
-        return Ok(());
-    };
-    let used = prepared.databases()?;
-    if used.whole {
-        return Err(Error::not_granted(format!(
-            "this account may use only the databases it was granted ({grants}): not ATTACH, DETACH, \
-             COPY FROM DATABASE, EXPORT DATABASE, LOAD or PRAGMA"
-        )));
-    }
-    let read = used.read.iter().find(|database| !grants.may_read(database));
-    let changed = used.changed.iter().find(|database| !grants.may_change(database));
-    match (changed, read) {
-        (Some(database), _) | (None, Some(database)) => Err(Error::not_granted(format!(
-            "database {database:?} was not granted to this account; it may use {grants}"
+/// Refuses `CREATE DATABASE ... FROM` to a user granted some databases only:
+/// the new database would be none of them, and its source may not be either.
+fn refuse_clone_with_grants(statement: &Statement) -> Result<()> {
+    match &statement.grants {
+        Some(grants) => Err(Error::not_granted(format!(
+            "this account may use only the databases it was granted ({grants}): not CREATE DATABASE ... FROM"
         ))),
-        (None, None) => Ok(()),
+        None => Ok(()),
     }
 }
 
-fn guard_kind(conn: &PooledConnection, kind: StatementKind) -> Result<StatementKind> {
+pub(crate) fn guard_kind(conn: &PooledConnection, kind: StatementKind) -> Result<StatementKind> {
     match kind {
         StatementKind::Transaction => Err(Error::Refused(
             "BEGIN, COMMIT and ROLLBACK in SQL are not supported: use your driver's \

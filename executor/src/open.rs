@@ -142,6 +142,7 @@ impl Instance {
     /// attached. Blocking.
     fn open(config: &ExecutorConfig, data_dir: &Path, attach: Vec<(String, PathBuf, bool)>) -> Result<Self> {
         let database = Arc::new(Database::open("memory", Path::new(":memory:"), &[])?);
+        database.protect(data_dir);
         let setup = database.connect()?;
         setup.execute_batch(&format!(
             "ATTACH ':memory:' AS {SYSTEM_CATALOG}; CREATE TABLE {SNAPSHOTS_TABLE} \

@@ -16,7 +16,7 @@ use tracing::debug;
 use crate::durable::Durability;
 use crate::engine::{Interrupter, Prepared, QueryResult, StatementKind};
 use crate::error::{Error, Result};
-use crate::executor::{admit, after_statement, check_parameters_fit, Statement, Writing};
+use crate::executor::{after_statement, check_parameters_fit, guard_kind, Statement, Writing};
 use crate::pool::{Lease, PooledConnection};
 use crate::running::{Registration, RunningQueries};
 
@@ -376,19 +376,22 @@ fn produce(
     };
     for index in 0..last {
         let transaction = conn.conn().statement_transaction(statement.read_only)?;
+        let admitted = conn.conn().admit(statement.grants.as_ref());
         let prepared = statements.prepare(index)?;
-        let kind = admit(conn, &prepared, statement)?;
+        let kind = guard_kind(conn, prepared.kind())?;
         *wrote |= writes(kind)?;
         prepared.execute()?;
         drop(prepared);
+        drop(admitted);
         transaction.commit()?;
         after_statement(conn, kind)?;
     }
     // Declared before the statement, so dropped after it (rolling back
     // when the statement fails or its consumer goes away).
     let mut transaction = conn.conn().statement_transaction(statement.read_only)?;
+    let admitted = conn.conn().admit(statement.grants.as_ref());
     let prepared = statements.prepare(last)?;
-    let kind = admit(conn, &prepared, statement)?;
+    let kind = guard_kind(conn, prepared.kind())?;
     let last_writes = writes(kind)?;
     if last_writes && matches!(access, Access::ReadOnly) {
         return Ok(Produced::NeedsWriteAccess);
@@ -400,6 +403,7 @@ fn produce(
         transaction.undo_on_drop();
     }
     drop(prepared);
+    drop(admitted);
     if ran? == Flow::Stop {
         return Ok(Produced::Done);
     }

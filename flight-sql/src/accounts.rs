@@ -387,7 +387,7 @@ mod tests {
         let web = |names: &[&str]| Some(names.iter().map(|name| name.to_string()).collect::<Vec<_>>());
         assert_eq!(role_of(&accounts, "alice"), (false, None));
         assert_eq!(role_of(&accounts, "reader"), (true, None));
-        assert_eq!(role_of(&accounts, "sales"), (false, web(&["sales", "web"])));
+        assert_eq!(role_of(&accounts, "sales"), (false, web(&["web", "sales"])));
         assert_eq!(role_of(&accounts, "both"), (true, web(&["web"])));
         // A token of an account removed since may do nothing.
         assert_eq!(role_of(&accounts, "nobody"), (true, web(&[])));

@@ -92,6 +92,37 @@ def serve_args(data, *extra):
     return ["serve", "--listen", "127.0.0.1:0", "--data-dir", str(data), *extra]
 
 
+def test_sql_cannot_write_the_executors_own_files(tmp_path):
+    """Files in the data directory are SQL's to read and write, except the
+    executor's own: a COPY over a database file would destroy it."""
+    data = tmp_path / "data"
+    server = Server(data, databases=("mydb", "hr")).start()
+    try:
+        with server.connect() as conn, conn.cursor() as cur:
+            cur.execute("CREATE TABLE hr.people AS SELECT range AS id FROM range(3)")
+            cur.execute("SELECT count(*) FROM hr.people")  # a snapshot to attach later
+            d = data.resolve()
+            for sql in [
+                f"COPY (SELECT 1) TO '{d}/hr.duckdb' (FORMAT csv)",
+                f"COPY (SELECT 1) TO '{d}/hr.duckdb.wal' (FORMAT csv)",
+                f"COPY (SELECT 1) TO '{d}/exports/../mydb.duckdb' (FORMAT csv)",
+                f"COPY (SELECT 1 AS p, 2 AS v) TO '{d}' (FORMAT csv, PARTITION_BY (p), OVERWRITE)",
+                f"COPY (SELECT 1) TO '{d}/.tmp/spill' (FORMAT csv)",
+                f"EXPORT DATABASE hr TO '{d}'",
+                f"ATTACH '{d}/mydb.duckdb' AS again",
+            ]:
+                permission_denied(conn, sql)
+            cur.execute(f"COPY hr.people TO '{d}/people.csv'")
+            cur.execute(f"SELECT count(*) FROM read_csv('{d}/people.csv')")
+            assert cur.fetchall() == [(3,)]
+            cur.execute("SELECT count(*) FROM hr.people")
+            assert cur.fetchall() == [(3,)]
+    finally:
+        server.stop()
+    # Stopped cleanly: every database checkpointed into its intact file.
+    assert (data / "hr.duckdb").stat().st_size > 4096
+
+
 def test_storage_within_reach_of_sql_is_refused(tmp_path):
     data = tmp_path / "data"
     data.mkdir()

@@ -99,6 +99,17 @@ WHOLE_DATABASES = [
     "LOAD json",
 ]
 
+# What reads or acts on other databases without naming their tables.
+BEYOND_TABLES = [
+    ("SELECT count(*) FROM glob('{d}/*')", "glob()"),
+    ("SELECT count(*) FROM read_blob('{d}/hr.duckdb')", "read_blob()"),
+    ("SELECT * FROM pragma_storage_info('hr.people')", "pragma_storage_info()"),
+    ("CHECKPOINT hr", "checkpoint()"),
+    ("COPY orders TO '{d}/orders.csv'", "writing files"),
+    ("SET GLOBAL threads = 1", "setting threads"),
+    ("CREATE DATABASE mine FROM hr", "CREATE DATABASE"),
+]
+
 
 def test_a_user_granted_some_databases_uses_them_and_no_other(server):
     before = hr_rows(server)
@@ -109,15 +120,23 @@ def test_a_user_granted_some_databases_uses_them_and_no_other(server):
         assert run(cur, "SELECT current_database()") == [("sales",)]
         assert run(cur, "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'sales'") == [(1,)]
         for sql in NOT_GRANTED:
-            refused(lambda: run(cur, sql), '"hr"', "not granted", "sales, web")
+            refused(lambda: run(cur, sql), 'database "hr" was not granted', "sales, web")
         for sql in WHOLE_DATABASES:
             refused(lambda: run(cur, sql), "granted", "ATTACH")
+        for sql, word in BEYOND_TABLES:
+            sql = sql.format(d=server.data_dir.resolve())
+            refused(lambda: run(cur, sql), "granted", word)
+        # Bound again when it runs (a parameter's type unknown until then): checked again.
+        refused(lambda: cur.execute("SELECT * FROM query_table(?)", parameters=("hr.main.people",)), '"hr"')
+        refused(lambda: cur.execute("SELECT * FROM (SELECT length(?)) AS l, hr.main.people",
+                                    parameters=("x",)), '"hr"')
+        assert run(cur, "SELECT * FROM pragma_table_info('orders')")[0][1] == "id"
         # Preparing tells nothing of a table it may not read either.
         refused(lambda: cur.adbc_prepare("SELECT * FROM hr.people WHERE id = ?"), '"hr"')
         cur.adbc_statement.set_sql_query("DELETE FROM hr.people")
         refused(cur.adbc_statement.execute_update, '"hr"')
         refused(lambda: cur.adbc_ingest("people", pa.table({"id": [7]}), mode="append", catalog_name="hr"),
-                '"hr"', "not granted")
+                'database "hr" was not granted')
         cur.adbc_ingest("orders", pa.table({"id": pa.array([6], pa.int64())}), mode="append", catalog_name="sales")
         assert run(cur, "SELECT count(*) FROM sales.orders") == [(7,)]
         cur.execute("DELETE FROM orders WHERE id >= 5")
@@ -170,7 +189,7 @@ def test_the_extension_attaches_only_the_granted_databases(server):
         for sql in ["SELECT * FROM sales.staff", "SELECT * FROM openduck_query('sales', 'FROM hr.people')"]:
             with pytest.raises(Exception) as error:
                 con.sql(sql).fetchall()
-            assert '"hr" was not granted' in str(error.value), (sql, str(error.value))
+            assert 'database "hr" was not granted' in str(error.value), (sql, str(error.value))
     finally:
         con.close()
 

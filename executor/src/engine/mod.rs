@@ -19,6 +19,7 @@ mod append;
 mod bind;
 mod statement;
 mod transaction;
+mod uses;
 
 use std::ffi::{c_char, CStr, CString};
 use std::path::Path;
@@ -35,6 +36,9 @@ pub(crate) use statement::{Prepared, QueryResult, StatementKind, Statements};
 /// An open DuckDB database (one instance, possibly with attached databases).
 pub(crate) struct Database {
     raw: ffi::duckdb_database,
+    /// The directory of the executor's own files, which SQL may not write
+    /// (see [`Database::protect`]).
+    own_files: std::sync::OnceLock<std::path::PathBuf>,
 }
 
 // SAFETY: a duckdb_database is a handle to a thread-safe DatabaseInstance.
@@ -81,11 +85,20 @@ impl Database {
                 let message = unsafe { take_c_string(error) };
                 return Err(open_error(message));
             }
-            Ok(Database { raw })
+            Ok(Database {
+                raw,
+                own_files: std::sync::OnceLock::new(),
+            })
         })();
         // SAFETY: created above; DuckDB copies what it needs while opening.
         unsafe { ffi::duckdb_destroy_config(&mut config) };
         result
+    }
+
+    /// Keeps clients' SQL from writing the executor's own files under `dir`
+    /// (databases, their logs, snapshots, spill): see `Prepared::admit`.
+    pub(crate) fn protect(&self, dir: &Path) {
+        let _ = self.own_files.set(dir.to_path_buf());
     }
 
     /// A new connection to this database.
@@ -97,8 +110,17 @@ impl Database {
                 "Connection Error: cannot open a connection".into(),
             ));
         }
+        let policy = match uses::Policy::guard(raw, self.own_files.get().cloned()) {
+            Ok(policy) => policy,
+            Err(error) => {
+                // SAFETY: connected above, not handed out.
+                unsafe { ffi::duckdb_disconnect(&mut raw) };
+                return Err(error);
+            }
+        };
         Ok(Connection {
             raw,
+            policy,
             slot: Arc::new(Mutex::new(InterruptSlot {
                 raw: RawConnection(raw),
                 generation: 0,
@@ -160,6 +182,9 @@ pub(crate) struct Connection {
     /// it ran (see `Connection::fail_transaction`): it must not commit.
     failed: std::cell::Cell<bool>,
     _database: Arc<Database>,
+    /// What its client statements may touch; DuckDB holds its address, so
+    /// it is dropped after the connection is closed (in `Drop`, before the fields).
+    policy: Box<uses::Policy>,
 }
 
 // SAFETY: a connection may move between threads; it is never shared (not Sync).
@@ -172,6 +197,14 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
+    /// Holds the statements it prepares and runs, until the returned value
+    /// is dropped, to a client's rules: none writes the executor's own files,
+    /// and with `grants` none touches other databases (see `uses.rs`).
+    /// Statements prepared outside are the executor's own.
+    pub(crate) fn admit(&self, grants: Option<&openduck_api::Grants>) -> uses::Admitted<'_> {
+        self.policy.admit(grants)
+    }
+
     /// Splits `sql` into statements without preparing them yet: a later
     /// statement may depend on what an earlier one creates.
     pub(crate) fn statements(&self, sql: &str) -> Result<Statements<'_>> {
@@ -419,7 +452,7 @@ mod tests {
         assert!(conn.execute_batch("SELECT 1").is_ok());
     }
     #[test]
-    fn a_prepared_statement_tells_the_databases_it_reads_and_changes() {
+    fn a_prepared_statement_tells_what_it_touches() {
         let dir = tempfile::tempdir().unwrap();
         let database = Arc::new(Database::open("memory", Path::new(":memory:"), &[]).unwrap());
         let conn = database.connect().unwrap();
@@ -433,9 +466,9 @@ mod tests {
         .unwrap();
         let uses = |sql: &str| {
             let statements = conn.statements(sql).unwrap();
-            let databases = statements.prepare(0).unwrap().databases().unwrap();
+            let uses = statements.prepare(0).unwrap().uses().unwrap();
             let names = |set: &std::collections::BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>().join(",");
-            (names(&databases.read), names(&databases.changed))
+            (names(&uses.read), names(&uses.changed))
         };
         let both = |read: &str, changed: &str| (read.to_string(), changed.to_string());
         assert_eq!(uses("SELECT 1"), both("", ""));
@@ -461,7 +494,7 @@ mod tests {
             "PRAGMA table_info('orders')",
         ] {
             let statements = conn.statements(sql).unwrap();
-            assert!(!statements.prepare(0).unwrap().databases().unwrap().whole, "{sql}");
+            assert!(!statements.prepare(0).unwrap().uses().unwrap().whole, "{sql}");
         }
         for sql in [
             "DETACH hr",
@@ -475,8 +508,21 @@ mod tests {
             let statements = conn.statements(sql).unwrap();
             let whole = (0..statements.len())
                 .filter_map(|index| statements.prepare(index).ok())
-                .any(|prepared| prepared.databases().unwrap().whole);
+                .any(|prepared| prepared.uses().unwrap().whole);
             assert!(whole, "{sql}");
         }
+        // Table functions, files written and settings of the whole instance.
+        let uses = |sql: &str| conn.statements(sql).unwrap().prepare(0).unwrap().uses().unwrap();
+        let functions = uses("SELECT * FROM range(3), orders, read_blob('x')").functions;
+        assert_eq!(
+            functions.into_iter().collect::<Vec<_>>(),
+            ["range", "read_blob", "seq_scan"]
+        );
+        assert_eq!(uses("COPY orders TO 'out.csv'").files, ["out.csv"]);
+        assert_eq!(uses("COPY (SELECT 1) TO 'out.parquet'").files, ["out.parquet"]);
+        assert_eq!(uses("ATTACH 'other.duckdb' AS other").files, ["other.duckdb"]);
+        assert_eq!(uses("SET GLOBAL threads = 1").global_settings.len(), 1);
+        assert_eq!(uses("SET memory_limit = '1GB'").global_settings.len(), 1);
+        assert!(uses("SET search_path = 'hr'").global_settings.is_empty());
     }
 }

@@ -1,7 +1,6 @@
 //! Prepared statements and their (streaming) results as Arrow.
 
-use std::collections::BTreeSet;
-use std::ffi::{c_char, c_void, CString};
+use std::ffi::{c_char, CString};
 use std::ptr;
 use std::sync::Arc;
 
@@ -86,31 +85,10 @@ pub(crate) enum StatementKind {
     Other,
 }
 
-/// The databases a statement reads and those it changes.
-#[derive(Debug, Default)]
-pub(crate) struct StatementDatabases {
-    pub(crate) read: BTreeSet<String>,
-    pub(crate) changed: BTreeSet<String>,
-    /// It acts on whole databases or on the instance (ATTACH, DETACH,
-    /// COPY FROM DATABASE, EXPORT DATABASE, LOAD, UPDATE EXTENSIONS), which
-    /// the sets above do not tell.
-    pub(crate) whole: bool,
-}
-
-extern "C" {
-    /// `cpp/statement_databases.cpp`.
-    fn openduck_statement_databases(
-        prepared: ffi::duckdb_prepared_statement,
-        visit: extern "C" fn(*mut c_void, *const c_char, usize, bool),
-        context: *mut c_void,
-        whole: *mut bool,
-    ) -> i32;
-}
-
 /// A prepared statement of a connection.
 pub(crate) struct Prepared<'c> {
     conn: &'c Connection,
-    raw: ffi::duckdb_prepared_statement,
+    pub(super) raw: ffi::duckdb_prepared_statement,
 }
 
 impl Prepared<'_> {
@@ -131,41 +109,6 @@ impl Prepared<'_> {
             ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_TRANSACTION => StatementKind::Transaction,
             _ => StatementKind::Other,
         }
-    }
-
-    /// The databases (DuckDB catalogs) the statement reads and those it
-    /// changes, as DuckDB's binder recorded them while preparing it: through
-    /// views, table functions that scan tables and sequences too.
-    pub(crate) fn databases(&self) -> Result<StatementDatabases> {
-        extern "C" fn visit(context: *mut c_void, name: *const c_char, length: usize, changed: bool) {
-            // SAFETY: `context` is the `StatementDatabases` below, borrowed
-            // for the call; `name` points at `length` bytes DuckDB owns.
-            let databases = unsafe { &mut *context.cast::<StatementDatabases>() };
-            let bytes = unsafe { std::slice::from_raw_parts(name.cast::<u8>(), length) };
-            let name = String::from_utf8_lossy(bytes).into_owned();
-            if changed {
-                databases.changed.insert(name);
-            } else {
-                databases.read.insert(name);
-            }
-        }
-        let mut databases = StatementDatabases::default();
-        // SAFETY: a prepared statement of this connection; `visit` neither
-        // unwinds nor keeps the pointers it is given.
-        let mut whole = false;
-        let state = unsafe {
-            openduck_statement_databases(
-                self.raw,
-                visit,
-                (&mut databases as *mut StatementDatabases).cast(),
-                &mut whole,
-            )
-        };
-        databases.whole = whole;
-        if state != 0 {
-            return Err(Error::TaskFailed("cannot tell which databases a statement uses".into()));
-        }
-        Ok(databases)
     }
 
     pub(crate) fn parameter_count(&self) -> usize {

@@ -1,0 +1,186 @@
+// What a prepared statement will touch, as DuckDB recorded it while binding and
+// planning it: the databases it reads and changes (views expanded, sequences and
+// table functions that scan tables included), the table functions it calls, the files
+// it writes and the instance-wide settings it sets. The C API does not tell; the
+// executor needs it to hold statements to a user's grants and to keep SQL off its own
+// files.
+
+#include "duckdb/main/capi/capi_internal.hpp"
+#include "duckdb/main/client_context_state.hpp"
+#include "duckdb/main/prepared_statement_data.hpp"
+#include "duckdb/execution/physical_plan_generator.hpp"
+#include "duckdb/execution/operator/helper/physical_set.hpp"
+#include "duckdb/execution/operator/persistent/physical_batch_copy_to_file.hpp"
+#include "duckdb/execution/operator/persistent/physical_copy_to_file.hpp"
+#include "duckdb/execution/operator/persistent/physical_export.hpp"
+#include "duckdb/execution/operator/projection/physical_tableinout_function.hpp"
+#include "duckdb/execution/operator/scan/physical_table_scan.hpp"
+#include "duckdb/execution/operator/schema/physical_attach.hpp"
+
+namespace {
+
+using duckdb::PhysicalOperatorType;
+
+// What `visit` is told about (the values `StatementUse` in Rust reads).
+enum Use : int {
+	READS_DATABASE = 0,
+	CHANGES_DATABASE = 1,
+	CALLS_TABLE_FUNCTION = 2,
+	WRITES_FILE = 3,
+	SETS_GLOBAL = 4,
+};
+
+using Visit = void (*)(void *context, const char *name, size_t length, int use);
+
+void Tell(Visit visit, void *context, const std::string &name, Use use) {
+	visit(context, name.data(), name.size(), use);
+}
+
+// Whether a statement acts on whole databases or on the instance (ATTACH, DETACH,
+// COPY FROM DATABASE, EXPORT DATABASE, LOAD, UPDATE EXTENSIONS, and the PRAGMAs left
+// after DuckDB turned those that are queries into SQL, such as `PRAGMA
+// force_checkpoint`): the binder records no table reads for those.
+bool ActsOnDatabases(duckdb::StatementType type) {
+	switch (type) {
+	case duckdb::StatementType::ATTACH_STATEMENT:
+	case duckdb::StatementType::DETACH_STATEMENT:
+	case duckdb::StatementType::COPY_DATABASE_STATEMENT:
+	case duckdb::StatementType::EXPORT_STATEMENT:
+	case duckdb::StatementType::LOAD_STATEMENT:
+	case duckdb::StatementType::UPDATE_EXTENSIONS_STATEMENT:
+	case duckdb::StatementType::PRAGMA_STATEMENT:
+		return true;
+	default:
+		return false;
+	}
+}
+
+// Whether `SET name` in `scope` changes the setting for the whole instance.
+bool SetsGlobally(const duckdb::PhysicalSet &set) {
+	if (set.scope == duckdb::SetScope::GLOBAL) {
+		return true;
+	}
+	auto option = duckdb::DBConfig::GetOptionByName(set.name);
+	return option && duckdb::PhysicalSet::GetSettingScope(*option, set.scope) == duckdb::SetScope::GLOBAL;
+}
+
+void Walk(const duckdb::PhysicalOperator &op, Visit visit, void *context) {
+	switch (op.type) {
+	case PhysicalOperatorType::TABLE_SCAN:
+		Tell(visit, context, op.Cast<duckdb::PhysicalTableScan>().function.name, CALLS_TABLE_FUNCTION);
+		break;
+	case PhysicalOperatorType::INOUT_FUNCTION: {
+		// Its function is private; its parameters name it unless the function
+		// describes itself (then it goes by no name, which no allowance covers).
+		auto params = op.ParamsToString();
+		auto name = params.find("Name");
+		Tell(visit, context, name != params.end() ? name->second : std::string(), CALLS_TABLE_FUNCTION);
+		break;
+	}
+	case PhysicalOperatorType::COPY_TO_FILE:
+		Tell(visit, context, op.Cast<duckdb::PhysicalCopyToFile>().file_path, WRITES_FILE);
+		break;
+	case PhysicalOperatorType::BATCH_COPY_TO_FILE:
+		Tell(visit, context, op.Cast<duckdb::PhysicalBatchCopyToFile>().file_path, WRITES_FILE);
+		break;
+	case PhysicalOperatorType::EXPORT:
+		Tell(visit, context, op.Cast<duckdb::PhysicalExport>().info->file_path, WRITES_FILE);
+		break;
+	case PhysicalOperatorType::ATTACH:
+		Tell(visit, context, op.Cast<duckdb::PhysicalAttach>().info->path, WRITES_FILE);
+		break;
+	case PhysicalOperatorType::SET: {
+		auto &set = op.Cast<duckdb::PhysicalSet>();
+		if (SetsGlobally(set)) {
+			Tell(visit, context, set.name.ToStdString(), SETS_GLOBAL);
+		}
+		break;
+	}
+	default:
+		break;
+	}
+	for (auto &child : op.GetChildren()) {
+		Walk(child.get(), visit, context);
+	}
+}
+
+// Asked about every statement a guarded connection prepares: returns why it may not
+// run, or null. The text stays valid until the next call.
+using Check = const char *(*)(void *policy, const duckdb::PreparedStatementData *prepared);
+
+// Holds a connection's statements to a policy: DuckDB calls OnFinalizePrepare for each
+// statement it prepares, and again when it binds a prepared statement anew to run it
+// (its parameters' types were not known, or the catalog changed meanwhile), which the
+// prepared statement a client holds never shows.
+class Guard final : public duckdb::ClientContextState {
+public:
+	Guard(Check check, void *policy) : check(check), policy(policy) {
+	}
+
+	bool CanRequestRebind() override {
+		return true; // the only way to be called with each statement prepared
+	}
+
+	duckdb::RebindQueryInfo OnFinalizePrepare(duckdb::ClientContext &, duckdb::PreparedStatementData &prepared,
+	                                          duckdb::PreparedStatementMode) override {
+		auto refusal = check(policy, &prepared);
+		if (refusal) {
+			throw duckdb::PermissionException(std::string(refusal));
+		}
+		return duckdb::RebindQueryInfo::DO_NOT_REBIND;
+	}
+
+private:
+	Check check;
+	void *policy;
+};
+
+} // namespace
+
+// Guards a connection: `check` is asked about each statement it prepares, with
+// `policy`, which must outlive the connection. Returns 0, or -1 when DuckDB throws.
+extern "C" int openduck_guard_connection(duckdb_connection connection, Check check, void *policy) noexcept {
+	try {
+		auto conn = reinterpret_cast<duckdb::Connection *>(connection);
+		conn->context->registered_state->Insert("openduck_guard", duckdb::make_shared_ptr<Guard>(check, policy));
+		return 0;
+	} catch (...) {
+		return -1;
+	}
+}
+
+// The statement data of a prepared statement, or null when it did not prepare.
+extern "C" const void *openduck_prepared_data(duckdb_prepared_statement prepared) noexcept {
+	auto wrapper = reinterpret_cast<duckdb::PreparedStatementWrapper *>(prepared);
+	if (!wrapper || !wrapper->statement || wrapper->statement->HasError()) {
+		return nullptr;
+	}
+	return wrapper->statement->data.get();
+}
+
+// Tells `visit` what a prepared statement (its `PreparedStatementData`) touches (see
+// `Use`), and sets `whole` when it acts on whole databases (see ActsOnDatabases). What
+// its physical plan holds is told only once it has one (DuckDB plans a statement whose
+// parameters' types are not known yet when it binds it to run). Returns 0, or -1 when
+// DuckDB throws. `visit` must not unwind; no exception leaves this function.
+extern "C" int openduck_statement_uses(const void *prepared, Visit visit, void *context, bool *whole) noexcept {
+	try {
+		if (!prepared) {
+			return -1;
+		}
+		auto &data = *static_cast<const duckdb::PreparedStatementData *>(prepared);
+		*whole = ActsOnDatabases(data.statement_type);
+		for (auto &read : data.properties.read_databases) {
+			Tell(visit, context, read.first, READS_DATABASE);
+		}
+		for (auto &changed : data.properties.modified_databases) {
+			Tell(visit, context, changed.first, CHANGES_DATABASE);
+		}
+		if (data.physical_plan) {
+			Walk(data.physical_plan->Root(), visit, context);
+		}
+		return 0;
+	} catch (...) {
+		return -1;
+	}
+}

@@ -1,0 +1,321 @@
+//! What a prepared statement touches, as DuckDB bound and planned it
+//! (`cpp/statement_uses.cpp`), and what a client's statement may touch: no
+//! statement writes the executor's own files, and one of a user granted some
+//! databases only stays in them.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::ffi::{c_char, c_void, CString};
+use std::path::{Component, Path, PathBuf};
+
+use duckdb::ffi;
+use openduck_api::Grants;
+
+use super::Prepared;
+use crate::error::{Error, Result};
+
+/// Table functions a statement of a user with grants may call: those that
+/// read tables (as DuckDB's binder records), generate rows, or list the
+/// catalog. Others may read files (`read_blob`, `glob`), storage statistics
+/// (`pragma_storage_info`) or act on databases (`checkpoint`).
+const GRANTED_TABLE_FUNCTIONS: [&str; 10] = [
+    "seq_scan",
+    "range",
+    "generate_series",
+    "unnest",
+    "repeat",
+    "repeat_row",
+    "json_each",
+    "json_tree",
+    "pragma_table_info",
+    "pragma_show",
+];
+
+/// What a prepared statement touches.
+#[derive(Debug, Default)]
+pub(crate) struct StatementUses {
+    /// Databases (DuckDB catalogs) it reads.
+    pub(crate) read: BTreeSet<String>,
+    /// Databases it changes.
+    pub(crate) changed: BTreeSet<String>,
+    /// It acts on whole databases or on the instance (ATTACH, DETACH, COPY
+    /// FROM DATABASE, EXPORT DATABASE, LOAD, UPDATE EXTENSIONS, PRAGMA),
+    /// which the sets above do not tell.
+    pub(crate) whole: bool,
+    /// Table functions it calls (`seq_scan` for tables).
+    pub(crate) functions: BTreeSet<String>,
+    /// Files it writes or opens as databases (COPY TO, EXPORT, ATTACH).
+    pub(crate) files: Vec<String>,
+    /// Settings it changes for the whole instance.
+    pub(crate) global_settings: BTreeSet<String>,
+}
+
+/// The values `cpp/statement_uses.cpp` tells `visit` with.
+const READS_DATABASE: i32 = 0;
+const CHANGES_DATABASE: i32 = 1;
+const CALLS_TABLE_FUNCTION: i32 = 2;
+const WRITES_FILE: i32 = 3;
+const SETS_GLOBAL: i32 = 4;
+
+extern "C" {
+    /// `cpp/statement_uses.cpp`.
+    fn openduck_guard_connection(
+        connection: ffi::duckdb_connection,
+        check: extern "C" fn(*mut c_void, *const c_void) -> *const c_char,
+        policy: *mut c_void,
+    ) -> i32;
+    #[cfg(test)]
+    fn openduck_prepared_data(prepared: ffi::duckdb_prepared_statement) -> *const c_void;
+    fn openduck_statement_uses(
+        prepared: *const c_void,
+        visit: extern "C" fn(*mut c_void, *const c_char, usize, i32),
+        context: *mut c_void,
+        whole: *mut bool,
+    ) -> i32;
+}
+
+extern "C" fn visit(context: *mut c_void, name: *const c_char, length: usize, use_: i32) {
+    // SAFETY: `context` is the `StatementUses` of `StatementUses::of`, borrowed
+    // for the call; `name` points at `length` bytes DuckDB owns meanwhile.
+    let uses = unsafe { &mut *context.cast::<StatementUses>() };
+    let bytes = unsafe { std::slice::from_raw_parts(name.cast::<u8>(), length) };
+    let name = String::from_utf8_lossy(bytes).into_owned();
+    match use_ {
+        READS_DATABASE => uses.read.insert(name),
+        CHANGES_DATABASE => uses.changed.insert(name),
+        CALLS_TABLE_FUNCTION => uses.functions.insert(name),
+        WRITES_FILE => {
+            uses.files.push(name);
+            true
+        }
+        SETS_GLOBAL => uses.global_settings.insert(name),
+        _ => false,
+    };
+}
+
+impl StatementUses {
+    /// What the statement `data` (DuckDB's `PreparedStatementData`) touches.
+    fn of(data: *const c_void) -> Result<Self> {
+        let mut uses = StatementUses::default();
+        let mut whole = false;
+        // SAFETY: `data` is null or a live PreparedStatementData; `visit`
+        // neither unwinds nor keeps the pointers it is given.
+        let state =
+            unsafe { openduck_statement_uses(data, visit, (&mut uses as *mut StatementUses).cast(), &mut whole) };
+        if state != 0 {
+            return Err(Error::TaskFailed("cannot tell what a statement uses".into()));
+        }
+        uses.whole = whole;
+        Ok(uses)
+    }
+}
+
+impl Prepared<'_> {
+    /// What the statement touches, as DuckDB bound (and, once it could,
+    /// planned) it.
+    #[cfg(test)]
+    pub(crate) fn uses(&self) -> Result<StatementUses> {
+        // SAFETY: a prepared statement of this connection.
+        StatementUses::of(unsafe { openduck_prepared_data(self.raw) })
+    }
+}
+
+/// What a connection's client statements may touch. DuckDB asks it about
+/// every statement the connection prepares, and again about one it binds
+/// anew to run it (when its parameters' types were not known, or the
+/// catalog changed meanwhile), so no statement runs unchecked.
+#[derive(Debug)]
+pub(crate) struct Policy {
+    /// The executor's data directory, whose own files SQL may not write.
+    own_files: Option<PathBuf>,
+    /// While a client's statement is prepared and runs: its user's grants
+    /// (`None`: every database). Unset, statements are the executor's own.
+    admitted: RefCell<Option<Option<Grants>>>,
+    /// Why the last statement was refused, for DuckDB to copy.
+    refusal: RefCell<CString>,
+}
+
+impl Policy {
+    /// Guards `connection` with a new policy; the box must outlive it.
+    pub(super) fn guard(connection: ffi::duckdb_connection, own_files: Option<PathBuf>) -> Result<Box<Policy>> {
+        let policy = Box::new(Policy {
+            own_files,
+            admitted: RefCell::new(None),
+            refusal: RefCell::new(CString::default()),
+        });
+        // SAFETY: a live connection; the policy is boxed (its address stays)
+        // and outlives the connection (see Connection's fields).
+        let state =
+            unsafe { openduck_guard_connection(connection, check, (&*policy as *const Policy).cast_mut().cast()) };
+        if state != 0 {
+            return Err(Error::TaskFailed("cannot guard a connection".into()));
+        }
+        Ok(policy)
+    }
+
+    /// Holds the statements prepared (and run) until the returned value is
+    /// dropped to a client's rules, with `grants` when its user has them.
+    pub(super) fn admit(&self, grants: Option<&Grants>) -> Admitted<'_> {
+        *self.admitted.borrow_mut() = Some(grants.cloned());
+        Admitted(self)
+    }
+
+    fn refuse(&self, data: *const c_void) -> Option<String> {
+        let admitted = self.admitted.borrow();
+        let grants = admitted.as_ref()?;
+        let checked = StatementUses::of(data).and_then(|uses| uses.check(grants.as_ref(), self.own_files.as_deref()));
+        checked.err().map(|error| error.to_string())
+    }
+}
+
+/// Client rules in force on a connection (see [`Policy::admit`]).
+#[derive(Debug)]
+pub(crate) struct Admitted<'p>(&'p Policy);
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        *self.0.admitted.borrow_mut() = None;
+    }
+}
+
+extern "C" fn check(policy: *mut c_void, data: *const c_void) -> *const c_char {
+    // SAFETY: the policy `Policy::guard` registered, alive with its connection.
+    let policy = unsafe { &*policy.cast::<Policy>() };
+    match policy.refuse(data) {
+        Some(why) => {
+            let mut refusal = policy.refusal.borrow_mut();
+            *refusal = CString::new(why.replace('\0', " ")).unwrap_or_default();
+            refusal.as_ptr()
+        }
+        None => std::ptr::null(),
+    }
+}
+
+impl StatementUses {
+    /// Refuses what a client's statement may not touch: files of the
+    /// executor's own under `own_files` (its data directory), and, with
+    /// `grants`, anything beyond those databases.
+    pub(crate) fn check(&self, grants: Option<&Grants>, own_files: Option<&Path>) -> Result<()> {
+        if let Some(own) = own_files {
+            if let Some(file) = self.files.iter().find(|file| is_own_file(own, file)) {
+                return Err(Error::not_granted(format!(
+                    "{file:?} is a file of the executor's own (a database, its log, or one under the data \
+                     directory's hidden folders), or holds them: SQL may not write or attach it"
+                )));
+            }
+        }
+        let Some(grants) = grants else {
+            return Ok(());
+        };
+        let refuse = |what: String| {
+            Err(Error::not_granted(format!(
+                "this account may use only the databases it was granted ({grants}): {what}"
+            )))
+        };
+        if let Some(database) = self.changed.iter().find(|database| !grants.may_change(database)) {
+            return refuse(format!("database {database:?} was not granted to it"));
+        }
+        if let Some(database) = self.read.iter().find(|database| !grants.may_read(database)) {
+            return refuse(format!("database {database:?} was not granted to it"));
+        }
+        if self.whole {
+            return refuse("not ATTACH, DETACH, COPY FROM DATABASE, EXPORT DATABASE, LOAD or PRAGMA".into());
+        }
+        if let Some(function) = self.functions.iter().find(|name| !granted_function(name)) {
+            return refuse(format!("not {function}(), which may read files or act on databases"));
+        }
+        if let Some(file) = self.files.first() {
+            return refuse(format!("not writing files ({file:?})"));
+        }
+        if let Some(setting) = self.global_settings.first() {
+            return refuse(format!("not setting {setting} for the whole server"));
+        }
+        Ok(())
+    }
+}
+
+/// Whether a user with grants may call table function `name`.
+fn granted_function(name: &str) -> bool {
+    GRANTED_TABLE_FUNCTIONS.contains(&name) || name.starts_with("duckdb_")
+}
+
+/// Whether writing `file` (as SQL names it; relative to the working
+/// directory, as DuckDB opens it) would write the executor's own files under
+/// `own` (its data directory): the directory itself or one above it, a
+/// database or its log, or anything under a hidden folder (snapshots, spill).
+fn is_own_file(own: &Path, file: &str) -> bool {
+    if file.contains("://") {
+        return false; // not a local file
+    }
+    let path = Path::new(file);
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(path)
+    };
+    let absolute = normalized(&absolute);
+    if own.starts_with(&absolute) {
+        return true;
+    }
+    let Ok(inside) = absolute.strip_prefix(own) else {
+        return false;
+    };
+    let hidden = inside
+        .components()
+        .next()
+        .is_some_and(|first| first.as_os_str().to_string_lossy().starts_with('.'));
+    let name = inside
+        .file_name()
+        .map(|name| name.to_string_lossy())
+        .unwrap_or_default();
+    hidden || name.ends_with(".duckdb") || name.contains(".duckdb.")
+}
+
+/// `path` with `.` and `..` resolved lexically.
+fn normalized(path: &Path) -> PathBuf {
+    let mut result = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                result.pop();
+            }
+            Component::CurDir => {}
+            other => result.push(other),
+        }
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_executors_own_files_are_told_apart_from_the_users() {
+        let own = Path::new("/srv/data");
+        for file in [
+            "/srv/data",
+            "/srv/data/",
+            "/srv",
+            "/",
+            "/srv/data/mydb.duckdb",
+            "/srv/data/mydb.duckdb.wal",
+            "/srv/data/mydb.replica0.duckdb",
+            "/srv/data/.snapshots/mydb@1a2b.duckdb",
+            "/srv/data/.tmp/spill",
+            "/srv/data/out/../mydb.duckdb",
+            "/srv/data/./x/../../data/hr.duckdb",
+        ] {
+            assert!(is_own_file(own, file), "{file}");
+        }
+        for file in [
+            "/srv/data/out.csv",
+            "/srv/data/exports/mydb.parquet",
+            "/srv/data/exports/",
+            "/srv/other/x.duckdb",
+            "s3://bucket/mydb.duckdb",
+        ] {
+            assert!(!is_own_file(own, file), "{file}");
+        }
+    }
+}
