@@ -19,10 +19,10 @@ use arrow_flight::{
 };
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use openduck_proto::flight_session::session_option_value::OptionValue;
-use openduck_proto::flight_session::{SessionOptionValue, SetSessionOptionsRequest};
+use openduck_proto::CATALOG_METADATA;
 use prost::Message;
 use tokio::runtime::Runtime;
+use tonic::metadata::MetadataValue;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::catalog::{Catalog, TableEntry};
@@ -119,9 +119,6 @@ impl Client {
                 databases.join(", ")
             ))));
         }
-        if !database.is_empty() {
-            client.use_database(database)?;
-        }
         if client.target.snapshot.is_some() {
             // An unknown snapshot fails here, at ATTACH (listing it attaches it on the service).
             let schemas = CommandGetDbSchemas {
@@ -131,23 +128,6 @@ impl Client {
             client.metadata(schemas.as_any().encode_to_vec())?;
         }
         Ok(client)
-    }
-
-    /// Makes `database` the session's current catalog, so that SQL run verbatim
-    /// (`openduck_query`) resolves unqualified names in the attached database.
-    pub(crate) fn use_database(&self, database: &str) -> Result<(), Error> {
-        let value = SessionOptionValue {
-            option_value: Some(OptionValue::StringValue(database.to_owned())),
-        };
-        let options = SetSessionOptionsRequest {
-            session_options: [("catalog".to_owned(), value)].into(),
-        };
-        let action = Action {
-            r#type: "SetSessionOptions".into(),
-            body: options.encode_to_vec().into(),
-        };
-        self.action(action, Some(METADATA_DEADLINE))?;
-        Ok(())
     }
 
     /// What this client was attached to.
@@ -414,6 +394,15 @@ impl Client {
             if let Ok(value) = format!("Bearer {token}").parse() {
                 request.metadata_mut().insert("authorization", value);
             }
+        }
+        if !self.target.database.is_empty() {
+            // Unqualified names (SQL run verbatim) resolve in the attached database,
+            // and transactions begin on its executor, whichever connection the call
+            // takes: one opened again after the service restarted too.
+            request.metadata_mut().insert_bin(
+                CATALOG_METADATA,
+                MetadataValue::from_bytes(self.target.database.as_bytes()),
+            );
         }
         request
     }

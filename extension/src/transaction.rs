@@ -21,7 +21,6 @@ impl Client {
     /// it, on a connection of its own. End it with [`Client::end`].
     pub fn begin(&self) -> Result<Client, Error> {
         let idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
-        let fresh = idle.is_none();
         let mut client = Client {
             target: Arc::clone(&self.target),
             credentials: Arc::clone(&self.credentials),
@@ -33,11 +32,6 @@ impl Client {
             idle: Arc::clone(&self.idle),
             locations: Arc::clone(&self.locations),
         };
-        if fresh && !self.target.database.is_empty() {
-            // The service starts a transaction on the executor of the connection's
-            // current database.
-            client.use_database(&self.target.database)?;
-        }
         let action = Action {
             r#type: "BeginTransaction".into(),
             body: ActionBeginTransactionRequest {}.as_any().encode_to_vec().into(),

@@ -68,8 +68,10 @@ pub(crate) async fn do_action(service: &OpenDuckFlightSql, request: &Request<Act
         }
         GET_SESSION_OPTIONS => {
             let client = session_client(request)?;
-            let (catalog, schema) = service.sessions.options(client);
-            let catalog = catalog.unwrap_or_else(|| service.default_database(request));
+            let (_, schema) = service.sessions.options(client);
+            let catalog = service
+                .current_catalog(request)
+                .unwrap_or_else(|| service.default_database(request));
             let schema = schema.unwrap_or_else(|| "main".to_string());
             let session_options = HashMap::from([
                 (CATALOG.to_string(), string_value(catalog)),

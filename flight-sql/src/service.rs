@@ -26,6 +26,7 @@ use arrow_flight::{
 use bytes::Bytes;
 use futures::{stream, Stream, TryStreamExt};
 use openduck_coordinator::{CatalogFilter, Coordinator, PlannedQuery, Principal, Recording, ResultStream, Scope};
+use openduck_proto::CATALOG_METADATA;
 use prost::Message;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
@@ -143,7 +144,17 @@ impl OpenDuckFlightSql {
     pub(crate) fn scope<T>(&self, request: &Request<T>, transaction: Option<&Bytes>) -> Result<Scope> {
         let mut scope = self.sessions.scope(client_of(request), transaction)?;
         scope.principal = principal_of(request);
+        if let Some(catalog) = named_catalog(request) {
+            scope.database = Some(catalog);
+        }
         Ok(scope)
+    }
+
+    /// The database a request's unqualified names resolve in, when its
+    /// client chose one: in the request ([`CATALOG_METADATA`]) or, failing
+    /// that, for its connection (the `catalog` session option).
+    pub(crate) fn current_catalog<T>(&self, request: &Request<T>) -> Option<String> {
+        named_catalog(request).or_else(|| client_of(request).and_then(|client| self.sessions.options(client).0))
     }
 
     /// The primary and foreign key columns of the tables the request's
@@ -161,6 +172,12 @@ impl OpenDuckFlightSql {
     pub(crate) fn default_database<T>(&self, request: &Request<T>) -> String {
         self.coordinator.default_database_of(&principal_of(request))
     }
+}
+
+/// The database a request names in its metadata ([`CATALOG_METADATA`]).
+fn named_catalog<T>(request: &Request<T>) -> Option<String> {
+    let value = request.metadata().get_bin(CATALOG_METADATA)?.to_bytes().ok()?;
+    String::from_utf8(value.to_vec()).ok().filter(|name| !name.is_empty())
 }
 
 /// Who sends a request, as authentication established it.
@@ -415,7 +432,15 @@ impl FlightSqlService for OpenDuckFlightSql {
             schema_pattern: query.db_schema_filter_pattern.clone(),
             table_pattern: None,
         };
-        let schemas = self.coordinator.schemas(&filter).await.map_err(Error::from)?;
+        let schemas = if filter
+            .catalog
+            .as_ref()
+            .is_some_and(|catalog| !lists(&principal, catalog))
+        {
+            Vec::new() // not even a snapshot attached for it
+        } else {
+            self.coordinator.schemas(&filter).await.map_err(Error::from)?
+        };
         let mut builder = query.into_builder();
         for (catalog, schema) in schemas.into_iter().filter(|(catalog, _)| lists(&principal, catalog)) {
             builder.append(catalog, schema);
@@ -444,11 +469,18 @@ impl FlightSqlService for OpenDuckFlightSql {
             table_pattern: query.table_name_filter_pattern.clone(),
         };
         let wanted_types = query.table_types.clone();
-        let tables = self
-            .coordinator
-            .tables(&filter, query.include_schema)
-            .await
-            .map_err(Error::from)?;
+        let tables = if filter
+            .catalog
+            .as_ref()
+            .is_some_and(|catalog| !lists(&principal, catalog))
+        {
+            Vec::new() // not even a snapshot attached for it
+        } else {
+            self.coordinator
+                .tables(&filter, query.include_schema)
+                .await
+                .map_err(Error::from)?
+        };
         let mut builder = query.into_builder();
         let empty = Schema::empty();
         for table in tables.into_iter().filter(|table| lists(&principal, &table.catalog)) {
@@ -631,7 +663,10 @@ impl FlightSqlService for OpenDuckFlightSql {
     ) -> Result<i64, Status> {
         note_put_kind("ingest");
         let client = client_of(&request);
-        let mut target = ingest_target(&command, &self.default_database(&request))?;
+        let default = self
+            .current_catalog(&request)
+            .unwrap_or_else(|| self.default_database(&request));
+        let mut target = ingest_target(&command, &default)?;
         if target.temporary {
             // A temporary table lives on the connection that creates it.
             self.sessions
@@ -660,8 +695,8 @@ impl FlightSqlService for OpenDuckFlightSql {
         let client = client_of(&request);
         // The transaction lives on the executor of the client's current
         // catalog (in a cluster, databases live on different executors).
-        let catalog = client
-            .and_then(|client| self.sessions.options(client).0)
+        let catalog = self
+            .current_catalog(&request)
             .unwrap_or_else(|| self.default_database(&request));
         let session = self
             .sessions

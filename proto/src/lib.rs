@@ -37,6 +37,14 @@ pub mod flight_session {
 pub use generated::*;
 pub use prost::Message;
 
+/// The gRPC metadata key (binary, UTF-8) with which a client names the
+/// database a Flight SQL call is for: unqualified names resolve in it, and a
+/// transaction begins on its executor. It takes precedence over the
+/// connection's `catalog` session option, which a new connection (after a
+/// reconnect, or a restart of the service) no longer has; the DuckDB
+/// extension sends it with every call of an attachment.
+pub const CATALOG_METADATA: &str = "x-openduck-catalog-bin";
+
 /// Where a cluster's state lives in etcd, under the prefix (such as
 /// `/openduck`) that every process of the cluster is given. The registry and
 /// storage's heads both use these keys; fencing depends on their agreeing.

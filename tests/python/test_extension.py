@@ -675,3 +675,29 @@ def test_types_the_wire_changes_are_exact_inside_nested_types(server, reference)
                 reference.sql(f"SELECT count(*) FROM ({sql}) WHERE v IS NOT NULL").fetchall(), type_name
     finally:
         con.close()
+
+
+def test_an_attachment_keeps_its_database_when_the_service_restarts(tmp_path):
+    """The attached database is where unqualified names resolve (openduck_query,
+    transactions), on every connection and after a restart of the service."""
+    srv = Server(tmp_path / "data", databases=("mydb", "other")).start()
+    try:
+        with srv.connect() as conn, conn.cursor() as cur:
+            cur.execute("CREATE TABLE other.main.t AS SELECT 1 AS id")
+        con = local_duckdb()
+        attach(con, srv, database="other")
+        here = "SELECT * FROM openduck_query('cloud', 'SELECT current_database(), count(*) FROM t')"
+        assert con.sql(here).fetchall() == [("other", 1)]
+        # The same address, as a restarted service (a pod behind its Service) has.
+        port = srv.uri.rsplit(":", 1)[1]
+        srv.stop()
+        srv.start([arg.replace("127.0.0.1:0", f"127.0.0.1:{port}") for arg in srv.command()])
+        assert con.sql(here).fetchall() == [("other", 1)]
+        con.execute("BEGIN")
+        con.execute("INSERT INTO cloud.t VALUES (2)")
+        assert con.sql(here).fetchall() == [("other", 2)]
+        con.execute("COMMIT")
+        assert service_rows(srv, "SELECT count(*) FROM other.main.t") == [(2,)]
+        con.close()
+    finally:
+        srv.stop()
