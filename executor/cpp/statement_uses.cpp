@@ -9,6 +9,7 @@
 #include "duckdb/main/client_context_state.hpp"
 #include "duckdb/main/prepared_statement_data.hpp"
 #include "duckdb/execution/physical_plan_generator.hpp"
+#include "duckdb/execution/operator/helper/physical_reset.hpp"
 #include "duckdb/execution/operator/helper/physical_set.hpp"
 #include "duckdb/execution/operator/persistent/physical_batch_copy_to_file.hpp"
 #include "duckdb/execution/operator/persistent/physical_copy_to_file.hpp"
@@ -16,6 +17,7 @@
 #include "duckdb/execution/operator/projection/physical_tableinout_function.hpp"
 #include "duckdb/execution/operator/scan/physical_table_scan.hpp"
 #include "duckdb/execution/operator/schema/physical_attach.hpp"
+#include "duckdb/execution/operator/schema/physical_detach.hpp"
 
 namespace {
 
@@ -28,6 +30,8 @@ enum Use : int {
 	CALLS_TABLE_FUNCTION = 2,
 	WRITES_FILE = 3,
 	SETS_GLOBAL = 4,
+	DETACHES = 5,
+	NAMES_FILES_BY_PATTERN = 6,
 };
 
 using Visit = void (*)(void *context, const char *name, size_t length, int use);
@@ -55,13 +59,27 @@ bool ActsOnDatabases(duckdb::StatementType type) {
 	}
 }
 
-// Whether `SET name` in `scope` changes the setting for the whole instance.
-bool SetsGlobally(const duckdb::PhysicalSet &set) {
-	if (set.scope == duckdb::SetScope::GLOBAL) {
+// Whether SET or RESET of `name` in `scope` changes the setting for the whole instance
+// (an extension's setting counts as such: its scope is not known here).
+bool SetsGlobally(const duckdb::String &name, duckdb::SetScope scope) {
+	if (scope == duckdb::SetScope::GLOBAL) {
 		return true;
 	}
-	auto option = duckdb::DBConfig::GetOptionByName(set.name);
-	return option && duckdb::PhysicalSet::GetSettingScope(*option, set.scope) == duckdb::SetScope::GLOBAL;
+	auto option = duckdb::DBConfig::GetOptionByName(name);
+	return !option || duckdb::PhysicalSet::GetSettingScope(*option, scope) == duckdb::SetScope::GLOBAL;
+}
+
+// A COPY that writes several files names them after a pattern and an extension,
+// inside its directory unless they name directories themselves.
+void TellCopy(Visit visit, void *context, const std::string &path, bool several, const std::string &pattern,
+              const std::string &extension) {
+	Tell(visit, context, path, WRITES_FILE);
+	auto names_directories = [](const std::string &text) {
+		return text.find('/') != std::string::npos || text.find('\\') != std::string::npos;
+	};
+	if (several && (names_directories(pattern) || names_directories(extension))) {
+		Tell(visit, context, pattern + "." + extension, NAMES_FILES_BY_PATTERN);
+	}
 }
 
 void Walk(const duckdb::PhysicalOperator &op, Visit visit, void *context) {
@@ -77,9 +95,12 @@ void Walk(const duckdb::PhysicalOperator &op, Visit visit, void *context) {
 		Tell(visit, context, name != params.end() ? name->second : std::string(), CALLS_TABLE_FUNCTION);
 		break;
 	}
-	case PhysicalOperatorType::COPY_TO_FILE:
-		Tell(visit, context, op.Cast<duckdb::PhysicalCopyToFile>().file_path, WRITES_FILE);
+	case PhysicalOperatorType::COPY_TO_FILE: {
+		auto &copy = op.Cast<duckdb::PhysicalCopyToFile>();
+		auto several = copy.partition_output || copy.per_thread_output || copy.rotate;
+		TellCopy(visit, context, copy.file_path, several, copy.filename_pattern.SerializeBase(), copy.file_extension);
 		break;
+	}
 	case PhysicalOperatorType::BATCH_COPY_TO_FILE:
 		Tell(visit, context, op.Cast<duckdb::PhysicalBatchCopyToFile>().file_path, WRITES_FILE);
 		break;
@@ -89,10 +110,20 @@ void Walk(const duckdb::PhysicalOperator &op, Visit visit, void *context) {
 	case PhysicalOperatorType::ATTACH:
 		Tell(visit, context, op.Cast<duckdb::PhysicalAttach>().info->path, WRITES_FILE);
 		break;
+	case PhysicalOperatorType::DETACH:
+		Tell(visit, context, op.Cast<duckdb::PhysicalDetach>().info->name, DETACHES);
+		break;
 	case PhysicalOperatorType::SET: {
 		auto &set = op.Cast<duckdb::PhysicalSet>();
-		if (SetsGlobally(set)) {
+		if (SetsGlobally(set.name, set.scope)) {
 			Tell(visit, context, set.name.ToStdString(), SETS_GLOBAL);
+		}
+		break;
+	}
+	case PhysicalOperatorType::RESET: {
+		auto &reset = op.Cast<duckdb::PhysicalReset>();
+		if (SetsGlobally(reset.name, reset.scope)) {
+			Tell(visit, context, reset.name.ToStdString(), SETS_GLOBAL);
 		}
 		break;
 	}

@@ -3,14 +3,20 @@
 #include "bridge.hpp"
 #include "catalog.hpp"
 #include "cost.hpp"
+#include "pushdown.hpp"
 #include "scan.hpp"
 #include "shipping.hpp"
 
 #include "duckdb/main/client_context.hpp"
 #include "duckdb/main/config.hpp"
 #include "duckdb/parser/parser.hpp"
+#include "duckdb/parser/parsed_data/create_table_info.hpp"
+#include "duckdb/parser/statement/create_statement.hpp"
 #include "duckdb/parser/statement/explain_statement.hpp"
+#include "duckdb/parser/statement/insert_statement.hpp"
 #include "duckdb/parser/statement/select_statement.hpp"
+#include "duckdb/planner/operator/logical_create_table.hpp"
+#include "duckdb/planner/operator/logical_insert.hpp"
 #include "duckdb/planner/binder.hpp"
 #include "duckdb/planner/bound_parameter_map.hpp"
 
@@ -146,12 +152,81 @@ bool CopyingUpMovesLess(ClientContext &context, QueryReads &reads, LogicalOperat
 	return up < reads.RemoteBytes();
 }
 
+//! What the query placed is to the statement: the statement itself (a SELECT), or the
+//! rows an INSERT into, or a CREATE TABLE AS of, a table of this session writes.
+enum class Source { SELECT, INSERT, CREATE_TABLE };
+
+//! Where the query of `statement`'s plan `root` is (see Source): its `root`, or the
+//! source of an INSERT into or a CREATE TABLE AS of a table that is not an attachment's
+//! (those are written through the catalog: modify.cpp, write.cpp).
+Source SourceOf(unique_ptr<LogicalOperator> *&root) {
+	auto &op = **root;
+	if (op.children.size() != 1) {
+		return Source::SELECT;
+	}
+	if (op.type == LogicalOperatorType::LOGICAL_INSERT &&
+	    op.Cast<LogicalInsert>().table.ParentCatalog().GetCatalogType() != "openduck") {
+		root = &op.children[0];
+		return Source::INSERT;
+	}
+	if (op.type == LogicalOperatorType::LOGICAL_CREATE_TABLE &&
+	    op.Cast<LogicalCreateTable>().info->schema.ParentCatalog().GetCatalogType() != "openduck") {
+		root = &op.children[0];
+		return Source::CREATE_TABLE;
+	}
+	return Source::SELECT;
+}
+
+//! Whether a column of this type can be cast to by name on the service: a built-in type
+//! without nesting, alias or time zone (whose casts depend on the session's zone).
+bool Spellable(const LogicalType &type) {
+	switch (type.id()) {
+	case LogicalTypeId::STRUCT:
+	case LogicalTypeId::LIST:
+	case LogicalTypeId::MAP:
+	case LogicalTypeId::ARRAY:
+	case LogicalTypeId::UNION:
+	case LogicalTypeId::ENUM:
+	case LogicalTypeId::UNBOUND:
+		return false;
+	default:
+		return !type.HasAlias() && !ZoneDependent(type);
+	}
+}
+
+//! The SELECT of the statement `source` names in `statement`. Throws CannotShip.
+SelectStatement &SelectOf(SQLStatement &statement, Source source) {
+	if (source == Source::SELECT && statement.type == StatementType::SELECT_STATEMENT) {
+		return statement.Cast<SelectStatement>();
+	}
+	if (source == Source::INSERT && statement.type == StatementType::INSERT_STATEMENT) {
+		auto &insert = statement.Cast<InsertStatement>();
+		// Columns matched by name, or CTEs the INSERT holds: not the SELECT alone.
+		if (insert.select_statement && insert.column_order == InsertColumnOrder::INSERT_BY_POSITION &&
+		    insert.cte_map.map.empty()) {
+			return *insert.select_statement;
+		}
+		CannotShip("query", "its rows are not those of its SELECT alone");
+	}
+	if (source == Source::CREATE_TABLE && statement.type == StatementType::CREATE_STATEMENT) {
+		auto &create = statement.Cast<CreateStatement>();
+		if (create.info->type == CatalogType::TABLE_ENTRY) {
+			auto &info = create.info->Cast<CreateTableInfo>();
+			if (info.query) {
+				return *info.query;
+			}
+		}
+	}
+	CannotShip("query", "it is not the statement being run");
+}
+
 //! The text of the statement being planned, rewritten for the service: a SELECT, or the
-//! SELECT an EXPLAIN explains (`explained`), with the tables of this session named as
-//! their `uploads`; `star`: whether it holds a `*` (or COLUMNS), which may expand to every
-//! column of a table. Throws CannotShip.
-std::string ShippedText(ClientContext &context, OpenduckCatalog &catalog, bool explained,
-                        const vector<Upload> &uploads, bool &star) {
+//! SELECT an EXPLAIN explains (`explained`), or the SELECT whose rows an INSERT or CREATE
+//! TABLE AS of this session writes (`source`), cast to the `types` they are written as,
+//! with the tables of this session named as their `uploads`; `star`: whether it holds a
+//! `*` (or COLUMNS), which may expand to every column of a table. Throws CannotShip.
+std::string ShippedText(ClientContext &context, OpenduckCatalog &catalog, bool explained, Source source,
+                        const vector<LogicalType> &types, const vector<Upload> &uploads, bool &star) {
 	Parser parser(context.GetParserOptions());
 	parser.ParseQuery(context.GetCurrentQuery());
 	if (parser.statements.size() != 1) {
@@ -164,10 +239,7 @@ std::string ShippedText(ClientContext &context, OpenduckCatalog &catalog, bool e
 	if (explained) {
 		statement = std::move(statement->Cast<ExplainStatement>().stmt);
 	}
-	if (statement->type != StatementType::SELECT_STATEMENT) {
-		CannotShip("query", "it is not the statement being run");
-	}
-	auto &select = statement->Cast<SelectStatement>();
+	auto &select = SelectOf(*statement, source);
 	Rewriter rewriter(context, catalog, "query");
 	rewriter.strict = true;
 	rewriter.foreign = [&](BaseTableRef &ref, TableCatalogEntry &table) {
@@ -186,7 +258,21 @@ std::string ShippedText(ClientContext &context, OpenduckCatalog &catalog, bool e
 	};
 	rewriter.VisitNode(*select.node);
 	star = rewriter.saw_star;
-	return select.ToString();
+	if (source == Source::SELECT) {
+		return select.ToString();
+	}
+	// Written as the table's types: cast there, as the cast DuckDB planned here would.
+	std::string columns, aliases;
+	for (idx_t i = 0; i < types.size(); i++) {
+		if (!Spellable(types[i])) {
+			CannotShip("query", "it writes a column of type " + types[i].ToString());
+		}
+		auto alias = "c" + to_string(i);
+		columns += (i ? ", " : "") + StringUtil::Format("CAST(openduck_source.%s AS %s) AS %s", alias,
+		                                                 types[i].ToString(), alias);
+		aliases += (i ? ", " : "") + alias;
+	}
+	return "SELECT " + columns + " FROM (" + select.ToString() + ") AS openduck_source(" + aliases + ")";
 }
 
 } // namespace
@@ -214,6 +300,7 @@ void PlaceQuery(PlannerExtensionInput &input, BoundStatement &statement) {
 	if (explained) {
 		target = &statement.plan->children[0];
 	}
+	auto source = SourceOf(target);
 	auto reads = QueryReads::Of(context, **target);
 	auto catalog = reads.attachment;
 	if (!catalog || reads.other || reads.remote_row_ids) {
@@ -239,7 +326,8 @@ void PlaceQuery(PlannerExtensionInput &input, BoundStatement &statement) {
 	try {
 		CheckPlan("query", *catalog, **target, [&](TableCatalogEntry &table) { return reads.Local(table) != nullptr; });
 		bool star = false;
-		sql = ShippedText(context, *catalog, explained, uploads, star);
+		(*target)->ResolveOperatorTypes();
+		sql = ShippedText(context, *catalog, explained, source, (*target)->types, uploads, star);
 		if (ReadsRetypedColumns(reads)) {
 			return;
 		}
@@ -272,7 +360,8 @@ void PlaceQuery(PlannerExtensionInput &input, BoundStatement &statement) {
 	auto types = planned.types;
 	vector<std::string> names;
 	for (idx_t i = 0; i < types.size(); i++) {
-		names.push_back(!explained && i < statement.names.size() ? statement.names[i] : "column" + to_string(i));
+		names.push_back(!explained && source == Source::SELECT && i < statement.names.size() ? statement.names[i]
+		                                                                                   : "column" + to_string(i));
 	}
 	auto ordered = Holds(planned, {LogicalOperatorType::LOGICAL_ORDER_BY, LogicalOperatorType::LOGICAL_TOP_N});
 	*target = ShippedQuery(input.binder, *catalog, std::move(sql), std::move(types), std::move(names), ordered,

@@ -70,7 +70,7 @@ pub(crate) async fn do_action(service: &OpenDuckFlightSql, request: &Request<Act
             let client = session_client(request)?;
             let (_, schema) = service.sessions.options(client);
             let catalog = service
-                .current_catalog(request)
+                .current_catalog(request)?
                 .unwrap_or_else(|| service.default_database(request));
             let schema = schema.unwrap_or_else(|| "main".to_string());
             let session_options = HashMap::from([

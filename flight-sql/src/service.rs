@@ -144,7 +144,7 @@ impl OpenDuckFlightSql {
     pub(crate) fn scope<T>(&self, request: &Request<T>, transaction: Option<&Bytes>) -> Result<Scope> {
         let mut scope = self.sessions.scope(client_of(request), transaction)?;
         scope.principal = principal_of(request);
-        if let Some(catalog) = named_catalog(request) {
+        if let Some(catalog) = named_catalog(request)? {
             scope.database = Some(catalog);
         }
         Ok(scope)
@@ -153,8 +153,8 @@ impl OpenDuckFlightSql {
     /// The database a request's unqualified names resolve in, when its
     /// client chose one: in the request ([`CATALOG_METADATA`]) or, failing
     /// that, for its connection (the `catalog` session option).
-    pub(crate) fn current_catalog<T>(&self, request: &Request<T>) -> Option<String> {
-        named_catalog(request).or_else(|| client_of(request).and_then(|client| self.sessions.options(client).0))
+    pub(crate) fn current_catalog<T>(&self, request: &Request<T>) -> Result<Option<String>> {
+        Ok(named_catalog(request)?.or_else(|| client_of(request).and_then(|client| self.sessions.options(client).0)))
     }
 
     /// The primary and foreign key columns of the tables the request's
@@ -174,10 +174,29 @@ impl OpenDuckFlightSql {
     }
 }
 
-/// The database a request names in its metadata ([`CATALOG_METADATA`]).
-fn named_catalog<T>(request: &Request<T>) -> Option<String> {
-    let value = request.metadata().get_bin(CATALOG_METADATA)?.to_bytes().ok()?;
-    String::from_utf8(value.to_vec()).ok().filter(|name| !name.is_empty())
+/// The database a request names in its metadata ([`CATALOG_METADATA`]);
+/// one its principal may not use is refused, as SetSessionOptions refuses it.
+fn named_catalog<T>(request: &Request<T>) -> Result<Option<String>> {
+    let Some(value) = request.metadata().get_bin(CATALOG_METADATA) else {
+        return Ok(None);
+    };
+    let name = value
+        .to_bytes()
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes.to_vec()).ok())
+        .ok_or_else(|| Error::InvalidRequest(format!("{CATALOG_METADATA} is not a UTF-8 database name")))?;
+    if name.is_empty() {
+        return Ok(None);
+    }
+    let principal = principal_of(request);
+    match principal.grants() {
+        Some(grants) if !principal.may_use(&name) => Err(openduck_coordinator::Error::NotGranted {
+            database: name,
+            grants: grants.to_string(),
+        }
+        .into()),
+        _ => Ok(Some(name)),
+    }
 }
 
 /// Who sends a request, as authentication established it.
@@ -664,7 +683,7 @@ impl FlightSqlService for OpenDuckFlightSql {
         note_put_kind("ingest");
         let client = client_of(&request);
         let default = self
-            .current_catalog(&request)
+            .current_catalog(&request)?
             .unwrap_or_else(|| self.default_database(&request));
         let mut target = ingest_target(&command, &default)?;
         if target.temporary {
@@ -696,7 +715,7 @@ impl FlightSqlService for OpenDuckFlightSql {
         // The transaction lives on the executor of the client's current
         // catalog (in a cluster, databases live on different executors).
         let catalog = self
-            .current_catalog(&request)
+            .current_catalog(&request)?
             .unwrap_or_else(|| self.default_database(&request));
         let session = self
             .sessions

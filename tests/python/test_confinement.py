@@ -110,6 +110,7 @@ def test_sql_cannot_write_the_executors_own_files(tmp_path):
                 f"COPY (SELECT 1) TO '{d}/.tmp/spill' (FORMAT csv)",
                 f"EXPORT DATABASE hr TO '{d}'",
                 f"ATTACH '{d}/mydb.duckdb' AS again",
+                "DETACH hr",
             ]:
                 permission_denied(conn, sql)
             cur.execute(f"COPY hr.people TO '{d}/people.csv'")

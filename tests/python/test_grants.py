@@ -95,7 +95,6 @@ NOT_GRANTED = [
 
 WHOLE_DATABASES = [
     "ATTACH ':memory:' AS scratch",
-    "DETACH hr",
     "LOAD json",
 ]
 
@@ -168,6 +167,16 @@ def test_listings_show_only_the_granted_databases(server):
         with pytest.raises(adbc_driver_manager.Error):
             conn.adbc_current_catalog = "hr"
         assert conn.adbc_current_catalog == "sales"
+
+
+def test_a_call_naming_a_database_not_granted_is_refused(server):
+    """The extension names its database in every call's metadata; a client cannot use
+    it to run in a database its account may not use."""
+    header = "adbc.flight.sql.rpc.call_header.x-openduck-catalog-bin"
+    with server.connect(username="ann", password="new ann pw", **{header: "sales"}) as conn, conn.cursor() as cur:
+        assert run(cur, "SELECT current_database()") == [("sales",)]
+    with server.connect(username="ann", password="new ann pw", **{header: "hr"}) as conn, conn.cursor() as cur:
+        refused(lambda: run(cur, "SELECT 1"), 'database "hr" was not granted')
 
 
 def test_a_read_only_user_with_grants_is_held_to_both(server):

@@ -81,6 +81,51 @@ def test_a_join_of_one_attachments_tables_runs_there_as_one_statement(server, co
     assert rows == 6, text
 
 
+def test_the_rows_an_insert_or_create_table_as_writes_here_are_computed_there(server, con, reference):
+    """INSERT INTO a table of this session SELECT ... over the attachment's tables, and
+    CREATE TABLE AS: the SELECT runs on the service, cast to the table's types there,
+    and only its rows come down."""
+    sql = JOIN.replace("{tag}", "tag_insert")
+    con.execute("CREATE TABLE summary (name VARCHAR, n INTEGER, total DOUBLE, last VARCHAR)")
+    con.execute("CREATE TABLE summary_ref (name VARCHAR, n INTEGER, total DOUBLE, last VARCHAR)")
+    insert = "INSERT INTO summary " + sql.replace("{c}", "cloud.")
+    shipped, scanned = placed(con, insert)
+    assert scanned == [] and len(shipped) == 1 and "CAST(" in shipped[0], (shipped, scanned)
+    con.execute(insert)
+    reference.execute("CREATE TABLE summary_ref (name VARCHAR, n INTEGER, total DOUBLE, last VARCHAR)")
+    reference.execute("INSERT INTO summary_ref " + sql.replace("{c}", ""))
+    assert_same_rows(con.sql("SELECT * FROM summary").fetchall(),
+                     reference.sql("SELECT * FROM summary_ref").fetchall(), insert)
+    reference.execute("DROP TABLE summary_ref")
+    ((text, rows),) = arrived(server, "tag_insert")
+    assert rows == 6 and "JOIN" in text, text
+
+    create = "CREATE TABLE summary_copy AS " + JOIN.replace("{tag}", "tag_create").replace("{c}", "cloud.")
+    shipped, scanned = placed(con, create)
+    assert scanned == [] and len(shipped) == 1, (shipped, scanned)
+    con.execute(create)
+    assert_same_rows(con.sql("SELECT * FROM summary_copy").fetchall(),
+                     reference.sql(JOIN.replace("{tag}", "tag_create").replace("{c}", "")).fetchall(), create)
+    assert [row[1] for row in con.sql("DESCRIBE summary_copy").fetchall()] == ["VARCHAR", "BIGINT", "HUGEINT", "DATE"]
+    ((text, rows),) = arrived(server, "tag_create")
+    assert rows == 6, text
+
+
+def test_an_insert_whose_rows_are_not_its_selects_alone_runs_here(con, reference):
+    con.execute("CREATE TABLE by_name (dim BIGINT, name VARCHAR)")
+    for sql in [
+        # (Aggregates, which alone would run there.)
+        "INSERT INTO by_name BY NAME SELECT min(name) AS name, dim FROM cloud.dims WHERE dim < 3 GROUP BY dim",
+        "WITH d AS (SELECT dim, min(name) AS name FROM cloud.dims WHERE dim < 3 GROUP BY dim) "
+        "INSERT INTO by_name SELECT * FROM d",
+    ]:
+        shipped, _ = placed(con, sql)
+        assert shipped == [], (sql, shipped)
+        con.execute(sql)
+    assert sorted(con.sql("SELECT * FROM by_name").fetchall()) == sorted(
+        reference.sql("SELECT dim, name FROM dims WHERE dim < 3").fetchall() * 2)
+
+
 def test_placed_local_the_same_query_scans_both_tables(server, con, reference):
     con.execute("SET openduck_placement = 'local'")
     sql = JOIN.replace("{tag}", "tag_local")

@@ -96,7 +96,7 @@ impl Database {
     }
 
     /// Keeps clients' SQL from writing the executor's own files under `dir`
-    /// (databases, their logs, snapshots, spill): see `Prepared::admit`.
+    /// (databases, their logs, snapshots, spill): see `Connection::admit`.
     pub(crate) fn protect(&self, dir: &Path) {
         let _ = self.own_files.set(dir.to_path_buf());
     }

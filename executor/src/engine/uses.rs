@@ -6,7 +6,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::ffi::{c_char, c_void, CString};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use duckdb::ffi;
 use openduck_api::Grants;
@@ -48,6 +48,10 @@ pub(crate) struct StatementUses {
     pub(crate) files: Vec<String>,
     /// Settings it changes for the whole instance.
     pub(crate) global_settings: BTreeSet<String>,
+    /// Databases it detaches.
+    pub(crate) detached: BTreeSet<String>,
+    /// File name patterns of a COPY that name directories of their own.
+    pub(crate) escaping_patterns: Vec<String>,
 }
 
 /// The values `cpp/statement_uses.cpp` tells `visit` with.
@@ -56,6 +60,8 @@ const CHANGES_DATABASE: i32 = 1;
 const CALLS_TABLE_FUNCTION: i32 = 2;
 const WRITES_FILE: i32 = 3;
 const SETS_GLOBAL: i32 = 4;
+const DETACHES: i32 = 5;
+const NAMES_FILES_BY_PATTERN: i32 = 6;
 
 extern "C" {
     /// `cpp/statement_uses.cpp`.
@@ -89,6 +95,11 @@ extern "C" fn visit(context: *mut c_void, name: *const c_char, length: usize, us
             true
         }
         SETS_GLOBAL => uses.global_settings.insert(name),
+        DETACHES => uses.detached.insert(name),
+        NAMES_FILES_BY_PATTERN => {
+            uses.escaping_patterns.push(name);
+            true
+        }
         _ => false,
     };
 }
@@ -193,8 +204,9 @@ extern "C" fn check(policy: *mut c_void, data: *const c_void) -> *const c_char {
 
 impl StatementUses {
     /// Refuses what a client's statement may not touch: files of the
-    /// executor's own under `own_files` (its data directory), and, with
-    /// `grants`, anything beyond those databases.
+    /// executor's own under `own_files` (its data directory) and its
+    /// attached databases (DETACH), and, with `grants`, anything beyond
+    /// those databases.
     pub(crate) fn check(&self, grants: Option<&Grants>, own_files: Option<&Path>) -> Result<()> {
         if let Some(own) = own_files {
             if let Some(file) = self.files.iter().find(|file| is_own_file(own, file)) {
@@ -203,6 +215,17 @@ impl StatementUses {
                      directory's hidden folders), or holds them: SQL may not write or attach it"
                 )));
             }
+        }
+        if let Some(pattern) = self.escaping_patterns.first() {
+            return Err(Error::not_granted(format!(
+                "the files a COPY writes are named inside its directory: its FILENAME_PATTERN and \
+                 FILE_EXTENSION may not name directories ({pattern:?})"
+            )));
+        }
+        if let Some(database) = self.detached.first() {
+            return Err(Error::not_granted(format!(
+                "the executor attaches and detaches its databases itself: SQL may not DETACH {database:?}"
+            )));
         }
         let Some(grants) = grants else {
             return Ok(());
@@ -239,51 +262,84 @@ fn granted_function(name: &str) -> bool {
     GRANTED_TABLE_FUNCTIONS.contains(&name) || name.starts_with("duckdb_")
 }
 
-/// Whether writing `file` (as SQL names it; relative to the working
-/// directory, as DuckDB opens it) would write the executor's own files under
-/// `own` (its data directory): the directory itself or one above it, a
-/// database or its log, or anything under a hidden folder (snapshots, spill).
+/// Whether writing `file` (as SQL names it) would write the executor's own
+/// files under `own` (its canonical data directory): the directory itself or
+/// one above it, a database or its log at its top, or anything under a
+/// hidden folder (snapshots, spill). The path is resolved as the operating
+/// system will open it: a `file:` URL as its path, relative to the working
+/// directory, through symbolic links.
 fn is_own_file(own: &Path, file: &str) -> bool {
-    if file.contains("://") {
+    let Some(path) = local_path(file) else {
         return false; // not a local file
-    }
-    let path = Path::new(file);
-    let absolute = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir().unwrap_or_default().join(path)
     };
-    let absolute = normalized(&absolute);
+    let absolute = if path.is_absolute() {
+        path
+    } else {
+        match std::env::current_dir() {
+            Ok(dir) => dir.join(path),
+            Err(_) => return true, // cannot tell where it is: refused
+        }
+    };
+    let absolute = resolved(&absolute);
     if own.starts_with(&absolute) {
         return true;
     }
     let Ok(inside) = absolute.strip_prefix(own) else {
         return false;
     };
-    let hidden = inside
-        .components()
+    let mut components = inside.components();
+    let first = components
         .next()
-        .is_some_and(|first| first.as_os_str().to_string_lossy().starts_with('.'));
-    let name = inside
-        .file_name()
-        .map(|name| name.to_string_lossy())
-        .unwrap_or_default();
-    hidden || name.ends_with(".duckdb") || name.contains(".duckdb.")
+        .map(|first| first.as_os_str().to_string_lossy().into_owned());
+    let at_top = components.next().is_none();
+    let name = first.unwrap_or_default();
+    name.starts_with('.') || (at_top && (name.ends_with(".duckdb") || name.contains(".duckdb.")))
 }
 
-/// `path` with `.` and `..` resolved lexically.
-fn normalized(path: &Path) -> PathBuf {
-    let mut result = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::ParentDir => {
-                result.pop();
+/// The local path a file name of SQL opens, as DuckDB expands it; `None` for
+/// another file system (`s3://...`).
+fn local_path(file: &str) -> Option<PathBuf> {
+    let path = if let Some(rest) = file.strip_prefix("file://localhost/") {
+        format!("/{rest}")
+    } else if let Some(rest) = file.strip_prefix("file://") {
+        rest.to_string()
+    } else if let Some(rest) = file.strip_prefix("file:") {
+        rest.to_string()
+    } else if file.contains("://") {
+        return None;
+    } else if let Some(rest) = file.strip_prefix('~') {
+        format!("{}{rest}", std::env::var("HOME").unwrap_or_default())
+    } else {
+        file.to_string()
+    };
+    Some(PathBuf::from(path))
+}
+
+/// `path` with its longest existing ancestor's symbolic links followed, and
+/// `.` and `..` resolved in the rest.
+fn resolved(path: &Path) -> PathBuf {
+    let mut existing = path.to_path_buf();
+    let mut rest: Vec<std::ffi::OsString> = Vec::new();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(&existing) {
+            let mut result = real;
+            for part in rest.iter().rev() {
+                if part == ".." {
+                    result.pop();
+                } else if part != "." {
+                    result.push(part);
+                }
             }
-            Component::CurDir => {}
-            other => result.push(other),
+            return result;
+        }
+        let Some(last) = existing.components().next_back() else {
+            return path.to_path_buf();
+        };
+        rest.push(last.as_os_str().to_os_string());
+        if !existing.pop() {
+            return path.to_path_buf();
         }
     }
-    result
 }
 
 #[cfg(test)]
@@ -305,17 +361,33 @@ mod tests {
             "/srv/data/.tmp/spill",
             "/srv/data/out/../mydb.duckdb",
             "/srv/data/./x/../../data/hr.duckdb",
+            "file:///srv/data/hr.duckdb",
+            "file:/srv/data/hr.duckdb",
+            "file://localhost/srv/data/hr.duckdb",
         ] {
             assert!(is_own_file(own, file), "{file}");
         }
         for file in [
             "/srv/data/out.csv",
             "/srv/data/exports/mydb.parquet",
+            "/srv/data/exports/scratch.duckdb",
             "/srv/data/exports/",
             "/srv/other/x.duckdb",
             "s3://bucket/mydb.duckdb",
         ] {
             assert!(!is_own_file(own, file), "{file}");
         }
+    }
+
+    #[test]
+    fn a_link_to_the_data_directory_leads_to_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let own = dir.path().join("data");
+        std::fs::create_dir(&own).unwrap();
+        let own = std::fs::canonicalize(&own).unwrap();
+        std::os::unix::fs::symlink(&own, dir.path().join("link")).unwrap();
+        let through = dir.path().join("link/hr.duckdb");
+        assert!(is_own_file(&own, &through.to_string_lossy()));
+        assert!(!is_own_file(&own, &dir.path().join("link/out.csv").to_string_lossy()));
     }
 }
