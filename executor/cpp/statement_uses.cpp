@@ -7,6 +7,7 @@
 
 #include "duckdb/main/capi/capi_internal.hpp"
 #include "duckdb/main/client_context_state.hpp"
+#include "duckdb/main/client_data.hpp"
 #include "duckdb/main/prepared_statement_data.hpp"
 #include "duckdb/execution/physical_plan_generator.hpp"
 #include "duckdb/execution/operator/helper/physical_reset.hpp"
@@ -69,20 +70,38 @@ bool SetsGlobally(const duckdb::String &name, duckdb::SetScope scope) {
 	return !option || duckdb::PhysicalSet::GetSettingScope(*option, scope) == duckdb::SetScope::GLOBAL;
 }
 
+// A file name as DuckDB opens it for `client`: `~` as its home directory (which a
+// session may set), a `file:` URL as its path.
+std::string Expanded(const std::string &path, duckdb::ClientContext *client) {
+	auto opener = client ? duckdb::ClientData::Get(*client).file_opener.get() : nullptr;
+	return duckdb::FileSystem::ExpandPath(path, opener);
+}
+
 // A COPY that writes several files names them after a pattern and an extension,
-// inside its directory unless they name directories themselves.
-void TellCopy(Visit visit, void *context, const std::string &path, bool several, const std::string &pattern,
-              const std::string &extension) {
-	Tell(visit, context, path, WRITES_FILE);
+// inside its directory unless a part of either names directories itself.
+void TellCopy(Visit visit, void *context, const duckdb::PhysicalCopyToFile &copy, duckdb::ClientContext *client) {
+	Tell(visit, context, Expanded(copy.file_path, client), WRITES_FILE);
+	if (copy.use_tmp_file && client) {
+		// Written as tmp_<name>, then moved over <name>.
+		Tell(visit, context, Expanded(duckdb::PhysicalCopyToFile::GetNonTmpFile(*client, copy.file_path), client),
+		     WRITES_FILE);
+	}
+	if (!(copy.partition_output || copy.per_thread_output || copy.rotate)) {
+		return;
+	}
 	auto names_directories = [](const std::string &text) {
 		return text.find('/') != std::string::npos || text.find('\\') != std::string::npos;
 	};
-	if (several && (names_directories(pattern) || names_directories(extension))) {
-		Tell(visit, context, pattern + "." + extension, NAMES_FILES_BY_PATTERN);
+	std::string pattern;
+	for (auto &segment : copy.filename_pattern.SerializeSegments()) {
+		pattern += segment.type == duckdb::FileNameSegmentType::LITERAL ? segment.data : std::string("{}");
+	}
+	if (names_directories(pattern) || names_directories(copy.file_extension)) {
+		Tell(visit, context, pattern + "." + copy.file_extension, NAMES_FILES_BY_PATTERN);
 	}
 }
 
-void Walk(const duckdb::PhysicalOperator &op, Visit visit, void *context) {
+void Walk(const duckdb::PhysicalOperator &op, Visit visit, void *context, duckdb::ClientContext *client) {
 	switch (op.type) {
 	case PhysicalOperatorType::TABLE_SCAN:
 		Tell(visit, context, op.Cast<duckdb::PhysicalTableScan>().function.name, CALLS_TABLE_FUNCTION);
@@ -95,21 +114,24 @@ void Walk(const duckdb::PhysicalOperator &op, Visit visit, void *context) {
 		Tell(visit, context, name != params.end() ? name->second : std::string(), CALLS_TABLE_FUNCTION);
 		break;
 	}
-	case PhysicalOperatorType::COPY_TO_FILE: {
-		auto &copy = op.Cast<duckdb::PhysicalCopyToFile>();
-		auto several = copy.partition_output || copy.per_thread_output || copy.rotate;
-		TellCopy(visit, context, copy.file_path, several, copy.filename_pattern.SerializeBase(), copy.file_extension);
+	case PhysicalOperatorType::COPY_TO_FILE:
+		TellCopy(visit, context, op.Cast<duckdb::PhysicalCopyToFile>(), client);
 		break;
-	}
 	case PhysicalOperatorType::BATCH_COPY_TO_FILE:
-		Tell(visit, context, op.Cast<duckdb::PhysicalBatchCopyToFile>().file_path, WRITES_FILE);
+		Tell(visit, context, Expanded(op.Cast<duckdb::PhysicalBatchCopyToFile>().file_path, client), WRITES_FILE);
 		break;
 	case PhysicalOperatorType::EXPORT:
-		Tell(visit, context, op.Cast<duckdb::PhysicalExport>().info->file_path, WRITES_FILE);
+		Tell(visit, context, Expanded(op.Cast<duckdb::PhysicalExport>().info->file_path, client), WRITES_FILE);
 		break;
-	case PhysicalOperatorType::ATTACH:
-		Tell(visit, context, op.Cast<duckdb::PhysicalAttach>().info->path, WRITES_FILE);
+	case PhysicalOperatorType::ATTACH: {
+		auto &info = *op.Cast<duckdb::PhysicalAttach>().info;
+		Tell(visit, context, Expanded(info.path, client), WRITES_FILE);
+		if (info.on_conflict == duckdb::OnCreateConflict::REPLACE_ON_CONFLICT) {
+			// ATTACH OR REPLACE detaches what has the name first.
+			Tell(visit, context, info.name, DETACHES);
+		}
 		break;
+	}
 	case PhysicalOperatorType::DETACH:
 		Tell(visit, context, op.Cast<duckdb::PhysicalDetach>().info->name, DETACHES);
 		break;
@@ -131,13 +153,14 @@ void Walk(const duckdb::PhysicalOperator &op, Visit visit, void *context) {
 		break;
 	}
 	for (auto &child : op.GetChildren()) {
-		Walk(child.get(), visit, context);
+		Walk(child.get(), visit, context, client);
 	}
 }
 
 // Asked about every statement a guarded connection prepares: returns why it may not
 // run, or null. The text stays valid until the next call.
-using Check = const char *(*)(void *policy, const duckdb::PreparedStatementData *prepared);
+using Check = const char *(*)(void *policy, const duckdb::PreparedStatementData *prepared,
+                              duckdb::ClientContext *client);
 
 // Holds a connection's statements to a policy: DuckDB calls OnFinalizePrepare for each
 // statement it prepares, and again when it binds a prepared statement anew to run it
@@ -152,9 +175,9 @@ public:
 		return true; // the only way to be called with each statement prepared
 	}
 
-	duckdb::RebindQueryInfo OnFinalizePrepare(duckdb::ClientContext &, duckdb::PreparedStatementData &prepared,
+	duckdb::RebindQueryInfo OnFinalizePrepare(duckdb::ClientContext &client, duckdb::PreparedStatementData &prepared,
 	                                          duckdb::PreparedStatementMode) override {
-		auto refusal = check(policy, &prepared);
+		auto refusal = check(policy, &prepared, &client);
 		if (refusal) {
 			throw duckdb::PermissionException(std::string(refusal));
 		}
@@ -189,12 +212,14 @@ extern "C" const void *openduck_prepared_data(duckdb_prepared_statement prepared
 	return wrapper->statement->data.get();
 }
 
-// Tells `visit` what a prepared statement (its `PreparedStatementData`) touches (see
+// Tells `visit` what a prepared statement (its `PreparedStatementData`) of connection
+// `client` (its ClientContext, or null: file names are then not expanded) touches (see
 // `Use`), and sets `whole` when it acts on whole databases (see ActsOnDatabases). What
 // its physical plan holds is told only once it has one (DuckDB plans a statement whose
 // parameters' types are not known yet when it binds it to run). Returns 0, or -1 when
 // DuckDB throws. `visit` must not unwind; no exception leaves this function.
-extern "C" int openduck_statement_uses(const void *prepared, Visit visit, void *context, bool *whole) noexcept {
+extern "C" int openduck_statement_uses(const void *prepared, void *client, Visit visit, void *context,
+                                       bool *whole) noexcept {
 	try {
 		if (!prepared) {
 			return -1;
@@ -208,7 +233,7 @@ extern "C" int openduck_statement_uses(const void *prepared, Visit visit, void *
 			Tell(visit, context, changed.first, CHANGES_DATABASE);
 		}
 		if (data.physical_plan) {
-			Walk(data.physical_plan->Root(), visit, context);
+			Walk(data.physical_plan->Root(), visit, context, static_cast<duckdb::ClientContext *>(client));
 		}
 		return 0;
 	} catch (...) {

@@ -14,6 +14,7 @@
 #include "duckdb/parser/statement/create_statement.hpp"
 #include "duckdb/parser/statement/explain_statement.hpp"
 #include "duckdb/parser/statement/insert_statement.hpp"
+#include "duckdb/parser/query_node/select_node.hpp"
 #include "duckdb/parser/statement/select_statement.hpp"
 #include "duckdb/planner/operator/logical_create_table.hpp"
 #include "duckdb/planner/operator/logical_insert.hpp"
@@ -177,21 +178,48 @@ Source SourceOf(unique_ptr<LogicalOperator> *&root) {
 	return Source::SELECT;
 }
 
-//! Whether a column of this type can be cast to by name on the service: a built-in type
-//! without nesting, alias or time zone (whose casts depend on the session's zone).
+//! Whether a column of this type can be cast to by name on the service, and arrives here
+//! as itself (or as a type the scan carries back exactly): a scalar built-in type without
+//! alias or time zone (whose casts depend on the session's zone).
 bool Spellable(const LogicalType &type) {
 	switch (type.id()) {
-	case LogicalTypeId::STRUCT:
-	case LogicalTypeId::LIST:
-	case LogicalTypeId::MAP:
-	case LogicalTypeId::ARRAY:
-	case LogicalTypeId::UNION:
-	case LogicalTypeId::ENUM:
-	case LogicalTypeId::UNBOUND:
-		return false;
+	case LogicalTypeId::BOOLEAN:
+	case LogicalTypeId::TINYINT:
+	case LogicalTypeId::SMALLINT:
+	case LogicalTypeId::INTEGER:
+	case LogicalTypeId::BIGINT:
+	case LogicalTypeId::UTINYINT:
+	case LogicalTypeId::USMALLINT:
+	case LogicalTypeId::UINTEGER:
+	case LogicalTypeId::UBIGINT:
+	case LogicalTypeId::HUGEINT:
+	case LogicalTypeId::UHUGEINT:
+	case LogicalTypeId::FLOAT:
+	case LogicalTypeId::DOUBLE:
+	case LogicalTypeId::DECIMAL:
+	case LogicalTypeId::VARCHAR:
+	case LogicalTypeId::BLOB:
+	case LogicalTypeId::DATE:
+	case LogicalTypeId::TIME:
+	case LogicalTypeId::TIMESTAMP:
+	case LogicalTypeId::TIMESTAMP_SEC:
+	case LogicalTypeId::TIMESTAMP_MS:
+	case LogicalTypeId::TIMESTAMP_NS:
+	case LogicalTypeId::INTERVAL:
+	case LogicalTypeId::UUID:
+		return !type.HasAlias();
 	default:
-		return !type.HasAlias() && !ZoneDependent(type);
+		return false;
 	}
+}
+
+//! Whether a query node is an INSERT's VALUES list.
+bool IsValuesList(QueryNode &node) {
+	if (node.type != QueryNodeType::SELECT_NODE) {
+		return false;
+	}
+	auto &from = node.Cast<SelectNode>().from_table;
+	return from && from->type == TableReferenceType::EXPRESSION_LIST;
 }
 
 //! The SELECT of the statement `source` names in `statement`. Throws CannotShip.
@@ -201,9 +229,10 @@ SelectStatement &SelectOf(SQLStatement &statement, Source source) {
 	}
 	if (source == Source::INSERT && statement.type == StatementType::INSERT_STATEMENT) {
 		auto &insert = statement.Cast<InsertStatement>();
-		// Columns matched by name, or CTEs the INSERT holds: not the SELECT alone.
+		// Columns matched by name, CTEs the INSERT holds, or a VALUES list (whose rows
+		// take the columns' types here, and DEFAULT): not the SELECT alone.
 		if (insert.select_statement && insert.column_order == InsertColumnOrder::INSERT_BY_POSITION &&
-		    insert.cte_map.map.empty()) {
+		    insert.cte_map.map.empty() && !IsValuesList(*insert.select_statement->node)) {
 			return *insert.select_statement;
 		}
 		CannotShip("query", "its rows are not those of its SELECT alone");

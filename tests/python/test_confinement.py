@@ -24,6 +24,7 @@ def permission_denied(conn, sql):
             cur.fetchall()
     message = str(refused.value)
     assert "PermissionDenied" in message, f"{sql}: {message}"
+    return message
 
 
 def escapes(storage: Path, data_dir: Path):
@@ -111,8 +112,18 @@ def test_sql_cannot_write_the_executors_own_files(tmp_path):
                 f"EXPORT DATABASE hr TO '{d}'",
                 f"ATTACH '{d}/mydb.duckdb' AS again",
                 "DETACH hr",
+                f"ATTACH OR REPLACE '{d}/exports/other.duckdb' AS hr",
+                f"COPY (SELECT 1 AS v) TO '{d}/exports' (FORMAT csv, PER_THREAD_OUTPUT, "
+                "FILENAME_PATTERN '{i}/../{i}/../../hr', FILE_EXTENSION 'duckdb')",
             ]:
                 permission_denied(conn, sql)
+            # A session's home directory is where `~` leads (a transaction keeps its
+            # connection, and so the setting); DuckDB checks the path as written, too.
+            with server.connect(autocommit=False) as session:
+                with session.cursor() as own:
+                    own.execute(f"SET home_directory = '{d}'")
+                permission_denied(session, "COPY (SELECT 1) TO '~/hr.duckdb' (FORMAT csv)")
+                session.rollback()
             cur.execute(f"COPY hr.people TO '{d}/people.csv'")
             cur.execute(f"SELECT count(*) FROM read_csv('{d}/people.csv')")
             assert cur.fetchall() == [(3,)]

@@ -67,13 +67,14 @@ extern "C" {
     /// `cpp/statement_uses.cpp`.
     fn openduck_guard_connection(
         connection: ffi::duckdb_connection,
-        check: extern "C" fn(*mut c_void, *const c_void) -> *const c_char,
+        check: extern "C" fn(*mut c_void, *const c_void, *mut c_void) -> *const c_char,
         policy: *mut c_void,
     ) -> i32;
     #[cfg(test)]
     fn openduck_prepared_data(prepared: ffi::duckdb_prepared_statement) -> *const c_void;
     fn openduck_statement_uses(
         prepared: *const c_void,
+        client: *mut c_void,
         visit: extern "C" fn(*mut c_void, *const c_char, usize, i32),
         context: *mut c_void,
         whole: *mut bool,
@@ -105,14 +106,22 @@ extern "C" fn visit(context: *mut c_void, name: *const c_char, length: usize, us
 }
 
 impl StatementUses {
-    /// What the statement `data` (DuckDB's `PreparedStatementData`) touches.
-    fn of(data: *const c_void) -> Result<Self> {
+    /// What the statement `data` (DuckDB's `PreparedStatementData`) of
+    /// `client` (its `ClientContext`, or null) touches.
+    fn of(data: *const c_void, client: *mut c_void) -> Result<Self> {
         let mut uses = StatementUses::default();
         let mut whole = false;
         // SAFETY: `data` is null or a live PreparedStatementData; `visit`
         // neither unwinds nor keeps the pointers it is given.
-        let state =
-            unsafe { openduck_statement_uses(data, visit, (&mut uses as *mut StatementUses).cast(), &mut whole) };
+        let state = unsafe {
+            openduck_statement_uses(
+                data,
+                client,
+                visit,
+                (&mut uses as *mut StatementUses).cast(),
+                &mut whole,
+            )
+        };
         if state != 0 {
             return Err(Error::TaskFailed("cannot tell what a statement uses".into()));
         }
@@ -127,7 +136,7 @@ impl Prepared<'_> {
     #[cfg(test)]
     pub(crate) fn uses(&self) -> Result<StatementUses> {
         // SAFETY: a prepared statement of this connection.
-        StatementUses::of(unsafe { openduck_prepared_data(self.raw) })
+        StatementUses::of(unsafe { openduck_prepared_data(self.raw) }, std::ptr::null_mut())
     }
 }
 
@@ -171,10 +180,11 @@ impl Policy {
         Admitted(self)
     }
 
-    fn refuse(&self, data: *const c_void) -> Option<String> {
+    fn refuse(&self, data: *const c_void, client: *mut c_void) -> Option<String> {
         let admitted = self.admitted.borrow();
         let grants = admitted.as_ref()?;
-        let checked = StatementUses::of(data).and_then(|uses| uses.check(grants.as_ref(), self.own_files.as_deref()));
+        let checked =
+            StatementUses::of(data, client).and_then(|uses| uses.check(grants.as_ref(), self.own_files.as_deref()));
         checked.err().map(|error| error.to_string())
     }
 }
@@ -189,10 +199,10 @@ impl Drop for Admitted<'_> {
     }
 }
 
-extern "C" fn check(policy: *mut c_void, data: *const c_void) -> *const c_char {
+extern "C" fn check(policy: *mut c_void, data: *const c_void, client: *mut c_void) -> *const c_char {
     // SAFETY: the policy `Policy::guard` registered, alive with its connection.
     let policy = unsafe { &*policy.cast::<Policy>() };
-    match policy.refuse(data) {
+    match policy.refuse(data, client) {
         Some(why) => {
             let mut refusal = policy.refusal.borrow_mut();
             *refusal = CString::new(why.replace('\0', " ")).unwrap_or_default();
