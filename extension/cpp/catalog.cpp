@@ -10,6 +10,7 @@
 #include "duckdb/function/table/arrow.hpp"
 #include "duckdb/parser/constraints/not_null_constraint.hpp"
 #include "duckdb/parser/constraints/unique_constraint.hpp"
+#include "duckdb/planner/operator/logical_merge_into.hpp"
 #include "duckdb/parser/parsed_data/create_schema_info.hpp"
 #include "duckdb/parser/parsed_data/create_table_info.hpp"
 #include "duckdb/parser/parsed_data/create_view_info.hpp"
@@ -83,6 +84,22 @@ TableFunction OpenduckTable::GetScanFunction(ClientContext &context, unique_ptr<
 TableStorageInfo OpenduckTable::GetStorageInfo(ClientContext &context) {
 	TableStorageInfo info;
 	info.cardinality = rows;
+	// Its primary key as a unique index: what DuckDB binds INSERT ... ON CONFLICT against
+	// (the service holds the index itself, and checks conflicts there).
+	for (auto &constraint : GetConstraints()) {
+		if (constraint->type != ConstraintType::UNIQUE) {
+			continue;
+		}
+		auto &unique = constraint->Cast<UniqueConstraint>();
+		IndexInfo index;
+		index.is_unique = true;
+		index.is_primary = unique.IsPrimaryKey();
+		index.is_foreign = false;
+		for (auto &name : unique.GetColumnNames()) {
+			index.column_set.insert(GetColumn(name).Physical().index);
+		}
+		info.index_info.push_back(std::move(index));
+	}
 	return info;
 }
 
@@ -730,7 +747,8 @@ PhysicalOperator &OpenduckCatalog::PlanInsert(ClientContext &context, PhysicalPl
 		// INSERT ... DEFAULT VALUES (no column given): one row of the service's defaults,
 		// made there (the defaults are not known here).
 		auto target = RemoteTable {remote_name, table.schema.name, table.name};
-		return planner.Make<OpenduckStatement>(*this, table, false, 1, "INSERT INTO " + target.ToSQL() + " DEFAULT VALUES");
+		return planner.Make<OpenduckStatement>(*this, table, LogicalOperatorType::LOGICAL_INSERT, 1,
+		                                       "INSERT INTO " + target.ToSQL() + " DEFAULT VALUES");
 	}
 	// The rows' columns, named: with a column list (INSERT INTO t (c, a)) the service fills
 	// them by name and the columns left out take the service's defaults.
@@ -759,6 +777,11 @@ PhysicalOperator &OpenduckCatalog::PlanDelete(ClientContext &context, PhysicalPl
 
 PhysicalOperator &OpenduckCatalog::PlanUpdate(ClientContext &context, PhysicalPlanGenerator &planner,
                                               LogicalUpdate &op, PhysicalOperator &) {
+	return OpenduckStatement::Plan(context, planner, *this, op, op.table);
+}
+
+PhysicalOperator &OpenduckCatalog::PlanMergeInto(ClientContext &context, PhysicalPlanGenerator &planner,
+                                                 LogicalMergeInto &op, PhysicalOperator &) {
 	return OpenduckStatement::Plan(context, planner, *this, op, op.table);
 }
 

@@ -199,6 +199,9 @@ public:
 	                                     duckdb::LogicalDelete &op, duckdb::PhysicalOperator &plan) override;
 	duckdb::PhysicalOperator &PlanUpdate(ClientContext &context, duckdb::PhysicalPlanGenerator &planner,
 	                                     duckdb::LogicalUpdate &op, duckdb::PhysicalOperator &plan) override;
+	//! An INSERT ... ON CONFLICT, which DuckDB binds as a MERGE INTO: shipped as written.
+	duckdb::PhysicalOperator &PlanMergeInto(ClientContext &context, duckdb::PhysicalPlanGenerator &planner,
+	                                        duckdb::LogicalMergeInto &op, duckdb::PhysicalOperator &plan) override;
 
 	duckdb::DatabaseSize GetDatabaseSize(ClientContext &context) override;
 	bool InMemory() override {

@@ -10,11 +10,13 @@
 #include "duckdb/parser/parser.hpp"
 #include "duckdb/parser/statement/delete_statement.hpp"
 #include "duckdb/parser/statement/explain_statement.hpp"
+#include "duckdb/parser/statement/insert_statement.hpp"
 #include "duckdb/parser/statement/update_statement.hpp"
 #include "duckdb/parser/tableref/basetableref.hpp"
 #include "duckdb/planner/binder.hpp"
 #include "duckdb/planner/bound_parameter_map.hpp"
 #include "duckdb/planner/operator/logical_delete.hpp"
+#include "duckdb/planner/operator/logical_merge_into.hpp"
 #include "duckdb/planner/operator/logical_update.hpp"
 
 namespace openduck {
@@ -23,11 +25,26 @@ using namespace duckdb;
 
 namespace {
 
-//! The statement being run, rewritten for the service: an UPDATE (`update`) or DELETE
-//! of `changed` that CheckShipping let through (RETURNING, local tables and the like are
-//! refused there, from the bound plan).
-std::string ShippedSQL(ClientContext &context, OpenduckCatalog &catalog, TableCatalogEntry &changed, bool update) {
-	auto kind = update ? "UPDATE" : "DELETE";
+//! What a statement that changes a table of the attachment is called in messages.
+const char *KindName(LogicalOperatorType kind) {
+	switch (kind) {
+	case LogicalOperatorType::LOGICAL_UPDATE:
+		return "UPDATE";
+	case LogicalOperatorType::LOGICAL_DELETE:
+		return "DELETE";
+	default:
+		return "INSERT ... ON CONFLICT";
+	}
+}
+
+//! The statement being run, rewritten for the service: an UPDATE, DELETE or INSERT ...
+//! ON CONFLICT (DuckDB binds it as a MERGE INTO: `op_kind`) of `changed` that
+//! CheckShipping let through (RETURNING, local tables and the like are refused there,
+//! from the bound plan).
+std::string ShippedSQL(ClientContext &context, OpenduckCatalog &catalog, TableCatalogEntry &changed,
+                       LogicalOperatorType op_kind) {
+	auto kind = KindName(op_kind);
+	auto update = op_kind == LogicalOperatorType::LOGICAL_UPDATE;
 	Parser parser(context.GetParserOptions());
 	parser.ParseQuery(context.GetCurrentQuery());
 	if (parser.statements.size() != 1) {
@@ -51,7 +68,37 @@ std::string ShippedSQL(ClientContext &context, OpenduckCatalog &catalog, TableCa
 		for (auto &expression : statement_.set_info->expressions) {
 			rewriter.Visit(expression);
 		}
-	} else if (statement->type == StatementType::DELETE_STATEMENT && !update) {
+	} else if (statement->type == StatementType::INSERT_STATEMENT &&
+	           op_kind == LogicalOperatorType::LOGICAL_MERGE_INTO) {
+		auto &insert = statement->Cast<InsertStatement>();
+		if (!insert.on_conflict_info || !insert.returning_list.empty()) {
+			CannotShip(kind, "it is not the statement being run");
+		}
+		rewriter.VisitCtes(insert.cte_map);
+		BaseTableRef written;
+		written.catalog_name = insert.catalog;
+		written.schema_name = insert.schema;
+		written.table_name = insert.table;
+		if (rewriter.Resolved(written).get() != &changed) {
+			CannotShip(kind, "its target is not the table being changed");
+		}
+		auto remote = RemoteTable {catalog.RemoteName(), changed.schema.name, changed.name};
+		insert.catalog = remote.catalog;
+		insert.schema = remote.schema;
+		insert.table = remote.name;
+		if (insert.select_statement) {
+			rewriter.VisitNode(*insert.select_statement->node);
+		}
+		auto &conflict = *insert.on_conflict_info;
+		rewriter.Visit(conflict.condition);
+		if (conflict.set_info) {
+			rewriter.Visit(conflict.set_info->condition);
+			for (auto &expression : conflict.set_info->expressions) {
+				rewriter.Visit(expression);
+			}
+		}
+		return statement->ToString();
+	} else if (statement->type == StatementType::DELETE_STATEMENT && op_kind == LogicalOperatorType::LOGICAL_DELETE) {
 		auto &statement_ = statement->Cast<DeleteStatement>();
 		rewriter.VisitCtes(statement_.cte_map);
 		target = &statement_.table;
@@ -100,6 +147,9 @@ void CheckShipping(PlannerExtensionInput &input, BoundStatement &statement) {
 		} else if (op.type == LogicalOperatorType::LOGICAL_DELETE) {
 			changed = &op.Cast<LogicalDelete>().table;
 			returning = op.Cast<LogicalDelete>().return_chunk;
+		} else if (op.type == LogicalOperatorType::LOGICAL_MERGE_INTO) {
+			changed = &op.Cast<LogicalMergeInto>().table;
+			returning = op.Cast<LogicalMergeInto>().return_chunk;
 		}
 		if (changed && changed->catalog.GetCatalogType() == "openduck") {
 			auto &state = StatementState::Get(input.context);
@@ -111,7 +161,7 @@ void CheckShipping(PlannerExtensionInput &input, BoundStatement &statement) {
 					state.values[parameter.first] = parameter.second.GetValue();
 				}
 			}
-			auto kind = op.type == LogicalOperatorType::LOGICAL_UPDATE ? "UPDATE" : "DELETE";
+			auto kind = KindName(op.type);
 			try {
 				if (returning) {
 					CannotShip(kind, "RETURNING is not supported yet");
@@ -135,12 +185,11 @@ void CheckShipping(PlannerExtensionInput &input, BoundStatement &statement) {
 
 PhysicalOperator &OpenduckStatement::Plan(ClientContext &context, PhysicalPlanGenerator &planner,
                                           OpenduckCatalog &catalog, LogicalOperator &op, TableCatalogEntry &table) {
-	auto update = op.type == LogicalOperatorType::LOGICAL_UPDATE;
 	auto &state = StatementState::Get(context);
 	auto checked = state.checked;
 	state.checked = false;
 	if (!checked) {
-		CannotShip(update ? "UPDATE" : "DELETE", "it was not seen bound");
+		CannotShip(KindName(op.type), "it was not seen bound");
 	}
 	if (!state.refusal.empty()) {
 		throw NotImplementedException(state.refusal);
@@ -148,19 +197,19 @@ PhysicalOperator &OpenduckStatement::Plan(ClientContext &context, PhysicalPlanGe
 
 	// The rows to change are found on the service, by the statement itself: the plan
 	// DuckDB made below this operator is never run.
-	auto &made = planner.Make<OpenduckStatement>(catalog, table, update, op.estimated_cardinality);
+	auto &made = planner.Make<OpenduckStatement>(catalog, table, op.type, op.estimated_cardinality);
 	if (context.transaction.GetActiveQuery() != MAXIMUM_QUERY_ID) {
 		// Planned as the statement runs (not prepared ahead): the SQL is made now, for
 		// EXPLAIN and to be sent, and one that cannot be shipped fails before anything runs.
-		made.Cast<OpenduckStatement>().sent = ShippedSQL(context, catalog, table, update);
+		made.Cast<OpenduckStatement>().sent = ShippedSQL(context, catalog, table, op.type);
 	}
 	return made;
 }
 
 OpenduckStatement::OpenduckStatement(PhysicalPlan &plan, OpenduckCatalog &catalog, TableCatalogEntry &table,
-                                     bool update, idx_t estimated_cardinality, std::string sql)
+                                     LogicalOperatorType kind, idx_t estimated_cardinality, std::string sql)
     : PhysicalOperator(plan, PhysicalOperatorType::EXTENSION, {LogicalType::BIGINT}, estimated_cardinality),
-      catalog(catalog), table(table), update(update), sent(std::move(sql)) {
+      catalog(catalog), table(table), kind(kind), sent(std::move(sql)) {
 }
 
 InsertionOrderPreservingMap<std::string> OpenduckStatement::ParamsToString() const {
@@ -178,7 +227,7 @@ SourceResultType OpenduckStatement::GetDataInternal(ExecutionContext &context, D
 	auto &client = context.client;
 	if (sent.empty()) {
 		// Prepared ahead: made here, where the statement's text and values are known.
-		sent = ShippedSQL(client, catalog, table, update);
+		sent = ShippedSQL(client, catalog, table, kind);
 	}
 	auto through = catalog.ClientFor(client, true);
 	int64_t rows = 0;

@@ -28,7 +28,8 @@ public:
 
 	//! `sql`, if given, is what is sent; else the statement being run, made the service's.
 	OpenduckStatement(duckdb::PhysicalPlan &plan, OpenduckCatalog &catalog, duckdb::TableCatalogEntry &table,
-	                  bool update, duckdb::idx_t estimated_cardinality, std::string sql = std::string());
+	                  duckdb::LogicalOperatorType kind, duckdb::idx_t estimated_cardinality,
+	                  std::string sql = std::string());
 
 	std::string GetName() const override {
 		return "OPENDUCK_STATEMENT";
@@ -45,7 +46,8 @@ private:
 	OpenduckCatalog &catalog;
 	//! The table changed.
 	duckdb::TableCatalogEntry &table;
-	bool update;
+	//! LOGICAL_UPDATE, LOGICAL_DELETE, or LOGICAL_MERGE_INTO (an INSERT ... ON CONFLICT).
+	duckdb::LogicalOperatorType kind;
 	//! The SQL sent: made at planning when the statement is running then (for EXPLAIN),
 	//! else when it runs.
 	mutable std::string sent;

@@ -173,3 +173,51 @@ def test_a_view_over_what_the_service_cannot_see_is_refused(server, con):
         with pytest.raises(duckdb.NotImplementedException, match=why):
             con.execute(sql)
     assert service_rows(server, "SELECT count(*) FROM duckdb_views() WHERE NOT internal") == [(0,)]
+
+
+@pytest.fixture
+def keyed(server):
+    """A table with a primary key on the service, attached afresh."""
+    with server.connect() as conn, conn.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS keyed")
+        cur.execute("CREATE TABLE keyed (id INTEGER PRIMARY KEY, v VARCHAR, n INTEGER DEFAULT 0)")
+        cur.execute("INSERT INTO keyed VALUES (1, 'one', 1), (2, 'two', 2)")
+    con = local_duckdb()
+    con.execute(f"ATTACH 'openduck:mydb?endpoint={server.uri}' AS cloud")
+    yield con
+    con.close()
+
+
+def test_an_insert_on_conflict_runs_on_the_service_as_written(server, keyed):
+    con = keyed
+    reference = duckdb.connect()
+    reference.execute("CREATE TABLE keyed (id INTEGER PRIMARY KEY, v VARCHAR, n INTEGER DEFAULT 0)")
+    reference.execute("INSERT INTO keyed VALUES (1, 'one', 1), (2, 'two', 2)")
+    for sql, parameters in [
+        ("INSERT INTO {}keyed VALUES (1, 'uno', 10), (3, 'three', 3) ON CONFLICT DO NOTHING", None),
+        ("INSERT INTO {}keyed VALUES (2, 'dos', 20), (4, 'four', 4) "
+         "ON CONFLICT (id) DO UPDATE SET v = excluded.v, n = keyed.n + excluded.n", None),
+        ("INSERT OR REPLACE INTO {}keyed (id, v) VALUES (3, 'tres')", None),
+        ("INSERT INTO {}keyed VALUES ($1, $2, 0) ON CONFLICT DO UPDATE SET v = $2", [4, "cuatro"]),
+    ]:
+        there = con.execute(sql.format("cloud."), parameters).fetchall()
+        here = reference.execute(sql.format(""), parameters).fetchall()
+        assert there == here, sql
+    want = reference.sql("SELECT * FROM keyed ORDER BY id").fetchall()
+    assert want == [(1, "one", 1), (2, "dos", 22), (3, "tres", 3), (4, "cuatro", 4)]
+    assert service_rows(server, "SELECT * FROM keyed ORDER BY id") == want
+    assert con.sql("SELECT * FROM cloud.keyed ORDER BY id").fetchall() == want
+    plan = explain(con, "INSERT INTO cloud.keyed VALUES (5, 'five', 5) ON CONFLICT DO NOTHING")
+    assert [name for name, _ in plan] == ["OPENDUCK_STATEMENT"], plan
+    assert plan[0][1]["Remote SQL"].startswith("INSERT INTO mydb.main.keyed"), plan
+
+
+def test_an_insert_on_conflict_from_a_local_table_is_refused(server, keyed):
+    con = keyed
+    con.execute("CREATE TABLE mine AS SELECT 1 AS id, 'local' AS v, 0 AS n")
+    with pytest.raises(duckdb.NotImplementedException) as refused:
+        con.execute("INSERT INTO cloud.keyed SELECT * FROM mine ON CONFLICT DO NOTHING")
+    assert "memory.main.mine" in str(refused.value), refused.value
+    with pytest.raises(duckdb.NotImplementedException):
+        con.execute("INSERT INTO cloud.keyed VALUES (9, 'x', 0) ON CONFLICT DO NOTHING RETURNING id")
+    assert service_rows(server, "SELECT count(*) FROM keyed") == [(2,)]
