@@ -117,9 +117,15 @@ void Walk(const duckdb::PhysicalOperator &op, Visit visit, void *context, duckdb
 	case PhysicalOperatorType::COPY_TO_FILE:
 		TellCopy(visit, context, op.Cast<duckdb::PhysicalCopyToFile>(), client);
 		break;
-	case PhysicalOperatorType::BATCH_COPY_TO_FILE:
-		Tell(visit, context, Expanded(op.Cast<duckdb::PhysicalBatchCopyToFile>().file_path, client), WRITES_FILE);
+	case PhysicalOperatorType::BATCH_COPY_TO_FILE: {
+		auto &copy = op.Cast<duckdb::PhysicalBatchCopyToFile>();
+		Tell(visit, context, Expanded(copy.file_path, client), WRITES_FILE);
+		if (copy.use_tmp_file && client) {
+			Tell(visit, context,
+			     Expanded(duckdb::PhysicalCopyToFile::GetNonTmpFile(*client, copy.file_path), client), WRITES_FILE);
+		}
 		break;
+	}
 	case PhysicalOperatorType::EXPORT:
 		Tell(visit, context, Expanded(op.Cast<duckdb::PhysicalExport>().info->file_path, client), WRITES_FILE);
 		break;

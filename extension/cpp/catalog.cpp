@@ -81,6 +81,13 @@ TableFunction OpenduckTable::GetScanFunction(ClientContext &context, unique_ptr<
 	return TableScanFunction();
 }
 
+void OpenduckTable::BindUpdateConstraints(Binder &, LogicalGet &, LogicalProjection &, LogicalUpdate &update,
+                                          ClientContext &) {
+	// An UPDATE runs on the service as written (modify.cpp): the plan DuckDB makes here
+	// never runs, so it needs no extra columns, nor a delete and insert for key columns.
+	update.update_is_del_and_insert = false;
+}
+
 TableStorageInfo OpenduckTable::GetStorageInfo(ClientContext &context) {
 	TableStorageInfo info;
 	info.cardinality = rows;
@@ -580,7 +587,8 @@ shared_ptr<const NativeTypes> OpenduckCatalog::ListNativeTypes(ClientContext &co
 	    "SELECT c.schema_name || chr(0) || c.table_name || chr(0) || c.column_name, c.data_type || CASE WHEN "
 	    "c.data_type = 'VARCHAR' AND (regexp_matches(t.sql, '\\bCOLLATE\\b', 'i') OR "
 	    "current_setting('default_collation') <> '') THEN ' (collated)' ELSE '' END, "
-	    "coalesce(list_position(k.constraint_column_names, c.column_name), 0)::VARCHAR "
+	    "coalesce(list_position(list_transform(k.constraint_column_names, n -> lower(n)), lower(c.column_name)), "
+	    "0)::VARCHAR "
 	    "FROM duckdb_columns() c "
 	    "LEFT JOIN (SELECT schema_name, table_name, sql FROM duckdb_tables() WHERE database_name = " +
 	        database +

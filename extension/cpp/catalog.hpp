@@ -62,6 +62,8 @@ public:
 	unique_ptr<duckdb::BaseStatistics> GetStatistics(ClientContext &context, duckdb::column_t column_id) override;
 	duckdb::TableFunction GetScanFunction(ClientContext &context, unique_ptr<duckdb::FunctionData> &bind_data) override;
 	duckdb::TableStorageInfo GetStorageInfo(ClientContext &context) override;
+	void BindUpdateConstraints(duckdb::Binder &binder, duckdb::LogicalGet &get, duckdb::LogicalProjection &proj,
+	                           duckdb::LogicalUpdate &update, ClientContext &context) override;
 
 private:
 	//! The listing this table came from, and its place there (for its Arrow schema).

@@ -7,6 +7,7 @@
 #include "duckdb/catalog/catalog_entry/table_catalog_entry.hpp"
 #include "duckdb/main/client_context.hpp"
 #include "duckdb/parser/parsed_data/create_view_info.hpp"
+#include "duckdb/parser/keyword_helper.hpp"
 #include "duckdb/parser/parser.hpp"
 #include "duckdb/parser/statement/delete_statement.hpp"
 #include "duckdb/parser/statement/explain_statement.hpp"
@@ -33,7 +34,7 @@ const char *KindName(LogicalOperatorType kind) {
 	case LogicalOperatorType::LOGICAL_DELETE:
 		return "DELETE";
 	default:
-		return "INSERT ... ON CONFLICT";
+		return "INSERT ... ON CONFLICT (or MERGE INTO)";
 	}
 }
 
@@ -90,6 +91,16 @@ std::string ShippedSQL(ClientContext &context, OpenduckCatalog &catalog, TableCa
 			rewriter.VisitNode(*insert.select_statement->node);
 		}
 		auto &conflict = *insert.on_conflict_info;
+		// (Written back unquoted: a name that needs quotes would mean another there.)
+		auto names = conflict.indexed_columns;
+		if (conflict.set_info) {
+			names.insert(names.end(), conflict.set_info->columns.begin(), conflict.set_info->columns.end());
+		}
+		for (auto &name : names) {
+			if (KeywordHelper::RequiresQuotes(name)) {
+				CannotShip(kind, "it names column \"" + name + "\", whose name needs quotes");
+			}
+		}
 		rewriter.Visit(conflict.condition);
 		if (conflict.set_info) {
 			rewriter.Visit(conflict.set_info->condition);
