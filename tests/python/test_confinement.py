@@ -107,6 +107,8 @@ def test_sql_cannot_write_the_executors_own_files(tmp_path):
                 f"COPY (SELECT 1) TO '{d}/hr.duckdb' (FORMAT csv)",
                 f"COPY (SELECT 1) TO '{d}/hr.duckdb.wal' (FORMAT csv)",
                 f"COPY (SELECT 1) TO '{d}/exports/../mydb.duckdb' (FORMAT csv)",
+                f"COPY (SELECT 1) TO 'file://{d}/hr.duckdb' (FORMAT csv)",
+                f"COPY (SELECT 1) TO '/proc/self/root{d}/hr.duckdb' (FORMAT csv)",
                 f"COPY (SELECT 1 AS p, 2 AS v) TO '{d}' (FORMAT csv, PARTITION_BY (p), OVERWRITE)",
                 f"COPY (SELECT 1) TO '{d}/.tmp/spill' (FORMAT csv)",
                 f"EXPORT DATABASE hr TO '{d}'",
