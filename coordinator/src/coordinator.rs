@@ -6,7 +6,7 @@ use std::time::Duration;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use futures::{Stream, StreamExt, TryStreamExt};
-use openduck_api::{CatalogFilter, Description, ErrorKind, ExecutorApi, IngestTarget, TableEntry};
+use openduck_api::{Description, ErrorKind, ExecutorApi, IngestTarget};
 use openduck_proto::{DistributedQuery, FragmentTicket, HeldResult};
 use openduck_remote::{batch_to_bytes, TicketKind, TicketSigner};
 use tracing::{debug, info, info_span, warn, Instrument};
@@ -17,10 +17,12 @@ use crate::held::Held;
 use crate::history::QueryHistory;
 use crate::registry::Registry;
 use crate::results::ResultStream;
-use crate::route::{analyse, snapshot_of, Analysis};
+use crate::route::{analyse, Analysis};
 use crate::scope::{ClientSession, Principal, Scope};
 use crate::site::Site;
 use crate::started::Started;
+
+mod listing;
 
 /// What became of a request to cancel a query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -859,40 +861,6 @@ impl Coordinator {
         appended
     }
 
-    /// Every database, sorted.
-    pub fn catalogs(&self) -> Vec<String> {
-        self.registry.databases()
-    }
-
-    /// `(database, schema)` pairs matching `filter`, over all executors.
-    pub async fn schemas(&self, filter: &CatalogFilter) -> Result<Vec<(String, String)>> {
-        let mut all = Vec::new();
-        for site in self.metadata_sites(filter).await? {
-            all.extend(site.executor().schemas(filter).await?);
-        }
-        all.sort();
-        Ok(all)
-    }
-
-    /// Tables and views matching `filter`, over all executors.
-    pub async fn tables(&self, filter: &CatalogFilter, with_schemas: bool) -> Result<Vec<TableEntry>> {
-        let mut all = Vec::new();
-        for site in self.metadata_sites(filter).await? {
-            all.extend(site.executor().tables(filter, with_schemas).await?);
-        }
-        all.sort_by(|a, b| (&a.catalog, &a.schema, &a.name).cmp(&(&b.catalog, &b.schema, &b.name)));
-        Ok(all)
-    }
-
-    /// Every column of every primary and foreign key, over all executors.
-    pub async fn keys(&self) -> Result<Vec<openduck_api::KeyColumn>> {
-        let mut all = Vec::new();
-        for site in self.registry.sites().iter() {
-            all.extend(site.executor().keys().await?);
-        }
-        Ok(all)
-    }
-
     /// Shuts every executor down: running statements are interrupted and the
     /// databases checkpointed.
     pub async fn shutdown(&self, grace: Duration) -> Result<()> {
@@ -902,27 +870,6 @@ impl Coordinator {
             site.executor().shutdown(grace).await?;
         }
         Ok(())
-    }
-
-    /// The executors whose catalogs `filter` may match. A filter naming a snapshot
-    /// (`mydb@1a2b3c`) lists it as SQL would see it: attached first on its executor.
-    async fn metadata_sites(&self, filter: &CatalogFilter) -> Result<Vec<Site>> {
-        let sites = self.sites_for(filter);
-        if let Some(snapshot) = filter.catalog.as_deref().filter(|name| snapshot_of(name).is_some()) {
-            for site in &sites {
-                site.executor().attach_snapshot(snapshot).await?;
-            }
-        }
-        Ok(sites)
-    }
-
-    fn sites_for(&self, filter: &CatalogFilter) -> Vec<Site> {
-        let sites = self.registry.sites();
-        sites
-            .iter()
-            .filter(|site| filter.catalog.as_ref().is_none_or(|catalog| site.hosts(catalog)))
-            .cloned()
-            .collect()
     }
 }
 

@@ -197,8 +197,9 @@ impl Error {
         }
     }
 
-    /// What a statement that uses a database its user was not granted gets.
-    pub(crate) fn not_granted(message: String) -> Self {
+    /// What a statement that touches what its user or no client may touch
+    /// gets (a database not granted, the executor's own files).
+    pub(crate) fn permission_denied(message: String) -> Self {
         Error::DuckDb {
             kind: ErrorKind::PermissionDenied,
             message,

@@ -653,19 +653,19 @@ pub(crate) fn check_parameters_fit(statement: &Statement, count: usize) -> Resul
     Ok(())
 }
 
-/// Refuses statements a pooled connection must not run and marks the
-/// connection for disposal when a statement changes its session state.
 /// Refuses `CREATE DATABASE ... FROM` to a user granted some databases only:
 /// the new database would be none of them, and its source may not be either.
 fn refuse_clone_with_grants(statement: &Statement) -> Result<()> {
     match &statement.grants {
-        Some(grants) => Err(Error::not_granted(format!(
+        Some(grants) => Err(Error::permission_denied(format!(
             "this account may use only the databases it was granted ({grants}): not CREATE DATABASE ... FROM"
         ))),
         None => Ok(()),
     }
 }
 
+/// Refuses statements a pooled connection must not run and marks the
+/// connection for disposal when a statement changes its session state.
 pub(crate) fn guard_kind(conn: &PooledConnection, kind: StatementKind) -> Result<StatementKind> {
     match kind {
         StatementKind::Transaction => Err(Error::Refused(

@@ -204,6 +204,15 @@ pub(crate) fn principal_of<T>(request: &Request<T>) -> Principal {
     request.extensions().get::<Principal>().cloned().unwrap_or_default()
 }
 
+/// Whether a listing filtered to one catalog is of one `principal` may not
+/// see: answered with nothing, not even a snapshot attached for it.
+fn hidden(principal: &Principal, filter: &CatalogFilter) -> bool {
+    filter
+        .catalog
+        .as_ref()
+        .is_some_and(|catalog| !lists(principal, catalog))
+}
+
 /// Whether `principal` may see `catalog` in listings.
 fn lists(principal: &Principal, catalog: &str) -> bool {
     principal.may_use(catalog)
@@ -451,12 +460,8 @@ impl FlightSqlService for OpenDuckFlightSql {
             schema_pattern: query.db_schema_filter_pattern.clone(),
             table_pattern: None,
         };
-        let schemas = if filter
-            .catalog
-            .as_ref()
-            .is_some_and(|catalog| !lists(&principal, catalog))
-        {
-            Vec::new() // not even a snapshot attached for it
+        let schemas = if hidden(&principal, &filter) {
+            Vec::new()
         } else {
             self.coordinator.schemas(&filter).await.map_err(Error::from)?
         };
@@ -488,12 +493,8 @@ impl FlightSqlService for OpenDuckFlightSql {
             table_pattern: query.table_name_filter_pattern.clone(),
         };
         let wanted_types = query.table_types.clone();
-        let tables = if filter
-            .catalog
-            .as_ref()
-            .is_some_and(|catalog| !lists(&principal, catalog))
-        {
-            Vec::new() // not even a snapshot attached for it
+        let tables = if hidden(&principal, &filter) {
+            Vec::new()
         } else {
             self.coordinator
                 .tables(&filter, query.include_schema)

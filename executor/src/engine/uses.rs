@@ -220,20 +220,20 @@ impl StatementUses {
     pub(crate) fn check(&self, grants: Option<&Grants>, own_files: Option<&Path>) -> Result<()> {
         if let Some(own) = own_files {
             if let Some(file) = self.files.iter().find(|file| is_own_file(own, file)) {
-                return Err(Error::not_granted(format!(
+                return Err(Error::permission_denied(format!(
                     "{file:?} is a file of the executor's own (a database, its log, or one under the data \
                      directory's hidden folders), or holds them: SQL may not write or attach it"
                 )));
             }
         }
         if let Some(pattern) = self.escaping_patterns.first() {
-            return Err(Error::not_granted(format!(
+            return Err(Error::permission_denied(format!(
                 "the files a COPY writes are named inside its directory: its FILENAME_PATTERN and \
                  FILE_EXTENSION may not name directories ({pattern:?})"
             )));
         }
         if let Some(database) = self.detached.first() {
-            return Err(Error::not_granted(format!(
+            return Err(Error::permission_denied(format!(
                 "the executor attaches and detaches its databases itself: SQL may not DETACH {database:?}"
             )));
         }
@@ -241,7 +241,7 @@ impl StatementUses {
             return Ok(());
         };
         let refuse = |what: String| {
-            Err(Error::not_granted(format!(
+            Err(Error::permission_denied(format!(
                 "this account may use only the databases it was granted ({grants}): {what}"
             )))
         };
@@ -306,8 +306,10 @@ fn is_own_file(own: &Path, file: &str) -> bool {
     name.starts_with('.') || (at_top && (name.ends_with(".duckdb") || name.contains(".duckdb.")))
 }
 
-/// The local path a file name of SQL opens, as DuckDB expands it; `None` for
-/// another file system (`s3://...`).
+/// The local path a file name of SQL opens; `None` for another file system
+/// (`s3://...`). `cpp/statement_uses.cpp` expands `~` and `file:` URLs with
+/// DuckDB's own `FileSystem::ExpandPath` for the statement's connection; a
+/// `file:` URL left (no connection to expand it for) is read here the same way.
 fn local_path(file: &str) -> Option<PathBuf> {
     let path = if let Some(rest) = file.strip_prefix("file://localhost/") {
         format!("/{rest}")
@@ -317,8 +319,6 @@ fn local_path(file: &str) -> Option<PathBuf> {
         rest.to_string()
     } else if file.contains("://") {
         return None;
-    } else if let Some(rest) = file.strip_prefix('~') {
-        format!("{}{rest}", std::env::var("HOME").unwrap_or_default())
     } else {
         file.to_string()
     };
