@@ -3,7 +3,7 @@
 // table functions that scan tables included), the table functions it calls, the files
 // it writes and the instance-wide settings it sets. The C API does not tell; the
 // executor needs it to hold statements to a user's grants and to keep SQL off its own
-// files.
+// files. Also what a transaction changed: a database, or temporary objects only.
 
 #include "duckdb/main/capi/capi_internal.hpp"
 #include "duckdb/main/client_context_state.hpp"
@@ -19,6 +19,8 @@
 #include "duckdb/execution/operator/scan/physical_table_scan.hpp"
 #include "duckdb/execution/operator/schema/physical_attach.hpp"
 #include "duckdb/execution/operator/schema/physical_detach.hpp"
+#include "duckdb/transaction/duck_transaction.hpp"
+#include "duckdb/transaction/meta_transaction.hpp"
 
 namespace {
 
@@ -240,6 +242,40 @@ extern "C" int openduck_statement_uses(const void *prepared, void *client, Visit
 		}
 		if (data.physical_plan) {
 			Walk(data.physical_plan->Root(), visit, context, static_cast<duckdb::ClientContext *>(client));
+		}
+		return 0;
+	} catch (...) {
+		return -1;
+	}
+}
+
+// Whether the transaction open on `connection` changed a database (not only temporary
+// objects, which live and die with the connection): 1 when it did, 0 when it did not,
+// -1 when no transaction is open or DuckDB throws (then the caller assumes it did).
+extern "C" int openduck_transaction_changes_databases(duckdb_connection connection) noexcept {
+	try {
+		auto &context = *reinterpret_cast<duckdb::Connection *>(connection)->context;
+		if (!context.transaction.HasActiveTransaction()) {
+			return -1;
+		}
+		auto &meta = duckdb::MetaTransaction::Get(context);
+		if (meta.ModifiedDatabase()) {
+			return 1;
+		}
+		// DuckDB records the one database a transaction writes as statements run; its
+		// transactions' own records of changes are asked too, in case one was missed.
+		for (auto &database : meta.OpenedTransactions()) {
+			auto &attached = database.get();
+			if (attached.IsSystem() || attached.IsTemporary()) {
+				continue;
+			}
+			auto transaction = meta.TryGetTransaction(attached);
+			if (!transaction) {
+				continue;
+			}
+			if (!transaction->IsDuckTransaction() || transaction->Cast<duckdb::DuckTransaction>().ChangesMade()) {
+				return 1;
+			}
 		}
 		return 0;
 	} catch (...) {

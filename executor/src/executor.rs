@@ -517,7 +517,16 @@ impl Executor {
             }
         };
         let ending = Arc::clone(session);
-        match run_blocking(conn, move |conn| Ok((action(conn.conn()), ending.end()))).await {
+        match run_blocking(conn, move |conn| {
+            // Asked before it ends. A transaction that changed temporary
+            // objects only (an extension's copies of local tables) has
+            // nothing to publish.
+            let changes_databases = conn.conn().transaction_changes_databases();
+            let outcome = action(conn.conn());
+            Ok((outcome, ending.end() && changes_databases))
+        })
+        .await
+        {
             Ok((outcome, wrote)) => Ended {
                 outcome,
                 wrote,
@@ -609,7 +618,8 @@ impl Executor {
 /// How a session's transaction ended.
 struct Ended {
     outcome: Result<()>,
-    /// It held the write gate: it wrote (with storage).
+    /// It held the write gate and changed a database (with storage): what
+    /// it wrote must be published.
     wrote: bool,
     /// The executor had rolled it back already (it was idle too long).
     rolled_back_before: bool,

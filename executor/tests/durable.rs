@@ -207,3 +207,58 @@ async fn a_replica_started_before_its_writer_waits_for_its_first_snapshot() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A transaction that changed temporary tables only (the DuckDB extension's
+/// copies of a user's local tables) has nothing to publish: its commit does
+/// not wait for another transaction that wrote the database and stays open,
+/// and its tables stay in its session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_that_changed_temporary_tables_only_commits_without_waiting() {
+    let dir = TempDir::new().unwrap();
+    let executor = start(&dir, 4).await;
+    executor
+        .update(Statement::new("mydb", "CREATE TABLE t (id BIGINT)"))
+        .await
+        .unwrap();
+    let in_session = |sql: &str, session: &str| {
+        let mut statement = Statement::new("mydb", sql);
+        statement.session_id = Some(session.to_string());
+        statement
+    };
+
+    let writer = executor.open_session().unwrap();
+    executor.begin(writer.id(), false).await.unwrap();
+    executor
+        .update(in_session("INSERT INTO t VALUES (1)", writer.id()))
+        .await
+        .unwrap();
+
+    let copier = executor.open_session().unwrap();
+    executor.begin(copier.id(), false).await.unwrap();
+    executor
+        .update(in_session("CREATE TEMPORARY TABLE copy AS SELECT 7 AS v", copier.id()))
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), executor.commit(copier.id()))
+        .await
+        .expect("the commit does not wait for the writer's open transaction")
+        .unwrap();
+    let copied: Vec<RecordBatch> = executor
+        .query(in_session("SELECT v FROM copy", copier.id()))
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(array_value_to_string(copied[0].column(0), 0).unwrap(), "7");
+
+    // A transaction that changed the database publishes as it commits: its
+    // row is in storage once the commit returns.
+    executor.commit(writer.id()).await.unwrap();
+    drop((writer, copier));
+    drop(executor);
+    std::fs::remove_dir_all(dir.path().join("data")).unwrap();
+    let executor = start(&dir, 2).await;
+    assert_eq!(scalar(&executor, "SELECT count(*) FROM t").await, "1");
+    executor.shutdown(Duration::from_secs(5)).await.unwrap();
+}

@@ -70,6 +70,7 @@ extern "C" {
         check: extern "C" fn(*mut c_void, *const c_void, *mut c_void) -> *const c_char,
         policy: *mut c_void,
     ) -> i32;
+    fn openduck_transaction_changes_databases(connection: ffi::duckdb_connection) -> i32;
     #[cfg(test)]
     fn openduck_prepared_data(prepared: ffi::duckdb_prepared_statement) -> *const c_void;
     fn openduck_statement_uses(
@@ -137,6 +138,16 @@ impl Prepared<'_> {
     pub(crate) fn uses(&self) -> Result<StatementUses> {
         // SAFETY: a prepared statement of this connection.
         StatementUses::of(unsafe { openduck_prepared_data(self.raw) }, std::ptr::null_mut())
+    }
+}
+
+impl super::Connection {
+    /// Whether the open transaction changed a database, not only temporary
+    /// objects (which are the connection's and never published). True when
+    /// DuckDB cannot tell, or no transaction is open.
+    pub(crate) fn transaction_changes_databases(&self) -> bool {
+        // SAFETY: a live connection, used by this thread alone.
+        unsafe { openduck_transaction_changes_databases(self.raw()) != 0 }
     }
 }
 
