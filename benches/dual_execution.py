@@ -15,7 +15,10 @@ interleaved, best of --runs:
 
 It prints per-query seconds, the ratios dual/embedded and scans/dual, where
 dual ran each query, and the rows and bytes the service sent down and the rows
-copied up (from the service's query_history).
+copied up (from the service's query_history). Copies of local tables stay on
+the service between queries, so dual's first run of a query (`1st dual`, and
+the rows it copied up) is printed too: it pays for the copies the queries
+before it did not leave there.
 """
 
 import argparse
@@ -91,14 +94,20 @@ def main():
             names = args.queries or sorted(path.stem for path in QUERY_DIR.glob("q*.sql"))
             print(f"TPC-H SF{args.scale}: {', '.join(REMOTE)} on the service, the rest in the user's DuckDB; "
                   f"best of {args.runs}")
-            print(f"{'query':>5} {'dual s':>8} {'scans s':>8} {'embedded s':>10} {'dual/emb':>9} {'scans/dual':>10}"
-                  f"  {'dual ran':<22} {'down rows':>10} {'down MB':>8} {'up rows':>9} {'scans down MB':>13}")
+            print(f"{'query':>5} {'dual s':>8} {'1st dual':>8} {'scans s':>8} {'embedded s':>10} {'dual/emb':>9} "
+                  f"{'scans/dual':>10}  {'dual ran':<22} {'down rows':>10} {'down MB':>8} {'1st up rows':>11} "
+                  f"{'scans down MB':>13}")
             totals = {"dual": 0.0, "scans": 0.0, "embedded": 0.0}
+            first_total = 0.0
             _, _, _, since = moved(server, 0)
             for query in names:
                 sql = (QUERY_DIR / f"{query}.sql").read_text()
                 best = {side: float("inf") for side in totals}
                 traffic = {}
+                # The first dual run of each query makes the copies of local tables it
+                # needs that earlier queries did not leave on the service; later runs
+                # find them kept there.
+                first = first_up = None
                 for _ in range(args.runs):
                     for side in totals:
                         if side == "embedded":
@@ -107,6 +116,8 @@ def main():
                             user.execute(f"SET openduck_placement = '{'auto' if side == 'dual' else 'local'}'")
                             seconds, _ = timed(user, sql)
                             *traffic[side], since = moved(server, since)
+                            if side == "dual" and first is None:
+                                first, first_up = seconds, traffic[side][2]
                         best[side] = min(best[side], seconds)
                 user.execute("SET openduck_placement = 'auto'")
                 shipped, _ = placed(user, sql)
@@ -114,14 +125,17 @@ def main():
                          else "service" if shipped else "here, over scans")
                 for side in totals:
                     totals[side] += best[side]
-                down_rows, down_bytes, up_rows = traffic["dual"]
-                print(f"{query:>5} {best['dual']:8.3f} {best['scans']:8.3f} {best['embedded']:10.3f} "
+                first_total += first
+                down_rows, down_bytes, _ = traffic["dual"]
+                print(f"{query:>5} {best['dual']:8.3f} {first:8.3f} {best['scans']:8.3f} {best['embedded']:10.3f} "
                       f"{best['dual'] / best['embedded']:9.2f} {best['scans'] / best['dual']:10.2f}  {where:<22} "
-                      f"{down_rows:>10,} {down_bytes / 1e6:8.1f} {up_rows:>9,} {traffic['scans'][1] / 1e6:13.1f}")
-            print(f"{'total':>5} {totals['dual']:8.3f} {totals['scans']:8.3f} {totals['embedded']:10.3f} "
-                  f"{totals['dual'] / totals['embedded']:9.2f} {totals['scans'] / totals['dual']:10.2f}")
-            print(f"goal: dual within 1.3x of embedded (is {totals['dual'] / totals['embedded']:.2f}x), "
-                  f"at least 3x faster than scans (is {totals['scans'] / totals['dual']:.2f}x)")
+                      f"{down_rows:>10,} {down_bytes / 1e6:8.1f} {first_up:>11,} {traffic['scans'][1] / 1e6:13.1f}")
+            print(f"{'total':>5} {totals['dual']:8.3f} {first_total:8.3f} {totals['scans']:8.3f} "
+                  f"{totals['embedded']:10.3f} {totals['dual'] / totals['embedded']:9.2f} "
+                  f"{totals['scans'] / totals['dual']:10.2f}")
+            print(f"goal: dual within 1.3x of embedded (is {totals['dual'] / totals['embedded']:.2f}x; first runs "
+                  f"{first_total / totals['embedded']:.2f}x), at least 3x faster than scans "
+                  f"(is {totals['scans'] / totals['dual']:.2f}x)")
         finally:
             server.stop()
 

@@ -5,6 +5,7 @@
 #include "write.hpp"
 
 #include "duckdb/catalog/catalog_entry/duck_table_entry.hpp"
+#include "duckdb/common/types/hash.hpp"
 #include "duckdb/execution/expression_executor.hpp"
 #include "duckdb/main/client_context.hpp"
 #include "duckdb/planner/expression/bound_conjunction_expression.hpp"
@@ -46,27 +47,35 @@ std::string UploadRefusal(TableCatalogEntry &table) {
 	return std::string();
 }
 
-void CopyUp(ClientContext &context, const Client &session, const std::string &database, const Upload &upload) {
-	auto &table = upload.table.get().Cast<DuckTableEntry>();
+namespace {
+
+//! The columns of a table an upload copies, in the table's physical order.
+struct Copied {
 	vector<std::string> names;
 	vector<LogicalType> types;
 	vector<StorageIndex> columns;
 	vector<idx_t> logical;
-	std::string definition;
-	for (auto &column : table.GetColumns().Physical()) {
+};
+
+Copied CopiedColumns(const Upload &upload) {
+	Copied copied;
+	for (auto &column : upload.table.get().GetColumns().Physical()) {
 		if (!upload.columns.empty() &&
 		    std::find(upload.columns.begin(), upload.columns.end(), column.Logical().index) == upload.columns.end()) {
 			continue;
 		}
-		definition += (names.empty() ? "" : ", ") + QuoteIdentifier(column.Name()) + " " + column.Type().ToString();
-		names.push_back(column.Name());
-		types.push_back(column.Type());
-		logical.push_back(column.Logical().index);
-		columns.emplace_back(column.StorageOid());
+		copied.names.push_back(column.Name());
+		copied.types.push_back(column.Type());
+		copied.logical.push_back(column.Logical().index);
+		copied.columns.emplace_back(column.StorageOid());
 	}
-	auto create = "CREATE TEMPORARY TABLE " + QuoteIdentifier(upload.name) + " (" + definition + ")";
-	Check(od_execute(session.Get(), create.c_str(), &context.interrupted));
+	return copied;
+}
 
+//! Hands `consume` the rows of `upload` its filters keep, chunk by chunk, as the
+//! transaction of `context` sees them (its own changes included).
+void ReadRows(ClientContext &context, const Upload &upload, const Copied &copied,
+              const std::function<void(DataChunk &)> &consume) {
 	// The filters, over the positions of the copied columns in the chunks read.
 	unique_ptr<Expression> keep;
 	for (auto &filter : upload.filters) {
@@ -74,9 +83,9 @@ void CopyUp(ClientContext &context, const Client &session, const std::string &da
 		std::function<void(unique_ptr<Expression> &)> place = [&](unique_ptr<Expression> &child) {
 			if (child->GetExpressionClass() == ExpressionClass::BOUND_REF) {
 				auto &reference = child->Cast<BoundReferenceExpression>();
-				auto position = std::find(logical.begin(), logical.end(), reference.index);
-				D_ASSERT(position != logical.end());
-				reference.index = NumericCast<idx_t>(position - logical.begin());
+				auto position = std::find(copied.logical.begin(), copied.logical.end(), reference.index);
+				D_ASSERT(position != copied.logical.end());
+				reference.index = NumericCast<idx_t>(position - copied.logical.begin());
 				return;
 			}
 			ExpressionIterator::EnumerateChildren(*child, place);
@@ -97,13 +106,13 @@ void CopyUp(ClientContext &context, const Client &session, const std::string &da
 	}
 	SelectionVector kept(STANDARD_VECTOR_SIZE);
 
-	Ingest ingest(context, session, RemoteTable {database, "main", upload.name}, true, names, types);
+	auto &table = upload.table.get().Cast<DuckTableEntry>();
 	auto &storage = table.GetStorage();
 	auto &transaction = DuckTransaction::Get(context, table.catalog);
 	TableScanState state;
-	storage.InitializeScan(context, transaction, state, columns);
+	storage.InitializeScan(context, transaction, state, copied.columns);
 	DataChunk chunk;
-	chunk.Initialize(context, types);
+	chunk.Initialize(context, copied.types);
 	while (true) {
 		chunk.Reset();
 		storage.Scan(transaction, chunk, state);
@@ -122,9 +131,107 @@ void CopyUp(ClientContext &context, const Client &session, const std::string &da
 				chunk.Slice(kept, count);
 			}
 		}
-		ingest.Push(chunk);
+		consume(chunk);
 	}
+}
+
+//! Whether values of `type` are their bytes, and are hashed here.
+bool Hashed(const LogicalType &type) {
+	switch (type.InternalType()) {
+	case PhysicalType::BOOL:
+	case PhysicalType::UINT8:
+	case PhysicalType::INT8:
+	case PhysicalType::UINT16:
+	case PhysicalType::INT16:
+	case PhysicalType::UINT32:
+	case PhysicalType::INT32:
+	case PhysicalType::UINT64:
+	case PhysicalType::INT64:
+	case PhysicalType::UINT128:
+	case PhysicalType::INT128:
+	case PhysicalType::FLOAT:
+	case PhysicalType::DOUBLE:
+	case PhysicalType::INTERVAL:
+	case PhysicalType::VARCHAR:
+		return true;
+	default:
+		return false;
+	}
+}
+
+//! A second mix of a row's hash (splitmix64's finalizer), summed apart from the first.
+uint64_t Mix(uint64_t x) {
+	x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return x ^ (x >> 31);
+}
+
+//! Adds the rows of `chunk` (of Hashed types) to `print`.
+void AddRows(DataChunk &chunk, Fingerprint &print) {
+	auto count = chunk.size();
+	vector<hash_t> rows(count, UINT64_C(0x6f70656e6475636b));
+	for (auto &column : chunk.data) {
+		UnifiedVectorFormat format;
+		column.ToUnifiedFormat(count, format);
+		auto physical = column.GetType().InternalType();
+		auto width = physical == PhysicalType::VARCHAR ? 0 : GetTypeIdSize(physical);
+		for (idx_t i = 0; i < count; i++) {
+			auto index = format.sel->get_index(i);
+			hash_t value;
+			if (!format.validity.RowIsValid(index)) {
+				value = UINT64_C(0x9e3779b97f4a7c15);
+			} else if (width == 0) {
+				auto &text = UnifiedVectorFormat::GetData<string_t>(format)[index];
+				value = Hash(text.GetData(), text.GetSize());
+				print.bytes += text.GetSize();
+			} else {
+				value = Hash(const_char_ptr_cast(format.data + index * width), width);
+			}
+			rows[i] = CombineHash(rows[i], value);
+		}
+		print.bytes += width * count;
+	}
+	for (auto row : rows) {
+		print.sum += row;
+		print.mixed += Mix(row);
+	}
+	print.rows += count;
+}
+
+} // namespace
+
+bool HasFingerprint(const Upload &upload) {
+	auto copied = CopiedColumns(upload);
+	return std::all_of(copied.types.begin(), copied.types.end(), Hashed);
+}
+
+Fingerprint CopyUp(ClientContext &context, const Client &session, const std::string &database, const Upload &upload) {
+	auto copied = CopiedColumns(upload);
+	std::string definition;
+	for (idx_t i = 0; i < copied.names.size(); i++) {
+		definition += (i ? ", " : "") + QuoteIdentifier(copied.names[i]) + " " + copied.types[i].ToString();
+	}
+	auto create = "CREATE TEMPORARY TABLE " + QuoteIdentifier(upload.name) + " (" + definition + ")";
+	Check(od_execute(session.Get(), create.c_str(), &context.interrupted));
+
+	auto hashed = std::all_of(copied.types.begin(), copied.types.end(), Hashed);
+	Fingerprint print;
+	Ingest ingest(context, session, RemoteTable {database, "main", upload.name}, true, copied.names, copied.types);
+	ReadRows(context, upload, copied, [&](DataChunk &chunk) {
+		if (hashed) {
+			AddRows(chunk, print);
+		}
+		ingest.Push(chunk);
+	});
 	ingest.Finish();
+	return print;
+}
+
+Fingerprint FingerprintOf(ClientContext &context, const Upload &upload) {
+	auto copied = CopiedColumns(upload);
+	Fingerprint print;
+	ReadRows(context, upload, copied, [&](DataChunk &chunk) { AddRows(chunk, print); });
+	return print;
 }
 
 } // namespace openduck

@@ -283,7 +283,8 @@ void OpenduckSchema::Alter(CatalogTransaction, AlterInfo &) {
 //===--------------------------------------------------------------------===//
 
 OpenduckCatalog::OpenduckCatalog(AttachedDatabase &db, shared_ptr<Client> client, AccessMode access_mode)
-    : Catalog(db), client(std::move(client)), remote_name(this->client->Database()), access_mode(access_mode) {
+    : Catalog(db), client(std::move(client)), remote_name(this->client->Database()), access_mode(access_mode),
+      copies(make_shared_ptr<KeptCopies>(this->client)) {
 }
 
 void OpenduckCatalog::Initialize(bool load_builtin) {

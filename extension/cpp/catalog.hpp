@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 #pragma once
 
+#include "copies.hpp"
 #include "core.hpp"
 
 #include <atomic>
@@ -217,6 +218,10 @@ public:
 	//! Whether the service lets this attachment make temporary tables, into which tables
 	//! of this session are copied up (a read-only account may not). Asked once.
 	bool MayCopyUp();
+	//! The copies of this session's tables kept on the service.
+	KeptCopies &Copies() {
+		return *copies;
+	}
 
 	//! Creates a table on the service (CREATE TABLE, and CREATE TABLE AS before its rows),
 	//! in `context`'s transaction, which sees it from then on.
@@ -257,6 +262,7 @@ private:
 	duckdb::vector<shared_ptr<Listing>> retired;
 	//! MayCopyUp's answer, once the service gave one.
 	std::atomic<int> may_copy_up {-1};
+	shared_ptr<KeptCopies> copies;
 };
 
 //! Transactions on an attachment (OpenduckTransaction).

@@ -53,6 +53,13 @@ public:
 		Check(od_begin(client, &raw));
 		return duckdb::make_shared_ptr<Client>(raw);
 	}
+	//! A client on a connection of its own whose session on the service keeps the
+	//! temporary tables its committed transactions (Begin) make, until it is freed.
+	duckdb::shared_ptr<Client> Session() const {
+		OdClient *raw = nullptr;
+		Check(od_session(client, &raw));
+		return duckdb::make_shared_ptr<Client>(raw);
+	}
 	//! Commits or rolls back the transaction of a client from Begin; null on success.
 	OdError *End(bool commit) const {
 		return od_end(client, commit);

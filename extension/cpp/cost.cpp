@@ -163,6 +163,9 @@ idx_t QueryReads::RemoteBytes() const {
 idx_t QueryReads::LocalBytes() const {
 	idx_t bytes = 0;
 	for (auto &read : local) {
+		if (read.kept) {
+			continue;
+		}
 		// DuckDB's own guess for a filtered scan: a fifth of the rows.
 		bytes += (read.filters.empty() ? read.rows : read.rows / 5) * read.width;
 	}

@@ -36,6 +36,9 @@ struct LocalRead {
 	duckdb::idx_t width = 0;
 	//! Its scans in the plan.
 	duckdb::vector<duckdb::reference<duckdb::LogicalGet>> gets;
+	//! Whether a copy kept on the service holds what the query reads of it (then copying
+	//! up moves nothing, unless the table changed since).
+	bool kept = false;
 	//! Conjuncts of the query's filters that every row of it the query uses satisfies,
 	//! over its columns (BoundReferenceExpression indexes are logical column indexes):
 	//! rows failing one need not be copied up.

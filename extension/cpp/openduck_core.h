@@ -47,6 +47,10 @@ const char *od_client_database(const OdClient *client);
 /* A client whose statements run in one new transaction on the service; od_end ends it. */
 OdError *od_begin(const OdClient *client, OdClient **out);
 OdError *od_end(const OdClient *client, bool commit);
+/* A client on a connection of its own, for which the service keeps a session: temporary
+ * tables its (committed) transactions make stay there for its statements to read until it
+ * is freed. od_begin of it begins on that connection. */
+OdError *od_session(const OdClient *client, OdClient **out);
 const char *od_client_endpoint(const OdClient *client);
 /* ATTACH 'openduck:': the databases the service hosted when the client connected. */
 size_t od_client_hosted_count(const OdClient *client);

@@ -318,6 +318,7 @@ void Load(ExtensionLoader &loader) {
 	placing.post_bind_function = PlaceQuery;
 	PlannerExtension::Register(config, placing);
 	RegisterPlacement(config);
+	RegisterKeptCopies(config);
 	loader.RegisterFunction(QueryFunction());
 	loader.RegisterFunction(RefreshFunction());
 

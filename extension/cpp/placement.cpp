@@ -137,11 +137,15 @@ bool ReadsRetypedColumns(QueryReads &reads) {
 const idx_t COPY_OVERHEAD = 1 << 20;
 
 //! Whether copying this session's tables up moves less than bringing the service's down:
-//! the copies with their overhead, against the service's scans under their filters (the
+//! the copies with their overhead (none for a table whose copy is kept there), against the service's scans under their filters (the
 //! service counts them when the unfiltered estimate alone would copy). The result comes
 //! down either way when it runs there, and is small next to either for most analytics.
 bool CopyingUpMovesLess(ClientContext &context, QueryReads &reads, LogicalOperator &plan) {
-	auto up = reads.LocalBytes() + COPY_OVERHEAD * reads.local.size();
+	auto copies = std::count_if(reads.local.begin(), reads.local.end(), [](const LocalRead &read) { return !read.kept; });
+	auto up = reads.LocalBytes() + COPY_OVERHEAD * NumericCast<idx_t>(copies);
+	if (up == 0) {
+		return true; // every copy is kept there: nothing goes up
+	}
 	if (up >= reads.RemoteBytes()) {
 		return false;
 	}
@@ -349,7 +353,7 @@ void PlaceQuery(PlannerExtensionInput &input, BoundStatement &statement) {
 	}
 	vector<Upload> uploads;
 	for (auto &local : reads.local) {
-		uploads.push_back(Upload {local.table, "openduck_upload_" + to_string(uploads.size()), local.columns});
+		uploads.push_back(Upload {local.table, catalog->Copies().NameFor(local.table), local.columns});
 	}
 	std::string sql;
 	try {
@@ -373,14 +377,17 @@ void PlaceQuery(PlannerExtensionInput &input, BoundStatement &statement) {
 	if (!uploads.empty()) {
 		// It can run there: whether it should, when this session's tables must go up.
 		reads.FindLocalFilters(**target);
+		auto keep = KeepCopies(context);
+		for (idx_t i = 0; i < uploads.size(); i++) {
+			uploads[i].filters = reads.local[i].filters;
+			uploads[i].kept = keep && catalog->Copies().Covers(uploads[i]);
+			reads.local[i].kept = uploads[i].kept;
+		}
 		if (placement == Placement::AUTO && !CopyingUpMovesLess(context, reads, **target)) {
 			return;
 		}
 		if (!catalog->MayCopyUp()) {
 			return;
-		}
-		for (idx_t i = 0; i < uploads.size(); i++) {
-			uploads[i].filters = reads.local[i].filters;
 		}
 	}
 

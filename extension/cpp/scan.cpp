@@ -1,6 +1,7 @@
 #include "scan.hpp"
 
 #include "catalog.hpp"
+#include "copies.hpp"
 #include "pushdown.hpp"
 
 #include "duckdb/common/serializer/serializer.hpp"
@@ -67,12 +68,17 @@ struct ScanGlobal : public ArrowScanGlobalState {
 		EndSession();
 	}
 	//! Rolls back the transaction that holds the copies, which the service's executor
-	//! counts as a writer until then: once the rows are all read, or when the scan goes.
+	//! counts as a writer until then, or lets other queries use the kept copies: once
+	//! the rows are all read, or when the scan goes.
 	void EndSession() {
 		if (session) {
 			stream.reset(); // first: it runs in the transaction
 			od_error_free(session->End(false));
 			session = nullptr;
+		}
+		if (claim) {
+			stream.reset();
+			claim = nullptr;
 		}
 	}
 	//! Pushed filters the service could not be sent; evaluated here on each chunk.
@@ -89,8 +95,10 @@ struct ScanGlobal : public ArrowScanGlobalState {
 	//! output's columns arrive as.
 	bool cast = false;
 	vector<LogicalType> read_types;
-	//! A shipped query with uploads: the transaction on the service that holds the copies.
+	//! A shipped query with uploads: the transaction on the service that holds the
+	//! copies, or the claim on the copies kept there.
 	shared_ptr<Client> session;
+	unique_ptr<CopiesClaim> claim;
 };
 
 //===--------------------------------------------------------------------===//
@@ -118,6 +126,13 @@ void CheckTypes(ArrowArrayStreamWrapper &stream, const ArrowSchema &expected, co
 	}
 }
 
+//! Whether a query over kept copies failed because the service no longer has them: a
+//! copy not found, or the session's connection broken.
+bool CopiesLost(const ErrorData &error) {
+	return error.Type() == ExceptionType::IO ||
+	       (error.Type() == ExceptionType::CATALOG && StringUtil::Contains(error.RawMessage(), "openduck_upload_"));
+}
+
 //! Runs a shipped query, and reads the types its rows arrive with.
 void OpenShipped(ClientContext &context, ScanData &data, ScanGlobal &global) {
 	global.sql = data.sql;
@@ -131,11 +146,33 @@ void OpenShipped(ClientContext &context, ScanData &data, ScanGlobal &global) {
 			                            "tables before the transaction wrote there; prepare it again, or SET "
 			                            "openduck_placement = 'local'");
 		}
-		global.session = data.shipped_from->GetClient()->Begin();
-		for (auto &upload : data.uploads) {
-			CopyUp(context, *global.session, data.shipped_from->RemoteName(), upload);
+		auto &catalog = *data.shipped_from;
+		if (KeepCopies(context)) {
+			global.claim = catalog.Copies().TryClaim();
 		}
-		global.stream = global.session->Query(data.sql, context);
+		for (idx_t attempt = 0; global.claim && !global.stream; attempt++) {
+			try {
+				auto session = global.claim->Prepare(context, catalog.RemoteName(), data.uploads);
+				global.stream = session->Query(data.sql, context);
+			} catch (std::exception &exception) {
+				ErrorData error(exception);
+				if (attempt > 0 || error.Type() == ExceptionType::INTERRUPT || !CopiesLost(error)) {
+					throw;
+				}
+				// The service lost the session that held them (it restarted, the
+				// connection broke): copied again, into a new session.
+				global.claim->Forget();
+			}
+		}
+		if (!global.claim) {
+			// Another query uses the kept copies (or none are kept): copies of its own, in
+			// a transaction rolled back once the rows are read.
+			global.session = catalog.GetClient()->Begin();
+			for (auto &upload : data.uploads) {
+				CopyUp(context, *global.session, catalog.RemoteName(), upload);
+			}
+			global.stream = global.session->Query(data.sql, context);
+		}
 	}
 	global.stream->GetSchema(global.arrived_schema);
 	global.arrived = make_uniq<ArrowTableSchema>();
@@ -361,7 +398,7 @@ InsertionOrderPreservingMap<std::string> Describe(TableFunctionToStringInput &in
 		for (auto &upload : data.uploads) {
 			auto &table = upload.table.get();
 			copied += (copied.empty() ? "" : ", ") + table.catalog.GetName() + "." + table.schema.name + "." +
-			          table.name + " as temp.main." + upload.name;
+			          table.name + " as temp.main." + upload.name + (upload.kept ? " (kept there)" : "");
 		}
 		if (!copied.empty()) {
 			result["Copied up"] = copied;

@@ -57,7 +57,8 @@ pub(crate) fn runtime() -> &'static Runtime {
 /// The client an attachment connects with runs each statement in a transaction of its
 /// own on the service. [`Client::begin`] gives a client whose statements all run in one
 /// service transaction, on a connection of its own (the service keeps one transaction per
-/// client connection).
+/// client connection). [`Client::session`] gives one whose temporary tables last until
+/// it is dropped.
 #[derive(Debug, Clone)]
 pub struct Client {
     pub(crate) target: Arc<Target>,
@@ -68,6 +69,9 @@ pub struct Client {
     pub(crate) transaction: Option<Bytes>,
     /// Connections whose transactions ended, kept for the next one.
     pub(crate) idle: Arc<Mutex<Vec<FlightServiceClient<Channel>>>>,
+    /// Whether `flight` is this client's alone and keeps a session on the service
+    /// ([`Client::session`]): its transactions then run on it too.
+    pub(crate) own_session: bool,
     /// Connections to the executors the service named as locations of results, by
     /// address (None: not reachable from here, the service serves those results).
     pub(crate) locations: Locations,
@@ -89,6 +93,7 @@ impl Client {
             target: Arc::new(target),
             transaction: None,
             idle: Arc::default(),
+            own_session: false,
             locations: Arc::default(),
         };
         if client.credentials.login().is_some() {

@@ -38,6 +38,18 @@ pub struct OdClient {
     hosted: Vec<CString>,
 }
 
+impl OdClient {
+    /// `client`, made from this one's, as a C handle.
+    fn with(&self, client: Client) -> *mut OdClient {
+        Box::into_raw(Box::new(OdClient {
+            client,
+            database: self.database.clone(),
+            endpoint: self.endpoint.clone(),
+            hosted: self.hosted.clone(),
+        }))
+    }
+}
+
 /// A loaded catalog (opaque to C).
 #[derive(Debug)]
 pub struct OdCatalog {
@@ -207,20 +219,28 @@ pub unsafe extern "C" fn od_client_free(client: *mut OdClient) {
 /// free it with [`od_client_free`].
 ///
 /// # Safety
-/// `client` came from [`od_connect`] or [`od_begin`]; `out` is valid for writes.
+/// `client` came from [`od_connect`], [`od_begin`] or [`od_session`]; `out` is valid
+/// for writes.
 #[no_mangle]
 pub unsafe extern "C" fn od_begin(client: *const OdClient, out: *mut *mut OdClient) -> *mut OdError {
     guard(|| {
         let parent = unsafe { &*client };
-        let client = parent.client.begin()?;
-        unsafe {
-            *out = Box::into_raw(Box::new(OdClient {
-                client,
-                database: parent.database.clone(),
-                endpoint: parent.endpoint.clone(),
-                hosted: parent.hosted.clone(),
-            }))
-        };
+        unsafe { *out = parent.with(parent.client.begin()?) };
+        Ok(())
+    })
+}
+
+/// A client on a connection of its own for which the service keeps a session: the
+/// temporary tables its transactions ([`od_begin`] of it, committed) make stay there,
+/// for its statements to read, until it is freed with [`od_client_free`].
+///
+/// # Safety
+/// `client` came from [`od_connect`]; `out` is valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn od_session(client: *const OdClient, out: *mut *mut OdClient) -> *mut OdError {
+    guard(|| {
+        let parent = unsafe { &*client };
+        unsafe { *out = parent.with(parent.client.session()?) };
         Ok(())
     })
 }

@@ -3,12 +3,14 @@
 
 use std::sync::Arc;
 
+use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::sql::{
     ActionBeginTransactionRequest, ActionBeginTransactionResult, ActionEndTransactionRequest, Any, EndTransaction,
     ProstMessageExt,
 };
 use arrow_flight::Action;
 use prost::Message;
+use tonic::transport::Channel;
 
 use crate::client::{open, METADATA_DEADLINE};
 use crate::{Client, Error};
@@ -19,18 +21,21 @@ const IDLE_CONNECTIONS: usize = 4;
 impl Client {
     /// Begins a transaction on the service and returns a client whose statements run in
     /// it, on a connection of its own. End it with [`Client::end`].
+    ///
+    /// A client of [`Client::session`] begins on its own connection, in its session.
     pub fn begin(&self) -> Result<Client, Error> {
-        let idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
-        let mut client = Client {
-            target: Arc::clone(&self.target),
-            credentials: Arc::clone(&self.credentials),
-            flight: match idle {
+        let flight = if self.own_session {
+            self.flight.clone()
+        } else {
+            let idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
+            match idle {
                 Some(flight) => flight,
                 None => open(&self.target)?,
-            },
-            transaction: None,
-            idle: Arc::clone(&self.idle),
-            locations: Arc::clone(&self.locations),
+            }
+        };
+        let mut client = Client {
+            own_session: self.own_session,
+            ..self.on(flight)
         };
         let action = Action {
             r#type: "BeginTransaction".into(),
@@ -67,10 +72,36 @@ impl Client {
         };
         // A commit publishes what the transaction wrote, which takes as long as it takes.
         self.action(action, (!commit).then_some(METADATA_DEADLINE))?;
-        let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if idle.len() < IDLE_CONNECTIONS {
-            idle.push(self.flight.clone());
+        if !self.own_session {
+            let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if idle.len() < IDLE_CONNECTIONS {
+                idle.push(self.flight.clone());
+            }
         }
         Ok(())
+    }
+
+    /// A client on a new connection of its own, outside any transaction, for which the
+    /// service keeps a session: the temporary tables made through it (in its
+    /// transactions, [`Client::begin`]) stay there until it is dropped, and its
+    /// statements read them.
+    pub fn session(&self) -> Result<Client, Error> {
+        Ok(Client {
+            own_session: true,
+            ..self.on(open(&self.target)?)
+        })
+    }
+
+    /// A client like this one on the connection `flight`, outside any transaction.
+    fn on(&self, flight: FlightServiceClient<Channel>) -> Client {
+        Client {
+            target: Arc::clone(&self.target),
+            credentials: Arc::clone(&self.credentials),
+            flight,
+            transaction: None,
+            idle: Arc::clone(&self.idle),
+            own_session: false,
+            locations: Arc::clone(&self.locations),
+        }
     }
 }

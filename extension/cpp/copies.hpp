@@ -1,0 +1,101 @@
+//===----------------------------------------------------------------------===//
+// Copies of this session's tables kept on the service between queries.
+//
+// A query placed on the service copies the local tables it reads up (bridge.hpp). Those
+// copies are kept, in a session of the service of their own (one connection per
+// attachment), so that the next query over the same table copies nothing: each table has
+// one copy, named for it, holding the columns and rows the queries that used it needed.
+// Before a query reads a kept copy, the table is read here again and its fingerprint
+// compared (bridge.hpp): a table changed since (by anyone, committed or not) is copied
+// anew, so a kept copy never answers with other rows than the table's. A copy that does
+// not cover what a query needs is replaced by one covering both (more columns, fewer
+// filters). At most KEPT_BYTES of copies stay; the least recently used go first.
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "bridge.hpp"
+
+namespace openduck {
+
+class KeptCopies;
+
+//! The `openduck_keep_copies` setting (true unless set false): whether copies are kept.
+void RegisterKeptCopies(duckdb::DBConfig &config);
+bool KeepCopies(duckdb::ClientContext &context);
+
+//! One query's use of the kept copies: while it lives, no other query changes them.
+class CopiesClaim {
+public:
+	explicit CopiesClaim(duckdb::shared_ptr<KeptCopies> copies) : copies(std::move(copies)) {
+	}
+	~CopiesClaim();
+	CopiesClaim(const CopiesClaim &) = delete;
+	CopiesClaim &operator=(const CopiesClaim &) = delete;
+
+	//! Makes the session on the service hold a copy of each upload's table as `context`'s
+	//! transaction sees it now (reusing kept copies whose tables did not change, copying
+	//! the others in one transaction of the session), and returns the session to run the
+	//! query in.
+	duckdb::shared_ptr<Client> Prepare(duckdb::ClientContext &context, const std::string &database,
+	                           const duckdb::vector<Upload> &uploads);
+	//! Forgets every kept copy and the session that held them (after a failure that
+	//! may have lost them: the service restarted, the connection broke).
+	void Forget();
+
+private:
+	duckdb::shared_ptr<KeptCopies> copies;
+};
+
+//! An attachment's kept copies.
+class KeptCopies : public duckdb::enable_shared_from_this<KeptCopies> {
+public:
+	//! At most this many bytes of copies (as read here) stay on the service.
+	static constexpr duckdb::idx_t KEPT_BYTES = 1024ULL * 1024 * 1024;
+
+	explicit KeptCopies(duckdb::shared_ptr<Client> attachment) : attachment(std::move(attachment)) {
+	}
+
+	//! The name of the copy of `table` on the service (`temp.main.<name>`), the same for
+	//! every query.
+	std::string NameFor(duckdb::TableCatalogEntry &table);
+	//! Whether the copy kept of `upload`'s table holds every column and row it needs
+	//! (whether it still holds the table's rows is known only when the query runs).
+	bool Covers(const Upload &upload);
+	//! The kept copies for one query, or null when another query uses them.
+	duckdb::unique_ptr<CopiesClaim> TryClaim();
+
+private:
+	friend class CopiesClaim;
+
+	//! A copy kept on the service.
+	struct Kept {
+		//! Whether its rows have a fingerprint (else it is copied anew for each query).
+		bool printed = false;
+		//! The table's columns copied (logical index, name, type) and the filters every
+		//! row copied passed (over logical indexes).
+		duckdb::vector<duckdb::idx_t> columns;
+		duckdb::vector<std::string> names;
+		duckdb::vector<duckdb::LogicalType> types;
+		duckdb::vector<duckdb::shared_ptr<duckdb::Expression>> filters;
+		Fingerprint print;
+		//! When a query last used it (a counter), for eviction.
+		duckdb::idx_t used = 0;
+	};
+
+	//! Whether `kept` has a fingerprint and its columns are still `table`'s.
+	static bool Current(const Kept &kept, duckdb::TableCatalogEntry &table);
+	//! Whether `kept` is Current and holds every column and row `upload` needs.
+	static bool Holds(const Kept &kept, const Upload &upload);
+
+	duckdb::shared_ptr<Client> attachment;
+	std::mutex lock;
+	//! The session holding the copies (null: none yet, or forgotten).
+	duckdb::shared_ptr<Client> session;
+	//! Copies by name, and names by table.
+	std::unordered_map<std::string, Kept> kept;
+	std::unordered_map<std::string, std::string> names;
+	duckdb::idx_t uses = 0;
+	bool claimed = false;
+};
+
+} // namespace openduck
