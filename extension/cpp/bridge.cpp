@@ -159,7 +159,7 @@ bool Hashed(const LogicalType &type) {
 	}
 }
 
-//! A second mix of a row's hash (splitmix64's finalizer), summed apart from the first.
+//! splitmix64's finalizer: a bijection that mixes every bit into every other.
 uint64_t Mix(uint64_t x) {
 	x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
 	x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
@@ -187,13 +187,14 @@ void AddRows(DataChunk &chunk, Fingerprint &print) {
 			} else {
 				value = Hash(const_char_ptr_cast(format.data + index * width), width);
 			}
-			rows[i] = CombineHash(rows[i], value);
+			// Mixed after each column: no two columns' values cancel or trade places.
+			rows[i] = Mix(rows[i] ^ value);
 		}
 		print.bytes += width * count;
 	}
 	for (auto row : rows) {
 		print.sum += row;
-		print.mixed += Mix(row);
+		print.mixed += Mix(row + UINT64_C(0x9e3779b97f4a7c15));
 	}
 	print.rows += count;
 }

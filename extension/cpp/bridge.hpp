@@ -2,7 +2,8 @@
 // The bridge from the user's DuckDB up to the service: a table of this session copied
 // into a temporary table of a transaction on the service (exact column types, rows
 // streamed through bulk ingest), so that a query joining it with the service's tables
-// runs there. The transaction is rolled back afterwards, and the copy with it.
+// runs there. Copies are kept there for later queries (copies.hpp), or, in a transaction
+// of the query's own, rolled back afterwards.
 //===----------------------------------------------------------------------===//
 #pragma once
 

@@ -2,6 +2,7 @@
 
 #include "scan.hpp"
 
+#include "duckdb/catalog/catalog_entry/duck_table_entry.hpp"
 #include "duckdb/main/client_context.hpp"
 #include "duckdb/main/config.hpp"
 
@@ -12,6 +13,7 @@ using namespace duckdb;
 namespace {
 
 const char *const SETTING = "openduck_keep_copies";
+const char *const LIMIT_SETTING = "openduck_kept_copies_limit";
 
 //! The logical indexes of the columns `upload` copies.
 vector<idx_t> ColumnsOf(const Upload &upload) {
@@ -29,6 +31,11 @@ bool Contains(const vector<idx_t> &columns, idx_t column) {
 	return std::find(columns.begin(), columns.end(), column) != columns.end();
 }
 
+//! The rows `table` holds in storage (deleted ones included, until vacuumed).
+idx_t StoredRows(TableCatalogEntry &table) {
+	return table.Cast<DuckTableEntry>().GetStorage().GetTotalRows();
+}
+
 bool HasEqual(const vector<shared_ptr<Expression>> &filters, const Expression &filter) {
 	return std::any_of(filters.begin(), filters.end(),
 	                   [&](const shared_ptr<Expression> &other) { return Expression::Equals(*other, filter); });
@@ -41,6 +48,12 @@ void RegisterKeptCopies(DBConfig &config) {
 	                          "Whether copies of local tables made for queries placed on an openduck service stay "
 	                          "there for the next query (each is read again here, and copied anew if it changed)",
 	                          LogicalType::BOOLEAN, Value::BOOLEAN(true));
+	config.AddExtensionOption(LIMIT_SETTING,
+	                          "How many bytes of copies of local tables stay on an openduck service once a query is "
+	                          "done with them (the least recently used go first)",
+	                          LogicalType::VARCHAR, Value("1GiB"), [](ClientContext &, SetScope, Value &value) {
+		                          DBConfig::ParseMemoryLimit(value.ToString()); // throws on a bad size
+	                          });
 }
 
 bool KeepCopies(ClientContext &context) {
@@ -99,7 +112,9 @@ bool KeptCopies::Holds(const Kept &kept, const Upload &upload) {
 bool KeptCopies::Covers(const Upload &upload) {
 	std::lock_guard<std::mutex> guard(lock);
 	auto found = kept.find(upload.name);
-	return found != kept.end() && Holds(found->second, upload);
+	// A table that grew since is copied again (how much, the cost rule must weigh).
+	return found != kept.end() && Holds(found->second, upload) &&
+	       found->second.table_rows == StoredRows(upload.table.get());
 }
 
 unique_ptr<CopiesClaim> KeptCopies::TryClaim() {
@@ -112,8 +127,80 @@ unique_ptr<CopiesClaim> KeptCopies::TryClaim() {
 }
 
 CopiesClaim::~CopiesClaim() {
+	copies->Trim(limit);
 	std::lock_guard<std::mutex> guard(copies->lock);
 	copies->claimed = false;
+}
+
+void KeptCopies::Trim(idx_t limit) {
+	vector<std::pair<idx_t, std::string>> by_use;
+	idx_t bytes = 0;
+	shared_ptr<Client> holder;
+	{
+		std::lock_guard<std::mutex> guard(lock);
+		for (auto &entry : kept) {
+			bytes += entry.second.print.bytes;
+			by_use.emplace_back(entry.second.used, entry.first);
+		}
+		holder = session;
+	}
+	if (bytes <= limit || !holder) {
+		return;
+	}
+	std::sort(by_use.begin(), by_use.end());
+	vector<std::string> dropped;
+	try {
+		auto transaction = holder->Begin();
+		for (auto &entry : by_use) {
+			if (bytes <= limit) {
+				break;
+			}
+			auto drop = "DROP TABLE IF EXISTS temp.main." + QuoteIdentifier(entry.second);
+			auto error = od_execute(transaction->Get(), drop.c_str(), nullptr);
+			if (error) {
+				od_error_free(error);
+				od_error_free(transaction->End(false));
+				throw IOException("openduck: kept copies could not be dropped");
+			}
+			std::lock_guard<std::mutex> guard(lock);
+			bytes -= kept[entry.second].print.bytes;
+			dropped.push_back(entry.second);
+		}
+		Check(transaction->End(true));
+	} catch (std::exception &) {
+		// The session is in doubt: closing its connection drops every copy it holds.
+		std::lock_guard<std::mutex> guard(lock);
+		kept.clear();
+		session = nullptr;
+		return;
+	}
+	std::lock_guard<std::mutex> guard(lock);
+	for (auto &name : dropped) {
+		kept.erase(name);
+	}
+}
+
+bool CopiesClaim::Lost(const ErrorData &error) {
+	if (error.Type() == ExceptionType::CATALOG && StringUtil::Contains(error.RawMessage(), "openduck_upload_")) {
+		return true;
+	}
+	shared_ptr<Client> session;
+	std::string name;
+	{
+		std::lock_guard<std::mutex> guard(copies->lock);
+		session = copies->session;
+		if (!copies->kept.empty()) {
+			name = copies->kept.begin()->first;
+		}
+	}
+	if (!session || name.empty()) {
+		return false;
+	}
+	// A session that answers and still holds a copy lost nothing: the error was the query's.
+	auto probe = "SELECT 1 FROM temp.main." + QuoteIdentifier(name) + " LIMIT 0";
+	auto failed = od_execute(session->Get(), probe.c_str(), nullptr);
+	od_error_free(failed);
+	return failed != nullptr;
 }
 
 void CopiesClaim::Forget() {
@@ -129,6 +216,10 @@ void CopiesClaim::Forget() {
 shared_ptr<Client> CopiesClaim::Prepare(ClientContext &context, const std::string &database,
                                         const vector<Upload> &uploads) {
 	auto &store = *copies;
+	Value setting;
+	if (context.TryGetCurrentSetting(LIMIT_SETTING, setting) && !setting.IsNull()) {
+		limit = DBConfig::ParseMemoryLimit(setting.ToString());
+	}
 	// Only the claim's holder changes the session and the copies; planning reads them.
 	shared_ptr<Client> session;
 	{
@@ -197,7 +288,6 @@ shared_ptr<Client> CopiesClaim::Prepare(ClientContext &context, const std::strin
 		}
 	}
 	vector<std::pair<std::string, KeptCopies::Kept>> made;
-	vector<std::string> evicted;
 	auto transaction = session->Begin();
 	try {
 		for (auto &upload : stale) {
@@ -205,6 +295,7 @@ shared_ptr<Client> CopiesClaim::Prepare(ClientContext &context, const std::strin
 			Check(od_execute(transaction->Get(), drop.c_str(), &context.interrupted));
 			KeptCopies::Kept kept;
 			kept.printed = HasFingerprint(upload);
+			kept.table_rows = StoredRows(upload.table.get());
 			kept.print = CopyUp(context, *transaction, database, upload);
 			kept.columns = ColumnsOf(upload);
 			for (auto column : kept.columns) {
@@ -215,43 +306,17 @@ shared_ptr<Client> CopiesClaim::Prepare(ClientContext &context, const std::strin
 			kept.filters = upload.filters;
 			made.emplace_back(upload.name, std::move(kept));
 		}
-		// Room for them: the copies used longest ago go, but none this query reads.
-		vector<std::pair<idx_t, std::string>> others;
-		idx_t bytes = 0;
-		{
-			std::lock_guard<std::mutex> guard(store.lock);
-			for (auto &entry : store.kept) {
-				bytes += entry.second.print.bytes;
-				auto read = std::any_of(uploads.begin(), uploads.end(),
-				                        [&](const Upload &upload) { return upload.name == entry.first; });
-				if (!read) {
-					others.emplace_back(entry.second.used, entry.first);
-				}
-			}
-		}
-		for (auto &entry : made) {
-			bytes += entry.second.print.bytes;
-		}
-		std::sort(others.begin(), others.end());
-		for (auto &other : others) {
-			if (bytes <= KeptCopies::KEPT_BYTES) {
-				break;
-			}
-			auto drop = "DROP TABLE IF EXISTS temp.main." + QuoteIdentifier(other.second);
-			Check(od_execute(transaction->Get(), drop.c_str(), &context.interrupted));
-			std::lock_guard<std::mutex> guard(store.lock);
-			bytes -= store.kept[other.second].print.bytes;
-			evicted.push_back(other.second);
-		}
 		Check(transaction->End(true));
 	} catch (...) {
-		od_error_free(transaction->End(false));
+		auto failed = transaction->End(false);
+		if (failed) {
+			// Its rollback did not go through: the session may still hold the transaction.
+			od_error_free(failed);
+			Forget();
+		}
 		throw;
 	}
 	std::lock_guard<std::mutex> guard(store.lock);
-	for (auto &name : evicted) {
-		store.kept.erase(name);
-	}
 	for (auto &entry : made) {
 		entry.second.used = ++store.uses;
 		store.kept[entry.first] = std::move(entry.second);

@@ -9,7 +9,8 @@
 // compared (bridge.hpp): a table changed since (by anyone, committed or not) is copied
 // anew, so a kept copy never answers with other rows than the table's. A copy that does
 // not cover what a query needs is replaced by one covering both (more columns, fewer
-// filters). At most KEPT_BYTES of copies stay; the least recently used go first.
+// filters). Once a query is done with them, at most `openduck_kept_copies_limit` bytes of
+// copies stay; the least recently used go first.
 //===----------------------------------------------------------------------===//
 #pragma once
 
@@ -19,7 +20,8 @@ namespace openduck {
 
 class KeptCopies;
 
-//! The `openduck_keep_copies` setting (true unless set false): whether copies are kept.
+//! The settings `openduck_keep_copies` (true unless set false): whether copies are
+//! kept, and `openduck_kept_copies_limit` ('1GiB'): how many bytes of them stay.
 void RegisterKeptCopies(duckdb::DBConfig &config);
 bool KeepCopies(duckdb::ClientContext &context);
 
@@ -38,20 +40,25 @@ public:
 	//! query in.
 	duckdb::shared_ptr<Client> Prepare(duckdb::ClientContext &context, const std::string &database,
 	                           const duckdb::vector<Upload> &uploads);
-	//! Forgets every kept copy and the session that held them (after a failure that
-	//! may have lost them: the service restarted, the connection broke).
+	//! Whether `error`, of a query over the kept copies, came of the service's session
+	//! losing them (it restarted, the connection broke): a copy is not found there, or
+	//! the session does not answer.
+	bool Lost(const duckdb::ErrorData &error);
+	//! Forgets every kept copy and the session that held them.
 	void Forget();
 
 private:
 	duckdb::shared_ptr<KeptCopies> copies;
+	//! The setting's limit, as the query that holds the claim saw it.
+	duckdb::idx_t limit = DEFAULT_LIMIT;
+
+public:
+	static constexpr duckdb::idx_t DEFAULT_LIMIT = 1024ULL * 1024 * 1024;
 };
 
 //! An attachment's kept copies.
 class KeptCopies : public duckdb::enable_shared_from_this<KeptCopies> {
 public:
-	//! At most this many bytes of copies (as read here) stay on the service.
-	static constexpr duckdb::idx_t KEPT_BYTES = 1024ULL * 1024 * 1024;
-
 	explicit KeptCopies(duckdb::shared_ptr<Client> attachment) : attachment(std::move(attachment)) {
 	}
 
@@ -78,9 +85,15 @@ private:
 		duckdb::vector<duckdb::LogicalType> types;
 		duckdb::vector<duckdb::shared_ptr<duckdb::Expression>> filters;
 		Fingerprint print;
+		//! The table's rows in storage when it was copied (a table grown since is not
+		//! counted as kept when a query is placed).
+		duckdb::idx_t table_rows = 0;
 		//! When a query last used it (a counter), for eviction.
 		duckdb::idx_t used = 0;
 	};
+
+	//! Drops copies beyond `limit` bytes (as read here), used longest ago first.
+	void Trim(duckdb::idx_t limit);
 
 	//! Whether `kept` has a fingerprint and its columns are still `table`'s.
 	static bool Current(const Kept &kept, duckdb::TableCatalogEntry &table);

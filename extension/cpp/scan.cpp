@@ -126,13 +126,6 @@ void CheckTypes(ArrowArrayStreamWrapper &stream, const ArrowSchema &expected, co
 	}
 }
 
-//! Whether a query over kept copies failed because the service no longer has them: a
-//! copy not found, or the session's connection broken.
-bool CopiesLost(const ErrorData &error) {
-	return error.Type() == ExceptionType::IO ||
-	       (error.Type() == ExceptionType::CATALOG && StringUtil::Contains(error.RawMessage(), "openduck_upload_"));
-}
-
 //! Runs a shipped query, and reads the types its rows arrive with.
 void OpenShipped(ClientContext &context, ScanData &data, ScanGlobal &global) {
 	global.sql = data.sql;
@@ -147,7 +140,9 @@ void OpenShipped(ClientContext &context, ScanData &data, ScanGlobal &global) {
 			                            "openduck_placement = 'local'");
 		}
 		auto &catalog = *data.shipped_from;
-		if (KeepCopies(context)) {
+		// Only copies whose rows have a fingerprint are kept: the others could not be
+		// told current.
+		if (KeepCopies(context) && std::all_of(data.uploads.begin(), data.uploads.end(), HasFingerprint)) {
 			global.claim = catalog.Copies().TryClaim();
 		}
 		for (idx_t attempt = 0; global.claim && !global.stream; attempt++) {
@@ -156,7 +151,7 @@ void OpenShipped(ClientContext &context, ScanData &data, ScanGlobal &global) {
 				global.stream = session->Query(data.sql, context);
 			} catch (std::exception &exception) {
 				ErrorData error(exception);
-				if (attempt > 0 || error.Type() == ExceptionType::INTERRUPT || !CopiesLost(error)) {
+				if (attempt > 0 || error.Type() == ExceptionType::INTERRUPT || !global.claim->Lost(error)) {
 					throw;
 				}
 				// The service lost the session that held them (it restarted, the

@@ -6,6 +6,7 @@ answer equals the one a local placement gives."""
 import json
 import threading
 
+import duckdb
 import pytest
 from extension_harness import attach, attached, local_duckdb, placed, service_rows
 from openduck_harness import Server
@@ -100,6 +101,21 @@ def test_a_changed_table_is_copied_again(server, con):
     assert [row[0] for row in answers(con, LABELS)] == ["LABEL 4", "label 5", "label 6", "label 7", "relabelled"]
 
 
+def test_values_that_trade_columns_are_a_change(con):
+    # Of two columns of one type, values that swap places or pairs of equal values
+    # make another row: the fingerprint mixes the columns in order.
+    con.execute("CREATE TABLE bounds AS SELECT 2 AS dim, 10 AS lo, 20 AS hi")
+    sql = ("SELECT count(*), sum(f.id) FROM cloud.facts f JOIN bounds b ON f.dim = b.dim "
+           "AND f.v BETWEEN b.lo AND b.hi")
+    assert answers(con, sql) != [(0, None)]
+    con.execute("UPDATE bounds SET lo = hi, hi = lo")
+    assert answers(con, sql) == [(0, None)]
+    con.execute("UPDATE bounds SET lo = 5, hi = 5")
+    five = answers(con, sql)
+    con.execute("UPDATE bounds SET lo = 7, hi = 7")
+    assert answers(con, sql) != five
+
+
 def test_a_change_of_another_connection_or_of_this_transaction_is_seen(server, con):
     answers(con, LABELS)
     other = con.cursor()
@@ -121,6 +137,24 @@ def test_with_the_setting_off_every_query_copies(server, con):
     answers(con, LABELS)
     answers(con, LABELS)
     assert copies_made(server) == before + 2
+
+
+def test_copies_beyond_the_limit_go_once_a_query_is_done(server, con):
+    with pytest.raises(duckdb.Error, match="must have a number"):
+        con.execute("SET openduck_kept_copies_limit = 'lots'")
+    con.execute("SET openduck_kept_copies_limit = '1KB'")
+    con.execute("CREATE TABLE padded AS SELECT i AS dim, repeat('x', 500) AS pad FROM range(2, 7) r(i)")
+    padded = "SELECT count(*), max(pad) FROM cloud.facts JOIN padded USING (dim)"
+    before = copies_made(server)
+    answers(con, LABELS)  # about 100 bytes: kept
+    answers(con, LABELS)
+    assert copies_made(server) == before + 1
+    # 2,500 bytes: once the query is done, the copies go, the one used longest ago first.
+    answers(con, padded)
+    answers(con, LABELS)
+    assert copies_made(server) == before + 3
+    answers(con, LABELS)
+    assert copies_made(server) == before + 3
 
 
 def test_queries_of_several_connections_at_once_give_their_answers(server, con):
