@@ -6,6 +6,7 @@
 
 #include "duckdb/catalog/catalog_entry/duck_table_entry.hpp"
 #include "duckdb/common/types/hash.hpp"
+#include "duckdb/common/vector_operations/vector_operations.hpp"
 #include "duckdb/execution/expression_executor.hpp"
 #include "duckdb/main/client_context.hpp"
 #include "duckdb/planner/expression/bound_conjunction_expression.hpp"
@@ -166,35 +167,71 @@ uint64_t Mix(uint64_t x) {
 	return x ^ (x >> 31);
 }
 
-//! Adds the rows of `chunk` (of Hashed types) to `print`.
+//! Whether DuckDB's hash of `type` is one of its values rather than of its bytes (equal
+//! values of other bytes hash alike: 0.0 and -0.0, one month and 30 days).
+bool HashedAsValue(PhysicalType type) {
+	return type == PhysicalType::FLOAT || type == PhysicalType::DOUBLE || type == PhysicalType::INTERVAL;
+}
+
+//! Adds the rows of `chunk` (of Hashed types) to `print`: each row's hash combines its
+//! columns' in order (DuckDB's vectorized hash; for floating point numbers and intervals
+//! their bytes, a 64-bit word at a time), and the rows' hashes are summed.
 void AddRows(DataChunk &chunk, Fingerprint &print) {
+	constexpr uint64_t NULL_WORD = UINT64_C(0x9e3779b97f4a7c15);
 	auto count = chunk.size();
-	vector<hash_t> rows(count, UINT64_C(0x6f70656e6475636b));
-	for (auto &column : chunk.data) {
+	Vector hashes(LogicalType::HASH, count);
+	for (idx_t c = 0; c < chunk.ColumnCount(); c++) {
+		auto &column = chunk.data[c];
+		auto physical = column.GetType().InternalType();
+		if (!HashedAsValue(physical)) {
+			if (c == 0) {
+				VectorOperations::Hash(column, hashes, count);
+			} else {
+				VectorOperations::CombineHash(hashes, column, count);
+			}
+		}
 		UnifiedVectorFormat format;
 		column.ToUnifiedFormat(count, format);
-		auto physical = column.GetType().InternalType();
-		auto width = physical == PhysicalType::VARCHAR ? 0 : GetTypeIdSize(physical);
+		if (physical == PhysicalType::VARCHAR) {
+			auto texts = UnifiedVectorFormat::GetData<string_t>(format);
+			for (idx_t i = 0; i < count; i++) {
+				auto index = format.sel->get_index(i);
+				if (format.validity.RowIsValid(index)) {
+					print.bytes += texts[index].GetSize();
+				}
+			}
+			continue;
+		}
+		auto width = GetTypeIdSize(physical);
+		print.bytes += width * count;
+		if (!HashedAsValue(physical)) {
+			continue;
+		}
+		if (c == 0) {
+			hashes.SetVectorType(VectorType::CONSTANT_VECTOR);
+			ConstantVector::GetData<hash_t>(hashes)[0] = NULL_WORD;
+		}
+		hashes.Flatten(count);
+		auto rows = FlatVector::GetData<hash_t>(hashes);
 		for (idx_t i = 0; i < count; i++) {
 			auto index = format.sel->get_index(i);
-			hash_t value;
 			if (!format.validity.RowIsValid(index)) {
-				value = UINT64_C(0x9e3779b97f4a7c15);
-			} else if (width == 0) {
-				auto &text = UnifiedVectorFormat::GetData<string_t>(format)[index];
-				value = Hash(text.GetData(), text.GetSize());
-				print.bytes += text.GetSize();
-			} else {
-				value = Hash(const_char_ptr_cast(format.data + index * width), width);
+				rows[i] = Mix(rows[i] ^ NULL_WORD);
+				continue;
 			}
-			// Mixed after each column: no two columns' values cancel or trade places.
-			rows[i] = Mix(rows[i] ^ value);
+			auto value = format.data + index * width;
+			for (idx_t offset = 0; offset < width; offset += sizeof(uint64_t)) {
+				uint64_t word = 0;
+				memcpy(&word, value + offset, MinValue<idx_t>(sizeof(uint64_t), width - offset));
+				rows[i] = Mix(rows[i] ^ word);
+			}
 		}
-		print.bytes += width * count;
 	}
-	for (auto row : rows) {
-		print.sum += row;
-		print.mixed += Mix(row + UINT64_C(0x9e3779b97f4a7c15));
+	hashes.Flatten(count);
+	auto rows = FlatVector::GetData<hash_t>(hashes);
+	for (idx_t i = 0; i < count; i++) {
+		print.sum += rows[i];
+		print.mixed += Mix(rows[i] + NULL_WORD);
 	}
 	print.rows += count;
 }

@@ -27,8 +27,9 @@ struct Upload {
 };
 
 //! The rows of a copy told apart from any other rows, whatever their order: their count
-//! and two sums of a hash of each row's bytes (not of its values: 0.0 and -0.0, or one
-//! month and 30 days, are equal values but other bytes). And their bytes, roughly.
+//! and two sums of a hash of each row (of the bytes of floating point numbers and
+//! intervals, not their values: 0.0 and -0.0, or one month and 30 days, are equal values
+//! but other bytes). And their bytes, roughly.
 struct Fingerprint {
 	duckdb::idx_t rows = 0;
 	uint64_t sum = 0;

@@ -203,6 +203,21 @@ bool CopiesClaim::Lost(const ErrorData &error) {
 	return failed != nullptr;
 }
 
+bool CopiesClaim::Verify(ClientContext &context) {
+	auto current = true;
+	for (auto &copy : unverified) {
+		if (FingerprintOf(context, copy.first) == copy.second) {
+			verified.insert(copy.first.name);
+			continue;
+		}
+		current = false;
+		std::lock_guard<std::mutex> guard(copies->lock);
+		copies->kept.erase(copy.first.name);
+	}
+	unverified.clear();
+	return current;
+}
+
 void CopiesClaim::Forget() {
 	shared_ptr<Client> session;
 	{
@@ -232,7 +247,8 @@ shared_ptr<Client> CopiesClaim::Prepare(ClientContext &context, const std::strin
 		store.session = session;
 	}
 
-	// Which copies are current, and what to copy for the others.
+	// Which copies are kept (to Verify), and what to copy for the others.
+	unverified.clear();
 	vector<Upload> stale;
 	for (auto &upload : uploads) {
 		KeptCopies::Kept current;
@@ -246,12 +262,15 @@ shared_ptr<Client> CopiesClaim::Prepare(ClientContext &context, const std::strin
 			}
 		}
 		if (have && KeptCopies::Holds(current, upload)) {
-			Upload definition {upload.table, upload.name, current.columns, current.filters};
-			if (FingerprintOf(context, definition) == current.print) {
-				std::lock_guard<std::mutex> guard(store.lock);
-				store.kept[upload.name].used = ++store.uses;
-				continue;
+			// Whether its rows are still the table's, Verify tells while the query runs.
+			if (!verified.count(upload.name)) {
+				unverified.emplace_back(upload, current.print);
+				unverified.back().first.columns = current.columns;
+				unverified.back().first.filters = current.filters;
 			}
+			std::lock_guard<std::mutex> guard(store.lock);
+			store.kept[upload.name].used = ++store.uses;
+			continue;
 		}
 		auto copy = upload;
 		if (have && KeptCopies::Current(current, upload.table.get())) {
@@ -319,6 +338,7 @@ shared_ptr<Client> CopiesClaim::Prepare(ClientContext &context, const std::strin
 	std::lock_guard<std::mutex> guard(store.lock);
 	for (auto &entry : made) {
 		entry.second.used = ++store.uses;
+		verified.insert(entry.first);
 		store.kept[entry.first] = std::move(entry.second);
 	}
 	return session;

@@ -16,6 +16,8 @@
 
 #include "bridge.hpp"
 
+#include <unordered_set>
+
 namespace openduck {
 
 class KeptCopies;
@@ -34,12 +36,17 @@ public:
 	CopiesClaim(const CopiesClaim &) = delete;
 	CopiesClaim &operator=(const CopiesClaim &) = delete;
 
-	//! Makes the session on the service hold a copy of each upload's table as `context`'s
-	//! transaction sees it now (reusing kept copies whose tables did not change, copying
-	//! the others in one transaction of the session), and returns the session to run the
-	//! query in.
+	//! Makes the session on the service hold a copy of each upload's table (reusing kept
+	//! copies that hold what it needs, copying the others as `context`'s transaction sees
+	//! them, in one transaction of the session), and returns the session to run the
+	//! query in. Whether the kept copies' tables changed since, Verify tells.
 	duckdb::shared_ptr<Client> Prepare(duckdb::ClientContext &context, const std::string &database,
-	                           const duckdb::vector<Upload> &uploads);
+	                                   const duckdb::vector<Upload> &uploads);
+	//! Whether the kept copies Prepare reused still hold their tables' rows, as
+	//! `context`'s transaction sees them (read again here, their fingerprints compared),
+	//! which the service's query need not wait for. Those that do not are forgotten: a
+	//! Prepare again copies them anew.
+	bool Verify(duckdb::ClientContext &context);
 	//! Whether `error`, of a query over the kept copies, came of the service's session
 	//! losing them (it restarted, the connection broke): a copy is not found there, or
 	//! the session does not answer.
@@ -51,6 +58,10 @@ private:
 	duckdb::shared_ptr<KeptCopies> copies;
 	//! The setting's limit, as the query that holds the claim saw it.
 	duckdb::idx_t limit = DEFAULT_LIMIT;
+	//! Kept copies Prepare reused (their definitions and fingerprints), not verified
+	//! yet; and the copies known to hold their tables' rows in this query's snapshot.
+	duckdb::vector<std::pair<Upload, Fingerprint>> unverified;
+	std::unordered_set<std::string> verified;
 
 public:
 	static constexpr duckdb::idx_t DEFAULT_LIMIT = 1024ULL * 1024 * 1024;

@@ -148,7 +148,14 @@ void OpenShipped(ClientContext &context, ScanData &data, ScanGlobal &global) {
 		for (idx_t attempt = 0; global.claim && !global.stream; attempt++) {
 			try {
 				auto session = global.claim->Prepare(context, catalog.RemoteName(), data.uploads);
+				// The query starts there while the kept copies are checked here.
 				global.stream = session->Query(data.sql, context);
+				if (!global.claim->Verify(context)) {
+					// A table changed since its copy: copied anew, and the query run again.
+					global.stream.reset();
+					session = global.claim->Prepare(context, catalog.RemoteName(), data.uploads);
+					global.stream = session->Query(data.sql, context);
+				}
 			} catch (std::exception &exception) {
 				ErrorData error(exception);
 				if (attempt > 0 || error.Type() == ExceptionType::INTERRUPT || !global.claim->Lost(error)) {

@@ -22,6 +22,7 @@ use futures::{StreamExt, TryStreamExt};
 use openduck_proto::CATALOG_METADATA;
 use prost::Message;
 use tokio::runtime::Runtime;
+use tokio::task::JoinHandle;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
@@ -289,6 +290,7 @@ impl Client {
             first: None,
             info,
             interrupt,
+            early: None,
         };
         if reader.schema.fields().is_empty() {
             // The service did not declare a schema: take it from the first batch.
@@ -296,6 +298,8 @@ impl Client {
             if let Some(batch) = &reader.first {
                 reader.schema = batch.schema();
             }
+        } else {
+            reader.redeem_first_early();
         }
         Ok(reader)
     }
@@ -643,6 +647,21 @@ pub struct QueryReader {
     /// What the service said about the query: to cancel it by.
     info: FlightInfo,
     interrupt: Interrupt,
+    /// The first ticket's DoGet, sent as soon as the query was planned (see
+    /// [`QueryReader::redeem_first_early`]), with the ticket and its location.
+    early: Option<(Ticket, String, EarlyDoGet)>,
+}
+
+/// A DoGet sent in the background: the stream of its rows once it is answered.
+type EarlyDoGet = JoinHandle<Result<tonic::Streaming<FlightData>, Error>>;
+
+impl Drop for QueryReader {
+    fn drop(&mut self) {
+        if let Some((_, _, call)) = self.early.take() {
+            // Its stream, if it came, goes with the task: the service stops the query.
+            call.abort();
+        }
+    }
 }
 
 impl QueryReader {
@@ -651,9 +670,34 @@ impl QueryReader {
         if let Err(Error::Interrupted) = next {
             self.current = None;
             self.tickets.clear();
+            if let Some((_, _, call)) = self.early.take() {
+                call.abort();
+            }
             self.client.cancel(self.info.clone());
         }
         next
+    }
+
+    /// Sends the first ticket's DoGet now, in the background, rather than when the first
+    /// batch is wanted: a query of a session on the service starts when its ticket is
+    /// redeemed, and works meanwhile. A DoGet sent early that fails is sent again as
+    /// usual (with a renewed token, or through the service).
+    fn redeem_first_early(&mut self) {
+        let Some((ticket, location)) = self.tickets.pop_front() else {
+            return;
+        };
+        let call = match self.client.location(&location) {
+            Some(mut executor) => {
+                let request = tonic::Request::new(ticket.clone());
+                runtime().spawn(async move { Ok(executor.do_get(request).await?.into_inner()) })
+            }
+            None => {
+                let mut flight = self.client.flight.clone();
+                let request = self.client.request(ticket.clone());
+                runtime().spawn(async move { Ok(flight.do_get(request).await?.into_inner()) })
+            }
+        };
+        self.early = Some((ticket, location, call));
     }
 
     fn pull(&mut self) -> Result<Option<RecordBatch>, Error> {
@@ -662,6 +706,22 @@ impl QueryReader {
         }
         loop {
             if self.current.is_none() {
+                if let Some((ticket, location, call)) = self.early.take() {
+                    let answer = async {
+                        call.await
+                            .map_err(|error| Error::Protocol(format!("the DoGet sent early failed: {error}")))?
+                    };
+                    let stream = match interruptible(answer, &self.interrupt) {
+                        Ok(stream) => stream,
+                        Err(Error::Interrupted) => return Err(Error::Interrupted),
+                        Err(error) => {
+                            tracing::debug!(%error, "the DoGet sent early failed; sending it again");
+                            self.redeem(ticket, &location)?
+                        }
+                    };
+                    self.current = Some(record_batches(stream));
+                    continue;
+                }
                 let Some((ticket, location)) = self.tickets.pop_front() else {
                     return Ok(None);
                 };
