@@ -167,15 +167,26 @@ uint64_t Mix(uint64_t x) {
 	return x ^ (x >> 31);
 }
 
-//! Whether DuckDB's hash of `type` is one of its values rather than of its bytes (equal
-//! values of other bytes hash alike: 0.0 and -0.0, one month and 30 days).
-bool HashedAsValue(PhysicalType type) {
-	return type == PhysicalType::FLOAT || type == PhysicalType::DOUBLE || type == PhysicalType::INTERVAL;
+//! Whether values of `type` are hashed here by their bytes, a 64-bit word at a time, not
+//! with DuckDB's hash: that one is of floating point numbers' and intervals' values (equal
+//! values of other bytes hash alike: 0.0 and -0.0, one month and 30 days), and XORs the
+//! halves of 128-bit integers (0 and -1 hash alike, as do halves swapped).
+bool HashedByBytes(PhysicalType type) {
+	switch (type) {
+	case PhysicalType::FLOAT:
+	case PhysicalType::DOUBLE:
+	case PhysicalType::INTERVAL:
+	case PhysicalType::INT128:
+	case PhysicalType::UINT128:
+		return true;
+	default:
+		return false;
+	}
 }
 
 //! Adds the rows of `chunk` (of Hashed types) to `print`: each row's hash combines its
-//! columns' in order (DuckDB's vectorized hash; for floating point numbers and intervals
-//! their bytes, a 64-bit word at a time), and the rows' hashes are summed.
+//! columns' in order (DuckDB's vectorized hash, or see HashedByBytes), and the rows'
+//! hashes are summed.
 void AddRows(DataChunk &chunk, Fingerprint &print) {
 	constexpr uint64_t NULL_WORD = UINT64_C(0x9e3779b97f4a7c15);
 	auto count = chunk.size();
@@ -183,7 +194,7 @@ void AddRows(DataChunk &chunk, Fingerprint &print) {
 	for (idx_t c = 0; c < chunk.ColumnCount(); c++) {
 		auto &column = chunk.data[c];
 		auto physical = column.GetType().InternalType();
-		if (!HashedAsValue(physical)) {
+		if (!HashedByBytes(physical)) {
 			if (c == 0) {
 				VectorOperations::Hash(column, hashes, count);
 			} else {
@@ -204,7 +215,7 @@ void AddRows(DataChunk &chunk, Fingerprint &print) {
 		}
 		auto width = GetTypeIdSize(physical);
 		print.bytes += width * count;
-		if (!HashedAsValue(physical)) {
+		if (!HashedByBytes(physical)) {
 			continue;
 		}
 		if (c == 0) {

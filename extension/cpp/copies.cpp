@@ -133,23 +133,24 @@ CopiesClaim::~CopiesClaim() {
 }
 
 void KeptCopies::Trim(idx_t limit) {
-	vector<std::pair<idx_t, std::string>> by_use;
-	idx_t bytes = 0;
-	shared_ptr<Client> holder;
-	{
-		std::lock_guard<std::mutex> guard(lock);
-		for (auto &entry : kept) {
-			bytes += entry.second.print.bytes;
-			by_use.emplace_back(entry.second.used, entry.first);
-		}
-		holder = session;
-	}
-	if (bytes <= limit || !holder) {
-		return;
-	}
-	std::sort(by_use.begin(), by_use.end());
-	vector<std::string> dropped;
+	// Called as a claim ends (a destructor): nothing may leave.
 	try {
+		vector<std::pair<idx_t, std::string>> by_use;
+		idx_t bytes = 0;
+		shared_ptr<Client> holder;
+		{
+			std::lock_guard<std::mutex> guard(lock);
+			for (auto &entry : kept) {
+				bytes += entry.second.print.bytes;
+				by_use.emplace_back(entry.second.used, entry.first);
+			}
+			holder = session;
+		}
+		if (bytes <= limit || !holder) {
+			return;
+		}
+		std::sort(by_use.begin(), by_use.end());
+		vector<std::string> dropped;
 		auto transaction = holder->Begin();
 		for (auto &entry : by_use) {
 			if (bytes <= limit) {
@@ -167,16 +168,15 @@ void KeptCopies::Trim(idx_t limit) {
 			dropped.push_back(entry.second);
 		}
 		Check(transaction->End(true));
-	} catch (std::exception &) {
+		std::lock_guard<std::mutex> guard(lock);
+		for (auto &name : dropped) {
+			kept.erase(name);
+		}
+	} catch (...) {
 		// The session is in doubt: closing its connection drops every copy it holds.
 		std::lock_guard<std::mutex> guard(lock);
 		kept.clear();
 		session = nullptr;
-		return;
-	}
-	std::lock_guard<std::mutex> guard(lock);
-	for (auto &name : dropped) {
-		kept.erase(name);
 	}
 }
 

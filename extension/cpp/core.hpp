@@ -66,8 +66,10 @@ public:
 	}
 	//! Runs `sql` on the service; rows stream as they are pulled. Interrupting `context`
 	//! (Ctrl-C, con.interrupt()) stops the wait and cancels the query on the service.
-	duckdb::unique_ptr<duckdb::ArrowArrayStreamWrapper> Query(const std::string &sql,
-	                                                          duckdb::ClientContext &context) const;
+	//! `started`: the service starts it at once, and works while the caller goes on (only
+	//! for a query whose rows will be read, on a client outside a transaction).
+	duckdb::unique_ptr<duckdb::ArrowArrayStreamWrapper> Query(const std::string &sql, duckdb::ClientContext &context,
+	                                                          bool started = false) const;
 
 private:
 	OdClient *client;

@@ -68,6 +68,10 @@ OdError *od_catalog_table_arrow(const OdCatalog *catalog, size_t index, struct A
 /* `interrupted` (may be NULL) is DuckDB's std::atomic<bool> interrupt flag of the client
  * context running the query; it must outlive the stream. */
 OdError *od_query(const OdClient *client, const char *sql, const void *interrupted, struct ArrowArrayStream *out);
+/* As od_query, and redeems the first ticket at once, in the background, so the service works
+ * while the caller does: only for a query whose rows will be read, outside a transaction. */
+OdError *od_query_started(const OdClient *client, const char *sql, const void *interrupted,
+                          struct ArrowArrayStream *out);
 
 OdError *od_execute(const OdClient *client, const char *sql, const void *interrupted);
 

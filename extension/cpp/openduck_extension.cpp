@@ -47,9 +47,11 @@ void Throw(OdError *error) {
 	}
 }
 
-unique_ptr<ArrowArrayStreamWrapper> Client::Query(const std::string &sql, ClientContext &context) const {
+unique_ptr<ArrowArrayStreamWrapper> Client::Query(const std::string &sql, ClientContext &context,
+                                                  bool started) const {
 	auto stream = make_uniq<ArrowArrayStreamWrapper>();
-	Check(od_query(client, sql.c_str(), &context.interrupted, &stream->arrow_array_stream));
+	auto query = started ? od_query_started : od_query;
+	Check(query(client, sql.c_str(), &context.interrupted, &stream->arrow_array_stream));
 	stream->number_of_rows = -1;
 	return stream;
 }

@@ -146,17 +146,14 @@ void OpenShipped(ClientContext &context, ScanData &data, ScanGlobal &global) {
 			global.claim = catalog.Copies().TryClaim();
 		}
 		for (idx_t attempt = 0; global.claim && !global.stream; attempt++) {
+			shared_ptr<Client> session;
+			unique_ptr<ArrowArrayStreamWrapper> stream;
 			try {
-				auto session = global.claim->Prepare(context, catalog.RemoteName(), data.uploads);
+				session = global.claim->Prepare(context, catalog.RemoteName(), data.uploads);
 				// The query starts there while the kept copies are checked here.
-				global.stream = session->Query(data.sql, context);
-				if (!global.claim->Verify(context)) {
-					// A table changed since its copy: copied anew, and the query run again.
-					global.stream.reset();
-					session = global.claim->Prepare(context, catalog.RemoteName(), data.uploads);
-					global.stream = session->Query(data.sql, context);
-				}
+				stream = session->Query(data.sql, context, true);
 			} catch (std::exception &exception) {
+				stream = nullptr;
 				ErrorData error(exception);
 				if (attempt > 0 || error.Type() == ExceptionType::INTERRUPT || !global.claim->Lost(error)) {
 					throw;
@@ -164,7 +161,17 @@ void OpenShipped(ClientContext &context, ScanData &data, ScanGlobal &global) {
 				// The service lost the session that held them (it restarted, the
 				// connection broke): copied again, into a new session.
 				global.claim->Forget();
+				continue;
 			}
+			// No row of the stream is read before the copies it reads are known current
+			// (an error here drops it, stopping the query there).
+			if (!global.claim->Verify(context)) {
+				// A table changed since its copy: copied anew, and the query run again.
+				stream = nullptr;
+				session = global.claim->Prepare(context, catalog.RemoteName(), data.uploads);
+				stream = session->Query(data.sql, context, true);
+			}
+			global.stream = std::move(stream);
 		}
 		if (!global.claim) {
 			// Another query uses the kept copies (or none are kept): copies of its own, in

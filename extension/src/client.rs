@@ -259,6 +259,19 @@ impl Client {
     /// soon as `interrupt` reports the user interrupted the query; the service is then
     /// told to cancel it.
     pub fn query(&self, sql: &str, interrupt: Interrupt) -> Result<QueryReader, Error> {
+        self.query_as(sql, interrupt, false)
+    }
+
+    /// As [`Client::query`], and redeems the first ticket at once, in the background,
+    /// rather than when the first batch is wanted: the service, which starts a query of
+    /// a session when its ticket is redeemed, then works while the caller does its own
+    /// (checks its kept copies). Only for a query whose rows will be read, on a client
+    /// outside a transaction: until they are, the service's session is busy with it.
+    pub fn query_started(&self, sql: &str, interrupt: Interrupt) -> Result<QueryReader, Error> {
+        self.query_as(sql, interrupt, true)
+    }
+
+    fn query_as(&self, sql: &str, interrupt: Interrupt, started: bool) -> Result<QueryReader, Error> {
         let command = CommandStatementQuery {
             query: sql.to_owned(),
             transaction_id: self.transaction.clone(),
@@ -298,7 +311,7 @@ impl Client {
             if let Some(batch) = &reader.first {
                 reader.schema = batch.schema();
             }
-        } else {
+        } else if started {
             reader.redeem_first_early();
         }
         Ok(reader)
@@ -679,9 +692,9 @@ impl QueryReader {
     }
 
     /// Sends the first ticket's DoGet now, in the background, rather than when the first
-    /// batch is wanted: a query of a session on the service starts when its ticket is
-    /// redeemed, and works meanwhile. A DoGet sent early that fails is sent again as
-    /// usual (with a renewed token, or through the service).
+    /// batch is wanted (see [`Client::query_started`]). One refused for its token, or at
+    /// a location gone, is sent again as usual (with a renewed token, or through the
+    /// service).
     fn redeem_first_early(&mut self) {
         let Some((ticket, location)) = self.tickets.pop_front() else {
             return;
@@ -706,18 +719,29 @@ impl QueryReader {
         }
         loop {
             if self.current.is_none() {
-                if let Some((ticket, location, call)) = self.early.take() {
+                if let Some((_, _, call)) = self.early.as_mut() {
+                    // Awaited in place: an interrupt leaves it here, for next_batch to abort.
                     let answer = async {
                         call.await
                             .map_err(|error| Error::Protocol(format!("the DoGet sent early failed: {error}")))?
                     };
-                    let stream = match interruptible(answer, &self.interrupt) {
+                    let answered = interruptible(answer, &self.interrupt);
+                    if let Err(Error::Interrupted) = answered {
+                        return Err(Error::Interrupted);
+                    }
+                    let (ticket, location, _) = self.early.take().expect("a DoGet was sent early");
+                    let stream = match answered {
                         Ok(stream) => stream,
-                        Err(Error::Interrupted) => return Err(Error::Interrupted),
-                        Err(error) => {
-                            tracing::debug!(%error, "the DoGet sent early failed; sending it again");
+                        Err(Error::Status(status))
+                            if matches!(status.code(), tonic::Code::Unauthenticated | tonic::Code::Unavailable) =>
+                        {
+                            tracing::debug!(%status, location, "the DoGet sent early was refused; sending it again");
+                            if status.code() == tonic::Code::Unavailable && !location.is_empty() {
+                                self.client.forget_location(&location);
+                            }
                             self.redeem(ticket, &location)?
                         }
+                        Err(error) => return Err(error),
                     };
                     self.current = Some(record_batches(stream));
                     continue;

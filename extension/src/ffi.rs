@@ -441,9 +441,45 @@ pub unsafe extern "C" fn od_query(
     interrupted: *const AtomicBool,
     out: *mut FFI_ArrowArrayStream,
 ) -> *mut OdError {
+    unsafe { query_into(client, sql, interrupted, out, false) }
+}
+
+/// As [`od_query`], and redeems the query's first ticket at once, in the background
+/// (see `Client::query_started`): only for a query whose rows will be read, on a client
+/// outside a transaction.
+///
+/// # Safety
+/// As for [`od_query`].
+#[no_mangle]
+pub unsafe extern "C" fn od_query_started(
+    client: *const OdClient,
+    sql: *const c_char,
+    interrupted: *const AtomicBool,
+    out: *mut FFI_ArrowArrayStream,
+) -> *mut OdError {
+    unsafe { query_into(client, sql, interrupted, out, true) }
+}
+
+/// [`od_query`], or [`od_query_started`] when `started`.
+///
+/// # Safety
+/// As for [`od_query`].
+unsafe fn query_into(
+    client: *const OdClient,
+    sql: *const c_char,
+    interrupted: *const AtomicBool,
+    out: *mut FFI_ArrowArrayStream,
+    started: bool,
+) -> *mut OdError {
     guard(|| {
         let sql = unsafe { optional_str(sql) }?.unwrap_or_default();
-        let reader = unsafe { &(*client).client }.query(sql, unsafe { interrupt_of(interrupted) })?;
+        let client = unsafe { &(*client).client };
+        let interrupt = unsafe { interrupt_of(interrupted) };
+        let reader = if started {
+            client.query_started(sql, interrupt)?
+        } else {
+            client.query(sql, interrupt)?
+        };
         unsafe { ptr::write(out, FFI_ArrowArrayStream::new(Box::new(reader))) };
         Ok(())
     })

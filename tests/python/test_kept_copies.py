@@ -4,6 +4,7 @@ queries over it copy nothing, until the table changes, whoever changes it. Every
 answer equals the one a local placement gives."""
 
 import json
+from decimal import Decimal
 import threading
 
 import duckdb
@@ -114,6 +115,15 @@ def test_values_that_trade_columns_are_a_change(con):
     five = answers(con, sql)
     con.execute("UPDATE bounds SET lo = 7, hi = 7")
     assert answers(con, sql) != five
+
+
+def test_wide_numbers_duckdb_hashes_alike_are_a_change(con):
+    # DuckDB's own hash XORs the halves of a 128-bit integer: 0 and -1 hash alike.
+    con.execute("CREATE TABLE amounts AS SELECT 3 AS dim, 0::HUGEINT AS h, 0::DECIMAL(38, 2) AS d")
+    sql = "SELECT DISTINCT h, d FROM cloud.facts JOIN amounts USING (dim)"
+    assert answers(con, sql) == [(0, Decimal("0.00"))]
+    con.execute("UPDATE amounts SET h = -1, d = -0.01")
+    assert answers(con, sql) == [(-1, Decimal("-0.01"))]
 
 
 def test_a_change_of_another_connection_or_of_this_transaction_is_seen(server, con):
