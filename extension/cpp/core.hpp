@@ -39,6 +39,11 @@ public:
 	std::string Endpoint() const {
 		return od_client_endpoint(client);
 	}
+	//! The link as measured: the shortest round trip (microseconds) and the fastest rate of
+	//! a large result (bytes per second); 0 for what was not measured yet.
+	void Link(uint64_t &round_trip_us, uint64_t &bytes_per_second) const {
+		od_client_link(client, &round_trip_us, &bytes_per_second);
+	}
 	//! For `ATTACH 'openduck:'`: the databases the service hosted when this client connected.
 	std::vector<std::string> Hosted() const {
 		std::vector<std::string> names;

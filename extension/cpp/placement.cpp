@@ -133,20 +133,71 @@ bool ReadsRetypedColumns(QueryReads &reads) {
 	return false;
 }
 
-//! Bytes-equivalent of the round trips and the statement a copy costs beyond its rows.
-const idx_t COPY_OVERHEAD = 1 << 20;
+const char *const ROUND_TRIP_SETTING = "openduck_link_round_trip_ms";
+const char *const THROUGHPUT_SETTING = "openduck_link_megabytes_per_second";
 
-//! Whether copying this session's tables up moves less than bringing the service's down:
-//! the copies with their overhead (none for a table whose copy is kept there), against the service's scans under their filters (the
-//! service counts them when the unfiltered estimate alone would copy). The result comes
-//! down either way when it runs there, and is small next to either for most analytics.
-bool CopyingUpMovesLess(ClientContext &context, QueryReads &reads, LogicalOperator &plan) {
-	auto copies = std::count_if(reads.local.begin(), reads.local.end(), [](const LocalRead &read) { return !read.kept; });
-	auto up = reads.LocalBytes() + COPY_OVERHEAD * NumericCast<idx_t>(copies);
-	if (up == 0) {
+//! Round trips beyond rows: a copy's CREATE, its ingest and the DROP of the copy it
+//! replaces; a scan's FlightInfo and DoGet.
+const idx_t COPY_ROUND_TRIPS = 3;
+const idx_t SCAN_ROUND_TRIPS = 2;
+
+//! What moving rows over an attachment's link takes: its round trip and throughput, as
+//! the settings say or as the attachment measured (before it measured anything: 1 ms and
+//! 100 MB/s).
+struct LinkCost {
+	double round_trip = 0.001;
+	double bytes_per_second = 100e6;
+
+	static LinkCost Of(ClientContext &context, OpenduckCatalog &catalog) {
+		LinkCost link;
+		uint64_t round_trip_us = 0;
+		uint64_t rate = 0;
+		catalog.GetClient()->Link(round_trip_us, rate);
+		if (round_trip_us) {
+			link.round_trip = static_cast<double>(round_trip_us) / 1e6;
+		}
+		if (rate) {
+			link.bytes_per_second = static_cast<double>(rate);
+		}
+		Value value;
+		if (context.TryGetCurrentSetting(ROUND_TRIP_SETTING, value) && !value.IsNull()) {
+			link.round_trip = value.GetValue<double>() / 1e3;
+		}
+		if (context.TryGetCurrentSetting(THROUGHPUT_SETTING, value) && !value.IsNull()) {
+			link.bytes_per_second = value.GetValue<double>() * 1e6;
+		}
+		return link;
+	}
+
+	//! Seconds to move `bytes` in `round_trips` round trips.
+	double Seconds(idx_t bytes, idx_t round_trips) const {
+		return static_cast<double>(round_trips) * round_trip + static_cast<double>(bytes) / bytes_per_second;
+	}
+};
+
+void ValidatePositive(ClientContext &, SetScope, Value &value) {
+	if (!value.IsNull() && value.GetValue<double>() <= 0) {
+		throw InvalidInputException("openduck: a link's round trip and throughput must be positive (NULL: measured)");
+	}
+}
+
+//! Whether copying this session's tables up takes less time than bringing the service's
+//! down, over the attachment's link: the copies' rows and round trips (none for a table
+//! whose copy is kept there), against the scans' under their filters (the service counts
+//! them when the unfiltered estimate alone would copy). The result comes down either way
+//! when it runs there, and is small next to either for most analytics.
+bool CopyingUpIsFaster(ClientContext &context, OpenduckCatalog &catalog, QueryReads &reads, LogicalOperator &plan) {
+	auto copies = NumericCast<idx_t>(
+	    std::count_if(reads.local.begin(), reads.local.end(), [](const LocalRead &read) { return !read.kept; }));
+	if (copies == 0) {
 		return true; // every copy is kept there: nothing goes up
 	}
-	if (up >= reads.RemoteBytes()) {
+	auto link = LinkCost::Of(context, catalog);
+	auto up = link.Seconds(reads.LocalBytes(), COPY_ROUND_TRIPS * copies);
+	auto down = [&]() {
+		return link.Seconds(reads.RemoteBytes(), SCAN_ROUND_TRIPS * reads.remote.size());
+	};
+	if (up >= down()) {
 		return false;
 	}
 	try {
@@ -154,7 +205,7 @@ bool CopyingUpMovesLess(ClientContext &context, QueryReads &reads, LogicalOperat
 	} catch (std::exception &) {
 		return false; // no answer: placed here, which is always exact
 	}
-	return up < reads.RemoteBytes();
+	return up < down();
 }
 
 //! What the query placed is to the statement: the statement itself (a SELECT), or the
@@ -316,6 +367,14 @@ void RegisterPlacement(DBConfig &config) {
 	                          "tables runs on the service when that moves less), 'remote' (always when it can), "
 	                          "'local' (never: remote tables are scanned)",
 	                          LogicalType::VARCHAR, Value("auto"), ValidatePlacement);
+	config.AddExtensionOption(ROUND_TRIP_SETTING,
+	                          "The round trip to openduck services placement assumes, in milliseconds (NULL: as "
+	                          "each attachment measured it)",
+	                          LogicalType::DOUBLE, Value(LogicalType::DOUBLE), ValidatePositive);
+	config.AddExtensionOption(THROUGHPUT_SETTING,
+	                          "The throughput to and from openduck services placement assumes, in megabytes per "
+	                          "second (NULL: as each attachment measured it)",
+	                          LogicalType::DOUBLE, Value(LogicalType::DOUBLE), ValidatePositive);
 }
 
 void PlaceQuery(PlannerExtensionInput &input, BoundStatement &statement) {
@@ -383,7 +442,7 @@ void PlaceQuery(PlannerExtensionInput &input, BoundStatement &statement) {
 			uploads[i].kept = keep && catalog->Copies().Covers(uploads[i]);
 			reads.local[i].kept = uploads[i].kept;
 		}
-		if (placement == Placement::AUTO && !CopyingUpMovesLess(context, reads, **target)) {
+		if (placement == Placement::AUTO && !CopyingUpIsFaster(context, *catalog, reads, **target)) {
 			return;
 		}
 		if (!catalog->MayCopyUp()) {

@@ -411,6 +411,15 @@ InsertionOrderPreservingMap<std::string> Describe(TableFunctionToStringInput &in
 		}
 		if (!copied.empty()) {
 			result["Copied up"] = copied;
+			uint64_t round_trip_us = 0;
+			uint64_t rate = 0;
+			data.client->Link(round_trip_us, rate);
+			result["Link measured"] =
+			    (round_trip_us ? StringUtil::Format("%.2f ms round trip", static_cast<double>(round_trip_us) / 1e3)
+			                   : std::string("round trip not measured yet")) +
+			    ", " +
+			    (rate ? StringUtil::Format("%.0f MB/s", static_cast<double>(rate) / 1e6)
+			          : std::string("throughput not measured yet"));
 		}
 		result["Remote SQL"] = data.sql;
 	} else if (data.sql.empty()) {

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arrow::array::{Array, BinaryArray, Int64Array, RecordBatch, RecordBatchReader, StringArray};
 use arrow::datatypes::{Schema, SchemaRef};
@@ -28,6 +28,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 
 use crate::catalog::{Catalog, TableEntry};
 use crate::credentials::Credentials;
+use crate::link::Link;
 use crate::{Error, Target};
 
 /// How long connecting and each metadata call may take before the attach fails.
@@ -76,6 +77,8 @@ pub struct Client {
     /// Connections to the executors the service named as locations of results, by
     /// address (None: not reachable from here, the service serves those results).
     pub(crate) locations: Locations,
+    /// What the calls of this client (and of those made from it) measured of the link.
+    pub(crate) link: Arc<Link>,
 }
 
 /// Connections to locations, shared by a client and the clients of its transactions.
@@ -96,6 +99,7 @@ impl Client {
             idle: Arc::default(),
             own_session: false,
             locations: Arc::default(),
+            link: Arc::default(),
         };
         if client.credentials.login().is_some() {
             client.log_in(None)?;
@@ -134,6 +138,11 @@ impl Client {
             client.metadata(schemas.as_any().encode_to_vec())?;
         }
         Ok(client)
+    }
+
+    /// What this client has measured of its link to the service.
+    pub fn link(&self) -> &Link {
+        &self.link
     }
 
     /// What this client was attached to.
@@ -304,6 +313,7 @@ impl Client {
             info,
             interrupt,
             early: None,
+            reading: None,
         };
         if reader.schema.fields().is_empty() {
             // The service did not declare a schema: take it from the first batch.
@@ -441,12 +451,16 @@ impl Client {
 
     /// A metadata call: small results, fetched whole, within the metadata deadline.
     fn metadata(&self, command: Vec<u8>) -> Result<Vec<RecordBatch>, Error> {
+        let started = Instant::now();
         let info = self.flight_info(command, Some(METADATA_DEADLINE))?;
         let mut batches = Vec::new();
+        let mut round_trips = 1;
         for ticket in info.endpoint.into_iter().filter_map(|endpoint| endpoint.ticket) {
             let stream = self.do_get(ticket, Some(METADATA_DEADLINE))?;
             batches.extend(block_on(stream.map_err(Error::from).try_collect::<Vec<_>>())?);
+            round_trips += 1;
         }
+        self.link.round_trips(round_trips, started.elapsed());
         Ok(batches)
     }
 
@@ -663,6 +677,8 @@ pub struct QueryReader {
     /// The first ticket's DoGet, sent as soon as the query was planned (see
     /// [`QueryReader::redeem_first_early`]), with the ticket and its location.
     early: Option<(Ticket, String, EarlyDoGet)>,
+    /// When its rows began to be read, and how many bytes arrived since (for the link).
+    reading: Option<(Instant, u64)>,
 }
 
 /// A DoGet sent in the background: the stream of its rows once it is answered.
@@ -679,7 +695,22 @@ impl Drop for QueryReader {
 
 impl QueryReader {
     fn next_batch(&mut self) -> Result<Option<RecordBatch>, Error> {
+        let reading = self.reading.get_or_insert_with(|| (Instant::now(), 0));
+        let started = reading.0;
         let next = self.pull();
+        match &next {
+            Ok(Some(batch)) => {
+                if let Some((_, bytes)) = &mut self.reading {
+                    *bytes += batch.get_array_memory_size() as u64;
+                }
+            }
+            Ok(None) => {
+                if let Some((_, bytes)) = self.reading.take() {
+                    self.client.link.received(bytes, started.elapsed());
+                }
+            }
+            Err(_) => {}
+        }
         if let Err(Error::Interrupted) = next {
             self.current = None;
             self.tickets.clear();

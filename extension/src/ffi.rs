@@ -265,6 +265,24 @@ pub unsafe extern "C" fn od_client_database(client: *const OdClient) -> *const c
     unsafe { (*client).database.as_ptr() }
 }
 
+/// What the client (and those made from it) measured of its link to the service: the
+/// shortest round trip, in microseconds, and the fastest rate at which a large result
+/// arrived, in bytes per second; 0 for what was not measured yet.
+///
+/// # Safety
+/// `client` came from this interface; both out-pointers are valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn od_client_link(client: *const OdClient, round_trip_us: *mut u64, bytes_per_second: *mut u64) {
+    let link = unsafe { &(*client).client }.link();
+    let round_trip = link
+        .round_trip()
+        .map_or(0, |trip| u64::try_from(trip.as_micros()).unwrap_or(u64::MAX));
+    unsafe {
+        *round_trip_us = round_trip;
+        *bytes_per_second = link.bytes_per_second().unwrap_or(0);
+    }
+}
+
 /// The endpoint (`grpc://host:port`) the client talks to.
 ///
 /// # Safety

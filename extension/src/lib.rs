@@ -12,7 +12,8 @@
 //! - [`Client`]: a Flight SQL connection to the service (blocking calls on one shared Tokio
 //!   runtime), its catalog listing ([`Catalog`]), streaming queries, bulk ingest
 //!   ([`Ingest`]) and transactions ([`Client::begin`]). A user account's client logs in
-//!   again before its token expires, and when the service refuses it.
+//!   again before its token expires, and when the service refuses it;
+//! - [`Link`]: the round trip and throughput a client measured, for placement.
 
 mod catalog;
 mod client;
@@ -20,6 +21,7 @@ mod credentials;
 mod error;
 pub mod ffi;
 mod ingest;
+mod link;
 mod target;
 mod transaction;
 
@@ -27,4 +29,5 @@ pub use catalog::{Catalog, TableEntry};
 pub use client::{Client, Interrupt, QueryReader};
 pub use error::Error;
 pub use ingest::{Ingest, IngestTarget};
+pub use link::Link;
 pub use target::{Target, DEFAULT_ENDPOINT};

@@ -102,6 +102,7 @@ impl Client {
             idle: Arc::clone(&self.idle),
             own_session: false,
             locations: Arc::clone(&self.locations),
+            link: Arc::clone(&self.link),
         }
     }
 }

@@ -4,6 +4,7 @@ statement, and only its result crosses; anything that would not mean the same
 there runs here, as DuckDB planned it. `SET openduck_placement` forces either."""
 
 import json
+import re
 
 import duckdb
 import pytest
@@ -305,6 +306,27 @@ def test_a_small_local_table_goes_up_and_the_large_remote_one_stays(server, con,
     # The copy stays there for the next query (test_kept_copies.py).
     assert plan["extra_info"]["Copied up"] == "memory.main.small as temp.main.openduck_upload_0 (kept there)", plan
     same(con, reference, sql)
+
+
+def test_a_slow_link_changes_where_a_mixed_query_runs(con):
+    # Placement weighs time over the attachment's link: with round trips of 2 s, a
+    # copy's three take longer than reading facts' rows down; with bytes slow as well,
+    # copying the 5 rows of `small` up is faster again.
+    con.execute(SMALL)
+    sql = UP_JOIN.replace("{tag}", "tag_link").replace("{c}", "cloud.")
+    assert placed(con, sql)[0], "not placed on the service over the measured link"
+    # A large result measures the link's throughput too; EXPLAIN shows what was measured.
+    con.execute("SET openduck_placement = 'local'")
+    assert len(con.execute("SELECT * FROM cloud.facts").fetchall()) == 200000
+    con.execute("RESET openduck_placement")
+    (plan,) = json.loads(con.sql(f"EXPLAIN (FORMAT json) {sql}").fetchall()[0][1])
+    assert re.fullmatch(r"\d+\.\d\d ms round trip, \d+ MB/s", plan["extra_info"]["Link measured"]), plan
+    con.execute("SET openduck_link_round_trip_ms = 2000")
+    assert placed(con, sql) == ([], ['"mydb"."main"."facts"'])
+    con.execute("SET openduck_link_megabytes_per_second = 0.01")
+    assert placed(con, sql)[0], "not placed on the service over a slow link"
+    with pytest.raises(duckdb.Error, match="must be positive"):
+        con.execute("SET openduck_link_round_trip_ms = 0")
 
 
 def test_a_remote_table_its_filters_make_small_comes_down(server, con, reference):
