@@ -39,7 +39,7 @@ public:
 	std::string Endpoint() const {
 		return od_client_endpoint(client);
 	}
-	//! The link as measured: the shortest round trip (microseconds) and the fastest rate of
+	//! The link as measured: the shortest round trip (microseconds) and the rate of
 	//! a large result (bytes per second); 0 for what was not measured yet.
 	void Link(uint64_t &round_trip_us, uint64_t &bytes_per_second) const {
 		od_client_link(client, &round_trip_us, &bytes_per_second);

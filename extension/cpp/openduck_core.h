@@ -52,7 +52,7 @@ OdError *od_end(const OdClient *client, bool commit);
  * is freed. od_begin of it begins on that connection. */
 OdError *od_session(const OdClient *client, OdClient **out);
 const char *od_client_endpoint(const OdClient *client);
-/* The link the client measured: its shortest round trip (microseconds) and the fastest rate of
+/* The link the client measured: its shortest round trip (microseconds) and the rate of
  * a large result (bytes per second); 0 for what was not measured yet. */
 void od_client_link(const OdClient *client, uint64_t *round_trip_us, uint64_t *bytes_per_second);
 /* ATTACH 'openduck:': the databases the service hosted when the client connected. */

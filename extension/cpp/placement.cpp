@@ -7,6 +7,8 @@
 #include "scan.hpp"
 #include "shipping.hpp"
 
+#include <cmath>
+
 #include "duckdb/main/client_context.hpp"
 #include "duckdb/main/config.hpp"
 #include "duckdb/parser/parser.hpp"
@@ -136,9 +138,11 @@ bool ReadsRetypedColumns(QueryReads &reads) {
 const char *const ROUND_TRIP_SETTING = "openduck_link_round_trip_ms";
 const char *const THROUGHPUT_SETTING = "openduck_link_megabytes_per_second";
 
-//! Round trips beyond rows: a copy's CREATE, its ingest and the DROP of the copy it
-//! replaces; a scan's FlightInfo and DoGet.
-const idx_t COPY_ROUND_TRIPS = 3;
+//! Round trips beyond rows: a copy's DROP of the copy it replaces and CREATE (a FlightInfo
+//! and a DoGet each) and its ingest; once for the copies, their transaction's begin and
+//! commit and the query's FlightInfo and DoGet; a scan's FlightInfo and DoGet.
+const idx_t COPY_ROUND_TRIPS = 5;
+const idx_t COPIES_ROUND_TRIPS = 4;
 const idx_t SCAN_ROUND_TRIPS = 2;
 
 //! What moving rows over an attachment's link takes: its round trip and throughput, as
@@ -176,8 +180,13 @@ struct LinkCost {
 };
 
 void ValidatePositive(ClientContext &, SetScope, Value &value) {
-	if (!value.IsNull() && value.GetValue<double>() <= 0) {
-		throw InvalidInputException("openduck: a link's round trip and throughput must be positive (NULL: measured)");
+	if (value.IsNull()) {
+		return;
+	}
+	auto number = value.GetValue<double>();
+	if (!std::isfinite(number) || number < 1e-6) {
+		throw InvalidInputException("openduck: a link's round trip and throughput must be positive and finite, at "
+		                            "least 0.000001 (NULL: measured)");
 	}
 }
 
@@ -193,7 +202,7 @@ bool CopyingUpIsFaster(ClientContext &context, OpenduckCatalog &catalog, QueryRe
 		return true; // every copy is kept there: nothing goes up
 	}
 	auto link = LinkCost::Of(context, catalog);
-	auto up = link.Seconds(reads.LocalBytes(), COPY_ROUND_TRIPS * copies);
+	auto up = link.Seconds(reads.LocalBytes(), COPY_ROUND_TRIPS * copies + COPIES_ROUND_TRIPS);
 	auto down = [&]() {
 		return link.Seconds(reads.RemoteBytes(), SCAN_ROUND_TRIPS * reads.remote.size());
 	};

@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -313,7 +314,8 @@ impl Client {
             info,
             interrupt,
             early: None,
-            reading: None,
+            sent: None,
+            received: Arc::default(),
         };
         if reader.schema.fields().is_empty() {
             // The service did not declare a schema: take it from the first batch.
@@ -677,8 +679,10 @@ pub struct QueryReader {
     /// The first ticket's DoGet, sent as soon as the query was planned (see
     /// [`QueryReader::redeem_first_early`]), with the ticket and its location.
     early: Option<(Ticket, String, EarlyDoGet)>,
-    /// When its rows began to be read, and how many bytes arrived since (for the link).
-    reading: Option<(Instant, u64)>,
+    /// For the link: when its first DoGet was sent, and the bytes of the messages that
+    /// arrived (as sent, not as decoded).
+    sent: Option<Instant>,
+    received: Arc<AtomicU64>,
 }
 
 /// A DoGet sent in the background: the stream of its rows once it is answered.
@@ -695,21 +699,13 @@ impl Drop for QueryReader {
 
 impl QueryReader {
     fn next_batch(&mut self) -> Result<Option<RecordBatch>, Error> {
-        let reading = self.reading.get_or_insert_with(|| (Instant::now(), 0));
-        let started = reading.0;
         let next = self.pull();
-        match &next {
-            Ok(Some(batch)) => {
-                if let Some((_, bytes)) = &mut self.reading {
-                    *bytes += batch.get_array_memory_size() as u64;
-                }
+        if let Ok(None) = next {
+            if let Some(sent) = self.sent.take() {
+                self.client
+                    .link
+                    .received(self.received.load(Ordering::Relaxed), sent.elapsed());
             }
-            Ok(None) => {
-                if let Some((_, bytes)) = self.reading.take() {
-                    self.client.link.received(bytes, started.elapsed());
-                }
-            }
-            Err(_) => {}
         }
         if let Err(Error::Interrupted) = next {
             self.current = None;
@@ -730,6 +726,7 @@ impl QueryReader {
         let Some((ticket, location)) = self.tickets.pop_front() else {
             return;
         };
+        self.sent.get_or_insert_with(Instant::now);
         let call = match self.client.location(&location) {
             Some(mut executor) => {
                 let request = tonic::Request::new(ticket.clone());
@@ -774,13 +771,15 @@ impl QueryReader {
                         }
                         Err(error) => return Err(error),
                     };
-                    self.current = Some(record_batches(stream));
+                    self.current = Some(self.counted(stream));
                     continue;
                 }
                 let Some((ticket, location)) = self.tickets.pop_front() else {
                     return Ok(None);
                 };
-                self.current = Some(record_batches(self.redeem(ticket, &location)?));
+                self.sent.get_or_insert_with(Instant::now);
+                let stream = self.redeem(ticket, &location)?;
+                self.current = Some(self.counted(stream));
             }
             let stream = self.current.as_mut().expect("a stream was just opened");
             let next = async { stream.next().await.transpose().map_err(Error::from) };
@@ -793,6 +792,19 @@ impl QueryReader {
 }
 
 impl QueryReader {
+    /// The batches of `stream`, its messages' bytes counted into `received`.
+    fn counted(&self, stream: tonic::Streaming<FlightData>) -> FlightRecordBatchStream {
+        let received = Arc::clone(&self.received);
+        FlightRecordBatchStream::new_from_flight_data(
+            stream
+                .inspect_ok(move |data| {
+                    let bytes = data.data_header.len() + data.data_body.len();
+                    received.fetch_add(bytes as u64, Ordering::Relaxed);
+                })
+                .map_err(|status| arrow_flight::error::FlightError::Tonic(Box::new(status))),
+        )
+    }
+
     /// Redeems `ticket` at `location`, the executor that runs the query, when this client
     /// may go there: its rows then skip the hop through the service. Otherwise, or when
     /// the location cannot be reached or refuses, at the service, which serves every

@@ -266,7 +266,7 @@ pub unsafe extern "C" fn od_client_database(client: *const OdClient) -> *const c
 }
 
 /// What the client (and those made from it) measured of its link to the service: the
-/// shortest round trip, in microseconds, and the fastest rate at which a large result
+/// shortest round trip, in microseconds, and the rate at which its large results
 /// arrived, in bytes per second; 0 for what was not measured yet.
 ///
 /// # Safety

@@ -1,6 +1,7 @@
 //! What a client has seen of its link to the service, so that placement weighs moving
 //! rows in time rather than bytes: the shortest round trip of its metadata calls, and the
-//! fastest rate at which the rows of a large result arrived.
+//! rate at which the bytes of its large results arrived (averaged, the latest weighing
+//! most).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -30,14 +31,19 @@ impl Link {
             });
     }
 
-    /// `bytes` of a result arrived over `elapsed`. The fastest rate is kept: a slower
-    /// one waited on the service producing rows or on the reader taking them.
+    /// `bytes` of a result (as sent) arrived over `elapsed`, from its DoGet on. The rate
+    /// kept halves its distance to each new one: a result slowed by the service or by its
+    /// reader, or one buffered before its reader came, moves it only so far.
     pub(crate) fn received(&self, bytes: u64, elapsed: Duration) {
         if bytes < MEASURED_BYTES || elapsed.is_zero() {
             return;
         }
-        let rate = (bytes as f64 / elapsed.as_secs_f64()) as u64;
-        self.bytes_per_second.fetch_max(rate, Ordering::Relaxed);
+        let rate = ((bytes as f64 / elapsed.as_secs_f64()) as u64).max(1);
+        let _ = self
+            .bytes_per_second
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                Some(if old == 0 { rate } else { old / 2 + rate / 2 })
+            });
     }
 
     /// The shortest round trip seen, if any.
@@ -48,7 +54,7 @@ impl Link {
         }
     }
 
-    /// The fastest rate seen, if any.
+    /// The rate of large results, if any arrived.
     pub fn bytes_per_second(&self) -> Option<u64> {
         match self.bytes_per_second.load(Ordering::Relaxed) {
             0 => None,
@@ -62,7 +68,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_shortest_round_trip_and_the_fastest_large_result_count() {
+    fn the_shortest_round_trip_and_the_rate_of_large_results_count() {
         let link = Link::default();
         assert_eq!((link.round_trip(), link.bytes_per_second()), (None, None));
         link.round_trips(2, Duration::from_millis(10));
@@ -73,7 +79,8 @@ mod tests {
         link.received(1 << 20, Duration::from_millis(1));
         assert_eq!(link.bytes_per_second(), None);
         link.received(8 << 20, Duration::from_secs(1));
-        link.received(8 << 20, Duration::from_secs(2));
         assert_eq!(link.bytes_per_second(), Some(8 << 20));
+        link.received(8 << 20, Duration::from_secs(2));
+        assert_eq!(link.bytes_per_second(), Some(6 << 20));
     }
 }

@@ -65,7 +65,8 @@ def mixed(request, tpch_server, tpch):  # noqa: F811
         con.execute("SET openduck_placement = 'remote'")
     # Round trips as good as free: bytes alone decide where each query runs (the
     # measured link of a loopback varies from one run to the next).
-    con.execute("SET openduck_link_round_trip_ms = 0.001")
+    con.execute("SET openduck_link_round_trip_ms = 0.000001")
+    con.execute("SET openduck_link_megabytes_per_second = 1000")
     yield request.param, con
     con.close()
 

@@ -70,7 +70,8 @@ def test_the_next_query_over_a_local_table_copies_nothing(server, con):
     (plan,) = json.loads(con.sql(f"EXPLAIN (FORMAT json) {LABELS}").fetchall()[0][1])
     assert plan["extra_info"]["Copied up"] == "memory.main.small as temp.main.openduck_upload_0 (kept there)", plan
     # And what placement knew of the link: the round trips of the attachment's calls.
-    assert re.fullmatch(r"\d+\.\d\d ms round trip, throughput not measured yet", plan["extra_info"]["Link measured"]), plan
+    link = plan["extra_info"]["Link measured"]
+    assert re.fullmatch(r"\d+\.\d\d ms round trip, (\d+ MB/s|throughput not measured yet)", link), plan
 
 
 def test_a_copy_grows_to_cover_the_columns_of_each_query(server, con):
