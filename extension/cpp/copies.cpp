@@ -36,6 +36,12 @@ idx_t StoredRows(TableCatalogEntry &table) {
 	return table.Cast<DuckTableEntry>().GetStorage().GetTotalRows();
 }
 
+//! Drops the copy `name` in `transaction` (a transaction of the copies' session).
+void DropCopy(const Client &transaction, const std::string &name, const void *interrupted) {
+	auto drop = "DROP TABLE IF EXISTS temp.main." + QuoteIdentifier(name);
+	Check(od_execute(transaction.Get(), drop.c_str(), interrupted));
+}
+
 bool HasEqual(const vector<shared_ptr<Expression>> &filters, const Expression &filter) {
 	return std::any_of(filters.begin(), filters.end(),
 	                   [&](const shared_ptr<Expression> &other) { return Expression::Equals(*other, filter); });
@@ -156,13 +162,7 @@ void KeptCopies::Trim(idx_t limit) {
 			if (bytes <= limit) {
 				break;
 			}
-			auto drop = "DROP TABLE IF EXISTS temp.main." + QuoteIdentifier(entry.second);
-			auto error = od_execute(transaction->Get(), drop.c_str(), nullptr);
-			if (error) {
-				od_error_free(error);
-				od_error_free(transaction->End(false));
-				throw IOException("openduck: kept copies could not be dropped");
-			}
+			DropCopy(*transaction, entry.second, nullptr);
 			std::lock_guard<std::mutex> guard(lock);
 			bytes -= kept[entry.second].print.bytes;
 			dropped.push_back(entry.second);
@@ -173,7 +173,8 @@ void KeptCopies::Trim(idx_t limit) {
 			kept.erase(name);
 		}
 	} catch (...) {
-		// The session is in doubt: closing its connection drops every copy it holds.
+		// The session is in doubt (a drop or the commit failed): closing its connection
+		// rolls its transaction back and drops every copy it holds.
 		std::lock_guard<std::mutex> guard(lock);
 		kept.clear();
 		session = nullptr;
@@ -310,8 +311,7 @@ shared_ptr<Client> CopiesClaim::Prepare(ClientContext &context, const std::strin
 	auto transaction = session->Begin();
 	try {
 		for (auto &upload : stale) {
-			auto drop = "DROP TABLE IF EXISTS temp.main." + QuoteIdentifier(upload.name);
-			Check(od_execute(transaction->Get(), drop.c_str(), &context.interrupted));
+			DropCopy(*transaction, upload.name, &context.interrupted);
 			KeptCopies::Kept kept;
 			kept.printed = HasFingerprint(upload);
 			kept.table_rows = StoredRows(upload.table.get());

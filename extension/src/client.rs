@@ -605,7 +605,9 @@ fn log_in(flight: &FlightServiceClient<Channel>, endpoint: &str, user: &str, pas
     })
 }
 
-fn record_batches(stream: tonic::Streaming<arrow_flight::FlightData>) -> FlightRecordBatchStream {
+fn record_batches(
+    stream: impl futures::Stream<Item = Result<FlightData, tonic::Status>> + Send + 'static,
+) -> FlightRecordBatchStream {
     FlightRecordBatchStream::new_from_flight_data(
         stream.map_err(|status| arrow_flight::error::FlightError::Tonic(Box::new(status))),
     )
@@ -795,14 +797,10 @@ impl QueryReader {
     /// The batches of `stream`, its messages' bytes counted into `received`.
     fn counted(&self, stream: tonic::Streaming<FlightData>) -> FlightRecordBatchStream {
         let received = Arc::clone(&self.received);
-        FlightRecordBatchStream::new_from_flight_data(
-            stream
-                .inspect_ok(move |data| {
-                    let bytes = data.data_header.len() + data.data_body.len();
-                    received.fetch_add(bytes as u64, Ordering::Relaxed);
-                })
-                .map_err(|status| arrow_flight::error::FlightError::Tonic(Box::new(status))),
-        )
+        record_batches(stream.inspect_ok(move |data| {
+            let bytes = data.data_header.len() + data.data_body.len();
+            received.fetch_add(bytes as u64, Ordering::Relaxed);
+        }))
     }
 
     /// Redeems `ticket` at `location`, the executor that runs the query, when this client
