@@ -1,6 +1,6 @@
-//! Compiles `cpp/statement_uses.cpp`, the one piece of the executor that
-//! needs DuckDB's C++ API (what a prepared statement touches, as DuckDB bound
-//! and planned it), against the headers of the
+//! Compiles `cpp/`, the pieces of the executor that need DuckDB's C++ API (what
+//! a prepared statement touches, as DuckDB bound and planned it; inserting an
+//! Arrow stream with DuckDB's parallel Arrow scan), against the headers of the
 //! exact DuckDB sources the `libduckdb-sys` crate bundles. The headers come
 //! from that crate's source archive, not from its build directory: Cargo
 //! does not run its build script before this one.
@@ -11,8 +11,10 @@ use std::process::Command;
 
 fn main() {
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
-    let source = "cpp/statement_uses.cpp";
-    println!("cargo:rerun-if-changed={source}");
+    let sources = ["cpp/statement_uses.cpp", "cpp/insert_arrow.cpp"];
+    for source in sources {
+        println!("cargo:rerun-if-changed={source}");
+    }
     println!("cargo:rerun-if-changed=build.rs");
 
     let (package, version, lock) = libduckdb_sys();
@@ -35,7 +37,7 @@ fn main() {
     cc::Build::new()
         .cpp(true)
         .std("c++17")
-        .file(source)
+        .files(sources)
         .include(&include)
         // As libduckdb-sys compiles DuckDB when its profile has no debug
         // assertions (this workspace's profiles never give dependencies any).

@@ -577,7 +577,7 @@ impl Executor {
                     return;
                 }
             }
-            // Dropped before this point (the request cancelled), the appender sees
+            // Dropped before this point (the request cancelled), the insert sees
             // the feed cut off and rolls back.
             let _ = sender.send(Feed::End).await;
         };

@@ -1,8 +1,12 @@
-//! Bulk ingest: a stream of Arrow record batches into a table, appended as it
-//! arrives (never held whole), in one transaction.
+//! Bulk ingest: a stream of Arrow record batches into a table, inserted as it
+//! arrives (never held whole) by DuckDB's parallel Arrow scan, in one transaction.
 
-use arrow::array::RecordBatch;
+use std::sync::Arc;
+
+use arrow::array::{RecordBatch, RecordBatchReader};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
+use arrow::error::ArrowError;
+use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
 pub use openduck_api::{duckdb_type_name, IngestMode, IngestTarget};
@@ -43,7 +47,7 @@ pub(crate) fn prepare_sql(target: &IngestTarget, schema: &Schema) -> Result<Opti
     Ok(Some(format!("{create} ({})", column_definitions(schema)?)))
 }
 
-/// What the network side hands the appender. Only [`Feed::End`] ends an ingest
+/// What the network side hands the insert. Only [`Feed::End`] ends an ingest
 /// well: a feed that stops without it (its sender dropped because the client
 /// reset the stream or the request was cancelled) is cut off, and nothing of it
 /// may be committed.
@@ -54,41 +58,35 @@ pub(crate) enum Feed {
     End,
 }
 
-/// Prepares the table and appends every batch `batches` delivers, in one
+/// Prepares the table and inserts every batch `batches` delivers, in one
 /// transaction unless the session has one open. Blocking.
 pub(crate) fn append_all(
     conn: &PooledConnection,
     target: &IngestTarget,
     schema: &SchemaRef,
-    mut batches: mpsc::Receiver<Feed>,
+    batches: mpsc::Receiver<Feed>,
 ) -> Result<u64> {
     let own_transaction = !conn.conn().in_transaction();
     if own_transaction {
         conn.conn().begin()?;
     }
-    let mut append = || -> Result<u64> {
+    let append = || -> Result<u64> {
         if let Some(sql) = prepare_sql(target, schema)? {
             conn.conn().execute_batch(&sql)?;
         }
         let (catalog, db_schema) = location(target);
-        let mut appender = conn.conn().appender(catalog, db_schema, &target.table, schema)?;
-        let mut rows = 0u64;
-        loop {
-            match batches.blocking_recv() {
-                Some(Feed::Batch(batch)) => {
-                    check_batch(schema, &batch)?;
-                    appender.append(&batch)?;
-                    rows += batch.num_rows() as u64;
-                }
-                Some(Feed::End) => break,
-                Some(Feed::Failed(message)) => {
-                    return Err(Error::Refused(format!("the ingest stream failed: {message}")))
-                }
-                None => return Err(Error::Refused("the ingest stream was cut off before its end".into())),
-            }
-        }
-        appender.finish()?;
-        Ok(rows)
+        let failure = Arc::default();
+        let reader = FeedReader {
+            schema: Arc::clone(schema),
+            feed: batches,
+            failure: Arc::clone(&failure),
+            ended: false,
+        };
+        let inserted = conn
+            .conn()
+            .insert_batches(catalog, db_schema, &target.table, Box::new(reader));
+        // The feed's own error, rather than DuckDB's retelling of it.
+        inserted.map_err(|error| failure.lock().take().unwrap_or(error))
     };
     let appended = append();
     if !own_transaction {
@@ -104,6 +102,50 @@ pub(crate) fn append_all(
             }
             Err(error)
         }
+    }
+}
+
+/// The batches the network side feeds, as a reader that DuckDB's threads pull
+/// from (one at a time). Each batch is checked against the ingest's schema
+/// before DuckDB reads its buffers.
+struct FeedReader {
+    schema: SchemaRef,
+    feed: mpsc::Receiver<Feed>,
+    /// Why the feed stopped short, once it did.
+    failure: Arc<Mutex<Option<Error>>>,
+    ended: bool,
+}
+
+impl Iterator for FeedReader {
+    type Item = std::result::Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.ended {
+            return None;
+        }
+        // Not in an async context: on the blocking thread or one of DuckDB's.
+        let failure = match self.feed.blocking_recv() {
+            Some(Feed::Batch(batch)) => match check_batch(&self.schema, &batch) {
+                Ok(()) => return Some(Ok(batch)),
+                Err(error) => error,
+            },
+            Some(Feed::End) => {
+                self.ended = true;
+                return None;
+            }
+            Some(Feed::Failed(message)) => Error::Refused(format!("the ingest stream failed: {message}")),
+            None => Error::Refused("the ingest stream was cut off before its end".into()),
+        };
+        self.ended = true;
+        let message = failure.to_string();
+        *self.failure.lock() = Some(failure);
+        Some(Err(ArrowError::ExternalError(message.into())))
+    }
+}
+
+impl RecordBatchReader for FeedReader {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
     }
 }
 

@@ -319,6 +319,71 @@ async fn a_failing_stream_leaves_no_rows_behind() {
     assert_eq!(missing.kind(), ErrorKind::NotFound, "the create rolled back too");
 }
 
+/// DuckDB's threads insert the batches side by side: the rows still land in the
+/// stream's order, across several row groups, with batches of every size.
+#[tokio::test]
+async fn ingest_keeps_the_streams_order_across_threads() {
+    let (executor, _dir) = open();
+    let mut parts = Vec::new();
+    let mut from = 0;
+    for rows in [65_536, 1, 0, 4_095, 100_000, 2_048, 70_000, 3] {
+        parts.push(batch(from, rows));
+        from += rows;
+    }
+    let rows = executor
+        .ingest(target("ordered", IngestMode::Create), schema(), batches(parts))
+        .await
+        .unwrap();
+    assert_eq!(rows, from as u64);
+    // rowid is the position of a row in insertion order.
+    let misplaced = scalar(
+        &executor,
+        Statement::new(
+            "mydb",
+            "SELECT count(*) FILTER (id <> rowid) || '/' || count(*) FROM ordered",
+        ),
+    )
+    .await;
+    assert_eq!(misplaced, format!("0/{from}"));
+}
+
+/// A batch whose types differ from the stream's first is refused before DuckDB reads
+/// its buffers, and nothing of the ingest stays.
+#[tokio::test]
+async fn a_batch_of_another_schema_is_refused_and_nothing_stays() {
+    let (executor, _dir) = open();
+    let other = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("name", DataType::Utf8, true),
+    ]));
+    let odd = RecordBatch::try_new(
+        other,
+        vec![
+            Arc::new(StringArray::from(vec!["not a number"])),
+            Arc::new(StringArray::from(vec![Some("x")])),
+        ],
+    )
+    .unwrap();
+    let refused = executor
+        .ingest(
+            target("mixed", IngestMode::Create),
+            schema(),
+            batches(vec![batch(0, 70_000), odd, batch(70_000, 10)]),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("must have the schema of the first"),
+        "{refused}"
+    );
+    assert_eq!(refused.kind(), ErrorKind::FailedPrecondition, "{refused}");
+    let missing = executor
+        .query(Statement::new("mydb", "SELECT * FROM mixed"))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.kind(), ErrorKind::NotFound, "the create rolled back too");
+}
+
 /// A client that resets its ingest half way (the request is dropped) must leave
 /// no rows and no open transaction behind. With one connection, a transaction
 /// left open on it would swallow the next statement: its insert would see the

@@ -15,8 +15,8 @@
 
 #![allow(unsafe_code)]
 
-mod append;
 mod bind;
+mod insert;
 mod statement;
 mod transaction;
 mod uses;
