@@ -7,6 +7,7 @@
 
 mod admin;
 mod cluster;
+mod malloc;
 mod passwd;
 mod query;
 mod serve;
@@ -57,6 +58,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    malloc::tune();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
