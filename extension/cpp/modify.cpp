@@ -7,6 +7,8 @@
 #include "duckdb/catalog/catalog_entry/table_catalog_entry.hpp"
 #include "duckdb/main/client_context.hpp"
 #include "duckdb/parser/parsed_data/create_view_info.hpp"
+#include "duckdb/parser/expression/columnref_expression.hpp"
+#include "duckdb/parser/expression/star_expression.hpp"
 #include "duckdb/parser/keyword_helper.hpp"
 #include "duckdb/parser/parser.hpp"
 #include "duckdb/parser/statement/delete_statement.hpp"
@@ -38,12 +40,40 @@ const char *KindName(LogicalOperatorType kind) {
 	}
 }
 
+//! Whether `op` (an UPDATE, DELETE or MERGE INTO) returns the rows it changed.
+bool Returns(LogicalOperator &op) {
+	switch (op.type) {
+	case LogicalOperatorType::LOGICAL_UPDATE:
+		return op.Cast<LogicalUpdate>().return_chunk;
+	case LogicalOperatorType::LOGICAL_DELETE:
+		return op.Cast<LogicalDelete>().return_chunk;
+	case LogicalOperatorType::LOGICAL_MERGE_INTO:
+		return op.Cast<LogicalMergeInto>().return_chunk;
+	default:
+		return false;
+	}
+}
+
+//! A RETURNING list asks the service for every column of the rows changed, in the
+//! table's order (and, for an INSERT ... ON CONFLICT, whether each row was inserted or
+//! updated): what DuckDB's plan of the statement returns, and what the user's own
+//! RETURNING expressions are then evaluated over, here.
+void ReturnEveryColumn(vector<unique_ptr<ParsedExpression>> &list, bool returning, bool merge = false) {
+	list.clear();
+	if (returning) {
+		list.push_back(make_uniq<StarExpression>());
+		if (merge) {
+			list.push_back(make_uniq<ColumnRefExpression>("merge_action"));
+		}
+	}
+}
+
 //! The statement being run, rewritten for the service: an UPDATE, DELETE or INSERT ...
 //! ON CONFLICT (DuckDB binds it as a MERGE INTO: `op_kind`) of `changed` that
-//! CheckShipping let through (RETURNING, local tables and the like are refused there,
-//! from the bound plan).
+//! CheckShipping let through (local tables and the like are refused there, from the bound
+//! plan), with `RETURNING *` when `returning`.
 std::string ShippedSQL(ClientContext &context, OpenduckCatalog &catalog, TableCatalogEntry &changed,
-                       LogicalOperatorType op_kind) {
+                       LogicalOperatorType op_kind, bool returning) {
 	auto kind = KindName(op_kind);
 	auto update = op_kind == LogicalOperatorType::LOGICAL_UPDATE;
 	Parser parser(context.GetParserOptions());
@@ -60,6 +90,10 @@ std::string ShippedSQL(ClientContext &context, OpenduckCatalog &catalog, TableCa
 	unique_ptr<TableRef> *target = nullptr;
 	if (statement->type == StatementType::UPDATE_STATEMENT && update) {
 		auto &statement_ = statement->Cast<UpdateStatement>();
+		if (statement_.returning_list.empty() == returning) {
+			CannotShip(kind, "it is not the statement being run");
+		}
+		ReturnEveryColumn(statement_.returning_list, returning);
 		rewriter.VisitCtes(statement_.cte_map);
 		target = &statement_.table;
 		if (statement_.from_table) {
@@ -72,9 +106,10 @@ std::string ShippedSQL(ClientContext &context, OpenduckCatalog &catalog, TableCa
 	} else if (statement->type == StatementType::INSERT_STATEMENT &&
 	           op_kind == LogicalOperatorType::LOGICAL_MERGE_INTO) {
 		auto &insert = statement->Cast<InsertStatement>();
-		if (!insert.on_conflict_info || !insert.returning_list.empty()) {
+		if (!insert.on_conflict_info || insert.returning_list.empty() == returning) {
 			CannotShip(kind, "it is not the statement being run");
 		}
+		ReturnEveryColumn(insert.returning_list, returning, true);
 		rewriter.VisitCtes(insert.cte_map);
 		BaseTableRef written;
 		written.catalog_name = insert.catalog;
@@ -111,6 +146,10 @@ std::string ShippedSQL(ClientContext &context, OpenduckCatalog &catalog, TableCa
 		return statement->ToString();
 	} else if (statement->type == StatementType::DELETE_STATEMENT && op_kind == LogicalOperatorType::LOGICAL_DELETE) {
 		auto &statement_ = statement->Cast<DeleteStatement>();
+		if (statement_.returning_list.empty() == returning) {
+			CannotShip(kind, "it is not the statement being run");
+		}
+		ReturnEveryColumn(statement_.returning_list, returning);
 		rewriter.VisitCtes(statement_.cte_map);
 		target = &statement_.table;
 		for (auto &using_clause : statement_.using_clauses) {
@@ -174,8 +213,8 @@ void CheckShipping(PlannerExtensionInput &input, BoundStatement &statement) {
 			}
 			auto kind = KindName(op.type);
 			try {
-				if (returning) {
-					CannotShip(kind, "RETURNING is not supported yet");
+				if (returning && changed->HasGeneratedColumns()) {
+					CannotShip(kind, "RETURNING of a table with generated columns is not supported");
 				}
 				for (auto &child : op.children) {
 					CheckPlan(kind, changed->catalog.Cast<OpenduckCatalog>(), *child);
@@ -207,12 +246,31 @@ PhysicalOperator &OpenduckStatement::Plan(ClientContext &context, PhysicalPlanGe
 	}
 
 	// The rows to change are found on the service, by the statement itself: the plan
-	// DuckDB made below this operator is never run.
+	// DuckDB made below this operator is never run. Planned as the statement runs (not
+	// prepared ahead), the SQL is made now, for EXPLAIN and to be sent, and one that
+	// cannot be shipped fails before anything runs; else when it runs.
+	auto running = context.transaction.GetActiveQuery() != MAXIMUM_QUERY_ID;
+	if (Returns(op)) {
+		// The rows changed come back: every column, which DuckDB's plan above this
+		// operator evaluates the RETURNING list over.
+		auto sql = running ? ShippedSQL(context, catalog, table, op.type, true) : std::string();
+		auto kind = op.type;
+		auto make_sql = [&catalog, &table, kind](ClientContext &at) {
+			return ShippedSQL(at, catalog, table, kind, true);
+		};
+		vector<std::string> names;
+		for (auto &column : table.GetColumns().Physical()) {
+			names.push_back(column.Name());
+		}
+		if (op.type == LogicalOperatorType::LOGICAL_MERGE_INTO) {
+			names.push_back("merge_action");
+		}
+		auto scan = ShippedChange(catalog, std::move(sql), std::move(make_sql), op.types, std::move(names));
+		return planner.CreatePlan(*scan);
+	}
 	auto &made = planner.Make<OpenduckStatement>(catalog, table, op.type, op.estimated_cardinality);
-	if (context.transaction.GetActiveQuery() != MAXIMUM_QUERY_ID) {
-		// Planned as the statement runs (not prepared ahead): the SQL is made now, for
-		// EXPLAIN and to be sent, and one that cannot be shipped fails before anything runs.
-		made.Cast<OpenduckStatement>().sent = ShippedSQL(context, catalog, table, op.type);
+	if (running) {
+		made.Cast<OpenduckStatement>().sent = ShippedSQL(context, catalog, table, op.type, false);
 	}
 	return made;
 }
@@ -238,7 +296,7 @@ SourceResultType OpenduckStatement::GetDataInternal(ExecutionContext &context, D
 	auto &client = context.client;
 	if (sent.empty()) {
 		// Prepared ahead: made here, where the statement's text and values are known.
-		sent = ShippedSQL(client, catalog, table, kind);
+		sent = ShippedSQL(client, catalog, table, kind, false);
 	}
 	auto through = catalog.ClientFor(client, true);
 	int64_t rows = 0;

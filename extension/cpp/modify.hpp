@@ -22,6 +22,9 @@ class OpenduckCatalog;
 class OpenduckStatement : public duckdb::PhysicalOperator {
 public:
 	//! Plans `op`, refused unless its statement can be shipped exactly (CheckShipping).
+	//! One with a RETURNING list becomes a scan of the rows the statement, sent with
+	//! `RETURNING *`, gives there (ShippedChange), which DuckDB's plan above evaluates the
+	//! list over.
 	static duckdb::PhysicalOperator &Plan(duckdb::ClientContext &context, duckdb::PhysicalPlanGenerator &planner,
 	                                      OpenduckCatalog &catalog, duckdb::LogicalOperator &op,
 	                                      duckdb::TableCatalogEntry &table);

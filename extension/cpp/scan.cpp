@@ -61,6 +61,10 @@ struct ScanData : public ArrowScanFunctionData {
 	bool ordered = false;
 	//! A shipped query: tables of this session it reads, copied up before it runs.
 	vector<Upload> uploads;
+	//! A shipped change with RETURNING: it runs in the transaction that writes through
+	//! the attachment, and when `sql` is empty, `make_sql` makes it as it starts.
+	bool writes = false;
+	MakeSQL make_sql;
 };
 
 struct ScanGlobal : public ArrowScanGlobalState {
@@ -128,9 +132,9 @@ void CheckTypes(ArrowArrayStreamWrapper &stream, const ArrowSchema &expected, co
 
 //! Runs a shipped query, and reads the types its rows arrive with.
 void OpenShipped(ClientContext &context, ScanData &data, ScanGlobal &global) {
-	global.sql = data.sql;
+	global.sql = data.sql.empty() && data.make_sql ? data.make_sql(context) : data.sql;
 	if (data.uploads.empty()) {
-		global.stream = data.shipped_from->ClientFor(context, false)->Query(data.sql, context);
+		global.stream = data.shipped_from->ClientFor(context, data.writes)->Query(global.sql, context);
 	} else {
 		if (data.shipped_from->ClientFor(context, false) != data.shipped_from->GetClient()) {
 			// Planned before this transaction wrote through the attachment (a prepared
@@ -151,7 +155,7 @@ void OpenShipped(ClientContext &context, ScanData &data, ScanGlobal &global) {
 			try {
 				session = global.claim->Prepare(context, catalog.RemoteName(), data.uploads);
 				// The query starts there while the kept copies are checked here.
-				stream = session->Query(data.sql, context, true);
+				stream = session->Query(global.sql, context, true);
 			} catch (std::exception &exception) {
 				stream = nullptr;
 				ErrorData error(exception);
@@ -169,7 +173,7 @@ void OpenShipped(ClientContext &context, ScanData &data, ScanGlobal &global) {
 				// A table changed since its copy: copied anew, and the query run again.
 				stream = nullptr;
 				session = global.claim->Prepare(context, catalog.RemoteName(), data.uploads);
-				stream = session->Query(data.sql, context, true);
+				stream = session->Query(global.sql, context, true);
 			}
 			global.stream = std::move(stream);
 		}
@@ -180,7 +184,7 @@ void OpenShipped(ClientContext &context, ScanData &data, ScanGlobal &global) {
 			for (auto &upload : data.uploads) {
 				CopyUp(context, *global.session, catalog.RemoteName(), upload);
 			}
-			global.stream = global.session->Query(data.sql, context);
+			global.stream = global.session->Query(global.sql, context);
 		}
 	}
 	global.stream->GetSchema(global.arrived_schema);
@@ -189,7 +193,7 @@ void OpenShipped(ClientContext &context, ScanData &data, ScanGlobal &global) {
 	auto &arrived = global.arrived->GetTypes();
 	if (arrived.size() != data.expected.size()) {
 		throw IOException("openduck: the service answered a query with %llu columns where %llu were expected: %s",
-		                  arrived.size(), data.expected.size(), data.sql);
+		                  arrived.size(), data.expected.size(), global.sql);
 	}
 	global.read_types = arrived;
 	for (idx_t i = 0; i < arrived.size(); i++) {
@@ -630,23 +634,45 @@ TableFunction ShippedQueryFunction() {
 	return function;
 }
 
+namespace {
+
+unique_ptr<LogicalGet> ShippedScan(idx_t table_index, unique_ptr<ScanData> data, OpenduckCatalog &catalog,
+                                   vector<LogicalType> types, vector<std::string> names) {
+	data->client = catalog.GetClient();
+	data->shipped_from = &catalog;
+	data->expected = types;
+	data->all_types = types;
+	data->projection_pushdown_enabled = false;
+	auto get = make_uniq<LogicalGet>(table_index, ShippedQueryFunction(), std::move(data), types, names);
+	for (idx_t i = 0; i < types.size(); i++) {
+		get->AddColumnId(i);
+	}
+	return get;
+}
+
+} // namespace
+
 unique_ptr<LogicalOperator> ShippedQuery(Binder &binder, OpenduckCatalog &catalog, std::string sql,
                                          vector<LogicalType> types, vector<std::string> names, bool ordered,
                                          vector<Upload> uploads) {
 	auto data = make_uniq<ScanData>();
-	data->client = catalog.GetClient();
-	data->shipped_from = &catalog;
 	data->sql = std::move(sql);
-	data->expected = types;
 	data->ordered = ordered;
 	data->uploads = std::move(uploads);
-	data->all_types = types;
-	data->projection_pushdown_enabled = false;
-	auto get =
-	    make_uniq<LogicalGet>(binder.GenerateTableIndex(), ShippedQueryFunction(), std::move(data), types, names);
-	for (idx_t i = 0; i < types.size(); i++) {
-		get->AddColumnId(i);
-	}
+	return ShippedScan(binder.GenerateTableIndex(), std::move(data), catalog, std::move(types), std::move(names));
+}
+
+unique_ptr<LogicalOperator> ShippedChange(OpenduckCatalog &catalog, std::string sql, MakeSQL make_sql,
+                                          vector<LogicalType> types, vector<std::string> names) {
+	auto data = make_uniq<ScanData>();
+	data->sql = std::move(sql);
+	data->make_sql = std::move(make_sql);
+	data->writes = true;
+	// Run once, in the order the service returns the rows.
+	data->ordered = true;
+	// Planned on its own (the index is never bound to).
+	auto get = ShippedScan(0, std::move(data), catalog, std::move(types), std::move(names));
+	get->ResolveOperatorTypes();
 	return std::move(get);
 }
 

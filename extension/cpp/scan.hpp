@@ -12,6 +12,8 @@
 #include "duckdb/catalog/catalog_entry/table_catalog_entry.hpp"
 #include "duckdb/function/table_function.hpp"
 
+#include <functional>
+
 namespace duckdb {
 class Binder;
 }
@@ -52,6 +54,19 @@ duckdb::unique_ptr<duckdb::LogicalOperator> ShippedQuery(duckdb::Binder &binder,
                                                          std::string sql, duckdb::vector<duckdb::LogicalType> types,
                                                          duckdb::vector<std::string> names, bool ordered,
                                                          duckdb::vector<Upload> uploads);
+
+//! Makes the SQL of a statement that changes rows when it runs (a prepared statement's
+//! values are known only then).
+using MakeSQL = std::function<std::string(duckdb::ClientContext &context)>;
+
+//! A scan of the rows an UPDATE, DELETE or INSERT ... ON CONFLICT with `RETURNING *`
+//! gives on the service of `catalog`, typed `types` (every column of the table changed),
+//! run in the transaction that writes through the attachment. `sql` is the statement, or
+//! empty: then `make_sql` makes it as the scan starts.
+duckdb::unique_ptr<duckdb::LogicalOperator> ShippedChange(OpenduckCatalog &catalog, std::string sql,
+                                                          MakeSQL make_sql,
+                                                          duckdb::vector<duckdb::LogicalType> types,
+                                                          duckdb::vector<std::string> names);
 
 //! `CALL openduck_refresh()`: every openduck attachment lists its catalog again.
 duckdb::TableFunction RefreshFunction();

@@ -107,8 +107,7 @@ def test_an_attachment_under_another_name(server, con):
         ("UPDATE cloud.items SET name = current_setting('TimeZone')", "current_setting"),
         ("UPDATE cloud.items SET seen = seen + INTERVAL 1 DAY", "time zones"),
         ("DELETE FROM cloud.items WHERE seen < '2024-01-02'", "time zones"),
-        ("UPDATE cloud.items SET price = 0 RETURNING id", "RETURNING"),
-        ("DELETE FROM cloud.items RETURNING *", "RETURNING"),
+        ("UPDATE cloud.items SET price = 0 WHERE id IN (SELECT id FROM laptop) RETURNING id", "memory.main.laptop"),
     ],
 )
 def test_what_cannot_run_there_as_written_is_refused(server, con, sql, why):
@@ -222,12 +221,50 @@ def test_an_insert_on_conflict_runs_on_the_service_as_written(server, keyed):
     assert plan[0][1]["Remote SQL"].startswith("INSERT INTO mydb.main.keyed"), plan
 
 
+def test_returning_gives_the_rows_the_service_changed(server, keyed):
+    """UPDATE, DELETE and INSERT ... ON CONFLICT with RETURNING: the statement runs on the
+    service with `RETURNING *`, the rows it changed come back, and the user's RETURNING
+    list is computed here over them, as one local DuckDB would."""
+    con = keyed
+    reference = duckdb.connect()
+    reference.execute(KEYED)
+    reference.execute("INSERT INTO keyed (id, v, n) VALUES (1, 'one', 1), (2, 'two', 2)")
+    for sql, parameters in [
+        ("UPDATE {}keyed SET n = n + 10 RETURNING id, upper(v) || '!' AS shout, n * 2", None),
+        ("INSERT INTO {}keyed (id, v, n) VALUES (2, 'dos', 20), (5, 'five', 5) "
+         "ON CONFLICT (id) DO UPDATE SET v = excluded.v RETURNING *", None),
+        ("INSERT INTO {}keyed (id, v) VALUES (1, 'uno'), (6, 'six') ON CONFLICT DO NOTHING RETURNING id, v", None),
+        ("UPDATE {}keyed SET v = $1 WHERE id = $2 RETURNING v, id", ["changed", 6]),
+        ("DELETE FROM {}keyed WHERE n > 10 RETURNING id, n", None),
+        ("UPDATE {}keyed SET n = 0 WHERE id > 100 RETURNING id", None),
+    ]:
+        there = con.execute(sql.format("cloud."), parameters).fetchall()
+        here = reference.execute(sql.format(""), parameters).fetchall()
+        assert sorted(there) == sorted(here), sql
+        assert here or "id > 100" in sql, sql
+    rows = "SELECT id, v, n FROM keyed ORDER BY id"
+    assert service_rows(server, rows) == reference.sql(rows).fetchall()
+    # One statement there, the user's RETURNING list here.
+    plan = explain(con, "DELETE FROM cloud.keyed WHERE id = 5 RETURNING id + 1")
+    assert [name for name, _ in plan] == ["PROJECTION", "OPENDUCK_REMOTE_QUERY"], plan
+    assert plan[1][1]["Remote SQL"] == "DELETE FROM mydb.main.keyed WHERE (id = 5) RETURNING *", plan
+    # In a transaction: the rows come from it, and go with its rollback.
+    con.execute("BEGIN")
+    assert con.execute("DELETE FROM cloud.keyed WHERE id = 5 RETURNING v").fetchall() == [("five",)]
+    assert con.sql("SELECT count(*) FROM cloud.keyed WHERE id = 5").fetchall() == [(0,)]
+    con.execute("ROLLBACK")
+    assert service_rows(server, "SELECT v FROM keyed WHERE id = 5") == [("five",)]
+    # A key that would repeat: nothing comes back, nothing changes.
+    with pytest.raises(duckdb.ConstraintException, match="Duplicate key"):
+        con.execute("UPDATE cloud.keyed SET id = 6 WHERE id = 5 RETURNING id")
+    assert service_rows(server, rows) == reference.sql(rows).fetchall()
+
+
 def test_an_upsert_that_would_not_mean_the_same_there_is_refused(server, keyed):
     con = keyed
     con.execute("CREATE TABLE mine AS SELECT 1 AS id, 'local' AS v")
     for sql, why in [
         ("INSERT INTO cloud.keyed (id, v) SELECT * FROM mine ON CONFLICT DO NOTHING", "memory.main.mine"),
-        ("INSERT INTO cloud.keyed (id, v) VALUES (9, 'x') ON CONFLICT DO NOTHING RETURNING id", "RETURNING"),
         ("INSERT INTO cloud.keyed (id, v) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET \"my col\" = 1", "quotes"),
         # DuckDB's plan of an upsert computes with every column of the table.
         ("INSERT INTO cloud.zoned (id) VALUES (1) ON CONFLICT DO NOTHING", "time zones"),
