@@ -1,5 +1,5 @@
 // Inserts a stream of Arrow record batches into a table with DuckDB's own Arrow scan,
-// `INSERT INTO <table> SELECT * FROM arrow_scan(<stream>)`: every thread of DuckDB
+// `INSERT INTO <table> SELECT * FROM system.main.arrow_scan_dumb(<stream>)`: every thread of DuckDB
 // converts batches and writes (compresses) row groups, and the rows keep the stream's
 // order. The C API's appender does the same work on one thread, and its
 // `duckdb_arrow_scan` registers a view in the user's database; neither fits.
@@ -24,7 +24,7 @@ void KeepStream(ArrowArrayStream *stream) {
 	stream->release = nullptr;
 }
 
-// `arrow_scan`'s stream factory: the caller's stream itself, read once. DuckDB pulls its
+// The Arrow scan's stream factory: the caller's stream itself, read once. DuckDB pulls its
 // batches one at a time under a lock and converts them on its threads.
 duckdb::unique_ptr<duckdb::ArrowArrayStreamWrapper> Produce(uintptr_t factory, duckdb::ArrowStreamParameters &) {
 	auto wrapper = duckdb::make_uniq<duckdb::ArrowArrayStreamWrapper>();
@@ -87,7 +87,10 @@ extern "C" int openduck_insert_arrow(duckdb_connection connection, const char *i
 		pointers.push_back(duckdb::make_uniq<duckdb::ConstantExpression>(
 		    duckdb::Value::POINTER(reinterpret_cast<uintptr_t>(&GetSchema))));
 		auto scan = duckdb::make_uniq<duckdb::TableFunctionRef>();
-		scan->function = duckdb::make_uniq<duckdb::FunctionExpression>("arrow_scan", std::move(pointers));
+		// DuckDB's own function, whatever a user named a macro of theirs; the variant that
+		// takes no projection or filters (the stream hands over every column as it is).
+		scan->function = duckdb::make_uniq<duckdb::FunctionExpression>(SYSTEM_CATALOG, DEFAULT_SCHEMA,
+		                                                                "arrow_scan_dumb", std::move(pointers));
 		select.from_table = std::move(scan);
 
 		auto result = conn->Query(std::move(parser.statements[0]));

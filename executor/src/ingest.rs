@@ -1,6 +1,7 @@
 //! Bulk ingest: a stream of Arrow record batches into a table, inserted as it
 //! arrives (never held whole) by DuckDB's parallel Arrow scan, in one transaction.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use arrow::array::{RecordBatch, RecordBatchReader};
@@ -119,27 +120,41 @@ struct FeedReader {
 impl Iterator for FeedReader {
     type Item = std::result::Result<RecordBatch, ArrowError>;
 
+    /// Called by DuckDB, from C++: nothing may unwind out of it.
     fn next(&mut self) -> Option<Self::Item> {
         if self.ended {
             return None;
         }
-        // Not in an async context: on the blocking thread or one of DuckDB's.
-        let failure = match self.feed.blocking_recv() {
-            Some(Feed::Batch(batch)) => match check_batch(&self.schema, &batch) {
-                Ok(()) => return Some(Ok(batch)),
-                Err(error) => error,
-            },
-            Some(Feed::End) => {
-                self.ended = true;
-                return None;
-            }
-            Some(Feed::Failed(message)) => Error::Refused(format!("the ingest stream failed: {message}")),
-            None => Error::Refused("the ingest stream was cut off before its end".into()),
+        let received = std::panic::catch_unwind(AssertUnwindSafe(|| self.receive()));
+        let failure = match received {
+            Ok(Ok(batch)) => return batch.map(Ok),
+            Ok(Err(failure)) => failure,
+            Err(_) => Error::TaskFailed("reading the ingest stream panicked".into()),
         };
         self.ended = true;
-        let message = failure.to_string();
+        // Handed to DuckDB as a C string.
+        let message = failure.to_string().replace('\0', " ");
         *self.failure.lock() = Some(failure);
         Some(Err(ArrowError::ExternalError(message.into())))
+    }
+}
+
+impl FeedReader {
+    /// The next batch (`None` at the feed's end), or why the feed stopped short.
+    fn receive(&mut self) -> Result<Option<RecordBatch>> {
+        // Not in an async context: on the blocking thread or one of DuckDB's.
+        match self.feed.blocking_recv() {
+            Some(Feed::Batch(batch)) => {
+                check_batch(&self.schema, &batch)?;
+                Ok(Some(batch))
+            }
+            Some(Feed::End) => {
+                self.ended = true;
+                Ok(None)
+            }
+            Some(Feed::Failed(message)) => Err(Error::Refused(format!("the ingest stream failed: {message}"))),
+            None => Err(Error::Refused("the ingest stream was cut off before its end".into())),
+        }
     }
 }
 

@@ -347,6 +347,78 @@ async fn ingest_keeps_the_streams_order_across_threads() {
     assert_eq!(misplaced, format!("0/{from}"));
 }
 
+/// The table is found as DuckDB finds names (in any case), so its columns are too, and
+/// rows fill them by name; a field name C cannot hold is refused, the server unharmed.
+#[tokio::test]
+async fn ingest_finds_the_table_in_any_case_and_refuses_unspeakable_names() {
+    let (executor, _dir) = open();
+    executor
+        .update(Statement::new("mydb", "CREATE TABLE people (id BIGINT, name VARCHAR)"))
+        .await
+        .unwrap();
+    let reversed = Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, true),
+        Field::new("id", DataType::Int64, false),
+    ]));
+    let rows = RecordBatch::try_new(
+        Arc::clone(&reversed),
+        vec![
+            Arc::new(StringArray::from(vec![Some("ann")])),
+            Arc::new(Int64Array::from(vec![7])),
+        ],
+    )
+    .unwrap();
+    executor
+        .ingest(target("PEOPLE", IngestMode::Append), reversed, batches(vec![rows]))
+        .await
+        .unwrap();
+    assert_eq!(
+        scalar(
+            &executor,
+            Statement::new("mydb", "SELECT id || ':' || name FROM people")
+        )
+        .await,
+        "7:ann"
+    );
+
+    for name in ["na\0me", "point"] {
+        let nested = DataType::Struct(vec![Field::new("x\0y", DataType::Int64, true)].into());
+        let data_type = if name == "point" { nested } else { DataType::Int64 };
+        let odd = Arc::new(Schema::new(vec![Field::new(name, data_type, true)]));
+        let refused = executor
+            .ingest(target("people", IngestMode::Append), odd, batches(vec![]))
+            .await
+            .unwrap_err();
+        assert!(refused.to_string().contains("NUL"), "{refused}");
+    }
+    assert_eq!(
+        scalar(&executor, Statement::new("mydb", "SELECT count(*) FROM people")).await,
+        "1"
+    );
+
+    // A user's macro of the same name as DuckDB's Arrow scan changes nothing.
+    for name in ["arrow_scan", "arrow_scan_dumb"] {
+        let sql = format!("CREATE MACRO {name}(a, b, c) AS TABLE SELECT -1 AS id, 'macro' AS name");
+        executor.update(Statement::new("mydb", sql)).await.unwrap();
+    }
+    executor
+        .ingest(
+            target("people", IngestMode::Append),
+            schema(),
+            batches(vec![batch(100, 3)]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        scalar(
+            &executor,
+            Statement::new("mydb", "SELECT count(*) || ',' || min(id) FROM people")
+        )
+        .await,
+        "4,7"
+    );
+}
+
 /// A batch whose types differ from the stream's first is refused before DuckDB reads
 /// its buffers, and nothing of the ingest stays.
 #[tokio::test]

@@ -5,13 +5,11 @@
 use std::ffi::c_char;
 use std::ptr;
 
-use arrow::array::AsArray;
 use arrow::array::RecordBatchReader;
-use arrow::compute::cast;
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, Field};
 use arrow::ffi_stream::FFI_ArrowArrayStream;
 use duckdb::ffi;
-use openduck_api::{quote_identifier, quote_literal};
+use openduck_api::quote_identifier;
 
 use super::{c_string, take_c_string, Connection};
 use crate::error::{Error, Result};
@@ -47,8 +45,16 @@ impl Connection {
         table: &str,
         batches: Box<dyn RecordBatchReader + Send>,
     ) -> Result<u64> {
-        let columns = self.column_names(catalog, schema, table)?;
         let fields = batches.schema();
+        // DuckDB asks the stream for its schema in C++: a name arrow-rs cannot hand over
+        // there (one with a NUL byte) must be refused here, before that.
+        if let Some(field) = fields.fields().iter().find(|field| !nameable(field)) {
+            return Err(Error::Refused(format!(
+                "cannot insert column {:?}: a name holds a NUL byte",
+                field.name().replace('\0', "\\0")
+            )));
+        }
+        let columns = self.column_names(catalog, schema, table)?;
         let by_name = fields.fields().iter().all(|field| columns.contains(field.name()));
         let column_list = if by_name && !fields.fields().is_empty() {
             let names: Vec<String> = fields
@@ -76,29 +82,59 @@ impl Connection {
         if state != 0 {
             // SAFETY: null or a message allocated with malloc, freed once here.
             let message = unsafe { take_c_string(error) };
-            return Err(Error::from_duckdb_message(message));
+            return Err(self.failure(Some(message)));
         }
         Ok(rows)
     }
 
-    /// The columns of a table, as the connection's transaction sees it; none when it
-    /// does not exist.
+    /// The columns of a table, resolved as DuckDB resolves names, in the connection's
+    /// open transaction; none when it does not exist.
     fn column_names(&self, catalog: &str, schema: &str, table: &str) -> Result<Vec<String>> {
-        let sql = format!(
-            "SELECT column_name FROM duckdb_columns() \
-             WHERE database_name = {} AND schema_name = {} AND table_name = {} ORDER BY column_index",
-            quote_literal(catalog),
-            quote_literal(schema),
-            quote_literal(table)
-        );
-        let statements = self.statements(&sql)?;
-        let prepared = statements.prepare(0)?;
-        let mut result = prepared.execute()?;
+        let (catalog, schema, table) = (c_string(catalog)?, c_string(schema)?, c_string(table)?);
+        let mut description: ffi::duckdb_table_description = ptr::null_mut();
+        // SAFETY: a live connection and NUL-terminated names; the description is
+        // destroyed below, also when creating it failed.
+        let state = unsafe {
+            ffi::duckdb_table_description_create_ext(
+                self.raw(),
+                catalog.as_ptr(),
+                schema.as_ptr(),
+                table.as_ptr(),
+                &mut description,
+            )
+        };
         let mut names = Vec::new();
-        while let Some(batch) = result.next_batch()? {
-            let column = cast(batch.column(0), &DataType::Utf8)?;
-            names.extend(column.as_string::<i32>().iter().flatten().map(str::to_string));
+        if state == ffi::DuckDBSuccess {
+            // SAFETY: a valid description; each name is DuckDB's, freed by take_c_string.
+            let count = unsafe { ffi::duckdb_table_description_get_column_count(description) };
+            for index in 0..count {
+                names.push(unsafe { take_c_string(ffi::duckdb_table_description_get_column_name(description, index)) });
+            }
         }
+        // SAFETY: created above, destroyed once.
+        unsafe { ffi::duckdb_table_description_destroy(&mut description) };
         Ok(names)
+    }
+}
+
+/// Whether `field` and every field nested in it have names a C string can hold.
+fn nameable(field: &Field) -> bool {
+    !field.name().contains('\0') && names_nameable(field.data_type())
+}
+
+/// Whether the fields nested in `data_type` have names a C string can hold.
+fn names_nameable(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Struct(fields) => fields.iter().all(|field| nameable(field)),
+        DataType::Union(fields, _) => fields.iter().all(|(_, field)| nameable(field)),
+        DataType::List(child)
+        | DataType::LargeList(child)
+        | DataType::ListView(child)
+        | DataType::LargeListView(child)
+        | DataType::FixedSizeList(child, _)
+        | DataType::Map(child, _) => nameable(child),
+        DataType::RunEndEncoded(ends, values) => nameable(ends) && nameable(values),
+        DataType::Dictionary(_, values) => names_nameable(values),
+        _ => true,
     }
 }
