@@ -744,8 +744,8 @@ PhysicalOperator &OpenduckCatalog::PlanCreateTableAs(ClientContext &context, Phy
 PhysicalOperator &OpenduckCatalog::PlanInsert(ClientContext &context, PhysicalPlanGenerator &planner,
                                               LogicalInsert &op, optional_ptr<PhysicalOperator> plan) {
 	if (op.return_chunk) {
-		throw NotImplementedException("openduck: INSERT ... RETURNING into an attached openduck table is not "
-		                              "supported yet");
+		// Shipped as SQL, as an UPDATE is: the rows come back with the service's defaults.
+		return OpenduckStatement::Plan(context, planner, *this, op, op.table);
 	}
 	if (op.on_conflict_info.action_type != OnConflictAction::THROW) {
 		throw NotImplementedException("openduck: INSERT ... ON CONFLICT into an attached openduck table is not "

@@ -19,6 +19,7 @@
 #include "duckdb/planner/binder.hpp"
 #include "duckdb/planner/bound_parameter_map.hpp"
 #include "duckdb/planner/operator/logical_delete.hpp"
+#include "duckdb/planner/operator/logical_insert.hpp"
 #include "duckdb/planner/operator/logical_merge_into.hpp"
 #include "duckdb/planner/operator/logical_update.hpp"
 
@@ -35,6 +36,8 @@ const char *KindName(LogicalOperatorType kind) {
 		return "UPDATE";
 	case LogicalOperatorType::LOGICAL_DELETE:
 		return "DELETE";
+	case LogicalOperatorType::LOGICAL_INSERT:
+		return "INSERT ... RETURNING";
 	default:
 		return "INSERT ... ON CONFLICT (or MERGE INTO)";
 	}
@@ -49,6 +52,8 @@ bool Returns(LogicalOperator &op) {
 		return op.Cast<LogicalDelete>().return_chunk;
 	case LogicalOperatorType::LOGICAL_MERGE_INTO:
 		return op.Cast<LogicalMergeInto>().return_chunk;
+	case LogicalOperatorType::LOGICAL_INSERT:
+		return op.Cast<LogicalInsert>().return_chunk;
 	default:
 		return false;
 	}
@@ -104,12 +109,14 @@ std::string ShippedSQL(ClientContext &context, OpenduckCatalog &catalog, TableCa
 			rewriter.Visit(expression);
 		}
 	} else if (statement->type == StatementType::INSERT_STATEMENT &&
-	           op_kind == LogicalOperatorType::LOGICAL_MERGE_INTO) {
+	           (op_kind == LogicalOperatorType::LOGICAL_MERGE_INTO || op_kind == LogicalOperatorType::LOGICAL_INSERT)) {
+		// An INSERT ... ON CONFLICT (a MERGE INTO), or a plain INSERT with RETURNING.
 		auto &insert = statement->Cast<InsertStatement>();
-		if (!insert.on_conflict_info || insert.returning_list.empty() == returning) {
+		auto merge = op_kind == LogicalOperatorType::LOGICAL_MERGE_INTO;
+		if (!insert.on_conflict_info != !merge || insert.returning_list.empty() == returning) {
 			CannotShip(kind, "it is not the statement being run");
 		}
-		ReturnEveryColumn(insert.returning_list, returning, true);
+		ReturnEveryColumn(insert.returning_list, returning, merge);
 		rewriter.VisitCtes(insert.cte_map);
 		BaseTableRef written;
 		written.catalog_name = insert.catalog;
@@ -124,6 +131,9 @@ std::string ShippedSQL(ClientContext &context, OpenduckCatalog &catalog, TableCa
 		insert.table = remote.name;
 		if (insert.select_statement) {
 			rewriter.VisitNode(*insert.select_statement->node);
+		}
+		if (!merge) {
+			return statement->ToString();
 		}
 		auto &conflict = *insert.on_conflict_info;
 		// (Written back unquoted: a name that needs quotes would mean another there.)
@@ -200,6 +210,10 @@ void CheckShipping(PlannerExtensionInput &input, BoundStatement &statement) {
 		} else if (op.type == LogicalOperatorType::LOGICAL_MERGE_INTO) {
 			changed = &op.Cast<LogicalMergeInto>().table;
 			returning = op.Cast<LogicalMergeInto>().return_chunk;
+		} else if (op.type == LogicalOperatorType::LOGICAL_INSERT && op.Cast<LogicalInsert>().return_chunk) {
+			// Without RETURNING, an INSERT streams its rows up through bulk ingest instead.
+			changed = &op.Cast<LogicalInsert>().table;
+			returning = true;
 		}
 		if (changed && changed->catalog.GetCatalogType() == "openduck") {
 			auto &state = StatementState::Get(input.context);

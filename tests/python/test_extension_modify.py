@@ -108,6 +108,7 @@ def test_an_attachment_under_another_name(server, con):
         ("UPDATE cloud.items SET seen = seen + INTERVAL 1 DAY", "time zones"),
         ("DELETE FROM cloud.items WHERE seen < '2024-01-02'", "time zones"),
         ("UPDATE cloud.items SET price = 0 WHERE id IN (SELECT id FROM laptop) RETURNING id", "memory.main.laptop"),
+        ("INSERT INTO cloud.items (id) SELECT id + 1000000 FROM laptop RETURNING id", "memory.main.laptop"),
     ],
 )
 def test_what_cannot_run_there_as_written_is_refused(server, con, sql, why):
@@ -244,6 +245,15 @@ def test_returning_gives_the_rows_the_service_changed(server, keyed):
         assert here or "id > 100" in sql, sql
     rows = "SELECT id, v, n FROM keyed ORDER BY id"
     assert service_rows(server, rows) == reference.sql(rows).fetchall()
+    # A plain INSERT with RETURNING runs there too: the service's defaults come back.
+    there = con.execute("INSERT INTO cloud.keyed (id, v) VALUES (7, 'seven'), (8, 'eight') RETURNING id, n, v").fetchall()
+    here = reference.execute("INSERT INTO keyed (id, v) VALUES (7, 'seven'), (8, 'eight') RETURNING id, n, v").fetchall()
+    assert sorted(there) == sorted(here) == [(7, 0, "seven"), (8, 0, "eight")]
+    there = con.execute("INSERT INTO cloud.keyed SELECT id + 100, v, n, seen, \"my col\" FROM cloud.keyed "
+                        "WHERE id < 8 RETURNING id").fetchall()
+    here = reference.execute("INSERT INTO keyed SELECT id + 100, v, n, seen, \"my col\" FROM keyed "
+                             "WHERE id < 8 RETURNING id").fetchall()
+    assert sorted(there) == sorted(here)
     # One statement there, the user's RETURNING list here.
     plan = explain(con, "DELETE FROM cloud.keyed WHERE id = 5 RETURNING id + 1")
     assert [name for name, _ in plan] == ["PROJECTION", "OPENDUCK_REMOTE_QUERY"], plan
