@@ -173,9 +173,19 @@ impl Executor {
 
     /// Makes every write that committed so far durable in storage (a no-op
     /// without storage).
+    ///
+    /// The publish runs to its end even when the caller goes away (a client's
+    /// request dropped when its coordinator dies): dropped after storage's head
+    /// moved but before the writer noted the new head, it would leave the
+    /// writer expecting the old one, and the next publish would fence it.
     pub(crate) async fn publish(&self) -> Result<()> {
         match &self.durability {
-            Some(durability) => durability.publish().await,
+            Some(durability) => {
+                let durability = Arc::clone(durability);
+                tokio::spawn(async move { durability.publish().await })
+                    .await
+                    .map_err(|stopped| Error::TaskFailed(format!("publishing stopped: {stopped}")))?
+            }
             None => Ok(()),
         }
     }

@@ -6,8 +6,9 @@
 //! `during-gc`.
 //!
 //! `OPENDUCK_PAUSE_AT=<point>` with `OPENDUCK_PAUSE_UNTIL=<file>` instead
-//! holds the writer at `before-head-update` until that file exists (at most
-//! a minute), so a test can take the database away from it meanwhile.
+//! holds the writer at `before-head-update` or `after-head-update` until that
+//! file exists (at most a minute), so a test can take the database away from
+//! it, or the client's request, meanwhile.
 
 use std::sync::OnceLock;
 

@@ -168,6 +168,7 @@ impl DatabaseWriter {
                 }
             }
             crate::crash::point("after-head-update");
+            crate::crash::pause("after-head-update").await;
             // Only for listing: a crash right here leaves the snapshot out of
             // `history`, never out of the database.
             if let Err(error) = self

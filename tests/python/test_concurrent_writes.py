@@ -10,6 +10,7 @@ import adbc_driver_manager
 import pytest
 
 import workload
+from cluster_harness import wait_until
 from openduck_harness import Server
 
 WRITERS = 16
@@ -125,3 +126,38 @@ def test_an_open_transaction_that_wrote_delays_other_writes_until_it_ends(deploy
     with deployment.connect() as conn, conn.cursor() as cur:
         cur.execute("SELECT list(id ORDER BY id), sum(n) FROM t")
         assert cur.fetchone() == ([0, 2, 3], 1)
+
+
+def test_a_write_whose_client_gave_up_after_the_head_moved_leaves_the_writer_writing(tmp_path):
+    """A client that stops waiting (a deadline, its coordinator dying) while its write
+    is being published must not stop the publish half way: after storage's head moved,
+    the writer has to note the new head, or its next publish finds the head moved and
+    fences it (every later write refused)."""
+    release = tmp_path / "release"
+    release.touch()
+    server = Server(tmp_path / "data", extra_args=["--storage", str(tmp_path / "storage")],
+                    env={"OPENDUCK_PAUSE_AT": "after-head-update", "OPENDUCK_PAUSE_UNTIL": str(release)})
+    server.start()
+    try:
+        with server.connect() as conn, conn.cursor() as cur:
+            cur.execute("CREATE TABLE kept (v BIGINT)")
+        release.unlink()  # every publish now holds right after the head update
+        impatient = {"adbc.flight.sql.rpc.timeout_seconds.query": "1",
+                     "adbc.flight.sql.rpc.timeout_seconds.update": "1"}
+        with server.connect(autocommit=False, **impatient) as conn:
+            with conn.cursor() as cur:
+                cur.execute("INSERT INTO kept VALUES (0)")
+            # The commit is published, and holds; the client gives up meanwhile.
+            with pytest.raises(adbc_driver_manager.Error):
+                conn.commit()
+        wait_until(lambda: "OPENDUCK_PAUSE_AT: holding here" in server.log_path.read_text(),
+                   what="the publish to hold after the head update")
+        release.touch()
+        with server.connect() as conn, conn.cursor() as cur:
+            cur.execute("INSERT INTO kept VALUES (1), (2)")
+            cur.execute("SELECT count(*) FROM kept")
+            assert cur.fetchone() == (3,)
+        assert "fenced" not in server.log_path.read_text()
+    finally:
+        release.touch()
+        server.stop()
