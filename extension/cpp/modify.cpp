@@ -43,7 +43,7 @@ const char *KindName(LogicalOperatorType kind) {
 	}
 }
 
-//! Whether `op` (an UPDATE, DELETE or MERGE INTO) returns the rows it changed.
+//! Whether `op` (an UPDATE, DELETE, MERGE INTO or INSERT) returns the rows it changed.
 bool Returns(LogicalOperator &op) {
 	switch (op.type) {
 	case LogicalOperatorType::LOGICAL_UPDATE:
@@ -73,8 +73,8 @@ void ReturnEveryColumn(vector<unique_ptr<ParsedExpression>> &list, bool returnin
 	}
 }
 
-//! The statement being run, rewritten for the service: an UPDATE, DELETE or INSERT ...
-//! ON CONFLICT (DuckDB binds it as a MERGE INTO: `op_kind`) of `changed` that
+//! The statement being run, rewritten for the service: an UPDATE, DELETE, INSERT ...
+//! ON CONFLICT (DuckDB binds it as a MERGE INTO: `op_kind`) or INSERT ... RETURNING of `changed` that
 //! CheckShipping let through (local tables and the like are refused there, from the bound
 //! plan), with `RETURNING *` when `returning`.
 std::string ShippedSQL(ClientContext &context, OpenduckCatalog &catalog, TableCatalogEntry &changed,
@@ -223,6 +223,12 @@ void CheckShipping(PlannerExtensionInput &input, BoundStatement &statement) {
 			if (auto parameters = input.binder.GetParameters()) {
 				for (auto &parameter : parameters->GetParameterData()) {
 					state.values[parameter.first] = parameter.second.GetValue();
+				}
+				if (!parameters->GetParameters().empty()) {
+					// The SQL sent holds the values: a statement prepared ahead is bound
+					// again at each run, with that run's values (DuckDB would otherwise
+					// keep a plan that needs no other values, as an INSERT ... VALUES).
+					input.binder.GetStatementProperties().always_require_rebind = true;
 				}
 			}
 			auto kind = KindName(op.type);

@@ -59,7 +59,7 @@ duckdb::unique_ptr<duckdb::LogicalOperator> ShippedQuery(duckdb::Binder &binder,
 //! values are known only then).
 using MakeSQL = std::function<std::string(duckdb::ClientContext &context)>;
 
-//! A scan of the rows an UPDATE, DELETE or INSERT ... ON CONFLICT with `RETURNING *`
+//! A scan of the rows an UPDATE, DELETE or INSERT (... ON CONFLICT) with `RETURNING *`
 //! gives on the service of `catalog`, typed `types` (every column of the table changed),
 //! run in the transaction that writes through the attachment. `sql` is the statement, or
 //! empty: then `make_sql` makes it as the scan starts.

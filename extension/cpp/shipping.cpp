@@ -19,6 +19,7 @@
 #include "duckdb/parser/tableref/subqueryref.hpp"
 #include "duckdb/planner/binder.hpp"
 #include "duckdb/planner/expression_iterator.hpp"
+#include "duckdb/planner/operator/logical_expression_get.hpp"
 #include "duckdb/planner/operator/logical_get.hpp"
 
 namespace openduck {
@@ -92,6 +93,21 @@ void CheckPlan(const std::string &statement, OpenduckCatalog &catalog, LogicalOp
 	};
 	for (auto &expression : op.expressions) {
 		check_expression(*expression);
+	}
+	if (op.type == LogicalOperatorType::LOGICAL_EXPRESSION_GET) {
+		// VALUES: its rows are expressions of their own, typed as the columns they fill
+		// when no cast is needed above them.
+		auto &values = op.Cast<LogicalExpressionGet>();
+		for (auto &type : values.expr_types) {
+			if (ZoneDependent(type)) {
+				CannotShip(statement, "it computes with time zones, which the service's session need not share");
+			}
+		}
+		for (auto &row : values.expressions) {
+			for (auto &expression : row) {
+				check_expression(*expression);
+			}
+		}
 	}
 	if (op.type == LogicalOperatorType::LOGICAL_GET) {
 		auto &get = op.Cast<LogicalGet>();

@@ -109,6 +109,7 @@ def test_an_attachment_under_another_name(server, con):
         ("DELETE FROM cloud.items WHERE seen < '2024-01-02'", "time zones"),
         ("UPDATE cloud.items SET price = 0 WHERE id IN (SELECT id FROM laptop) RETURNING id", "memory.main.laptop"),
         ("INSERT INTO cloud.items (id) SELECT id + 1000000 FROM laptop RETURNING id", "memory.main.laptop"),
+        ("INSERT INTO cloud.items (id, seen) VALUES (1000000, '2024-01-01 10:00') RETURNING id", "time zones"),
     ],
 )
 def test_what_cannot_run_there_as_written_is_refused(server, con, sql, why):
@@ -121,8 +122,12 @@ def test_what_cannot_run_there_as_written_is_refused(server, con, sql, why):
 
 
 def test_a_statement_prepared_in_sql_is_refused(server, con):
+    # Refused where it runs (a statement with parameters is bound again at each run).
+    con.execute("PREPARE wipe AS DELETE FROM cloud.items WHERE id = $1")
     with pytest.raises(duckdb.NotImplementedException, match="not the statement being run"):
-        con.execute("PREPARE wipe AS DELETE FROM cloud.items WHERE id = $1")
+        con.execute("EXECUTE wipe(1)")
+    with pytest.raises(duckdb.NotImplementedException, match="not the statement being run"):
+        con.execute("PREPARE tidy AS DELETE FROM cloud.items WHERE id = 2")
     assert service_rows(server, "SELECT count(*) FROM items") == [(ROWS,)]
 
 
@@ -254,6 +259,10 @@ def test_returning_gives_the_rows_the_service_changed(server, keyed):
     here = reference.execute("INSERT INTO keyed SELECT id + 100, v, n, seen, \"my col\" FROM keyed "
                              "WHERE id < 8 RETURNING id").fetchall()
     assert sorted(there) == sorted(here)
+    # Prepared once, run with each set of values.
+    sql = "INSERT INTO {}keyed (id, v) VALUES (?, ?) RETURNING id, v"
+    con.executemany(sql.format("cloud."), [[30, "a"], [31, "b"]])
+    reference.executemany(sql.format(""), [[30, "a"], [31, "b"]])
     # One statement there, the user's RETURNING list here.
     plan = explain(con, "DELETE FROM cloud.keyed WHERE id = 5 RETURNING id + 1")
     assert [name for name, _ in plan] == ["PROJECTION", "OPENDUCK_REMOTE_QUERY"], plan
