@@ -184,6 +184,17 @@ KEYED = """CREATE TABLE keyed (Id INTEGER, v VARCHAR, n INTEGER DEFAULT 0, seen 
                             PRIMARY KEY (id))"""
 
 
+KEYED_ROWS = "INSERT INTO keyed (id, v, n) VALUES (1, 'one', 1), (2, 'two', 2)"
+
+
+def keyed_here():
+    """The keyed table, as the fixture below makes it on the service, in a local DuckDB."""
+    reference = duckdb.connect()
+    reference.execute(KEYED)
+    reference.execute(KEYED_ROWS)
+    return reference
+
+
 @pytest.fixture
 def keyed(server):
     """A table with a primary key (declared in another case than its column) on the
@@ -191,7 +202,7 @@ def keyed(server):
     with server.connect() as conn, conn.cursor() as cur:
         cur.execute("DROP TABLE IF EXISTS keyed")
         cur.execute(KEYED)
-        cur.execute("INSERT INTO keyed (id, v, n) VALUES (1, 'one', 1), (2, 'two', 2)")
+        cur.execute(KEYED_ROWS)
         cur.execute("CREATE OR REPLACE TABLE zoned (id INTEGER PRIMARY KEY, seen TIMESTAMPTZ)")
         cur.execute("INSERT INTO zoned VALUES (1, TIMESTAMPTZ '2024-01-01 10:00:00+00')")
     con = local_duckdb()
@@ -202,9 +213,7 @@ def keyed(server):
 
 def test_an_insert_on_conflict_runs_on_the_service_as_written(server, keyed):
     con = keyed
-    reference = duckdb.connect()
-    reference.execute(KEYED)
-    reference.execute("INSERT INTO keyed (id, v, n) VALUES (1, 'one', 1), (2, 'two', 2)")
+    reference = keyed_here()
     for sql, parameters in [
         ("INSERT INTO {}keyed (id, v, n) VALUES (1, 'uno', 10), (3, 'three', 3) ON CONFLICT DO NOTHING", None),
         ("INSERT INTO {}keyed (id, v, n) VALUES (2, 'dos', 20), (4, 'four', 4) "
@@ -228,13 +237,11 @@ def test_an_insert_on_conflict_runs_on_the_service_as_written(server, keyed):
 
 
 def test_returning_gives_the_rows_the_service_changed(server, keyed):
-    """UPDATE, DELETE and INSERT ... ON CONFLICT with RETURNING: the statement runs on the
+    """UPDATE, DELETE and INSERT (... ON CONFLICT) with RETURNING: the statement runs on the
     service with `RETURNING *`, the rows it changed come back, and the user's RETURNING
     list is computed here over them, as one local DuckDB would."""
     con = keyed
-    reference = duckdb.connect()
-    reference.execute(KEYED)
-    reference.execute("INSERT INTO keyed (id, v, n) VALUES (1, 'one', 1), (2, 'two', 2)")
+    reference = keyed_here()
     for sql, parameters in [
         ("UPDATE {}keyed SET n = n + 10 RETURNING id, upper(v) || '!' AS shout, n * 2", None),
         ("INSERT INTO {}keyed (id, v, n) VALUES (2, 'dos', 20), (5, 'five', 5) "
