@@ -150,9 +150,16 @@ pub(crate) struct ExecutorArgs {
 
     /// Longest a SQL statement may run (500ms, 30s, 10m); one that runs
     /// longer is stopped and fails with DEADLINE_EXCEEDED. 0 or unset: no
-    /// limit. Bulk ingests are not limited.
+    /// limit. Bulk ingests are not limited (see --ingest-idle-timeout).
     #[arg(long, env = "OPENDUCK_STATEMENT_TIMEOUT", value_parser = parse_duration_ms)]
     statement_timeout: Option<Duration>,
+
+    /// A bulk ingest whose client sends no batch for this long is cut off,
+    /// keeps none of its rows, and fails with DEADLINE_EXCEEDED: while it
+    /// waits it holds DuckDB's worker threads and, with --storage, the
+    /// acknowledgement of every other write. 0: never.
+    #[arg(long, env = "OPENDUCK_INGEST_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration_ms)]
+    ingest_idle_timeout: Duration,
 
     /// With --storage, a transaction that wrote holds back every other
     /// write's acknowledgement until it ends: one that then runs no
@@ -274,6 +281,7 @@ impl ExecutorArgs {
             replica_interval: self.replica_interval,
             memory_limit: self.memory_limit.clone(),
             statement_timeout: self.statement_timeout.filter(|limit| !limit.is_zero()),
+            ingest_idle_timeout: Some(self.ingest_idle_timeout).filter(|limit| !limit.is_zero()),
             idle_transaction_timeout: Some(self.idle_transaction_timeout).filter(|limit| !limit.is_zero()),
             ..ExecutorConfig::new(&self.storage.data_dir, writers)
         };

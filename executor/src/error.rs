@@ -81,6 +81,11 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// An ingest's client sent nothing for as long as the executor waits.
+    #[error(
+        "the ingest stream sent no batch for {0:?} (--ingest-idle-timeout): it was cut off, and none of its rows are kept"
+    )]
+    IngestIdle(std::time::Duration),
     /// A worker task died (a panic in DuckDB glue code); the message says why.
     #[error("executor task failed: {0}")]
     TaskFailed(String),
@@ -184,6 +189,7 @@ impl Error {
             | Error::TaskFailed(_)
             | Error::StorageMove { .. } => ErrorKind::Internal,
             Error::Fenced(_) => ErrorKind::Unavailable,
+            Error::IngestIdle(_) => ErrorKind::DeadlineExceeded,
             Error::Storage(error) => storage_kind(error),
         }
     }

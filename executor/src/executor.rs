@@ -60,8 +60,15 @@ pub struct ExecutorConfig {
     pub memory_limit: Option<String>,
     /// Longest a SQL statement may run (`None`: no limit); one that runs
     /// longer is stopped and fails with `DeadlineExceeded`. Ingests are not
-    /// statements: they take as long as their rows take to arrive.
+    /// statements: they take as long as their rows take to arrive (but see
+    /// [`ExecutorConfig::ingest_idle_timeout`]).
     pub statement_timeout: Option<Duration>,
+    /// Longest an ingest may wait for its client's next batch (`None`: no
+    /// limit). While it waits it holds DuckDB's worker threads and, with
+    /// storage, the acknowledgement of every other write; one whose client sends
+    /// nothing for this long is cut off, keeps none of its rows, and fails
+    /// with `DeadlineExceeded`.
+    pub ingest_idle_timeout: Option<Duration>,
     /// With storage, a transaction that wrote holds back the acknowledgement
     /// of every other write until it ends; one that then runs no statement
     /// for this long while others wait is rolled back, and its client's next
@@ -84,6 +91,7 @@ impl ExecutorConfig {
             replica_interval: Duration::from_secs(1),
             memory_limit: None,
             statement_timeout: None,
+            ingest_idle_timeout: Some(Duration::from_secs(60)),
             idle_transaction_timeout: Some(Duration::from_secs(60)),
         }
     }
@@ -110,6 +118,8 @@ pub struct Executor {
     pub(crate) listing: tokio::sync::Mutex<()>,
     /// See [`ExecutorConfig::statement_timeout`].
     pub(crate) statement_timeout: Option<Duration>,
+    /// See [`ExecutorConfig::ingest_idle_timeout`].
+    pub(crate) ingest_idle_timeout: Option<Duration>,
 }
 
 impl Executor {
@@ -577,13 +587,21 @@ impl Executor {
         let work = run_blocking(conn, move |conn| {
             crate::ingest::append_all(conn, &target, &schema, receiver)
         });
+        let idle_limit = self.ingest_idle_timeout;
         let feed = async move {
-            while let Some(batch) = batches.next().await {
-                let item = match batch {
-                    Ok(batch) => Feed::Batch(batch),
-                    Err(error) => Feed::Failed(error.to_string()),
+            loop {
+                let next = match idle_limit {
+                    Some(limit) => tokio::time::timeout(limit, batches.next()).await,
+                    None => Ok(batches.next().await),
                 };
-                if sender.send(item).await.is_err() {
+                let item = match next {
+                    Ok(Some(Ok(batch))) => Feed::Batch(batch),
+                    Ok(Some(Err(error))) => Feed::Failed(error.to_string()),
+                    Ok(None) => break,
+                    Err(_) => Feed::Idle(idle_limit.unwrap_or_default()),
+                };
+                let stop = matches!(item, Feed::Idle(_));
+                if sender.send(item).await.is_err() || stop {
                     return;
                 }
             }

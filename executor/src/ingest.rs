@@ -56,6 +56,8 @@ pub(crate) fn prepare_sql(target: &IngestTarget, schema: &Schema) -> Result<Opti
 pub(crate) enum Feed {
     Batch(RecordBatch),
     Failed(String),
+    /// The client sent nothing for this long.
+    Idle(std::time::Duration),
     End,
 }
 
@@ -153,6 +155,7 @@ impl FeedReader {
                 Ok(None)
             }
             Some(Feed::Failed(message)) => Err(Error::Refused(format!("the ingest stream failed: {message}"))),
+            Some(Feed::Idle(limit)) => Err(Error::IngestIdle(limit)),
             None => Err(Error::Refused("the ingest stream was cut off before its end".into())),
         }
     }

@@ -119,6 +119,7 @@ impl Executor {
             snapshots: parking_lot::Mutex::default(),
             listing: tokio::sync::Mutex::default(),
             statement_timeout: config.statement_timeout,
+            ingest_idle_timeout: config.ingest_idle_timeout,
         }
     }
 }

@@ -510,6 +510,70 @@ async fn an_ingest_cut_off_half_way_leaves_nothing_open() {
     executor.shutdown(Duration::from_secs(5)).await.unwrap();
 }
 
+/// A client that stops sending holds DuckDB's worker threads (and, with
+/// storage, every other write): its ingest is cut off once it has sent
+/// nothing for the idle limit, keeps no rows, and leaves the connection clean.
+/// A slow client whose every pause is shorter than the limit is not.
+#[tokio::test]
+async fn an_ingest_whose_client_goes_quiet_is_cut_off() {
+    let dir = TempDir::new().unwrap();
+    let limit = Duration::from_millis(500);
+    let config = ExecutorConfig {
+        max_connections: 1,
+        ingest_idle_timeout: Some(limit),
+        ..ExecutorConfig::new(dir.path(), vec!["mydb".into()])
+    };
+    let executor = Executor::open(config).unwrap();
+
+    // Paused four times for 60% of the limit each: longer than the limit in all.
+    let pause = limit * 6 / 10;
+    let slow = stream::iter(0..5)
+        .then(|part| async move {
+            if part > 0 {
+                tokio::time::sleep(pause).await;
+            }
+            Ok::<_, String>(batch(part * 100, 100))
+        })
+        .boxed();
+    let started = std::time::Instant::now();
+    let rows = executor
+        .ingest(target("quiet", IngestMode::Create), schema(), slow)
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() > limit,
+        "the slow client took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(rows, 500);
+
+    let quiet = stream::iter(vec![Ok::<_, String>(batch(500, 5000))])
+        .chain(stream::once(std::future::pending::<Result<RecordBatch, String>>()))
+        .boxed();
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(30),
+        executor.ingest(target("quiet", IngestMode::Append), schema(), quiet),
+    )
+    .await
+    .expect("a quiet client's ingest ends");
+    let error = outcome.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::DeadlineExceeded, "{error}");
+    assert!(error.to_string().contains("--ingest-idle-timeout"), "{error}");
+
+    // The one connection is back, with no transaction open and no row kept.
+    executor
+        .update(Statement::new("mydb", "INSERT INTO quiet VALUES (-1, 'after')"))
+        .await
+        .unwrap();
+    let counted = scalar(
+        &executor,
+        Statement::new("mydb", "SELECT count(*) || ',' || max(id) FROM quiet"),
+    )
+    .await;
+    assert_eq!(counted, "501,499");
+    executor.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
 #[tokio::test]
 async fn ingest_joins_an_open_transaction_and_temporary_tables() {
     let (executor, _dir) = open();

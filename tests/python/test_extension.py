@@ -586,6 +586,36 @@ def test_a_failed_insert_leaves_nothing_on_the_service(server, con):
     assert service_rows(server, "SELECT count(*), sum(i) FROM all_or_nothing") == [(1, 7)]
 
 
+def test_an_insert_is_cut_off_only_when_its_rows_stop_coming(tmp_path):
+    """The service cuts off an ingest whose client sends nothing for its idle
+    limit (it holds DuckDB's threads meanwhile). An ingest starts there with its
+    first batch, so a local query that takes longer than the limit before its
+    first row lands; one that stops half way is cut off whole."""
+    srv = Server(tmp_path / "data", databases=("mydb",), extra_args=["--ingest-idle-timeout", "500ms"]).start()
+    try:
+        con = attached(srv)
+
+        def after_a_while(value):
+            time.sleep(1.5)
+            return value
+
+        con.create_function("after_a_while", after_a_while, ["BIGINT"], "BIGINT", side_effects=True)
+        con.execute("CREATE TABLE cloud.late (v BIGINT)")
+        assert con.execute("INSERT INTO cloud.late SELECT after_a_while(42)").fetchall() == [(1,)]
+        assert service_rows(srv, "SELECT v FROM late") == [(42,)]
+
+        stalling = "INSERT INTO cloud.late SELECT CASE WHEN range = 5000 THEN after_a_while(range) ELSE range END FROM range(10000)"
+        with pytest.raises(duckdb.Error, match="ingest-idle-timeout") as cut_off:
+            con.execute(stalling)
+        assert "DeadlineExceeded" in str(cut_off.value) or "deadline" in str(cut_off.value).lower(), cut_off.value
+        assert service_rows(srv, "SELECT count(*) FROM late") == [(1,)]
+        con.execute("INSERT INTO cloud.late SELECT range FROM range(3)")
+        assert service_rows(srv, "SELECT count(*) FROM late") == [(4,)]
+        con.close()
+    finally:
+        srv.stop()
+
+
 def test_insert_with_a_column_list_takes_the_services_defaults(server, con):
     with server.connect() as conn, conn.cursor() as cur:
         cur.execute("CREATE SEQUENCE ticket START 1000")

@@ -21,7 +21,8 @@ TOKEN = "a-token-given-in-values-0123456789"
 SMALL = {
     "coordinator": {"resources": {"requests": {"cpu": "10m", "memory": "64Mi"}}},
     "executors": {"resources": {"requests": {"cpu": "10m", "memory": "128Mi"}}, "memoryLimit": "512MB",
-                  "statementTimeout": "5m", "idleTransactionTimeout": "2m"},
+                  "statementTimeout": "5m", "idleTransactionTimeout": "2m",
+                  "ingestIdleTimeout": "90s"},
 }
 
 VARIANTS = {
@@ -118,6 +119,7 @@ def test_renders_manifests_kubernetes_accepts(tmp_path, variant):
     ({"logFormat": "xml"}, "logFormat"),
     ({"executors": {"statementTimeout": "soon"}}, "statementTimeout"),
     ({"executors": {"idleTransactionTimeout": "soon"}}, "idleTransactionTimeout"),
+    ({"executors": {"ingestIdleTimeout": "1 minute"}}, "ingestIdleTimeout"),
     ({"networkPolicy": {"clients": [{}]}}, "networkPolicy.clients.0"),
     ({"networkPolicy": {"clients": [{"ipBlock": {}}]}}, "cidr"),
     ({"etcd": {"enabled": False, "endpoints": ["https://etcd:2379"]}}, "etcd.endpoints.0"),
