@@ -46,6 +46,9 @@ pub struct TableEntry {
     pub kind: TableKind,
     /// The Arrow schema of its rows, when asked for.
     pub arrow_schema: Option<SchemaRef>,
+    /// About how many rows a table has (DuckDB's `estimated_size`, exact
+    /// after a checkpoint); `None` for a view.
+    pub estimated_rows: Option<u64>,
 }
 
 /// One column of a primary key or foreign key.

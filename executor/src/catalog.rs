@@ -33,11 +33,11 @@ WHERE schema_name NOT IN ('information_schema', 'pg_catalog')
 ORDER BY database_name, schema_name";
 
 const TABLES_SQL: &str = r"
-SELECT database_name, schema_name, table_name, table_type FROM (
-    SELECT database_name, schema_name, table_name, 'TABLE' AS table_type
+SELECT database_name, schema_name, table_name, table_type, estimated_rows FROM (
+    SELECT database_name, schema_name, table_name, 'TABLE' AS table_type, CAST(estimated_size AS VARCHAR) AS estimated_rows
     FROM duckdb_tables() WHERE NOT temporary AND NOT internal
     UNION ALL
-    SELECT database_name, schema_name, view_name, 'VIEW'
+    SELECT database_name, schema_name, view_name, 'VIEW', ''
     FROM duckdb_views() WHERE NOT temporary AND NOT internal
 )
 WHERE (CAST($1 AS VARCHAR) IS NULL OR database_name = $1)
@@ -98,7 +98,7 @@ impl Executor {
             };
             let mut entries = Vec::with_capacity(rows.len());
             for row in rows {
-                let [catalog, schema, name, kind] = <[String; 4]>::try_from(row).unwrap_or_default();
+                let [catalog, schema, name, kind, estimated_rows] = <[String; 5]>::try_from(row).unwrap_or_default();
                 if !hosted.contains(&catalog) {
                     continue;
                 }
@@ -119,6 +119,7 @@ impl Executor {
                     schema,
                     name,
                     arrow_schema,
+                    estimated_rows: estimated_rows.parse().ok(),
                 });
             }
             Ok(entries)

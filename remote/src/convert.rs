@@ -127,6 +127,7 @@ pub(crate) fn table_to_pb(table: &TableEntry) -> Result<pb::Table, ArrowError> {
         name: table.name.clone(),
         is_view: table.kind == TableKind::View,
         arrow_schema: table.arrow_schema.as_deref().map(schema_to_bytes).transpose()?,
+        estimated_rows: table.estimated_rows,
     })
 }
 
@@ -141,6 +142,7 @@ pub(crate) fn table_from_pb(table: pb::Table) -> Result<TableEntry, ArrowError> 
             TableKind::Table
         },
         arrow_schema: table.arrow_schema.as_deref().map(schema_from_bytes).transpose()?,
+        estimated_rows: table.estimated_rows,
     })
 }
 
