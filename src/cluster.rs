@@ -159,6 +159,15 @@ pub(crate) struct CoordinatorArgs {
     #[arg(long, env = "OPENDUCK_DIRECT_RESULTS", action = clap::ArgAction::Set)]
     direct_results: Option<bool>,
 
+    /// A join whose inputs live on two executors runs on the executor of
+    /// its larger input, with the smaller one shipped there into a
+    /// temporary table, when pulling the larger one to the coordinator would
+    /// move at least this many values (rows times columns, estimated from
+    /// the tables' rows and the filters) and the smaller one is much smaller.
+    /// `off`: never; both inputs are pulled to the coordinator.
+    #[arg(long, env = "OPENDUCK_JOIN_SHIPPING_THRESHOLD", default_value_t = Threshold(Some(openduck_coordinator::DEFAULT_SHIPPING_THRESHOLD)), value_parser = parse_threshold)]
+    join_shipping_threshold: Threshold,
+
     #[command(flatten)]
     telemetry: TelemetryArgs,
 }
@@ -182,7 +191,8 @@ pub(crate) async fn run_coordinator(args: CoordinatorArgs) -> Result<(), Box<dyn
     let coordinator = Coordinator::new(registry, signer, args.default_database)
         .with_direct_results(direct_results)
         .with_query_history(args.frontend.query_history)
-        .with_held_result_limit(args.frontend.max_held_result);
+        .with_held_result_limit(args.frontend.max_held_result)
+        .with_join_shipping(args.join_shipping_threshold.0);
     let served = serve_frontend(Arc::new(coordinator), args.frontend).await;
     telemetry.shutdown().await;
     served
@@ -416,4 +426,26 @@ mod tests {
         let loopback: SocketAddr = "127.0.0.1:41234".parse().unwrap();
         assert_eq!(advertised(None, loopback).unwrap(), "127.0.0.1:41234");
     }
+}
+
+/// A count, or `off`.
+#[derive(Debug, Clone, Copy)]
+struct Threshold(Option<u64>);
+
+impl std::fmt::Display for Threshold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(count) => write!(f, "{count}"),
+            None => f.write_str("off"),
+        }
+    }
+}
+
+fn parse_threshold(text: &str) -> Result<Threshold, String> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(Threshold(None));
+    }
+    text.parse()
+        .map(|count| Threshold(Some(count)))
+        .map_err(|_| format!("{text:?} is neither a count of values nor `off`"))
 }

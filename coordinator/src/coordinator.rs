@@ -138,6 +138,16 @@ impl Coordinator {
         self
     }
 
+    /// Ships a join's small side to the executor of its large side, when
+    /// their inputs live on two executors and pulling the large side to the
+    /// coordinator would move at least `threshold` values (rows times
+    /// columns, estimated from the tables' rows); `None` never ships, and
+    /// both sides are pulled. Default: [`crate::DEFAULT_SHIPPING_THRESHOLD`].
+    pub fn with_join_shipping(mut self, threshold: Option<u64>) -> Self {
+        self.planner = DistributedPlanner::with_shipping(threshold);
+        self
+    }
+
     /// Keeps the newest `capacity` statements in `openduck.main.query_history`
     /// (0: keeps none).
     pub fn with_query_history(mut self, capacity: usize) -> Self {

@@ -36,6 +36,7 @@ mod site;
 mod started;
 
 pub use coordinator::{Cancelled, Coordinator, PlannedQuery, DEFAULT_HELD_RESULT, DEFAULT_HISTORY};
+pub use distributed::DEFAULT_SHIPPING_THRESHOLD;
 pub use error::{Error, Result};
 pub use history::{HistoryStatus, QueryHistory, Recording};
 pub use openduck_api::{

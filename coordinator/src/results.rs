@@ -34,6 +34,22 @@ impl ResultStream {
     pub fn schema(&self) -> SchemaRef {
         SchemaRef::clone(&self.schema)
     }
+
+    /// The same rows, keeping `held` (a session they are read in) until
+    /// they are all read or dropped.
+    pub(crate) fn holding<T: Send + 'static>(self, held: T) -> Self {
+        let batches = self
+            .batches
+            .map(move |batch| {
+                let _held = &held;
+                batch
+            })
+            .boxed();
+        ResultStream {
+            schema: self.schema,
+            batches,
+        }
+    }
 }
 
 impl Stream for ResultStream {

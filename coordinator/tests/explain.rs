@@ -18,20 +18,49 @@ async fn explain(cluster: &Cluster, sql: &str) -> String {
     lines.join("\n")
 }
 
+const Q3: &str = "SELECT l_orderkey, sum(l_extendedprice * (1 - l_discount)) AS revenue, o_orderdate, o_shippriority
+     FROM crm.main.customer, sales.main.orders, sales.main.lineitem
+     WHERE c_mktsegment = 'BUILDING' AND c_custkey = o_custkey AND l_orderkey = o_orderkey
+       AND o_orderdate < CAST('1995-03-15' AS date) AND l_shipdate > CAST('1995-03-15' AS date)
+     GROUP BY l_orderkey, o_orderdate, o_shippriority
+     ORDER BY revenue DESC, o_orderdate
+     LIMIT 10";
+
 #[tokio::test]
 async fn tpch_q3_joins_two_executors_locally() {
     let cluster = cluster().await;
-    let plan = explain(
-        &cluster,
-        "SELECT l_orderkey, sum(l_extendedprice * (1 - l_discount)) AS revenue, o_orderdate, o_shippriority
-         FROM crm.main.customer, sales.main.orders, sales.main.lineitem
-         WHERE c_mktsegment = 'BUILDING' AND c_custkey = o_custkey AND l_orderkey = o_orderkey
-           AND o_orderdate < CAST('1995-03-15' AS date) AND l_shipdate > CAST('1995-03-15' AS date)
-         GROUP BY l_orderkey, o_orderdate, o_shippriority
-         ORDER BY revenue DESC, o_orderdate
-         LIMIT 10",
-    )
-    .await;
+    let plan = explain(&cluster, Q3).await;
+    insta::assert_snapshot!(plan);
+}
+
+/// With rows in the tables, the estimates say one segment's customers are
+/// few and the orders with their lineitems many: the customers are shipped
+/// to the executor of orders and lineitem, and the whole query runs there.
+#[tokio::test]
+async fn tpch_q3_ships_the_few_customers_to_orders_and_lineitem() {
+    let cluster = cluster().await;
+    cluster
+        .update(
+            "crm",
+            "INSERT INTO customer (c_custkey, c_mktsegment) SELECT range, \
+             CASE WHEN range % 5 = 0 THEN 'BUILDING' ELSE 'MACHINERY' END FROM range(1000)",
+        )
+        .await;
+    cluster
+        .update(
+            "sales",
+            "INSERT INTO orders (o_orderkey, o_custkey, o_orderdate, o_shippriority) \
+             SELECT range, range % 1000, DATE '1995-01-01' + CAST(range % 200 AS INTEGER), 0 FROM range(100000)",
+        )
+        .await;
+    cluster
+        .update(
+            "sales",
+            "INSERT INTO lineitem (l_orderkey, l_extendedprice, l_discount, l_shipdate) \
+             SELECT range % 100000, 1, 0, DATE '1995-01-01' + CAST(range % 200 AS INTEGER) FROM range(600000)",
+        )
+        .await;
+    let plan = explain(&cluster, Q3).await;
     insta::assert_snapshot!(plan);
 }
 

@@ -578,11 +578,21 @@ impl Executor {
         if target.temporary && target.session_id.is_none() {
             return Err(Error::Refused("a temporary table needs a session".into()));
         }
-        self.check_writable()?;
         let mut statement = Statement::new(target.database.clone(), "");
         statement.schema.clone_from(&target.schema);
         statement.session_id.clone_from(&target.session_id);
-        let (conn, writing) = self.lease_for_write(&statement).await?;
+        let in_transaction = match &target.session_id {
+            Some(id) => self.sessions.get(id)?.in_transaction(),
+            None => false,
+        };
+        let (conn, writing) = if target.temporary && !in_transaction {
+            // No database's: it publishes nothing, and waits for no publication
+            // (a coordinator ships a join's small side to its large side so).
+            (self.lease(&statement).await?, Writing::Untracked)
+        } else {
+            self.check_writable()?;
+            self.lease_for_write(&statement).await?
+        };
         let (sender, receiver) = mpsc::channel(2);
         let work = run_blocking(conn, move |conn| {
             crate::ingest::append_all(conn, &target, &schema, receiver)

@@ -83,6 +83,45 @@ def test_tpch_across_three_executors(cluster, reference, query):
 
 
 @pytest.fixture(scope="module")
+def shipping(tmp_path_factory, cluster):
+    """A second coordinator of the cluster that ships a join's small side to
+    its large side's executor wherever the estimates favour it, however small
+    the data (the default threshold keeps TPC-H SF 0.01 from shipping)."""
+    coordinator = Coordinator(
+        tmp_path_factory.mktemp("shipping"), cluster["etcd"], extra_args=["--join-shipping-threshold", "0"]
+    ).start()
+    yield coordinator
+    coordinator.stop()
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_tpch_with_small_sides_shipped_across_executors(shipping, reference, query):
+    sql = (TPCH_QUERIES / f"{query}.sql").read_text()
+    with shipping.connect() as conn:
+        actual = rows_of(conn, qualified(sql))
+    expected = [tuple(row) for row in reference.execute(sql).fetchall()]
+    assert_same_rows(actual, expected, sql)
+
+
+def explain_text(coordinator, sql):
+    with coordinator.connect() as conn:
+        return "\n".join(row[0] for row in rows_of(conn, f"EXPLAIN {sql}"))
+
+
+def test_a_join_runs_where_its_large_side_is_and_its_small_side_goes_there(cluster, shipping):
+    # TPC-H q3: customers of one segment (exec-1, about 300 rows) join orders
+    # and lineitem (exec-0, tens of thousands).
+    sql = qualified((TPCH_QUERIES / "q03.sql").read_text())
+    shipped = explain_text(shipping, sql)
+    assert "Shipped [REMOTE exec-1] into temp.main." in shipped, shipped
+    # Everything else, up to the sort and limit, runs on the large side's executor.
+    assert "[LOCAL]" not in shipped.split("physical plan")[0], shipped
+    assert "Shipped" not in explain_text(cluster["coordinator"], sql)
+    with shipping.connect() as conn, cluster["coordinator"].connect() as pulled:
+        assert rows_of(conn, sql) == rows_of(pulled, sql)
+
+
+@pytest.fixture(scope="module")
 def embedded(tmp_path_factory, tpch):
     srv = Server(tmp_path_factory.mktemp("embedded") / "data", databases=["tpch"]).start()
     with srv.connect() as conn, conn.cursor() as cur:

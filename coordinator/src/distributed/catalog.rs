@@ -31,6 +31,9 @@ pub(crate) struct RemoteTable {
     /// matches names without regard to case).
     arrow_schema: SchemaRef,
     kind: TableKind,
+    /// About how many rows it has (`None` for a view): what the cut weighs
+    /// when it moves a join's small side to its large side.
+    pub(crate) estimated_rows: Option<u64>,
 }
 
 impl RemoteTable {
@@ -117,6 +120,7 @@ pub(crate) async fn mirror(sites: &[Site]) -> Result<Arc<dyn CatalogProviderList
                 site: site.clone(),
                 arrow_schema: lower_case_names(&arrow_schema),
                 kind: entry.kind,
+                estimated_rows: entry.estimated_rows,
                 catalog: entry.catalog.clone(),
                 schema: entry.schema.clone(),
                 name: entry.name,

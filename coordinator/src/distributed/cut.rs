@@ -7,7 +7,8 @@
 //! LOCAL and each input that lives on an executor becomes a REMOTE
 //! [`Fragment`]: the largest subtree on one executor, unparsed to DuckDB SQL.
 //! A subtree the unparser cannot express is cut smaller, down to single
-//! table scans.
+//! table scans. A join of two executors' inputs, one much smaller than the
+//! other, ships the small one to the large one's executor (see `ship`).
 //!
 //! Some operators and expressions are kept LOCAL on purpose, because DuckDB
 //! would give them another meaning: a division of integers, should one
@@ -31,15 +32,18 @@ use tracing::debug;
 
 use super::catalog::RemoteTable;
 use super::fragment::Fragment;
+use super::ship::{ship_small_side, shipped_of};
 use super::sql::fragment_sql;
 use crate::site::Site;
 
 /// Replaces every single-executor subtree of `plan`, and of the subqueries
 /// in its expressions, with a REMOTE fragment.
-pub(crate) fn cut(plan: LogicalPlan) -> DfResult<LogicalPlan> {
-    let (plan, site) = place_root(plan)?;
+/// With `shipping`, a join's small side moves to its large side's executor
+/// when pulling the large side would move at least that many values.
+pub(crate) fn cut(plan: LogicalPlan, shipping: Option<u64>) -> DfResult<LogicalPlan> {
+    let (plan, site) = place_root(plan, shipping)?;
     let plan = match site {
-        Some(site) => wrap(plan, site)?,
+        Some(site) => wrap(plan, site, shipping)?,
         None => plan,
     };
     Ok(plan
@@ -47,7 +51,7 @@ pub(crate) fn cut(plan: LogicalPlan) -> DfResult<LogicalPlan> {
             node.map_subqueries(|subquery| match subquery {
                 LogicalPlan::Subquery(mut subquery) => {
                     let inner = Arc::unwrap_or_clone(subquery.subquery);
-                    subquery.subquery = Arc::new(cut(inner)?);
+                    subquery.subquery = Arc::new(cut(inner, shipping)?);
                     Ok(Transformed::yes(LogicalPlan::Subquery(subquery)))
                 }
                 other => Ok(Transformed::no(other)),
@@ -60,14 +64,14 @@ pub(crate) fn cut(plan: LogicalPlan) -> DfResult<LogicalPlan> {
 /// the root of the query, the fragment's rows are the query's rows, in the
 /// order they arrive. Anywhere else they stay LOCAL, since a derived table's
 /// order is not kept by the query around it.
-fn place_root(plan: LogicalPlan) -> DfResult<(LogicalPlan, Option<Site>)> {
+fn place_root(plan: LogicalPlan, shipping: Option<u64>) -> DfResult<(LogicalPlan, Option<Site>)> {
     if !matches!(plan, LogicalPlan::Sort(_) | LogicalPlan::Limit(_)) {
-        return place(plan);
+        return place(plan, shipping);
     }
     let mut site = None;
     let plan = plan
         .map_children(|child| {
-            let (child, child_site) = place_root(child)?;
+            let (child, child_site) = place_root(child, shipping)?;
             site = child_site;
             Ok(Transformed::yes(child))
         })?
@@ -75,7 +79,7 @@ fn place_root(plan: LogicalPlan) -> DfResult<(LogicalPlan, Option<Site>)> {
     match site {
         Some(site) if expressions_ok(&plan) => Ok((plan, Some(site))),
         Some(site) => Ok((
-            plan.map_children(|child| Ok(Transformed::yes(wrap(child, site.clone())?)))?
+            plan.map_children(|child| Ok(Transformed::yes(wrap(child, site.clone(), shipping)?)))?
                 .data,
             None,
         )),
@@ -85,7 +89,7 @@ fn place_root(plan: LogicalPlan) -> DfResult<(LogicalPlan, Option<Site>)> {
 
 /// `plan` with its LOCAL operators' remote inputs wrapped, and the executor
 /// it lives on entirely, if one.
-fn place(plan: LogicalPlan) -> DfResult<(LogicalPlan, Option<Site>)> {
+fn place(plan: LogicalPlan, shipping: Option<u64>) -> DfResult<(LogicalPlan, Option<Site>)> {
     if let LogicalPlan::TableScan(scan) = &plan {
         let site = remote_table(scan).map(|table| table.site.clone());
         return Ok((plan, site));
@@ -93,7 +97,7 @@ fn place(plan: LogicalPlan) -> DfResult<(LogicalPlan, Option<Site>)> {
     let mut sites = Vec::new();
     let plan = plan
         .map_children(|child| {
-            let (child, site) = place(child)?;
+            let (child, site) = place(child, shipping)?;
             sites.push(site);
             Ok(Transformed::yes(child))
         })?
@@ -107,10 +111,22 @@ fn place(plan: LogicalPlan) -> DfResult<(LogicalPlan, Option<Site>)> {
     if common.is_some() && pushable(&plan) {
         return Ok((plan, common));
     }
+    if let (LogicalPlan::Join(join), [Some(left), Some(right)], Some(least)) = (&plan, sites.as_slice(), shipping) {
+        if left.id() != right.id() && pushable(&plan) {
+            if let Some((plan, site)) = ship_small_side(join, (left, right), least, |small, site| {
+                Ok(match wrap(small, site, shipping)? {
+                    LogicalPlan::Extension(extension) => extension.node.as_any().downcast_ref::<Fragment>().cloned(),
+                    _ => None,
+                })
+            })? {
+                return Ok((plan, Some(site)));
+            }
+        }
+    }
     let mut sites = sites.into_iter();
     let plan = plan
         .map_children(|child| match sites.next().flatten() {
-            Some(site) => Ok(Transformed::yes(wrap(child, site)?)),
+            Some(site) => Ok(Transformed::yes(wrap(child, site, shipping)?)),
             None => Ok(Transformed::no(child)),
         })?
         .data;
@@ -120,6 +136,11 @@ fn place(plan: LogicalPlan) -> DfResult<(LogicalPlan, Option<Site>)> {
 /// The id of the executor a table scan reads from, if it reads an executor's table.
 pub(crate) fn table_site(plan: &LogicalPlan) -> Option<String> {
     table_of(plan).map(|table| table.site.id().to_string())
+}
+
+/// The estimated rows of the executor table a scan reads, if known.
+pub(super) fn table_rows(plan: &LogicalPlan) -> Option<u64> {
+    table_of(plan)?.estimated_rows
 }
 
 /// The executor table a scan reads, if it is one.
@@ -138,16 +159,30 @@ fn remote_table(scan: &TableScan) -> Option<Arc<RemoteTable>> {
 
 /// A REMOTE fragment that runs `plan` on `site`; if the unparser cannot
 /// express it, its inputs are cut instead.
-fn wrap(plan: LogicalPlan, site: Site) -> DfResult<LogicalPlan> {
+fn wrap(plan: LogicalPlan, site: Site, shipping: Option<u64>) -> DfResult<LogicalPlan> {
     match fragment_sql(&plan, table_of) {
         Ok((database, sql)) => {
             debug!(executor = site.id(), %sql, "remote fragment");
+            let mut shipped = Vec::new();
+            plan.apply(|node| {
+                if let Some(side) = shipped_of(node) {
+                    // The same rows shipped twice fill one table.
+                    if !shipped
+                        .iter()
+                        .any(|known: &super::ship::Shipped| known.table == side.table)
+                    {
+                        shipped.push(side.clone());
+                    }
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })?;
             Ok(LogicalPlan::Extension(Extension {
                 node: Arc::new(Fragment {
                     site,
                     database,
                     sql,
                     schema: Arc::clone(plan.schema()),
+                    shipped,
                 }),
             }))
         }
@@ -155,9 +190,9 @@ fn wrap(plan: LogicalPlan, site: Site) -> DfResult<LogicalPlan> {
             debug!(%error, node = plan.display().to_string(), "cannot unparse; cutting smaller");
             Ok(plan
                 .map_children(|child| {
-                    let (child, site) = place(child)?;
+                    let (child, site) = place(child, shipping)?;
                     Ok(Transformed::yes(match site {
-                        Some(site) => wrap(child, site)?,
+                        Some(site) => wrap(child, site, shipping)?,
                         None => child,
                     }))
                 })?

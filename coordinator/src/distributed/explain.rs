@@ -7,6 +7,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::{displayable, ExecutionPlan};
 
 use super::fragment::Fragment;
+use super::ship::Shipped;
 
 /// One line per operator, indented by depth.
 pub(crate) fn explain_lines(plan: &LogicalPlan, physical: &dyn ExecutionPlan) -> Vec<String> {
@@ -23,8 +24,7 @@ fn describe(plan: &LogicalPlan, depth: usize, lines: &mut Vec<String>) {
     let indent = "  ".repeat(depth);
     if let LogicalPlan::Extension(extension) = plan {
         if let Some(fragment) = extension.node.as_any().downcast_ref::<Fragment>() {
-            lines.push(format!("{indent}Bridge [REMOTE {}]", fragment.site.id()));
-            lines.push(format!("{indent}  {}", fragment.sql));
+            describe_fragment("Bridge", fragment, None, depth, lines);
             return;
         }
     }
@@ -33,4 +33,18 @@ fn describe(plan: &LogicalPlan, depth: usize, lines: &mut Vec<String>) {
         describe(child, depth + 1, lines);
         Ok(TreeNodeRecursion::Continue)
     });
+}
+
+/// A fragment, its SQL, and the join sides shipped to it (each with its own
+/// fragment), one level deeper.
+fn describe_fragment(what: &str, fragment: &Fragment, to: Option<&Shipped>, depth: usize, lines: &mut Vec<String>) {
+    let indent = "  ".repeat(depth);
+    let into = to
+        .map(|shipped| format!(" into {}", shipped.qualified_name()))
+        .unwrap_or_default();
+    lines.push(format!("{indent}{what} [REMOTE {}]{into}", fragment.site.id()));
+    lines.push(format!("{indent}  {}", fragment.sql));
+    for shipped in &fragment.shipped {
+        describe_fragment("Shipped", &shipped.source, Some(shipped), depth + 1, lines);
+    }
 }

@@ -33,6 +33,7 @@ use futures::{stream, TryStreamExt};
 use openduck_api::{ErrorKind, Statement};
 use tracing::{info, Instrument};
 
+use super::ship::{run, Shipped};
 use super::QueryContext;
 use crate::error::Error;
 use crate::site::Site;
@@ -46,6 +47,9 @@ pub(crate) struct Fragment {
     pub(crate) sql: String,
     /// The schema of the subtree it replaced; rows arrive in this order.
     pub(crate) schema: DFSchemaRef,
+    /// The small sides of joins shipped to its executor, which its SQL reads
+    /// as temporary tables: each runs first and fills its table.
+    pub(crate) shipped: Vec<Shipped>,
 }
 
 impl Fragment {
@@ -92,7 +96,12 @@ impl UserDefinedLogicalNodeCore for Fragment {
     }
 
     fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "Bridge [REMOTE {}]: {}", self.site.id(), self.sql)
+        write!(f, "Bridge [REMOTE {}]: {}", self.site.id(), self.sql)?;
+        for shipped in &self.shipped {
+            write!(f, " with ")?;
+            UserDefinedLogicalNodeCore::fmt_for_explain(shipped, f)?;
+        }
+        Ok(())
     }
 
     fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, _inputs: Vec<LogicalPlan>) -> DfResult<Self> {
@@ -114,16 +123,16 @@ impl ExtensionPlanner for FragmentPlanner {
         _physical_inputs: &[Arc<dyn ExecutionPlan>],
         _session_state: &SessionState,
     ) -> DfResult<Option<Arc<dyn ExecutionPlan>>> {
-        let Some(fragment) = node.as_any().downcast_ref::<Fragment>() else {
-            return Ok(None);
+        // A shipped side the cut left here (its join could not be written
+        // as SQL after all) is read from its own executor, as any fragment.
+        let fragment = match node.as_any().downcast_ref::<Shipped>() {
+            Some(shipped) => &shipped.source,
+            None => match node.as_any().downcast_ref::<Fragment>() {
+                Some(fragment) => fragment,
+                None => return Ok(None),
+            },
         };
-        let schema = SchemaRef::new(fragment.schema.as_arrow().clone());
-        Ok(Some(Arc::new(FragmentExec::new(
-            fragment.site.clone(),
-            fragment.database.clone(),
-            fragment.sql.clone(),
-            schema,
-        ))))
+        Ok(Some(Arc::new(FragmentExec::of(fragment))))
     }
 }
 
@@ -151,6 +160,7 @@ pub(crate) struct FragmentExec {
     site: Site,
     database: String,
     sql: String,
+    shipped: Vec<Shipped>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
@@ -168,6 +178,7 @@ impl FragmentExec {
             site,
             database,
             sql,
+            shipped: Vec::new(),
             schema,
             properties: Arc::new(properties),
             metrics: ExecutionPlanMetricsSet::new(),
@@ -175,9 +186,29 @@ impl FragmentExec {
     }
 }
 
+impl FragmentExec {
+    /// The Bridge of `fragment`, with the shipped sides it reads.
+    fn of(fragment: &Fragment) -> Self {
+        let schema = SchemaRef::new(fragment.schema.as_arrow().clone());
+        let mut exec = FragmentExec::new(
+            fragment.site.clone(),
+            fragment.database.clone(),
+            fragment.sql.clone(),
+            schema,
+        );
+        exec.shipped.clone_from(&fragment.shipped);
+        exec
+    }
+}
+
 impl DisplayAs for FragmentExec {
     fn fmt_as(&self, _format: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "Bridge [REMOTE {}]: {}", self.site.id(), self.sql)
+        write!(f, "Bridge [REMOTE {}]: {}", self.site.id(), self.sql)?;
+        for shipped in &self.shipped {
+            write!(f, " with ")?;
+            UserDefinedLogicalNodeCore::fmt_for_explain(shipped, f)?;
+        }
+        Ok(())
     }
 }
 
@@ -210,24 +241,19 @@ impl ExecutionPlan for FragmentExec {
         let site = self.site.clone();
         let mut statement = Statement::new(self.database.clone(), self.sql.clone());
         statement.grants = query.and_then(|query| query.grants.clone());
+        let shipped = self.shipped.clone();
         let schema = SchemaRef::clone(&self.schema);
         let rows = MetricBuilder::new(&self.metrics).output_rows(partition);
         let bytes = MetricBuilder::new(&self.metrics).counter("bytes_received", partition);
         let target = SchemaRef::clone(&schema);
-        let mut moved = Moved {
-            executor: site.id().to_string(),
-            rows: 0,
-            bytes: 0,
-        };
+        let mut moved = Moved::new(site.id(), None);
         let sql = self.sql.clone();
-        let batches = stream::once(async move { site.query(statement).await }.instrument(span))
+        let batches = stream::once(run(site, statement, shipped).instrument(span))
             .try_flatten()
             .map_err(move |error| DataFusionError::External(Box::new(unrunnable(error, &sql))))
             .and_then(move |batch| {
                 // The whole guard moves into the closure, and logs when the stream goes.
-                let moved = &mut moved;
-                moved.rows += batch.num_rows();
-                moved.bytes += batch_bytes(&batch);
+                moved.add(&batch);
                 let cast = conform(&batch, &target, &rows, &bytes);
                 async move { cast }
             });
@@ -271,15 +297,39 @@ fn batch_bytes(batch: &RecordBatch) -> usize {
 
 /// What one Bridge received, logged when it is done (finished, failed or
 /// dropped), so that operators see what crossed the network.
-struct Moved {
+pub(super) struct Moved {
     executor: String,
+    /// Where the rows went on to: the executor a join's small side was
+    /// shipped to (they crossed twice); `None` for rows the plan uses here.
+    shipped_to: Option<String>,
     rows: usize,
     bytes: usize,
 }
 
+impl Moved {
+    pub(super) fn new(executor: &str, shipped_to: Option<&str>) -> Self {
+        Moved {
+            executor: executor.to_string(),
+            shipped_to: shipped_to.map(str::to_string),
+            rows: 0,
+            bytes: 0,
+        }
+    }
+
+    pub(super) fn add(&mut self, batch: &RecordBatch) {
+        self.rows += batch.num_rows();
+        self.bytes += batch_bytes(batch);
+    }
+}
+
 impl Drop for Moved {
     fn drop(&mut self) {
-        info!(executor = %self.executor, rows = self.rows, bytes = self.bytes, "bridge finished");
+        match &self.shipped_to {
+            Some(to) => info!(
+                executor = %self.executor, shipped_to = %to, rows = self.rows, bytes = self.bytes, "bridge finished"
+            ),
+            None => info!(executor = %self.executor, rows = self.rows, bytes = self.bytes, "bridge finished"),
+        }
     }
 }
 

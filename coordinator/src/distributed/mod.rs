@@ -12,6 +12,7 @@ mod group;
 mod partial;
 mod running;
 mod semi;
+mod ship;
 mod sql;
 
 use std::sync::Arc;
@@ -35,6 +36,7 @@ use crate::site::Site;
 
 pub(crate) use explain::explain_lines;
 pub(crate) use running::RunningQueries;
+pub use ship::DEFAULT_SHIPPING_THRESHOLD;
 
 /// How long a mirrored catalog is used at most before it is listed again.
 /// Changes made through this coordinator, and those executors announce
@@ -46,9 +48,20 @@ const CATALOG_TTL: Duration = Duration::from_secs(30);
 type Mirror = (Instant, u64, Arc<dyn CatalogProviderList>);
 
 /// Plans queries that span executors.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct DistributedPlanner {
     catalogs: Mutex<Option<Mirror>>,
+    /// When a join's small side moves to its large side (see `ship`).
+    shipping: Option<u64>,
+}
+
+impl Default for DistributedPlanner {
+    fn default() -> Self {
+        DistributedPlanner {
+            catalogs: Mutex::default(),
+            shipping: Some(DEFAULT_SHIPPING_THRESHOLD),
+        }
+    }
 }
 
 /// A query planned across executors, ready to run.
@@ -59,6 +72,16 @@ pub(crate) struct DistributedPlan {
 }
 
 impl DistributedPlanner {
+    /// A planner that ships a join's small side to its large side's executor
+    /// when pulling the large side would move at least `threshold` values
+    /// (rows times columns, estimated); `None` never ships.
+    pub(crate) fn with_shipping(threshold: Option<u64>) -> Self {
+        DistributedPlanner {
+            shipping: threshold,
+            ..DistributedPlanner::default()
+        }
+    }
+
     /// Forgets the mirrored catalog: a statement may have changed one.
     pub(crate) fn invalidate(&self) {
         *self.catalogs.lock() = None;
@@ -102,7 +125,7 @@ impl DistributedPlanner {
         let optimized = state.optimize(&grouped).map_err(from_datafusion)?;
         let moved = semi::push_down_semi_joins(optimized).map_err(from_datafusion)?;
         let moved = partial::split_aggregates_over_unions(moved).map_err(from_datafusion)?;
-        let plan = cut::cut(moved).map_err(from_datafusion)?;
+        let plan = cut::cut(moved, self.shipping).map_err(from_datafusion)?;
         Ok(DistributedPlan { plan, state })
     }
 }

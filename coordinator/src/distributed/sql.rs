@@ -17,6 +17,7 @@ use openduck_api::quote_identifier;
 
 use super::catalog::RemoteTable;
 use super::dialect::OpenDuckDialect;
+use super::ship::shipped_of;
 
 /// DuckDB SQL for `plan`, and a database it can run in.
 pub(crate) fn fragment_sql(
@@ -233,6 +234,16 @@ impl Writer<'_> {
                         Ok(format!("SELECT * FROM {from}{clause}"))
                     }
                 }
+            }
+            LogicalPlan::Extension(_) => {
+                let shipped =
+                    shipped_of(plan).ok_or_else(|| unsupported(format!("{} in a fragment", plan.display())))?;
+                // Its rows arrive as its fragment returned them: columns c0, c1, ...
+                let columns = (0..plan.schema().fields().len())
+                    .map(|index| format!("{0} AS {0}", column_name(index)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                Ok(format!("SELECT {columns} FROM {}", shipped.qualified_name()))
             }
             other => Err(unsupported(format!("{} in a fragment", other.display()))),
         }
