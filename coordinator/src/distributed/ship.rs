@@ -253,9 +253,13 @@ pub(super) fn run(
 }
 
 /// Whether a column of this type, stored in a temporary table from its
-/// Arrow form, compares and computes as the executor's own column does. A
-/// UUID arrives as bytes, an ENUM as a dictionary, nested types as Arrow
-/// builds them: those stay where they are.
+/// Arrow form, compares and computes as the executor's own column does.
+/// Arrow carries some of DuckDB's types as others: a `TIMETZ` as a `TIME`
+/// (its offset gone), a `HUGEINT` as a `DECIMAL(38,0)`, an ENUM as a
+/// dictionary, nested types as Arrow builds them. Columns of those Arrow
+/// types stay where they are, whatever they were. (A `UUID` arrives as its
+/// text, which compares and orders as the `UUID` does. A collation is not
+/// known here: a collated column compares by it only where it lives.)
 fn keeps_its_meaning(data_type: &DataType) -> bool {
     matches!(
         data_type,
@@ -274,9 +278,8 @@ fn keeps_its_meaning(data_type: &DataType) -> bool {
             | DataType::LargeUtf8
             | DataType::Utf8View
             | DataType::Date32
-            | DataType::Time64(_)
             | DataType::Timestamp(_, _)
-    ) || matches!(data_type, DataType::Decimal128(precision, _) if *precision <= 38)
+    ) || matches!(data_type, DataType::Decimal128(precision, scale) if *precision < 38 || *scale > 0)
 }
 
 /// The temporary table a shipped side fills: named after what it holds (its
@@ -450,6 +453,8 @@ mod tests {
             DataType::FixedSizeBinary(16),
             DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
             DataType::Decimal256(50, 2),
+            DataType::Decimal128(38, 0),
+            DataType::Time64(arrow::datatypes::TimeUnit::Microsecond),
             DataType::Interval(arrow::datatypes::IntervalUnit::MonthDayNano),
         ] {
             assert!(!keeps_its_meaning(&changed), "{changed}");
