@@ -31,4 +31,9 @@ pub struct IngestTarget {
     /// The session has a transaction open: the ingest joins it instead of
     /// committing on its own.
     pub in_transaction: bool,
+    /// The rows are another executor's query result (a join's small side,
+    /// shipped): they are waited for however long they take between
+    /// batches, where a client's are cut off after the executor's
+    /// `--ingest-idle-timeout`. The query's own timeout bounds them.
+    pub from_query: bool,
 }

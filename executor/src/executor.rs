@@ -594,10 +594,11 @@ impl Executor {
             self.lease_for_write(&statement).await?
         };
         let (sender, receiver) = mpsc::channel(2);
+        // A quiet client is cut off; another executor's query is waited for.
+        let idle_limit = self.ingest_idle_timeout.filter(|_| !target.from_query);
         let work = run_blocking(conn, move |conn| {
             crate::ingest::append_all(conn, &target, &schema, receiver)
         });
-        let idle_limit = self.ingest_idle_timeout;
         let feed = async move {
             loop {
                 let next = match idle_limit {

@@ -229,6 +229,7 @@ mod tests {
             temporary,
             session_id: None,
             in_transaction: false,
+            from_query: false,
         }
     }
 

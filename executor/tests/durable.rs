@@ -84,6 +84,7 @@ async fn write(executor: Arc<Executor>, writer: i64) {
                     temporary: false,
                     session_id: None,
                     in_transaction: false,
+                    from_query: false,
                 };
                 let rows = executor.ingest(target, schema, Box::pin(batches)).await.unwrap();
                 assert_eq!(rows, 2);

@@ -41,6 +41,7 @@ fn target(table: &str, mode: IngestMode) -> IngestTarget {
         temporary: false,
         session_id: None,
         in_transaction: false,
+        from_query: false,
     }
 }
 
@@ -571,6 +572,25 @@ async fn an_ingest_whose_client_goes_quiet_is_cut_off() {
     )
     .await;
     assert_eq!(counted, "501,499");
+
+    // Rows that are another executor's query result (a join's small side,
+    // shipped here) are waited for, however slow.
+    let session = executor.open_session().unwrap();
+    let mut scratch = target("scratch", IngestMode::Create);
+    scratch.temporary = true;
+    scratch.session_id = Some(session.id().to_string());
+    scratch.from_query = true;
+    let slower = stream::iter(0..2)
+        .then(|part| async move {
+            if part > 0 {
+                tokio::time::sleep(limit * 2).await;
+            }
+            Ok::<_, String>(batch(part * 10, 10))
+        })
+        .boxed();
+    let rows = executor.ingest(scratch, schema(), slower).await.unwrap();
+    assert_eq!(rows, 20);
+    drop(session);
     executor.shutdown(Duration::from_secs(5)).await.unwrap();
 }
 

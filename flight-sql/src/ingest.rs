@@ -33,6 +33,7 @@ pub(crate) fn ingest_target(command: &CommandStatementIngest, default_database: 
         temporary: command.temporary,
         session_id: None,
         in_transaction: false,
+        from_query: false,
     })
 }
 

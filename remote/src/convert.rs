@@ -187,6 +187,7 @@ pub(crate) fn ingest_to_pb(target: &IngestTarget) -> pb::Ingest {
         temporary: target.temporary,
         session_id: target.session_id.clone().unwrap_or_default(),
         in_transaction: target.in_transaction,
+        from_query: target.from_query,
     }
 }
 
@@ -205,6 +206,7 @@ pub(crate) fn ingest_from_pb(ingest: pb::Ingest) -> IngestTarget {
         temporary: ingest.temporary,
         session_id: Some(ingest.session_id).filter(|id| !id.is_empty()),
         in_transaction: ingest.in_transaction,
+        from_query: ingest.from_query,
     }
 }
 

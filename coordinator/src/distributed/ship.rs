@@ -242,6 +242,7 @@ pub(super) fn run(
                 temporary: true,
                 session_id: statement.session_id.clone(),
                 in_transaction: false,
+                from_query: true,
             };
             if let Err(error) = site.ingest(target, schema, rows).await {
                 return Err(failure.lock().take().unwrap_or(error));
