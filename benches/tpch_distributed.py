@@ -12,7 +12,9 @@ same tables go into one in-process DuckDB (the Python package, the same
 DuckDB version). Each of the 22 queries runs on both, interleaved, best of
 --runs; the script prints per-query seconds, their ratio (openduck /
 embedded), and the Arrow bytes that crossed from executors to the
-coordinator (from the coordinator's "bridge finished" log lines). A query
+coordinator or, for a join's small side shipped to its large side, from
+executor to executor (the coordinator's "bridge finished" and "transfer
+finished" log lines). A query
 whose tables all live on one executor runs there verbatim and streams to
 the client directly: it moves nothing through the coordinator.
 """
@@ -46,7 +48,7 @@ PLACEMENTS = {
         "reference": ["nation", "region", "part", "partsupp", "supplier"],
     },
 }
-MOVED = re.compile(r"bridge finished .*?rows=(\d+) bytes=(\d+)")
+MOVED = re.compile(r"(?:bridge|transfer) finished .*?rows=(\d+) bytes=(\d+)")
 
 
 def generate(scale, out):

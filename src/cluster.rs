@@ -128,6 +128,17 @@ impl ClusterArgs {
         }
     }
 
+    /// How an executor reaches its peers to fetch a fragment from one: over
+    /// TLS checked against the CA, presenting its own certificate, when it
+    /// has the CA; otherwise plain gRPC (and, where peers serve TLS, not
+    /// at all: coordinators move those rows themselves).
+    fn peer_tls(&self) -> Result<Option<ClientTls>, Box<dyn std::error::Error>> {
+        match self.cluster_tls_ca {
+            Some(_) => self.client_tls(),
+            None => Ok(None),
+        }
+    }
+
     fn registry(&self) -> RegistryConfig {
         RegistryConfig {
             prefix: self.etcd_prefix.clone(),
@@ -244,6 +255,7 @@ pub(crate) async fn run_executor(args: ExecutorProcessArgs) -> Result<(), Box<dy
     let telemetry = args.telemetry.start("openduck-executor").await?;
     let signer = args.cluster.signer()?;
     let tls = args.cluster.server_tls()?;
+    let peer_tls = args.cluster.peer_tls()?;
     let scheme = if tls.is_some() { "grpc+tls" } else { "grpc" };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -313,6 +325,7 @@ pub(crate) async fn run_executor(args: ExecutorProcessArgs) -> Result<(), Box<dy
     let listening = Listening {
         tls,
         health: health_listener,
+        peer_tls,
         ..Listening::plain(listener, args.max_message_size)
     };
     let server = match serve_executor(Arc::clone(&executor) as _, signer, listening).await {

@@ -8,8 +8,8 @@ use arrow::datatypes::SchemaRef;
 use futures::stream::BoxStream;
 
 use crate::catalog::{CatalogFilter, KeyColumn, TableEntry};
-use crate::error::Result;
-use crate::ingest::IngestTarget;
+use crate::error::{Error, ErrorKind, Result};
+use crate::ingest::{IngestTarget, Source, Transferred};
 use crate::statement::{Description, Statement};
 use crate::statistics::{TableName, TableStatistics};
 
@@ -88,6 +88,30 @@ pub trait ExecutorApi: Debug + Send + Sync {
     /// Appends `batches`, of `schema`, to a table in one transaction; the rows
     /// appended. A failing stream appends nothing.
     async fn ingest(&self, target: IngestTarget, schema: SchemaRef, batches: Batches) -> Result<u64>;
+
+    /// Where another executor fetches the rows of `statement` from this
+    /// one directly: its endpoint and a ticket signed for it. `None` for an
+    /// executor in this process, which has no endpoint.
+    fn source(&self, statement: &Statement) -> Option<Result<Source>> {
+        let _ = statement;
+        None
+    }
+
+    /// Appends the rows of `source`, a fragment another executor runs, to a
+    /// table, fetching them from that executor directly; what crossed. A
+    /// failing source appends nothing. `Unimplemented` where this executor
+    /// cannot reach the source (in this process, or without the cluster's
+    /// CA): the caller moves the rows itself then.
+    async fn ingest_from(&self, target: IngestTarget, source: Source) -> Result<Transferred> {
+        let _ = target;
+        Err(Error::new(
+            ErrorKind::Unimplemented,
+            format!(
+                "this executor does not fetch from executor {:?} directly",
+                source.executor
+            ),
+        ))
+    }
 
     /// Stops the statement running under `query_id`; whether one was.
     async fn cancel(&self, query_id: &str) -> Result<bool>;

@@ -37,3 +37,36 @@ pub struct IngestTarget {
     /// `--ingest-idle-timeout`. The query's own timeout bounds them.
     pub from_query: bool,
 }
+
+/// The rows of a fragment that an executor in another process runs, as a
+/// second executor fetches them from it directly (a join's small side,
+/// shipped to its large side): never through the coordinator.
+#[derive(Clone)]
+pub struct Source {
+    /// The executor that runs the fragment.
+    pub executor: String,
+    /// Where it is reached (`grpc://host:port`, `grpc+tls://host:port`).
+    pub endpoint: String,
+    /// A ticket for the fragment, signed by a coordinator of the cluster.
+    pub ticket: Vec<u8>,
+}
+
+/// Tickets stay out of logs.
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source")
+            .field("executor", &self.executor)
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an ingest from a [`Source`] moved: rows appended, and the bytes of
+/// their Arrow data as they crossed from one executor to the other.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Transferred {
+    /// Rows appended.
+    pub rows: u64,
+    /// Bytes of Arrow data received.
+    pub bytes: u64,
+}

@@ -28,6 +28,6 @@ pub use dialect::{duckdb_type_name, quote_identifier, quote_literal, BUILT_IN_CA
 pub use error::{Error, ErrorKind, Result};
 pub use executor::{Batches, ExecutorApi, Hosting, Rows};
 pub use grants::Grants;
-pub use ingest::{IngestMode, IngestTarget};
+pub use ingest::{IngestMode, IngestTarget, Source, Transferred};
 pub use statement::{result_bytes, Description, Statement};
 pub use statistics::{ColumnStatistics, TableName, TableStatistics};

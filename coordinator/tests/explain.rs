@@ -5,31 +5,12 @@
 
 mod common;
 
-use arrow::array::{Array, StringArray};
-use common::{cluster, Cluster};
-
-async fn explain(cluster: &Cluster, sql: &str) -> String {
-    let batches = cluster.query(&format!("EXPLAIN {sql}")).await.unwrap();
-    let mut lines = Vec::new();
-    for batch in batches {
-        let column = batch.column(0).as_any().downcast_ref::<StringArray>().unwrap();
-        lines.extend((0..column.len()).map(|i| column.value(i).to_string()));
-    }
-    lines.join("\n")
-}
-
-const Q3: &str = "SELECT l_orderkey, sum(l_extendedprice * (1 - l_discount)) AS revenue, o_orderdate, o_shippriority
-     FROM crm.main.customer, sales.main.orders, sales.main.lineitem
-     WHERE c_mktsegment = 'BUILDING' AND c_custkey = o_custkey AND l_orderkey = o_orderkey
-       AND o_orderdate < CAST('1995-03-15' AS date) AND l_shipdate > CAST('1995-03-15' AS date)
-     GROUP BY l_orderkey, o_orderdate, o_shippriority
-     ORDER BY revenue DESC, o_orderdate
-     LIMIT 10";
+use common::{cluster, Q3};
 
 #[tokio::test]
 async fn tpch_q3_joins_two_executors_locally() {
     let cluster = cluster().await;
-    let plan = explain(&cluster, Q3).await;
+    let plan = cluster.explain(Q3).await;
     insta::assert_snapshot!(plan);
 }
 
@@ -39,37 +20,15 @@ async fn tpch_q3_joins_two_executors_locally() {
 #[tokio::test]
 async fn tpch_q3_ships_the_few_customers_to_orders_and_lineitem() {
     let cluster = cluster().await;
-    cluster
-        .update(
-            "crm",
-            "INSERT INTO customer (c_custkey, c_mktsegment) SELECT range, \
-             CASE WHEN range % 5 = 0 THEN 'BUILDING' ELSE 'MACHINERY' END FROM range(1000)",
-        )
-        .await;
-    cluster
-        .update(
-            "sales",
-            "INSERT INTO orders (o_orderkey, o_custkey, o_orderdate, o_shippriority) \
-             SELECT range, range % 1000, DATE '1995-01-01' + CAST(range % 200 AS INTEGER), 0 FROM range(100000)",
-        )
-        .await;
-    cluster
-        .update(
-            "sales",
-            "INSERT INTO lineitem (l_orderkey, l_extendedprice, l_discount, l_shipdate) \
-             SELECT range % 100000, 1, 0, DATE '1995-01-01' + CAST(range % 200 AS INTEGER) FROM range(600000)",
-        )
-        .await;
-    let plan = explain(&cluster, Q3).await;
+    cluster.fill_q3_tables().await;
+    let plan = cluster.explain(Q3).await;
     insta::assert_snapshot!(plan);
 }
 
 #[tokio::test]
 async fn tpch_q5_sends_each_executor_its_joins() {
     let cluster = cluster().await;
-    let plan = explain(
-        &cluster,
-        "SELECT n_name, sum(l_extendedprice * (1 - l_discount)) AS revenue
+    let plan = cluster.explain("SELECT n_name, sum(l_extendedprice * (1 - l_discount)) AS revenue
          FROM crm.main.customer, sales.main.orders, sales.main.lineitem, parts.main.supplier, crm.main.nation, crm.main.region
          WHERE c_custkey = o_custkey AND l_orderkey = o_orderkey AND l_suppkey = s_suppkey
            AND c_nationkey = s_nationkey AND s_nationkey = n_nationkey AND n_regionkey = r_regionkey
@@ -84,24 +43,24 @@ async fn tpch_q5_sends_each_executor_its_joins() {
 #[tokio::test]
 async fn tpch_q12_pushes_filters_and_projections_into_fragments() {
     let cluster = cluster().await;
-    let plan = explain(
-        &cluster,
-        "SELECT l_shipmode, count(*) AS n
+    let plan = cluster
+        .explain(
+            "SELECT l_shipmode, count(*) AS n
          FROM sales.main.orders o JOIN sales.main.lineitem l ON o.o_orderkey = l.l_orderkey
          JOIN crm.main.customer c ON c.c_custkey = o.o_custkey
          WHERE l_shipmode IN ('MAIL', 'SHIP') AND l_receiptdate >= CAST('1994-01-01' AS date)
          GROUP BY l_shipmode ORDER BY l_shipmode",
-    )
-    .await;
+        )
+        .await;
     insta::assert_snapshot!(plan);
 }
 
 #[tokio::test]
 async fn tpch_q15_cuts_inside_scalar_subqueries_too() {
     let cluster = cluster().await;
-    let plan = explain(
-        &cluster,
-        "WITH revenue AS (
+    let plan = cluster
+        .explain(
+            "WITH revenue AS (
             SELECT l_suppkey AS supplier_no, sum(l_extendedprice * (1 - l_discount)) AS total_revenue
             FROM sales.main.lineitem
             WHERE l_shipdate >= CAST('1996-01-01' AS date) AND l_shipdate < CAST('1996-04-01' AS date)
@@ -110,17 +69,15 @@ async fn tpch_q15_cuts_inside_scalar_subqueries_too() {
          FROM parts.main.supplier, revenue
          WHERE s_suppkey = supplier_no AND total_revenue = (SELECT max(total_revenue) FROM revenue)
          ORDER BY s_suppkey",
-    )
-    .await;
+        )
+        .await;
     insta::assert_snapshot!(plan);
 }
 
 #[tokio::test]
 async fn tpch_q18_filters_orders_with_a_semi_join_on_their_executor() {
     let cluster = cluster().await;
-    let plan = explain(
-        &cluster,
-        "SELECT c_name, c_custkey, o_orderkey, o_orderdate, o_totalprice, sum(l_quantity)
+    let plan = cluster.explain("SELECT c_name, c_custkey, o_orderkey, o_orderdate, o_totalprice, sum(l_quantity)
          FROM crm.main.customer, sales.main.orders, sales.main.lineitem
          WHERE o_orderkey IN (SELECT l_orderkey FROM sales.main.lineitem GROUP BY l_orderkey HAVING sum(l_quantity) > 300)
            AND c_custkey = o_custkey AND o_orderkey = l_orderkey

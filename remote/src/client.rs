@@ -12,8 +12,8 @@ use arrow_flight::{Action, FlightDescriptor, Ticket};
 use futures::future::{self, Either};
 use futures::{StreamExt, TryStreamExt};
 use openduck_api::{
-    Batches, CatalogFilter, Description, ExecutorApi, IngestTarget, KeyColumn, Rows, Statement, TableEntry, TableName,
-    TableStatistics,
+    Batches, CatalogFilter, Description, ExecutorApi, IngestTarget, KeyColumn, Rows, Source, Statement, TableEntry,
+    TableName, TableStatistics, Transferred,
 };
 use openduck_proto::executor_request::Request as Req;
 use openduck_proto::{self as pb, ExecutorRequest, Message};
@@ -117,7 +117,7 @@ impl RemoteExecutor {
     }
 
     /// Streams the rows of a signed ticket this executor runs.
-    async fn fetch(&self, ticket: Vec<u8>) -> Result<Rows> {
+    pub(crate) async fn fetch(&self, ticket: Vec<u8>) -> Result<Rows> {
         let (request, span) = self.traced("DoGet", Ticket::new(ticket));
         let response = self
             .client
@@ -163,7 +163,7 @@ impl RemoteExecutor {
 
     async fn call(&self, request: Req) -> Result<bytes::Bytes> {
         let name = request_name(&request);
-        let statement = matches!(request, Req::Update(_));
+        let statement = matches!(request, Req::Update(_) | Req::IngestFrom(_));
         let request = ExecutorRequest { request: Some(request) };
         let (mut action, span) = self.traced(name, Action::new(ACTION, self.signer.sign_request(&request)));
         if !statement {
@@ -220,6 +220,31 @@ impl ExecutorApi for RemoteExecutor {
             .call(Req::Update(ticket_of(&statement, &self.id).map_err(Error::from)?))
             .await?;
         Ok(decode::<pb::UpdateResult>(&self.id, &body)?.rows)
+    }
+
+    /// This executor's endpoint and a ticket for `statement` there.
+    fn source(&self, statement: &Statement) -> Option<openduck_api::Result<Source>> {
+        Some(self.ticket(statement).map_err(Into::into).map(|ticket| Source {
+            executor: self.id.clone(),
+            endpoint: self.endpoint.clone(),
+            ticket,
+        }))
+    }
+
+    /// Asks this executor to fetch `source` from its executor and append it.
+    async fn ingest_from(&self, target: IngestTarget, source: Source) -> openduck_api::Result<Transferred> {
+        let request = pb::IngestFrom {
+            target: Some(ingest_to_pb(&target)),
+            source_executor: source.executor,
+            source_endpoint: source.endpoint,
+            ticket: source.ticket,
+        };
+        let body = self.call(Req::IngestFrom(request)).await?;
+        let transferred: pb::Transferred = decode(&self.id, &body)?;
+        Ok(Transferred {
+            rows: transferred.rows,
+            bytes: transferred.bytes,
+        })
     }
 
     /// Stops a query by id; whether it was running.

@@ -38,6 +38,11 @@ pub enum Error {
     /// TLS could not be set up with the certificates given.
     #[error("TLS: {0}")]
     Tls(String),
+    /// A request this executor does not answer (an executor older than its
+    /// coordinator, or a transfer it cannot make): the caller may do
+    /// without it.
+    #[error("{0}")]
+    Unsupported(String),
     /// A request or answer that does not follow the protocol.
     #[error("protocol error: {0}")]
     Protocol(String),
@@ -73,6 +78,7 @@ impl Error {
             Error::Ticket(_) => ErrorKind::Unauthenticated,
             Error::Remote { kind, .. } => *kind,
             Error::Protocol(_) => ErrorKind::Internal,
+            Error::Unsupported(_) => ErrorKind::Unimplemented,
             Error::Endpoint { .. } => ErrorKind::Unavailable,
             Error::Tls(_) => ErrorKind::InvalidArgument,
             Error::WrongExecutor(_) | Error::CoordinatorTicket | Error::IngestAborted(_) | Error::Arrow(_) => {

@@ -11,7 +11,9 @@
 //!   sessions a connection opened close when it does, so a coordinator
 //!   that dies leaves no transaction open behind it.
 //! - [`serve_executor`] puts an executor on the wire, and shuts it down
-//!   in order ([`RunningExecutor::shutdown`]).
+//!   in order ([`RunningExecutor::shutdown`]). Asked by a coordinator, it
+//!   fetches a fragment from another executor straight into a table of its
+//!   own (a join's small side, shipped to the large side).
 //! - [`RemoteExecutor`] is the coordinator's client for it, and implements
 //!   the same [`openduck_api::ExecutorApi`] over the wire.
 //! - [`ServerTls`] and [`ClientTls`]: TLS for every server of openduck and
@@ -39,6 +41,7 @@ mod server;
 mod signing;
 mod status;
 mod tls;
+mod transfer;
 
 pub use client::RemoteExecutor;
 pub use connections::{tag_of, Connections, LingeringTcp, Tagged, LINGER};

@@ -18,7 +18,7 @@ use crate::health::Health;
 use crate::peers::SessionHolders;
 use crate::server::ExecutorService;
 use crate::signing::TicketSigner;
-use crate::tls::ServerTls;
+use crate::tls::{ClientTls, ServerTls};
 
 /// HTTP/2 pings on every connection, so that a coordinator that went away
 /// in the middle of a stream is noticed (and the sessions it opened closed).
@@ -51,6 +51,11 @@ pub struct Listening {
     /// A second listener that answers health checks and nothing else, in
     /// plain gRPC, for probes that cannot speak TLS (Kubernetes' own).
     pub health: Option<TcpListener>,
+    /// How it reaches other executors to fetch a fragment from one (a
+    /// join's small side, shipped to it): over TLS checked against this
+    /// CA, or in plain gRPC. An executor that cannot check a peer's TLS
+    /// answers that it does not fetch, and the coordinator moves the rows.
+    pub peer_tls: Option<ClientTls>,
 }
 
 impl Listening {
@@ -61,6 +66,7 @@ impl Listening {
             max_message_size,
             tls: None,
             health: None,
+            peer_tls: None,
         }
     }
 }
@@ -78,11 +84,14 @@ pub async fn serve_executor(
         max_message_size,
         tls,
         health: health_listener,
+        peer_tls,
     } = listening;
     let local_addr = listener
         .local_addr()
         .map_err(|error| Error::Protocol(format!("the executor's listener has no address: {error}")))?;
-    let service = ExecutorService::new(Arc::clone(&executor), signer).into_server(max_message_size);
+    let service = ExecutorService::new(Arc::clone(&executor), signer)
+        .with_peers(peer_tls, max_message_size)
+        .into_server(max_message_size);
     // Open, registered and listening: ready.
     let (health, health_service) = Health::serving().await;
     let (stop, stopped) = oneshot::channel::<()>();

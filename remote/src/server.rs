@@ -7,7 +7,8 @@
 //!   FlightInfo endpoint sends it.
 //! - `DoAction("openduck.v1")` carries a signed [`ExecutorRequest`]: describe,
 //!   update, cancel, sessions and transactions, catalog listings, table
-//!   statistics.
+//!   statistics, and transfers: fetching a fragment from another executor
+//!   (with the ticket a coordinator signed for it) into a table here.
 //! - `DoPut` whose descriptor command is a signed ingest request appends the
 //!   streamed rows to a table.
 //!
@@ -24,7 +25,7 @@ use arrow_flight::{
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, Peekable};
 use futures::{StreamExt, TryStreamExt};
-use openduck_api::ExecutorApi;
+use openduck_api::{ExecutorApi, Source};
 use openduck_proto::executor_request::Request as Req;
 use openduck_proto::{self as pb, ExecutorRequest, Message};
 use tonic::{Request, Response, Status, Streaming};
@@ -38,6 +39,8 @@ use crate::error::{Error, Result};
 use crate::peers::Peer;
 use crate::results::{encode_results, incoming_batches, Receiver};
 use crate::signing::{TicketKind, TicketSigner};
+use crate::tls::ClientTls;
+use crate::transfer::PeerClients;
 
 /// The action type of every coordinator request.
 pub const ACTION: &str = "openduck.v1";
@@ -47,12 +50,26 @@ pub const ACTION: &str = "openduck.v1";
 pub struct ExecutorService {
     executor: Arc<dyn ExecutorApi>,
     signer: TicketSigner,
+    peers: Option<PeerClients>,
 }
 
 impl ExecutorService {
     /// A service for `executor` that accepts what `signer`'s secret signed.
+    /// It fetches from no other executor until [`ExecutorService::with_peers`].
     pub fn new(executor: Arc<dyn ExecutorApi>, signer: TicketSigner) -> Self {
-        ExecutorService { executor, signer }
+        ExecutorService {
+            executor,
+            signer,
+            peers: None,
+        }
+    }
+
+    /// Fetches fragments from the other executors of the cluster when a
+    /// coordinator asks: over TLS checked against `tls`'s CA (presenting its
+    /// certificate), or in plain gRPC; messages up to `max_message_size`.
+    pub fn with_peers(mut self, tls: Option<ClientTls>, max_message_size: usize) -> Self {
+        self.peers = Some(PeerClients::new(self.signer.clone(), max_message_size, tls));
+        self
     }
 
     /// The tonic service, with message limits fit for bulk data.
@@ -209,6 +226,26 @@ impl ExecutorService {
             Req::TableStatistics(name) => {
                 statistics_to_pb(executor.table_statistics(&table_name_from_pb(name)).await?).encode_to_vec()
             }
+            Req::IngestFrom(request) => {
+                let target = request
+                    .target
+                    .ok_or_else(|| Error::Protocol("a transfer must name its target".into()))?;
+                let source = Source {
+                    executor: request.source_executor,
+                    endpoint: request.source_endpoint,
+                    ticket: request.ticket,
+                };
+                let peers = self
+                    .peers
+                    .as_ref()
+                    .ok_or_else(|| Error::Unsupported("this executor does not fetch from other executors".into()))?;
+                let transferred = peers.ingest(executor.as_ref(), ingest_from_pb(target), source).await?;
+                pb::Transferred {
+                    rows: transferred.rows,
+                    bytes: transferred.bytes,
+                }
+                .encode_to_vec()
+            }
             Req::Ingest(_) => return Err(Error::Protocol("an ingest is a DoPut, not an action".into())),
         })
     }
@@ -220,6 +257,7 @@ fn session_named(request: &Req) -> Option<&str> {
     match request {
         Req::Describe(ticket) | Req::Update(ticket) => Some(ticket.session_id.as_str()),
         Req::Begin(id) | Req::BeginReadOnly(id) | Req::Commit(id) | Req::Rollback(id) => Some(id.as_str()),
+        Req::IngestFrom(request) => request.target.as_ref().map(|target| target.session_id.as_str()),
         _ => None,
     }
 }
@@ -282,9 +320,9 @@ impl FlightService for ExecutorService {
             return Err(Status::unimplemented(format!("unknown action {:?}", action.r#type)));
         }
         let request: ExecutorRequest = self.signer.verify_request(&action.body).map_err(Error::from)?;
-        let request = request
-            .request
-            .ok_or_else(|| Error::Protocol("an empty request".into()))?;
+        let request = request.request.ok_or_else(|| {
+            Error::Unsupported("an empty or unknown request: is this executor older than its coordinator?".into())
+        })?;
         if let (Some(peer), Some(session)) = (&peer, session_named(&request)) {
             peer.named(session);
         }
@@ -368,6 +406,7 @@ pub(crate) fn request_name(request: &Req) -> &'static str {
         Req::ListTables(_) => "list_tables",
         Req::ListKeys(_) => "list_keys",
         Req::Ingest(_) => "ingest",
+        Req::IngestFrom(_) => "ingest_from",
         Req::AttachSnapshot(_) => "attach_snapshot",
         Req::TableStatistics(_) => "table_statistics",
     }

@@ -96,3 +96,56 @@ def test_half_a_tls_configuration_is_refused_at_start(tmp_path, pki, role, flags
     )
     assert done.returncode != 0
     assert message in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("executors_have_the_ca", [True, False])
+def test_a_shipped_join_side_crosses_between_executors_over_tls(tmp_path, pki, executors_have_the_ca):
+    """With the cluster's CA, an executor fetches a join's small side from
+    another over mutual TLS; without it, it cannot check its peer, and the
+    coordinator moves the rows itself. The rows are the same either way."""
+    certs = pki["cluster"]
+    executor_args = tls_args(certs) if executors_have_the_ca else tls_args(certs)[:4]
+    coordinator_args = tls_args(certs, "client") if executors_have_the_ca else ["--cluster-tls-ca", str(certs / "ca.pem")]
+    etcd = Etcd(tmp_path / "etcd").start()
+    processes = []
+    try:
+        for index, database in enumerate(["facts", "dims"]):
+            processes.append(Executor(tmp_path / f"exec-{index}", etcd, f"exec-{index}", [database],
+                                      extra_args=executor_args).start())
+        coordinator = Coordinator(tmp_path / "coordinator", etcd,
+                                  extra_args=[*coordinator_args, "--join-shipping-threshold", "0"]).start()
+        processes.append(coordinator)
+        sql = ("SELECT d.label, count(*) AS n, sum(f.v) AS total FROM facts.main.f JOIN dims.main.d ON f.k = d.k "
+               "GROUP BY d.label ORDER BY d.label")
+        with coordinator.connect() as conn, conn.cursor() as cur:
+            wait_until(lambda: conn.adbc_get_objects(depth="catalogs").read_all().num_rows >= 2, what="both executors")
+            cur.execute("CREATE TABLE facts.main.f AS SELECT range % 100 AS k, range AS v FROM range(20000)")
+            cur.execute("CREATE TABLE dims.main.d AS SELECT range AS k, 'label ' || (range % 3) AS label FROM range(10)")
+            wait_until(lambda: "Shipped [REMOTE exec-1]" in explain(cur, sql), what="a plan that ships d")
+            logged = coordinator.log_path.stat().st_size
+            cur.execute(sql)
+            assert cur.fetchall() == [
+                (f"label {r}", sum(200 for k in range(10) if k % 3 == r),
+                 sum(v for v in range(20000) if v % 100 < 10 and (v % 100) % 3 == r))
+                for r in range(3)
+            ]
+
+        def since():
+            return coordinator.log_path.read_bytes()[logged:].decode(errors="replace")
+
+        if executors_have_the_ca:
+            wait_until(lambda: "transfer finished" in since(), what="a transfer between executors")
+            assert "shipped_to" not in "".join(l for l in since().splitlines() if "bridge finished" in l)
+        else:
+            wait_until(lambda: any("bridge finished" in l and "shipped_to=exec-0" in l for l in since().splitlines()),
+                       what="the rows shipped through the coordinator")
+            assert "transfer finished" not in since()
+    finally:
+        for process in reversed(processes):
+            process.stop()
+        etcd.stop()
+
+
+def explain(cur, sql):
+    cur.execute(f"EXPLAIN {sql}")
+    return "\n".join(row[0] for row in cur.fetchall())

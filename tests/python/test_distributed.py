@@ -15,7 +15,7 @@ import pyarrow.flight as flight
 import pyarrow.parquet as pq
 import pytest
 import query_compare
-from cluster_harness import Coordinator, Executor, placed_cluster
+from cluster_harness import Coordinator, Executor, placed_cluster, wait_until
 from openduck_harness import Server
 from query_compare import assert_same_rows, rows_of
 from test_jdbc_metadata import command
@@ -117,8 +117,18 @@ def test_a_join_runs_where_its_large_side_is_and_its_small_side_goes_there(clust
     # Everything else, up to the sort and limit, runs on the large side's executor.
     assert "[LOCAL]" not in shipped.split("physical plan")[0], shipped
     assert "Shipped" not in explain_text(cluster["coordinator"], sql)
+    logged = shipping.log_path.stat().st_size
     with shipping.connect() as conn, cluster["coordinator"].connect() as pulled:
         assert rows_of(conn, sql) == rows_of(pulled, sql)
+    # exec-0 fetched the customers from exec-1 itself: they did not pass
+    # through the coordinator.
+    def since():
+        return shipping.log_path.read_bytes()[logged:].decode(errors="replace")
+
+    wait_until(lambda: "transfer finished" in since(), what="the transfer's log line")
+    transfer = next(line for line in since().splitlines() if "transfer finished" in line)
+    assert "executor=exec-1 shipped_to=exec-0" in transfer, transfer
+    assert "shipped_to" not in "".join(line for line in since().splitlines() if "bridge finished" in line)
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,7 @@ use tracing::debug;
 
 use super::catalog::RemoteTable;
 use super::fragment::Fragment;
-use super::ship::{ship_small_side, shipped_of};
+use super::ship::{ship_small_side, shipped_of, Shipped};
 use super::sql::fragment_sql;
 use crate::site::Site;
 
@@ -167,10 +167,7 @@ fn wrap(plan: LogicalPlan, site: Site, shipping: Option<u64>) -> DfResult<Logica
             plan.apply(|node| {
                 if let Some(side) = shipped_of(node) {
                     // The same rows shipped twice fill one table.
-                    if !shipped
-                        .iter()
-                        .any(|known: &super::ship::Shipped| known.table == side.table)
-                    {
+                    if !shipped.iter().any(|known: &Shipped| known.table == side.table) {
                         shipped.push(side.clone());
                     }
                 }

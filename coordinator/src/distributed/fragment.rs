@@ -30,7 +30,7 @@ use datafusion::physical_plan::{
 };
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 use futures::{stream, TryStreamExt};
-use openduck_api::{ErrorKind, Statement};
+use openduck_api::{result_bytes, ErrorKind, Statement, Transferred};
 use tracing::{info, Instrument};
 
 use super::ship::{run, Shipped};
@@ -96,12 +96,7 @@ impl UserDefinedLogicalNodeCore for Fragment {
     }
 
     fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "Bridge [REMOTE {}]: {}", self.site.id(), self.sql)?;
-        for shipped in &self.shipped {
-            write!(f, " with ")?;
-            UserDefinedLogicalNodeCore::fmt_for_explain(shipped, f)?;
-        }
-        Ok(())
+        fmt_bridge(f, &self.site, &self.sql, &self.shipped)
     }
 
     fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, _inputs: Vec<LogicalPlan>) -> DfResult<Self> {
@@ -203,13 +198,18 @@ impl FragmentExec {
 
 impl DisplayAs for FragmentExec {
     fn fmt_as(&self, _format: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "Bridge [REMOTE {}]: {}", self.site.id(), self.sql)?;
-        for shipped in &self.shipped {
-            write!(f, " with ")?;
-            UserDefinedLogicalNodeCore::fmt_for_explain(shipped, f)?;
-        }
-        Ok(())
+        fmt_bridge(f, &self.site, &self.sql, &self.shipped)
     }
+}
+
+/// A Bridge as plans show it, logical or physical.
+fn fmt_bridge(f: &mut fmt::Formatter, site: &Site, sql: &str, shipped: &[Shipped]) -> fmt::Result {
+    write!(f, "Bridge [REMOTE {}]: {}", site.id(), sql)?;
+    for shipped in shipped {
+        write!(f, " with ")?;
+        UserDefinedLogicalNodeCore::fmt_for_explain(shipped, f)?;
+    }
+    Ok(())
 }
 
 impl ExecutionPlan for FragmentExec {
@@ -285,16 +285,6 @@ fn unrunnable(error: Error, sql: &str) -> Error {
     }
 }
 
-/// The bytes of a batch's data (what its Arrow IPC body holds), not of the
-/// buffers it may share with other batches.
-fn batch_bytes(batch: &RecordBatch) -> usize {
-    batch
-        .columns()
-        .iter()
-        .map(|column| column.to_data().get_slice_memory_size().unwrap_or(0))
-        .sum()
-}
-
 /// What one Bridge received, logged when it is done (finished, failed or
 /// dropped), so that operators see what crossed the network.
 pub(super) struct Moved {
@@ -316,9 +306,17 @@ impl Moved {
         }
     }
 
+    /// Logs what crossed from executor `from` straight to executor `to` (a
+    /// join's small side, fetched by the executor of its large side).
+    pub(super) fn transferred(from: &str, to: &str, transferred: Transferred) {
+        info!(
+            executor = %from, shipped_to = %to, rows = transferred.rows, bytes = transferred.bytes, "transfer finished"
+        );
+    }
+
     pub(super) fn add(&mut self, batch: &RecordBatch) {
         self.rows += batch.num_rows();
-        self.bytes += batch_bytes(batch);
+        self.bytes += result_bytes(batch);
     }
 }
 
@@ -336,7 +334,7 @@ impl Drop for Moved {
 /// A batch as DataFusion planned it: the planned names and types, by position.
 fn conform(batch: &RecordBatch, target: &SchemaRef, rows: &Count, bytes: &Count) -> DfResult<RecordBatch> {
     rows.add(batch.num_rows());
-    bytes.add(batch_bytes(batch));
+    bytes.add(result_bytes(batch));
     if target.fields().is_empty() {
         // A scan that only counts rows: its placeholder column goes.
         return Ok(RecordBatch::try_new_with_options(

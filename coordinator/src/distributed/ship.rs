@@ -6,8 +6,11 @@
 //! filter's selectivity), it is shipped instead: its rows stream into a
 //! temporary table of the other executor, in a session the query holds there
 //! while it runs, and the join (with whatever above it can run there too)
-//! becomes part of that executor's fragment. The small side crosses twice
-//! (into the coordinator and out again); the large side not at all.
+//! becomes part of that executor's fragment. The receiving executor fetches
+//! the small side from its executor itself, with a ticket signed here; the
+//! rows pass through the coordinator only where it cannot (an executor
+//! without the cluster's CA, or one older than this coordinator). The large
+//! side does not move at all.
 //!
 //! The estimates only choose where the join runs, never what it returns:
 //! DuckDB runs a shipped join with the meaning the cut already requires of
@@ -29,7 +32,7 @@ use datafusion::logical_expr::{
 };
 use futures::future::BoxFuture;
 use futures::{FutureExt, TryStreamExt};
-use openduck_api::{quote_identifier, IngestMode, IngestTarget, Statement};
+use openduck_api::{quote_identifier, ErrorKind, IngestMode, IngestTarget, Statement};
 use parking_lot::Mutex;
 use tracing::debug;
 
@@ -194,9 +197,8 @@ pub(super) fn ship_small_side(
 }
 
 /// Runs `statement` on `site` and streams its rows, after filling the
-/// temporary tables of the sides `shipped` to it: each runs on its own
-/// executor (after the sides shipped to that one) and streams through here
-/// into a session held on `site` until the rows are read.
+/// temporary tables of the sides `shipped` to it, in a session held on
+/// `site` until the rows are read.
 pub(super) fn run(
     site: Site,
     mut statement: Statement,
@@ -208,11 +210,20 @@ pub(super) fn run(
         }
         let session = site.open_session().await?;
         statement.session_id = Some(session.id().to_string());
-        let mut filled = std::collections::HashSet::new();
+        fill(&site, &statement, shipped).await?;
+        Ok(site.query(statement).await?.holding(session))
+    }
+    .boxed()
+}
+
+/// Fills the temporary tables of the sides `shipped` to `site`, in the
+/// session `statement` runs in: each side runs on its own executor (after
+/// the sides shipped to that one) and streams straight to `site`, or
+/// through here where `site` cannot fetch from it. Each fills a table of
+/// its own (the cut ships the same rows once per fragment).
+fn fill<'a>(site: &'a Site, statement: &'a Statement, shipped: Vec<Shipped>) -> BoxFuture<'a, Result<()>> {
+    async move {
         for side in shipped {
-            if !filled.insert(side.table.clone()) {
-                continue; // the same rows, shipped for another join already
-            }
             let Fragment {
                 site: from,
                 database,
@@ -222,18 +233,6 @@ pub(super) fn run(
             } = side.source;
             let mut source = Statement::new(database, sql);
             source.grants.clone_from(&statement.grants);
-            let rows = run(from.clone(), source, before).await?;
-            let schema = rows.schema();
-            let mut moved = Moved::new(from.id(), Some(site.id()));
-            // The source's own error (an executor gone, a cancelled query)
-            // rather than the ingest's retelling of it.
-            let failure = Arc::new(Mutex::new(None));
-            let kept = Arc::clone(&failure);
-            let rows = rows.inspect_ok(move |batch| moved.add(batch)).map_err(move |error| {
-                let message = error.to_string();
-                *kept.lock() = Some(error);
-                message
-            });
             let target = IngestTarget {
                 database: statement.database.clone(),
                 schema: None,
@@ -244,13 +243,63 @@ pub(super) fn run(
                 in_transaction: false,
                 from_query: true,
             };
-            if let Err(error) = site.ingest(target, schema, rows).await {
-                return Err(failure.lock().take().unwrap_or(error));
+            // The source's own session, for the sides shipped to it in turn.
+            let _held = if before.is_empty() {
+                None
+            } else {
+                let held = from.open_session().await?;
+                source.session_id = Some(held.id().to_string());
+                fill(&from, &source, before).await?;
+                Some(held)
+            };
+            if !transfer(&from, &source, site, target.clone()).await? {
+                pass_through(&from, source, site, target).await?;
             }
         }
-        Ok(site.query(statement).await?.holding(session))
+        Ok(())
     }
     .boxed()
+}
+
+/// Has `site` fetch the rows of `source` from `from` itself, with a ticket
+/// signed for it; `false` where one of them is in this process or `site`
+/// cannot reach `from` (nothing moved then).
+async fn transfer(from: &Site, source: &Statement, site: &Site, target: IngestTarget) -> Result<bool> {
+    let Some(ticketed) = from.executor().source(source) else {
+        return Ok(false);
+    };
+    match site.executor().ingest_from(target, ticketed?).await {
+        Ok(transferred) => {
+            Moved::transferred(from.id(), site.id(), transferred);
+            Ok(true)
+        }
+        Err(error) if error.kind() == ErrorKind::Unimplemented => {
+            debug!(from = %from.id(), to = %site.id(), %error, "shipping through the coordinator");
+            Ok(false)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Streams the rows of `source` from `from` through this process into
+/// `target` on `site`.
+async fn pass_through(from: &Site, source: Statement, site: &Site, target: IngestTarget) -> Result<()> {
+    let rows = run(from.clone(), source, Vec::new()).await?;
+    let schema = rows.schema();
+    let mut moved = Moved::new(from.id(), Some(site.id()));
+    // The source's own error (an executor gone, a cancelled query) rather
+    // than the ingest's retelling of it.
+    let failure = Arc::new(Mutex::new(None));
+    let kept = Arc::clone(&failure);
+    let rows = rows.inspect_ok(move |batch| moved.add(batch)).map_err(move |error| {
+        let message = error.to_string();
+        *kept.lock() = Some(error);
+        message
+    });
+    match site.ingest(target, schema, rows).await {
+        Ok(_) => Ok(()),
+        Err(error) => Err(failure.lock().take().unwrap_or(error)),
+    }
 }
 
 /// Whether a column of this type, stored in a temporary table from its

@@ -1,0 +1,39 @@
+//! A join's small side shipped to its large side's executor, run. The
+//! executors here are in this process and have no endpoint to fetch from
+//! each other: the shipped rows pass through the coordinator, the way they
+//! do wherever an executor cannot fetch directly. (Executors on the wire
+//! fetch directly: `remote/tests/transfer.rs`, and the Python cluster tests.)
+
+mod common;
+
+use arrow::array::RecordBatch;
+use arrow::util::pretty::pretty_format_batches;
+use common::cluster;
+
+/// Orders of one segment's customers before a date, with their lineitems.
+const SEGMENT_REVENUE: &str = "SELECT o_orderdate, count(*) AS n, sum(l_extendedprice) AS revenue
+     FROM crm.main.customer, sales.main.orders, sales.main.lineitem
+     WHERE c_mktsegment = 'BUILDING' AND c_custkey = o_custkey AND l_orderkey = o_orderkey
+       AND o_orderdate < CAST('1995-03-15' AS date)
+     GROUP BY o_orderdate
+     ORDER BY o_orderdate";
+
+fn table(batches: &[RecordBatch]) -> String {
+    pretty_format_batches(batches).unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_side_shipped_through_the_coordinator_gives_the_rows_of_a_pull() {
+    let shipping = cluster().await;
+    shipping.fill_q3_tables().await;
+    let pulling = shipping.shipping(None);
+    let plan = shipping.explain(SEGMENT_REVENUE).await;
+    assert!(plan.contains("Shipped [REMOTE exec-1]"), "{plan}");
+    assert!(!pulling.explain(SEGMENT_REVENUE).await.contains("Shipped"));
+
+    let shipped = shipping.query(SEGMENT_REVENUE).await.unwrap();
+    let pulled = pulling.query(SEGMENT_REVENUE).await.unwrap();
+    let rows: usize = shipped.iter().map(RecordBatch::num_rows).sum();
+    assert!(rows > 5, "{}", table(&shipped));
+    assert_eq!(table(&shipped), table(&pulled));
+}
