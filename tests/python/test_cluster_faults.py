@@ -81,6 +81,27 @@ def test_an_executor_killed_mid_query_fails_the_query_and_is_dropped_until_it_re
         assert wait_until(lambda: count(conn, "SELECT count(*) FROM alpha.main.big"), what="alpha back") == BIG_ROWS
 
 
+def test_a_join_whose_small_side_is_on_a_dead_executor_fails_fast_and_names_it(cluster):
+    coordinator, alpha, beta = cluster["coordinator"], cluster["alpha"], cluster["beta"]
+    sql = "SELECT count(*) FROM alpha.main.big AS b JOIN beta.main.one AS o ON b.x = o.y"
+    with coordinator.connect() as conn, conn.cursor() as cur:
+        # beta's one row goes to alpha, which fetches it from beta itself.
+        cur.execute(f"EXPLAIN {sql}")
+        plan = "\n".join(row[0] for row in cur.fetchall())
+        assert "Shipped [REMOTE exec-beta]" in plan, plan
+        assert count(conn, sql) == 1
+
+        beta.kill()
+        started = time.monotonic()
+        with pytest.raises(adbc_driver_manager.Error) as failure:
+            count(conn, sql)
+        assert time.monotonic() - started < 10
+        message = str(failure.value)
+        assert "Unavailable" in message and "exec-beta" in message, message
+        # alpha, which was fetching, goes on serving.
+        assert count(conn, "SELECT count(*) FROM alpha.main.big") == BIG_ROWS
+
+
 def test_executors_keep_serving_while_etcd_is_down_and_register_again(cluster):
     etcd, coordinator = cluster["etcd"], cluster["coordinator"]
     etcd.stop()
