@@ -8,9 +8,9 @@
 //! while it runs, and the join (with whatever above it can run there too)
 //! becomes part of that executor's fragment. The receiving executor fetches
 //! the small side from its executor itself, with a ticket signed here; the
-//! rows pass through the coordinator only where it cannot (an executor
-//! without the cluster's CA, or one older than this coordinator). The large
-//! side does not move at all.
+//! rows pass through the coordinator only where it cannot (an executor in
+//! this process, or one without the cluster's CA to check its peer). The
+//! large side does not move at all.
 //!
 //! The estimates only choose where the join runs, never what it returns:
 //! DuckDB runs a shipped join with the meaning the cut already requires of
