@@ -273,11 +273,22 @@ async fn transfer(from: &Site, source: &Statement, site: &Site, target: IngestTa
             Moved::transferred(from.id(), site.id(), transferred);
             Ok(true)
         }
-        Err(error) if error.kind() == ErrorKind::Unimplemented => {
+        Err(error) if does_not_fetch(&error) => {
             debug!(from = %from.id(), to = %site.id(), %error, "shipping through the coordinator");
             Ok(false)
         }
         Err(error) => Err(error.into()),
+    }
+}
+
+/// Whether an executor answered that it does not fetch from its peers, and
+/// did nothing: `Unimplemented`, or, from an executor older than the
+/// request, the protocol error it gives every request it does not know.
+fn does_not_fetch(error: &openduck_api::Error) -> bool {
+    match error.kind() {
+        ErrorKind::Unimplemented => true,
+        ErrorKind::Internal => error.to_string().ends_with("protocol error: an empty request"),
+        _ => false,
     }
 }
 
@@ -487,6 +498,22 @@ mod tests {
         );
         let either = col("k").eq(lit("x")).or(col("k").eq(lit("y")));
         assert!(close(selectivity(&either), 0.2));
+    }
+
+    #[test]
+    fn executors_that_do_not_fetch_are_told_apart_from_failures() {
+        let error = |kind, message: &str| openduck_api::Error::new(kind, message.to_string());
+        assert!(does_not_fetch(&error(ErrorKind::Unimplemented, "no CA")));
+        let older = r#"executor "exec-0": protocol error: an empty request"#;
+        assert!(does_not_fetch(&error(ErrorKind::Internal, older)));
+        assert!(!does_not_fetch(&error(
+            ErrorKind::Internal,
+            "protocol error: a bad answer"
+        )));
+        assert!(!does_not_fetch(&error(
+            ErrorKind::Unavailable,
+            "executor \"exec-1\": gone"
+        )));
     }
 
     #[test]
