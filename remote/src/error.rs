@@ -38,9 +38,9 @@ pub enum Error {
     /// TLS could not be set up with the certificates given.
     #[error("TLS: {0}")]
     Tls(String),
-    /// A request this executor does not answer (an executor older than its
-    /// coordinator, or a transfer it cannot make): the caller may do
-    /// without it.
+    /// A request this executor does not answer (one it does not know, from a
+    /// newer coordinator, or a transfer it cannot make): nothing was done,
+    /// and the caller may do without it.
     #[error("{0}")]
     Unsupported(String),
     /// A request or answer that does not follow the protocol.

@@ -295,7 +295,7 @@ fn does_not_fetch(error: &openduck_api::Error) -> bool {
 /// Streams the rows of `source` from `from` through this process into
 /// `target` on `site`.
 async fn pass_through(from: &Site, source: Statement, site: &Site, target: IngestTarget) -> Result<()> {
-    let rows = run(from.clone(), source, Vec::new()).await?;
+    let rows = from.query(source).await?;
     let schema = rows.schema();
     let mut moved = Moved::new(from.id(), Some(site.id()));
     // The source's own error (an executor gone, a cancelled query) rather
