@@ -10,6 +10,7 @@
 #include "modify.hpp"
 #include "placement.hpp"
 #include "scan.hpp"
+#include "subqueries.hpp"
 
 #include "duckdb/main/attached_database.hpp"
 #include "duckdb/main/database_manager.hpp"
@@ -323,6 +324,7 @@ void Load(ExtensionLoader &loader) {
 	RegisterKeptCopies(config);
 	loader.RegisterFunction(QueryFunction());
 	loader.RegisterFunction(RefreshFunction());
+	loader.RegisterFunction(PlacedSubqueryFunction());
 
 	SecretType secret_type;
 	secret_type.name = "openduck";

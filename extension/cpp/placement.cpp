@@ -6,6 +6,7 @@
 #include "pushdown.hpp"
 #include "scan.hpp"
 #include "shipping.hpp"
+#include "subqueries.hpp"
 
 #include <cmath>
 
@@ -386,38 +387,24 @@ void RegisterPlacement(DBConfig &config) {
 	                          LogicalType::DOUBLE, Value(LogicalType::DOUBLE), ValidatePositive);
 }
 
-void PlaceQuery(PlannerExtensionInput &input, BoundStatement &statement) {
+namespace {
+
+//! Places the query of `statement`'s plan (at `target`) on the service whole, when it can
+//! run there and should: the rules of the file's overview. Returns whether it did.
+bool PlaceWhole(PlannerExtensionInput &input, BoundStatement &statement, unique_ptr<LogicalOperator> *target,
+                bool explained, Source source, Placement placement, QueryReads &reads) {
 	auto &context = input.context;
-	if (!statement.plan) {
-		return;
-	}
-	auto placement = CurrentPlacement(context);
-	// Without a query running (a prepare through the C API), its text is not known here.
-	if (placement == Placement::LOCAL || context.transaction.GetActiveQuery() == MAXIMUM_QUERY_ID) {
-		return;
-	}
-	auto *target = &statement.plan;
-	auto explained = statement.plan->type == LogicalOperatorType::LOGICAL_EXPLAIN;
-	if (explained) {
-		target = &statement.plan->children[0];
-	}
-	auto source = SourceOf(target);
-	auto reads = QueryReads::Of(context, **target);
 	auto catalog = reads.attachment;
 	if (!catalog || reads.other || reads.remote_row_ids) {
-		return;
-	}
-	auto parameters = input.binder.GetParameters();
-	if ((parameters && !parameters->GetParameters().empty()) || !SessionSharesMeaning(context)) {
-		return;
+		return false;
 	}
 	if (reads.local.empty() && placement == Placement::AUTO && !Reduces(**target)) {
-		return;
+		return false;
 	}
 	// Copies are made in a transaction of their own, which would not see what this
 	// session's transaction on the service wrote.
 	if (!reads.local.empty() && (!reads.refusal.empty() || catalog->ClientFor(context, false) != catalog->GetClient())) {
-		return;
+		return false;
 	}
 	vector<Upload> uploads;
 	for (auto &local : reads.local) {
@@ -430,7 +417,7 @@ void PlaceQuery(PlannerExtensionInput &input, BoundStatement &statement) {
 		(*target)->ResolveOperatorTypes();
 		sql = ShippedText(context, *catalog, explained, source, (*target)->types, uploads, star);
 		if (ReadsRetypedColumns(reads)) {
-			return;
+			return false;
 		}
 		if (star) {
 			// Copy every column: a `*` may expand to all of one.
@@ -440,7 +427,7 @@ void PlaceQuery(PlannerExtensionInput &input, BoundStatement &statement) {
 		}
 	} catch (std::exception &) {
 		// It cannot run on the service exactly as here: it runs here, as DuckDB planned it.
-		return;
+		return false;
 	}
 	if (!uploads.empty()) {
 		// It can run there: whether it should, when this session's tables must go up.
@@ -452,10 +439,10 @@ void PlaceQuery(PlannerExtensionInput &input, BoundStatement &statement) {
 			reads.local[i].kept = uploads[i].kept;
 		}
 		if (placement == Placement::AUTO && !CopyingUpIsFaster(context, *catalog, reads, **target)) {
-			return;
+			return false;
 		}
 		if (!catalog->MayCopyUp()) {
-			return;
+			return false;
 		}
 	}
 
@@ -470,6 +457,99 @@ void PlaceQuery(PlannerExtensionInput &input, BoundStatement &statement) {
 	auto ordered = Holds(planned, {LogicalOperatorType::LOGICAL_ORDER_BY, LogicalOperatorType::LOGICAL_TOP_N});
 	*target = ShippedQuery(input.binder, *catalog, std::move(sql), std::move(types), std::move(names), ordered,
 	                       std::move(uploads));
+	return true;
+}
+
+//! Where a subquery of a query that runs here runs (see PlaceSubqueries): on the service
+//! when it reads nothing but one attachment's tables and can run there exactly as here,
+//! and, under 'auto', reduces what crosses (as a whole query must).
+optional_ptr<OpenduckCatalog> SubqueryPlaceOf(ClientContext &context, Placement placement, LogicalOperator &plan) {
+	auto reads = QueryReads::Of(context, plan);
+	auto catalog = reads.attachment;
+	if (!catalog || reads.other || reads.remote_row_ids || !reads.local.empty()) {
+		return nullptr;
+	}
+	if (placement == Placement::AUTO && !Reduces(plan)) {
+		return nullptr;
+	}
+	try {
+		CheckPlan("subquery", *catalog, plan);
+	} catch (std::exception &) {
+		return nullptr;
+	}
+	if (ReadsRetypedColumns(reads)) {
+		return nullptr;
+	}
+	return catalog;
+}
+
+//! Places the subqueries of a SELECT (or of the SELECT an EXPLAIN explains) that runs
+//! here: its plan (at `target`) bound again with them replaced by scans of their results.
+void PlaceParts(PlannerExtensionInput &input, unique_ptr<LogicalOperator> *target, bool explained,
+                Placement placement) {
+	auto &context = input.context;
+	unique_ptr<LogicalOperator> plan;
+	try {
+		Parser parser(context.GetParserOptions());
+		parser.ParseQuery(context.GetCurrentQuery());
+		if (parser.statements.size() != 1) {
+			return;
+		}
+		auto statement = std::move(parser.statements[0]);
+		if (explained != (statement->type == StatementType::EXPLAIN_STATEMENT)) {
+			return;
+		}
+		if (explained) {
+			statement = std::move(statement->Cast<ExplainStatement>().stmt);
+		}
+		if (statement->type != StatementType::SELECT_STATEMENT) {
+			return;
+		}
+		plan = PlaceSubqueries(context, input.binder, statement->Cast<SelectStatement>(),
+		                       [&](LogicalOperator &subquery) { return SubqueryPlaceOf(context, placement, subquery); });
+	} catch (std::exception &) {
+		return; // as DuckDB planned it: always exact
+	}
+	if (!plan) {
+		return;
+	}
+	(*target)->ResolveOperatorTypes();
+	plan->ResolveOperatorTypes();
+	if (plan->types != (*target)->types) {
+		return;
+	}
+	*target = std::move(plan);
+}
+
+} // namespace
+
+void PlaceQuery(PlannerExtensionInput &input, BoundStatement &statement) {
+	auto &context = input.context;
+	if (!statement.plan) {
+		return;
+	}
+	auto placement = CurrentPlacement(context);
+	// Without a query running (a prepare through the C API), its text is not known here.
+	if (placement == Placement::LOCAL || context.transaction.GetActiveQuery() == MAXIMUM_QUERY_ID) {
+		return;
+	}
+	auto parameters = input.binder.GetParameters();
+	if ((parameters && !parameters->GetParameters().empty()) || !SessionSharesMeaning(context)) {
+		return;
+	}
+	auto *target = &statement.plan;
+	auto explained = statement.plan->type == LogicalOperatorType::LOGICAL_EXPLAIN;
+	if (explained) {
+		target = &statement.plan->children[0];
+	}
+	auto source = SourceOf(target);
+	auto reads = QueryReads::Of(context, **target);
+	if (PlaceWhole(input, statement, target, explained, source, placement, reads)) {
+		return;
+	}
+	if (reads.attachment && source == Source::SELECT) {
+		PlaceParts(input, target, explained, placement);
+	}
 }
 
 } // namespace openduck

@@ -59,6 +59,8 @@ struct ScanData : public ArrowScanFunctionData {
 	optional_ptr<OpenduckCatalog> shipped_from;
 	vector<LogicalType> expected;
 	bool ordered = false;
+	//! A shipped query that is a subquery of one that runs here.
+	bool subquery = false;
 	//! A shipped query: tables of this session it reads, copied up before it runs.
 	vector<Upload> uploads;
 	//! A shipped change with RETURNING: it runs in the transaction that writes through
@@ -406,7 +408,8 @@ InsertionOrderPreservingMap<std::string> Describe(TableFunctionToStringInput &in
 	auto &data = input.bind_data->Cast<ScanData>();
 	result["Service"] = data.client->Endpoint();
 	if (data.shipped_from) {
-		result["Placement"] = "remote: the whole query runs on the service";
+		result["Placement"] = data.subquery ? "remote: this subquery runs on the service"
+		                                    : "remote: the whole query runs on the service";
 		std::string copied;
 		for (auto &upload : data.uploads) {
 			auto &table = upload.table.get();
@@ -626,23 +629,32 @@ TableFunction TableScanFunction() {
 	return function;
 }
 
-//! The table function of a shipped query: never called by name (placement makes it).
-TableFunction ShippedQueryFunction() {
-	auto function = RemoteRows("openduck_remote_query", {}, nullptr);
+TableFunction ShippedRows(const std::string &name, vector<LogicalType> arguments, table_function_bind_t bind) {
+	auto function = RemoteRows(name, std::move(arguments), bind);
 	function.serialize = Signature;
 	function.deserialize = NoDeserialize;
 	return function;
 }
 
+//! The table function of a shipped query: never called by name (placement makes it).
+TableFunction ShippedQueryFunction() {
+	return ShippedRows("openduck_remote_query", {}, nullptr);
+}
+
 namespace {
+
+//! Makes `data` the bind data of a shipped query of `catalog` typed `types`.
+void Shipped(ScanData &data, OpenduckCatalog &catalog, const vector<LogicalType> &types) {
+	data.client = catalog.GetClient();
+	data.shipped_from = &catalog;
+	data.expected = types;
+	data.all_types = types;
+	data.projection_pushdown_enabled = false;
+}
 
 unique_ptr<LogicalGet> ShippedScan(idx_t table_index, unique_ptr<ScanData> data, OpenduckCatalog &catalog,
                                    vector<LogicalType> types, vector<std::string> names) {
-	data->client = catalog.GetClient();
-	data->shipped_from = &catalog;
-	data->expected = types;
-	data->all_types = types;
-	data->projection_pushdown_enabled = false;
+	Shipped(*data, catalog, types);
 	auto get = make_uniq<LogicalGet>(table_index, ShippedQueryFunction(), std::move(data), types, names);
 	for (idx_t i = 0; i < types.size(); i++) {
 		get->AddColumnId(i);
@@ -660,6 +672,16 @@ unique_ptr<LogicalOperator> ShippedQuery(Binder &binder, OpenduckCatalog &catalo
 	data->ordered = ordered;
 	data->uploads = std::move(uploads);
 	return ShippedScan(binder.GenerateTableIndex(), std::move(data), catalog, std::move(types), std::move(names));
+}
+
+unique_ptr<FunctionData> ShippedQueryData(OpenduckCatalog &catalog, std::string sql, vector<LogicalType> types,
+                                          bool ordered) {
+	auto data = make_uniq<ScanData>();
+	data->sql = std::move(sql);
+	data->ordered = ordered;
+	data->subquery = true;
+	Shipped(*data, catalog, types);
+	return std::move(data);
 }
 
 unique_ptr<LogicalOperator> ShippedChange(OpenduckCatalog &catalog, std::string sql, MakeSQL make_sql,

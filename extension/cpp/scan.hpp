@@ -55,6 +55,15 @@ duckdb::unique_ptr<duckdb::LogicalOperator> ShippedQuery(duckdb::Binder &binder,
                                                          duckdb::vector<std::string> names, bool ordered,
                                                          duckdb::vector<Upload> uploads);
 
+//! ShippedQuery's rows (without uploads) as the bind data of a table function made by
+//! ShippedRows: a query placed while a statement is bound (a subquery of it).
+duckdb::unique_ptr<duckdb::FunctionData> ShippedQueryData(OpenduckCatalog &catalog, std::string sql,
+                                                          duckdb::vector<duckdb::LogicalType> types, bool ordered);
+
+//! A table function named `name` whose `bind` returns ShippedQueryData.
+duckdb::TableFunction ShippedRows(const std::string &name, duckdb::vector<duckdb::LogicalType> arguments,
+                                  duckdb::table_function_bind_t bind);
+
 //! Makes the SQL of a statement that changes rows when it runs (a prepared statement's
 //! values are known only then).
 using MakeSQL = std::function<std::string(duckdb::ClientContext &context)>;

@@ -298,6 +298,10 @@ void Rewriter::CollectCtes(QueryNode &node) {
 	    node, [&](unique_ptr<ParsedExpression> &child) { in_expression(*child); });
 }
 
+void Rewriter::KnowCtes(QueryNode &root) {
+	CollectCtes(root);
+}
+
 bool Rewriter::IsCte(const BaseTableRef &ref) const {
 	return ref.catalog_name.empty() && ref.schema_name.empty() && ctes.count(ref.table_name);
 }

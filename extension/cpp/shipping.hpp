@@ -72,6 +72,11 @@ public:
 	//! Whether a `*` or COLUMNS(...) was met.
 	bool saw_star = false;
 
+	//! Takes the name of every CTE below `root` as one, before a part of it is rewritten
+	//! alone (a subquery): a reference to a table named like any of them is refused, as its
+	//! meaning depends on the scope it is in.
+	void KnowCtes(duckdb::QueryNode &root);
+
 private:
 	bool IsCte(const duckdb::BaseTableRef &ref) const;
 	void Reference(duckdb::TableRef &ref);

@@ -47,16 +47,42 @@ def service_rows(server, sql):
         return [tuple(row.values()) for row in cur.fetch_arrow_table().to_pylist()]
 
 
-def placed(con, sql):
-    """Where `sql` runs, from its EXPLAIN in `con`: the SQL of each query shipped to
-    the service whole, and the service's tables scanned here."""
+def over_a_fast_link(con):
+    """`con` with a fast link assumed, not the one measured: where a mixed query runs
+    must not depend on how loaded the machine running the tests is."""
+    con.execute("SET openduck_link_round_trip_ms = 0.1")
+    con.execute("SET openduck_link_megabytes_per_second = 500")
+    return con
+
+
+def arrived(server, tag):
+    """Statements the service received whose text holds `tag`, with the rows each
+    sent back (its query_history)."""
+    rows = service_rows(server, "SELECT sql, row_count FROM openduck.main.query_history "
+                                "WHERE status = 'succeeded' ORDER BY sequence")
+    return [(sql, count) for sql, count in rows if tag in sql and "query_history" not in sql]
+
+
+def placement(con, sql):
+    """Where the parts of `sql` run, from its EXPLAIN in `con`: the SQL of the query
+    shipped to the service whole ("whole"), of each subquery shipped there on its own
+    from a query that runs here ("subqueries"), and the service's tables scanned here
+    ("scanned")."""
     plan = json.loads(con.sql(f"EXPLAIN (FORMAT json) {sql}").fetchall()[0][1])
-    shipped, scanned, pending = [], [], list(plan)
+    parts, pending = {"whole": [], "subqueries": [], "scanned": []}, list(plan)
     while pending:
         node = pending.pop()
         if node["name"] == "OPENDUCK_REMOTE_QUERY":
-            shipped.append(node["extra_info"]["Remote SQL"])
+            part = "subqueries" if "subquery" in node["extra_info"]["Placement"] else "whole"
+            parts[part].append(node["extra_info"]["Remote SQL"])
         elif node["name"] == "OPENDUCK_SCAN":
-            scanned.append(node["extra_info"]["Table"])
+            parts["scanned"].append(node["extra_info"]["Table"])
         pending.extend(node.get("children", []))
-    return shipped, scanned
+    return parts
+
+
+def placed(con, sql):
+    """Where `sql` runs, from its EXPLAIN in `con`: the SQL of the query shipped to the
+    service whole, and the service's tables scanned here."""
+    parts = placement(con, sql)
+    return parts["whole"], parts["scanned"]

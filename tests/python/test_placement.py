@@ -8,7 +8,7 @@ import re
 
 import duckdb
 import pytest
-from extension_harness import attached, placed, service_rows
+from extension_harness import arrived, attached, over_a_fast_link, placed, service_rows
 from openduck_harness import Server
 from query_compare import assert_same_rows
 from test_types import CASES, create_type_tables
@@ -48,21 +48,9 @@ def reference():
 
 @pytest.fixture
 def con(server):
-    con = attached(server)
-    # A fast link, not the one measured: where a mixed query runs must not depend on
-    # how loaded the machine running the tests is.
-    con.execute("SET openduck_link_round_trip_ms = 0.1")
-    con.execute("SET openduck_link_megabytes_per_second = 500")
+    con = over_a_fast_link(attached(server))
     yield con
     con.close()
-
-
-def arrived(server, tag):
-    """Statements the service received whose text holds `tag`, with the rows each
-    sent back (its query_history)."""
-    rows = service_rows(server, "SELECT sql, row_count FROM openduck.main.query_history "
-                                "WHERE status = 'succeeded' ORDER BY sequence")
-    return [(sql, count) for sql, count in rows if tag in sql and "query_history" not in sql]
 
 
 def same(con, reference, sql):

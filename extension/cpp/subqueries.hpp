@@ -1,0 +1,43 @@
+//===----------------------------------------------------------------------===//
+// Placing parts of a query: in a query that runs here, each maximal subquery (a derived
+// table, a CTE, a subquery in an expression, a branch of a set operation) that can run on
+// the service runs there as one query, and only its rows come down.
+//
+// Done on the parsed statement, where a subquery's text is at hand: each one is bound on
+// its own (one that does not bind alone reads the query around it, as a correlated
+// subquery does, and stays here), the caller says from that plan whether it runs on a
+// service, and those that do are replaced by a scan of their result there (the table
+// function `openduck_remote_query(n)`, bound to what this file keeps for the statement
+// being planned). The statement is then bound again.
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "core.hpp"
+
+#include "duckdb/function/table_function.hpp"
+#include "duckdb/parser/statement/select_statement.hpp"
+#include "duckdb/planner/binder.hpp"
+
+#include <functional>
+
+namespace openduck {
+
+class OpenduckCatalog;
+
+//! Where a subquery bound alone (its plan) runs: the attachment whose service runs it, or
+//! null to run it here.
+using SubqueryPlace = std::function<duckdb::optional_ptr<OpenduckCatalog>(duckdb::LogicalOperator &plan)>;
+
+//! Binds `select` again (in a binder under `binder`, the statement's), with its subqueries
+//! that `place` puts on a service (the outermost ones that it does) replaced by scans of
+//! their result there. Returns that plan, or null when no subquery is placed. Throws what
+//! binding throws.
+duckdb::unique_ptr<duckdb::LogicalOperator> PlaceSubqueries(duckdb::ClientContext &context, duckdb::Binder &binder,
+                                                           duckdb::SelectStatement &select,
+                                                           const SubqueryPlace &place);
+
+//! The table function placed subqueries are scanned by (made by PlaceSubqueries, never
+//! called by name).
+duckdb::TableFunction PlacedSubqueryFunction();
+
+} // namespace openduck
