@@ -7,6 +7,7 @@
 // (openduck_core.h), called only as leaf functions that return errors as values.
 //===----------------------------------------------------------------------===//
 #include "catalog.hpp"
+#include "limits.hpp"
 #include "modify.hpp"
 #include "placement.hpp"
 #include "scan.hpp"
@@ -320,6 +321,9 @@ void Load(ExtensionLoader &loader) {
 	PlannerExtension placing;
 	placing.post_bind_function = PlaceQuery;
 	PlannerExtension::Register(config, placing);
+	OptimizerExtension limits;
+	limits.optimize_function = PushLimits;
+	OptimizerExtension::Register(config, limits);
 	RegisterPlacement(config);
 	RegisterKeptCopies(config);
 	loader.RegisterFunction(QueryFunction());

@@ -47,6 +47,10 @@ struct ScanData : public ArrowScanFunctionData {
 	optional_ptr<TableCatalogEntry> entry;
 	//! Predicates taken over from DuckDB's filters at optimization (exact SQL).
 	vector<std::string> pushed;
+	//! A table scan under a LIMIT or a top-N (LimitScan): the rows asked for, and the
+	//! ORDER BY keys they are the first of (SQL; empty: any rows).
+	optional_idx limit;
+	std::string order;
 	//! The service's estimate of the table's rows.
 	optional_idx rows;
 	//! openduck_query: the SQL run verbatim.
@@ -301,7 +305,12 @@ unique_ptr<GlobalTableFunctionState> InitScan(ClientContext &context, TableFunct
 		result->residual = std::move(conjunction);
 	}
 
-	result->sql = "SELECT " + columns + " FROM " + data.table.ToSQL() + where;
+	std::string limit;
+	if (data.limit.IsValid() && !result->residual) {
+		// Every filter applies there: its first rows are the first rows here.
+		limit = (data.order.empty() ? "" : " ORDER BY " + data.order) + " LIMIT " + to_string(data.limit.GetIndex());
+	}
+	result->sql = "SELECT " + columns + " FROM " + data.table.ToSQL() + where + limit;
 	result->stream = data.client->Query(result->sql, context);
 	if (!result->no_columns) {
 		CheckTypes(*result->stream, data.schema_root.arrow_schema, input.column_ids, data.table.ToSQL());
@@ -431,6 +440,10 @@ InsertionOrderPreservingMap<std::string> Describe(TableFunctionToStringInput &in
 		result["Remote SQL"] = data.sql;
 	} else if (data.sql.empty()) {
 		result["Table"] = data.table.ToSQL();
+		if (data.limit.IsValid()) {
+			result["Limit"] = (data.order.empty() ? "" : "ORDER BY " + data.order + " ") + "LIMIT " +
+			                  to_string(data.limit.GetIndex()) + " (unless a filter stays here)";
+		}
 	}
 	return result;
 }
@@ -459,13 +472,11 @@ OperatorPartitionData Batch(ClientContext &, TableFunctionGetPartitionInput &inp
 	return OperatorPartitionData(input.local_state->Cast<ArrowScanLocalState>().batch_index);
 }
 
-//! Takes over every filter with an exact SQL rendering; the rest stay with DuckDB.
-void PushdownFilters(ClientContext &, LogicalGet &get, FunctionData *bind_data,
-                     vector<unique_ptr<Expression>> &filters) {
-	auto &data = bind_data->Cast<ScanData>();
-	auto &names = data.arrow_table.GetNames();
-	auto &column_ids = get.GetColumnIds();
-	ColumnNamer column = [&](idx_t index, std::string &quoted) {
+//! Names the service's columns behind the column ids of a table scan (see ColumnNamer).
+ColumnNamer ColumnsOf(LogicalGet &get, ScanData &data) {
+	return [&get, &data](idx_t index, std::string &quoted) {
+		auto &names = data.arrow_table.GetNames();
+		auto &column_ids = get.GetColumnIds();
 		if (index >= column_ids.size() || column_ids[index].IsRowIdColumn()) {
 			return false;
 		}
@@ -476,6 +487,13 @@ void PushdownFilters(ClientContext &, LogicalGet &get, FunctionData *bind_data,
 		quoted = QuoteIdentifier(names[id]);
 		return true;
 	};
+}
+
+//! Takes over every filter with an exact SQL rendering; the rest stay with DuckDB.
+void PushdownFilters(ClientContext &, LogicalGet &get, FunctionData *bind_data,
+                     vector<unique_ptr<Expression>> &filters) {
+	auto &data = bind_data->Cast<ScanData>();
+	auto column = ColumnsOf(get, data);
 	for (idx_t i = 0; i < filters.size();) {
 		std::string sql;
 		if (ExpressionSQL(*filters[i], column, sql)) {
@@ -504,6 +522,8 @@ void Signature(Serializer &serializer, const optional_ptr<FunctionData> bind_dat
 	serializer.WriteProperty(101, "table", data.table.ToSQL());
 	serializer.WriteProperty(102, "sql", data.sql);
 	serializer.WriteProperty(103, "pushed", data.pushed);
+	serializer.WriteProperty(104, "limit", data.limit.IsValid() ? to_string(data.limit.GetIndex()) : std::string());
+	serializer.WriteProperty(105, "order", data.order);
 }
 
 unique_ptr<FunctionData> NoDeserialize(Deserializer &, TableFunction &) {
@@ -696,6 +716,25 @@ unique_ptr<LogicalOperator> ShippedChange(OpenduckCatalog &catalog, std::string 
 	auto get = ShippedScan(0, std::move(data), catalog, std::move(types), std::move(names));
 	get->ResolveOperatorTypes();
 	return std::move(get);
+}
+
+bool LimitScan(LogicalGet &get, idx_t rows, const vector<std::pair<idx_t, std::string>> &order) {
+	if (get.function.name != "openduck_scan" || !get.bind_data) {
+		return false;
+	}
+	auto &data = get.bind_data->Cast<ScanData>();
+	auto column = ColumnsOf(get, data);
+	std::string keys;
+	for (auto &key : order) {
+		std::string quoted;
+		if (!column(key.first, quoted)) {
+			return false;
+		}
+		keys += (keys.empty() ? "" : ", ") + quoted + key.second;
+	}
+	data.limit = rows;
+	data.order = std::move(keys);
+	return true;
 }
 
 TableFunction QueryFunction() {

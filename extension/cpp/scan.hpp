@@ -11,6 +11,7 @@
 #include "duckdb/common/arrow/arrow_wrapper.hpp"
 #include "duckdb/catalog/catalog_entry/table_catalog_entry.hpp"
 #include "duckdb/function/table_function.hpp"
+#include "duckdb/planner/operator/logical_get.hpp"
 
 #include <functional>
 
@@ -43,6 +44,15 @@ duckdb::unique_ptr<duckdb::FunctionData> BindTableScan(duckdb::ClientContext &co
 
 //! The table function that scans a table bound by BindTableScan.
 duckdb::TableFunction TableScanFunction();
+
+//! Asks a scan of TableScanFunction's (`get`, else false) for its first `rows` rows only,
+//! ordered by `order`: the indexes of its column ids, each with its direction and NULL
+//! order in SQL (" DESC NULLS LAST"); empty: any rows. DuckDB's LIMIT or top-N above it stays
+//! and picks its rows from these. When some filter of the scan stays in DuckDB as it
+//! starts, it asks for every row as before. False when an order key is no column the
+//! service has as it is here (a row id, a nested field, another type there).
+bool LimitScan(duckdb::LogicalGet &get, duckdb::idx_t rows,
+               const duckdb::vector<std::pair<duckdb::idx_t, std::string>> &order);
 
 //! A scan of the rows `sql` gives on the service of `catalog`, typed `types` (what the
 //! user's DuckDB bound the same query to): a query placed on the service whole. Columns

@@ -227,6 +227,56 @@ def test_a_hash_joins_keys_bound_the_scan_of_its_probe_side(con, reference):
     assert sent == ['SELECT "id" FROM "mydb"."main"."people"'], sent
 
 
+def last_scan_of_people(server):
+    """The newest statement over `people` the service received, and the rows it sent."""
+    ((sent, rows),) = service_rows(server, """SELECT sql, row_count FROM openduck.main.query_history
+                                              WHERE sql LIKE '%"people"%' AND sql NOT LIKE '%query_history%'
+                                              ORDER BY sequence DESC LIMIT 1""")
+    return sent, rows
+
+
+@pytest.mark.parametrize("sql,tail", [
+    # A LIMIT (with its OFFSET) right above the scan, through projections.
+    ("SELECT id, name FROM {t} WHERE score = 3 LIMIT 4 OFFSET 2", ' WHERE ("score" = 3) LIMIT 6'),
+    ("SELECT id * 2 AS twice FROM {t} LIMIT 3", " LIMIT 3"),
+    # ORDER BY ... LIMIT (a top-N): the keys go along, with the NULL order DuckDB bound spelled out.
+    ("SELECT id, score FROM {t} ORDER BY score DESC, id LIMIT 5",
+     ' ORDER BY "score" DESC NULLS LAST, "id" ASC NULLS LAST LIMIT 5'),
+    ("SELECT name, amount + 1 AS more FROM {t} WHERE day > DATE '2020-06-01' ORDER BY name NULLS FIRST LIMIT 2 OFFSET 1",
+     ' ORDER BY "name" ASC NULLS FIRST LIMIT 3'),
+])
+def test_a_limit_over_a_scan_asks_the_service_for_that_many_rows(server, con, reference, sql, tail):
+    # Placed here: on its own, the whole query would run there.
+    con.execute("SET openduck_placement = 'local'")
+    got = con.sql(sql.format(t="cloud.people")).fetchall()
+    if "ORDER BY" in sql:
+        assert got == reference.sql(sql.format(t="people")).fetchall()
+    else:
+        # Any rows the filter keeps, as many as asked.
+        want = reference.sql(sql.split(" LIMIT")[0].format(t="people")).fetchall()
+        assert len(got) == len(reference.sql(sql.format(t="people")).fetchall()) and set(got) <= set(want)
+    # What the service received and sent (EXPLAIN ANALYZE does not show a scan that a
+    # LIMIT stopped early): as many rows as the limit reads.
+    sent, rows = last_scan_of_people(server)
+    assert sent.endswith(tail), sent
+    assert rows == int(tail.rsplit(" ", 1)[1]), (sent, rows)
+
+
+@pytest.mark.parametrize("sql", [
+    # A filter that stays here: the service's first rows need not pass it.
+    "SELECT id FROM {t} WHERE md5(name) LIKE 'a%' LIMIT 3",
+    # A key computed here.
+    "SELECT id FROM {t} ORDER BY id % 13, id LIMIT 3",
+    # A join between the limit and the scan.
+    "SELECT p.id FROM {t} p JOIN range(3000) r(id) USING (id) ORDER BY p.id LIMIT 3",
+])
+def test_a_limit_the_service_cannot_apply_alone_reads_every_row(server, con, reference, sql):
+    con.execute("SET openduck_placement = 'local'")
+    assert con.sql(sql.format(t="cloud.people")).fetchall() == reference.sql(sql.format(t="people")).fetchall()
+    sent, _ = last_scan_of_people(server)
+    assert "LIMIT" not in sent, sent
+
+
 def test_a_table_merely_mentioning_collate_keeps_its_filters_pushed(server, con):
     # Only a VARCHAR of a table declared with a COLLATE clause is compared otherwise there.
     service_rows(server, "CREATE TABLE loans (collateral INTEGER, note VARCHAR DEFAULT 'collateral')")

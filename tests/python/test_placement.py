@@ -217,6 +217,8 @@ def test_a_uuid_inside_a_list_is_a_uuid_here_and_there(con):
     ("SELECT count(*) FROM cloud.collated WHERE name = 'alice'", [(0,)]),
     # The same through a join, whose key bounds are not sent for such a column either.
     ("SELECT count(*) FROM cloud.collated JOIN (VALUES ('alice'), ('Bob')) v(n) ON name = n", [(0,)]),
+    # Under a LIMIT: the service's first row need not be one the filter here keeps.
+    ("SELECT name FROM cloud.collated WHERE name = 'bob' LIMIT 1", [("bob",)]),
 ])
 def test_columns_of_another_type_there_are_filtered_here(con, sql, want):
     for placement in ["remote", "local"]:
