@@ -161,12 +161,7 @@ pub async fn serve(coordinator: Arc<Coordinator>, config: ServerConfig) -> Resul
     connections.observe("flight_sql");
     let incoming = TcpListenerStream::new(listener).map({
         let connections = connections.clone();
-        move |stream| {
-            stream.map(|tcp| {
-                let _ = tcp.set_nodelay(true);
-                tracked_connection(connections.accept(tcp), Arc::clone(&sessions))
-            })
-        }
+        move |stream| stream.map(|tcp| tracked_connection(connections.accept(tcp), Arc::clone(&sessions)))
     });
     let (health, health_service) = Health::serving().await;
     let (stop, stopped) = oneshot::channel::<()>();
