@@ -175,6 +175,8 @@ pub(crate) struct CoordinatorArgs {
     /// temporary table, when pulling the larger one to the coordinator would
     /// move at least this many values (rows times columns, estimated from
     /// the tables' rows and the filters) and the smaller one is much smaller.
+    /// Likewise a query whose tables all live on one executor but some much
+    /// smaller ones runs there whole, those shipped there.
     /// `off`: never; both inputs are pulled to the coordinator.
     #[arg(long, env = "OPENDUCK_JOIN_SHIPPING_THRESHOLD", default_value_t = Threshold(Some(openduck_coordinator::DEFAULT_SHIPPING_THRESHOLD)), value_parser = parse_threshold)]
     join_shipping_threshold: Threshold,

@@ -37,3 +37,31 @@ async fn a_side_shipped_through_the_coordinator_gives_the_rows_of_a_pull() {
     assert!(rows > 5, "{}", table(&shipped));
     assert_eq!(table(&shipped), table(&pulled));
 }
+
+#[tokio::test]
+async fn a_query_whose_other_tables_are_few_rows_runs_whole_where_the_many_are() {
+    let cluster = cluster().await;
+    cluster.fill_q3_tables().await;
+    let whole = cluster.shipping(Some(0));
+    let pulling = cluster.shipping(None);
+    let plan = whole.explain(SEGMENT_REVENUE).await;
+    let logical = plan.split("physical plan").next().unwrap();
+    // One fragment: the query's own text, customer's name made the shipped table's.
+    assert_eq!(logical.matches("Bridge [REMOTE").count(), 1, "{plan}");
+    assert!(!logical.contains("[LOCAL]"), "{plan}");
+    assert!(logical.contains(r#"FROM "temp"."main"."shipped_"#), "{plan}");
+    assert!(logical.contains(r#" AS "customer", "sales"."main"."orders""#), "{plan}");
+    // Only the customers of the segment cross, by their names.
+    assert!(
+        logical.contains(r#"c0 AS "c_custkey""#) && logical.contains("'BUILDING'"),
+        "{plan}"
+    );
+
+    let rows = whole.query(SEGMENT_REVENUE).await.unwrap();
+    assert!(
+        rows.iter().map(RecordBatch::num_rows).sum::<usize>() > 5,
+        "{}",
+        table(&rows)
+    );
+    assert_eq!(table(&rows), table(&pulling.query(SEGMENT_REVENUE).await.unwrap()));
+}

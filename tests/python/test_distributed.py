@@ -131,6 +131,24 @@ def test_a_join_runs_where_its_large_side_is_and_its_small_side_goes_there(clust
     assert "shipped_to" not in "".join(line for line in since().splitlines() if "bridge finished" in line)
 
 
+def test_a_query_over_one_executors_tables_and_small_ones_runs_there_whole(shipping, reference):
+    # TPC-H q17: lineitem (exec-0) with the few parts of one brand and container
+    # (exec-2). The parts go to exec-0 and the query runs there as written, its
+    # correlated subquery left to DuckDB, which aggregates only those parts'
+    # lineitems (DataFusion's decorrelated plan aggregates all of them).
+    sql = (TPCH_QUERIES / "q17.sql").read_text()
+    plan = explain_text(shipping, qualified(sql))
+    logical = plan.split("physical plan")[0]
+    assert logical.count("Bridge [REMOTE exec-0]") == 1 and "[LOCAL]" not in logical, plan
+    assert "WHERE l_partkey = p_partkey" in logical and "AS \"part\"" in logical, plan
+    assert "Shipped [REMOTE exec-2] into temp.main." in logical, plan
+    # Only the parts the query's own filters keep are shipped.
+    assert "'Brand#23'" in logical.split("Shipped")[1], plan
+    with shipping.connect() as conn:
+        actual = rows_of(conn, qualified(sql))
+    assert_same_rows(actual, [tuple(row) for row in reference.execute(sql).fetchall()], sql)
+
+
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory, tpch):
     srv = Server(tmp_path_factory.mktemp("embedded") / "data", databases=["tpch"]).start()

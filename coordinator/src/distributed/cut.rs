@@ -151,7 +151,7 @@ fn table_of(plan: &LogicalPlan) -> Option<Arc<RemoteTable>> {
     }
 }
 
-fn remote_table(scan: &TableScan) -> Option<Arc<RemoteTable>> {
+pub(super) fn remote_table(scan: &TableScan) -> Option<Arc<RemoteTable>> {
     let provider = source_as_provider(&scan.source).ok()?;
     let any: Arc<dyn std::any::Any + Send + Sync> = provider;
     any.downcast::<RemoteTable>().ok()

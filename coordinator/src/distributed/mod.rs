@@ -1,6 +1,8 @@
 //! Queries across executors: DataFusion plans them over a mirror of every
-//! executor's catalog, the cut sends the largest single-executor parts to
-//! their executors as REMOTE fragments, and the rest runs here (LOCAL).
+//! executor's catalog; a query whose tables live on one executor but some
+//! small ones runs there whole, the small ones shipped there (`whole`);
+//! otherwise the cut sends the largest single-executor parts to their
+//! executors as REMOTE fragments, and the rest runs here (LOCAL).
 
 mod catalog;
 mod cut;
@@ -14,6 +16,7 @@ mod running;
 mod semi;
 mod ship;
 mod sql;
+mod whole;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -123,6 +126,11 @@ impl DistributedPlanner {
         let logical = division::as_duckdb_divides(logical).map_err(from_datafusion)?;
         let grouped = group::group_by_executor(logical).map_err(from_datafusion)?;
         let optimized = state.optimize(&grouped).map_err(from_datafusion)?;
+        if let Some(least) = self.shipping {
+            if let Some(plan) = whole::on_one_executor(&optimized, sql, (database, schema), least) {
+                return Ok(DistributedPlan { plan, state });
+            }
+        }
         let moved = semi::push_down_semi_joins(optimized).map_err(from_datafusion)?;
         let moved = partial::split_aggregates_over_unions(moved).map_err(from_datafusion)?;
         let plan = cut::cut(moved, self.shipping).map_err(from_datafusion)?;

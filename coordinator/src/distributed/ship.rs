@@ -43,11 +43,11 @@ use crate::site::Site;
 
 /// Most rows a shipped side may have by estimate: they are held in a
 /// temporary table of the receiving executor while the query runs.
-const MOST_ROWS_SHIPPED: f64 = 2_000_000.0;
+pub(super) const MOST_ROWS_SHIPPED: f64 = 2_000_000.0;
 
 /// A side is shipped only when pulling the other side would move at least
 /// this many times its values (it crosses twice; estimates are rough).
-const ADVANTAGE: f64 = 4.0;
+pub(super) const ADVANTAGE: f64 = 4.0;
 
 /// By default a join's small side is shipped when pulling its large side
 /// would move at least this many values (rows times columns): below, the
@@ -67,9 +67,28 @@ pub(crate) struct Shipped {
 }
 
 impl Shipped {
+    /// `source`, shipped into a table named after what it holds.
+    pub(super) fn new(source: Fragment, estimated_rows: u64) -> Self {
+        Shipped {
+            table: table_name(&source),
+            source,
+            estimated_rows,
+        }
+    }
+
     /// `temp.main."<table>"`, where the receiving executor's session keeps it.
     pub(crate) fn qualified_name(&self) -> String {
         format!("temp.main.{}", quote_identifier(&self.table))
+    }
+
+    /// About how many values it ships: its estimated rows times its columns.
+    pub(super) fn estimated_values(&self) -> f64 {
+        self.estimated_rows as f64 * self.source.schema.fields().len().max(1) as f64
+    }
+
+    /// The parts of its qualified name, unquoted.
+    pub(super) fn name_parts(&self) -> Vec<String> {
+        vec!["temp".into(), "main".into(), self.table.clone()]
     }
 }
 
@@ -181,11 +200,7 @@ pub(super) fn ship_small_side(
         "shipping a join's small side"
     );
     let shipped = LogicalPlan::Extension(Extension {
-        node: Arc::new(Shipped {
-            table: table_name(&source),
-            source,
-            estimated_rows: small_rows as u64,
-        }),
+        node: Arc::new(Shipped::new(source, small_rows as u64)),
     });
     let mut join = join.clone();
     if ship_left {
@@ -321,7 +336,7 @@ async fn pass_through(from: &Site, source: Statement, site: &Site, target: Inges
 /// types stay where they are, whatever they were. (A `UUID` arrives as its
 /// text, which compares and orders as the `UUID` does. A collation is not
 /// known here: a collated column compares by it only where it lives.)
-fn keeps_its_meaning(data_type: &DataType) -> bool {
+pub(super) fn keeps_its_meaning(data_type: &DataType) -> bool {
     matches!(
         data_type,
         DataType::Boolean
@@ -406,7 +421,7 @@ const TWO_SIDED: f64 = 0.05;
 
 /// The share of rows a filter keeps, guessed from the shape of each of its
 /// conjuncts; bounds of one expression on both sides count as one range.
-fn selectivity(predicate: &Expr) -> f64 {
+pub(super) fn selectivity(predicate: &Expr) -> f64 {
     let mut ranges: HashMap<&Expr, (bool, bool)> = HashMap::new();
     let mut share = 1.0;
     for conjunct in split_conjunction(predicate) {
