@@ -65,3 +65,35 @@ async fn a_query_whose_other_tables_are_few_rows_runs_whole_where_the_many_are()
     );
     assert_eq!(table(&rows), table(&pulling.query(SEGMENT_REVENUE).await.unwrap()));
 }
+
+#[tokio::test]
+async fn a_shipped_table_keeps_the_columns_a_using_join_names() {
+    let cluster = cluster().await;
+    cluster
+        .update(
+            "sales",
+            "CREATE TABLE big AS SELECT range % 10 AS k, range AS v FROM range(100000)",
+        )
+        .await;
+    cluster
+        .update(
+            "crm",
+            "CREATE TABLE small AS SELECT range AS k, 'label ' || range AS label FROM range(5)",
+        )
+        .await;
+    let sql = "SELECT label, count(*) AS n, sum(v) AS total FROM sales.main.big JOIN crm.main.small USING (k)
+               GROUP BY label ORDER BY label";
+    let whole = cluster.shipping(Some(0));
+    let plan = whole.explain(sql).await;
+    assert!(plan.contains(r#" JOIN "temp"."main"."shipped_"#), "{plan}");
+    // `k` is named only by USING: the shipped table has it all the same.
+    assert!(plan.contains(r#"AS "k""#), "{plan}");
+    let rows = whole.query(sql).await.unwrap();
+    assert_eq!(
+        rows.iter().map(RecordBatch::num_rows).sum::<usize>(),
+        5,
+        "{}",
+        table(&rows)
+    );
+    assert_eq!(table(&rows), table(&cluster.shipping(None).query(sql).await.unwrap()));
+}

@@ -10,11 +10,12 @@
 //! over only the rows that need them; what a DataFusion plan cut into
 //! fragments cannot give it.
 //!
-//! A shipped table holds every column the query's text names (all of them
-//! when it has a `*`), and only the rows DataFusion's scans of it keep when
-//! each reference to it in the text has a scan with the same filters.
+//! A shipped table holds every column DataFusion's scans of it read or the
+//! query's text names (all of them when a `*` reads it), and only the rows
+//! those scans' filters keep when each reference to it in the text has a
+//! scan with the same filters.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
@@ -48,6 +49,8 @@ struct Read {
     filters: Option<Vec<Expr>>,
     /// The most columns one of its scans reads.
     columns: usize,
+    /// Every column one of its scans reads.
+    scanned: BTreeSet<usize>,
 }
 
 impl Read {
@@ -169,11 +172,16 @@ fn reads_of(plan: &LogicalPlan) -> Option<BTreeMap<String, Read>> {
             };
             let filters = above.remove(&(node as *const LogicalPlan)).unwrap_or_default();
             let key = table.qualified_name().to_lowercase();
-            let columns = scan.projection.as_ref().map_or(table.schema().fields().len(), Vec::len);
+            let scanned: BTreeSet<usize> = match &scan.projection {
+                Some(projection) => projection.iter().copied().collect(),
+                None => (0..table.schema().fields().len()).collect(),
+            };
+            let columns = scanned.len();
             match reads.get_mut(&key) {
                 Some(read) => {
                     read.scans += 1;
                     read.columns = read.columns.max(columns);
+                    read.scanned.extend(scanned);
                     if read.filters.as_ref() != Some(&filters) {
                         read.filters = None;
                     }
@@ -187,6 +195,7 @@ fn reads_of(plan: &LogicalPlan) -> Option<BTreeMap<String, Read>> {
                             scans: 1,
                             filters: Some(filters),
                             columns,
+                            scanned,
                         },
                     );
                 }
@@ -220,9 +229,14 @@ fn reads_only(conjunct: &Expr, scan: &TableScan) -> bool {
 /// it has a scan with the same filters.
 fn ship(read: &Read, text: &Text) -> Option<Shipped> {
     let fields = read.table.schema().fields().clone();
+    // What DataFusion's scans read (a USING join's columns, which the text
+    // names nowhere else), and what the text may read that they do not
+    // (columns its optimizer found it could do without).
     let named: Vec<usize> = (0..fields.len())
         .filter(|i| {
-            text.all_columns_of(&read.table.name) || text.identifiers.contains(&fields[*i].name().to_lowercase())
+            read.scanned.contains(i)
+                || text.all_columns_of(&read.table.name)
+                || text.identifiers.contains(&fields[*i].name().to_lowercase())
         })
         .collect();
     let named = if named.is_empty() { vec![0] } else { named };
