@@ -460,33 +460,29 @@ bool PlaceWhole(PlannerExtensionInput &input, BoundStatement &statement, unique_
 	return true;
 }
 
-//! Where a subquery of a query that runs here runs (see PlaceSubqueries): on the service
-//! when it reads nothing but one attachment's tables and can run there exactly as here,
-//! and, under 'auto', reduces what crosses (as a whole query must).
-optional_ptr<OpenduckCatalog> SubqueryPlaceOf(ClientContext &context, Placement placement, LogicalOperator &plan) {
+//! Whether a subquery of a query that runs here runs on the service of `catalog` (see
+//! PlaceSubqueries): when it reads nothing but that attachment's tables and can run there
+//! exactly as here, and, under 'auto', reduces what crosses (as a whole query must).
+bool SubqueryRunsThere(ClientContext &context, OpenduckCatalog &catalog, Placement placement, LogicalOperator &plan) {
 	auto reads = QueryReads::Of(context, plan);
-	auto catalog = reads.attachment;
-	if (!catalog || reads.other || reads.remote_row_ids || !reads.local.empty()) {
-		return nullptr;
+	if (reads.attachment.get() != &catalog || reads.other || reads.remote_row_ids || !reads.local.empty()) {
+		return false;
 	}
 	if (placement == Placement::AUTO && !Reduces(plan)) {
-		return nullptr;
+		return false;
 	}
 	try {
-		CheckPlan("subquery", *catalog, plan);
+		CheckPlan("subquery", catalog, plan);
 	} catch (std::exception &) {
-		return nullptr;
+		return false;
 	}
-	if (ReadsRetypedColumns(reads)) {
-		return nullptr;
-	}
-	return catalog;
+	return !ReadsRetypedColumns(reads);
 }
 
 //! Places the subqueries of a SELECT (or of the SELECT an EXPLAIN explains) that runs
 //! here: its plan (at `target`) bound again with them replaced by scans of their results.
-void PlaceParts(PlannerExtensionInput &input, unique_ptr<LogicalOperator> *target, bool explained,
-                Placement placement) {
+void PlaceParts(PlannerExtensionInput &input, OpenduckCatalog &catalog, unique_ptr<LogicalOperator> *target,
+                bool explained, Placement placement) {
 	auto &context = input.context;
 	unique_ptr<LogicalOperator> plan;
 	try {
@@ -505,8 +501,10 @@ void PlaceParts(PlannerExtensionInput &input, unique_ptr<LogicalOperator> *targe
 		if (statement->type != StatementType::SELECT_STATEMENT) {
 			return;
 		}
-		plan = PlaceSubqueries(context, input.binder, statement->Cast<SelectStatement>(),
-		                       [&](LogicalOperator &subquery) { return SubqueryPlaceOf(context, placement, subquery); });
+		plan = PlaceSubqueries(context, input.binder, statement->Cast<SelectStatement>(), catalog,
+		                       [&](LogicalOperator &subquery) {
+			                       return SubqueryRunsThere(context, catalog, placement, subquery);
+		                       });
 	} catch (std::exception &) {
 		return; // as DuckDB planned it: always exact
 	}
@@ -548,7 +546,9 @@ void PlaceQuery(PlannerExtensionInput &input, BoundStatement &statement) {
 		return;
 	}
 	if (reads.attachment && source == Source::SELECT) {
-		PlaceParts(input, target, explained, placement);
+		// (Those over one attachment: of a query that reads two, the subqueries over the
+		// other one run here.)
+		PlaceParts(input, *reads.attachment, target, explained, placement);
 	}
 }
 

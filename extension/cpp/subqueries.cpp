@@ -89,8 +89,8 @@ unique_ptr<QueryNode> ScanOfPlaced(idx_t number) {
 //! it can, and its parts otherwise.
 class Placer {
 public:
-	Placer(ClientContext &context, const SubqueryPlace &place, QueryNode &root)
-	    : context(context), place(place), root(root) {
+	Placer(ClientContext &context, OpenduckCatalog &catalog, const SubqueryPlace &place, QueryNode &root)
+	    : context(context), catalog(catalog), place(place), root(root) {
 	}
 
 	//! The parts of `node` (not `node` itself: the statement's own query).
@@ -164,9 +164,20 @@ private:
 		}
 	}
 
-	//! Replaces `node` by a scan of its result on a service, when it binds alone and
-	//! `place` puts it there.
+	//! Replaces `node` by a scan of its result on the service, when it reads the
+	//! attachment's tables only, binds alone, and `place` puts it there.
 	bool Place(unique_ptr<QueryNode> &node) {
+		std::string sql;
+		try {
+			Rewriter rewriter(context, catalog, "subquery");
+			rewriter.strict = true;
+			rewriter.KnowCtes(root);
+			auto text = node->Copy();
+			rewriter.VisitNode(*text);
+			sql = text->ToString();
+		} catch (std::exception &) {
+			return false; // it reads something else, or cannot run there exactly as here
+		}
 		SelectStatement alone;
 		alone.node = node->Copy();
 		BoundStatement bound;
@@ -175,33 +186,19 @@ private:
 		} catch (std::exception &) {
 			return false; // it reads what is around it
 		}
-		if (!bound.plan || Repeats(bound.names)) {
+		if (!bound.plan || Repeats(bound.names) || !place(*bound.plan)) {
 			return false;
-		}
-		auto catalog = place(*bound.plan);
-		if (!catalog) {
-			return false;
-		}
-		std::string sql;
-		try {
-			Rewriter rewriter(context, *catalog, "subquery");
-			rewriter.strict = true;
-			rewriter.KnowCtes(root);
-			auto text = node->Copy();
-			rewriter.VisitNode(*text);
-			sql = text->ToString();
-		} catch (std::exception &) {
-			return false; // it cannot run on the service exactly as here
 		}
 		auto &state = PlacedState::Get(context);
 		auto number = state.placed.size();
-		state.placed.push_back(Placed {*catalog, std::move(sql), bound.types, bound.names, Ordered(*bound.plan)});
+		state.placed.push_back(Placed {catalog, std::move(sql), bound.types, bound.names, Ordered(*bound.plan)});
 		node = ScanOfPlaced(number);
 		placed++;
 		return true;
 	}
 
 	ClientContext &context;
+	OpenduckCatalog &catalog;
 	const SubqueryPlace &place;
 	QueryNode &root;
 };
@@ -225,8 +222,8 @@ unique_ptr<FunctionData> BindPlaced(ClientContext &context, TableFunctionBindInp
 } // namespace
 
 unique_ptr<LogicalOperator> PlaceSubqueries(ClientContext &context, Binder &binder, SelectStatement &select,
-                                            const SubqueryPlace &place) {
-	Placer placer(context, place, *select.node);
+                                            OpenduckCatalog &catalog, const SubqueryPlace &place) {
+	Placer placer(context, catalog, place, *select.node);
 	placer.Parts(*select.node);
 	if (placer.placed == 0) {
 		return nullptr;

@@ -3,12 +3,13 @@
 // table, a CTE, a subquery in an expression, a branch of a set operation) that can run on
 // the service runs there as one query, and only its rows come down.
 //
-// Done on the parsed statement, where a subquery's text is at hand: each one is bound on
-// its own (one that does not bind alone reads the query around it, as a correlated
-// subquery does, and stays here), the caller says from that plan whether it runs on a
-// service, and those that do are replaced by a scan of their result there (the table
-// function `openduck_remote_query(n)`, bound to what this file keeps for the statement
-// being planned). The statement is then bound again.
+// Done on the parsed statement, where a subquery's text is at hand: each one is rewritten
+// for the service (one that reads anything but the attachment's tables is not, and is not
+// bound either), then bound on its own (one that does not bind alone reads the query
+// around it, as a correlated subquery does, and stays here), the caller says from that
+// plan whether it runs on the service, and those that do are replaced by a scan of their
+// result there (the table function `openduck_remote_query(n)`, bound to what this file
+// keeps for the statement being planned). The statement is then bound again.
 //===----------------------------------------------------------------------===//
 #pragma once
 
@@ -24,16 +25,16 @@ namespace openduck {
 
 class OpenduckCatalog;
 
-//! Where a subquery bound alone (its plan) runs: the attachment whose service runs it, or
-//! null to run it here.
-using SubqueryPlace = std::function<duckdb::optional_ptr<OpenduckCatalog>(duckdb::LogicalOperator &plan)>;
+//! Whether a subquery bound alone (its plan), which reads the attachment's tables only,
+//! runs on its service.
+using SubqueryPlace = std::function<bool(duckdb::LogicalOperator &plan)>;
 
 //! Binds `select` again (in a binder under `binder`, the statement's), with its subqueries
-//! that `place` puts on a service (the outermost ones that it does) replaced by scans of
-//! their result there. Returns that plan, or null when no subquery is placed. Throws what
-//! binding throws.
+//! over the tables of `catalog` that `place` puts on its service (the outermost ones that
+//! it does) replaced by scans of their result there. Returns that plan, or null when no
+//! subquery is placed. Throws what binding throws.
 duckdb::unique_ptr<duckdb::LogicalOperator> PlaceSubqueries(duckdb::ClientContext &context, duckdb::Binder &binder,
-                                                           duckdb::SelectStatement &select,
+                                                           duckdb::SelectStatement &select, OpenduckCatalog &catalog,
                                                            const SubqueryPlace &place);
 
 //! The table function placed subqueries are scanned by (made by PlaceSubqueries, never
