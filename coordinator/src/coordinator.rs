@@ -33,25 +33,46 @@ pub enum Cancelled {
     NotCancellable,
 }
 
-/// A query planned to run as one fragment on one executor.
+/// A query planned: where its rows are fetched.
 #[derive(Debug, Clone)]
 pub struct PlannedQuery {
-    /// The query id (also inside the ticket).
+    /// The query id (also inside the tickets).
     pub query_id: String,
-    /// The schema of the rows the ticket will stream; `None` when it is known
-    /// only once the statement runs (types that depend on parameters).
+    /// The schema of the rows the tickets will stream; `None` when it is
+    /// known only once the statement runs (types that depend on parameters).
     pub schema: Option<arrow::datatypes::SchemaRef>,
-    /// The signed ticket to redeem with [`Coordinator::execute_ticket`].
-    pub ticket: Vec<u8>,
-    /// The executor that runs it.
+    /// Where its rows are fetched: one endpoint, or, for a client that
+    /// reads every endpoint ([`Scope::reads_every_endpoint`]), one per part
+    /// of a result that executors compute in parts (a UNION ALL across
+    /// them). The rows are those of every endpoint, in no order across
+    /// endpoints when there are several.
+    pub endpoints: Vec<PlannedEndpoint>,
+    /// The executor that runs it (the first part's, when in parts; empty
+    /// when the coordinator answers it).
     pub executor_id: String,
     /// Whether it ran already (it changed something): the ticket redeems
     /// its held result.
     pub ran: bool,
+}
+
+/// One endpoint of a [`PlannedQuery`].
+#[derive(Debug, Clone)]
+pub struct PlannedEndpoint {
+    /// The signed ticket to redeem with [`Coordinator::execute_ticket`].
+    pub ticket: Vec<u8>,
     /// Where the client may redeem the ticket directly (the executor's
     /// endpoint), so rows do not pass through the coordinator; `None` when
     /// only the coordinator can. The coordinator redeems it either way.
     pub location: Option<String>,
+}
+
+impl PlannedQuery {
+    /// Whether some rows may be fetched past the coordinator (an endpoint
+    /// names its executor), or in several parts: the coordinator then does
+    /// not see the whole result go out.
+    pub fn past_coordinator(&self) -> bool {
+        self.endpoints.len() > 1 || self.endpoints.iter().any(|endpoint| endpoint.location.is_some())
+    }
 }
 
 /// Most results of statements that ran at planning held at once.
@@ -476,9 +497,11 @@ impl Coordinator {
             query_id,
             schema,
             ran: !description.is_query,
-            ticket: self.signer.sign(ticket),
+            endpoints: vec![PlannedEndpoint {
+                ticket: self.signer.sign(ticket),
+                location,
+            }],
             executor_id: site.id().to_string(),
-            location,
         })
     }
 
@@ -563,10 +586,12 @@ impl Coordinator {
         PlannedQuery {
             query_id,
             schema: Some(schema),
-            ticket: self.signer.sign(ticket),
+            endpoints: vec![PlannedEndpoint {
+                ticket: self.signer.sign(ticket),
+                location: None,
+            }],
             executor_id: String::new(),
             ran: false,
-            location: None,
         }
     }
 
@@ -626,6 +651,8 @@ impl Coordinator {
             let batch =
                 RecordBatch::try_new(SchemaRef::clone(&schema), vec![Arc::new(column)]).map_err(Error::Parameters)?;
             (SchemaRef::clone(&schema), self.hold(&query_id, schema, vec![batch]))
+        } else if let Some(planned) = self.planned_in_parts(scope, &query_id, &plan).await? {
+            return Ok(planned);
         } else {
             let query = DistributedQuery {
                 query_id: query_id.clone(),
@@ -640,6 +667,78 @@ impl Coordinator {
         };
         debug!(%query_id, database, "planned a query across executors");
         Ok(self.planned_here(query_id, schema, ticket))
+    }
+
+    /// `plan` as one endpoint per part ([`DistributedPlan::parts`]), each
+    /// part's ticket redeemed at its executor, for a client that reads
+    /// every endpoint; `None` when it is not made of parts, or a part's rows
+    /// would not come as the plan's schema says (its executor describes
+    /// each part first).
+    async fn planned_in_parts(
+        &self,
+        scope: &Scope,
+        query_id: &str,
+        plan: &DistributedPlan,
+    ) -> Result<Option<PlannedQuery>> {
+        if !scope.reads_every_endpoint || scope.session.is_some() {
+            return Ok(None);
+        }
+        let Some(parts) = plan.parts() else {
+            return Ok(None);
+        };
+        let schema = plan.schema();
+        let described = futures::future::try_join_all(parts.iter().map(|part| async move {
+            part.site
+                .executor()
+                .describe(&scope.statement(&part.database, &part.sql))
+                .await
+        }))
+        .await?;
+        let same_columns = |arrived: &SchemaRef| {
+            arrived.fields().len() == schema.fields().len()
+                && arrived.fields().iter().zip(schema.fields()).all(|(arrived, planned)| {
+                    arrived.name() == planned.name() && arrived.data_type() == planned.data_type()
+                })
+        };
+        if !described
+            .iter()
+            .all(|description| description.schema.as_ref().is_some_and(same_columns))
+        {
+            debug!(%query_id, "a part of a query would arrive in other types; answered in one endpoint");
+            return Ok(None);
+        }
+        let mut endpoints = Vec::with_capacity(parts.len());
+        for (index, part) in parts.iter().enumerate() {
+            let fragment = FragmentTicket {
+                // Each part is a query of its own on its executor (two may
+                // share one), cancelled apart.
+                query_id: format!("{query_id}.{index}"),
+                executor_id: part.site.id().to_string(),
+                database: part.database.clone(),
+                sql: part.sql.clone(),
+                parameters: Vec::new(),
+                session_id: String::new(),
+                schema: scope.schema.clone().unwrap_or_default(),
+                read_only: scope.principal.is_read_only(),
+                result_limit: 0,
+                grants: scope.principal.grants().map(openduck_remote::grants_to_pb),
+            };
+            endpoints.push(PlannedEndpoint {
+                ticket: self.signer.sign(TicketKind::Fragment(fragment)),
+                location: self
+                    .direct_results
+                    .then(|| part.site.endpoint().map(str::to_string))
+                    .flatten(),
+            });
+        }
+        debug!(%query_id, parts = endpoints.len(), "planned a query across executors in parts");
+        Ok(Some(PlannedQuery {
+            query_id: query_id.to_string(),
+            schema: Some(schema),
+            endpoints,
+            executor_id: parts[0].site.id().to_string(),
+            ran: false,
+        }))
     }
 
     /// The trace context of the call that planned a ticket, if the ticket

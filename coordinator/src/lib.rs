@@ -35,7 +35,7 @@ mod scope;
 mod site;
 mod started;
 
-pub use coordinator::{Cancelled, Coordinator, PlannedQuery, DEFAULT_HELD_RESULT, DEFAULT_HISTORY};
+pub use coordinator::{Cancelled, Coordinator, PlannedEndpoint, PlannedQuery, DEFAULT_HELD_RESULT, DEFAULT_HISTORY};
 pub use distributed::DEFAULT_SHIPPING_THRESHOLD;
 pub use error::{Error, Result};
 pub use history::{HistoryStatus, QueryHistory, Recording};

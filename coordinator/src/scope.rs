@@ -95,6 +95,11 @@ pub struct Scope {
     pub session: Option<ClientSession>,
     /// Who sends it.
     pub principal: Principal,
+    /// Whether the client reads every endpoint of a FlightInfo (it said so
+    /// with [`ENDPOINTS_METADATA`](openduck_proto::ENDPOINTS_METADATA)):
+    /// only then may a result come in several parts. Some clients read the
+    /// first endpoint alone, and would miss the rest.
+    pub reads_every_endpoint: bool,
 }
 
 impl Scope {

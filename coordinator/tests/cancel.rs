@@ -27,10 +27,14 @@ async fn a_running_query_ends_with_cancelled() {
         .plan_query(&Scope::default(), ACROSS, None)
         .await
         .unwrap();
-    let mut rows = cluster.coordinator.execute_ticket(&planned.ticket).await.unwrap();
+    let mut rows = cluster
+        .coordinator
+        .execute_ticket(&planned.endpoints[0].ticket)
+        .await
+        .unwrap();
     assert!(rows.next().await.unwrap().unwrap().num_rows() > 0);
     assert_eq!(
-        cluster.coordinator.cancel(&planned.ticket).await.unwrap(),
+        cluster.coordinator.cancel(&planned.endpoints[0].ticket).await.unwrap(),
         Cancelled::Cancelled
     );
     let mut seen = 0;
@@ -52,8 +56,8 @@ async fn a_query_cancelled_before_it_starts_is_refused_and_others_run() {
         .plan_query(&Scope::default(), ACROSS, None)
         .await
         .unwrap();
-    cluster.coordinator.cancel(&planned.ticket).await.unwrap();
-    let error = match cluster.coordinator.execute_ticket(&planned.ticket).await {
+    cluster.coordinator.cancel(&planned.endpoints[0].ticket).await.unwrap();
+    let error = match cluster.coordinator.execute_ticket(&planned.endpoints[0].ticket).await {
         Ok(_) => panic!("a cancelled query started"),
         Err(error) => error,
     };
@@ -68,7 +72,11 @@ async fn a_query_cancelled_before_it_starts_is_refused_and_others_run() {
         )
         .await
         .unwrap();
-    let mut rows = cluster.coordinator.execute_ticket(&other.ticket).await.unwrap();
+    let mut rows = cluster
+        .coordinator
+        .execute_ticket(&other.endpoints[0].ticket)
+        .await
+        .unwrap();
     let batch = rows.next().await.unwrap().unwrap();
     assert_eq!(batch.num_rows(), 1);
     assert!(rows.next().await.is_none());

@@ -22,7 +22,7 @@ async fn rows_come_in_the_schema_planned_even_after_the_table_changed() {
 
     // Planned again now, `*` would be three columns.
     cluster.update("sales", "ALTER TABLE t ADD COLUMN z INTEGER").await;
-    let batches = cluster.redeem(&planned.ticket).await.unwrap();
+    let batches = cluster.redeem(&planned.endpoints[0].ticket).await.unwrap();
     assert_eq!(batches.len(), 1);
     assert_eq!(batches[0].schema(), schema);
     assert_eq!(batches[0].num_rows(), 1);

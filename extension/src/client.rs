@@ -20,7 +20,7 @@ use arrow_flight::{
 };
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use openduck_proto::CATALOG_METADATA;
+use openduck_proto::{CATALOG_METADATA, ENDPOINTS_METADATA, EVERY_ENDPOINT};
 use prost::Message;
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
@@ -30,12 +30,13 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 use crate::catalog::{Catalog, TableEntry};
 use crate::credentials::Credentials;
 use crate::link::Link;
+use crate::parts::Parts;
 use crate::{Error, Target};
 
 /// How long connecting and each metadata call may take before the attach fails.
 pub(crate) const METADATA_DEADLINE: Duration = Duration::from_secs(20);
 /// How often a waiting query looks at the user's interrupt.
-const INTERRUPT_POLL: Duration = Duration::from_millis(50);
+pub(crate) const INTERRUPT_POLL: Duration = Duration::from_millis(50);
 /// How long connecting to a location (an executor the service names) may take before
 /// its results are read through the service instead.
 const LOCATION_CONNECT: Duration = Duration::from_secs(2);
@@ -314,16 +315,23 @@ impl Client {
             info,
             interrupt,
             early: None,
+            parts: None,
             sent: None,
             received: Arc::default(),
         };
+        if reader.tickets.len() > 1 {
+            // Parts of a result (never of a transaction's query): all read at once, now.
+            reader.sent = Some(Instant::now());
+            let tickets = reader.tickets.drain(..).collect();
+            reader.parts = Some(Parts::start(self, tickets, &reader.received));
+        }
         if reader.schema.fields().is_empty() {
             // The service did not declare a schema: take it from the first batch.
             reader.first = reader.next_batch()?;
             if let Some(batch) = &reader.first {
                 reader.schema = batch.schema();
             }
-        } else if started {
+        } else if started && reader.parts.is_none() {
             reader.redeem_first_early();
         }
         Ok(reader)
@@ -438,6 +446,10 @@ impl Client {
                 MetadataValue::from_bytes(self.target.database.as_bytes()),
             );
         }
+        // This client reads every endpoint of a FlightInfo, in parallel when several.
+        request
+            .metadata_mut()
+            .insert(ENDPOINTS_METADATA, MetadataValue::from_static(EVERY_ENDPOINT));
         request
     }
 
@@ -629,7 +641,7 @@ impl Interrupt {
         Interrupt(Some(Arc::new(check)))
     }
 
-    fn is_set(&self) -> bool {
+    pub(crate) fn is_set(&self) -> bool {
         self.0.as_ref().is_some_and(|check| check())
     }
 }
@@ -646,7 +658,10 @@ impl std::fmt::Debug for Interrupt {
 
 /// Waits for `call` on the shared runtime, looking at `interrupt` every
 /// [`INTERRUPT_POLL`].
-fn interruptible<T>(call: impl Future<Output = Result<T, Error>>, interrupt: &Interrupt) -> Result<T, Error> {
+pub(crate) fn interruptible<T>(
+    call: impl Future<Output = Result<T, Error>>,
+    interrupt: &Interrupt,
+) -> Result<T, Error> {
     if interrupt.0.is_none() {
         return block_on(call);
     }
@@ -665,7 +680,7 @@ fn interruptible<T>(call: impl Future<Output = Result<T, Error>>, interrupt: &In
     })
 }
 
-/// The rows of one query, endpoint after endpoint, as an Arrow record batch reader (which
+/// The rows of one query, endpoint after endpoint (all at once when several), as an Arrow record batch reader (which
 /// the C interface exports as an `ArrowArrayStream`).
 #[derive(Debug)]
 pub struct QueryReader {
@@ -681,6 +696,9 @@ pub struct QueryReader {
     /// The first ticket's DoGet, sent as soon as the query was planned (see
     /// [`QueryReader::redeem_first_early`]), with the ticket and its location.
     early: Option<(Ticket, String, EarlyDoGet)>,
+    /// The parts of a result in several (a FlightInfo with several endpoints), read in
+    /// parallel in place of `tickets`.
+    parts: Option<Parts>,
     /// For the link: when its first DoGet was sent, and the bytes of the messages that
     /// arrived (as sent, not as decoded).
     sent: Option<Instant>,
@@ -711,6 +729,7 @@ impl QueryReader {
         }
         if let Err(Error::Interrupted) = next {
             self.current = None;
+            self.parts = None;
             self.tickets.clear();
             if let Some((_, _, call)) = self.early.take() {
                 call.abort();
@@ -746,6 +765,9 @@ impl QueryReader {
     fn pull(&mut self) -> Result<Option<RecordBatch>, Error> {
         if let Some(batch) = self.first.take() {
             return Ok(Some(batch));
+        }
+        if let Some(parts) = &mut self.parts {
+            return parts.next(&self.interrupt);
         }
         loop {
             if self.current.is_none() {
@@ -794,44 +816,57 @@ impl QueryReader {
 }
 
 impl QueryReader {
-    /// The batches of `stream`, its messages' bytes counted into `received`.
     fn counted(&self, stream: tonic::Streaming<FlightData>) -> FlightRecordBatchStream {
-        let received = Arc::clone(&self.received);
-        record_batches(stream.inspect_ok(move |data| {
-            let bytes = data.data_header.len() + data.data_body.len();
-            received.fetch_add(bytes as u64, Ordering::Relaxed);
-        }))
+        counted(stream, &self.received)
     }
 
-    /// Redeems `ticket` at `location`, the executor that runs the query, when this client
-    /// may go there: its rows then skip the hop through the service. Otherwise, or when
-    /// the location cannot be reached or refuses, at the service, which serves every
-    /// ticket it signed.
-    fn redeem(&self, ticket: Ticket, location: &str) -> Result<tonic::Streaming<arrow_flight::FlightData>, Error> {
-        if let Some(mut executor) = self.client.location(location) {
-            // No credentials: the service names locations only when it takes none, and a
-            // token is only ever sent to the endpoint it was given for.
-            let request = tonic::Request::new(ticket.clone());
-            let call = async move { Ok(executor.do_get(request).await?.into_inner()) };
-            match interruptible(call, &self.interrupt) {
-                Ok(stream) => return Ok(stream),
-                Err(Error::Interrupted) => return Err(Error::Interrupted),
-                Err(error) => {
-                    if matches!(&error, Error::Status(status) if status.code() == tonic::Code::Unavailable) {
-                        // Gone from there: later results of this client are read through the service.
-                        self.client.forget_location(location);
-                    }
-                    tracing::debug!(%error, location, "a location refused its ticket; asking the service")
+    fn redeem(&self, ticket: Ticket, location: &str) -> Result<tonic::Streaming<FlightData>, Error> {
+        redeem(&self.client, ticket, location, &self.interrupt)
+    }
+}
+
+/// The batches of `stream`, its messages' bytes counted into `received`.
+pub(crate) fn counted(stream: tonic::Streaming<FlightData>, received: &Arc<AtomicU64>) -> FlightRecordBatchStream {
+    let received = Arc::clone(received);
+    record_batches(stream.inspect_ok(move |data| {
+        let bytes = data.data_header.len() + data.data_body.len();
+        received.fetch_add(bytes as u64, Ordering::Relaxed);
+    }))
+}
+
+/// Redeems `ticket` at `location`, the executor that runs the query, when `client` may
+/// go there: its rows then skip the hop through the service. Otherwise, or when the
+/// location cannot be reached or refuses, at the service, which serves every ticket it
+/// signed.
+pub(crate) fn redeem(
+    client: &Client,
+    ticket: Ticket,
+    location: &str,
+    interrupt: &Interrupt,
+) -> Result<tonic::Streaming<FlightData>, Error> {
+    if let Some(mut executor) = client.location(location) {
+        // No credentials: the service names locations only when it takes none, and a
+        // token is only ever sent to the endpoint it was given for.
+        let request = tonic::Request::new(ticket.clone());
+        let call = async move { Ok(executor.do_get(request).await?.into_inner()) };
+        match interruptible(call, interrupt) {
+            Ok(stream) => return Ok(stream),
+            Err(Error::Interrupted) => return Err(Error::Interrupted),
+            Err(error) => {
+                if matches!(&error, Error::Status(status) if status.code() == tonic::Code::Unavailable) {
+                    // Gone from there: later results of this client are read through the service.
+                    client.forget_location(location);
                 }
+                tracing::debug!(%error, location, "a location refused its ticket; asking the service")
             }
         }
-        self.client.renewing(|| {
-            let mut flight = self.client.flight.clone();
-            let request = self.client.request(ticket.clone());
-            let call = async move { Ok(flight.do_get(request).await?.into_inner()) };
-            interruptible(call, &self.interrupt)
-        })
     }
+    client.renewing(|| {
+        let mut flight = client.flight.clone();
+        let request = client.request(ticket.clone());
+        let call = async move { Ok(flight.do_get(request).await?.into_inner()) };
+        interruptible(call, interrupt)
+    })
 }
 
 impl Iterator for QueryReader {

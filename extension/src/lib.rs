@@ -13,6 +13,7 @@
 //!   runtime), its catalog listing ([`Catalog`]), streaming queries, bulk ingest
 //!   ([`Ingest`]) and transactions ([`Client::begin`]). A user account's client logs in
 //!   again before its token expires, and when the service refuses it;
+//!   A result in several parts (endpoints) is read in parallel;
 //! - [`Link`]: the round trip and throughput a client measured, for placement.
 
 mod catalog;
@@ -22,6 +23,7 @@ mod error;
 pub mod ffi;
 mod ingest;
 mod link;
+mod parts;
 mod target;
 mod transaction;
 

@@ -26,7 +26,7 @@ use arrow_flight::{
 use bytes::Bytes;
 use futures::{stream, Stream, TryStreamExt};
 use openduck_coordinator::{CatalogFilter, Coordinator, PlannedQuery, Principal, Recording, ResultStream, Scope};
-use openduck_proto::CATALOG_METADATA;
+use openduck_proto::{CATALOG_METADATA, ENDPOINTS_METADATA, EVERY_ENDPOINT};
 use prost::Message;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
@@ -85,25 +85,27 @@ impl OpenDuckFlightSql {
     }
 
     fn statement_info(&self, planned: PlannedQuery, descriptor: FlightDescriptor) -> Result<FlightInfo> {
-        let ticket = TicketStatementQuery {
-            statement_handle: planned.ticket.into(),
-        };
-        let mut endpoint = FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec()));
-        if let Some(location) = &planned.location {
-            // The executor that runs the query serves it directly; a client
-            // that ignores locations redeems the ticket here instead.
-            endpoint = endpoint.with_location(location);
-        }
         // Without a known schema the field stays empty; clients then take the
         // schema from the stream.
-        let info = match &planned.schema {
+        let mut info = match &planned.schema {
             Some(schema) => FlightInfo::new().try_with_schema(&for_client(schema))?,
             None => FlightInfo::new(),
         };
-        Ok(info
-            .with_endpoint(endpoint)
-            .with_descriptor(descriptor)
-            .with_ordered(true))
+        // Several endpoints are parts of a UNION ALL: no order across them.
+        let ordered = planned.endpoints.len() == 1;
+        for planned in planned.endpoints {
+            let ticket = TicketStatementQuery {
+                statement_handle: planned.ticket.into(),
+            };
+            let mut endpoint = FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec()));
+            if let Some(location) = &planned.location {
+                // The executor that runs it serves it directly; a client
+                // that ignores locations redeems the ticket here instead.
+                endpoint = endpoint.with_location(location);
+            }
+            info = info.with_endpoint(endpoint);
+        }
+        Ok(info.with_descriptor(descriptor).with_ordered(ordered))
     }
 
     /// Plans a query of `kind`, recorded in the query history.
@@ -117,7 +119,7 @@ impl OpenDuckFlightSql {
         let recording = self.record(scope, kind, sql);
         match self.coordinator.plan_query(scope, sql, parameters).await {
             Ok(planned) => {
-                recording.planned(&planned.query_id, planned.ran, planned.location.is_some());
+                recording.planned(&planned.query_id, planned.ran, planned.past_coordinator());
                 Ok(planned)
             }
             Err(error) => {
@@ -144,6 +146,10 @@ impl OpenDuckFlightSql {
     pub(crate) fn scope<T>(&self, request: &Request<T>, transaction: Option<&Bytes>) -> Result<Scope> {
         let mut scope = self.sessions.scope(client_of(request), transaction)?;
         scope.principal = principal_of(request);
+        scope.reads_every_endpoint = request
+            .metadata()
+            .get(ENDPOINTS_METADATA)
+            .is_some_and(|value| value.as_bytes() == EVERY_ENDPOINT.as_bytes());
         if let Some(catalog) = named_catalog(request)? {
             scope.database = Some(catalog);
         }

@@ -45,6 +45,16 @@ pub use prost::Message;
 /// extension sends it with every call of an attachment.
 pub const CATALOG_METADATA: &str = "x-openduck-catalog-bin";
 
+/// The gRPC metadata key with which a client says, with the value
+/// [`EVERY_ENDPOINT`], that it reads every endpoint of a FlightInfo. Only
+/// such a client is given a result in several parts (each part's endpoint
+/// redeemed at the executor that computes it, in parallel); the Flight SQL
+/// protocol allows several, but some clients read the first alone.
+pub const ENDPOINTS_METADATA: &str = "x-openduck-endpoints";
+
+/// The value of [`ENDPOINTS_METADATA`] of a client that reads every endpoint.
+pub const EVERY_ENDPOINT: &str = "all";
+
 /// Where a cluster's state lives in etcd, under the prefix (such as
 /// `/openduck`) that every process of the cluster is given. The registry and
 /// storage's heads both use these keys; fencing depends on their agreeing.

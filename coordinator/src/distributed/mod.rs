@@ -12,6 +12,7 @@ mod explain;
 mod fragment;
 mod group;
 mod partial;
+mod parts;
 mod running;
 mod semi;
 mod ship;

@@ -138,6 +138,6 @@ impl Cluster {
     #[allow(dead_code)] // not every test binary runs queries this way
     pub(crate) async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, Error> {
         let planned = self.coordinator.plan_query(&Scope::default(), sql, None).await?;
-        self.redeem(&planned.ticket).await
+        self.redeem(&planned.endpoints[0].ticket).await
     }
 }

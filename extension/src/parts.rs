@@ -1,0 +1,115 @@
+//! A result in several parts (a FlightInfo with several endpoints: the service's parts
+//! of a UNION ALL across executors), read in parallel: one thread per part redeems its
+//! ticket (at its executor, when the client may go there), receives and decodes its
+//! batches; the reader takes them as they come, in no order across parts.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use arrow::array::RecordBatch;
+use arrow_flight::Ticket;
+use futures::StreamExt;
+
+use crate::client::{counted, interruptible, redeem, Client, Interrupt, INTERRUPT_POLL};
+use crate::Error;
+
+/// Batches decoded ahead of the reader, per part.
+const AHEAD: usize = 2;
+
+/// The parts of one result, being read.
+#[derive(Debug)]
+pub(crate) struct Parts {
+    batches: Option<Receiver<Result<RecordBatch, Error>>>,
+    /// Tells the threads to stop: the reader is gone, or the user interrupted.
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Parts {
+    /// Starts reading every part, each `(ticket, location)` in a thread of its own; the
+    /// bytes of their messages are counted into `received`.
+    pub(crate) fn start(client: &Client, tickets: Vec<(Ticket, String)>, received: &Arc<AtomicU64>) -> Parts {
+        let (sender, batches) = sync_channel(AHEAD * tickets.len());
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = tickets
+            .into_iter()
+            .map(|(ticket, location)| {
+                let (client, sender, received) = (client.clone(), sender.clone(), Arc::clone(received));
+                // Not the user's interrupt: that reads DuckDB's state, which need not outlive
+                // the reader; the reader stops these threads before it goes.
+                let stopped = Arc::clone(&stop);
+                let stop = Interrupt::when(move || stopped.load(Ordering::Relaxed));
+                std::thread::Builder::new()
+                    .name("openduck-part".into())
+                    .spawn(move || read_part(&client, ticket, &location, &stop, &received, &sender))
+                    .expect("a thread to read a part of a result")
+            })
+            .collect();
+        Parts {
+            batches: Some(batches),
+            stop,
+            threads,
+        }
+    }
+
+    /// The next batch of any part; `None` once every part has ended. Waits, looking at
+    /// `interrupt` (the user's) as it does.
+    pub(crate) fn next(&mut self, interrupt: &Interrupt) -> Result<Option<RecordBatch>, Error> {
+        let Some(batches) = &self.batches else {
+            return Ok(None);
+        };
+        loop {
+            match batches.recv_timeout(INTERRUPT_POLL) {
+                Ok(batch) => return batch.map(Some),
+                Err(RecvTimeoutError::Disconnected) => return Ok(None),
+                Err(RecvTimeoutError::Timeout) if interrupt.is_set() => return Err(Error::Interrupted),
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+}
+
+impl Drop for Parts {
+    fn drop(&mut self) {
+        // The threads see the stop within INTERRUPT_POLL; one waiting to hand over a
+        // batch sees the receiver gone. Their streams go with them: the service stops
+        // what they read.
+        self.stop.store(true, Ordering::Relaxed);
+        self.batches = None;
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Reads one part into `sender` until it ends, fails, or the reader is gone.
+fn read_part(
+    client: &Client,
+    ticket: Ticket,
+    location: &str,
+    stop: &Interrupt,
+    received: &Arc<AtomicU64>,
+    sender: &SyncSender<Result<RecordBatch, Error>>,
+) {
+    let mut stream = match redeem(client, ticket, location, stop) {
+        Ok(stream) => counted(stream, received),
+        Err(error) => {
+            let _ = sender.send(Err(error));
+            return;
+        }
+    };
+    loop {
+        let next = interruptible(async { stream.next().await.transpose().map_err(Error::from) }, stop);
+        let batch = match next {
+            Ok(Some(batch)) => Ok(batch),
+            Ok(None) => return,
+            Err(error) => Err(error),
+        };
+        let failed = batch.is_err();
+        if sender.send(batch).is_err() || failed {
+            return;
+        }
+    }
+}
