@@ -430,6 +430,12 @@ impl Coordinator {
         let routed = self.route_query(scope, sql).instrument(info_span!("route")).await?;
         let (site, database, one_query) = match routed {
             (Route::Site(site), database, one_query) => (site, database, one_query),
+            (Route::Spanning { .. }, _, _) if scope.one_executor => {
+                let touched = analyse(sql, &self.registry.known_databases(), &self.default_database()).touched;
+                return Err(Error::NotOnOneExecutor(
+                    touched.into_iter().collect::<Vec<_>>().join(", "),
+                ));
+            }
             (Route::Spanning { explain, query }, database, _) => {
                 return self
                     .plan_spanning(scope, &database, sql, explain, &query, parameters)
@@ -739,6 +745,23 @@ impl Coordinator {
             executor_id: parts[0].site.id().to_string(),
             ran: false,
         }))
+    }
+
+    /// Whether one executor serves every one of `databases` (a query that
+    /// reads only them runs there verbatim, in its DuckDB), as far as
+    /// `principal` may know: false when it may not use one of them.
+    pub fn on_one_executor(&self, principal: &Principal, databases: &[String]) -> bool {
+        if databases.iter().any(|database| !principal.may_use(database)) {
+            return false;
+        }
+        if self.registry.has_replicas() {
+            return self.registry.reader_for(databases.iter(), None).is_some();
+        }
+        let mut sites = databases.iter().map(|database| self.registry.site_for(database));
+        match sites.next() {
+            Some(Some(first)) => sites.all(|site| site.is_some_and(|site| site.id() == first.id())),
+            _ => false,
+        }
     }
 
     /// The trace context of the call that planned a ticket, if the ticket

@@ -33,6 +33,10 @@ pub enum Error {
     /// different executors.
     #[error("the statement touches databases on different executors ({0}); only queries (SELECT) may span executors, a statement that changes data must stay on one")]
     SpansExecutors(String),
+    /// A client asked that a query run on one executor, verbatim, and the
+    /// databases it reads live on different executors.
+    #[error("the databases this query reads ({0}) do not live on one executor, where it was meant to run verbatim; run it again")]
+    NotOnOneExecutor(String),
     /// Planning or running a query across executors failed.
     #[error("{message}")]
     Distributed {
@@ -82,6 +86,7 @@ impl Error {
             Error::Ticket(_) => ErrorKind::Unauthenticated,
             Error::NoExecutor(_) | Error::UnknownExecutor(_) | Error::NoDatabases => ErrorKind::Unavailable,
             Error::SpansExecutors(_) => ErrorKind::Unimplemented,
+            Error::NotOnOneExecutor(_) => ErrorKind::FailedPrecondition,
             Error::UnknownDatabase(_) => ErrorKind::NotFound,
             Error::Distributed { kind, .. } => *kind,
             Error::OutsideSession { .. } => ErrorKind::FailedPrecondition,

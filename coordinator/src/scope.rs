@@ -100,6 +100,11 @@ pub struct Scope {
     /// only then may a result come in several parts. Some clients read the
     /// first endpoint alone, and would miss the rest.
     pub reads_every_endpoint: bool,
+    /// Whether the client asked ([`ONE_EXECUTOR_METADATA`](openduck_proto::ONE_EXECUTOR_METADATA))
+    /// that a query run on one executor, verbatim in its DuckDB: one across executors
+    /// (which DataFusion would plan, with its own dialect) is then refused with
+    /// [`Error::NotOnOneExecutor`](crate::Error::NotOnOneExecutor).
+    pub one_executor: bool,
 }
 
 impl Scope {

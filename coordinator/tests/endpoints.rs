@@ -6,7 +6,7 @@ mod common;
 
 use arrow::array::{Array, Int64Array, RecordBatch};
 use common::{cluster, Cluster};
-use openduck_coordinator::{PlannedQuery, Scope};
+use openduck_coordinator::{ErrorKind, PlannedQuery, Principal, Scope};
 
 const UNION: &str = "SELECT k, v FROM sales.main.p WHERE v > 4 UNION ALL SELECT k, w FROM crm.main.q";
 
@@ -108,4 +108,33 @@ async fn other_plans_come_in_one_endpoint() {
             "{sql}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_query_required_on_one_executor_runs_there_or_is_refused() {
+    let cluster = with_tables().await;
+    let anyone = Principal::default();
+    let names = |names: &[&str]| names.iter().map(|name| name.to_string()).collect::<Vec<_>>();
+    assert!(cluster.coordinator.on_one_executor(&anyone, &names(&["sales"])));
+    assert!(!cluster.coordinator.on_one_executor(&anyone, &names(&["sales", "crm"])));
+    assert!(!cluster
+        .coordinator
+        .on_one_executor(&anyone, &names(&["sales", "nowhere"])));
+
+    let scope = Scope {
+        one_executor: true,
+        ..Scope::default()
+    };
+    let error = cluster.coordinator.plan_query(&scope, UNION, None).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::FailedPrecondition, "{error}");
+    assert!(
+        error.to_string().contains("crm") && error.to_string().contains("sales"),
+        "{error}"
+    );
+    let one = "SELECT k, v FROM sales.main.p UNION ALL SELECT k, v FROM sales.main.p";
+    let planned = cluster.coordinator.plan_query(&scope, one, None).await.unwrap();
+    assert_eq!(
+        cluster.redeem(&planned.endpoints[0].ticket).await.unwrap()[0].num_columns(),
+        2
+    );
 }

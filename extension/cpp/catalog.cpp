@@ -646,6 +646,21 @@ bool OpenduckCatalog::MayCopyUp() {
 	}
 }
 
+optional_ptr<OpenduckCatalog> OpenduckCatalog::Sibling(ClientContext &context, Catalog &other) {
+	if (&other == this) {
+		return this;
+	}
+	if (other.GetCatalogType() != "openduck") {
+		return nullptr;
+	}
+	auto &sibling = other.Cast<OpenduckCatalog>();
+	if (!client->SameService(*sibling.client) || ClientFor(context, false) != client ||
+	    sibling.ClientFor(context, false) != sibling.client) {
+		return nullptr;
+	}
+	return &sibling;
+}
+
 shared_ptr<Client> OpenduckCatalog::ClientFor(ClientContext &context, bool write) {
 	auto transaction = TransactionOf(context);
 	if (!transaction) {

@@ -176,6 +176,12 @@ public:
 	//! The connection `context`'s statements on this attachment use: its transaction's on
 	//! the service once it wrote. `write` begins that service transaction.
 	shared_ptr<Client> ClientFor(ClientContext &context, bool write);
+	//! `other` when it is this attachment, or another attachment of the same service reached
+	//! as the same principal, while neither has a transaction of its own open on the
+	//! service in `context` (which a statement sent through the other would not see): a
+	//! query sent through this one may then read its tables, by its RemoteName. Null
+	//! otherwise.
+	duckdb::optional_ptr<OpenduckCatalog> Sibling(ClientContext &context, duckdb::Catalog &other);
 	//! The database's name on the service (which may differ from the attachment's alias).
 	const std::string &RemoteName() const {
 		return remote_name;

@@ -39,6 +39,24 @@ public:
 	std::string Endpoint() const {
 		return od_client_endpoint(client);
 	}
+	//! Whether `other` reaches the same service as the same principal.
+	bool SameService(const Client &other) const {
+		return od_client_same_service(client, other.client);
+	}
+	//! Whether one executor of the service serves every one of `databases`.
+	bool OnOneExecutor(const std::vector<std::string> &databases) const {
+		std::vector<const char *> names;
+		for (auto &database : databases) {
+			names.push_back(database.c_str());
+		}
+		bool one = false;
+		Check(od_client_on_one_executor(client, names.data(), names.size(), &one));
+		return one;
+	}
+	//! A client like this one whose queries must run on one executor, verbatim.
+	duckdb::shared_ptr<Client> OnOneExecutorOnly() const {
+		return duckdb::make_shared_ptr<Client>(od_client_on_one_executor_only(client));
+	}
 	//! The link as measured: the shortest round trip (microseconds) and the rate of
 	//! a large result (bytes per second); 0 for what was not measured yet.
 	void Link(uint64_t &round_trip_us, uint64_t &bytes_per_second) const {

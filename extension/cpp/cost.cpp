@@ -88,8 +88,13 @@ QueryReads QueryReads::Of(ClientContext &context, LogicalOperator &plan) {
 			auto table = get.GetTable();
 			if (table && get.function.name == "openduck_scan") {
 				auto &catalog = table->ParentCatalog().Cast<OpenduckCatalog>();
-				reads.other = reads.other || (reads.attachment && reads.attachment.get() != &catalog);
-				reads.attachment = &catalog;
+				if (!reads.attachment) {
+					reads.attachment = &catalog;
+				} else if (reads.attachment.get() != &catalog) {
+					auto sibling = reads.attachment->Sibling(context, catalog);
+					reads.several = reads.several || sibling;
+					reads.other = reads.other || !sibling;
+				}
 				RemoteRead read {get, *table};
 				read.rows = RowsOf(context, *table, 1000000);
 				for (auto &column : get.GetColumnIds()) {
@@ -288,8 +293,9 @@ void QueryReads::ProbeRemote(ClientContext &context, LogicalOperator &plan) {
 			continue;
 		}
 		auto &table = read.table.get();
-		RemoteTable name {attachment->RemoteName(), table.schema.name, table.name};
-		read.rows = CountOf(context, *attachment->GetClient(), "SELECT count(*) FROM " + name.ToSQL() + where);
+		auto &catalog = table.ParentCatalog().Cast<OpenduckCatalog>();
+		RemoteTable name {catalog.RemoteName(), table.schema.name, table.name};
+		read.rows = CountOf(context, *catalog.GetClient(), "SELECT count(*) FROM " + name.ToSQL() + where);
 	}
 }
 

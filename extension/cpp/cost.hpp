@@ -1,6 +1,6 @@
 //===----------------------------------------------------------------------===//
 // What moving a query's data costs: the tables a bound plan reads, on the service (one
-// attachment's) and in this session, with the rows and bytes each would move across the
+// service's attachments) and in this session, with the rows and bytes each would move across the
 // link. Placement compares bringing the service's tables down (scans) with taking this
 // session's up (copies).
 //===----------------------------------------------------------------------===//
@@ -47,9 +47,13 @@ struct LocalRead {
 
 //! What a bound plan reads.
 struct QueryReads {
-	//! The attachment of the service's tables (null: it reads none).
+	//! The attachment of the service's tables (null: it reads none): the first scanned.
 	duckdb::optional_ptr<OpenduckCatalog> attachment;
-	//! It reads something else: another attachment, a table function, Python data.
+	//! It reads tables of other attachments of the same service too (see
+	//! OpenduckCatalog::Sibling), which a query sent through `attachment` may read.
+	bool several = false;
+	//! It reads something else: another service's attachment (or one with a transaction of
+	//! its own), a table function, Python data.
 	bool other = false;
 	//! It reads row ids of the service's tables (a scan gives none; the service would).
 	bool remote_row_ids = false;

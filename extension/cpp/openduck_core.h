@@ -52,6 +52,15 @@ OdError *od_end(const OdClient *client, bool commit);
  * is freed. od_begin of it begins on that connection. */
 OdError *od_session(const OdClient *client, OdClient **out);
 const char *od_client_endpoint(const OdClient *client);
+/* Whether two clients reach the same service as the same principal: one statement sent
+ * through either may read the tables of both. */
+bool od_client_same_service(const OdClient *client, const OdClient *other);
+/* Whether one executor of the service serves every one of the `count` databases `names`
+ * holds (asked at most every few seconds), into `out`. */
+OdError *od_client_on_one_executor(const OdClient *client, const char *const *names, size_t count, bool *out);
+/* A client like `client` whose queries must run on one executor, verbatim in its DuckDB
+ * (the service refuses one whose databases live on several); free with od_client_free. */
+OdClient *od_client_on_one_executor_only(const OdClient *client);
 /* The link the client measured: its shortest round trip (microseconds) and the rate of
  * a large result (bytes per second); 0 for what was not measured yet. */
 void od_client_link(const OdClient *client, uint64_t *round_trip_us, uint64_t *bytes_per_second);

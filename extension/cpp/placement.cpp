@@ -336,6 +336,7 @@ std::string ShippedText(ClientContext &context, OpenduckCatalog &catalog, bool e
 	auto &select = SelectOf(*statement, source);
 	Rewriter rewriter(context, catalog, "query");
 	rewriter.strict = true;
+	rewriter.siblings = true;
 	rewriter.foreign = [&](BaseTableRef &ref, TableCatalogEntry &table) {
 		for (auto &upload : uploads) {
 			if (&upload.table.get() == &table) {
@@ -389,13 +390,33 @@ void RegisterPlacement(DBConfig &config) {
 
 namespace {
 
+//! Whether one executor of the service serves every database the plan reads there: a query
+//! over tables of several of its attachments, written in DuckDB's dialect, runs there
+//! verbatim only then.
+bool OnOneExecutor(OpenduckCatalog &catalog, QueryReads &reads) {
+	vector<std::string> databases;
+	for (auto &read : reads.remote) {
+		databases.push_back(read.table.get().ParentCatalog().Cast<OpenduckCatalog>().RemoteName());
+	}
+	try {
+		return catalog.GetClient()->OnOneExecutor(databases);
+	} catch (std::exception &) {
+		return false; // then it runs here
+	}
+}
+
 //! Places the query of `statement`'s plan (at `target`) on the service whole, when it can
 //! run there and should: the rules of the file's overview. Returns whether it did.
 bool PlaceWhole(PlannerExtensionInput &input, BoundStatement &statement, unique_ptr<LogicalOperator> *target,
                 bool explained, Source source, Placement placement, QueryReads &reads) {
 	auto &context = input.context;
 	auto catalog = reads.attachment;
-	if (!catalog || reads.other || reads.remote_row_ids) {
+	// (Of several attachments of the service, without copies: those go up into a session
+	// on one executor, and a query across executors runs in none.)
+	if (!catalog || reads.other || reads.remote_row_ids || (reads.several && !reads.local.empty())) {
+		return false;
+	}
+	if (reads.several && !OnOneExecutor(*catalog, reads)) {
 		return false;
 	}
 	if (reads.local.empty() && placement == Placement::AUTO && !Reduces(**target)) {
@@ -412,7 +433,9 @@ bool PlaceWhole(PlannerExtensionInput &input, BoundStatement &statement, unique_
 	}
 	std::string sql;
 	try {
-		CheckPlan("query", *catalog, **target, [&](TableCatalogEntry &table) { return reads.Local(table) != nullptr; });
+		CheckPlan(
+		    "query", *catalog, **target, [&](TableCatalogEntry &table) { return reads.Local(table) != nullptr; },
+		    context);
 		bool star = false;
 		(*target)->ResolveOperatorTypes();
 		sql = ShippedText(context, *catalog, explained, source, (*target)->types, uploads, star);
@@ -465,14 +488,15 @@ bool PlaceWhole(PlannerExtensionInput &input, BoundStatement &statement, unique_
 //! exactly as here, and, under 'auto', reduces what crosses (as a whole query must).
 bool SubqueryRunsThere(ClientContext &context, OpenduckCatalog &catalog, Placement placement, LogicalOperator &plan) {
 	auto reads = QueryReads::Of(context, plan);
-	if (reads.attachment.get() != &catalog || reads.other || reads.remote_row_ids || !reads.local.empty()) {
+	if (!reads.attachment || !catalog.Sibling(context, *reads.attachment) || reads.other || reads.remote_row_ids ||
+	    !reads.local.empty() || (reads.several && !OnOneExecutor(catalog, reads))) {
 		return false;
 	}
 	if (placement == Placement::AUTO && !Reduces(plan)) {
 		return false;
 	}
 	try {
-		CheckPlan("subquery", catalog, plan);
+		CheckPlan("subquery", catalog, plan, nullptr, context);
 	} catch (std::exception &) {
 		return false;
 	}
@@ -546,8 +570,8 @@ void PlaceQuery(PlannerExtensionInput &input, BoundStatement &statement) {
 		return;
 	}
 	if (reads.attachment && source == Source::SELECT) {
-		// (Those over one attachment: of a query that reads two, the subqueries over the
-		// other one run here.)
+		// (Those over one service: of a query that reads two services, the subqueries over
+		// the other one run here.)
 		PlaceParts(input, *reads.attachment, target, explained, placement);
 	}
 }

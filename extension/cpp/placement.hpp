@@ -4,7 +4,12 @@
 // A query whose every table lives in one attachment runs on the service whole, as the
 // user wrote it (its table names made the service's), and only its result crosses; so does
 // one that also reads this session's tables when copying them up moves less than scanning
-// the service's down. Otherwise it runs here, as DuckDB planned it, with scans of the
+// the service's down. Attachments of one service, reached as the same principal (`ATTACH
+// 'openduck:'` makes one per database), count as one, while none of them has written in
+// this transaction (see OpenduckCatalog::Sibling): a query over several of their databases
+// runs there whole too, when one executor of the service serves them all (the service is
+// asked; a coordinator would plan one across executors in its own dialect), and without
+// copies of this session's tables. Otherwise it runs here, as DuckDB planned it, with scans of the
 // attachment's tables, and each of its outermost subqueries (a derived table, a CTE, a
 // subquery expression, a branch of a set operation) that reads one attachment's tables
 // only runs on the service by the same rules (subqueries.hpp). `SET openduck_placement`:

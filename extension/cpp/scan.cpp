@@ -140,7 +140,9 @@ void CheckTypes(ArrowArrayStreamWrapper &stream, const ArrowSchema &expected, co
 void OpenShipped(ClientContext &context, ScanData &data, ScanGlobal &global) {
 	global.sql = data.sql.empty() && data.make_sql ? data.make_sql(context) : data.sql;
 	if (data.uploads.empty()) {
-		global.stream = data.shipped_from->ClientFor(context, data.writes)->Query(global.sql, context);
+		// Written in DuckDB's dialect: the service runs it verbatim, or refuses it (its
+		// databases no longer live on one executor).
+		global.stream = data.shipped_from->ClientFor(context, data.writes)->OnOneExecutorOnly()->Query(global.sql, context);
 	} else {
 		if (data.shipped_from->ClientFor(context, false) != data.shipped_from->GetClient()) {
 			// Planned before this transaction wrote through the attachment (a prepared

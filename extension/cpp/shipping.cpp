@@ -84,7 +84,7 @@ bool ShippableReference(TableReferenceType type) {
 } // namespace
 
 void CheckPlan(const std::string &statement, OpenduckCatalog &catalog, LogicalOperator &op,
-               const std::function<bool(TableCatalogEntry &)> &uploaded) {
+               const std::function<bool(TableCatalogEntry &)> &uploaded, optional_ptr<ClientContext> siblings) {
 	std::function<void(const Expression &)> check_expression = [&](const Expression &expression) {
 		if (ZoneDependent(expression.return_type)) {
 			CannotShip(statement, "it computes with time zones, which the service's session need not share");
@@ -115,7 +115,9 @@ void CheckPlan(const std::string &statement, OpenduckCatalog &catalog, LogicalOp
 		if (!table) {
 			CannotShip(statement, "it reads " + get.function.name + "(), which is not a table of the attachment");
 		}
-		auto remote = get.function.name == "openduck_scan" && &table->ParentCatalog() == &catalog;
+		auto &owner = table->ParentCatalog();
+		auto remote = get.function.name == "openduck_scan" &&
+		              (&owner == &catalog || (siblings && catalog.Sibling(*siblings, owner)));
 		if (!remote && !(uploaded && uploaded(*table))) {
 			CannotShip(statement, "it reads " + table->ParentCatalog().GetName() + "." + table->schema.name + "." +
 			                          table->name + ", which is not a table of the same attachment");
@@ -133,7 +135,7 @@ void CheckPlan(const std::string &statement, OpenduckCatalog &catalog, LogicalOp
 		}
 	}
 	for (auto &child : op.children) {
-		CheckPlan(statement, catalog, *child, uploaded);
+		CheckPlan(statement, catalog, *child, uploaded, siblings);
 	}
 }
 
@@ -343,8 +345,11 @@ void Rewriter::Reference(TableRef &ref) {
 		return;
 	}
 	auto entry = Resolved(table);
-	if (entry && &entry->ParentCatalog() == &catalog) {
-		table.catalog_name = catalog.RemoteName();
+	auto owner = !entry ? nullptr
+	             : siblings ? catalog.Sibling(context, entry->ParentCatalog())
+	                        : optional_ptr<OpenduckCatalog>(&entry->ParentCatalog() == &catalog ? &catalog : nullptr);
+	if (owner) {
+		table.catalog_name = owner->RemoteName();
 		table.schema_name = entry->ParentSchema().name;
 	} else if (entry && foreign && foreign(table, *entry)) {
 		// Renamed to what the service has of it.

@@ -26,11 +26,13 @@ class OpenduckCatalog;
 //! NotImplementedException.
 [[noreturn]] void CannotShip(const std::string &statement, const std::string &why);
 
-//! Checks a bound plan: every source of rows must be a scan of `catalog` (or of a table
-//! `uploaded` says the service will have), and nothing may depend on the session's time
-//! zone. Throws CannotShip.
+//! Checks a bound plan: every source of rows must be a scan of `catalog` (or, with
+//! `siblings`, of another attachment of its service: see OpenduckCatalog::Sibling; or of a
+//! table `uploaded` says the service will have), and nothing may depend on the session's
+//! time zone. Throws CannotShip.
 void CheckPlan(const std::string &statement, OpenduckCatalog &catalog, duckdb::LogicalOperator &op,
-               const std::function<bool(duckdb::TableCatalogEntry &)> &uploaded = nullptr);
+               const std::function<bool(duckdb::TableCatalogEntry &)> &uploaded = nullptr,
+               duckdb::optional_ptr<duckdb::ClientContext> siblings = nullptr);
 
 //! Per connection: what a statement shipped as written needs from the planning of it.
 class StatementState : public duckdb::ClientContextState {
@@ -69,6 +71,10 @@ public:
 	//! Renames a reference to a table of this session that the service will have under
 	//! another name (an upload); false leaves it to the rules above.
 	std::function<bool(duckdb::BaseTableRef &ref, duckdb::TableCatalogEntry &table)> foreign;
+	//! Also renames the tables of the other attachments of the service (Sibling) to the
+	//! service's names, rather than treating them as foreign: for a query, whose rows the
+	//! service computes from what it holds now.
+	bool siblings = false;
 	//! Whether a `*` or COLUMNS(...) was met.
 	bool saw_star = false;
 

@@ -171,6 +171,7 @@ private:
 		try {
 			Rewriter rewriter(context, catalog, "subquery");
 			rewriter.strict = true;
+			rewriter.siblings = true;
 			rewriter.KnowCtes(root);
 			auto text = node->Copy();
 			rewriter.VisitNode(*text);

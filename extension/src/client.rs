@@ -20,7 +20,7 @@ use arrow_flight::{
 };
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use openduck_proto::{CATALOG_METADATA, ENDPOINTS_METADATA, EVERY_ENDPOINT};
+use openduck_proto::{CATALOG_METADATA, ENDPOINTS_METADATA, EVERY_ENDPOINT, ONE_EXECUTOR_METADATA, REQUIRED};
 use prost::Message;
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
@@ -28,6 +28,7 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::catalog::{Catalog, TableEntry};
+use crate::colocation::Colocations;
 use crate::credentials::Credentials;
 use crate::link::Link;
 use crate::parts::Parts;
@@ -81,6 +82,10 @@ pub struct Client {
     pub(crate) locations: Locations,
     /// What the calls of this client (and of those made from it) measured of the link.
     pub(crate) link: Arc<Link>,
+    /// Whether its queries must run on one executor, verbatim (see `colocation`).
+    pub(crate) one_executor: bool,
+    /// What the service answered about databases sharing an executor.
+    pub(crate) colocations: Colocations,
 }
 
 /// Connections to locations, shared by a client and the clients of its transactions.
@@ -102,6 +107,8 @@ impl Client {
             own_session: false,
             locations: Arc::default(),
             link: Arc::default(),
+            one_executor: false,
+            colocations: Arc::default(),
         };
         if client.credentials.login().is_some() {
             client.log_in(None)?;
@@ -145,6 +152,13 @@ impl Client {
     /// What this client has measured of its link to the service.
     pub fn link(&self) -> &Link {
         &self.link
+    }
+
+    /// Whether `other` reaches the same service the same way, as the same principal:
+    /// then a statement sent through either may read the tables of both (the service names
+    /// each by its database).
+    pub fn same_service(&self, other: &Client) -> bool {
+        self.target.same_endpoint(&other.target) && self.credentials.same_principal(&other.credentials)
     }
 
     /// What this client was attached to.
@@ -450,6 +464,11 @@ impl Client {
         request
             .metadata_mut()
             .insert(ENDPOINTS_METADATA, MetadataValue::from_static(EVERY_ENDPOINT));
+        if self.one_executor {
+            request
+                .metadata_mut()
+                .insert(ONE_EXECUTOR_METADATA, MetadataValue::from_static(REQUIRED));
+        }
         request
     }
 

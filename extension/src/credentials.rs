@@ -80,6 +80,16 @@ impl Credentials {
             .map(|(user, password)| (user.as_str(), password.as_str()))
     }
 
+    /// Whether `other` presents the same principal: the same user account, or the same
+    /// token given as it is (or neither).
+    pub(crate) fn same_principal(&self, other: &Credentials) -> bool {
+        match (&self.login, &other.login) {
+            (Some(login), Some(other)) => login == other,
+            (None, None) => self.bearer() == other.bearer(),
+            _ => false,
+        }
+    }
+
     /// Uses `token` from now on.
     pub(crate) fn renewed(&self, token: String) {
         *self.token() = Some(Token::new(token));
@@ -159,6 +169,21 @@ mod tests {
         assert!(!Credentials::new(Some("opaque".into()), login).due());
         // A token given as it is cannot be renewed.
         assert!(!Credentials::new(Some(token_expiring_in(1)), None).due());
+    }
+
+    #[test]
+    fn the_same_account_or_token_is_the_same_principal() {
+        let alice = || Some(("alice".to_owned(), "pw".to_owned()));
+        // Each logs in for a token of its own.
+        let one = Credentials::new(Some("t1".into()), alice());
+        assert!(one.same_principal(&Credentials::new(Some("t2".into()), alice())));
+        assert!(!one.same_principal(&Credentials::new(None, Some(("bob".into(), "pw".into())))));
+        assert!(!one.same_principal(&Credentials::new(Some("t1".into()), None)));
+        let token = Credentials::new(Some("t".into()), None);
+        assert!(token.same_principal(&Credentials::new(Some("t".into()), None)));
+        assert!(!token.same_principal(&Credentials::new(Some("u".into()), None)));
+        assert!(!token.same_principal(&Credentials::new(None, None)));
+        assert!(Credentials::new(None, None).same_principal(&Credentials::new(None, None)));
     }
 
     #[test]

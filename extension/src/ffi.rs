@@ -292,6 +292,51 @@ pub unsafe extern "C" fn od_client_endpoint(client: *const OdClient) -> *const c
     unsafe { (*client).endpoint.as_ptr() }
 }
 
+/// Whether two clients reach the same service as the same principal (see
+/// [`Client::same_service`]).
+///
+/// # Safety
+/// Both came from [`od_connect`].
+#[no_mangle]
+pub unsafe extern "C" fn od_client_same_service(client: *const OdClient, other: *const OdClient) -> bool {
+    let (client, other) = unsafe { (&(*client).client, &(*other).client) };
+    client.same_service(other)
+}
+
+/// Whether one executor of the service serves every one of the `count` databases
+/// `names` holds (see [`Client::on_one_executor`]), into `out`.
+///
+/// # Safety
+/// `client` came from [`od_connect`]; `names` points to `count` NUL-terminated strings;
+/// `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn od_client_on_one_executor(
+    client: *const OdClient,
+    names: *const *const c_char,
+    count: usize,
+    out: *mut bool,
+) -> *mut OdError {
+    guard(|| {
+        let databases = (0..count)
+            .map(|i| unsafe { optional_str(*names.add(i)) }.map(|name| name.unwrap_or_default().to_owned()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let one = unsafe { &(*client).client }.on_one_executor(&databases)?;
+        unsafe { *out = one };
+        Ok(())
+    })
+}
+
+/// A client like `client` whose queries must run on one executor, verbatim (see
+/// [`Client::on_one_executor_only`]); free it with [`od_client_free`].
+///
+/// # Safety
+/// `client` came from [`od_connect`].
+#[no_mangle]
+pub unsafe extern "C" fn od_client_on_one_executor_only(client: *const OdClient) -> *mut OdClient {
+    let client = unsafe { &*client };
+    client.with(client.client.on_one_executor_only())
+}
+
 /// How many databases the service hosted when a client attached to all of them
 /// (`ATTACH 'openduck:'`) connected; 0 for a client of one database.
 ///

@@ -18,6 +18,7 @@
 
 mod catalog;
 mod client;
+mod colocation;
 mod credentials;
 mod error;
 pub mod ffi;

@@ -51,6 +51,12 @@ impl Target {
         }
     }
 
+    /// Whether `other` reaches the same endpoint the same way (the same TLS settings),
+    /// whatever database it names.
+    pub fn same_endpoint(&self, other: &Target) -> bool {
+        self.endpoint == other.endpoint && self.ca == other.ca && self.identity == other.identity
+    }
+
     /// Parses the text after the `openduck:` (or `od:`) scheme. The endpoint defaults to
     /// `endpoint_env` (the `OPENDUCK_ENDPOINT` variable), then [`DEFAULT_ENDPOINT`]; the
     /// token is `token` (from a DuckDB secret or `OPENDUCK_TOKEN`), if any.
@@ -118,6 +124,18 @@ impl Target {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_databases_of_one_endpoint_are_at_the_same_endpoint() {
+        let sales = Target::parse("sales?endpoint=grpc://h:1", None, None).unwrap();
+        let crm = Target::parse("crm@s1?endpoint=grpc://h:1", None, None).unwrap();
+        assert!(sales.same_endpoint(&crm));
+        let elsewhere = Target::parse("crm?endpoint=grpc://h:2", None, None).unwrap();
+        assert!(!sales.same_endpoint(&elsewhere));
+        let mut trusting = crm.clone();
+        trusting.ca = Some("-----BEGIN CERTIFICATE-----".into());
+        assert!(!sales.same_endpoint(&trusting));
+    }
 
     #[test]
     fn names_database_endpoint_and_snapshot() {

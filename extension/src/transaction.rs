@@ -103,6 +103,8 @@ impl Client {
             own_session: false,
             locations: Arc::clone(&self.locations),
             link: Arc::clone(&self.link),
+            one_executor: self.one_executor,
+            colocations: Arc::clone(&self.colocations),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Flight actions beyond what the Flight SQL dispatcher knows:
-//! CancelFlightInfo and the session options (SetSessionOptions,
-//! GetSessionOptions, CloseSession).
+//! CancelFlightInfo, the session options (SetSessionOptions,
+//! GetSessionOptions, CloseSession), and openduck's own: whether one executor
+//! serves a set of databases (`openduck.on_one_executor`).
 
 use std::collections::HashMap;
 
@@ -12,6 +13,7 @@ use openduck_proto::flight_session::{
     close_session_result, session_option_value, set_session_options_result, CloseSessionResult,
     GetSessionOptionsResult, SessionOptionValue, SetSessionOptionsRequest, SetSessionOptionsResult,
 };
+use openduck_proto::ON_ONE_EXECUTOR;
 use prost::Message;
 use tonic::Request;
 
@@ -41,6 +43,10 @@ pub(crate) fn custom_actions() -> Vec<ActionType> {
         action(SET_SESSION_OPTIONS, "Set session options: catalog, schema"),
         action(GET_SESSION_OPTIONS, "Get the session options"),
         action(CLOSE_SESSION, "Close the session, rolling back an open transaction"),
+        action(
+            ON_ONE_EXECUTOR,
+            "Whether one executor serves every database named (one per line): true or false",
+        ),
     ]
 }
 
@@ -84,6 +90,14 @@ pub(crate) async fn do_action(service: &OpenDuckFlightSql, request: &Request<Act
             service.sessions.close(client);
             let status = close_session_result::Status::Closed as i32;
             Ok(CloseSessionResult { status }.encode_to_vec().into())
+        }
+        ON_ONE_EXECUTOR => {
+            let names = std::str::from_utf8(&action.body)
+                .map_err(|_| Error::InvalidRequest(format!("{ON_ONE_EXECUTOR} takes UTF-8 database names")))?;
+            let databases: Vec<String> = names.lines().map(str::to_string).collect();
+            let principal = principal_of(request);
+            let one = service.coordinator.on_one_executor(&principal, &databases);
+            Ok(Bytes::from_static(if one { b"true" } else { b"false" }))
         }
         other => Err(Error::UnknownAction(other.to_string())),
     }

@@ -26,7 +26,7 @@ use arrow_flight::{
 use bytes::Bytes;
 use futures::{stream, Stream, TryStreamExt};
 use openduck_coordinator::{CatalogFilter, Coordinator, PlannedQuery, Principal, Recording, ResultStream, Scope};
-use openduck_proto::{CATALOG_METADATA, ENDPOINTS_METADATA, EVERY_ENDPOINT};
+use openduck_proto::{CATALOG_METADATA, ENDPOINTS_METADATA, EVERY_ENDPOINT, ONE_EXECUTOR_METADATA, REQUIRED};
 use prost::Message;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
@@ -150,6 +150,10 @@ impl OpenDuckFlightSql {
             .metadata()
             .get(ENDPOINTS_METADATA)
             .is_some_and(|value| value.as_bytes() == EVERY_ENDPOINT.as_bytes());
+        scope.one_executor = request
+            .metadata()
+            .get(ONE_EXECUTOR_METADATA)
+            .is_some_and(|value| value.as_bytes() == REQUIRED.as_bytes());
         if let Some(catalog) = named_catalog(request)? {
             scope.database = Some(catalog);
         }

@@ -55,6 +55,22 @@ pub const ENDPOINTS_METADATA: &str = "x-openduck-endpoints";
 /// The value of [`ENDPOINTS_METADATA`] of a client that reads every endpoint.
 pub const EVERY_ENDPOINT: &str = "all";
 
+/// The gRPC metadata key with which a client asks, with the value
+/// [`REQUIRED`], that a query run on one executor, verbatim in its DuckDB:
+/// a coordinator refuses one whose databases live on different executors
+/// (`FAILED_PRECONDITION`) instead of planning it across them, in its own
+/// dialect. The DuckDB extension sends it with a query it wrote in DuckDB's
+/// dialect over several databases, after asking [`ON_ONE_EXECUTOR`].
+pub const ONE_EXECUTOR_METADATA: &str = "x-openduck-one-executor";
+
+/// The value of [`ONE_EXECUTOR_METADATA`] that asks for one executor.
+pub const REQUIRED: &str = "required";
+
+/// The Flight action that asks whether one executor serves every database
+/// its body names (UTF-8, one name per line): its one result's body is
+/// `true` or `false` (false too for a database the caller may not use).
+pub const ON_ONE_EXECUTOR: &str = "openduck.on_one_executor";
+
 /// Where a cluster's state lives in etcd, under the prefix (such as
 /// `/openduck`) that every process of the cluster is given. The registry and
 /// storage's heads both use these keys; fencing depends on their agreeing.

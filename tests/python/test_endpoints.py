@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from adbc_driver_flightsql import dbapi as flight_sql
 from cluster_harness import Coordinator, Etcd, Executor, free_port, wait_until
-from extension_harness import local_duckdb
+from extension_harness import local_duckdb, over_a_fast_link, placement
 from flightsql import FlightSQLClient
 from telemetry_harness import sample, scrape
 
@@ -110,6 +110,31 @@ def test_the_extension_reads_the_parts_from_their_executors(cluster):
     assert through_coordinator(cluster) - before < 1000
     assert [status for _, status in history(cluster, "/* parts */")] == ["direct"]
     con.close()
+
+
+def test_a_query_over_databases_of_two_executors_is_not_placed_there_whole(cluster):
+    # ATTACH 'openduck:' attaches each database; a query over two of them runs on the
+    # service whole only when one executor serves both (DuckDB's text, run verbatim):
+    # here they live apart, so the user's DuckDB scans each.
+    con = over_a_fast_link(local_duckdb())
+    con.execute(f"ATTACH 'openduck:?endpoint={cluster['coordinator'].uri}'")
+    sql = "SELECT k AS tag_attached, v FROM sales.p WHERE v % 3 = 0 UNION ALL SELECT k, w FROM crm.q"
+    parts = placement(con, sql)
+    assert parts["whole"] == [] and len(parts["scanned"]) == 2, parts
+    assert sorted(con.execute(sql).fetchall()) == expected()
+    con.close()
+
+
+def test_a_query_required_on_one_executor_is_refused_across_them(cluster):
+    # What the extension sends with the query it placed, so that databases that moved
+    # apart since it asked fail the query rather than change its dialect.
+    header = {"adbc.flight.sql.rpc.call_header.x-openduck-one-executor": "required"}
+    with cluster["coordinator"].connect(**header) as conn, conn.cursor() as cur:
+        with pytest.raises(Exception, match="do not live on one executor"):
+            cur.execute(UNION)
+            cur.fetchall()
+        cur.execute("SELECT count(*) FROM crm.main.q")
+        assert cur.fetchall() == [(20000,)]
 
 
 def test_interrupting_a_query_in_parts_stops_every_part(cluster):
