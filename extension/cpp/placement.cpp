@@ -504,11 +504,14 @@ bool SubqueryRunsThere(ClientContext &context, OpenduckCatalog &catalog, Placeme
 }
 
 //! Places the subqueries of a SELECT (or of the SELECT an EXPLAIN explains) that runs
-//! here: its plan (at `target`) bound again with them replaced by scans of their results.
+//! here, and the joins of the service's tables in its FROMs: its plan (at `target`, its
+//! columns named `names` unless explained) bound again with them replaced by scans of
+//! their results.
 void PlaceParts(PlannerExtensionInput &input, OpenduckCatalog &catalog, unique_ptr<LogicalOperator> *target,
-                bool explained, Placement placement) {
+                const vector<std::string> &names, bool explained, Placement placement) {
 	auto &context = input.context;
 	unique_ptr<LogicalOperator> plan;
+	vector<std::string> placed_names;
 	try {
 		Parser parser(context.GetParserOptions());
 		parser.ParseQuery(context.GetCurrentQuery());
@@ -528,7 +531,8 @@ void PlaceParts(PlannerExtensionInput &input, OpenduckCatalog &catalog, unique_p
 		plan = PlaceSubqueries(context, input.binder, statement->Cast<SelectStatement>(), catalog,
 		                       [&](LogicalOperator &subquery) {
 			                       return SubqueryRunsThere(context, catalog, placement, subquery);
-		                       });
+		                       },
+		                       placed_names);
 	} catch (std::exception &) {
 		return; // as DuckDB planned it: always exact
 	}
@@ -537,7 +541,7 @@ void PlaceParts(PlannerExtensionInput &input, OpenduckCatalog &catalog, unique_p
 	}
 	(*target)->ResolveOperatorTypes();
 	plan->ResolveOperatorTypes();
-	if (plan->types != (*target)->types) {
+	if (plan->types != (*target)->types || (!explained && placed_names != names)) {
 		return;
 	}
 	*target = std::move(plan);
@@ -572,7 +576,7 @@ void PlaceQuery(PlannerExtensionInput &input, BoundStatement &statement) {
 	if (reads.attachment && source == Source::SELECT) {
 		// (Those over one service: of a query that reads two services, the subqueries over
 		// the other one run here.)
-		PlaceParts(input, *reads.attachment, target, explained, placement);
+		PlaceParts(input, *reads.attachment, target, statement.names, explained, placement);
 	}
 }
 

@@ -309,9 +309,10 @@ bool Rewriter::IsCte(const BaseTableRef &ref) const {
 }
 
 optional_ptr<TableCatalogEntry> Rewriter::Resolved(BaseTableRef &ref) {
-	if (IsCte(ref)) {
-		return nullptr;
-	}
+	return IsCte(ref) ? nullptr : TableNamed(context, ref);
+}
+
+optional_ptr<TableCatalogEntry> TableNamed(ClientContext &context, const BaseTableRef &ref) {
 	auto catalog_name = ref.catalog_name;
 	auto schema_name = ref.schema_name;
 	Binder::BindSchemaOrCatalog(context, catalog_name, schema_name);

@@ -34,6 +34,11 @@ void CheckPlan(const std::string &statement, OpenduckCatalog &catalog, duckdb::L
                const std::function<bool(duckdb::TableCatalogEntry &)> &uploaded = nullptr,
                duckdb::optional_ptr<duckdb::ClientContext> siblings = nullptr);
 
+//! The table a base table reference names in `context`, in any catalog (null: none, or a
+//! view), as the binder would find it (CTEs aside).
+duckdb::optional_ptr<duckdb::TableCatalogEntry> TableNamed(duckdb::ClientContext &context,
+                                                         const duckdb::BaseTableRef &ref);
+
 //! Per connection: what a statement shipped as written needs from the planning of it.
 class StatementState : public duckdb::ClientContextState {
 public:

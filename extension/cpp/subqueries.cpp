@@ -1,6 +1,7 @@
 #include "subqueries.hpp"
 
 #include "catalog.hpp"
+#include "joins.hpp"
 #include "scan.hpp"
 #include "shipping.hpp"
 
@@ -110,7 +111,7 @@ public:
 			for (auto &expression : select.groups.group_expressions) {
 				Expression(expression);
 			}
-			if (select.from_table) {
+			if (select.from_table && !PlaceJoin(select)) {
 				Reference(*select.from_table);
 			}
 			break;
@@ -162,6 +163,37 @@ private:
 		default:
 			break; // a table, a table function (its arguments are this session's)
 		}
+	}
+
+	//! Joins the service's tables of `select`'s FROM in one derived table placed on the
+	//! service (joins.hpp), and looks for subqueries in the rest of the FROM. False, leaving
+	//! `select` as it was, when there is no such part or it is not placed.
+	bool PlaceJoin(SelectNode &select) {
+		case_insensitive_set_t ctes;
+		for (auto *node : {&root, static_cast<QueryNode *>(&select)}) {
+			for (auto &cte : node->cte_map.map) {
+				ctes.insert(cte.first);
+			}
+		}
+		optional_ptr<SubqueryRef> remote;
+		unique_ptr<SelectNode> grouped;
+		try {
+			grouped = GroupServiceJoin(context, catalog, select, ctes, remote);
+		} catch (std::exception &) {
+			return false;
+		}
+		if (!grouped || !Place(remote->subquery->node)) {
+			return false;
+		}
+		select.select_list = std::move(grouped->select_list);
+		select.from_table = std::move(grouped->from_table);
+		select.where_clause = std::move(grouped->where_clause);
+		select.groups = std::move(grouped->groups);
+		select.having = std::move(grouped->having);
+		select.qualify = std::move(grouped->qualify);
+		select.modifiers = std::move(grouped->modifiers);
+		Reference(*select.from_table);
+		return true;
 	}
 
 	//! Replaces `node` by a scan of its result on the service, when it reads the
@@ -223,13 +255,16 @@ unique_ptr<FunctionData> BindPlaced(ClientContext &context, TableFunctionBindInp
 } // namespace
 
 unique_ptr<LogicalOperator> PlaceSubqueries(ClientContext &context, Binder &binder, SelectStatement &select,
-                                            OpenduckCatalog &catalog, const SubqueryPlace &place) {
+                                            OpenduckCatalog &catalog, const SubqueryPlace &place,
+                                            vector<std::string> &names) {
 	Placer placer(context, catalog, place, *select.node);
 	placer.Parts(*select.node);
 	if (placer.placed == 0) {
 		return nullptr;
 	}
-	return Binder::CreateBinder(context, &binder)->Bind(static_cast<SQLStatement &>(select)).plan;
+	auto bound = Binder::CreateBinder(context, &binder)->Bind(static_cast<SQLStatement &>(select));
+	names = std::move(bound.names);
+	return std::move(bound.plan);
 }
 
 TableFunction PlacedSubqueryFunction() {

@@ -31,11 +31,13 @@ using SubqueryPlace = std::function<bool(duckdb::LogicalOperator &plan)>;
 
 //! Binds `select` again (in a binder under `binder`, the statement's), with its subqueries
 //! over the tables of `catalog` that `place` puts on its service (the outermost ones that
-//! it does) replaced by scans of their result there. Returns that plan, or null when no
-//! subquery is placed. Throws what binding throws.
+//! it does) replaced by scans of their result there, and in a FROM that joins the service's
+//! tables with others, the join of the service's (joins.hpp). Returns that plan (and its
+//! columns' `names`), or null when nothing is placed. Throws what binding throws.
 duckdb::unique_ptr<duckdb::LogicalOperator> PlaceSubqueries(duckdb::ClientContext &context, duckdb::Binder &binder,
                                                            duckdb::SelectStatement &select, OpenduckCatalog &catalog,
-                                                           const SubqueryPlace &place);
+                                                           const SubqueryPlace &place,
+                                                           duckdb::vector<std::string> &names);
 
 //! The table function placed subqueries are scanned by (made by PlaceSubqueries, never
 //! called by name).
