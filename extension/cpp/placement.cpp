@@ -19,8 +19,11 @@
 #include "duckdb/parser/statement/insert_statement.hpp"
 #include "duckdb/parser/query_node/select_node.hpp"
 #include "duckdb/parser/statement/select_statement.hpp"
+#include "duckdb/planner/expression/bound_cast_expression.hpp"
+#include "duckdb/planner/expression/bound_columnref_expression.hpp"
 #include "duckdb/planner/operator/logical_create_table.hpp"
 #include "duckdb/planner/operator/logical_insert.hpp"
+#include "duckdb/planner/operator/logical_projection.hpp"
 #include "duckdb/planner/binder.hpp"
 #include "duckdb/planner/bound_parameter_map.hpp"
 
@@ -503,15 +506,44 @@ bool SubqueryRunsThere(ClientContext &context, OpenduckCatalog &catalog, Placeme
 	return !ReadsRetypedColumns(reads);
 }
 
-//! Places the subqueries of a SELECT (or of the SELECT an EXPLAIN explains) that runs
+//! `plan`'s rows as `types` (as many): cast where a type differs.
+unique_ptr<LogicalOperator> CastTo(ClientContext &context, Binder &binder, unique_ptr<LogicalOperator> plan,
+                                   const vector<LogicalType> &types) {
+	if (plan->types == types) {
+		return plan;
+	}
+	auto bindings = plan->GetColumnBindings();
+	vector<unique_ptr<Expression>> columns;
+	for (idx_t i = 0; i < types.size(); i++) {
+		unique_ptr<Expression> column = make_uniq<BoundColumnRefExpression>(plan->types[i], bindings[i]);
+		columns.push_back(BoundCastExpression::AddCastToType(context, std::move(column), types[i]));
+	}
+	auto projection = make_uniq<LogicalProjection>(binder.GenerateTableIndex(), std::move(columns));
+	projection->children.push_back(std::move(plan));
+	projection->ResolveOperatorTypes();
+	return std::move(projection);
+}
+
+//! Places the subqueries of a SELECT (or of the SELECT an EXPLAIN explains, or of the
+//! SELECT an INSERT into or a CREATE TABLE AS of a table here reads: `source`) that runs
 //! here, and the joins of the service's tables in its FROMs: its plan (at `target`, its
-//! columns named `names` unless explained) bound again with them replaced by scans of
-//! their results.
+//! columns named `names` for a SELECT unless explained) bound again with them replaced by
+//! scans of their results.
 void PlaceParts(PlannerExtensionInput &input, OpenduckCatalog &catalog, unique_ptr<LogicalOperator> *target,
-                const vector<std::string> &names, bool explained, Placement placement) {
+                const vector<std::string> &names, bool explained, Source source, Placement placement) {
 	auto &context = input.context;
 	unique_ptr<LogicalOperator> plan;
 	vector<std::string> placed_names;
+	// Binding the SELECT alone marks the statement as one that returns a query's rows: an
+	// INSERT's or CREATE TABLE AS's must stay one that runs at once (the Python client
+	// otherwise streams it, and drops it unrun when the next statement comes).
+	auto &properties = input.binder.GetStatementProperties();
+	auto return_type = properties.return_type;
+	auto output_type = properties.output_type;
+	auto restore = [&]() {
+		properties.return_type = return_type;
+		properties.output_type = output_type;
+	};
 	try {
 		Parser parser(context.GetParserOptions());
 		parser.ParseQuery(context.GetCurrentQuery());
@@ -525,23 +557,27 @@ void PlaceParts(PlannerExtensionInput &input, OpenduckCatalog &catalog, unique_p
 		if (explained) {
 			statement = std::move(statement->Cast<ExplainStatement>().stmt);
 		}
-		if (statement->type != StatementType::SELECT_STATEMENT) {
-			return;
-		}
-		plan = PlaceSubqueries(context, input.binder, statement->Cast<SelectStatement>(), catalog,
+		plan = PlaceSubqueries(context, input.binder, SelectOf(*statement, source), catalog,
 		                       [&](LogicalOperator &subquery) {
 			                       return SubqueryRunsThere(context, catalog, placement, subquery);
 		                       },
 		                       placed_names);
 	} catch (std::exception &) {
+		restore();
 		return; // as DuckDB planned it: always exact
 	}
+	restore();
 	if (!plan) {
 		return;
 	}
 	(*target)->ResolveOperatorTypes();
 	plan->ResolveOperatorTypes();
-	if (plan->types != (*target)->types || (!explained && placed_names != names)) {
+	if (source != Source::SELECT && plan->types.size() == (*target)->types.size()) {
+		// What an INSERT or CREATE TABLE AS writes: the SELECT's rows cast to the columns'
+		// types, matched by position.
+		plan = CastTo(context, input.binder, std::move(plan), (*target)->types);
+	}
+	if (plan->types != (*target)->types || (source == Source::SELECT && !explained && placed_names != names)) {
 		return;
 	}
 	*target = std::move(plan);
@@ -573,10 +609,10 @@ void PlaceQuery(PlannerExtensionInput &input, BoundStatement &statement) {
 	if (PlaceWhole(input, statement, target, explained, source, placement, reads)) {
 		return;
 	}
-	if (reads.attachment && source == Source::SELECT) {
+	if (reads.attachment) {
 		// (Those over one service: of a query that reads two services, the subqueries over
 		// the other one run here.)
-		PlaceParts(input, *reads.attachment, target, statement.names, explained, placement);
+		PlaceParts(input, *reads.attachment, target, statement.names, explained, source, placement);
 	}
 }
 

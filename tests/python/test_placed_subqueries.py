@@ -66,6 +66,33 @@ def test_only_the_subquerys_rows_come_down(server, con, reference):  # noqa: F81
     assert rows == 10 and "GROUP BY dim" in text, text
 
 
+def test_the_subqueries_of_an_insert_or_create_table_as_here_run_there(server, con, reference):  # noqa: F811
+    """The SELECT of an INSERT into a table here (or of a CREATE TABLE AS) reads a table
+    function, so it runs here; its subquery over the service's tables runs there, and
+    its rows are cast to the columns' types here."""
+    select = """SELECT r.i, s.{tag} FROM range(12) r(i)
+                JOIN (SELECT dim, count(*) AS {tag} FROM {c}facts GROUP BY dim) s ON s.dim = r.i"""
+    insert = "INSERT INTO copied " + select.replace("{tag}", "tag_insert")
+    con.execute("CREATE TABLE copied (i INTEGER, n DECIMAL(12, 1))")
+    parts = placement(con, insert.replace("{c}", "cloud."))
+    assert parts["whole"] == [] and parts["scanned"] == [] and len(parts["subqueries"]) == 1, parts
+    assert con.execute(insert.replace("{c}", "cloud.")).fetchall() == [(10,)]
+    expected = reference.sql(select.replace("{tag}", "n").replace("{c}", "") + " ORDER BY 1").fetchall()
+    assert con.sql("SELECT * FROM copied ORDER BY 1").fetchall() == expected
+    assert con.sql("SELECT typeof(n) FROM copied LIMIT 1").fetchall() == [("DECIMAL(12,1)",)]
+    ((_, rows),) = arrived(server, "tag_insert")
+    assert rows == 10
+
+    ctas = "CREATE TABLE made AS " + select.replace("{tag}", "tag_made")
+    parts = placement(con, ctas.replace("{c}", "cloud."))
+    assert parts["whole"] == [] and parts["scanned"] == [] and len(parts["subqueries"]) == 1, parts
+    con.execute(ctas.replace("{c}", "cloud."))  # not fetched: it runs at once all the same
+    assert con.sql("SELECT * FROM made ORDER BY 1").fetchall() == expected
+    assert con.sql("SELECT * FROM made").columns == ["i", "tag_made"]
+    ((_, rows),) = arrived(server, "tag_made")
+    assert rows == 10
+
+
 def test_a_query_whose_local_table_is_larger_stays_here_and_its_subquery_goes(server, con, reference):  # noqa: F811
     """The realistic case: copying this session's table up would move more than the
     service's rows; the query runs here, and its aggregate of the service's table
