@@ -16,7 +16,7 @@ OPENDUCK_EXTENSION := $(CARGO_TARGET_DIR)/extension/openduck.duckdb_extension
 OPENDUCK_WHEEL = $(wildcard $(CARGO_TARGET_DIR)/wheels/openduck-*.whl)
 SERVE_ARGS ?=
 
-.PHONY: deps deps-test lint serve test test-rust test-python build extension wheel bench bench-tpch bench-storage bench-load bench-extension bench-dual bench-single python-env
+.PHONY: deps deps-test lint serve test test-rust test-python build extension wheel bench bench-tpch bench-storage bench-load bench-extension bench-dual bench-single bench-parts python-env
 
 serve: deps
 	cargo run --bin openduck -- serve $(SERVE_ARGS)
@@ -62,6 +62,11 @@ bench: build python-env
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/storage.py
 	OPENDUCK_BIN=$(OPENDUCK_BIN) $(PYTHON) benches/load.py
 	OPENDUCK_BIN=$(OPENDUCK_BIN) OPENDUCK_EXTENSION=$(OPENDUCK_EXTENSION) $(PYTHON) benches/dual_execution.py --scale 1
+	OPENDUCK_BIN=$(OPENDUCK_BIN) OPENDUCK_EXTENSION=$(OPENDUCK_EXTENSION) $(PYTHON) benches/union_parts.py
+
+# A UNION ALL across two executors (10M rows) in one endpoint and in parts, against embedded DuckDB (needs etcd).
+bench-parts: build python-env
+	OPENDUCK_BIN=$(OPENDUCK_BIN) OPENDUCK_EXTENSION=$(OPENDUCK_EXTENSION) $(PYTHON) benches/union_parts.py
 
 # Differential storage: bytes uploaded against bytes changed, clone times, replica catch-up.
 bench-storage: build python-env
