@@ -3,8 +3,8 @@
     make bench-dual        # or: OPENDUCK_BIN=... OPENDUCK_EXTENSION=... .venv/bin/python benches/dual_execution.py --scale 1
 
 Generates TPC-H with tpchgen-cli. lineitem, orders and partsupp go to an
-`openduck serve`; customer, nation, region, part and supplier stay in the
-user's DuckDB (the Python package with the extension, the attachment on its
+`openduck serve` (or the tables --remote names); customer, nation, region, part and
+supplier (the others) stay in the user's DuckDB (the Python package with the extension, the attachment on its
 search path after its own tables). Each of the 22 queries runs three ways,
 interleaved, best of --runs:
 
@@ -63,7 +63,10 @@ def main():
     parser.add_argument("--scale", default="1", help="TPC-H scale factor")
     parser.add_argument("--runs", type=int, default=3, help="runs of each query on each side; the best counts")
     parser.add_argument("--queries", nargs="*", help="only these queries (q01 ... q22)")
+    parser.add_argument("--remote", default=",".join(REMOTE),
+                        help="the tables on the service, comma-separated (the rest stay in the user's DuckDB)")
     args = parser.parse_args()
+    remote = tuple(args.remote.split(","))
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -71,7 +74,7 @@ def main():
         server = Server(tmp / "served", databases=["tpch"]).start()
         try:
             with server.connect() as conn, conn.cursor() as cur:
-                for name in REMOTE:
+                for name in remote:
                     cur.adbc_ingest(name, tables[name], mode="create")
             embedded = duckdb.connect()
             user = local_duckdb()
@@ -80,7 +83,7 @@ def main():
                 embedded.register("incoming", table)
                 embedded.execute(f"CREATE TABLE {name} AS SELECT * FROM incoming")
                 embedded.unregister("incoming")
-                if name not in REMOTE:
+                if name not in remote:
                     user.register("incoming", table)
                     user.execute(f"CREATE TABLE memory.main.{name} AS SELECT * FROM incoming")
                     user.unregister("incoming")
@@ -92,7 +95,7 @@ def main():
                 return time.perf_counter() - start, len(rows)
 
             names = args.queries or sorted(path.stem for path in QUERY_DIR.glob("q*.sql"))
-            print(f"TPC-H SF{args.scale}: {', '.join(REMOTE)} on the service, the rest in the user's DuckDB; "
+            print(f"TPC-H SF{args.scale}: {', '.join(remote)} on the service, the rest in the user's DuckDB; "
                   f"best of {args.runs}")
             print(f"{'query':>5} {'dual s':>8} {'1st dual':>8} {'scans s':>8} {'embedded s':>10} {'dual/emb':>9} "
                   f"{'scans/dual':>10}  {'dual ran':<22} {'down rows':>10} {'down MB':>8} {'1st up rows':>11} "

@@ -80,6 +80,34 @@ idx_t CountOf(ClientContext &context, const Client &client, const std::string &s
 
 } // namespace
 
+optional_idx EstimatedRows(ClientContext &context, const Client &client, const std::string &sql) {
+	auto stream = client.Query("EXPLAIN (FORMAT json) " + sql, context);
+	std::string plan;
+	for (auto chunk = stream->GetNextChunk(); chunk && chunk->arrow_array.release; chunk = stream->GetNextChunk()) {
+		auto &array = chunk->arrow_array;
+		if (array.n_children < 2 || array.length < 1) {
+			break;
+		}
+		auto &column = *array.children[1]; // explain_value, a string
+		if (!column.buffers[1] || !column.buffers[2]) {
+			break;
+		}
+		auto offsets = static_cast<const int32_t *>(column.buffers[1]) + column.offset;
+		plan.append(static_cast<const char *>(column.buffers[2]) + offsets[0], offsets[1] - offsets[0]);
+		break;
+	}
+	// Each operator's extra_info follows its children: the root's estimate comes last.
+	const std::string key = "\"Estimated Cardinality\": \"";
+	auto at = plan.rfind(key);
+	if (at == std::string::npos) {
+		return optional_idx();
+	}
+	auto digits = plan.c_str() + at + key.size();
+	char *end = nullptr;
+	auto rows = std::strtoull(digits, &end, 10);
+	return end == digits ? optional_idx() : optional_idx(rows);
+}
+
 QueryReads QueryReads::Of(ClientContext &context, LogicalOperator &plan) {
 	QueryReads reads;
 	std::function<void(LogicalOperator &)> visit = [&](LogicalOperator &op) {

@@ -16,6 +16,10 @@ namespace openduck {
 
 class OpenduckCatalog;
 
+//! The rows DuckDB on the service estimates `sql` (a query) returns, from its own
+//! statistics (its EXPLAIN); invalid when it does not say.
+duckdb::optional_idx EstimatedRows(duckdb::ClientContext &context, const Client &client, const std::string &sql);
+
 //! A scan of a table of the service in the plan.
 struct RemoteRead {
 	duckdb::reference<duckdb::LogicalGet> get;

@@ -12,6 +12,8 @@
 #include "duckdb/parser/parsed_expression_iterator.hpp"
 #include "duckdb/parser/statement/select_statement.hpp"
 #include "duckdb/parser/tableref/basetableref.hpp"
+#include "duckdb/parser/tableref/expressionlistref.hpp"
+#include "duckdb/parser/tableref/table_function_ref.hpp"
 #include "duckdb/parser/tableref/joinref.hpp"
 
 namespace openduck {
@@ -95,6 +97,8 @@ public:
 		for (auto &expression : select.select_list) {
 			if (!expression->GetAlias().empty()) {
 				aliases.insert(expression->GetAlias());
+			} else {
+				implicit.insert(expression->GetName());
 			}
 		}
 	}
@@ -152,7 +156,12 @@ private:
 				}
 			}
 			if (remote.empty()) {
-				return true; // another part's column, or a select list's alias
+				// Another part's column (a column of the select list named so without alias
+				// is that column too, or the name was ambiguous anyway), or a select list's
+				// alias, or an outer query's column. Not a name the select list has without
+				// alias, then: it gets that name as its alias (see GroupServiceJoin), which a
+				// reference that finds no column would now bind to.
+				return elsewhere || !implicit.count(names[0]);
 			}
 			if (remote.size() > 1 || elsewhere || unknown || aliases.count(names[0])) {
 				return false;
@@ -186,6 +195,8 @@ private:
 
 	const vector<Leaf> &leaves;
 	case_insensitive_set_t aliases;
+	//! The names of the select list's columns that have no alias.
+	case_insensitive_set_t implicit;
 };
 
 //! The part of `leaves` that is one group: the most of the service's tables that the
@@ -237,6 +248,9 @@ unique_ptr<SelectNode> GroupServiceJoin(ClientContext &context, OpenduckCatalog 
 	for (auto &leaf : leaves) {
 		leaf.name = leaf.ref->alias;
 		if (leaf.ref->type == TableReferenceType::BASE_TABLE) {
+			if (!leaf.ref->column_name_alias.empty()) {
+				return nullptr; // columns renamed: its catalog entry's names are not the query's
+			}
 			auto &base = leaf.ref->Cast<BaseTableRef>();
 			if (leaf.name.empty()) {
 				leaf.name = base.table_name;
@@ -258,8 +272,46 @@ unique_ptr<SelectNode> GroupServiceJoin(ClientContext &context, OpenduckCatalog 
 	if (remotes < 2 || remotes == leaves.size()) {
 		return nullptr; // nothing to group, or all of it (placed as a whole, or not)
 	}
+	// Output names that repeat: which one an ORDER BY means would change once each has
+	// its name as its alias.
+	case_insensitive_set_t outputs;
+	for (auto &expression : result->select_list) {
+		if (!outputs.insert(expression->GetAlias().empty() ? expression->GetName() : expression->GetAlias()).second) {
+			return nullptr;
+		}
+	}
 
 	Resolver resolver(leaves, *result);
+	// A part that may read another laterally (a subquery; a table function or VALUES whose
+	// arguments name the service's tables) would read the group's tables from outside it.
+	for (auto &leaf : leaves) {
+		auto reads_group = false;
+		auto walk = [&](ParsedExpression &expression) {
+			return resolver.Walk(expression, [&](ColumnRefExpression &, optional_idx part) {
+				reads_group = reads_group || part.IsValid();
+			});
+		};
+		switch (leaf.ref->type) {
+		case TableReferenceType::BASE_TABLE:
+			break;
+		case TableReferenceType::TABLE_FUNCTION:
+			if (!walk(*leaf.ref->Cast<TableFunctionRef>().function) || reads_group) {
+				return nullptr;
+			}
+			break;
+		case TableReferenceType::EXPRESSION_LIST:
+			for (auto &row : leaf.ref->Cast<ExpressionListRef>().values) {
+				for (auto &value : row) {
+					if (!walk(*value) || reads_group) {
+						return nullptr;
+					}
+				}
+			}
+			break;
+		default:
+			return nullptr;
+		}
+	}
 	// Each conjunct: the parts it reads, and whether those are all the service's.
 	vector<std::pair<idx_t, idx_t>> links;
 	vector<vector<idx_t>> reads(conjuncts.size());

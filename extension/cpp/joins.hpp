@@ -16,8 +16,14 @@
 //
 // Only where each column reference names one table for sure: qualified by a table's name
 // or alias, or unqualified and a column of exactly one table of the FROM (every other part
-// of it a table of known columns). Nothing else is rewritten: a `*`, a subquery expression,
-// a lambda, a USING or NATURAL join, an outer join, a sample leave the SELECT as it is.
+// of it a table of known columns), and no reference could bind to a select list's column
+// once each gets its name as its alias (the rewrite names them so, to keep their names).
+// Nothing else is rewritten: a `*`, a subquery expression, a lambda, a USING or NATURAL
+// join, an outer join, a sample, a subquery in the FROM or a table function or VALUES that
+// reads the service's tables (laterally), columns renamed by an alias list, or output
+// names that repeat leave the SELECT as it is. Whether the regrouped join runs on the
+// service is the caller's (placement.cpp): under 'auto' only when the service estimates
+// it at no more rows than its tables hold.
 //===----------------------------------------------------------------------===//
 #pragma once
 

@@ -488,8 +488,12 @@ bool PlaceWhole(PlannerExtensionInput &input, BoundStatement &statement, unique_
 
 //! Whether a subquery of a query that runs here runs on the service of `catalog` (see
 //! PlaceSubqueries): when it reads nothing but that attachment's tables and can run there
-//! exactly as here, and, under 'auto', reduces what crosses (as a whole query must).
-bool SubqueryRunsThere(ClientContext &context, OpenduckCatalog &catalog, Placement placement, LogicalOperator &plan) {
+//! exactly as here, and, under 'auto', reduces what crosses (as a whole query must); a
+//! FROM's tables regrouped into one join (`regrouped`, its SQL there) only when the
+//! service estimates the join at no more rows than its tables hold: joined on a column of
+//! few values, tables multiply their rows, and scans of them would move less.
+bool SubqueryRunsThere(ClientContext &context, OpenduckCatalog &catalog, Placement placement, LogicalOperator &plan,
+                       const std::string *regrouped) {
 	auto reads = QueryReads::Of(context, plan);
 	if (!reads.attachment || !catalog.Sibling(context, *reads.attachment) || reads.other || reads.remote_row_ids ||
 	    !reads.local.empty() || (reads.several && !OnOneExecutor(catalog, reads))) {
@@ -503,7 +507,25 @@ bool SubqueryRunsThere(ClientContext &context, OpenduckCatalog &catalog, Placeme
 	} catch (std::exception &) {
 		return false;
 	}
-	return !ReadsRetypedColumns(reads);
+	if (ReadsRetypedColumns(reads)) {
+		return false;
+	}
+	if (regrouped && placement == Placement::AUTO) {
+		idx_t rows = 0;
+		for (auto &read : reads.remote) {
+			rows += read.rows;
+		}
+		optional_idx estimate;
+		try {
+			estimate = EstimatedRows(context, *catalog.GetClient(), *regrouped);
+		} catch (std::exception &) {
+			return false;
+		}
+		if (!estimate.IsValid() || estimate.GetIndex() > rows) {
+			return false;
+		}
+	}
+	return true;
 }
 
 //! `plan`'s rows as `types` (as many): cast where a type differs.
@@ -534,6 +556,7 @@ void PlaceParts(PlannerExtensionInput &input, OpenduckCatalog &catalog, unique_p
 	auto &context = input.context;
 	unique_ptr<LogicalOperator> plan;
 	vector<std::string> placed_names;
+	vector<LogicalType> select_types;
 	// Binding the SELECT alone marks the statement as one that returns a query's rows: an
 	// INSERT's or CREATE TABLE AS's must stay one that runs at once (the Python client
 	// otherwise streams it, and drops it unrun when the next statement comes).
@@ -557,9 +580,16 @@ void PlaceParts(PlannerExtensionInput &input, OpenduckCatalog &catalog, unique_p
 		if (explained) {
 			statement = std::move(statement->Cast<ExplainStatement>().stmt);
 		}
-		plan = PlaceSubqueries(context, input.binder, SelectOf(*statement, source), catalog,
-		                       [&](LogicalOperator &subquery) {
-			                       return SubqueryRunsThere(context, catalog, placement, subquery);
+		auto &select = SelectOf(*statement, source);
+		if (source != Source::SELECT) {
+			// What the SELECT alone gives, which the placed one must give too before its
+			// rows are cast to the target's columns.
+			auto copy = select.Copy();
+			select_types = Binder::CreateBinder(context, &input.binder)->Bind(*copy).types;
+		}
+		plan = PlaceSubqueries(context, input.binder, select, catalog,
+		                       [&](LogicalOperator &subquery, const std::string *regrouped) {
+			                       return SubqueryRunsThere(context, catalog, placement, subquery, regrouped);
 		                       },
 		                       placed_names);
 	} catch (std::exception &) {
@@ -572,7 +602,7 @@ void PlaceParts(PlannerExtensionInput &input, OpenduckCatalog &catalog, unique_p
 	}
 	(*target)->ResolveOperatorTypes();
 	plan->ResolveOperatorTypes();
-	if (source != Source::SELECT && plan->types.size() == (*target)->types.size()) {
+	if (source != Source::SELECT && plan->types == select_types && plan->types.size() == (*target)->types.size()) {
 		// What an INSERT or CREATE TABLE AS writes: the SELECT's rows cast to the columns'
 		// types, matched by position.
 		plan = CastTo(context, input.binder, std::move(plan), (*target)->types);

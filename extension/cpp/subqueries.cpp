@@ -182,7 +182,7 @@ private:
 		} catch (std::exception &) {
 			return false;
 		}
-		if (!grouped || !Place(remote->subquery->node)) {
+		if (!grouped || !Place(remote->subquery->node, true)) {
 			return false;
 		}
 		select.select_list = std::move(grouped->select_list);
@@ -197,8 +197,9 @@ private:
 	}
 
 	//! Replaces `node` by a scan of its result on the service, when it reads the
-	//! attachment's tables only, binds alone, and `place` puts it there.
-	bool Place(unique_ptr<QueryNode> &node) {
+	//! attachment's tables only, binds alone, and `place` puts it there (`regrouped`: it is
+	//! a FROM's tables regrouped, see PlaceJoin).
+	bool Place(unique_ptr<QueryNode> &node, bool regrouped = false) {
 		std::string sql;
 		try {
 			Rewriter rewriter(context, catalog, "subquery");
@@ -219,7 +220,7 @@ private:
 		} catch (std::exception &) {
 			return false; // it reads what is around it
 		}
-		if (!bound.plan || Repeats(bound.names) || !place(*bound.plan)) {
+		if (!bound.plan || Repeats(bound.names) || !place(*bound.plan, regrouped ? &sql : nullptr)) {
 			return false;
 		}
 		auto &state = PlacedState::Get(context);

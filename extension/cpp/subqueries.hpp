@@ -26,8 +26,9 @@ namespace openduck {
 class OpenduckCatalog;
 
 //! Whether a subquery bound alone (its plan), which reads the attachment's tables only,
-//! runs on its service.
-using SubqueryPlace = std::function<bool(duckdb::LogicalOperator &plan)>;
+//! runs on its service. `regrouped`: the SQL the service would run, when the subquery is
+//! a FROM's tables regrouped into one join (joins.hpp), not one the query wrote.
+using SubqueryPlace = std::function<bool(duckdb::LogicalOperator &plan, const std::string *regrouped)>;
 
 //! Binds `select` again (in a binder under `binder`, the statement's), with its subqueries
 //! over the tables of `catalog` that `place` puts on its service (the outermost ones that

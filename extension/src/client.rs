@@ -335,7 +335,7 @@ impl Client {
         };
         if reader.tickets.len() > 1 {
             // Parts of a result (never of a transaction's query): all read at once, now.
-            reader.sent = Some(Instant::now());
+            // (Not timed for the link: several executors stream at once.)
             let tickets = reader.tickets.drain(..).collect();
             reader.parts = Some(Parts::start(self, tickets, &reader.received));
         }

@@ -3,10 +3,9 @@
 //! ticket (at its executor, when the client may go there), receives and decodes its
 //! batches; the reader takes them as they come, in no order across parts.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use arrow::array::RecordBatch;
 use arrow_flight::Ticket;
@@ -21,10 +20,12 @@ const AHEAD: usize = 2;
 /// The parts of one result, being read.
 #[derive(Debug)]
 pub(crate) struct Parts {
-    batches: Option<Receiver<Result<RecordBatch, Error>>>,
+    batches: Receiver<Result<RecordBatch, Error>>,
     /// Tells the threads to stop: the reader is gone, or the user interrupted.
     stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
+    /// How many parts there are, and how many were read to their end.
+    parts: usize,
+    ended: Arc<AtomicUsize>,
 }
 
 impl Parts {
@@ -33,37 +34,51 @@ impl Parts {
     pub(crate) fn start(client: &Client, tickets: Vec<(Ticket, String)>, received: &Arc<AtomicU64>) -> Parts {
         let (sender, batches) = sync_channel(AHEAD * tickets.len());
         let stop = Arc::new(AtomicBool::new(false));
-        let threads = tickets
-            .into_iter()
-            .map(|(ticket, location)| {
-                let (client, sender, received) = (client.clone(), sender.clone(), Arc::clone(received));
-                // Not the user's interrupt: that reads DuckDB's state, which need not outlive
-                // the reader; the reader stops these threads before it goes.
-                let stopped = Arc::clone(&stop);
-                let stop = Interrupt::when(move || stopped.load(Ordering::Relaxed));
-                std::thread::Builder::new()
-                    .name("openduck-part".into())
-                    .spawn(move || read_part(&client, ticket, &location, &stop, &received, &sender))
-                    .expect("a thread to read a part of a result")
-            })
-            .collect();
+        let ended = Arc::new(AtomicUsize::new(0));
+        let parts = tickets.len();
+        for (ticket, location) in tickets {
+            let (client, sender, received) = (client.clone(), sender.clone(), Arc::clone(received));
+            let ended = Arc::clone(&ended);
+            // Not the user's interrupt: that reads DuckDB's state, which need not outlive
+            // the reader. The threads hold nothing of DuckDB's: they may end after it.
+            let stopped = Arc::clone(&stop);
+            let stop = Interrupt::when(move || stopped.load(Ordering::Relaxed));
+            let spawned = std::thread::Builder::new().name("openduck-part".into()).spawn(move || {
+                if read_part(&client, ticket, &location, &stop, &received, &sender) {
+                    ended.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+            if let Err(error) = spawned {
+                // Its sender went with the closure: the part counts as not read to its end.
+                tracing::debug!(%error, "cannot start a thread to read a part of a result");
+            }
+        }
         Parts {
-            batches: Some(batches),
+            batches,
             stop,
-            threads,
+            parts,
+            ended,
         }
     }
 
     /// The next batch of any part; `None` once every part has ended. Waits, looking at
     /// `interrupt` (the user's) as it does.
     pub(crate) fn next(&mut self, interrupt: &Interrupt) -> Result<Option<RecordBatch>, Error> {
-        let Some(batches) = &self.batches else {
-            return Ok(None);
-        };
         loop {
-            match batches.recv_timeout(INTERRUPT_POLL) {
+            match self.batches.recv_timeout(INTERRUPT_POLL) {
                 Ok(batch) => return batch.map(Some),
-                Err(RecvTimeoutError::Disconnected) => return Ok(None),
+                // Every thread is gone: the result is whole only if each read its part to
+                // the end (one that panicked, or never started, did not).
+                Err(RecvTimeoutError::Disconnected) if self.ended.load(Ordering::Relaxed) == self.parts => {
+                    return Ok(None)
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(Error::Protocol(format!(
+                        "{} of the {} parts of the result ended before their rows did",
+                        self.parts - self.ended.load(Ordering::Relaxed),
+                        self.parts
+                    )))
+                }
                 Err(RecvTimeoutError::Timeout) if interrupt.is_set() => return Err(Error::Interrupted),
                 Err(RecvTimeoutError::Timeout) => {}
             }
@@ -73,18 +88,14 @@ impl Parts {
 
 impl Drop for Parts {
     fn drop(&mut self) {
-        // The threads see the stop within INTERRUPT_POLL; one waiting to hand over a
-        // batch sees the receiver gone. Their streams go with them: the service stops
-        // what they read.
+        // The threads see the stop within INTERRUPT_POLL (or once a connection attempt
+        // ends), and one waiting to hand over a batch sees the receiver gone; they are not
+        // waited for. Their streams go with them: the service stops what they read.
         self.stop.store(true, Ordering::Relaxed);
-        self.batches = None;
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
-        }
     }
 }
 
-/// Reads one part into `sender` until it ends, fails, or the reader is gone.
+/// Reads one part into `sender` until it ends (true), fails, or the reader is gone.
 fn read_part(
     client: &Client,
     ticket: Ticket,
@@ -92,24 +103,24 @@ fn read_part(
     stop: &Interrupt,
     received: &Arc<AtomicU64>,
     sender: &SyncSender<Result<RecordBatch, Error>>,
-) {
+) -> bool {
     let mut stream = match redeem(client, ticket, location, stop) {
         Ok(stream) => counted(stream, received),
         Err(error) => {
             let _ = sender.send(Err(error));
-            return;
+            return false;
         }
     };
     loop {
         let next = interruptible(async { stream.next().await.transpose().map_err(Error::from) }, stop);
         let batch = match next {
             Ok(Some(batch)) => Ok(batch),
-            Ok(None) => return,
+            Ok(None) => return true,
             Err(error) => Err(error),
         };
         let failed = batch.is_err();
         if sender.send(batch).is_err() || failed {
-            return;
+            return false;
         }
     }
 }

@@ -57,8 +57,11 @@ def test_only_the_joins_rows_come_down(server, con, reference):  # noqa: F811
              WHERE f.dim = tag_joined.dim AND tag_joined.special AND f.v = 3 AND r.i = f.dim
              GROUP BY r.i ORDER BY 1"""
     same(con, reference, sql)
-    # One statement arrived: the join, sending its ~700 rows, not facts' 200,000.
-    ((text, rows),) = arrived(server, "tag_joined")
+    # The service was asked for its estimate of the join (an EXPLAIN), then one statement
+    # arrived: the join, sending its ~700 rows, not facts' 200,000.
+    statements = arrived(server, "tag_joined")
+    assert [text.startswith("EXPLAIN") for text, _ in statements] == [True, False], statements
+    ((text, rows),) = statements[1:]
     expected = reference.sql("SELECT count(*) FROM facts f, dims d WHERE f.dim = d.dim AND d.special AND f.v = 3")
     assert rows == expected.fetchall()[0][0] and rows < 1000, (text, rows)
 
@@ -76,9 +79,28 @@ def test_only_the_joins_rows_come_down(server, con, reference):  # noqa: F811
     # A `*`.
     "SELECT * FROM range(2) r(i), {c}facts f, {c}dims d WHERE f.dim = d.dim AND r.i = f.dim AND f.id < 50 "
     "ORDER BY f.id",
+    # Two output columns named alike: which one ORDER BY means depends on their aliases.
+    "SELECT upper(d.name) AS name, d.name FROM range(10) r(i), {c}facts f, {c}dims d "
+    "WHERE f.dim = d.dim AND r.i = f.id ORDER BY name",
+    # A subquery of the FROM reading one of the service's tables laterally.
+    "SELECT r.i, x.w FROM range(3) r(i), {c}facts f, {c}dims d, (SELECT f.v + 1 AS w) x "
+    "WHERE f.dim = d.dim AND r.i = f.id ORDER BY 1",
+    # So does a table function's argument.
+    "SELECT r.i, u.x FROM range(3) r(i), {c}facts f, {c}dims d, unnest([f.v, d.dim]) u(x) "
+    "WHERE f.dim = d.dim AND r.i = f.id ORDER BY 1, 2",
 ])
 def test_a_from_that_cannot_be_regrouped_surely_is_scanned(con, reference, sql):  # noqa: F811
     parts = placement(con, sql.replace("{c}", "cloud."))
     assert parts["whole"] == [] and parts["subqueries"] == [], parts
     assert sorted(parts["scanned"]) == ['"mydb"."main"."dims"', '"mydb"."main"."facts"'], parts
+    same(con, reference, sql)
+
+
+def test_a_join_that_multiplies_rows_is_scanned_instead(con, reference):  # noqa: F811
+    # Joined on a column of ten values, facts with itself is 4 billion rows: the service
+    # estimates so, and scans of the two tables move far less.
+    sql = ("SELECT r.i, count(*) FROM range(3) r(i), {c}facts a, {c}facts b WHERE a.dim = b.dim AND a.id = r.i "
+           "GROUP BY 1 ORDER BY 1")
+    parts = placement(con, sql.replace("{c}", "cloud."))
+    assert parts["subqueries"] == [] and len(parts["scanned"]) == 2, parts
     same(con, reference, sql)
