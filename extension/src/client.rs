@@ -333,9 +333,10 @@ impl Client {
             sent: None,
             received: Arc::default(),
         };
-        if reader.tickets.len() > 1 {
-            // Parts of a result (never of a transaction's query): all read at once, now.
-            // (Not timed for the link: several executors stream at once.)
+        if reader.tickets.len() > 1 && !reader.info.ordered {
+            // Parts of a result in no order across them (never of a transaction's query):
+            // all read at once, now. (Not timed for the link: several executors stream at
+            // once.) Ordered endpoints are read one after the other.
             let tickets = reader.tickets.drain(..).collect();
             reader.parts = Some(Parts::start(self, tickets, &reader.received));
         }
