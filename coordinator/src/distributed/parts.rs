@@ -4,7 +4,7 @@
 //! every endpoint (the union has no order to keep).
 
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::sql::sqlparser::ast::Ident;
+use openduck_api::quote_identifier;
 
 use super::fragment::Fragment;
 use super::DistributedPlan;
@@ -33,7 +33,7 @@ impl DistributedPlan {
             .schema
             .fields()
             .iter()
-            .map(|field| Ident::with_quote('"', field.name()).to_string())
+            .map(|field| quote_identifier(field.name()))
             .collect();
         let names = names.join(", ");
         union
