@@ -25,12 +25,14 @@ pub mod ffi;
 mod ingest;
 mod link;
 mod parts;
+mod reader;
 mod target;
 mod transaction;
 
 pub use catalog::{Catalog, TableEntry};
-pub use client::{Client, Interrupt, QueryReader};
+pub use client::{Client, Interrupt};
 pub use error::Error;
 pub use ingest::{Ingest, IngestTarget};
 pub use link::Link;
+pub use reader::QueryReader;
 pub use target::{Target, DEFAULT_ENDPOINT};

@@ -11,7 +11,8 @@ use arrow::array::RecordBatch;
 use arrow_flight::Ticket;
 use futures::StreamExt;
 
-use crate::client::{counted, interruptible, redeem, Client, Interrupt, INTERRUPT_POLL};
+use crate::client::{interruptible, Client, Interrupt, INTERRUPT_POLL};
+use crate::reader::{counted, redeem};
 use crate::Error;
 
 /// Batches decoded ahead of the reader, per part.
