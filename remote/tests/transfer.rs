@@ -107,7 +107,16 @@ async fn a_source_that_fails_midway_appends_nothing_and_says_why() {
     let source = a.client.source(&Statement::new("db", failing)).unwrap().unwrap();
     let session = b.client.open_session().await.unwrap();
     let error = b.client.ingest_from(shipped_into(&session), source).await.unwrap_err();
-    assert!(error.to_string().contains("the source broke"), "{error}");
+    // DuckDB 1.5.2 sometimes loses a worker thread's error to its own
+    // interrupt flag; the source then says so (see the flight-sql crate's
+    // an_error_in_the_middle_of_a_stream_is_not_a_short_result). Either way
+    // the transfer fails, naming the source, and appends nothing.
+    let message = error.to_string();
+    let lost_in_duckdb = message.contains("its own error was lost in a race inside DuckDB");
+    assert!(
+        message.contains("exec-a") && (message.contains("the source broke") || lost_in_duckdb),
+        "{error}"
+    );
     let count = "SELECT count(*)::BIGINT FROM temp.main.shipped";
     assert_eq!(number(&b.client, &session, count).await, Err(ErrorKind::NotFound));
     // The session goes on: the same table can be filled again.
