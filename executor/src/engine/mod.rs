@@ -16,6 +16,7 @@
 #![allow(unsafe_code)]
 
 mod bind;
+mod chunks;
 mod insert;
 mod statement;
 mod transaction;
@@ -118,7 +119,7 @@ impl Database {
                 return Err(error);
             }
         };
-        Ok(Connection {
+        let conn = Connection {
             raw,
             policy,
             slot: Arc::new(Mutex::new(InterruptSlot {
@@ -134,7 +135,9 @@ impl Database {
             broken: std::cell::Cell::new(false),
             failed: std::cell::Cell::new(false),
             _database: Arc::clone(self),
-        })
+        };
+        conn.execute_batch(&format!("SET streaming_buffer_size = '{STREAMING_BUFFER}'"))?;
+        Ok(conn)
     }
 }
 
@@ -145,6 +148,14 @@ impl Drop for Database {
         unsafe { ffi::duckdb_close(&mut self.raw) };
     }
 }
+
+/// How much of a streaming result DuckDB computes ahead of its reader, per
+/// query. DuckDB counts the chunks it holds at their allocated size, so its
+/// default (976 KiB) holds only a few dozen of the small chunks a selective
+/// filter produces, and its threads then wait on the reader for every few
+/// hundred rows: a one-month range of lineitem (76,000 rows of 6 M) streamed
+/// in 38 ms where materializing it takes 18 ms; with 16 MB, 27 ms.
+const STREAMING_BUFFER: &str = "16MB";
 
 /// A raw connection pointer that may sit in a mutex shared across threads.
 struct RawConnection(ffi::duckdb_connection);

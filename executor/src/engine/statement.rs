@@ -9,6 +9,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::ffi::{from_ffi, FFI_ArrowArray, FFI_ArrowSchema};
 use duckdb::ffi;
 
+use super::chunks::Gatherer;
 use super::{borrowed_c_string, c_string, take_c_string, Connection};
 use crate::error::{Error, Result};
 
@@ -248,6 +249,7 @@ pub(crate) struct QueryResult<'p> {
     options: ArrowOptions,
     schema: SchemaRef,
     ffi_schema: FFI_ArrowSchema,
+    chunks: Gatherer,
     conn: &'p Connection,
 }
 
@@ -284,6 +286,7 @@ impl<'p> QueryResult<'p> {
             options,
             schema: Arc::new(schema),
             ffi_schema,
+            chunks: Gatherer::new(std::mem::take(&mut types.0)),
             conn,
         })
     }
@@ -298,28 +301,30 @@ impl<'p> QueryResult<'p> {
         unsafe { ffi::duckdb_rows_changed(&mut self.raw) }
     }
 
-    /// The next batch of rows (one DuckDB vector, up to 2048 rows), `None` at
-    /// the end, or the error that stopped the query.
+    /// The next batch of rows (up to one DuckDB vector, 2048 rows; small
+    /// chunks gathered, see `chunks`), `None` at the end, or the error that
+    /// stopped the query.
     pub(crate) fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
-        // SAFETY: a valid result; the chunk is destroyed below.
-        let mut chunk = unsafe { ffi::duckdb_fetch_chunk(self.raw) };
-        if chunk.is_null() {
+        let raw = self.raw;
+        // SAFETY: a valid result; each chunk is owned by the gatherer.
+        let Some(chunk) = self.chunks.next(|| unsafe { ffi::duckdb_fetch_chunk(raw) }) else {
             let message = unsafe { borrowed_c_string(ffi::duckdb_result_error(&mut self.raw)) };
             return match message {
                 Some(message) => Err(self.conn.failure(Some(message))),
                 None => Ok(None),
             };
-        }
-        let rows = unsafe { ffi::duckdb_data_chunk_get_size(chunk) } as usize;
+        };
+        let rows = chunk.rows();
         let mut array = FFI_ArrowArray::empty();
+        // SAFETY: a valid chunk of this result's columns, destroyed after.
         let error = unsafe {
             ffi::duckdb_data_chunk_to_arrow(
                 self.options.0,
-                chunk,
+                chunk.raw(),
                 (&mut array as *mut FFI_ArrowArray).cast::<ffi::ArrowArray>(),
             )
         };
-        unsafe { ffi::duckdb_destroy_data_chunk(&mut chunk) };
+        drop(chunk);
         check_error_data(error)?;
         // SAFETY: DuckDB filled `array` to match `ffi_schema` (both from the same
         // options and column types); from_ffi takes ownership of the array.
