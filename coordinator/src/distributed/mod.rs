@@ -8,6 +8,7 @@ mod catalog;
 mod cut;
 mod dialect;
 mod division;
+mod eager;
 mod explain;
 mod fragment;
 mod group;
@@ -134,6 +135,7 @@ impl DistributedPlanner {
         }
         let moved = semi::push_down_semi_joins(optimized).map_err(from_datafusion)?;
         let moved = partial::split_aggregates_over_unions(moved).map_err(from_datafusion)?;
+        let moved = eager::aggregate_below_joins(moved, self.shipping).map_err(from_datafusion)?;
         let plan = cut::cut(moved, self.shipping).map_err(from_datafusion)?;
         Ok(DistributedPlan { plan, state })
     }

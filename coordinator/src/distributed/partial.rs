@@ -21,32 +21,43 @@ use datafusion::logical_expr::{cast, col, Aggregate, Expr, LogicalPlan, LogicalP
 
 /// `plan` with every splittable aggregate over a union split.
 pub(crate) fn split_aggregates_over_unions(plan: LogicalPlan) -> DfResult<LogicalPlan> {
-    plan.transform_up(|node| match &node {
-        LogicalPlan::Aggregate(aggregate) => match split(aggregate)? {
-            Some(split) => Ok(Transformed::yes(split)),
+    rewrite_aggregates(plan, split)
+}
+
+/// `plan` with each aggregate `rewrite` gives a new plan for replaced by it,
+/// and the schemas above recomputed (a count's column is nullable once it
+/// is a sum of counts).
+pub(super) fn rewrite_aggregates(
+    plan: LogicalPlan,
+    rewrite: impl Fn(&Aggregate) -> DfResult<Option<LogicalPlan>>,
+) -> DfResult<LogicalPlan> {
+    let rewritten = plan.transform_up(|node| match &node {
+        LogicalPlan::Aggregate(aggregate) => match rewrite(aggregate)? {
+            Some(rewritten) => Ok(Transformed::yes(rewritten)),
             None => Ok(Transformed::no(node)),
         },
         _ => Ok(Transformed::no(node)),
-    })
-    // Above a split aggregate, schemas follow its columns (a count's is now nullable).
-    .and_then(|split| match split.transformed {
-        true => Ok(split
+    })?;
+    match rewritten.transformed {
+        true => Ok(rewritten
             .data
             .transform_up(|node| Ok(Transformed::yes(node.recompute_schema()?)))?
             .data),
-        false => Ok(split.data),
-    })
+        false => Ok(rewritten.data),
+    }
 }
 
 /// How a partial aggregate's results combine.
 #[derive(Clone, Copy)]
-enum Combine {
+pub(super) enum Combine {
     Sum,
     Min,
     Max,
 }
 
-fn combine_of(expr: &Expr) -> Option<Combine> {
+/// How `expr` (an aggregate) combines from partial results, if it can:
+/// `sum`, `count`, `min` and `max`, without DISTINCT, FILTER or ORDER BY.
+pub(super) fn combine_of(expr: &Expr) -> Option<Combine> {
     let Expr::AggregateFunction(AggregateFunction { func, params }) = expr.clone().unalias_nested().data else {
         return None;
     };
@@ -122,8 +133,26 @@ fn split(aggregate: &Aggregate) -> DfResult<Option<LogicalPlan>> {
         union = union.union(partial)?;
     }
 
-    // The final aggregate, then the names and types the query expects.
     let final_group: Vec<Expr> = (0..groups).map(|i| col(format!("__g{i}"))).collect();
+    combined(union, aggregate, final_group, &combines).map(Some)
+}
+
+/// The final aggregate over `input`, whose rows hold the partial results
+/// of `aggregate` as `__a0`, `__a1`, ...: grouped by `group` (one
+/// expression per group expression of `aggregate`), each partial combined,
+/// then the names and types `aggregate` had.
+pub(super) fn combined(
+    input: LogicalPlanBuilder,
+    aggregate: &Aggregate,
+    group: Vec<Expr>,
+    combines: &[Combine],
+) -> DfResult<LogicalPlan> {
+    let groups = aggregate.group_expr.len();
+    let final_group: Vec<Expr> = group
+        .into_iter()
+        .enumerate()
+        .map(|(i, expr)| expr.unalias_nested().data.alias(format!("__g{i}")))
+        .collect();
     let final_aggr: Vec<Expr> = combines
         .iter()
         .enumerate()
@@ -137,7 +166,7 @@ fn split(aggregate: &Aggregate) -> DfResult<Option<LogicalPlan>> {
             .alias(format!("__f{i}"))
         })
         .collect();
-    let combined = union.aggregate(final_group, final_aggr)?.build()?;
+    let combined = input.aggregate(final_group, final_aggr)?.build()?;
     // The same names and types as before. (A count's column becomes
     // nullable: a sum of counts says so; the plan above is recomputed.)
     let restored = aggregate
@@ -153,7 +182,7 @@ fn split(aggregate: &Aggregate) -> DfResult<Option<LogicalPlan>> {
             cast(col(source), field.data_type().clone()).alias_qualified(qualifier.cloned(), field.name())
         })
         .collect::<Vec<_>>();
-    Ok(Some(LogicalPlanBuilder::from(combined).project(restored)?.build()?))
+    LogicalPlanBuilder::from(combined).project(restored)?.build()
 }
 
 type ToUnion = Box<dyn Fn(&Column) -> DfResult<usize>>;

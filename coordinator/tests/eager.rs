@@ -1,0 +1,125 @@
+//! Aggregates over a join across executors, aggregated in part on the
+//! executor of the side they read before the join. Each query runs across
+//! executors (`crm.main.dim` lives on another executor than `sales.main.ss`)
+//! and on one executor (a copy of `dim` next to `ss`, where the coordinator
+//! passes the SQL to DuckDB as it is); both must give the same rows.
+
+mod common;
+
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use common::{cluster, Cluster};
+
+async fn with_tables() -> Cluster {
+    let cluster = cluster().await;
+    // Keys repeat on both sides and are sometimes NULL; values too.
+    cluster
+        .update(
+            "sales",
+            "CREATE TABLE ss AS SELECT CASE WHEN range % 10 = 0 THEN NULL ELSE range % 7 END AS k, \
+             CASE WHEN range % 9 = 0 THEN NULL ELSE CAST(range AS DECIMAL(7,2)) / 4 END AS paid, \
+             range AS q FROM range(300)",
+        )
+        .await;
+    let dim = "CREATE TABLE dim AS SELECT CASE WHEN range = 11 THEN NULL ELSE range % 5 END AS d_k, \
+               'dim ' || (range % 3) AS d_name FROM range(12)";
+    cluster.update("crm", dim).await;
+    cluster.update("sales", dim).await;
+    cluster
+}
+
+/// The rows of `sql`, each formatted as one line.
+async fn rows(cluster: &Cluster, sql: &str) -> Vec<String> {
+    let batches = cluster
+        .query(sql)
+        .await
+        .unwrap_or_else(|error| panic!("{error}\n{sql}"));
+    let mut lines = Vec::new();
+    for batch in batches {
+        let options = FormatOptions::default().with_null("NULL");
+        let columns = batch
+            .columns()
+            .iter()
+            .map(|column| ArrayFormatter::try_new(column.as_ref(), &options).unwrap())
+            .collect::<Vec<_>>();
+        for row in 0..batch.num_rows() {
+            let values: Vec<String> = columns.iter().map(|column| column.value(row).to_string()).collect();
+            lines.push(values.join(" | "));
+        }
+    }
+    lines
+}
+
+/// `sql` (with `{dim}` for the dim table) gives the same rows across
+/// executors as on one, and several; the plan across executors, EXPLAINed.
+async fn same_across_executors(cluster: &Cluster, sql: &str) -> String {
+    let across_sql = sql.replace("{dim}", "crm.main.dim");
+    let across = rows(cluster, &across_sql).await;
+    let one = rows(cluster, &sql.replace("{dim}", "sales.main.dim")).await;
+    assert!(one.len() > 1, "{sql}: {one:?}");
+    assert_eq!(across, one, "{sql}");
+    cluster.explain(&across_sql).await
+}
+
+/// The fragment the plan sends to `sales`' executor.
+fn sales_fragment(plan: &str) -> &str {
+    plan.lines()
+        .find(|line| line.contains("Bridge [REMOTE") && line.contains(r#""sales"."main"."ss""#))
+        .unwrap_or_else(|| panic!("no fragment reads ss:\n{plan}"))
+}
+
+#[tokio::test]
+async fn the_side_the_aggregates_read_is_aggregated_on_its_executor() {
+    let cluster = with_tables().await;
+    let plan = same_across_executors(
+        &cluster,
+        "SELECT d_name, sum(paid) AS s, count(*) AS n, count(paid) AS c, min(paid) AS lo, max(q) AS hi
+         FROM sales.main.ss JOIN {dim} ON k = d_k GROUP BY d_name ORDER BY d_name",
+    )
+    .await;
+    let fragment = sales_fragment(&plan);
+    assert!(
+        fragment.contains("sum(") && fragment.contains("count(") && fragment.contains("GROUP BY"),
+        "{plan}"
+    );
+}
+
+#[tokio::test]
+async fn grouping_by_columns_of_both_sides() {
+    let cluster = with_tables().await;
+    let plan = same_across_executors(
+        &cluster,
+        "SELECT d_name, q % 3 AS bucket, sum(paid) AS s, count(*) AS n
+         FROM {dim}, sales.main.ss WHERE d_k = k GROUP BY d_name, q % 3 ORDER BY d_name, bucket",
+    )
+    .await;
+    assert!(sales_fragment(&plan).contains("sum("), "{plan}");
+}
+
+#[tokio::test]
+async fn aggregates_that_do_not_combine_stay_above_the_join() {
+    let cluster = with_tables().await;
+    // An average is not combined from parts: the rows of ss cross as they
+    // are, and the coordinator aggregates them.
+    let plan = same_across_executors(
+        &cluster,
+        "SELECT d_name, avg(paid) AS a, sum(paid) AS s
+         FROM sales.main.ss JOIN {dim} ON k = d_k GROUP BY d_name ORDER BY d_name",
+    )
+    .await;
+    assert!(!sales_fragment(&plan).contains("sum("), "{plan}");
+    // A count of distinct values is, once DataFusion made it an aggregate
+    // grouped by those values: the inner one goes below the join.
+    same_across_executors(
+        &cluster,
+        "SELECT d_name, count(DISTINCT paid) AS n, sum(paid) AS s
+         FROM sales.main.ss JOIN {dim} ON k = d_k GROUP BY d_name ORDER BY d_name",
+    )
+    .await;
+    // An aggregate reading both sides cannot run on either alone.
+    let plan = same_across_executors(
+        &cluster,
+        "SELECT d_name, sum(paid + d_k) AS s FROM sales.main.ss JOIN {dim} ON k = d_k GROUP BY d_name ORDER BY d_name",
+    )
+    .await;
+    assert!(!sales_fragment(&plan).contains("sum("), "{plan}");
+}
