@@ -123,3 +123,23 @@ async fn aggregates_that_do_not_combine_stay_above_the_join() {
     .await;
     assert!(!sales_fragment(&plan).contains("sum("), "{plan}");
 }
+
+#[tokio::test]
+async fn the_other_side_may_read_the_aggregated_sides_executor_too() {
+    // TPC-H q18's shape: the other side is filtered by a subquery over the
+    // aggregated side's executor; the join still cannot run there as it is.
+    let cluster = with_tables().await;
+    let plan = same_across_executors(
+        &cluster,
+        "SELECT d_name, sum(paid) AS s, count(*) AS n
+         FROM sales.main.ss JOIN (SELECT * FROM {dim} WHERE d_k IN (SELECT k FROM sales.main.ss WHERE q < 50)) AS d
+           ON k = d_k
+         GROUP BY d_name ORDER BY d_name",
+    )
+    .await;
+    let aggregated = plan
+        .lines()
+        .filter(|line| line.contains("Bridge [REMOTE") && line.contains(r#""sales"."main"."ss""#))
+        .any(|line| line.contains("sum("));
+    assert!(aggregated, "{plan}");
+}

@@ -136,11 +136,11 @@ fn join_below(plan: &LogicalPlan) -> Option<&Join> {
     }
 }
 
-/// Whether `side` reads tables of one executor only, one that `other`
-/// reads nothing of: the join's inputs would cross between executors.
+/// Whether `side` reads tables of one executor only, and `other` reads
+/// tables elsewhere too: the join cannot run where `side` lives as it is.
 fn across_executors(side: &LogicalPlan, other: &LogicalPlan) -> bool {
     match (sites(side), sites(other)) {
-        (Some(side), Some(other)) => side.len() == 1 && side.is_disjoint(&other),
+        (Some(side), Some(other)) => side.len() == 1 && other != side,
         _ => false,
     }
 }
