@@ -1,5 +1,7 @@
 //! Aggregates over a join across executors, aggregated in part on the
-//! executor of the side they read before the join. Each query runs across
+//! executor of the side they read before the join, and semi and anti joins
+//! across executors, whose filtering side is reduced to its distinct keys
+//! on its executor. Each query runs across
 //! executors (`crm.main.dim` lives on another executor than `sales.main.ss`)
 //! and on one executor (a copy of `dim` next to `ss`, where the coordinator
 //! passes the SQL to DuckDB as it is); both must give the same rows.
@@ -142,4 +144,33 @@ async fn the_other_side_may_read_the_aggregated_sides_executor_too() {
         .filter(|line| line.contains("Bridge [REMOTE") && line.contains(r#""sales"."main"."ss""#))
         .any(|line| line.contains("sum("));
     assert!(aggregated, "{plan}");
+}
+
+/// The fragment the plan sends to `crm`'s executor.
+fn dim_fragment(plan: &str) -> &str {
+    plan.lines()
+        .find(|line| line.contains("Bridge [REMOTE") && line.contains(r#""crm"."main"."dim""#))
+        .unwrap_or_else(|| panic!("no fragment reads dim:\n{plan}"))
+}
+
+#[tokio::test]
+async fn a_semi_or_anti_join_across_executors_brings_only_distinct_keys() {
+    // dim's keys repeat (12 rows, 6 keys with NULL): EXISTS and NOT EXISTS
+    // need each key once.
+    let cluster = with_tables().await;
+    for query in [
+        "SELECT q, paid FROM sales.main.ss WHERE EXISTS (SELECT * FROM {dim} WHERE d_k = k) ORDER BY q",
+        "SELECT q, paid FROM sales.main.ss WHERE NOT EXISTS (SELECT * FROM {dim} WHERE d_k = k) ORDER BY q",
+        "SELECT q FROM sales.main.ss WHERE k IN (SELECT d_k FROM {dim} WHERE d_name <> 'dim 1') ORDER BY q",
+    ] {
+        let plan = same_across_executors(&cluster, query).await;
+        assert!(dim_fragment(&plan).contains("GROUP BY"), "{plan}");
+    }
+    // NOT IN must see dim's NULL key as it is (no row then passes): it is
+    // left alone, and both give the same (empty) rows.
+    let not_in = "SELECT q FROM sales.main.ss WHERE k NOT IN (SELECT d_k FROM {dim}) ORDER BY q";
+    let across = rows(&cluster, &not_in.replace("{dim}", "crm.main.dim")).await;
+    assert_eq!(across, rows(&cluster, &not_in.replace("{dim}", "sales.main.dim")).await);
+    let plan = cluster.explain(&not_in.replace("{dim}", "crm.main.dim")).await;
+    assert!(!dim_fragment(&plan).contains("GROUP BY"), "{plan}");
 }

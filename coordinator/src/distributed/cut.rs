@@ -133,6 +133,26 @@ fn place(plan: LogicalPlan, shipping: Option<u64>) -> DfResult<(LogicalPlan, Opt
     Ok((plan, None))
 }
 
+/// The executors whose tables `plan` scans (not those of subqueries in its
+/// expressions, which are cut on their own); `None` when it scans
+/// anything else.
+pub(super) fn sites_of(plan: &LogicalPlan) -> Option<std::collections::BTreeSet<String>> {
+    let mut sites = std::collections::BTreeSet::new();
+    let mut other = false;
+    let _ = plan.apply(|node| {
+        if let LogicalPlan::TableScan(_) = node {
+            match table_site(node) {
+                Some(site) => {
+                    sites.insert(site);
+                }
+                None => other = true,
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    (!other).then_some(sites)
+}
+
 /// The id of the executor a table scan reads from, if it reads an executor's table.
 pub(crate) fn table_site(plan: &LogicalPlan) -> Option<String> {
     table_of(plan).map(|table| table.site.id().to_string())

@@ -25,12 +25,11 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::Column;
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::{Aggregate, Expr, Join, JoinType, LogicalPlan, LogicalPlanBuilder};
 
-use super::cut::table_site;
+use super::cut::sites_of;
 use super::partial::{combine_of, combined, rewrite_aggregates};
 use super::ship::moves_to;
 
@@ -139,27 +138,8 @@ fn join_below(plan: &LogicalPlan) -> Option<&Join> {
 /// Whether `side` reads tables of one executor only, and `other` reads
 /// tables elsewhere too: the join cannot run where `side` lives as it is.
 fn across_executors(side: &LogicalPlan, other: &LogicalPlan) -> bool {
-    match (sites(side), sites(other)) {
+    match (sites_of(side), sites_of(other)) {
         (Some(side), Some(other)) => side.len() == 1 && other != side,
         _ => false,
     }
-}
-
-/// The executors whose tables `plan` scans; `None` when it scans anything
-/// else.
-fn sites(plan: &LogicalPlan) -> Option<BTreeSet<String>> {
-    let mut sites = BTreeSet::new();
-    let mut other = false;
-    let _ = plan.apply(|node| {
-        if let LogicalPlan::TableScan(_) = node {
-            match table_site(node) {
-                Some(site) => {
-                    sites.insert(site);
-                }
-                None => other = true,
-            }
-        }
-        Ok(TreeNodeRecursion::Continue)
-    });
-    (!other).then_some(sites)
 }

@@ -134,6 +134,7 @@ impl DistributedPlanner {
             }
         }
         let moved = semi::push_down_semi_joins(optimized).map_err(from_datafusion)?;
+        let moved = semi::distinct_semi_join_keys(moved).map_err(from_datafusion)?;
         let moved = partial::split_aggregates_over_unions(moved).map_err(from_datafusion)?;
         let moved = eager::aggregate_below_joins(moved, self.shipping).map_err(from_datafusion)?;
         let plan = cut::cut(moved, self.shipping).map_err(from_datafusion)?;
