@@ -3,10 +3,9 @@
 //!
 //! In the logical plan a fragment is a [`Fragment`] leaf carrying the
 //! schema of the subtree it replaced; the [`FragmentPlanner`] turns it into
-//! a [`FragmentExec`], which starts the fragment as soon as DataFusion
-//! executes the plan (not when it first polls it: the fragments of one plan
-//! run side by side) and yields its batches as they arrive, a few ahead at
-//! most (backpressure reaches the executor through Flight's flow control).
+//! a [`FragmentExec`], which starts the fragment when DataFusion first polls
+//! it and yields its batches as they arrive (one at a time: backpressure
+//! reaches the executor through Flight's flow control).
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -17,7 +16,6 @@ use arrow::array::RecordBatch;
 use arrow::compute::cast;
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
-use datafusion::common::runtime::SpawnedTask;
 use datafusion::common::DFSchemaRef;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::context::{QueryPlanner, SessionState};
@@ -31,7 +29,7 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream,
 };
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
-use futures::{stream, Stream, StreamExt, TryStreamExt};
+use futures::{stream, TryStreamExt};
 use openduck_api::{result_bytes, ErrorKind, Statement, Transferred};
 use tracing::{info, Instrument};
 
@@ -259,49 +257,12 @@ impl ExecutionPlan for FragmentExec {
                 let cast = conform(&batch, &target, &rows, &bytes);
                 async move { cast }
             });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, started_now(batches))))
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
     }
 
     fn metrics(&self) -> Option<MetricsSet> {
         Some(self.metrics.clone_inner())
     }
-}
-
-/// How many batches of a fragment may wait for DataFusion to read them.
-const AHEAD: usize = 2;
-
-/// `batches`, driven by a task of their own from now on: the fragment
-/// starts on its executor at once, while DataFusion is busy elsewhere (a
-/// join reads its build side to the end before it polls its probe side at
-/// all), so the fragments of one plan run side by side. At most [`AHEAD`]
-/// batches wait; the executor is held back by Flight's flow control beyond
-/// that. Dropping the stream stops the task, and with it the fragment.
-fn started_now(
-    batches: impl Stream<Item = DfResult<RecordBatch>> + Send + 'static,
-) -> impl Stream<Item = DfResult<RecordBatch>> + Send + 'static {
-    let (sender, receiver) = tokio::sync::mpsc::channel(AHEAD);
-    let task = SpawnedTask::spawn(async move {
-        let mut batches = std::pin::pin!(batches);
-        while let Some(batch) = batches.next().await {
-            if sender.send(batch).await.is_err() {
-                return;
-            }
-        }
-    });
-    stream::unfold((receiver, Some(task)), |(mut receiver, task)| async move {
-        if let Some(batch) = receiver.recv().await {
-            return Some((batch, (receiver, task)));
-        }
-        // The task is done: its batches ended, or it panicked (never taken
-        // for the end of the rows).
-        match task?.join().await {
-            Ok(()) => None,
-            Err(error) => Some((
-                Err(DataFusionError::Execution(format!("a fragment's task failed: {error}"))),
-                (receiver, None),
-            )),
-        }
-    })
 }
 
 /// An executor's error for a fragment. DataFusion parsed and bound the
@@ -449,71 +410,5 @@ mod tests {
             assert_eq!(error.kind(), kind, "{error}");
             assert!(!error.to_string().contains("fragment:"), "{error}");
         }
-    }
-
-    /// Batches that say when they are first polled, and when they are gone.
-    struct Watched {
-        polled: Arc<std::sync::atomic::AtomicBool>,
-        dropped: Arc<std::sync::atomic::AtomicBool>,
-    }
-
-    impl Watched {
-        fn new() -> Self {
-            Watched {
-                polled: Arc::default(),
-                dropped: Arc::default(),
-            }
-        }
-
-        /// Endless batches of one row, watched.
-        fn batches(&self) -> impl Stream<Item = DfResult<RecordBatch>> + Send + 'static {
-            struct OnDrop(Arc<std::sync::atomic::AtomicBool>);
-            impl Drop for OnDrop {
-                fn drop(&mut self) {
-                    self.0.store(true, std::sync::atomic::Ordering::SeqCst);
-                }
-            }
-            let (polled, guard) = (Arc::clone(&self.polled), OnDrop(Arc::clone(&self.dropped)));
-            stream::repeat_with(move || {
-                let _guard = &guard;
-                polled.store(true, std::sync::atomic::Ordering::SeqCst);
-                Ok(
-                    RecordBatch::try_from_iter([("x", Arc::new(arrow::array::Int64Array::from(vec![1])) as _)])
-                        .unwrap(),
-                )
-            })
-        }
-    }
-
-    async fn until(flag: &std::sync::atomic::AtomicBool) {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-        while !flag.load(std::sync::atomic::Ordering::SeqCst) {
-            assert!(tokio::time::Instant::now() < deadline, "timed out");
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-    }
-
-    #[tokio::test]
-    async fn a_fragment_starts_before_it_is_polled_and_stops_when_dropped() {
-        let watched = Watched::new();
-        let started = started_now(watched.batches());
-        // Nobody polls `started`: its batches are driven all the same.
-        until(&watched.polled).await;
-        assert!(!watched.dropped.load(std::sync::atomic::Ordering::SeqCst));
-        let mut started = Box::pin(started);
-        for _ in 0..10 {
-            assert_eq!(started.next().await.unwrap().unwrap().num_rows(), 1);
-        }
-        drop(started);
-        until(&watched.dropped).await;
-    }
-
-    #[tokio::test]
-    async fn a_fragment_whose_task_panics_ends_in_an_error_not_as_complete() {
-        let batches = stream::once(async { panic!("the task broke") });
-        let outcome: Vec<DfResult<RecordBatch>> = started_now(batches).collect().await;
-        assert_eq!(outcome.len(), 1, "{outcome:?}");
-        let error = outcome.into_iter().next().unwrap().unwrap_err().to_string();
-        assert!(error.contains("a fragment's task failed"), "{error}");
     }
 }
