@@ -174,3 +174,18 @@ async fn a_semi_or_anti_join_across_executors_brings_only_distinct_keys() {
     let plan = cluster.explain(&not_in.replace("{dim}", "crm.main.dim")).await;
     assert!(!dim_fragment(&plan).contains("GROUP BY"), "{plan}");
 }
+
+#[tokio::test]
+async fn an_ungrouped_count_over_no_rows_is_zero() {
+    let cluster = with_tables().await;
+    let sql = "SELECT count(*) AS n, count(paid) AS c, sum(paid) AS s, min(q) AS lo
+               FROM sales.main.ss JOIN {dim} ON k = d_k WHERE q < 0";
+    let across = rows(&cluster, &sql.replace("{dim}", "crm.main.dim")).await;
+    assert_eq!(across, vec!["0 | 0 | NULL | NULL".to_string()]);
+    assert_eq!(across, rows(&cluster, &sql.replace("{dim}", "sales.main.dim")).await);
+    // Without a count, an ungrouped aggregate still goes below the join.
+    let plan = cluster
+        .explain("SELECT sum(paid) AS s FROM sales.main.ss JOIN crm.main.dim ON k = d_k")
+        .await;
+    assert!(sales_fragment(&plan).contains("sum("), "{plan}");
+}

@@ -52,6 +52,11 @@ fn below_join(aggregate: &Aggregate, shipping: Option<u64>) -> DfResult<Option<L
     let Some(combines) = aggregate.aggr_expr.iter().map(combine_of).collect::<Option<Vec<_>>>() else {
         return Ok(None);
     };
+    // Without groups an aggregate gives one row even over no rows, where a
+    // count is 0; a sum of partial counts over no rows would be NULL.
+    if aggregate.group_expr.is_empty() && aggregate.aggr_expr.iter().any(counts) {
+        return Ok(None);
+    }
     let Some(join) = join_below(&aggregate.input) else {
         return Ok(None);
     };
@@ -122,6 +127,14 @@ fn below_join(aggregate: &Aggregate, shipping: Option<u64>) -> DfResult<Option<L
         &combines,
     )
     .map(Some)
+}
+
+/// Whether `expr` is a count.
+fn counts(expr: &Expr) -> bool {
+    matches!(
+        expr.clone().unalias_nested().data,
+        Expr::AggregateFunction(function) if function.func.name() == "count"
+    )
 }
 
 /// The join `plan` is, or is below projections that only pass columns on.

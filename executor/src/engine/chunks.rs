@@ -55,10 +55,6 @@ pub(super) struct Gatherer {
     done: bool,
 }
 
-// SAFETY: the types and the selection vector are owned by the gatherer and
-// used from one thread at a time, like the result they belong to.
-unsafe impl Send for Gatherer {}
-
 impl Gatherer {
     /// A gatherer for chunks of columns of `types` (taken over: destroyed
     /// with the gatherer).
@@ -91,7 +87,10 @@ impl Gatherer {
         if first.rows() >= SMALL {
             return Some(first);
         }
-        let gathered = self.empty_chunk()?;
+        // Should DuckDB not give a chunk to gather into, the rows go as they are.
+        let Some(gathered) = self.empty_chunk() else {
+            return Some(first);
+        };
         let mut rows = self.append(&gathered, &first, 0);
         while rows < SMALL {
             let Some(next) = self.pull(&mut fetch) else {
