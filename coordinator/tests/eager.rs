@@ -8,7 +8,6 @@
 
 mod common;
 
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use common::{cluster, Cluster};
 
 async fn with_tables() -> Cluster {
@@ -31,24 +30,10 @@ async fn with_tables() -> Cluster {
 
 /// The rows of `sql`, each formatted as one line.
 async fn rows(cluster: &Cluster, sql: &str) -> Vec<String> {
-    let batches = cluster
-        .query(sql)
+    cluster
+        .lines(sql)
         .await
-        .unwrap_or_else(|error| panic!("{error}\n{sql}"));
-    let mut lines = Vec::new();
-    for batch in batches {
-        let options = FormatOptions::default().with_null("NULL");
-        let columns = batch
-            .columns()
-            .iter()
-            .map(|column| ArrayFormatter::try_new(column.as_ref(), &options).unwrap())
-            .collect::<Vec<_>>();
-        for row in 0..batch.num_rows() {
-            let values: Vec<String> = columns.iter().map(|column| column.value(row).to_string()).collect();
-            lines.push(values.join(" | "));
-        }
-    }
-    lines
+        .unwrap_or_else(|error| panic!("{error}\n{sql}"))
 }
 
 /// `sql` (with `{dim}` for the dim table) gives the same rows across
@@ -62,11 +47,16 @@ async fn same_across_executors(cluster: &Cluster, sql: &str) -> String {
     cluster.explain(&across_sql).await
 }
 
+/// The fragment of `plan` that reads `table` (`"db"."main"."name"`).
+fn fragment_reading<'p>(plan: &'p str, table: &str) -> &'p str {
+    plan.lines()
+        .find(|line| line.contains("Bridge [REMOTE") && line.contains(table))
+        .unwrap_or_else(|| panic!("no fragment reads {table}:\n{plan}"))
+}
+
 /// The fragment the plan sends to `sales`' executor.
 fn sales_fragment(plan: &str) -> &str {
-    plan.lines()
-        .find(|line| line.contains("Bridge [REMOTE") && line.contains(r#""sales"."main"."ss""#))
-        .unwrap_or_else(|| panic!("no fragment reads ss:\n{plan}"))
+    fragment_reading(plan, r#""sales"."main"."ss""#)
 }
 
 #[tokio::test]
@@ -148,9 +138,7 @@ async fn the_other_side_may_read_the_aggregated_sides_executor_too() {
 
 /// The fragment the plan sends to `crm`'s executor.
 fn dim_fragment(plan: &str) -> &str {
-    plan.lines()
-        .find(|line| line.contains("Bridge [REMOTE") && line.contains(r#""crm"."main"."dim""#))
-        .unwrap_or_else(|| panic!("no fragment reads dim:\n{plan}"))
+    fragment_reading(plan, r#""crm"."main"."dim""#)
 }
 
 #[tokio::test]

@@ -7,7 +7,6 @@
 
 mod common;
 
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use common::{cluster, Cluster};
 
 async fn with_tables() -> Cluster {
@@ -24,32 +23,15 @@ async fn with_tables() -> Cluster {
     cluster
 }
 
-/// The rows of `sql`, each formatted as one line.
-async fn rows(cluster: &Cluster, sql: &str) -> Result<Vec<String>, openduck_coordinator::Error> {
-    let batches = cluster.query(sql).await?;
-    let mut lines = Vec::new();
-    for batch in batches {
-        let options = FormatOptions::default().with_null("NULL");
-        let columns = batch
-            .columns()
-            .iter()
-            .map(|column| ArrayFormatter::try_new(column.as_ref(), &options).unwrap())
-            .collect::<Vec<_>>();
-        for row in 0..batch.num_rows() {
-            let values: Vec<String> = columns.iter().map(|column| column.value(row).to_string()).collect();
-            lines.push(values.join(" | "));
-        }
-    }
-    Ok(lines)
-}
-
 /// `sql` (with `{reason}` for the reason table) gives the same rows across
 /// executors as on one, and at least one row.
 async fn same_across_executors(cluster: &Cluster, sql: &str) {
-    let across = rows(cluster, &sql.replace("{reason}", "crm.main.reason"))
+    let across = cluster
+        .lines(&sql.replace("{reason}", "crm.main.reason"))
         .await
         .unwrap_or_else(|error| panic!("across executors: {error}\n{sql}"));
-    let one = rows(cluster, &sql.replace("{reason}", "sales.main.reason"))
+    let one = cluster
+        .lines(&sql.replace("{reason}", "sales.main.reason"))
         .await
         .unwrap_or_else(|error| panic!("on one executor: {error}\n{sql}"));
     assert!(!one.is_empty(), "{sql}");

@@ -30,7 +30,7 @@ use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::{Aggregate, Expr, Join, JoinType, LogicalPlan, LogicalPlanBuilder};
 
 use super::cut::sites_of;
-use super::partial::{combine_of, combined, rewrite_aggregates};
+use super::partial::{combined, combines_of, rewrite_aggregates};
 use super::ship::moves_to;
 
 /// `plan` with aggregates over joins across executors partly pushed below
@@ -42,14 +42,7 @@ pub(crate) fn aggregate_below_joins(plan: LogicalPlan, shipping: Option<u64>) ->
 }
 
 fn below_join(aggregate: &Aggregate, shipping: Option<u64>) -> DfResult<Option<LogicalPlan>> {
-    if aggregate
-        .group_expr
-        .iter()
-        .any(|expr| matches!(expr, Expr::GroupingSet(_)))
-    {
-        return Ok(None);
-    }
-    let Some(combines) = aggregate.aggr_expr.iter().map(combine_of).collect::<Option<Vec<_>>>() else {
+    let Some(combines) = combines_of(aggregate) else {
         return Ok(None);
     };
     // Without groups an aggregate gives one row even over no rows, where a

@@ -57,7 +57,7 @@ pub(super) enum Combine {
 
 /// How `expr` (an aggregate) combines from partial results, if it can:
 /// `sum`, `count`, `min` and `max`, without DISTINCT, FILTER or ORDER BY.
-pub(super) fn combine_of(expr: &Expr) -> Option<Combine> {
+fn combine_of(expr: &Expr) -> Option<Combine> {
     let Expr::AggregateFunction(AggregateFunction { func, params }) = expr.clone().unalias_nested().data else {
         return None;
     };
@@ -72,15 +72,21 @@ pub(super) fn combine_of(expr: &Expr) -> Option<Combine> {
     }
 }
 
-fn split(aggregate: &Aggregate) -> DfResult<Option<LogicalPlan>> {
+/// How each aggregate of `aggregate` combines from partial results, when
+/// all of them can and it has no grouping sets.
+pub(super) fn combines_of(aggregate: &Aggregate) -> Option<Vec<Combine>> {
     if aggregate
         .group_expr
         .iter()
         .any(|expr| matches!(expr, Expr::GroupingSet(_)))
     {
-        return Ok(None);
+        return None;
     }
-    let Some(combines) = aggregate.aggr_expr.iter().map(combine_of).collect::<Option<Vec<_>>>() else {
+    aggregate.aggr_expr.iter().map(combine_of).collect()
+}
+
+fn split(aggregate: &Aggregate) -> DfResult<Option<LogicalPlan>> {
+    let Some(combines) = combines_of(aggregate) else {
         return Ok(None);
     };
     let Some((union_inputs, to_union)) = union_below(&aggregate.input) else {

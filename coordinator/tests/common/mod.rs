@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::{Array, RecordBatch, StringArray};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
 use futures::TryStreamExt;
 use openduck_coordinator::{Coordinator, Error, ExecutorApi, Registry, Scope, TicketSigner};
 use openduck_executor::{Executor, ExecutorConfig};
@@ -139,5 +140,24 @@ impl Cluster {
     pub(crate) async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, Error> {
         let planned = self.coordinator.plan_query(&Scope::default(), sql, None).await?;
         self.redeem(&planned.endpoints[0].ticket).await
+    }
+
+    /// The rows of `sql`, each formatted as one line (`a | b | NULL`).
+    #[allow(dead_code)] // not every test binary compares rows as text
+    pub(crate) async fn lines(&self, sql: &str) -> Result<Vec<String>, Error> {
+        let options = FormatOptions::default().with_null("NULL");
+        let mut lines = Vec::new();
+        for batch in self.query(sql).await? {
+            let columns = batch
+                .columns()
+                .iter()
+                .map(|column| ArrayFormatter::try_new(column.as_ref(), &options).unwrap())
+                .collect::<Vec<_>>();
+            for row in 0..batch.num_rows() {
+                let values: Vec<String> = columns.iter().map(|column| column.value(row).to_string()).collect();
+                lines.push(values.join(" | "));
+            }
+        }
+        Ok(lines)
     }
 }
